@@ -1,0 +1,1 @@
+//! Alibaba Cloud API emulator (filled by issue 3).

@@ -1,0 +1,1 @@
+//! aliyun-backup-operator: Kubernetes operator for Alibaba Cloud DBS, RDS and HBR backups.
