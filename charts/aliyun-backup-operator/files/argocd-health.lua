@@ -1,0 +1,138 @@
+-- Argo CD health check for DbsBackupPlan, RdsBackup and HbrBackupJob (backup.aliyun.dev).
+-- Source: charts/aliyun-backup-operator/files/argocd-health.lua; see docs/gitops.md.
+-- Verdicts, first match wins:
+--   status missing, or status/condition observedGeneration behind metadata.generation
+--                                              -> Progressing (the operator has not acted yet)
+--   Stalled=True, phase Failed, Cancelled or PartiallySucceeded
+--                                              -> Degraded (needs a human)
+--   phase Paused (DbsBackupPlan spec.suspend)  -> Suspended
+--   phase Deleting, or Reconciling=True        -> Progressing
+--   Ready=True                                 -> Healthy
+--   no Ready condition, phase Succeeded, or Running for a DbsBackupPlan
+--                                              -> Healthy
+--   anything else (Pending, Creating, Starting, Running, Deleting)
+--                                              -> Progressing
+local hs = {}
+
+local function condition(conditions, ctype)
+  if conditions == nil then
+    return nil
+  end
+  for _, c in ipairs(conditions) do
+    if c.type == ctype then
+      return c
+    end
+  end
+  return nil
+end
+
+local function describe(c, fallback)
+  if c ~= nil and c.message ~= nil and c.message ~= "" then
+    return c.message
+  end
+  if c ~= nil and c.reason ~= nil and c.reason ~= "" then
+    return c.reason
+  end
+  return fallback
+end
+
+local generation = nil
+if obj.metadata ~= nil then
+  generation = obj.metadata.generation
+end
+local status = obj.status
+
+if status == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to report status"
+  return hs
+end
+
+if generation ~= nil and (status.observedGeneration == nil or status.observedGeneration < generation) then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
+  return hs
+end
+
+-- Conditions written for an older generation say nothing about the current spec.
+local function current(c)
+  if c == nil then
+    return nil
+  end
+  if generation ~= nil and c.observedGeneration ~= nil and c.observedGeneration < generation then
+    return nil
+  end
+  return c
+end
+
+local ready = current(condition(status.conditions, "Ready"))
+local stalled = current(condition(status.conditions, "Stalled"))
+local reconciling = current(condition(status.conditions, "Reconciling"))
+local phase = status.phase or ""
+
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = describe(stalled, "Stalled")
+  return hs
+end
+
+if phase == "Failed" then
+  hs.status = "Degraded"
+  hs.message = describe(ready, "Backup failed")
+  return hs
+end
+
+if phase == "Cancelled" then
+  hs.status = "Degraded"
+  hs.message = describe(ready, "Backup job was cancelled")
+  return hs
+end
+
+if phase == "PartiallySucceeded" then
+  hs.status = "Degraded"
+  hs.message = describe(ready, "Backup partially succeeded: some data was not backed up")
+  return hs
+end
+
+if phase == "Paused" then
+  hs.status = "Suspended"
+  hs.message = describe(ready, "Backup plan is paused (spec.suspend)")
+  return hs
+end
+
+if phase == "Deleting" then
+  hs.status = "Progressing"
+  hs.message = "Cleaning up in Alibaba Cloud"
+  return hs
+end
+
+if reconciling ~= nil and reconciling.status == "True" then
+  hs.status = "Progressing"
+  hs.message = describe(reconciling, phase)
+  return hs
+end
+
+if ready ~= nil then
+  if ready.status == "True" then
+    hs.status = "Healthy"
+    hs.message = describe(ready, phase)
+    return hs
+  end
+  hs.status = "Progressing"
+  hs.message = describe(reconciling, describe(ready, phase))
+  return hs
+end
+
+if phase == "Succeeded" or (phase == "Running" and obj.kind == "DbsBackupPlan") then
+  hs.status = "Healthy"
+  hs.message = phase
+  return hs
+end
+
+hs.status = "Progressing"
+if phase ~= "" then
+  hs.message = describe(reconciling, phase)
+else
+  hs.message = describe(reconciling, "Waiting for the operator")
+end
+return hs

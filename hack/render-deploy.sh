@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Regenerates what is derived from the chart and from crds/:
+#   charts/aliyun-backup-operator/crds/  <- crds/ (exact copy)
+#   deploy/                              <- the chart rendered with default values + crds/
+# with the real Helm engine (helm-python-sdk in .venv/helm).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+py="$("$root/hack/helm-venv.sh")"
+"$py" "$root/hack/chart_tool.py" sync-crds "$root/crds" "$root/charts/aliyun-backup-operator/crds"
+"$py" "$root/hack/chart_tool.py" render-deploy "$root/deploy"
+echo "regenerated charts/aliyun-backup-operator/crds/ and deploy/"

@@ -1,0 +1,379 @@
+"""Assertions on the chart rendered by the real Helm engine (helm-python-sdk).
+
+Run by hack/chart-check.sh: .venv/helm/bin/python -m pytest hack/test_chart.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import chart_tool  # noqa: E402
+
+ROOT = chart_tool.ROOT
+NS = chart_tool.NAMESPACE
+VALUES_DIR = ROOT / "hack" / "chart-values"
+KINDS = ("dbsbackupplans", "rdsbackups", "hbrbackupjobs")
+
+# Exactly what the operator does (see the brief of issue 7 and src/controller):
+#   its kinds: get/list/watch, patch/update (finalizers); their status: patch (SSA);
+#   Secrets: get/list/watch; Events (events.k8s.io and core): create/patch;
+#   CRDs: get/list/watch (waits until Established); Leases: in its own namespace only.
+WORKLOAD_RULES = {
+    ("backup.aliyun.dev", KINDS, ("get", "list", "watch", "patch", "update"), ()),
+    ("backup.aliyun.dev", tuple(f"{k}/status" for k in KINDS), ("patch",), ()),
+    ("", ("secrets",), ("get", "list", "watch"), ()),
+    ("events.k8s.io", ("events",), ("create", "patch"), ()),
+    ("", ("events",), ("create", "patch"), ()),
+}
+CRD_RULE = ("apiextensions.k8s.io", ("customresourcedefinitions",), ("get", "list", "watch"), ())
+LEASE_RULES = {
+    ("coordination.k8s.io", ("leases",), ("create",), ()),
+    ("coordination.k8s.io", ("leases",), ("get", "update", "patch"), ("aliyun-backup-operator",)),
+}
+
+
+def values(name: str) -> dict[str, Any]:
+    return chart_tool.load_values(VALUES_DIR / f"{name}.yaml")
+
+
+def render(vals: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    return chart_tool.objects(vals)
+
+
+def only(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def all_of(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objs if o["kind"] == kind]
+
+
+def rules(role: dict[str, Any]) -> set[tuple]:
+    out = set()
+    for r in role["rules"]:
+        assert set(r) <= {"apiGroups", "resources", "verbs", "resourceNames"}, r
+        assert len(r["apiGroups"]) == 1, r
+        out.add((r["apiGroups"][0], tuple(r["resources"]), tuple(r["verbs"]), tuple(r.get("resourceNames", ()))))
+    return out
+
+
+def container(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    pod = only(objs, "Deployment")["spec"]["template"]["spec"]
+    assert len(pod["containers"]) == 1
+    return pod["containers"][0]
+
+
+def env(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e for e in container(objs).get("env", [])}
+
+
+def args(objs: list[dict[str, Any]]) -> list[str]:
+    return container(objs)["args"]
+
+
+def assert_restricted(pod: dict[str, Any]) -> None:
+    """The Pod Security Standard "restricted" profile, checked field by field."""
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not pod.get(key), key
+    psc = pod["securityContext"]
+    assert psc["runAsNonRoot"] is True
+    assert psc["runAsUser"] != 0
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
+    allowed_volumes = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+    for v in pod.get("volumes", []):
+        assert set(v) - {"name"} <= allowed_volumes, v
+    for c in pod["containers"] + pod.get("initContainers", []):
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["runAsNonRoot"] is True
+        assert sc.get("privileged", False) is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert not any(p.get("hostPort") for p in c.get("ports", []))
+
+
+# ---------------------------------------------------------------- default values
+
+
+@pytest.fixture(scope="module")
+def default() -> list[dict[str, Any]]:
+    return render()
+
+
+def test_default_objects(default):
+    kinds = sorted((o["kind"], o["metadata"]["name"]) for o in default)
+    assert kinds == sorted([
+        ("ClusterRole", "aliyun-backup-operator"),
+        ("ClusterRoleBinding", "aliyun-backup-operator"),
+        ("Deployment", "aliyun-backup-operator"),
+        ("PodDisruptionBudget", "aliyun-backup-operator"),
+        ("Role", "aliyun-backup-operator-leader-election"),
+        ("RoleBinding", "aliyun-backup-operator-leader-election"),
+        ("Service", "aliyun-backup-operator-metrics"),
+        ("ServiceAccount", "aliyun-backup-operator"),
+    ])
+    for o in default:
+        if not o["kind"].startswith("Cluster"):
+            assert o["metadata"]["namespace"] == NS, o["kind"]
+        assert o["metadata"]["labels"]["app.kubernetes.io/name"] == "aliyun-backup-operator"
+
+
+def test_default_deployment(default):
+    dep = only(default, "Deployment")
+    assert dep["spec"]["replicas"] == 2
+    pod = dep["spec"]["template"]["spec"]
+    assert_restricted(pod)
+    assert pod["serviceAccountName"] == "aliyun-backup-operator"
+    assert dep["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    c = container(default)
+    chart = yaml.safe_load((chart_tool.CHART / "Chart.yaml").read_text())
+    assert c["image"] == f"ghcr.io/aliyun-backup-operator/aliyun-backup-operator:{chart['appVersion']}"
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"metrics": 8080, "health": 8081}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
+    assert c["resources"]["limits"]["memory"]
+    assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+    assert c["args"] == [
+        "run",
+        "--metrics-addr=0.0.0.0:8080",
+        "--health-addr=0.0.0.0:8081",
+        "--log-format=json",
+        "--log-level=info",
+        "--cloud-qps=10",
+        "--cloud-burst=20",
+        "--max-concurrent-reconciles=8",
+        "--leader-election=true",
+        "--leader-election-lease=aliyun-backup-operator",
+    ]
+    e = env(default)
+    assert set(e) == {"POD_NAMESPACE"}, "no credentials and all namespaces by default"
+    assert e["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    # replicas spread over nodes by default
+    aff = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+    assert aff["podAffinityTerm"]["labelSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+
+
+def test_default_rbac_is_exactly_what_the_operator_needs(default):
+    cr = only(default, "ClusterRole")
+    assert rules(cr) == WORKLOAD_RULES | {CRD_RULE}
+    lease = only(default, "Role", "aliyun-backup-operator-leader-election")
+    assert lease["metadata"]["namespace"] == NS
+    assert rules(lease) == LEASE_RULES
+    for kind, role in (("ClusterRoleBinding", cr), ("RoleBinding", lease)):
+        b = only(default, kind)
+        assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": role["kind"], "name": role["metadata"]["name"]}
+        assert b["subjects"] == [{"kind": "ServiceAccount", "name": "aliyun-backup-operator", "namespace": NS}]
+    # nothing grants write on Secrets or anything cluster-wide beyond our kinds
+    for r in cr["rules"]:
+        if r["resources"] == ["secrets"]:
+            assert r["verbs"] == ["get", "list", "watch"]
+        assert "*" not in r["verbs"] and "*" not in r["resources"] and "*" not in r["apiGroups"]
+
+
+def test_rbac_resources_match_the_crds():
+    crds = [yaml.safe_load(p.read_text()) for p in chart_tool.crd_files(chart_tool.CRDS)]
+    served = {(c["spec"]["group"], c["spec"]["names"]["plural"]) for c in crds if c and c.get("kind") == "CustomResourceDefinition"}
+    assert served == {("backup.aliyun.dev", k) for k in KINDS}
+
+
+def test_default_service_and_pdb(default):
+    dep = only(default, "Deployment")
+    pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+    svc = only(default, "Service")
+    assert svc["spec"]["selector"].items() <= pod_labels.items()
+    assert svc["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}]
+    pdb = only(default, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    sa = only(default, "ServiceAccount")
+    assert "annotations" not in sa["metadata"]
+
+
+# ---------------------------------------------------------------- non-default values
+
+
+def test_namespace_scoped_install():
+    objs = render(values("namespaced"))
+    cr = only(objs, "ClusterRole")
+    assert rules(cr) == {CRD_RULE}, "only CRD reads stay cluster-wide"
+    roles = {r["metadata"]["namespace"]: r for r in all_of(objs, "Role")}
+    assert set(roles) == {"team-a", "team-b"}, "no Lease Role without leader election"
+    for ns, role in roles.items():
+        assert rules(role) == WORKLOAD_RULES
+        b = only([o for o in all_of(objs, "RoleBinding") if o["metadata"]["namespace"] == ns], "RoleBinding")
+        assert b["roleRef"]["name"] == role["metadata"]["name"] and b["roleRef"]["kind"] == "Role"
+        assert b["subjects"] == [{"kind": "ServiceAccount", "name": "aliyun-backup-operator", "namespace": NS}]
+    assert not all_of(objs, "PodDisruptionBudget")
+    dep = only(objs, "Deployment")
+    assert dep["spec"]["replicas"] == 1
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert pod["tolerations"][0]["key"] == "dedicated"
+    assert env(objs)["WATCH_NAMESPACES"]["value"] == "team-a,team-b"
+    assert args(objs) == [
+        "run",
+        "--metrics-addr=0.0.0.0:8080",
+        "--health-addr=0.0.0.0:8081",
+        "--log-format=text",
+        "--log-level=debug",
+        "--cloud-qps=5",
+        "--cloud-burst=7",
+        "--max-concurrent-reconciles=3",
+        "--leader-election=false",
+        "--endpoint=dbs=https://dbs-api.cn-hangzhou.aliyuncs.com",
+        "--endpoint=rds=https://rds-vpc.cn-hangzhou.aliyuncs.com",
+    ]
+
+
+def test_rrsa_webhook_and_monitoring():
+    objs = render(values("rrsa-webhook"))
+    sa = only(objs, "ServiceAccount")
+    assert sa["metadata"]["annotations"] == {"pod-identity.alibabacloud.com/role-name": "aliyun-backup-operator"}
+    # ack-pod-identity-webhook injects the variables and the token volume itself
+    assert not [k for k in env(objs) if k.startswith("ALIBABA_CLOUD_")]
+    assert_restricted(only(objs, "Deployment")["spec"]["template"]["spec"])
+
+    sm = only(objs, "ServiceMonitor")
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    assert sm["metadata"]["labels"]["release"] == "prometheus"
+    svc = only(objs, "Service")
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": [NS]}
+    assert sm["spec"]["endpoints"][0]["port"] == "metrics"
+    assert sm["spec"]["endpoints"][0]["path"] == "/metrics"
+
+    pr = only(objs, "PrometheusRule")
+    alerts = {r["alert"]: r for g in pr["spec"]["groups"] for r in g["rules"]}
+    assert set(alerts) == {
+        "AliyunBackupFailed",
+        "AliyunBackupStale",
+        "AliyunBackupStuck",
+        "AliyunBackupCloudThrottled",
+        "AliyunBackupCredentialsInvalid",
+        "AliyunBackupCredentialsUnavailable",
+    }
+    assert 'aliyun_backup_resource_phase{phase="Failed"}' in alerts["AliyunBackupFailed"]["expr"]
+    assert "aliyun_backup_last_success_timestamp_seconds" in alerts["AliyunBackupStale"]["expr"]
+    assert "> 129600" in alerts["AliyunBackupStale"]["expr"]
+    assert "aliyun_backup_cloud_throttled_total" in alerts["AliyunBackupCloudThrottled"]["expr"]
+    assert "aliyun_backup_cloud_requests_total" in alerts["AliyunBackupCredentialsInvalid"]["expr"]
+    assert "aliyun_backup_reconcile_errors_total" in alerts["AliyunBackupCredentialsUnavailable"]["expr"]
+    for a in alerts.values():
+        assert a["labels"] == {"severity": "warning"}
+        assert a["for"]
+        # Prometheus templates survive Helm templating unchanged
+        assert "{{ $labels." in a["annotations"]["summary"]
+        assert a["expr"].count("(") == a["expr"].count(")")
+
+
+def test_rrsa_manual():
+    objs = render(values("rrsa-manual"))
+    e = env(objs)
+    assert e["ALIBABA_CLOUD_ROLE_ARN"]["value"] == "acs:ram::1234567890123456:role/aliyun-backup-operator"
+    assert e["ALIBABA_CLOUD_OIDC_PROVIDER_ARN"]["value"] == "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0123456789abcdef"
+    token_file = e["ALIBABA_CLOUD_OIDC_TOKEN_FILE"]["value"]
+    assert e["ALIBABA_CLOUD_STS_REGION"]["value"] == "cn-hangzhou"
+    assert e["ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED"]["value"] == "true"
+    pod = only(objs, "Deployment")["spec"]["template"]["spec"]
+    assert_restricted(pod)
+    mount = next(m for m in container(objs)["volumeMounts"] if m["name"] == "rrsa-oidc-token")
+    assert token_file == mount["mountPath"] + "/token"
+    assert mount["readOnly"] is True
+    vol = next(v for v in pod["volumes"] if v["name"] == "rrsa-oidc-token")
+    src = vol["projected"]["sources"][0]["serviceAccountToken"]
+    assert src == {"path": "token", "audience": "sts.aliyuncs.com", "expirationSeconds": 3600}
+    assert "annotations" not in only(objs, "ServiceAccount")["metadata"]
+
+
+def test_existing_secret_endpoint_override_and_digest():
+    objs = render(values("existing-secret"))
+    e = env(objs)
+    for var, key, optional in (
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "accessKeyId", None),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "accessKeySecret", None),
+        ("ALIBABA_CLOUD_SECURITY_TOKEN", "securityToken", True),
+    ):
+        ref = e[var]["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == "aliyun-credentials" and ref["key"] == key
+        assert ref.get("optional") is optional
+        assert "value" not in e[var]
+    c = container(objs)
+    assert c["image"] == "registry.example.com/aliyun-backup-operator@sha256:" + "0123456789abcdef" * 4
+    assert "--endpoint-override=http://aliyun-emulator.test.svc:8080" in c["args"]
+    assert c["args"][-1] == "--log-level=aliyun_backup_operator=trace"
+    assert e["WATCH_NAMESPACES"]["value"] == "backups"
+    # watching one namespace with the default cluster scope keeps the ClusterRole
+    assert rules(only(objs, "ClusterRole")) == WORKLOAD_RULES | {CRD_RULE}
+
+
+@pytest.mark.parametrize(
+    ("vals", "message"),
+    [
+        ({"replicaCount": 2, "leaderElection": {"enabled": False}}, "leaderElection.enabled"),
+        ({"rbac": {"scope": "namespace"}}, "watchNamespaces"),
+        ({"credentials": {"existingSecret": "s", "rrsa": {"enabled": True, "roleName": "r"}}}, "only one of"),
+        ({"credentials": {"rrsa": {"enabled": True}}}, "roleName"),
+        ({"credentials": {"rrsa": {"enabled": True, "webhook": False}}}, "roleArn"),
+        ({"serviceMonitor": {"enabled": True}, "metrics": {"service": {"enabled": False}}}, "metrics.service.enabled"),
+    ],
+)
+def test_contradictory_values_fail_with_a_message(vals, message):
+    with pytest.raises(helm.HelmError) as err:
+        render(vals)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "vals",
+    [
+        {"rbac": {"scope": "everywhere"}},
+        {"logging": {"format": "xml"}},
+        {"cloud": {"endpoints": {"oss": "https://oss.example.com"}}},
+        {"cloud": {"qps": 0}},
+        {"watchNamespaces": ["Not_A_Namespace"]},
+        {"replicas": 2},
+    ],
+)
+def test_schema_rejects_bad_values(vals):
+    with pytest.raises(helm.HelmError):
+        render(vals)
+
+
+# ---------------------------------------------------------------- deploy/ and GitOps files
+
+
+def test_deploy_kustomization_lists_every_manifest():
+    deploy = ROOT / "deploy"
+    k = yaml.safe_load((deploy / "kustomization.yaml").read_text())
+    listed = set(k["resources"])
+    on_disk = {str(p.relative_to(deploy)) for p in deploy.rglob("*.yaml") if p.name != "kustomization.yaml"}
+    assert listed == on_disk
+    objs = [d for f in sorted(on_disk) for d in yaml.safe_load_all((deploy / f).read_text()) if d]
+    assert len(all_of(objs, "CustomResourceDefinition")) == 3
+    assert only(objs, "Namespace")["metadata"]["name"] == NS
+    # the plain manifests are exactly the default render
+    canon = lambda o: yaml.safe_dump(o, sort_keys=True)  # noqa: E731
+    plain = [o for o in objs if o["kind"] not in ("CustomResourceDefinition", "Namespace")]
+    assert sorted(map(canon, plain)) == sorted(map(canon, render()))
+
+
+def test_gitops_docs_carry_the_lua_health_check_verbatim():
+    lua = (chart_tool.CHART / "files" / "argocd-health.lua").read_text()
+    doc = (ROOT / "docs" / "gitops.md").read_text()
+    indented = "\n".join(("      " + line) if line else "" for line in lua.rstrip("\n").split("\n"))
+    assert indented in doc, "docs/gitops.md must embed charts/aliyun-backup-operator/files/argocd-health.lua"
+    for kind in ("DbsBackupPlan", "RdsBackup", "HbrBackupJob"):
+        assert f"resource.customizations.health.backup.aliyun.dev_{kind}" in doc
+        assert f"kind: {kind}" in doc

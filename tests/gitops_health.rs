@@ -1,0 +1,464 @@
+//! Verdicts of the Argo CD health check (`charts/aliyun-backup-operator/files/argocd-health.lua`)
+//! over sample objects of every kind, run in a real Lua interpreter through `mlua`.
+//!
+//! Argo CD evaluates the script with the live object as the global `obj` (a Lua table built
+//! from the object's JSON, `null` fields absent) and reads `status`/`message` of the table
+//! the script returns. This test does the same, in a fresh Lua state per object.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mlua::{Lua, Table, Value};
+use serde_json::{Value as Json, json};
+
+const HEALTH_LUA: &str = include_str!("../charts/aliyun-backup-operator/files/argocd-health.lua");
+
+/// Converts a JSON value into the Lua value Argo CD would hand to the script.
+fn to_lua(lua: &Lua, value: &Json) -> mlua::Result<Value> {
+    Ok(match value {
+        Json::Null => Value::Nil,
+        Json::Bool(b) => Value::Boolean(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::Integer(i),
+            None => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(s) => Value::String(lua.create_string(s)?),
+        Json::Array(items) => {
+            let t = lua.create_table()?;
+            for (i, item) in items.iter().enumerate() {
+                t.set(i + 1, to_lua(lua, item)?)?;
+            }
+            Value::Table(t)
+        }
+        Json::Object(map) => {
+            let t = lua.create_table()?;
+            for (k, v) in map {
+                t.set(k.as_str(), to_lua(lua, v)?)?;
+            }
+            Value::Table(t)
+        }
+    })
+}
+
+/// Runs the health script on `obj`; returns (status, message).
+fn health(obj: &Json) -> (String, String) {
+    let lua = Lua::new();
+    lua.globals()
+        .set("obj", to_lua(&lua, obj).unwrap())
+        .unwrap();
+    let hs: Table = lua
+        .load(HEALTH_LUA)
+        .set_name("argocd-health.lua")
+        .eval()
+        .unwrap_or_else(|e| panic!("health.lua failed on {obj}: {e}"));
+    let status: String = hs.get("status").unwrap();
+    let message: String = hs.get("message").unwrap();
+    (status, message)
+}
+
+fn cond(ctype: &str, status: &str, reason: &str, message: &str, observed: i64) -> Json {
+    json!({
+        "type": ctype,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": observed,
+        "lastTransitionTime": "2026-11-23T10:00:00Z",
+    })
+}
+
+/// An object of `kind` at generation `generation` with the given status (None: no status).
+fn object(kind: &str, generation: i64, status: Option<Json>) -> Json {
+    let mut o = json!({
+        "apiVersion": "backup.aliyun.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "sample", "namespace": "default", "generation": generation},
+        "spec": {"region": "cn-hangzhou"},
+    });
+    if let Some(s) = status {
+        o["status"] = s;
+    }
+    o
+}
+
+/// A status written for generation `g` with phase and the three kstatus conditions.
+fn status(g: i64, phase: &str, ready: &str, reconciling: &str, stalled: &str, msg: &str) -> Json {
+    json!({
+        "observedGeneration": g,
+        "phase": phase,
+        "conditions": [
+            cond("Ready", ready, if ready == "True" { phase } else { "NotReady" }, msg, g),
+            cond("Reconciling", reconciling, if reconciling == "True" { "Progressing" } else { "Idle" }, msg, g),
+            cond("Stalled", stalled, if stalled == "True" { "InvalidSpec" } else { "NotStalled" }, msg, g),
+        ],
+    })
+}
+
+fn assert_health(obj: Json, want: &str) -> String {
+    let (got, message) = health(&obj);
+    assert_eq!(
+        got, want,
+        "object {obj} gave {got} ({message}), want {want}"
+    );
+    assert!(!message.is_empty(), "empty message for {obj}");
+    message
+}
+
+const KINDS: [&str; 3] = ["RdsBackup", "HbrBackupJob", "DbsBackupPlan"];
+
+#[test]
+fn no_status_yet_is_progressing() {
+    for kind in KINDS {
+        assert_health(object(kind, 1, None), "Progressing");
+        assert_health(object(kind, 1, Some(json!({}))), "Progressing");
+    }
+}
+
+#[test]
+fn status_behind_the_generation_is_progressing_even_if_ready() {
+    for (kind, phase) in [
+        ("RdsBackup", "Succeeded"),
+        ("HbrBackupJob", "Succeeded"),
+        ("DbsBackupPlan", "Running"),
+    ] {
+        let msg = assert_health(
+            object(
+                kind,
+                3,
+                Some(status(2, phase, "True", "False", "False", "done")),
+            ),
+            "Progressing",
+        );
+        assert!(msg.contains("generation 3"), "{msg}");
+        // a Stalled verdict for an older spec no longer holds either
+        assert_health(
+            object(
+                kind,
+                3,
+                Some(status(2, "Failed", "False", "False", "True", "bad")),
+            ),
+            "Progressing",
+        );
+    }
+}
+
+#[test]
+fn conditions_of_an_older_generation_are_ignored() {
+    let mut s = status(2, "Running", "True", "False", "False", "old");
+    for c in s["conditions"].as_array_mut().unwrap() {
+        c["observedGeneration"] = json!(1);
+    }
+    // top-level observedGeneration is current but the conditions are not: fall back to phase
+    assert_health(object("RdsBackup", 2, Some(s.clone())), "Progressing");
+    assert_health(object("DbsBackupPlan", 2, Some(s)), "Healthy");
+}
+
+#[test]
+fn work_in_progress_is_progressing() {
+    for (kind, phases) in [
+        ("RdsBackup", &["Pending", "Creating", "Running"][..]),
+        ("HbrBackupJob", &["Pending", "Creating", "Running"][..]),
+        ("DbsBackupPlan", &["Pending", "Creating", "Starting"][..]),
+    ] {
+        for phase in phases {
+            let msg = assert_health(
+                object(
+                    kind,
+                    1,
+                    Some(status(
+                        1,
+                        phase,
+                        "False",
+                        "True",
+                        "False",
+                        "Backup 40% done",
+                    )),
+                ),
+                "Progressing",
+            );
+            assert_eq!(msg, "Backup 40% done");
+        }
+    }
+}
+
+#[test]
+fn deleting_is_progressing() {
+    for kind in KINDS {
+        assert_health(
+            object(
+                kind,
+                1,
+                Some(status(1, "Deleting", "False", "True", "False", "releasing")),
+            ),
+            "Progressing",
+        );
+    }
+}
+
+#[test]
+fn succeeded_backups_are_healthy() {
+    for kind in ["RdsBackup", "HbrBackupJob"] {
+        assert_health(
+            object(
+                kind,
+                1,
+                Some(status(
+                    1,
+                    "Succeeded",
+                    "True",
+                    "False",
+                    "False",
+                    "backup set 42",
+                )),
+            ),
+            "Healthy",
+        );
+        // an operator that has not written conditions yet: the phase decides
+        assert_health(
+            object(
+                kind,
+                1,
+                Some(json!({"observedGeneration": 1, "phase": "Succeeded"})),
+            ),
+            "Healthy",
+        );
+    }
+    // a one-shot backup still running is not healthy yet, even without conditions
+    assert_health(
+        object(
+            "RdsBackup",
+            1,
+            Some(json!({"observedGeneration": 1, "phase": "Running"})),
+        ),
+        "Progressing",
+    );
+}
+
+#[test]
+fn running_backup_plan_is_healthy_when_ready() {
+    assert_health(
+        object(
+            "DbsBackupPlan",
+            4,
+            Some(status(
+                4,
+                "Running",
+                "True",
+                "False",
+                "False",
+                "plan running",
+            )),
+        ),
+        "Healthy",
+    );
+    assert_health(
+        object(
+            "DbsBackupPlan",
+            4,
+            Some(json!({"observedGeneration": 4, "phase": "Running"})),
+        ),
+        "Healthy",
+    );
+    // Ready=False while running (e.g. pushing a schedule change) is progress, not health
+    assert_health(
+        object(
+            "DbsBackupPlan",
+            4,
+            Some(status(
+                4,
+                "Running",
+                "False",
+                "True",
+                "False",
+                "configuring",
+            )),
+        ),
+        "Progressing",
+    );
+    // Reconciling=True wins over a Ready=True left from before (kstatus: abnormal-true)
+    assert_health(
+        object(
+            "DbsBackupPlan",
+            4,
+            Some(status(4, "Running", "True", "True", "False", "configuring")),
+        ),
+        "Progressing",
+    );
+}
+
+#[test]
+fn paused_backup_plan_is_suspended() {
+    let msg = assert_health(
+        object(
+            "DbsBackupPlan",
+            2,
+            Some(status(
+                2,
+                "Paused",
+                "True",
+                "False",
+                "False",
+                "paused by spec.suspend",
+            )),
+        ),
+        "Suspended",
+    );
+    assert_eq!(msg, "paused by spec.suspend");
+    // suspend just set: the operator has not paused the plan yet
+    assert_health(
+        object(
+            "DbsBackupPlan",
+            3,
+            Some(status(2, "Running", "True", "False", "False", "running")),
+        ),
+        "Progressing",
+    );
+}
+
+#[test]
+fn failures_are_degraded() {
+    for kind in KINDS {
+        assert_health(
+            object(
+                kind,
+                1,
+                Some(status(
+                    1,
+                    "Failed",
+                    "False",
+                    "False",
+                    "False",
+                    "cloud task failed",
+                )),
+            ),
+            "Degraded",
+        );
+        assert_health(
+            object(
+                kind,
+                1,
+                Some(json!({"observedGeneration": 1, "phase": "Failed"})),
+            ),
+            "Degraded",
+        );
+    }
+}
+
+#[test]
+fn stalled_is_degraded_whatever_the_phase() {
+    for (kind, phase) in [
+        ("RdsBackup", "Pending"),
+        ("HbrBackupJob", "Running"),
+        ("DbsBackupPlan", "Paused"),
+        ("DbsBackupPlan", "Running"),
+    ] {
+        let msg = assert_health(
+            object(
+                kind,
+                1,
+                Some(status(
+                    1,
+                    phase,
+                    "False",
+                    "False",
+                    "True",
+                    "spec.region: unknown region xx-nowhere-1",
+                )),
+            ),
+            "Degraded",
+        );
+        assert_eq!(msg, "spec.region: unknown region xx-nowhere-1");
+    }
+}
+
+#[test]
+fn partial_and_cancelled_hbr_jobs_are_degraded() {
+    let msg = assert_health(
+        object(
+            "HbrBackupJob",
+            1,
+            Some(status(
+                1,
+                "PartiallySucceeded",
+                "True",
+                "False",
+                "False",
+                "12 files skipped",
+            )),
+        ),
+        "Degraded",
+    );
+    assert_eq!(msg, "12 files skipped");
+    assert_health(
+        object(
+            "HbrBackupJob",
+            1,
+            Some(json!({"observedGeneration": 1, "phase": "PartiallySucceeded"})),
+        ),
+        "Degraded",
+    );
+    assert_health(
+        object(
+            "HbrBackupJob",
+            1,
+            Some(status(
+                1,
+                "Cancelled",
+                "False",
+                "False",
+                "False",
+                "cancelled",
+            )),
+        ),
+        "Degraded",
+    );
+}
+
+#[test]
+fn every_phase_of_every_kind_gets_a_known_verdict() {
+    let phases: [(&str, &[&str]); 3] = [
+        (
+            "RdsBackup",
+            &[
+                "Pending",
+                "Creating",
+                "Running",
+                "Succeeded",
+                "Failed",
+                "Deleting",
+            ],
+        ),
+        (
+            "HbrBackupJob",
+            &[
+                "Pending",
+                "Creating",
+                "Running",
+                "Succeeded",
+                "PartiallySucceeded",
+                "Failed",
+                "Cancelled",
+                "Deleting",
+            ],
+        ),
+        (
+            "DbsBackupPlan",
+            &[
+                "Pending", "Creating", "Starting", "Running", "Paused", "Failed", "Deleting",
+            ],
+        ),
+    ];
+    for (kind, kind_phases) in phases {
+        for phase in kind_phases {
+            for ready in ["True", "False"] {
+                let (got, _) = health(&object(
+                    kind,
+                    1,
+                    Some(status(1, phase, ready, "False", "False", "m")),
+                ));
+                assert!(
+                    ["Healthy", "Progressing", "Degraded", "Suspended"].contains(&got.as_str()),
+                    "{kind} {phase} Ready={ready}: {got}"
+                );
+            }
+        }
+    }
+}
