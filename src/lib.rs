@@ -1,1 +1,2 @@
 //! aliyun-backup-operator: Kubernetes operator for Alibaba Cloud DBS, RDS and HBR backups.
+pub mod crd;

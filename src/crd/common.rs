@@ -1,0 +1,379 @@
+//! Types and constants shared by all three custom resources.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of every custom resource of this operator.
+pub const API_GROUP: &str = "backup.aliyun.dev";
+/// API version of every custom resource of this operator.
+pub const API_VERSION: &str = "v1alpha1";
+/// `kubectl get aliyunbackup` lists all three kinds.
+pub const CATEGORY: &str = "aliyunbackup";
+/// Field manager for server-side apply and reporter name for events.
+pub const FIELD_MANAGER: &str = "aliyun-backup-operator";
+
+/// Finalizer that guards cloud-side cleanup.
+pub const FINALIZER: &str = "backup.aliyun.dev/cleanup";
+/// Annotation: when `"true"`, deleting the object never touches the cloud (even with broken
+/// credentials); the finalizer is simply removed.
+pub const ANNOTATION_ORPHAN_ON_DELETE: &str = "backup.aliyun.dev/orphan-on-delete";
+/// Annotation: changing its value (conventionally an RFC 3339 timestamp) asks for an immediate
+/// reconcile.
+pub const ANNOTATION_RECONCILE_REQUESTED_AT: &str = "backup.aliyun.dev/reconcile-requested-at";
+
+/// Condition type: the desired end state is reached (normal-true).
+pub const CONDITION_READY: &str = "Ready";
+/// Condition type: work is in progress (abnormal-true, kstatus).
+pub const CONDITION_RECONCILING: &str = "Reconciling";
+/// Condition type: progress needs a human (abnormal-true, kstatus).
+pub const CONDITION_STALLED: &str = "Stalled";
+
+/// Regular expression an Alibaba Cloud region id must match (`cn-hangzhou`, `ap-southeast-1`,
+/// `cn-shanghai-finance-1`, ...).
+pub const REGION_PATTERN: &str = r"^[a-z]{2,}(-[a-z0-9]+)+$";
+
+/// Schema transform for enums: drop the type-level description so that the *field's* rustdoc
+/// becomes the `kubectl explain` text (kube's `Option<enum>` flattening would otherwise let the
+/// type's description win).
+pub fn field_doc_only(schema: &mut schemars::Schema) {
+    schema.remove("description");
+}
+
+/// True when the `backup.aliyun.dev/orphan-on-delete` annotation is set to `"true"`.
+pub fn orphan_on_delete(annotations: Option<&std::collections::BTreeMap<String, String>>) -> bool {
+    annotations
+        .and_then(|a| a.get(ANNOTATION_ORPHAN_ON_DELETE))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// Reference to a Secret in the object's namespace that holds Alibaba Cloud credentials.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsRef {
+    /// Name of a Secret in the same namespace with the keys `accessKeyId`, `accessKeySecret` and
+    /// optionally `securityToken` (STS). Rotating the Secret takes effect at the next reconcile.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Secret key names read from a [`CredentialsRef`] Secret.
+pub mod credential_keys {
+    /// AccessKey id.
+    pub const ACCESS_KEY_ID: &str = "accessKeyId";
+    /// AccessKey secret.
+    pub const ACCESS_KEY_SECRET: &str = "accessKeySecret";
+    /// Optional STS security token.
+    pub const SECURITY_TOKEN: &str = "securityToken";
+}
+
+/// Reference to one key of a Secret in the object's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret (same namespace as this object).
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key inside the Secret's data whose value is used.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// What happens in the cloud when the Kubernetes object is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crd::common::field_doc_only)]
+pub enum DeletionPolicy {
+    /// Leave the cloud resource (backup set, snapshot, plan) in place.
+    #[default]
+    Retain,
+    /// Delete (or release) the cloud resource, waiting for running work to end first.
+    Delete,
+}
+
+/// Whether data is backed up within the same Alibaba Cloud account or across accounts.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crd::common::field_doc_only)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CrossAccountType {
+    /// Same account (`SELF_ACCOUNT`).
+    SelfAccount,
+    /// Across accounts (`CROSS_ACCOUNT`): needs `userId` and `roleName`.
+    CrossAccount,
+}
+
+impl CrossAccountType {
+    /// The API value (`SELF_ACCOUNT` / `CROSS_ACCOUNT`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SelfAccount => "SELF_ACCOUNT",
+            Self::CrossAccount => "CROSS_ACCOUNT",
+        }
+    }
+}
+
+/// Cross-account backup settings: the source account authorises this account through a RAM role.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.type) || self.type != 'CROSS_ACCOUNT' || (has(self.userId) && has(self.roleName))").message("crossAccount.type CROSS_ACCOUNT needs userId and roleName"))]
+pub struct CrossAccount {
+    /// `SELF_ACCOUNT` or `CROSS_ACCOUNT` (HBR `CrossAccountType`). DBS has no such parameter: for
+    /// `DbsBackupPlan` setting `userId`/`roleName` is what makes the plan cross-account.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub type_: Option<CrossAccountType>,
+    /// UID of the source Alibaba Cloud account that authorised this account (HBR
+    /// `CrossAccountUserId`, DBS `CrossAliyunId`). Digits only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{1,20}$"))]
+    pub user_id: Option<String>,
+    /// Name of the RAM role in the source account assumed for the backup (HBR
+    /// `CrossAccountRoleName`, DBS `CrossRoleName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub role_name: Option<String>,
+}
+
+/// Intent record written to status *before* the first cloud create call (DESIGN §6), so that a
+/// crash between the call and the status write never leads to a second cloud resource.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingCreate {
+    /// Idempotency token derived from the object's UID and generation (DBS `ClientToken`; HBR job
+    /// name suffix; RDS adoption marker).
+    pub token: String,
+    /// When the create was first attempted; RDS/HBR adoption only considers cloud work started
+    /// at or after this time.
+    pub started_at: Time,
+}
+
+/// Derive the create token for an object: stable for a given UID and generation, at most 64
+/// ASCII characters (DBS `ClientToken` limit).
+pub fn create_token(uid: &str, generation: Option<i64>) -> String {
+    let mut token = format!("abo-{}-{}", uid, generation.unwrap_or(0));
+    token.truncate(64);
+    token
+}
+
+/// Find a condition by type.
+pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// True when the condition of this type exists with status `"True"`.
+pub fn condition_is_true(conditions: &[Condition], type_: &str) -> bool {
+    find_condition(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
+/// Build a metav1 `Condition`. `status` maps to `"True"`/`"False"`.
+pub fn new_condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: impl Into<String>,
+    observed_generation: Option<i64>,
+    now: Time,
+) -> Condition {
+    Condition {
+        type_: type_.to_owned(),
+        status: if status { "True" } else { "False" }.to_owned(),
+        reason: reason.to_owned(),
+        message: message.into(),
+        observed_generation,
+        last_transition_time: now,
+    }
+}
+
+/// Insert or replace a condition by type. `lastTransitionTime` is kept from the existing
+/// condition when its status does not change, so repeated reconciles produce no diff.
+/// Returns true when anything changed.
+pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition) -> bool {
+    match conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        Some(existing) => {
+            if existing.status == new.status {
+                new.last_transition_time = existing.last_transition_time.clone();
+            }
+            if *existing == new {
+                false
+            } else {
+                *existing = new;
+                true
+            }
+        }
+        None => {
+            conditions.push(new);
+            true
+        }
+    }
+}
+
+/// Remove a condition by type. Returns true when one was removed.
+pub fn remove_condition(conditions: &mut Vec<Condition>, type_: &str) -> bool {
+    let before = conditions.len();
+    conditions.retain(|c| c.type_ != type_);
+    before != conditions.len()
+}
+
+/// Set the kstatus triple (`Ready`, `Reconciling`, `Stalled`) in one go. Exactly one situation
+/// applies: `ready` (done), `reconciling` (in progress) or `stalled` (needs a human).
+/// The abnormal-true conditions are written as `False` when they do not apply, so that tools see
+/// a fresh `observedGeneration` on all three. Returns true when anything changed.
+pub fn set_kstatus(
+    conditions: &mut Vec<Condition>,
+    state: KState,
+    reason: &str,
+    message: &str,
+    observed_generation: Option<i64>,
+    now: &Time,
+) -> bool {
+    let (ready, reconciling, stalled) = match state {
+        KState::Ready => (true, false, false),
+        KState::Reconciling => (false, true, false),
+        KState::Stalled => (false, false, true),
+        KState::Failed => (false, false, false),
+    };
+    let mut changed = false;
+    for (type_, status) in [
+        (CONDITION_READY, ready),
+        (CONDITION_RECONCILING, reconciling),
+        (CONDITION_STALLED, stalled),
+    ] {
+        changed |= set_condition(
+            conditions,
+            new_condition(
+                type_,
+                status,
+                reason,
+                message,
+                observed_generation,
+                now.clone(),
+            ),
+        );
+    }
+    changed
+}
+
+/// The kstatus situation an object is in, for [`set_kstatus`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KState {
+    /// Desired end state reached: `Ready=True`.
+    Ready,
+    /// Work in progress: `Reconciling=True`.
+    Reconciling,
+    /// Needs a human: `Stalled=True`.
+    Stalled,
+    /// Finished unsuccessfully and will not retry (e.g. the cloud task failed): all three
+    /// `False`; the reason and message explain the failure.
+    Failed,
+}
+
+/// Errors of the pure request renderers.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A value could not be serialised to JSON.
+    #[error("cannot render {field} as JSON: {source}")]
+    Json {
+        /// Spec field being rendered.
+        field: &'static str,
+        /// Cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl RenderError {
+    /// Fixed low-cardinality name (metrics label / event reason).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Json { .. } => "RenderJson",
+        }
+    }
+}
+
+pub(crate) fn render_json<T: Serialize + ?Sized>(
+    field: &'static str,
+    v: &T,
+) -> Result<String, RenderError> {
+    serde_json::to_string(v).map_err(|source| RenderError::Json { field, source })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> Time {
+        Time(jiff::Timestamp::from_second(secs).unwrap())
+    }
+
+    #[test]
+    fn set_condition_keeps_transition_time_when_status_unchanged() {
+        let mut c = Vec::new();
+        assert!(set_condition(
+            &mut c,
+            new_condition("Ready", false, "Creating", "m", Some(1), t(10))
+        ));
+        assert!(!set_condition(
+            &mut c,
+            new_condition("Ready", false, "Creating", "m", Some(1), t(20))
+        ));
+        assert_eq!(c[0].last_transition_time, t(10));
+        assert!(set_condition(
+            &mut c,
+            new_condition("Ready", false, "Running", "m2", Some(1), t(30))
+        ));
+        assert_eq!(c[0].last_transition_time, t(10));
+        assert_eq!(c[0].reason, "Running");
+        assert!(set_condition(
+            &mut c,
+            new_condition("Ready", true, "Succeeded", "ok", Some(1), t(40))
+        ));
+        assert_eq!(c[0].last_transition_time, t(40));
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn kstatus_triple() {
+        let mut c = Vec::new();
+        assert!(set_kstatus(
+            &mut c,
+            KState::Stalled,
+            "InvalidSpec",
+            "bad",
+            Some(2),
+            &t(1)
+        ));
+        assert!(condition_is_true(&c, CONDITION_STALLED));
+        assert!(!condition_is_true(&c, CONDITION_READY));
+        assert_eq!(c.len(), 3);
+        assert!(c.iter().all(|x| x.observed_generation == Some(2)));
+        assert!(!set_kstatus(
+            &mut c,
+            KState::Stalled,
+            "InvalidSpec",
+            "bad",
+            Some(2),
+            &t(5)
+        ));
+        assert!(remove_condition(&mut c, CONDITION_STALLED));
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn orphan_annotation() {
+        let mut a = std::collections::BTreeMap::new();
+        assert!(!orphan_on_delete(Some(&a)));
+        a.insert(ANNOTATION_ORPHAN_ON_DELETE.to_owned(), "True".to_owned());
+        assert!(orphan_on_delete(Some(&a)));
+        a.insert(ANNOTATION_ORPHAN_ON_DELETE.to_owned(), "no".to_owned());
+        assert!(!orphan_on_delete(Some(&a)));
+        assert!(!orphan_on_delete(None));
+    }
+
+    #[test]
+    fn token_is_stable_and_bounded() {
+        let uid = "0f6f0a7e-4a2b-4c4e-9d1c-1c2b3d4e5f60";
+        assert_eq!(create_token(uid, Some(1)), create_token(uid, Some(1)));
+        assert_ne!(create_token(uid, Some(1)), create_token(uid, Some(2)));
+        assert!(create_token(&"x".repeat(100), Some(1)).len() <= 64);
+    }
+}
