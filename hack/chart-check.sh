@@ -3,7 +3,8 @@
 #   1. helm lint --strict with default and non-default values (hack/chart-values/*.yaml)
 #   2. pytest hack/test_chart.py: renders and asserts the security context, probes, RBAC,
 #      args, credentials wiring, monitoring objects, GitOps files
-#   3. drift: charts/aliyun-backup-operator/crds/ == crds/, deploy/ == a fresh render
+#   3. drift: charts/aliyun-backup-operator/crds/ == crds/, deploy/ == a fresh render,
+#      docs/gitops/argocd-cm-patch.yaml == files/argocd-health.lua; kubectl kustomize deploy/
 # Exits non-zero on any failure. Fix drift with hack/render-deploy.sh.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,6 +29,11 @@ fi
 "$py" hack/chart_tool.py render-deploy "$tmp/deploy"
 if ! diff -r "$tmp/deploy" deploy; then
   echo "deploy/ differs from a fresh render of the chart: run hack/render-deploy.sh" >&2
+  status=1
+fi
+"$py" hack/chart_tool.py argocd-patch "$tmp/argocd-cm-patch.yaml"
+if ! diff "$tmp/argocd-cm-patch.yaml" docs/gitops/argocd-cm-patch.yaml; then
+  echo "docs/gitops/argocd-cm-patch.yaml differs from files/argocd-health.lua: run hack/render-deploy.sh" >&2
   status=1
 fi
 if command -v kubectl >/dev/null 2>&1; then

@@ -369,11 +369,41 @@ def test_deploy_kustomization_lists_every_manifest():
     assert sorted(map(canon, plain)) == sorted(map(canon, render()))
 
 
-def test_gitops_docs_carry_the_lua_health_check_verbatim():
-    lua = (chart_tool.CHART / "files" / "argocd-health.lua").read_text()
-    doc = (ROOT / "docs" / "gitops.md").read_text()
-    indented = "\n".join(("      " + line) if line else "" for line in lua.rstrip("\n").split("\n"))
-    assert indented in doc, "docs/gitops.md must embed charts/aliyun-backup-operator/files/argocd-health.lua"
-    for kind in ("DbsBackupPlan", "RdsBackup", "HbrBackupJob"):
-        assert f"resource.customizations.health.backup.aliyun.dev_{kind}" in doc
-        assert f"kind: {kind}" in doc
+def yaml_blocks(markdown: str) -> list[Any]:
+    """The parsed ```yaml fenced blocks of a Markdown file."""
+    out, block = [], None
+    for line in markdown.split("\n"):
+        if block is None and line.strip() == "```yaml":
+            block = []
+        elif block is not None and line.strip() == "```":
+            out.append(yaml.safe_load("\n".join(block) + "\n"))
+            block = None
+        elif block is not None:
+            block.append(line)
+    return out
+
+
+def test_gitops_files_are_what_the_docs_and_the_patch_show():
+    lua = chart_tool.ARGOCD_LUA.read_text()
+    keys = {f"resource.customizations.health.backup.aliyun.dev_{k}" for k in chart_tool.GITOPS_KINDS}
+
+    patch = yaml.safe_load(chart_tool.ARGOCD_PATCH.read_text())
+    assert set(patch["data"]) == keys
+    assert all(v == lua for v in patch["data"].values())
+
+    blocks = yaml_blocks((ROOT / "docs" / "gitops.md").read_text())
+    cms = [b for b in blocks if isinstance(b, dict) and b.get("kind") == "ConfigMap"]
+    assert cms, "docs/gitops.md shows the argocd-cm ConfigMap"
+    for cm in cms:
+        assert cm["metadata"] == {"name": "argocd-cm", "namespace": "argocd", "labels": {"app.kubernetes.io/part-of": "argocd"}}
+        assert cm["data"] and set(cm["data"]) <= keys
+        assert all(v == lua for v in cm["data"].values())
+
+    exprs = yaml.safe_load((chart_tool.CHART / "files" / "flux-healthcheckexprs.yaml").read_text())
+    assert [(e["apiVersion"], e["kind"]) for e in exprs] == [("backup.aliyun.dev/v1alpha1", k) for k in ("RdsBackup", "HbrBackupJob", "DbsBackupPlan")]
+    for e in exprs:
+        assert set(e) == {"apiVersion", "kind", "inProgress", "failed", "current"}
+        for field in ("inProgress", "failed", "current"):
+            assert e[field].count("(") == e[field].count(")"), (e["kind"], field)
+    shown = [b["spec"]["healthCheckExprs"] for b in blocks if isinstance(b, dict) and "healthCheckExprs" in b.get("spec", {})]
+    assert shown == [exprs], "docs/gitops.md embeds files/flux-healthcheckexprs.yaml"
