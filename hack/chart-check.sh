@@ -21,7 +21,7 @@ echo "== chart tests"
 echo "== drift"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-"$py" hack/chart_tool.py sync-crds crds "$tmp/chart-crds"
+"$py" hack/chart_tool.py sync-crds "${CRDS_DIR:-crds}" "$tmp/chart-crds"
 if ! diff -r "$tmp/chart-crds" charts/aliyun-backup-operator/crds; then
   echo "charts/aliyun-backup-operator/crds/ differs from crds/: run hack/render-deploy.sh" >&2
   status=1

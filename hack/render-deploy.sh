@@ -7,7 +7,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 py="$("$root/hack/helm-venv.sh")"
-"$py" "$root/hack/chart_tool.py" sync-crds "$root/crds" "$root/charts/aliyun-backup-operator/crds"
+"$py" "$root/hack/chart_tool.py" sync-crds "${CRDS_DIR:-$root/crds}" "$root/charts/aliyun-backup-operator/crds"
 "$py" "$root/hack/chart_tool.py" render-deploy "$root/deploy"
 "$py" "$root/hack/chart_tool.py" argocd-patch "$root/docs/gitops/argocd-cm-patch.yaml"
 echo "regenerated charts/aliyun-backup-operator/crds/, deploy/ and docs/gitops/argocd-cm-patch.yaml"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import helm_python as helm
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -349,6 +350,30 @@ def test_contradictory_values_fail_with_a_message(vals, message):
 def test_schema_rejects_bad_values(vals):
     with pytest.raises(helm.HelmError):
         render(vals)
+
+
+# Prometheus Operator kinds have no schema in kubernetes-validate; checked field by field above.
+NO_SCHEMA = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
+
+
+@pytest.mark.parametrize("kube", ["1.28", "1.34"])
+@pytest.mark.parametrize("name", [None, "namespaced", "rrsa-webhook", "rrsa-manual", "existing-secret"])
+def test_every_object_matches_the_kubernetes_schema(name, kube):
+    """Strict OpenAPI validation (unknown fields fail) for the oldest and a current Kubernetes."""
+    for obj in render(values(name) if name else None):
+        if (obj["apiVersion"], obj["kind"]) in NO_SCHEMA:
+            continue
+        kubernetes_validate.validate(obj, kube, strict=True)
+
+
+def test_deploy_and_chart_crds_match_the_kubernetes_schema():
+    deploy = ROOT / "deploy"
+    for f in sorted(deploy.rglob("*.yaml")):
+        if f.name == "kustomization.yaml":
+            continue
+        for obj in yaml.safe_load_all(f.read_text()):
+            if obj:
+                kubernetes_validate.validate(obj, "1.28", strict=True)
 
 
 # ---------------------------------------------------------------- deploy/ and GitOps files
