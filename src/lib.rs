@@ -1,2 +1,3 @@
 //! aliyun-backup-operator: Kubernetes operator for Alibaba Cloud DBS, RDS and HBR backups.
 pub mod crd;
+pub mod cloud;

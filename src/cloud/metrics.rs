@@ -1,0 +1,134 @@
+//! Prometheus metrics of the cloud client.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of `aliyun_backup_cloud_requests_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `dbs`, `rds`, `hbr`, `sts`.
+    pub product: String,
+    /// API action.
+    pub action: String,
+    /// `Success`, the Alibaba error code, or a local error name (`CloudTimeout`, …).
+    pub code: String,
+}
+
+/// Labels of `aliyun_backup_cloud_request_duration_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// Product.
+    pub product: String,
+    /// API action.
+    pub action: String,
+}
+
+/// Labels of `aliyun_backup_cloud_throttled_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ProductLabels {
+    /// Product.
+    pub product: String,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
+/// Metric families of the cloud client. Cheap to clone (shared state); register once.
+///
+/// * `aliyun_backup_cloud_requests_total{product,action,code}` — one per HTTP attempt.
+/// * `aliyun_backup_cloud_request_duration_seconds{product,action}` — per attempt.
+/// * `aliyun_backup_cloud_throttled_total{product}` — throttling responses received.
+#[derive(Debug, Clone)]
+pub struct CloudMetrics {
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<ActionLabels, Histogram, fn() -> Histogram>,
+    throttled: Family<ProductLabels, Counter>,
+}
+
+impl Default for CloudMetrics {
+    fn default() -> Self {
+        CloudMetrics {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(duration_histogram),
+            throttled: Family::default(),
+        }
+    }
+}
+
+impl CloudMetrics {
+    /// New, unregistered metrics.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers the families in `registry` (names get the `aliyun_backup_cloud_` prefix).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "aliyun_backup_cloud_requests",
+            "Alibaba Cloud API requests by product, action and result code",
+            self.requests.clone(),
+        );
+        registry.register(
+            "aliyun_backup_cloud_request_duration_seconds",
+            "Duration of Alibaba Cloud API requests",
+            self.duration.clone(),
+        );
+        registry.register(
+            "aliyun_backup_cloud_throttled",
+            "Throttling responses from Alibaba Cloud APIs",
+            self.throttled.clone(),
+        );
+    }
+
+    /// Records one finished attempt.
+    pub fn observe(&self, product: &str, action: &str, code: &str, elapsed: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                product: product.to_string(),
+                action: action.to_string(),
+                code: code.to_string(),
+            })
+            .inc();
+        self.duration
+            .get_or_create(&ActionLabels {
+                product: product.to_string(),
+                action: action.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one throttling response.
+    pub fn throttled(&self, product: &str) {
+        self.throttled
+            .get_or_create(&ProductLabels {
+                product: product.to_string(),
+            })
+            .inc();
+    }
+
+    /// Current value of `requests_total` for the labels (for tests and diagnostics).
+    pub fn requests_count(&self, product: &str, action: &str, code: &str) -> u64 {
+        self.requests
+            .get_or_create(&RequestLabels {
+                product: product.to_string(),
+                action: action.to_string(),
+                code: code.to_string(),
+            })
+            .get()
+    }
+
+    /// Current value of `throttled_total` for the product.
+    pub fn throttled_count(&self, product: &str) -> u64 {
+        self.throttled
+            .get_or_create(&ProductLabels {
+                product: product.to_string(),
+            })
+            .get()
+    }
+}

@@ -1,0 +1,641 @@
+//! Wire parameters of every typed request, and the product traits implemented over
+//! [`ProductClient`].
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::api::*;
+use super::client::{Call, ProductClient};
+use super::error::CloudError;
+use super::params::{Location, Params};
+use super::retry::Idempotency;
+
+/// Builds the RPC parameters of a request.
+pub(crate) trait ToParams {
+    /// API action name.
+    const ACTION: &'static str;
+    /// Wire parameters.
+    fn params(&self) -> Params;
+    /// Whether repeating the call after an ambiguous failure is safe.
+    fn idempotency(&self) -> Idempotency;
+    /// The ready-to-send call.
+    fn call(&self) -> Call {
+        Call {
+            action: Self::ACTION,
+            params: self.params(),
+            idempotency: self.idempotency(),
+        }
+    }
+}
+
+fn token_safe(token: &Option<String>) -> Idempotency {
+    if token.as_deref().is_some_and(|t| !t.is_empty()) {
+        Idempotency::Safe
+    } else {
+        Idempotency::Unsafe
+    }
+}
+
+fn backup_objects_json(o: &BackupObjects) -> String {
+    match o {
+        BackupObjects::Raw(s) => s.clone(),
+        BackupObjects::List(list) => {
+            serde_json::to_string(list).unwrap_or_else(|_| "[]".to_string())
+        }
+    }
+}
+
+fn source_params(p: &mut Params, s: &SourceEndpoint) {
+    p.str("SourceEndpointInstanceType", &s.instance_type)
+        .opt_str("SourceEndpointRegion", s.region.as_deref())
+        .opt_str("SourceEndpointInstanceID", s.instance_id.as_deref())
+        .opt_str("SourceEndpointIP", s.ip.as_deref())
+        .opt_int("SourceEndpointPort", s.port)
+        .opt_str("SourceEndpointDatabaseName", s.database_name.as_deref())
+        .opt_str("SourceEndpointUserName", s.user_name.as_deref())
+        .opt_str(
+            "SourceEndpointPassword",
+            s.password.as_ref().map(|p| p.expose()),
+        )
+        .opt_str("SourceEndpointOracleSID", s.oracle_sid.as_deref())
+        .opt_int("BackupGatewayId", s.backup_gateway_id);
+}
+
+// ----- DBS -----------------------------------------------------------------------------------
+
+impl ToParams for CreateAndStartBackupPlanRequest {
+    const ACTION: &'static str = "CreateAndStartBackupPlan";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.opt_str("BackupPlanId", self.backup_plan_id.as_deref())
+            .opt_str("Region", self.region.as_deref())
+            .str("InstanceClass", &self.instance_class)
+            .str("DatabaseType", &self.database_type)
+            .str("BackupMethod", &self.backup_method)
+            .opt_str("Period", self.period.as_deref())
+            .opt_int("UsedTime", self.used_time)
+            .opt_str("PayType", self.pay_type.as_deref())
+            .opt_str("DatabaseRegion", self.database_region.as_deref())
+            .opt_str("StorageRegion", self.storage_region.as_deref())
+            .opt_str("InstanceType", self.instance_type.as_deref())
+            .opt_str("StorageType", self.storage_type.as_deref())
+            .opt_str("FromApp", self.from_app.as_deref());
+        source_params(&mut p, &self.source);
+        p.opt_str("OSSBucketName", self.oss_bucket_name.as_deref())
+            .opt_str(
+                "BackupObjects",
+                self.backup_objects
+                    .as_ref()
+                    .map(backup_objects_json)
+                    .as_deref(),
+            )
+            .opt_str("BackupPeriod", self.backup_period.as_deref())
+            .opt_str("BackupStartTime", self.backup_start_time.as_deref())
+            .opt_bool("EnableBackupLog", self.enable_backup_log)
+            .opt_int("BackupLogIntervalSeconds", self.backup_log_interval_seconds)
+            .opt_int("BackupRetentionPeriod", self.backup_retention_period)
+            .opt_int(
+                "DuplicationInfrequentAccessPeriod",
+                self.duplication_infrequent_access_period,
+            )
+            .opt_int("DuplicationArchivePeriod", self.duplication_archive_period)
+            .str("BackupPlanName", &self.backup_plan_name)
+            .opt_str("BackupStorageType", self.backup_storage_type.as_deref())
+            .opt_int("BackupSpeedLimit", self.backup_speed_limit)
+            .opt_int("BackupRateLimit", self.backup_rate_limit)
+            .opt_str("BackupStrategyType", self.backup_strategy_type.as_deref())
+            .opt_str("CrossAliyunId", self.cross_aliyun_id.as_deref())
+            .opt_str("CrossRoleName", self.cross_role_name.as_deref())
+            .opt_str("ClientToken", self.client_token.as_deref())
+            .opt_str("ResourceGroupId", self.resource_group_id.as_deref())
+            .opt_str("OwnerId", self.owner_id.as_deref());
+        p
+    }
+    fn idempotency(&self) -> Idempotency {
+        token_safe(&self.client_token)
+    }
+}
+
+impl ToParams for StartBackupPlanRequest {
+    const ACTION: &'static str = "StartBackupPlan";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("BackupPlanId", &self.backup_plan_id)
+            .opt_str("ClientToken", self.client_token.as_deref())
+            .opt_str("OwnerId", self.owner_id.as_deref());
+        p
+    }
+    /// Starting may create a full backup set, so only a `ClientToken` makes it repeatable.
+    fn idempotency(&self) -> Idempotency {
+        token_safe(&self.client_token)
+    }
+}
+
+impl ToParams for StopBackupPlanRequest {
+    const ACTION: &'static str = "StopBackupPlan";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("BackupPlanId", &self.backup_plan_id)
+            .str("StopMethod", &self.stop_method)
+            .opt_str("ClientToken", self.client_token.as_deref())
+            .opt_str("OwnerId", self.owner_id.as_deref());
+        p
+    }
+    /// Stopping a stopped plan changes nothing.
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
+impl ToParams for ReleaseBackupPlanRequest {
+    const ACTION: &'static str = "ReleaseBackupPlan";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("BackupPlanId", &self.backup_plan_id)
+            .opt_str("ClientToken", self.client_token.as_deref())
+            .opt_str("OwnerId", self.owner_id.as_deref());
+        p
+    }
+    /// Releasing twice yields `InvalidJobId` (NotFound), which callers treat as done.
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
+impl ToParams for ModifyBackupPlanNameRequest {
+    const ACTION: &'static str = "ModifyBackupPlanName";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("BackupPlanId", &self.backup_plan_id)
+            .str("BackupPlanName", &self.backup_plan_name)
+            .opt_str("ClientToken", self.client_token.as_deref())
+            .opt_str("OwnerId", self.owner_id.as_deref());
+        p
+    }
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
+impl ToParams for ConfigureBackupPlanRequest {
+    const ACTION: &'static str = "ConfigureBackupPlan";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("BackupPlanId", &self.backup_plan_id)
+            .str("BackupPlanName", &self.backup_plan_name);
+        source_params(&mut p, &self.source);
+        p.opt_str("OSSBucketName", self.oss_bucket_name.as_deref())
+            .opt_str(
+                "BackupObjects",
+                self.backup_objects
+                    .as_ref()
+                    .map(backup_objects_json)
+                    .as_deref(),
+            )
+            .opt_str("BackupPeriod", self.backup_period.as_deref())
+            .opt_str("BackupStartTime", self.backup_start_time.as_deref())
+            .opt_bool("EnableBackupLog", self.enable_backup_log)
+            .opt_int("BackupLogIntervalSeconds", self.backup_log_interval_seconds)
+            .opt_int("BackupRetentionPeriod", self.backup_retention_period)
+            .opt_int(
+                "DuplicationInfrequentAccessPeriod",
+                self.duplication_infrequent_access_period,
+            )
+            .opt_int("DuplicationArchivePeriod", self.duplication_archive_period)
+            .opt_bool("AutoStartBackup", self.auto_start_backup)
+            .opt_str("BackupStorageType", self.backup_storage_type.as_deref())
+            .opt_int("BackupSpeedLimit", self.backup_speed_limit)
+            .opt_int("BackupRateLimit", self.backup_rate_limit)
+            .opt_str("BackupStrategyType", self.backup_strategy_type.as_deref())
+            .opt_bool("EnableSourceEndpointSsl", self.enable_source_endpoint_ssl)
+            .opt_str("SslCaPem", self.ssl_ca_pem.as_deref())
+            .opt_str(
+                "BackupStorageEncryptMethod",
+                self.backup_storage_encrypt_method.as_deref(),
+            )
+            .opt_str("CrossAliyunId", self.cross_aliyun_id.as_deref())
+            .opt_str("CrossRoleName", self.cross_role_name.as_deref())
+            .opt_str("ResourceGroupId", self.resource_group_id.as_deref())
+            .opt_str("ClientToken", self.client_token.as_deref())
+            .opt_str("OwnerId", self.owner_id.as_deref());
+        p
+    }
+    /// Configuration is state-setting; with `AutoStartBackup=true` it may also start a
+    /// backup, so then only a `ClientToken` makes it repeatable.
+    fn idempotency(&self) -> Idempotency {
+        if self.auto_start_backup == Some(true) {
+            token_safe(&self.client_token)
+        } else {
+            Idempotency::Safe
+        }
+    }
+}
+
+impl ToParams for DescribeBackupPlanListRequest {
+    const ACTION: &'static str = "DescribeBackupPlanList";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.comma_list("BackupPlanId", &self.backup_plan_ids)
+            .opt_str("BackupPlanName", self.backup_plan_name.as_deref())
+            .opt_str("BackupPlanStatus", self.backup_plan_status.as_deref())
+            .opt_str("Region", self.region.as_deref())
+            .opt_str("ResourceGroupId", self.resource_group_id.as_deref())
+            .opt_int("PageNum", self.page_num.map(i64::from))
+            .opt_int("PageSize", self.page_size.map(i64::from))
+            .opt_bool("ShowBackupStrategyInfo", self.show_backup_strategy_info)
+            .opt_bool("ShowStorageStrategyInfo", self.show_storage_strategy_info)
+            .opt_bool("ShowRecoverTimeRange", self.show_recover_time_range)
+            .opt_str("ClientToken", self.client_token.as_deref())
+            .opt_str("OwnerId", self.owner_id.as_deref());
+        p
+    }
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
+impl ToParams for DescribeFullBackupListRequest {
+    const ACTION: &'static str = "DescribeFullBackupList";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("BackupPlanId", &self.backup_plan_id)
+            .opt_str("BackupSetId", self.backup_set_id.as_deref())
+            .opt_str("BackupSetStatus", self.backup_set_status.as_deref())
+            .opt_int("StartTimestamp", self.start_timestamp)
+            .opt_int("EndTimestamp", self.end_timestamp)
+            .opt_int("PageNum", self.page_num.map(i64::from))
+            .opt_int("PageSize", self.page_size.map(i64::from))
+            .opt_bool("ShowStorageType", self.show_storage_type)
+            .opt_bool("ShowProgress", self.show_progress)
+            .opt_str("ClientToken", self.client_token.as_deref())
+            .opt_str("OwnerId", self.owner_id.as_deref());
+        p
+    }
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
+// ----- RDS -----------------------------------------------------------------------------------
+
+fn owner_params(p: &mut Params, o: &RdsOwner) {
+    p.opt_int("OwnerId", o.owner_id)
+        .opt_str("OwnerAccount", o.owner_account.as_deref())
+        .opt_int("ResourceOwnerId", o.resource_owner_id)
+        .opt_str("ResourceOwnerAccount", o.resource_owner_account.as_deref());
+}
+
+impl ToParams for CreateBackupRequest {
+    const ACTION: &'static str = "CreateBackup";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("DBInstanceId", &self.db_instance_id)
+            .comma_list("DBName", &self.db_names)
+            .opt_str("BackupStrategy", self.backup_strategy.as_deref())
+            .opt_str("BackupMethod", self.backup_method.as_deref())
+            .opt_str("BackupType", self.backup_type.as_deref())
+            .opt_int("BackupRetentionPeriod", self.backup_retention_period);
+        owner_params(&mut p, &self.owner);
+        p
+    }
+    /// No idempotency token: a repeat after a timeout/5xx could create a second backup.
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Unsafe
+    }
+}
+
+impl ToParams for DescribeBackupTasksRequest {
+    const ACTION: &'static str = "DescribeBackupTasks";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("DBInstanceId", &self.db_instance_id)
+            .opt_str("BackupJobId", self.backup_job_id.as_deref())
+            .opt_str("BackupJobStatus", self.backup_job_status.as_deref())
+            .opt_str("BackupMode", self.backup_mode.as_deref())
+            .opt_str("ClientToken", self.client_token.as_deref())
+            .opt_str("Flag", self.flag.as_deref());
+        owner_params(&mut p, &self.owner);
+        p
+    }
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
+impl ToParams for DescribeBackupsRequest {
+    const ACTION: &'static str = "DescribeBackups";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("DBInstanceId", &self.db_instance_id)
+            .opt_str("BackupId", self.backup_id.as_deref())
+            .opt_str("BackupStatus", self.backup_status.as_deref())
+            .opt_str("BackupMode", self.backup_mode.as_deref())
+            .opt_str("BackupType", self.backup_type.as_deref())
+            .opt_str("StartTime", self.start_time.as_deref())
+            .opt_str("EndTime", self.end_time.as_deref())
+            .opt_int("PageNumber", self.page_number.map(i64::from))
+            .opt_int("PageSize", self.page_size.map(i64::from));
+        owner_params(&mut p, &self.owner);
+        p
+    }
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
+impl ToParams for DeleteBackupRequest {
+    const ACTION: &'static str = "DeleteBackup";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("DBInstanceId", &self.db_instance_id)
+            .str("BackupId", &self.backup_ids.join(","));
+        owner_params(&mut p, &self.owner);
+        p
+    }
+    /// Deleting twice yields NotFound, which callers treat as done.
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
+// ----- HBR -----------------------------------------------------------------------------------
+
+impl ToParams for CreateBackupJobRequest {
+    const ACTION: &'static str = "CreateBackupJob";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        let strings =
+            |v: &Vec<String>| Value::Array(v.iter().cloned().map(Value::String).collect());
+        p.opt_str("JobName", self.job_name.as_deref())
+            .str("SourceType", &self.source_type)
+            .int("Retention", self.retention)
+            .opt_str("InstanceId", self.instance_id.as_deref())
+            .opt_json(Location::Query, "Detail", self.detail.as_ref())
+            .opt_str("BackupType", self.backup_type.as_deref())
+            .opt_str("VaultId", self.vault_id.as_deref())
+            .opt_str("SpeedLimit", self.speed_limit.as_deref())
+            .opt_json(Location::Query, "Options", self.options.as_ref())
+            .opt_json(
+                Location::Query,
+                "Include",
+                self.include.as_ref().map(strings).as_ref(),
+            )
+            .opt_json(
+                Location::Query,
+                "Exclude",
+                self.exclude.as_ref().map(strings).as_ref(),
+            )
+            .opt_str("ClusterId", self.cluster_id.as_deref())
+            .opt_json(
+                Location::Query,
+                "ContainerResources",
+                self.container_resources.as_ref(),
+            )
+            .opt_bool("InitiatedByAck", self.initiated_by_ack)
+            .opt_str("ContainerClusterId", self.container_cluster_id.as_deref())
+            .opt_str("CrossAccountType", self.cross_account_type.as_deref())
+            .opt_int("CrossAccountUserId", self.cross_account_user_id)
+            .opt_str(
+                "CrossAccountRoleName",
+                self.cross_account_role_name.as_deref(),
+            );
+        p
+    }
+    /// No idempotency token: never repeated after a timeout/5xx.
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Unsafe
+    }
+}
+
+impl ToParams for DescribeBackupJobs2Request {
+    const ACTION: &'static str = "DescribeBackupJobs2";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.opt_str("SourceType", self.source_type.as_deref());
+        let filters: Vec<Value> = self
+            .filters
+            .iter()
+            .map(|f| {
+                let mut m = serde_json::Map::new();
+                m.insert("Key".into(), Value::String(f.key.clone()));
+                if let Some(op) = &f.operator {
+                    m.insert("Operator".into(), Value::String(op.clone()));
+                }
+                m.insert(
+                    "Values".into(),
+                    Value::Array(f.values.iter().cloned().map(Value::String).collect()),
+                );
+                Value::Object(m)
+            })
+            .collect();
+        if !filters.is_empty() {
+            p.repeat_list(Location::Query, "Filters", &Value::Array(filters));
+        }
+        p.opt_int("PageNumber", self.page_number.map(i64::from))
+            .opt_int("PageSize", self.page_size.map(i64::from))
+            .opt_str("SortDirection", self.sort_direction.as_deref())
+            .opt_str("Edition", self.edition.as_deref());
+        p
+    }
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
+impl ToParams for CancelBackupJobRequest {
+    const ACTION: &'static str = "CancelBackupJob";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("JobId", &self.job_id)
+            .opt_str("VaultId", self.vault_id.as_deref())
+            .opt_str("Edition", self.edition.as_deref());
+        p
+    }
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
+impl ToParams for DescribeUdmSnapshotsRequest {
+    const ACTION: &'static str = "DescribeUdmSnapshots";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("SourceType", &self.source_type)
+            .int("StartTime", self.start_time)
+            .int("EndTime", self.end_time)
+            .str("UdmRegionId", &self.udm_region_id)
+            .opt_str("JobId", self.job_id.as_deref())
+            .opt_str("InstanceId", self.instance_id.as_deref())
+            .opt_str("DiskId", self.disk_id.as_deref());
+        if !self.snapshot_ids.is_empty() {
+            let ids = Value::Array(
+                self.snapshot_ids
+                    .iter()
+                    .cloned()
+                    .map(Value::String)
+                    .collect(),
+            );
+            p.json(Location::Body, "SnapshotIds", &ids);
+        }
+        p
+    }
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
+impl ToParams for DeleteSnapshotRequest {
+    const ACTION: &'static str = "DeleteSnapshot";
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.str("SnapshotId", &self.snapshot_id)
+            .opt_str("SourceType", self.source_type.as_deref())
+            .opt_str("VaultId", self.vault_id.as_deref())
+            .opt_str("InstanceId", self.instance_id.as_deref())
+            .opt_str("ClientId", self.client_id.as_deref())
+            .opt_str("Token", self.token.as_deref())
+            .opt_bool("Force", self.force);
+        p
+    }
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
+// ----- trait impls ---------------------------------------------------------------------------
+
+#[async_trait]
+impl DbsApi for ProductClient {
+    async fn create_and_start_backup_plan(
+        &self,
+        req: &CreateAndStartBackupPlanRequest,
+    ) -> Result<CreateAndStartBackupPlanResponse, CloudError> {
+        self.execute::<CreateAndStartBackupPlanResponse>(req.call())
+            .await
+    }
+
+    async fn start_backup_plan(
+        &self,
+        req: &StartBackupPlanRequest,
+    ) -> Result<StartBackupPlanResponse, CloudError> {
+        self.execute::<StartBackupPlanResponse>(req.call()).await
+    }
+
+    async fn stop_backup_plan(
+        &self,
+        req: &StopBackupPlanRequest,
+    ) -> Result<StopBackupPlanResponse, CloudError> {
+        self.execute::<StopBackupPlanResponse>(req.call()).await
+    }
+
+    async fn release_backup_plan(
+        &self,
+        req: &ReleaseBackupPlanRequest,
+    ) -> Result<ReleaseBackupPlanResponse, CloudError> {
+        self.execute::<ReleaseBackupPlanResponse>(req.call()).await
+    }
+
+    async fn configure_backup_plan(
+        &self,
+        req: &ConfigureBackupPlanRequest,
+    ) -> Result<ConfigureBackupPlanResponse, CloudError> {
+        self.execute::<ConfigureBackupPlanResponse>(req.call())
+            .await
+    }
+
+    async fn modify_backup_plan_name(
+        &self,
+        req: &ModifyBackupPlanNameRequest,
+    ) -> Result<ModifyBackupPlanNameResponse, CloudError> {
+        self.execute::<ModifyBackupPlanNameResponse>(req.call())
+            .await
+    }
+
+    async fn describe_backup_plan_list(
+        &self,
+        req: &DescribeBackupPlanListRequest,
+    ) -> Result<DescribeBackupPlanListResponse, CloudError> {
+        self.execute::<DescribeBackupPlanListResponse>(req.call())
+            .await
+    }
+
+    async fn describe_full_backup_list(
+        &self,
+        req: &DescribeFullBackupListRequest,
+    ) -> Result<DescribeFullBackupListResponse, CloudError> {
+        self.execute::<DescribeFullBackupListResponse>(req.call())
+            .await
+    }
+}
+
+#[async_trait]
+impl RdsApi for ProductClient {
+    async fn create_backup(
+        &self,
+        req: &CreateBackupRequest,
+    ) -> Result<CreateBackupResponse, CloudError> {
+        self.execute::<CreateBackupResponse>(req.call()).await
+    }
+
+    async fn describe_backup_tasks(
+        &self,
+        req: &DescribeBackupTasksRequest,
+    ) -> Result<DescribeBackupTasksResponse, CloudError> {
+        self.execute::<DescribeBackupTasksResponse>(req.call())
+            .await
+    }
+
+    async fn describe_backups(
+        &self,
+        req: &DescribeBackupsRequest,
+    ) -> Result<DescribeBackupsResponse, CloudError> {
+        self.execute::<DescribeBackupsResponse>(req.call()).await
+    }
+
+    async fn delete_backup(
+        &self,
+        req: &DeleteBackupRequest,
+    ) -> Result<DeleteBackupResponse, CloudError> {
+        self.execute::<DeleteBackupResponse>(req.call()).await
+    }
+}
+
+#[async_trait]
+impl HbrApi for ProductClient {
+    async fn create_backup_job(
+        &self,
+        req: &CreateBackupJobRequest,
+    ) -> Result<CreateBackupJobResponse, CloudError> {
+        self.execute::<CreateBackupJobResponse>(req.call()).await
+    }
+
+    async fn describe_backup_jobs2(
+        &self,
+        req: &DescribeBackupJobs2Request,
+    ) -> Result<DescribeBackupJobs2Response, CloudError> {
+        self.execute::<DescribeBackupJobs2Response>(req.call())
+            .await
+    }
+
+    async fn cancel_backup_job(
+        &self,
+        req: &CancelBackupJobRequest,
+    ) -> Result<CancelBackupJobResponse, CloudError> {
+        self.execute::<CancelBackupJobResponse>(req.call()).await
+    }
+
+    async fn describe_udm_snapshots(
+        &self,
+        req: &DescribeUdmSnapshotsRequest,
+    ) -> Result<DescribeUdmSnapshotsResponse, CloudError> {
+        self.execute::<DescribeUdmSnapshotsResponse>(req.call())
+            .await
+    }
+
+    async fn delete_snapshot(
+        &self,
+        req: &DeleteSnapshotRequest,
+    ) -> Result<DeleteSnapshotResponse, CloudError> {
+        self.execute::<DeleteSnapshotResponse>(req.call()).await
+    }
+}
