@@ -1,6 +1,19 @@
-//! Tests of the generated CRDs: names, schema rules, drift of `crds/`, examples.
+//! Tests of the generated CRDs: names, columns, schema validation (CEL rules evaluated with
+//! `kube-cel`, the same engine kube's `cel` feature uses), drift of `crds/`, and `examples/`.
+
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::Secret;
+use serde::Deserialize as _;
+use serde_json::{Value, json};
 
 use super::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+// ---------------------------------------------------------------- names and shape
 
 #[test]
 fn names_match_design() {
@@ -40,6 +53,909 @@ fn names_match_design() {
         assert_eq!(c.spec.versions.len(), 1);
         let v = &c.spec.versions[0];
         assert_eq!(v.name, API_VERSION);
+        assert!(v.served && v.storage);
         assert!(v.subresources.as_ref().unwrap().status.is_some());
     }
+}
+
+#[test]
+fn printer_columns_have_phase_id_progress_age_and_wide_reason() {
+    for c in all_crds() {
+        let cols = c.spec.versions[0]
+            .additional_printer_columns
+            .clone()
+            .unwrap();
+        let find = |n: &str| {
+            cols.iter()
+                .find(|x| x.name == n)
+                .unwrap_or_else(|| panic!("{} lacks column {n}", c.spec.names.kind))
+                .clone()
+        };
+        assert_eq!(find("Phase").json_path, ".status.phase");
+        assert_eq!(find("Age").type_, "date");
+        let reason = find("Reason");
+        assert_eq!(reason.priority, Some(1));
+        assert!(reason.json_path.contains("Ready"));
+        // A cloud id column and a progress-like column.
+        let id_col = match c.spec.names.kind.as_str() {
+            "RdsBackup" => ".status.backupJobId",
+            "HbrBackupJob" => ".status.jobId",
+            _ => ".status.backupPlanId",
+        };
+        assert!(cols.iter().any(|x| x.json_path == id_col), "{id_col}");
+        let progress = match c.spec.names.kind.as_str() {
+            "DbsBackupPlan" => ".status.cloudStatus",
+            _ => ".status.progress",
+        };
+        assert!(cols.iter().any(|x| x.json_path == progress), "{progress}");
+        // Everything but the wide columns shows by default.
+        assert!(cols.iter().filter(|x| x.priority.unwrap_or(0) == 0).count() >= 4);
+    }
+}
+
+// ---------------------------------------------------------------- schema helpers
+
+fn schema_of(kind: &str) -> Value {
+    let crd = all_crds()
+        .into_iter()
+        .find(|c| c.spec.names.kind == kind)
+        .unwrap();
+    serde_json::to_value(
+        crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Walk a schema and collect `(path, node, rule)` for every `x-kubernetes-validations` entry.
+fn collect_rules(path: &str, node: &Value, out: &mut Vec<(String, Value, String)>) {
+    if let Some(rules) = node
+        .get("x-kubernetes-validations")
+        .and_then(|r| r.as_array())
+    {
+        for r in rules {
+            out.push((
+                path.to_owned(),
+                node.clone(),
+                r["rule"].as_str().unwrap().to_owned(),
+            ));
+            assert!(
+                r.get("message").and_then(|m| m.as_str()).is_some(),
+                "rule at {path} has no message: {r}"
+            );
+        }
+    }
+    if let Some(props) = node.get("properties").and_then(|p| p.as_object()) {
+        for (k, v) in props {
+            collect_rules(&format!("{path}.{k}"), v, out);
+        }
+    }
+    if let Some(items) = node.get("items") {
+        collect_rules(&format!("{path}[]"), items, out);
+    }
+}
+
+/// Find the schema node of a dotted path below the root (`spec.source.port`).
+fn node<'a>(schema: &'a Value, path: &str) -> &'a Value {
+    let mut n = schema;
+    for part in path.split('.') {
+        n = if part == "[]" {
+            &n["items"]
+        } else {
+            &n["properties"][part]
+        };
+        assert!(!n.is_null(), "no schema node {path}");
+    }
+    n
+}
+
+/// Validate an object (create when `old` is None, update otherwise); return the failure
+/// messages of the CEL rules.
+fn cel(kind: &str, obj: &Value, old: Option<&Value>) -> Vec<String> {
+    let schema = schema_of(kind);
+    match kube_cel::Validator::new().validate(&schema, obj, old) {
+        Ok(()) => vec![],
+        Err(errs) => {
+            for e in errs.as_slice() {
+                assert!(
+                    !matches!(
+                        e.kind,
+                        kube_cel::ErrorKind::CompilationFailure | kube_cel::ErrorKind::InvalidRule
+                    ),
+                    "rule does not compile: {e:?}"
+                );
+            }
+            errs.as_slice().iter().map(|e| e.message.clone()).collect()
+        }
+    }
+}
+
+fn wrap(kind: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": format!("{API_GROUP}/{API_VERSION}"),
+        "kind": kind,
+        "metadata": {"name": "x", "namespace": "default"},
+        "spec": spec,
+    })
+}
+
+fn assert_ok(kind: &str, spec: Value) {
+    let errs = cel(kind, &wrap(kind, spec.clone()), None);
+    assert!(errs.is_empty(), "{kind} {spec} refused: {errs:?}");
+}
+
+fn assert_refused(kind: &str, spec: Value, msg_part: &str) {
+    let errs = cel(kind, &wrap(kind, spec.clone()), None);
+    assert!(
+        errs.iter().any(|e| e.contains(msg_part)),
+        "{kind} {spec}: expected an error containing {msg_part:?}, got {errs:?}"
+    );
+}
+
+fn assert_update(kind: &str, old: Value, new: Value, msg_part: Option<&str>) {
+    let errs = cel(
+        kind,
+        &wrap(kind, new.clone()),
+        Some(&wrap(kind, old.clone())),
+    );
+    match msg_part {
+        None => assert!(errs.is_empty(), "update {old} -> {new} refused: {errs:?}"),
+        Some(m) => assert!(
+            errs.iter().any(|e| e.contains(m)),
+            "update {old} -> {new}: expected {m:?}, got {errs:?}"
+        ),
+    }
+}
+
+/// JSON merge patch (RFC 7386): `null` removes a key.
+fn merge(mut base: Value, patch: Value) -> Value {
+    fn apply(target: &mut Value, patch: &Value) {
+        let Some(p) = patch.as_object() else {
+            *target = patch.clone();
+            return;
+        };
+        if !target.is_object() {
+            *target = json!({});
+        }
+        let t = target.as_object_mut().unwrap();
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                apply(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+    apply(&mut base, &patch);
+    base
+}
+
+// ---------------------------------------------------------------- every rule is sound
+
+#[test]
+fn every_cel_rule_compiles_and_stays_in_budget() {
+    let mut total = 0;
+    for c in all_crds() {
+        let kind = c.spec.names.kind.clone();
+        let schema = schema_of(&kind);
+        let mut rules = Vec::new();
+        collect_rules("", &schema, &mut rules);
+        assert!(!rules.is_empty(), "{kind} has no CEL rules");
+        for (path, node, rule) in &rules {
+            let compiled = kube_cel::compile_schema(node);
+            assert!(
+                !compiled.has_errors(),
+                "{kind}{path}: {rule}: {:?}",
+                compiled.compilation_errors()
+            );
+            let warnings =
+                kube_cel::analyze_rule(rule, &compiled, kube_cel::ScopeContext::CrdValidation);
+            let bad: Vec<_> = warnings
+                .iter()
+                .filter(|w| match w.kind {
+                    kube_cel::WarningKind::CostExceeded => true,
+                    // The scope check does not know comprehension variables (`self.all(a, ..)`).
+                    kube_cel::WarningKind::WrongScope => !w
+                        .message
+                        .split('\'')
+                        .nth(1)
+                        .is_some_and(|var| rule.contains(&format!("({var}, "))),
+                    _ => false,
+                })
+                .collect();
+            assert!(bad.is_empty(), "{kind}{path}: {rule}: {bad:?}");
+        }
+        total += rules.len();
+    }
+    assert!(total >= 30, "only {total} rules");
+}
+
+// ---------------------------------------------------------------- RdsBackup
+
+fn rds() -> Value {
+    json!({"region": "cn-hangzhou", "dbInstanceId": "rm-demo01"})
+}
+
+#[test]
+fn rds_rules() {
+    let k = "RdsBackup";
+    assert_ok(k, rds());
+    assert_ok(
+        k,
+        merge(
+            rds(),
+            json!({"backupStrategy": "db", "dbNames": ["a", "b"], "backupMethod": "Logical"}),
+        ),
+    );
+    assert_refused(k, merge(rds(), json!({"dbNames": ["a"]})), "dbNames needs");
+    assert_refused(
+        k,
+        merge(rds(), json!({"backupStrategy": "db"})),
+        "needs at least one entry in dbNames",
+    );
+    assert_ok(
+        k,
+        merge(rds(), json!({"backupType": "FullBackup"})), // backupMethod defaults to Physical
+    );
+    assert_refused(
+        k,
+        merge(
+            rds(),
+            json!({"backupType": "Auto", "backupMethod": "Logical"}),
+        ),
+        "backupType applies only",
+    );
+    for ok in [-1, 7, 730] {
+        assert_ok(k, merge(rds(), json!({"backupRetentionPeriod": ok})));
+    }
+    for bad in [0, 6] {
+        assert_refused(
+            k,
+            merge(rds(), json!({"backupRetentionPeriod": bad})),
+            "backupRetentionPeriod must be",
+        );
+    }
+}
+
+#[test]
+fn rds_spec_is_immutable() {
+    let k = "RdsBackup";
+    assert_update(k, rds(), rds(), None);
+    assert_update(
+        k,
+        rds(),
+        merge(rds(), json!({"dbInstanceId": "rm-other"})),
+        Some("spec is immutable"),
+    );
+    assert_update(
+        k,
+        rds(),
+        merge(rds(), json!({"deletionPolicy": "Delete"})),
+        Some("spec is immutable"),
+    );
+}
+
+// ---------------------------------------------------------------- HbrBackupJob
+
+fn hbr_udm() -> Value {
+    json!({"region": "cn-hangzhou", "sourceType": "UDM_ECS", "retention": 7, "instanceId": "i-demo01"})
+}
+
+fn hbr_file() -> Value {
+    json!({"region": "cn-hangzhou", "sourceType": "ECS_FILE", "retention": 7,
+           "instanceId": "i-demo01", "vaultId": "v-1", "include": ["/data"]})
+}
+
+fn hbr_container() -> Value {
+    json!({"region": "cn-hangzhou", "sourceType": "CONTAINER", "retention": 7,
+           "clusterId": "c1", "containerClusterId": "cc-1",
+           "containerResources": [{"resourceType": "PV", "backupMethod": "FILE", "resourceId": "u1",
+                                   "resourceInfo": {"pvName": "pv1", "pvcName": "data", "namespace": "db"}}]})
+}
+
+#[test]
+fn hbr_required_fields_by_source_type() {
+    let k = "HbrBackupJob";
+    assert_ok(k, hbr_udm());
+    assert_ok(k, hbr_file());
+    assert_ok(k, hbr_container());
+    assert_ok(
+        k,
+        merge(
+            hbr_udm(),
+            json!({"backupType": "COMPLETE", "detail": {"appConsistent": true, "timeoutSeconds": 30}}),
+        ),
+    );
+
+    let mut no_instance = hbr_udm();
+    no_instance.as_object_mut().unwrap().remove("instanceId");
+    assert_refused(k, no_instance, "UDM_ECS needs instanceId");
+    assert_refused(
+        k,
+        merge(hbr_udm(), json!({"backupType": "INCREMENTAL"})),
+        "only backupType COMPLETE",
+    );
+    assert_refused(
+        k,
+        merge(hbr_container(), json!({"containerResources": []})),
+        "CONTAINER needs containerClusterId",
+    );
+    assert_refused(
+        k,
+        merge(hbr_container(), json!({"containerClusterId": null})),
+        "CONTAINER needs containerClusterId",
+    );
+    assert_refused(
+        k,
+        merge(hbr_file(), json!({"include": null})),
+        "ECS_FILE needs at least one include",
+    );
+    assert_refused(
+        k,
+        merge(hbr_udm(), json!({"include": ["/x"]})),
+        "apply only to sourceType ECS_FILE",
+    );
+    assert_refused(
+        k,
+        merge(hbr_udm(), json!({"options": {"useVss": false}})),
+        "apply only to sourceType ECS_FILE",
+    );
+    assert_refused(
+        k,
+        merge(hbr_udm(), json!({"containerClusterId": "cc-1"})),
+        "apply only to sourceType CONTAINER",
+    );
+    assert_refused(
+        k,
+        merge(hbr_file(), json!({"detail": {"doCopy": true}})),
+        "detail applies only",
+    );
+    assert_refused(
+        k,
+        merge(
+            hbr_file(),
+            json!({"include": ["/a", "/b"], "options": {"useVss": true}}),
+        ),
+        "useVss allows a single include",
+    );
+    assert_ok(k, merge(hbr_file(), json!({"options": {"useVss": true}})));
+}
+
+#[test]
+fn hbr_speed_limits_and_cross_account() {
+    let k = "HbrBackupJob";
+    let sl = |v: Value| merge(hbr_file(), json!({ "speedLimits": v }));
+    assert_ok(
+        k,
+        sl(
+            json!([{"startHour": 0, "endHour": 8, "bandwidthKBps": 1024},
+                  {"startHour": 8, "endHour": 24, "bandwidthKBps": 512}]),
+        ),
+    );
+    assert_refused(
+        k,
+        sl(
+            json!([{"startHour": 0, "endHour": 9, "bandwidthKBps": 1024},
+                  {"startHour": 8, "endHour": 24, "bandwidthKBps": 512}]),
+        ),
+        "must not overlap",
+    );
+    assert_refused(
+        k,
+        sl(json!([{"startHour": 8, "endHour": 8, "bandwidthKBps": 1}])),
+        "endHour must be after startHour",
+    );
+    assert_ok(
+        k,
+        merge(
+            hbr_udm(),
+            json!({"crossAccount": {"type": "CROSS_ACCOUNT", "userId": "1589750000004625", "roleName": "BackupRole"}}),
+        ),
+    );
+    assert_ok(
+        k,
+        merge(hbr_udm(), json!({"crossAccount": {"type": "SELF_ACCOUNT"}})),
+    );
+    assert_refused(
+        k,
+        merge(
+            hbr_udm(),
+            json!({"crossAccount": {"type": "CROSS_ACCOUNT", "userId": "1"}}),
+        ),
+        "CROSS_ACCOUNT needs userId and roleName",
+    );
+}
+
+#[test]
+fn hbr_spec_is_immutable() {
+    let k = "HbrBackupJob";
+    assert_update(k, hbr_udm(), hbr_udm(), None);
+    assert_update(
+        k,
+        hbr_udm(),
+        merge(hbr_udm(), json!({"retention": 8})),
+        Some("spec is immutable"),
+    );
+}
+
+// ---------------------------------------------------------------- DbsBackupPlan
+
+fn dbs() -> Value {
+    json!({
+        "region": "cn-hangzhou", "planName": "p", "databaseType": "MySQL",
+        "instanceClass": "micro", "backupMethod": "logical",
+        "source": {"instanceType": "RDS", "instanceId": "rm-demo01", "userName": "u",
+                   "passwordSecretRef": {"name": "s", "key": "password"}}
+    })
+}
+
+#[test]
+fn dbs_source_endpoint_rules() {
+    let k = "DbsBackupPlan";
+    assert_ok(k, dbs());
+    assert_refused(
+        k,
+        merge(dbs(), json!({"source": {"instanceId": null}})),
+        "source.instanceId is required",
+    );
+    let other = merge(
+        dbs(),
+        json!({"source": {"instanceType": "Other", "instanceId": null, "ip": "10.0.0.1", "port": 3306}}),
+    );
+    assert_ok(k, other.clone());
+    assert_refused(
+        k,
+        merge(other.clone(), json!({"source": {"ip": null}})),
+        "source.ip is required",
+    );
+    assert_refused(
+        k,
+        merge(other, json!({"source": {"port": null}})),
+        "source.port is required",
+    );
+    assert_refused(
+        k,
+        merge(
+            dbs(),
+            json!({"source": {"instanceType": "ECS", "instanceId": "i-demo01"}}),
+        ),
+        "source.port is required",
+    );
+    let agent = merge(
+        dbs(),
+        json!({"source": {"instanceType": "Agent", "instanceId": null, "ip": "10.0.0.1", "port": 3306}}),
+    );
+    assert_refused(k, agent.clone(), "backupGatewayId is required");
+    assert_ok(
+        k,
+        merge(
+            agent,
+            json!({"source": {"backupGatewayId": 23313123312_i64}}),
+        ),
+    );
+}
+
+#[test]
+fn dbs_engine_dependent_rules() {
+    let k = "DbsBackupPlan";
+    assert_refused(
+        k,
+        merge(dbs(), json!({"databaseType": "PostgreSQL"})),
+        "need source.databaseName",
+    );
+    assert_ok(
+        k,
+        merge(
+            dbs(),
+            json!({"databaseType": "PostgreSQL", "source": {"databaseName": "app"}}),
+        ),
+    );
+    assert_refused(
+        k,
+        merge(dbs(), json!({"databaseType": "Oracle"})),
+        "needs source.oracleSid",
+    );
+    assert_refused(
+        k,
+        merge(dbs(), json!({"source": {"passwordSecretRef": null}})),
+        "source.userName and source.passwordSecretRef are required",
+    );
+    // Redis, and SQL Server through a backup gateway, need no account.
+    assert_ok(
+        k,
+        merge(
+            dbs(),
+            json!({"databaseType": "Redis", "source": {"userName": null, "passwordSecretRef": null}}),
+        ),
+    );
+    assert_ok(
+        k,
+        merge(
+            dbs(),
+            json!({"databaseType": "MSSQL", "source": {"instanceType": "Agent", "instanceId": null,
+                   "ip": "10.0.0.1", "port": 1433, "backupGatewayId": 1,
+                   "userName": null, "passwordSecretRef": null}}),
+        ),
+    );
+}
+
+#[test]
+fn dbs_schedule_and_billing_rules() {
+    let k = "DbsBackupPlan";
+    assert_ok(
+        k,
+        merge(
+            dbs(),
+            json!({"schedule": {"days": ["Monday"], "startTime": "02:00"}}),
+        ),
+    );
+    assert_refused(
+        k,
+        merge(dbs(), json!({"schedule": {"days": ["Monday"]}})),
+        "simple needs days and startTime",
+    );
+    assert_ok(
+        k,
+        merge(dbs(), json!({"schedule": {"strategyType": "manual"}})),
+    );
+    assert_ok(
+        k,
+        merge(
+            dbs(),
+            json!({"billing": {"payType": "prepay", "period": "Year", "usedTime": 9}}),
+        ),
+    );
+    assert_refused(
+        k,
+        merge(
+            dbs(),
+            json!({"billing": {"payType": "prepay", "period": "Year", "usedTime": 10}}),
+        ),
+        "usedTime is 1-9",
+    );
+    assert_ok(
+        k,
+        merge(
+            dbs(),
+            json!({"billing": {"period": "Month", "usedTime": 11}}),
+        ),
+    );
+    assert_refused(
+        k,
+        merge(dbs(), json!({"billing": {"usedTime": 2}})),
+        "usedTime needs billing.period",
+    );
+    assert_refused(
+        k,
+        merge(dbs(), json!({"billing": {"payType": "postpay"}})),
+        "postpay is only available with backupMethod duplication",
+    );
+    assert_refused(
+        k,
+        merge(
+            dbs(),
+            json!({"backupMethod": "duplication", "billing": {"payType": "postpay"}}),
+        ),
+        "postpay needs source.databaseInstanceType",
+    );
+    assert_ok(
+        k,
+        merge(
+            dbs(),
+            json!({"backupMethod": "duplication", "billing": {"payType": "postpay"},
+                   "source": {"databaseInstanceType": "RDS"}}),
+        ),
+    );
+}
+
+#[test]
+fn dbs_identity_fields_are_immutable_and_the_rest_is_not() {
+    let k = "DbsBackupPlan";
+    let billed = merge(
+        dbs(),
+        json!({"billing": {"payType": "prepay", "period": "Month", "usedTime": 1}}),
+    );
+    // Mutable: name, schedule, storage, source endpoint, suspend, deletionPolicy.
+    assert_update(
+        k,
+        billed.clone(),
+        merge(
+            billed.clone(),
+            json!({"planName": "q", "suspend": true, "deletionPolicy": "Delete",
+                   "schedule": {"days": ["Friday"], "startTime": "03:00"},
+                   "storage": {"retentionDays": 60},
+                   "source": {"userName": "other"}}),
+        ),
+        None,
+    );
+    for (patch, msg) in [
+        (json!({"region": "cn-shanghai"}), "region is immutable"),
+        (
+            json!({"databaseType": "MariaDB"}),
+            "databaseType is immutable",
+        ),
+        (
+            json!({"instanceClass": "large"}),
+            "instanceClass is immutable",
+        ),
+        (
+            json!({"backupMethod": "physical"}),
+            "backupMethod is immutable",
+        ),
+        (json!({"billing": {"usedTime": 2}}), "billing is immutable"),
+        (json!({"billing": null}), "billing is immutable"),
+        (
+            json!({"backupPlanId": "dbs123"}),
+            "backupPlanId is immutable",
+        ),
+    ] {
+        assert_update(k, billed.clone(), merge(billed.clone(), patch), Some(msg));
+    }
+    // Adding billing later is refused as well.
+    assert_update(k, dbs(), billed, Some("billing is immutable"));
+}
+
+// ---------------------------------------------------------------- OpenAPI validation present
+
+#[test]
+fn openapi_enums_ranges_and_patterns_are_in_the_schema() {
+    // kube-cel evaluates only CEL; these OpenAPI keywords are enforced by the API server, so
+    // check that they are generated.
+    let rds = schema_of("RdsBackup");
+    assert_eq!(
+        node(&rds, "spec.backupMethod")["enum"],
+        json!(["Logical", "Physical", "Snapshot"])
+    );
+    assert_eq!(
+        node(&rds, "spec.backupMethod")["default"],
+        json!("Physical")
+    );
+    assert_eq!(
+        node(&rds, "spec.deletionPolicy")["default"],
+        json!("Retain")
+    );
+    assert_eq!(node(&rds, "spec.region")["pattern"], json!(REGION_PATTERN));
+    assert_eq!(
+        rds["properties"]["spec"]["required"],
+        json!(["dbInstanceId", "region"])
+    );
+
+    let hbr = schema_of("HbrBackupJob");
+    assert_eq!(
+        node(&hbr, "spec.sourceType")["enum"],
+        json!(["ECS_FILE", "UDM_ECS", "CONTAINER"])
+    );
+    assert_eq!(node(&hbr, "spec.retention")["minimum"], json!(1.0));
+    assert_eq!(
+        node(&hbr, "spec.speedLimits.[].startHour")["maximum"],
+        json!(23.0)
+    );
+    assert_eq!(
+        node(&hbr, "spec.speedLimits")["x-kubernetes-list-map-keys"],
+        json!(["startHour"])
+    );
+
+    let dbs = schema_of("DbsBackupPlan");
+    assert_eq!(
+        node(&dbs, "spec.schedule.startTime")["pattern"],
+        json!("^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    );
+    assert_eq!(
+        node(&dbs, "spec.storage.retentionDays")["maximum"],
+        json!(1825.0)
+    );
+    assert_eq!(node(&dbs, "spec.billing.usedTime")["minimum"], json!(1.0));
+    assert_eq!(
+        node(&dbs, "spec.instanceClass")["enum"],
+        json!(["micro", "small", "medium", "large", "xlarge"])
+    );
+    assert_eq!(
+        node(&dbs, "spec.source.instanceType")["enum"],
+        json!(["RDS", "ECS", "Express", "Agent", "DDS", "Other"])
+    );
+    // No password field anywhere in the spec: only a Secret reference.
+    let text = serde_json::to_string(&dbs).unwrap().to_lowercase();
+    assert!(text.contains("passwordsecretref"));
+    assert!(!text.contains("\"password\":"));
+
+    // Conditions merge by type under server-side apply.
+    for kind in ["RdsBackup", "HbrBackupJob", "DbsBackupPlan"] {
+        let s = schema_of(kind);
+        let c = node(&s, "status.conditions");
+        assert_eq!(c["x-kubernetes-list-type"], json!("map"), "{kind}");
+        assert_eq!(c["x-kubernetes-list-map-keys"], json!(["type"]), "{kind}");
+    }
+}
+
+#[test]
+fn every_spec_field_has_a_description() {
+    fn walk(path: &str, n: &Value, missing: &mut Vec<String>) {
+        if let Some(props) = n.get("properties").and_then(|p| p.as_object()) {
+            for (k, v) in props {
+                let p = format!("{path}.{k}");
+                if v.get("description")
+                    .and_then(|d| d.as_str())
+                    .is_none_or(str::is_empty)
+                {
+                    missing.push(p.clone());
+                }
+                walk(&p, v, missing);
+            }
+        }
+        if let Some(items) = n.get("items") {
+            walk(&format!("{path}[]"), items, missing);
+        }
+    }
+    for kind in ["RdsBackup", "HbrBackupJob", "DbsBackupPlan"] {
+        let s = schema_of(kind);
+        let mut missing = Vec::new();
+        walk("spec", &s["properties"]["spec"], &mut missing);
+        walk("status", &s["properties"]["status"], &mut missing);
+        // metav1.Condition's own fields carry upstream descriptions; nothing else may lack one.
+        assert!(
+            missing.is_empty(),
+            "{kind}: fields without rustdoc: {missing:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- status round trip
+
+#[test]
+fn empty_status_serialises_to_empty_object() {
+    assert_eq!(
+        serde_json::to_value(RdsBackupStatus::default()).unwrap(),
+        json!({})
+    );
+    assert_eq!(
+        serde_json::to_value(HbrBackupJobStatus::default()).unwrap(),
+        json!({})
+    );
+    assert_eq!(
+        serde_json::to_value(DbsBackupPlanStatus::default()).unwrap(),
+        json!({})
+    );
+    let s: RdsBackupStatus = serde_json::from_value(json!({"phase": "Running", "progress": 40,
+        "pendingCreate": {"token": "t", "startedAt": "2026-01-02T03:04:05Z"}}))
+    .unwrap();
+    assert_eq!(s.phase, Some(RdsBackupPhase::Running));
+    assert_eq!(s.pending_create.unwrap().token, "t");
+}
+
+// ---------------------------------------------------------------- crds/ drift
+
+/// Regenerate with: `UPDATE_CRDS=1 cargo test -p aliyun-backup-operator --lib crds_dir_is_up_to_date`
+#[test]
+fn crds_dir_is_up_to_date() {
+    let dir = root().join("crds");
+    let update = std::env::var_os("UPDATE_CRDS").is_some_and(|v| v == "1");
+    let mut expected_files = Vec::new();
+    let mut stale = Vec::new();
+    for crd in all_crds() {
+        let name = crd_file_name(&crd);
+        let want = crd_yaml(&crd).unwrap();
+        let path = dir.join(&name);
+        expected_files.push(name.clone());
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &want).unwrap();
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(want.as_str()) {
+            stale.push(name);
+        }
+    }
+    let mut extra: Vec<String> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".yaml") && !expected_files.contains(n))
+                .collect()
+        })
+        .unwrap_or_default();
+    extra.sort();
+    if update {
+        for e in &extra {
+            std::fs::remove_file(dir.join(e)).unwrap();
+        }
+        return;
+    }
+    assert!(
+        stale.is_empty() && extra.is_empty(),
+        "crds/ is out of date (stale: {stale:?}, unexpected: {extra:?}). Regenerate with:\n  \
+         UPDATE_CRDS=1 cargo test -p aliyun-backup-operator --lib crds_dir_is_up_to_date"
+    );
+}
+
+#[test]
+fn crds_yaml_is_the_concatenation_of_all_crds() {
+    let all = crds_yaml().unwrap();
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&all)
+        .map(|d| {
+            serde_yaml::from_value::<Value>(serde_yaml::Value::deserialize(d).unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(docs.len(), 3);
+    for (doc, crd) in docs.iter().zip(all_crds()) {
+        assert_eq!(doc, &serde_json::to_value(&crd).unwrap());
+    }
+}
+
+// ---------------------------------------------------------------- examples
+
+fn example(name: &str) -> Value {
+    let p = root().join("examples").join(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn assert_example_valid(kind: &str, v: &Value) {
+    let errs = cel(kind, v, None);
+    assert!(errs.is_empty(), "example {kind} refused by CEL: {errs:?}");
+    let errs = cel(kind, v, Some(v));
+    assert!(
+        errs.is_empty(),
+        "example {kind} no-op update refused: {errs:?}"
+    );
+}
+
+#[test]
+fn examples_parse_and_validate() {
+    let rds_v = example("rds-backup.yaml");
+    let rds: RdsBackup = serde_json::from_value(rds_v.clone()).unwrap();
+    assert_eq!(rds.spec.db_instance_id, "rm-demo01");
+    assert_eq!(rds.spec.region, "cn-hangzhou");
+    assert_example_valid("RdsBackup", &rds_v);
+
+    let hbr_v = example("hbr-backup-job.yaml");
+    let hbr: HbrBackupJob = serde_json::from_value(hbr_v.clone()).unwrap();
+    assert_eq!(hbr.spec.instance_id.as_deref(), Some("i-demo01"));
+    assert_example_valid("HbrBackupJob", &hbr_v);
+
+    let dbs_v = example("dbs-backup-plan.yaml");
+    let dbs: DbsBackupPlan = serde_json::from_value(dbs_v.clone()).unwrap();
+    assert_eq!(dbs.spec.source.instance_id.as_deref(), Some("rm-demo01"));
+    assert_example_valid("DbsBackupPlan", &dbs_v);
+
+    let creds: Secret = serde_json::from_value(example("credentials-secret.yaml")).unwrap();
+    let data = creds.string_data.unwrap();
+    assert!(data.contains_key(credential_keys::ACCESS_KEY_ID));
+    assert!(data.contains_key(credential_keys::ACCESS_KEY_SECRET));
+    let creds_name = creds.metadata.name.unwrap();
+    for r in [
+        rds.spec.credentials_ref,
+        hbr.spec.credentials_ref,
+        dbs.spec.credentials_ref.clone(),
+    ] {
+        assert_eq!(r.unwrap().name, creds_name);
+    }
+
+    let pw: Secret = serde_json::from_value(example("dbs-password-secret.yaml")).unwrap();
+    let pw_ref = dbs.spec.source.password_secret_ref.unwrap();
+    assert_eq!(pw.metadata.name.unwrap(), pw_ref.name);
+    assert!(pw.string_data.unwrap().contains_key(&pw_ref.key));
+}
+
+#[test]
+fn every_example_file_is_covered() {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "credentials-secret.yaml",
+            "dbs-backup-plan.yaml",
+            "dbs-password-secret.yaml",
+            "hbr-backup-job.yaml",
+            "rds-backup.yaml"
+        ]
+    );
 }
