@@ -1,0 +1,648 @@
+//! ApsaraDB RDS `2014-08-15`: `CreateBackup`, `DescribeBackupTasks`, `DescribeBackups`,
+//! `DeleteBackup`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, ApiResult, Params, iso_seconds, obj, parse_iso, utc_day};
+use crate::scenario::{Scenario, take, target_matches};
+
+/// Manual backups allowed per instance per UTC day.
+pub const DAILY_BACKUP_LIMIT: usize = 20;
+
+/// A seeded RDS instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RdsInstance {
+    /// `DBInstanceId`.
+    pub id: String,
+    /// `DBInstanceStatus` (`Running` when seeded).
+    pub status: String,
+    /// Engine (`MySQL`).
+    pub engine: String,
+    /// Engine version.
+    pub engine_version: String,
+}
+
+/// One `CreateBackup` task and the backup set it produces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RdsTask {
+    /// `BackupJobId`.
+    pub job_id: u64,
+    /// `BackupId` of the backup set (shown once the task is finished).
+    pub backup_id: u64,
+    /// `DBInstanceId`.
+    pub instance_id: String,
+    /// Emulator time of `CreateBackup`, epoch ms.
+    pub created_ms: i64,
+    /// Task duration, ms.
+    pub duration_ms: i64,
+    /// `BackupMethod`.
+    pub method: String,
+    /// `BackupStrategy`, if given.
+    pub strategy: Option<String>,
+    /// `DBName`, if given.
+    pub db_names: Option<String>,
+    /// `BackupType` (`FullBackup`).
+    pub backup_type: String,
+    /// Retention days (`-1` = forever).
+    pub retention_days: i64,
+    /// Injected failure.
+    pub fail: bool,
+    /// Deleted by `DeleteBackup`.
+    pub deleted: bool,
+}
+
+/// Progress of a task at a point in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskProgress {
+    /// `BackupStatus`.
+    pub status: &'static str,
+    /// `Process` percent.
+    pub process: u32,
+}
+
+const FAIL_AT: f64 = 0.6;
+
+impl RdsTask {
+    fn frac(&self, now: i64) -> f64 {
+        if self.duration_ms <= 0 {
+            return 1.0;
+        }
+        (now - self.created_ms) as f64 / self.duration_ms as f64
+    }
+
+    /// Status and percent at `now`: `NoStart → Preparing → Waiting → Uploading → Checking →
+    /// Finished` (or `Failed` during Uploading when a failure was injected).
+    pub fn progress(&self, now: i64) -> TaskProgress {
+        let f = self.frac(now);
+        if self.fail && f >= FAIL_AT {
+            return TaskProgress {
+                status: "Failed",
+                process: (FAIL_AT * 100.0) as u32,
+            };
+        }
+        let status = match f {
+            f if f < 0.1 => "NoStart",
+            f if f < 0.25 => "Preparing",
+            f if f < 0.4 => "Waiting",
+            f if f < 0.85 => "Uploading",
+            f if f < 1.0 => "Checking",
+            _ => "Finished",
+        };
+        let process = if status == "Finished" {
+            100
+        } else if status == "NoStart" {
+            0
+        } else {
+            ((f * 100.0) as u32).min(99)
+        };
+        TaskProgress { status, process }
+    }
+
+    /// Whether the task has ended (Finished or Failed).
+    pub fn terminal(&self, now: i64) -> bool {
+        matches!(self.progress(now).status, "Finished" | "Failed")
+    }
+
+    fn start_ms(&self) -> i64 {
+        self.created_ms + self.duration_ms / 10
+    }
+
+    fn end_ms(&self) -> i64 {
+        if self.fail {
+            self.created_ms + (self.duration_ms as f64 * FAIL_AT) as i64
+        } else {
+            self.created_ms + self.duration_ms
+        }
+    }
+
+    fn size_bytes(&self) -> i64 {
+        // Stable, plausible size derived from the id.
+        ((self.job_id % 97) as i64 + 3) * 17 * 1024 * 1024
+    }
+}
+
+/// All RDS resources.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RdsState {
+    /// Instances by id.
+    pub instances: BTreeMap<String, RdsInstance>,
+    /// Backup tasks, oldest first.
+    pub tasks: Vec<RdsTask>,
+    /// Next `BackupJobId`.
+    pub next_job_id: u64,
+    /// Next `BackupId`.
+    pub next_backup_id: u64,
+}
+
+fn invalid(k: &str) -> ApiError {
+    ApiError::product(
+        400,
+        "InvalidParameter",
+        format!("The specified parameter \"{k}\" is not valid."),
+    )
+}
+
+fn instance_not_found(status: u16) -> ApiError {
+    ApiError::product(
+        status,
+        "InvalidDBInstanceId.NotFound",
+        "The DBInstanceId provided does not exist in records.",
+    )
+}
+
+/// RDS database-name rule (doc, `InvalidDBName.Format`): up to 16 characters of lower-case
+/// letters, digits and underscores, starting with a letter and ending with a letter or digit.
+pub fn valid_db_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    let (Some(first), Some(last)) = (b.first(), b.last()) else {
+        return false;
+    };
+    b.len() <= 16
+        && first.is_ascii_lowercase()
+        && (last.is_ascii_lowercase() || last.is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+impl RdsState {
+    /// Seeds running MySQL instances.
+    pub fn seeded(ids: &[String]) -> Self {
+        let instances = ids
+            .iter()
+            .map(|id| {
+                (
+                    id.clone(),
+                    RdsInstance {
+                        id: id.clone(),
+                        status: "Running".into(),
+                        engine: "MySQL".into(),
+                        engine_version: "8.0".into(),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            instances,
+            tasks: Vec::new(),
+            next_job_id: 5_073_731,
+            next_backup_id: 1_530_000_001,
+        }
+    }
+
+    /// Applies a scenario to an existing resource; returns false when nothing matched.
+    pub fn apply_now(&mut self, s: &Scenario, now: i64) -> bool {
+        match s {
+            Scenario::RdsTaskFailure { target } => {
+                for t in self.tasks.iter_mut() {
+                    let job = t.job_id.to_string();
+                    if target.is_some()
+                        && target_matches(target, &[&job, &t.instance_id])
+                        && !t.terminal(now)
+                    {
+                        t.fail = true;
+                        return true;
+                    }
+                }
+                false
+            }
+            Scenario::RdsInstanceStatus {
+                instance_id,
+                status,
+            } => match self.instances.get_mut(instance_id) {
+                Some(i) => {
+                    i.status.clone_from(status);
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// JSON view for the admin API.
+    pub fn view(&self, now: i64) -> Value {
+        let tasks: Vec<Value> = self
+            .tasks
+            .iter()
+            .map(|t| {
+                let pr = t.progress(now);
+                json!({
+                    "BackupJobId": t.job_id.to_string(),
+                    "BackupId": t.backup_id.to_string(),
+                    "DBInstanceId": t.instance_id,
+                    "BackupStatus": pr.status,
+                    "Process": pr.process,
+                    "BackupMethod": t.method,
+                    "CreatedTime": iso_seconds(t.created_ms),
+                    "Deleted": t.deleted,
+                })
+            })
+            .collect();
+        json!({ "instances": self.instances, "tasks": tasks })
+    }
+
+    /// Dispatches one RDS action.
+    pub fn handle(
+        &mut self,
+        action: &str,
+        p: &Params,
+        now: i64,
+        job_ms: i64,
+        pending: &mut Vec<Scenario>,
+    ) -> Option<ApiResult> {
+        Some(match action {
+            "CreateBackup" => self.create_backup(p, now, job_ms, pending),
+            "DescribeBackupTasks" => self.describe_backup_tasks(p, now),
+            "DescribeBackups" => self.describe_backups(p, now),
+            "DeleteBackup" => self.delete_backup(p, now),
+            _ => return None,
+        })
+    }
+
+    fn create_backup(
+        &mut self,
+        p: &Params,
+        now: i64,
+        job_ms: i64,
+        pending: &mut Vec<Scenario>,
+    ) -> ApiResult {
+        let id = p.req("DBInstanceId")?;
+        let inst = self
+            .instances
+            .get(id)
+            .ok_or_else(|| instance_not_found(400))?;
+        let method = p.opt("BackupMethod").unwrap_or("Physical");
+        if !matches!(method, "Logical" | "Physical" | "Snapshot") {
+            return Err(ApiError::product(
+                400,
+                "InvalidBackupMethod.ValueNotSupport",
+                "The specified parameter \"BackupMethod\" is not valid.",
+            ));
+        }
+        let backup_type = p.opt("BackupType");
+        if let Some(bt) = backup_type
+            && (!matches!(bt, "Auto" | "FullBackup") || method != "Physical")
+        {
+            return Err(ApiError::product(
+                400,
+                "BackupType.NotSupport",
+                "the specified backup type not support",
+            ));
+        }
+        let strategy = p.opt("BackupStrategy");
+        if let Some(s) = strategy {
+            if !matches!(s, "db" | "instance") {
+                return Err(invalid("BackupStrategy"));
+            }
+            if inst.engine == "MySQL" && method != "Logical" {
+                return Err(ApiError::product(
+                    400,
+                    "InvalidParameter",
+                    "BackupStrategy can only be specified for a logical backup of a MySQL instance.",
+                ));
+            }
+        }
+        let db_names = p.opt("DBName");
+        match (strategy, db_names) {
+            (Some("db"), None) => return Err(ApiError::missing("DBName")),
+            (Some("db"), Some(names)) if !names.split(',').all(|n| valid_db_name(n.trim())) => {
+                return Err(ApiError::product(
+                    400,
+                    "InvalidDBName.Format",
+                    "Specified DB name is not valid.",
+                ));
+            }
+            (s, Some(_)) if s != Some("db") => {
+                return Err(ApiError::product(
+                    400,
+                    "InvalidParameter",
+                    "DBName can only be specified when BackupStrategy is db.",
+                ));
+            }
+            _ => {}
+        }
+        let retention = p.int("BackupRetentionPeriod", invalid)?;
+        if let Some(r) = retention
+            && r != -1
+            && !(7..=730).contains(&r)
+        {
+            return Err(invalid("BackupRetentionPeriod"));
+        }
+        if inst.status != "Running" {
+            return Err(ApiError::product(
+                403,
+                "IncorrectDBInstanceState",
+                "Current DB instance state does not support this operation.",
+            ));
+        }
+        if self
+            .tasks
+            .iter()
+            .any(|t| t.instance_id == id && !t.terminal(now))
+        {
+            return Err(ApiError::product(
+                400,
+                "BackupJobExists",
+                "A backup job already exists in the specified DB instance.",
+            ));
+        }
+        let today = utc_day(now);
+        let created_today = self
+            .tasks
+            .iter()
+            .filter(|t| t.instance_id == id && utc_day(t.created_ms) == today)
+            .count();
+        if created_today >= DAILY_BACKUP_LIMIT {
+            return Err(ApiError::product(
+                400,
+                "Exceeded.BackupTimes",
+                "The number of backup sets created for the instance today exceeds the limit of 20.",
+            ));
+        }
+        let job_id = self.next_job_id;
+        self.next_job_id += 1;
+        let backup_id = self.next_backup_id;
+        self.next_backup_id += 1;
+        let job = job_id.to_string();
+        let fail = take(pending, |s| match s {
+            Scenario::RdsTaskFailure { target } if target_matches(target, &[&job, id]) => Some(()),
+            _ => None,
+        })
+        .is_some();
+        self.tasks.push(RdsTask {
+            job_id,
+            backup_id,
+            instance_id: id.to_owned(),
+            created_ms: now,
+            duration_ms: job_ms,
+            method: method.to_owned(),
+            strategy: strategy.map(str::to_owned),
+            db_names: db_names.map(str::to_owned),
+            backup_type: "FullBackup".into(),
+            retention_days: retention.unwrap_or(7),
+            fail,
+            deleted: false,
+        });
+        Ok(obj([("BackupJobId", json!(job))]))
+    }
+
+    fn describe_backup_tasks(&self, p: &Params, now: i64) -> ApiResult {
+        let id = p.req("DBInstanceId")?;
+        if !self.instances.contains_key(id) {
+            return Err(instance_not_found(404));
+        }
+        let job_filter = p.int("BackupJobId", invalid)?;
+        let status_filter = p.opt("BackupJobStatus");
+        if let Some(s) = status_filter
+            && !matches!(s, "NoStart" | "Progressing")
+        {
+            return Err(invalid("BackupJobStatus"));
+        }
+        let mode = p.opt("BackupMode");
+        if let Some(m) = mode
+            && !matches!(m, "Automated" | "Manual")
+        {
+            return Err(invalid("BackupMode"));
+        }
+        let mut items = Vec::new();
+        for t in self.tasks.iter().filter(|t| t.instance_id == id) {
+            if let Some(j) = job_filter
+                && t.job_id as i64 != j
+            {
+                continue;
+            }
+            if mode == Some("Automated") {
+                continue;
+            }
+            let pr = t.progress(now);
+            let keep = match status_filter {
+                Some("NoStart") => pr.status == "NoStart",
+                Some(_) => !matches!(pr.status, "NoStart" | "Finished" | "Failed"),
+                // Without a status filter only running tasks are listed, unless the caller
+                // asks for one job by id (then its final state is visible too).
+                None => job_filter.is_some() || !matches!(pr.status, "Finished" | "Failed"),
+            };
+            if !keep {
+                continue;
+            }
+            let mut item = obj([
+                ("BackupJobId", json!(t.job_id.to_string())),
+                ("BackupStatus", json!(pr.status)),
+                (
+                    "BackupProgressStatus",
+                    json!(if pr.status == "Failed" {
+                        "Uploading"
+                    } else {
+                        pr.status
+                    }),
+                ),
+                ("JobMode", json!("Manual")),
+                ("Process", json!(pr.process.to_string())),
+                ("TaskAction", json!("TempBackupTask")),
+            ]);
+            if pr.status == "Finished" && job_filter.is_some() {
+                item.insert("BackupId".into(), json!(t.backup_id.to_string()));
+            }
+            items.push(Value::Object(item));
+        }
+        Ok(obj([("Items", json!({ "BackupJob": items }))]))
+    }
+
+    fn backup_json(&self, t: &RdsTask, now: i64) -> Option<Value> {
+        let pr = t.progress(now);
+        let ok = match pr.status {
+            "Finished" => true,
+            "Failed" => false,
+            _ => return None,
+        };
+        let inst = self.instances.get(&t.instance_id)?;
+        let size = if ok { t.size_bytes() } else { 0 };
+        let end = t.end_ms();
+        let expire = if t.retention_days < 0 {
+            String::new()
+        } else {
+            iso_seconds(end + t.retention_days * 86_400_000)
+        };
+        let url = format!(
+            "http://rdsbak-emulator.oss.local/{}/{}_backup.tar.gz",
+            t.instance_id, t.backup_id
+        );
+        Some(json!({
+            "BackupId": t.backup_id.to_string(),
+            "DBInstanceId": t.instance_id,
+            "BackupStatus": if ok { "Success" } else { "Failed" },
+            "StoreStatus": if ok { "Enabled" } else { "Disabled" },
+            "MetaStatus": if ok { "OK" } else { "EMPTY" },
+            "BackupStartTime": iso_seconds(t.start_ms()),
+            "BackupEndTime": iso_seconds(end),
+            "BackupSize": size,
+            "BackupMethod": t.method,
+            "BackupMode": "Manual",
+            "BackupType": t.backup_type,
+            "BackupInitiator": "User",
+            "ConsistentTime": end / 1000,
+            "BackupDownloadURL": if ok { url.clone() } else { String::new() },
+            "BackupIntranetDownloadURL": if ok { url } else { String::new() },
+            "Engine": inst.engine,
+            "EngineVersion": inst.engine_version,
+            "HostInstanceID": format!("{}", 10_000_000 + t.job_id % 1000),
+            "IsAvail": if ok { 1 } else { 0 },
+            "Encryption": "{}",
+            "StorageClass": "0",
+            "ExpectExpireTime": expire,
+            "Checksum": if ok { format!("{:016x}", t.backup_id.wrapping_mul(0x9e37_79b9_7f4a_7c15)) } else { String::new() },
+            "CopyOnlyBackup": "0",
+        }))
+    }
+
+    fn describe_backups(&self, p: &Params, now: i64) -> ApiResult {
+        let id = p.req("DBInstanceId")?;
+        if !self.instances.contains_key(id) {
+            return Err(instance_not_found(404));
+        }
+        let page = p.int("PageNumber", invalid)?.unwrap_or(1);
+        if page < 1 {
+            return Err(invalid("PageNumber"));
+        }
+        let size = p.int("PageSize", invalid)?.unwrap_or(30);
+        if !matches!(size, 30 | 50 | 100) {
+            return Err(invalid("PageSize"));
+        }
+        let start = match p.opt("StartTime") {
+            Some(s) => Some(parse_iso(s).ok_or_else(|| {
+                ApiError::product(
+                    400,
+                    "InvalidStartTime.Malformed",
+                    "Specified start time is not valid.",
+                )
+            })?),
+            None => None,
+        };
+        let end = match p.opt("EndTime") {
+            Some(s) => Some(parse_iso(s).ok_or_else(|| {
+                ApiError::product(
+                    400,
+                    "InvalidEndTime.Malformed",
+                    "Specified end time is not valid.",
+                )
+            })?),
+            None => None,
+        };
+        if let (Some(s), Some(e)) = (start, end)
+            && e < s
+        {
+            return Err(ApiError::product(
+                400,
+                "InvalidEndTime.Malformed",
+                "The end time must be later than the start time.",
+            ));
+        }
+        if let Some(s) = p.opt("BackupStatus")
+            && !matches!(s, "Success" | "Failed")
+        {
+            return Err(invalid("BackupStatus"));
+        }
+        if let Some(s) = p.opt("BackupMode")
+            && !matches!(s, "Automated" | "Manual")
+        {
+            return Err(invalid("BackupMode"));
+        }
+        if let Some(s) = p.opt("BackupType")
+            && !matches!(s, "FullBackup" | "IncrementalBackup")
+        {
+            return Err(invalid("BackupType"));
+        }
+        let mut all: Vec<Value> = Vec::new();
+        // Newest first, like the console.
+        for t in self
+            .tasks
+            .iter()
+            .rev()
+            .filter(|t| t.instance_id == id && !t.deleted)
+        {
+            if let Some(b) = p.opt("BackupId")
+                && b != t.backup_id.to_string()
+            {
+                continue;
+            }
+            if start.is_some_and(|s| t.start_ms() < s) || end.is_some_and(|e| t.start_ms() > e) {
+                continue;
+            }
+            let Some(v) = self.backup_json(t, now) else {
+                continue;
+            };
+            let field_is = |k: &str, want: Option<&str>| {
+                want.is_none_or(|w| v.get(k).and_then(Value::as_str) == Some(w))
+            };
+            if !field_is("BackupStatus", p.opt("BackupStatus"))
+                || !field_is("BackupMode", p.opt("BackupMode"))
+                || !field_is("BackupType", p.opt("BackupType"))
+            {
+                continue;
+            }
+            all.push(v);
+        }
+        let total = all.len();
+        let skip = usize::try_from((page - 1) * size).unwrap_or(usize::MAX);
+        let items: Vec<Value> = all
+            .into_iter()
+            .skip(skip)
+            .take(usize::try_from(size).unwrap_or(30))
+            .collect();
+        Ok(obj([
+            ("Items", json!({ "Backup": items })),
+            ("PageNumber", json!(page.to_string())),
+            ("PageRecordCount", json!(items.len().to_string())),
+            ("TotalRecordCount", json!(total.to_string())),
+            ("TotalEcsSnapshotSize", json!(0)),
+        ]))
+    }
+
+    fn delete_backup(&mut self, p: &Params, now: i64) -> ApiResult {
+        let id = p.req("DBInstanceId")?;
+        let ids_raw = p.req("BackupId")?;
+        if !self.instances.contains_key(id) {
+            return Err(instance_not_found(404));
+        }
+        let ids: Vec<&str> = ids_raw.split(',').map(str::trim).collect();
+        if ids.len() > 100 || ids.iter().any(|s| s.is_empty()) {
+            return Err(invalid("BackupId"));
+        }
+        let mut idx = Vec::new();
+        for b in &ids {
+            let found = self.tasks.iter().position(|t| {
+                t.instance_id == id
+                    && !t.deleted
+                    && t.backup_id.to_string() == *b
+                    && t.terminal(now)
+            });
+            let Some(i) = found else {
+                return Err(ApiError::product(
+                    404,
+                    "InvalidBackupId.NotFound",
+                    format!("The specified backup set {b} does not exist."),
+                ));
+            };
+            let t = self.tasks.get(i).ok_or_else(|| invalid("BackupId"))?;
+            if t.progress(now).status != "Finished" {
+                return Err(ApiError::product(
+                    403,
+                    "IncorrectBackupSetState",
+                    format!(
+                        "The backup set {b} cannot be deleted because its StoreStatus is Disabled."
+                    ),
+                ));
+            }
+            idx.push(i);
+        }
+        for i in idx {
+            if let Some(t) = self.tasks.get_mut(i) {
+                t.deleted = true;
+            }
+        }
+        Ok(obj([]))
+    }
+}
