@@ -1,0 +1,1768 @@
+//! The in-memory object store: resource types, objects, the global
+//! resourceVersion counter, the bounded change history and write semantics.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::broadcast;
+
+use crate::error::{ApiError, group_resource};
+use crate::schema;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::ssa::{self, Managed};
+
+/// A printer column (`additionalPrinterColumns`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Column header.
+    pub name: String,
+    /// OpenAPI type (`string`, `integer`, `number`, `boolean`, `date`).
+    pub type_: String,
+    /// Optional format.
+    pub format: String,
+    /// Description.
+    pub description: String,
+    /// 0 = shown by default, >0 = only in `-o wide`.
+    pub priority: i64,
+    /// JSONPath (subset) evaluated against the object.
+    pub json_path: String,
+}
+
+/// One served version of a resource type.
+#[derive(Debug, Clone)]
+pub struct VersionDef {
+    /// Version name, e.g. `v1`.
+    pub name: String,
+    /// `openAPIV3Schema`, if any.
+    pub schema: Option<Value>,
+    /// Whether the `status` subresource is enabled.
+    pub status: bool,
+    /// Printer columns.
+    pub columns: Vec<Column>,
+}
+
+/// A served resource type (built-in or from a CRD).
+#[derive(Debug, Clone)]
+pub struct ResourceType {
+    /// API group (`""` for core).
+    pub group: String,
+    /// Plural resource name.
+    pub plural: String,
+    /// Singular name.
+    pub singular: String,
+    /// Kind.
+    pub kind: String,
+    /// List kind.
+    pub list_kind: String,
+    /// Namespaced or cluster-scoped.
+    pub namespaced: bool,
+    /// Short names.
+    pub short_names: Vec<String>,
+    /// Categories.
+    pub categories: Vec<String>,
+    /// Served versions (first = preferred).
+    pub versions: Vec<VersionDef>,
+    /// Built into the server (not from a CRD).
+    pub builtin: bool,
+    /// Whether `metadata.generation` is maintained.
+    pub generation: bool,
+    /// Extra selectable fields (CRD `selectableFields`), as `a.b` paths.
+    pub selectable_fields: Vec<String>,
+}
+
+impl ResourceType {
+    /// The version definition named `v`.
+    pub fn version(&self, v: &str) -> Option<&VersionDef> {
+        self.versions.iter().find(|d| d.name == v)
+    }
+
+    /// Whether version `v` has a status subresource.
+    pub fn has_status(&self, v: &str) -> bool {
+        self.version(v).is_some_and(|d| d.status)
+    }
+
+    /// `group/version` or `version`.
+    pub fn api_version(&self, v: &str) -> String {
+        if self.group.is_empty() {
+            v.to_string()
+        } else {
+            format!("{}/{}", self.group, v)
+        }
+    }
+
+    /// Fields allowed in field selectors (`None` = any path).
+    pub fn field_selectors(&self) -> Option<Vec<String>> {
+        if self.builtin && self.group != "apiextensions.k8s.io" {
+            return None;
+        }
+        let mut v = vec!["metadata.name".to_string()];
+        if self.namespaced {
+            v.push("metadata.namespace".into());
+        }
+        v.extend(self.selectable_fields.iter().cloned());
+        Some(v)
+    }
+}
+
+/// Key of a resource type: `(group, plural)`.
+pub type TypeKey = (String, String);
+/// Key of an object: `(namespace or "", name)`.
+pub type ObjKey = (String, String);
+
+/// One change, as delivered to watchers.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// resourceVersion of the change.
+    pub rv: u64,
+    /// Type of the object.
+    pub type_key: TypeKey,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub event: &'static str,
+    /// The object after the change (for DELETED: its last state).
+    pub object: Value,
+    /// The object before the change (MODIFIED only).
+    pub previous: Option<Value>,
+}
+
+/// Options common to writes.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOpts {
+    /// Target subresource (`Some("status")`).
+    pub subresource: Option<String>,
+    /// Field manager.
+    pub manager: String,
+    /// Don't persist.
+    pub dry_run: bool,
+    /// `fieldValidation=Strict`.
+    pub strict: bool,
+}
+
+/// The result of a write.
+#[derive(Debug, Clone)]
+pub struct WriteResult {
+    /// The resulting object.
+    pub object: Value,
+    /// Warnings (pruned unknown fields).
+    pub warnings: Vec<String>,
+    /// True when the object was created.
+    pub created: bool,
+}
+
+/// The whole server state.
+pub struct Store {
+    rv: u64,
+    types: BTreeMap<TypeKey, Arc<ResourceType>>,
+    objects: BTreeMap<TypeKey, BTreeMap<ObjKey, Value>>,
+    history: VecDeque<Arc<Change>>,
+    history_limit: usize,
+    compacted_rv: u64,
+    tx: broadcast::Sender<Arc<Change>>,
+}
+
+/// Current time as RFC 3339 seconds.
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn meta_mut(v: &mut Value) -> Option<&mut Map<String, Value>> {
+    if !v.get("metadata").is_some_and(Value::is_object)
+        && let Some(o) = v.as_object_mut()
+    {
+        o.insert("metadata".into(), json!({}));
+    }
+    v.get_mut("metadata").and_then(Value::as_object_mut)
+}
+
+fn finalizers(v: &Value) -> Vec<Value> {
+    v.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn is_deleting(v: &Value) -> bool {
+    v.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|d| !d.is_null())
+}
+
+/// Whether `name` is a valid DNS-1123 subdomain.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+fn random_suffix() -> String {
+    const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    uuid::Uuid::new_v4().as_bytes()[..5]
+        .iter()
+        .map(|b| ALPHA[(*b as usize) % ALPHA.len()] as char)
+        .collect()
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+fn builtin(
+    group: &str,
+    plural: &str,
+    kind: &str,
+    namespaced: bool,
+    short: &[&str],
+    status: bool,
+) -> ResourceType {
+    ResourceType {
+        group: group.into(),
+        plural: plural.into(),
+        singular: kind.to_lowercase(),
+        kind: kind.into(),
+        list_kind: format!("{kind}List"),
+        namespaced,
+        short_names: short.iter().map(|s| s.to_string()).collect(),
+        categories: vec![],
+        versions: vec![VersionDef {
+            name: "v1".into(),
+            schema: None,
+            status,
+            columns: vec![],
+        }],
+        builtin: true,
+        generation: false,
+        selectable_fields: vec![],
+    }
+}
+
+impl Store {
+    /// A store with the built-in types and the standard namespaces.
+    pub fn new(history_limit: usize) -> Self {
+        let (tx, _) = broadcast::channel(16_384);
+        let mut s = Self {
+            rv: 1,
+            types: BTreeMap::new(),
+            objects: BTreeMap::new(),
+            history: VecDeque::new(),
+            history_limit: history_limit.max(1),
+            compacted_rv: 0,
+            tx,
+        };
+        let mut crd = builtin(
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            "CustomResourceDefinition",
+            false,
+            &["crd", "crds"],
+            true,
+        );
+        crd.generation = true;
+        crd.categories = vec!["api-extensions".into()];
+        for t in [
+            builtin("", "namespaces", "Namespace", false, &["ns"], true),
+            builtin("", "secrets", "Secret", true, &[], false),
+            builtin("", "configmaps", "ConfigMap", true, &["cm"], false),
+            builtin("", "events", "Event", true, &["ev"], false),
+            builtin("events.k8s.io", "events", "Event", true, &["ev"], false),
+            builtin("coordination.k8s.io", "leases", "Lease", true, &[], false),
+            crd,
+        ] {
+            s.types
+                .insert((t.group.clone(), t.plural.clone()), Arc::new(t));
+        }
+        let ns_type = s
+            .types
+            .get(&(String::new(), "namespaces".to_string()))
+            .cloned();
+        if let Some(ns_type) = ns_type {
+            for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+                let _ = s.create(
+                    &ns_type,
+                    "v1",
+                    None,
+                    json!({"metadata": {"name": ns}}),
+                    &WriteOpts {
+                        manager: "kube-apiserver".into(),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        s
+    }
+
+    /// Current global resourceVersion.
+    pub fn rv(&self) -> u64 {
+        self.rv
+    }
+
+    /// Drops all retained history (watches from older versions get 410).
+    pub fn compact(&mut self) {
+        self.history.clear();
+        self.compacted_rv = self.rv;
+    }
+
+    /// All resource types.
+    pub fn types(&self) -> impl Iterator<Item = &Arc<ResourceType>> {
+        self.types.values()
+    }
+
+    /// Looks a type up by group and plural.
+    pub fn type_of(&self, group: &str, plural: &str) -> Option<Arc<ResourceType>> {
+        self.types
+            .get(&(group.to_string(), plural.to_string()))
+            .cloned()
+    }
+
+    fn record(
+        &mut self,
+        type_key: TypeKey,
+        event: &'static str,
+        object: Value,
+        previous: Option<Value>,
+    ) {
+        let c = Arc::new(Change {
+            rv: self.rv,
+            type_key,
+            event,
+            object,
+            previous,
+        });
+        self.history.push_back(c.clone());
+        while self.history.len() > self.history_limit {
+            if let Some(old) = self.history.pop_front() {
+                self.compacted_rv = old.rv;
+            }
+        }
+        let _ = self.tx.send(c);
+    }
+
+    fn key(rt: &ResourceType) -> TypeKey {
+        (rt.group.clone(), rt.plural.clone())
+    }
+
+    fn ns_key(rt: &ResourceType, ns: Option<&str>, name: &str) -> ObjKey {
+        (
+            if rt.namespaced {
+                ns.unwrap_or_default().to_string()
+            } else {
+                String::new()
+            },
+            name.to_string(),
+        )
+    }
+
+    /// Rewrites `apiVersion` for serving at `version`.
+    pub fn serve(rt: &ResourceType, version: &str, mut obj: Value) -> Value {
+        if let Some(o) = obj.as_object_mut() {
+            o.insert("apiVersion".into(), json!(rt.api_version(version)));
+            o.insert("kind".into(), json!(rt.kind));
+        }
+        obj
+    }
+
+    /// Reads one object.
+    pub fn get(&self, rt: &ResourceType, ns: Option<&str>, name: &str) -> Result<Value, ApiError> {
+        self.objects
+            .get(&Self::key(rt))
+            .and_then(|m| m.get(&Self::ns_key(rt, ns, name)))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
+    }
+
+    fn namespace_state(&self, ns: &str) -> Option<bool> {
+        self.objects
+            .get(&(String::new(), "namespaces".to_string()))
+            .and_then(|m| m.get(&(String::new(), ns.to_string())))
+            .map(is_deleting)
+    }
+
+    /// Lists objects matching selectors; returns items, continue token and remaining count.
+    pub fn list(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        limit: Option<usize>,
+        continue_after: Option<ObjKey>,
+    ) -> (Vec<Value>, Option<ObjKey>, usize) {
+        let Some(m) = self.objects.get(&Self::key(rt)) else {
+            return (vec![], None, 0);
+        };
+        let matching: Vec<(&ObjKey, &Value)> = m
+            .iter()
+            .filter(|(k, _)| ns.is_none_or(|n| !rt.namespaced || k.0 == n))
+            .filter(|(k, _)| continue_after.as_ref().is_none_or(|c| *k > c))
+            .filter(|(_, v)| labels.matches(v) && fields.matches(v))
+            .collect();
+        match limit {
+            Some(l) if l > 0 && matching.len() > l => {
+                let last = matching[l - 1].0.clone();
+                let rest = matching.len() - l;
+                (
+                    matching[..l].iter().map(|(_, v)| (*v).clone()).collect(),
+                    Some(last),
+                    rest,
+                )
+            }
+            _ => (
+                matching.into_iter().map(|(_, v)| v.clone()).collect(),
+                None,
+                0,
+            ),
+        }
+    }
+
+    /// State needed to start a watch: initial objects (if `initial`) and the
+    /// replayed history after `from` (if given), plus a receiver for live changes.
+    #[allow(clippy::type_complexity)]
+    pub fn watch_start(
+        &self,
+        rt: &ResourceType,
+        from: Option<u64>,
+        initial: bool,
+    ) -> Result<
+        (
+            Vec<Value>,
+            Vec<Arc<Change>>,
+            u64,
+            broadcast::Receiver<Arc<Change>>,
+        ),
+        ApiError,
+    > {
+        let rx = self.tx.subscribe();
+        let key = Self::key(rt);
+        let mut init = vec![];
+        let mut replay = vec![];
+        if initial {
+            init = self
+                .objects
+                .get(&key)
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default();
+        } else if let Some(from) = from {
+            if from < self.compacted_rv {
+                return Err(ApiError::gone(format!(
+                    "too old resource version: {from} ({})",
+                    self.compacted_rv + 1
+                )));
+            }
+            replay = self
+                .history
+                .iter()
+                .filter(|c| c.rv > from && c.type_key == key)
+                .cloned()
+                .collect();
+        }
+        Ok((init, replay, self.rv, rx))
+    }
+
+    fn check_body_identity(rt: &ResourceType, version: &str, body: &Value) -> Result<(), ApiError> {
+        if !body.is_object() {
+            return Err(ApiError::bad_request(
+                "the body of the request was not a JSON object",
+            ));
+        }
+        if let Some(k) = body.get("kind").and_then(Value::as_str)
+            && !k.is_empty()
+            && k != rt.kind
+        {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                rt.kind
+            )));
+        }
+        if let Some(av) = body.get("apiVersion").and_then(Value::as_str)
+            && !av.is_empty()
+            && av != rt.api_version(version)
+        {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                rt.api_version(version)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates an object.
+    pub fn create(
+        &mut self,
+        rt: &Arc<ResourceType>,
+        version: &str,
+        ns: Option<&str>,
+        body: Value,
+        o: &WriteOpts,
+    ) -> Result<WriteResult, ApiError> {
+        self.create_with(rt, version, ns, body, o, None)
+    }
+
+    fn create_with(
+        &mut self,
+        rt: &Arc<ResourceType>,
+        version: &str,
+        ns: Option<&str>,
+        mut body: Value,
+        o: &WriteOpts,
+        managed: Option<Vec<Managed>>,
+    ) -> Result<WriteResult, ApiError> {
+        Self::check_body_identity(rt, version, &body)?;
+        let ns = if rt.namespaced { ns } else { None };
+        let Some(meta) = meta_mut(&mut body) else {
+            return Err(ApiError::bad_request("metadata must be an object"));
+        };
+        if let (Some(want), Some(have)) = (ns, meta.get("namespace").and_then(Value::as_str))
+            && !have.is_empty()
+            && have != want
+        {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        let mut name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if name.is_empty() {
+            if let Some(prefix) = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+            {
+                name = format!("{prefix}{}", random_suffix());
+            } else {
+                return Err(ApiError::invalid(
+                    &rt.group,
+                    &rt.kind,
+                    "",
+                    &[(
+                        "FieldValueRequired".into(),
+                        "metadata.name".into(),
+                        "Required value: name or generateName is required".into(),
+                    )],
+                ));
+            }
+        }
+        if !valid_name(&name) || (rt.plural == "namespaces" && name.contains('.')) {
+            return Err(ApiError::invalid(
+                &rt.group,
+                &rt.kind,
+                &name,
+                &[(
+                    "FieldValueInvalid".into(),
+                    "metadata.name".into(),
+                    format!(
+                        "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+                    ),
+                )],
+            ));
+        }
+        if let Some(ns) = ns {
+            match self.namespace_state(ns) {
+                None => return Err(ApiError::not_found("", "namespaces", ns)),
+                Some(true) => {
+                    return Err(ApiError::new(
+                        403,
+                        "Forbidden",
+                        format!(
+                            "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                            group_resource(&rt.group, &rt.plural)
+                        ),
+                    ));
+                }
+                Some(false) => {}
+            }
+        } else if rt.namespaced {
+            return Err(ApiError::bad_request(
+                "the namespace must be set for a namespaced resource",
+            ));
+        }
+        let key = Self::ns_key(rt, ns, &name);
+        if self
+            .objects
+            .get(&Self::key(rt))
+            .is_some_and(|m| m.contains_key(&key))
+        {
+            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
+        }
+        meta.insert("name".into(), json!(name));
+        if let Some(ns) = ns {
+            meta.insert("namespace".into(), json!(ns));
+        }
+        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        meta.insert("creationTimestamp".into(), json!(now()));
+        for k in [
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "resourceVersion",
+            "selfLink",
+            "managedFields",
+        ] {
+            meta.remove(k);
+        }
+        if rt.generation {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
+        if rt.has_status(version)
+            && o.subresource.is_none()
+            && let Some(obj) = body.as_object_mut()
+        {
+            obj.remove("status");
+        }
+        self.finalize_write(rt, version, key, None, body, o, managed)
+    }
+
+    /// Replaces an object (PUT), optionally of a subresource.
+    pub fn update(
+        &mut self,
+        rt: &Arc<ResourceType>,
+        version: &str,
+        ns: Option<&str>,
+        name: &str,
+        body: Value,
+        o: &WriteOpts,
+    ) -> Result<WriteResult, ApiError> {
+        Self::check_body_identity(rt, version, &body)?;
+        let old = self.get(rt, ns, name)?;
+        if let Some(n) = body.pointer("/metadata/name").and_then(Value::as_str)
+            && n != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+        Self::check_rv(rt, name, &old, &body)?;
+        self.finalize_write(
+            rt,
+            version,
+            Self::ns_key(rt, ns, name),
+            Some(old),
+            body,
+            o,
+            None,
+        )
+    }
+
+    fn check_rv(rt: &ResourceType, name: &str, old: &Value, body: &Value) -> Result<(), ApiError> {
+        if let Some(rv) = body
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            && !rv.is_empty()
+            && Some(rv)
+                != old
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+        {
+            return Err(ApiError::modified(&rt.group, &rt.plural, name));
+        }
+        if let Some(uid) = body.pointer("/metadata/uid").and_then(Value::as_str)
+            && !uid.is_empty()
+            && Some(uid) != old.pointer("/metadata/uid").and_then(Value::as_str)
+        {
+            return Err(ApiError::conflict(
+                &rt.group,
+                &rt.plural,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    old.pointer("/metadata/uid")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Patches an object with a JSON, merge or strategic-merge patch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn patch(
+        &mut self,
+        rt: &Arc<ResourceType>,
+        version: &str,
+        ns: Option<&str>,
+        name: &str,
+        patch_type: &str,
+        patch: &Value,
+        o: &WriteOpts,
+    ) -> Result<WriteResult, ApiError> {
+        let old = self.get(rt, ns, name)?;
+        let mut doc = Self::serve(rt, version, old.clone());
+        match patch_type {
+            "json" => apply_json_patch(&mut doc, patch)?,
+            "merge" | "strategic" => {
+                if !patch.is_object() {
+                    return Err(ApiError::bad_request("patch body must be a JSON object"));
+                }
+                let mut p = patch.clone();
+                if patch_type == "strategic" {
+                    strip_directives(&mut p);
+                }
+                json_patch::merge(&mut doc, &p);
+            }
+            _ => {
+                return Err(ApiError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    "unsupported patch type",
+                ));
+            }
+        }
+        Self::check_rv(rt, name, &old, &doc)?;
+        if doc.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+            return Err(ApiError::bad_request(
+                "the name of the object may not be changed by a patch",
+            ));
+        }
+        self.finalize_write(
+            rt,
+            version,
+            Self::ns_key(rt, ns, name),
+            Some(old),
+            doc,
+            o,
+            None,
+        )
+    }
+
+    /// Server-side apply.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply(
+        &mut self,
+        rt: &Arc<ResourceType>,
+        version: &str,
+        ns: Option<&str>,
+        name: &str,
+        config: Value,
+        force: bool,
+        o: &WriteOpts,
+    ) -> Result<WriteResult, ApiError> {
+        if config
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+            || config
+                .get("kind")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        {
+            return Err(ApiError::bad_request(
+                "apply configuration must set apiVersion and kind",
+            ));
+        }
+        Self::check_body_identity(rt, version, &config)?;
+        if config
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n != name)
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object does not match the name on the URL ({name})"
+            )));
+        }
+        let sub = o.subresource.clone().unwrap_or_default();
+        let status_sub = rt.has_status(version);
+        // Restrict the configuration to what this endpoint may write.
+        let mut config = config;
+        if let Some(c) = config.as_object_mut() {
+            if sub == "status" {
+                c.retain(|k, _| k == "status" || k == "apiVersion" || k == "kind");
+            } else if status_sub {
+                c.remove("status");
+            }
+        }
+        let old = match self.get(rt, ns, name) {
+            Ok(v) => Some(v),
+            Err(e) if e.code == 404 && sub.is_empty() => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(old) = &old {
+            Self::check_rv(rt, name, old, &config)?;
+        }
+        let live = old
+            .clone()
+            .unwrap_or_else(|| json!({"metadata": {"name": name}}));
+        let mut managed = ssa::read_managed(&live);
+        let cfg_fields = ssa::fields_of(&config);
+        let me =
+            |m: &Managed| m.manager == o.manager && m.operation == "Apply" && m.subresource == sub;
+        let previously: ssa::FieldSet = managed
+            .iter()
+            .filter(|m| me(m))
+            .flat_map(|m| m.fields.iter().cloned())
+            .collect();
+        // Conflicts.
+        let mut conflicts: Vec<(String, Vec<String>)> = vec![];
+        for path in &cfg_fields {
+            if ssa::get_at(&config, path) == ssa::get_at(&live, path) {
+                continue;
+            }
+            for m in managed.iter().filter(|m| !me(m)) {
+                for p in m.fields.iter().filter(|p| ssa::overlaps(p, path)) {
+                    conflicts.push((m.manager.clone(), p.clone()));
+                }
+            }
+        }
+        if !conflicts.is_empty() {
+            if !force {
+                let causes: Vec<Value> = conflicts
+                    .iter()
+                    .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": ssa::render_path(p)}))
+                    .collect();
+                let lines: Vec<String> = conflicts
+                    .iter()
+                    .map(|(m, p)| format!("- conflict with \"{m}\": {}", ssa::render_path(p)))
+                    .collect();
+                let msg = if conflicts.len() == 1 {
+                    format!(
+                        "Apply failed with 1 conflict: conflict with \"{}\": {}",
+                        conflicts[0].0,
+                        ssa::render_path(&conflicts[0].1)
+                    )
+                } else {
+                    format!(
+                        "Apply failed with {} conflicts: {}",
+                        conflicts.len(),
+                        lines.join("\n")
+                    )
+                };
+                return Err(ApiError::new(409, "Conflict", msg).with_details(
+                    json!({"causes": causes, "name": name, "group": rt.group, "kind": rt.plural}),
+                ));
+            }
+            for m in managed.iter_mut().filter(|m| {
+                !(m.manager == o.manager && m.operation == "Apply" && m.subresource == sub)
+            }) {
+                m.fields.retain(|p| !conflicts.iter().any(|(_, c)| c == p));
+            }
+        }
+        // Remove fields this manager no longer applies and nobody else owns.
+        let mut result = live.clone();
+        for path in previously.difference(&cfg_fields) {
+            let owned_elsewhere = managed
+                .iter()
+                .filter(|m| !me(m))
+                .any(|m| m.fields.iter().any(|p| ssa::overlaps(p, path)));
+            if !owned_elsewhere {
+                ssa::remove_at(&mut result, path);
+                ssa::prune_empty(&mut result, path);
+            }
+        }
+        ssa::merge_config(&mut result, &config);
+        let time = now();
+        managed.retain(|m| !me(m));
+        managed.push(Managed {
+            manager: o.manager.clone(),
+            operation: "Apply".into(),
+            api_version: rt.api_version(version),
+            time,
+            subresource: sub.clone(),
+            fields: cfg_fields,
+        });
+        ssa::write_managed(&mut result, &managed);
+        match old {
+            Some(old) => {
+                if let Some(m) = meta_mut(&mut result) {
+                    m.remove("resourceVersion");
+                }
+                self.finalize_write(
+                    rt,
+                    version,
+                    Self::ns_key(rt, ns, name),
+                    Some(old),
+                    result,
+                    o,
+                    Some(managed),
+                )
+            }
+            None => {
+                let mut body = result;
+                if let Some(m) = meta_mut(&mut body) {
+                    m.remove("managedFields");
+                }
+                self.create_with(rt, version, ns, body, o, Some(managed))
+            }
+        }
+    }
+
+    /// Shared tail of every write: subresource rules, system metadata,
+    /// validation, generation, field ownership, no-op detection and commit.
+    #[allow(clippy::too_many_arguments)]
+    fn finalize_write(
+        &mut self,
+        rt: &Arc<ResourceType>,
+        version: &str,
+        key: ObjKey,
+        old: Option<Value>,
+        mut new: Value,
+        o: &WriteOpts,
+        managed_override: Option<Vec<Managed>>,
+    ) -> Result<WriteResult, ApiError> {
+        let status_sub = rt.has_status(version);
+        let to_status = o.subresource.as_deref() == Some("status");
+        if let Some(old) = &old {
+            if to_status {
+                let mut merged = old.clone();
+                if let Some(m) = merged.as_object_mut() {
+                    match new.get("status") {
+                        Some(s) => m.insert("status".into(), s.clone()),
+                        None => m.remove("status"),
+                    };
+                }
+                if let (Some(mm), Some(nm)) = (merged.get_mut("metadata"), new.get("metadata")) {
+                    // managedFields written by apply travel with the status write.
+                    if managed_override.is_some()
+                        && let (Some(mm), Some(mf)) = (mm.as_object_mut(), nm.get("managedFields"))
+                    {
+                        mm.insert("managedFields".into(), mf.clone());
+                    }
+                }
+                new = merged;
+            } else if status_sub && let Some(m) = new.as_object_mut() {
+                match old.get("status") {
+                    Some(s) => m.insert("status".into(), s.clone()),
+                    None => m.remove("status"),
+                };
+            }
+            // System metadata is owned by the server.
+            let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+            let Some(meta) = meta_mut(&mut new) else {
+                return Err(ApiError::bad_request("metadata must be an object"));
+            };
+            for k in [
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
+                match old_meta.get(k) {
+                    Some(v) => meta.insert(k.into(), v.clone()),
+                    None => meta.remove(k),
+                };
+            }
+            meta.remove("resourceVersion");
+            meta.remove("selfLink");
+            if is_deleting(old) {
+                let before = finalizers(old);
+                let added: Vec<Value> = finalizers(&new)
+                    .into_iter()
+                    .filter(|f| !before.contains(f))
+                    .collect();
+                if !added.is_empty() {
+                    return Err(ApiError::invalid(
+                        &rt.group,
+                        &rt.kind,
+                        &key.1,
+                        &[(
+                            "FieldValueForbidden".into(),
+                            "metadata.finalizers".into(),
+                            format!(
+                                "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {}",
+                                Value::Array(added)
+                            ),
+                        )],
+                    ));
+                }
+            }
+        }
+        if let Some(o) = new.as_object_mut() {
+            o.insert("apiVersion".into(), json!(rt.api_version(version)));
+            o.insert("kind".into(), json!(rt.kind));
+        }
+        // Validation and type-specific rules.
+        let mut warnings = vec![];
+        if let Some(schema) = rt.version(version).and_then(|d| d.schema.as_ref()) {
+            let out = schema::apply_schema(&mut new, schema);
+            if !out.causes.is_empty() {
+                return Err(ApiError::invalid(&rt.group, &rt.kind, &key.1, &out.causes));
+            }
+            if !out.pruned.is_empty() {
+                if o.strict {
+                    return Err(ApiError::bad_request(format!(
+                        "{} in version \"{version}\" cannot be handled as a {}: strict decoding error: {}",
+                        rt.kind,
+                        rt.kind,
+                        out.pruned
+                            .iter()
+                            .map(|p| format!("unknown field \"{p}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                warnings.extend(out.pruned.iter().map(|p| format!("unknown field \"{p}\"")));
+            }
+        }
+        self.type_hooks(rt, &key, old.as_ref(), &mut new)?;
+        // Generation.
+        if rt.generation {
+            let old_gen = old
+                .as_ref()
+                .and_then(|v| v.pointer("/metadata/generation"))
+                .and_then(Value::as_i64);
+            let gen_ = match (&old, old_gen) {
+                (Some(old), Some(g)) => {
+                    if spec_of(old, status_sub) != spec_of(&new, status_sub) {
+                        g + 1
+                    } else {
+                        g
+                    }
+                }
+                _ => 1,
+            };
+            if let Some(m) = meta_mut(&mut new) {
+                m.insert("generation".into(), json!(gen_));
+            }
+        }
+        // Field ownership.
+        let managed = match managed_override {
+            Some(m) => m,
+            None => {
+                let mut managed = old.as_ref().map(ssa::read_managed).unwrap_or_default();
+                let empty = json!({});
+                let base = old.as_ref().unwrap_or(&empty);
+                let changed = ssa::changed_fields(base, &new);
+                let removed = ssa::removed_fields(base, &new);
+                let sub = o.subresource.clone().unwrap_or_default();
+                for m in managed.iter_mut() {
+                    m.fields.retain(|p| {
+                        !changed
+                            .iter()
+                            .any(|c| ssa::overlaps(c, p) && c.len() <= p.len())
+                            && !removed.contains(p)
+                    });
+                }
+                if !changed.is_empty() && !o.manager.is_empty() {
+                    let pos = managed.iter().position(|m| {
+                        m.manager == o.manager && m.operation == "Update" && m.subresource == sub
+                    });
+                    let entry = match pos {
+                        Some(i) => &mut managed[i],
+                        None => {
+                            managed.push(Managed {
+                                manager: o.manager.clone(),
+                                operation: "Update".into(),
+                                api_version: rt.api_version(version),
+                                time: String::new(),
+                                subresource: sub,
+                                fields: BTreeSet::new(),
+                            });
+                            let last = managed.len() - 1;
+                            &mut managed[last]
+                        }
+                    };
+                    entry.fields.extend(changed);
+                    entry.time = now();
+                    entry.api_version = rt.api_version(version);
+                }
+                managed
+            }
+        };
+        ssa::write_managed(&mut new, &managed);
+        // No-op writes change nothing (no new resourceVersion, no event).
+        if let Some(old) = &old
+            && strip_volatile(old) == strip_volatile(&new)
+        {
+            return Ok(WriteResult {
+                object: old.clone(),
+                warnings,
+                created: false,
+            });
+        }
+        if o.dry_run {
+            if let (Some(m), Some(rv)) = (
+                meta_mut(&mut new),
+                old.as_ref()
+                    .and_then(|v| v.pointer("/metadata/resourceVersion"))
+                    .cloned(),
+            ) {
+                m.insert("resourceVersion".into(), rv);
+            }
+            return Ok(WriteResult {
+                object: new,
+                warnings,
+                created: old.is_none(),
+            });
+        }
+        self.rv += 1;
+        let rv = self.rv;
+        if let Some(m) = meta_mut(&mut new) {
+            m.insert("resourceVersion".into(), json!(rv.to_string()));
+        }
+        let tk = Self::key(rt);
+        let created = old.is_none();
+        if !created && is_deleting(&new) && finalizers(&new).is_empty() {
+            self.objects.entry(tk.clone()).or_default().remove(&key);
+            self.record(tk, "DELETED", new.clone(), None);
+            self.after_removal(rt, &key, &new);
+        } else {
+            self.objects
+                .entry(tk.clone())
+                .or_default()
+                .insert(key.clone(), new.clone());
+            self.record(
+                tk,
+                if created { "ADDED" } else { "MODIFIED" },
+                new.clone(),
+                old,
+            );
+            if rt.group == "apiextensions.k8s.io" {
+                self.register_crd(&new);
+            }
+        }
+        Ok(WriteResult {
+            object: new,
+            warnings,
+            created,
+        })
+    }
+
+    fn type_hooks(
+        &self,
+        rt: &ResourceType,
+        key: &ObjKey,
+        old: Option<&Value>,
+        new: &mut Value,
+    ) -> Result<(), ApiError> {
+        match (rt.group.as_str(), rt.plural.as_str()) {
+            ("", "secrets") => {
+                if let Some(o) = new.as_object_mut() {
+                    if let Some(Value::Object(sd)) = o.remove("stringData") {
+                        let data = o.entry("data").or_insert_with(|| json!({}));
+                        if let Some(d) = data.as_object_mut() {
+                            for (k, v) in sd {
+                                d.insert(
+                                    k,
+                                    json!(base64_encode(v.as_str().unwrap_or_default().as_bytes())),
+                                );
+                            }
+                        }
+                    }
+                    if o.get("type")
+                        .is_none_or(|t| t.as_str().is_none_or(str::is_empty))
+                    {
+                        o.insert(
+                            "type".into(),
+                            json!(
+                                old.and_then(|v| v.get("type"))
+                                    .cloned()
+                                    .unwrap_or(json!("Opaque"))
+                            ),
+                        );
+                    }
+                    if let (Some(ot), Some(nt)) = (old.and_then(|v| v.get("type")), o.get("type"))
+                        && ot != nt
+                    {
+                        return Err(ApiError::invalid(
+                            "",
+                            "Secret",
+                            &key.1,
+                            &[(
+                                "FieldValueInvalid".into(),
+                                "type".into(),
+                                "Invalid value: field is immutable".into(),
+                            )],
+                        ));
+                    }
+                }
+            }
+            ("", "namespaces") => {
+                if let Some(o) = new.as_object_mut() {
+                    let phase = if is_deleting(&Value::Object(o.clone())) {
+                        "Terminating"
+                    } else {
+                        "Active"
+                    };
+                    o.insert("status".into(), json!({"phase": phase}));
+                    o.entry("spec")
+                        .or_insert_with(|| json!({"finalizers": ["kubernetes"]}));
+                }
+                if let Some(m) = meta_mut(new) {
+                    let labels = m.entry("labels").or_insert_with(|| json!({}));
+                    if let Some(l) = labels.as_object_mut() {
+                        l.insert("kubernetes.io/metadata.name".into(), json!(key.1));
+                    }
+                }
+            }
+            ("apiextensions.k8s.io", "customresourcedefinitions") => {
+                let causes = validate_crd(new, &key.1);
+                if !causes.is_empty() {
+                    return Err(ApiError::invalid(&rt.group, &rt.kind, &key.1, &causes));
+                }
+                if let (Some(g), Some(p)) = (
+                    new.pointer("/spec/group").and_then(Value::as_str),
+                    new.pointer("/spec/names/plural").and_then(Value::as_str),
+                ) && let Some(existing) = self.types.get(&(g.to_string(), p.to_string()))
+                    && existing.builtin
+                {
+                    return Err(ApiError::invalid(
+                        &rt.group,
+                        &rt.kind,
+                        &key.1,
+                        &[(
+                            "FieldValueInvalid".into(),
+                            "spec.names.plural".into(),
+                            "Invalid value: conflicts with a built-in resource".into(),
+                        )],
+                    ));
+                }
+                let ts = old
+                    .and_then(|v| v.pointer("/status/conditions/0/lastTransitionTime"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(now);
+                let names = new
+                    .pointer("/spec/names")
+                    .cloned()
+                    .unwrap_or_else(|| json!({}));
+                let stored: Vec<Value> = new
+                    .pointer("/spec/versions")
+                    .and_then(Value::as_array)
+                    .map(|vs| {
+                        vs.iter()
+                            .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                            .filter_map(|v| v.get("name").cloned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut names = names;
+                if let Some(n) = names.as_object_mut() {
+                    if !n.contains_key("singular")
+                        && let Some(k) = n.get("kind").and_then(Value::as_str)
+                    {
+                        n.insert("singular".into(), json!(k.to_lowercase()));
+                    }
+                    if !n.contains_key("listKind")
+                        && let Some(k) = n.get("kind").and_then(Value::as_str)
+                    {
+                        n.insert("listKind".into(), json!(format!("{k}List")));
+                    }
+                }
+                if let Some(o) = new.as_object_mut() {
+                    o.insert("status".into(), json!({
+                        "conditions": [
+                            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": ts},
+                            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": ts}
+                        ],
+                        "acceptedNames": names,
+                        "storedVersions": stored,
+                    }));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn register_crd(&mut self, crd: &Value) {
+        if let Some(rt) = crd_to_type(crd) {
+            let key = (rt.group.clone(), rt.plural.clone());
+            self.types.insert(key, Arc::new(rt));
+        }
+    }
+
+    /// Deletes one object. Returns the object and whether it is gone.
+    pub fn delete(
+        &mut self,
+        rt: &Arc<ResourceType>,
+        ns: Option<&str>,
+        name: &str,
+        preconditions: &Value,
+        dry_run: bool,
+    ) -> Result<(Value, bool), ApiError> {
+        let old = self.get(rt, ns, name)?;
+        if let Some(uid) = preconditions.get("uid").and_then(Value::as_str)
+            && Some(uid) != old.pointer("/metadata/uid").and_then(Value::as_str)
+        {
+            return Err(ApiError::conflict(
+                &rt.group,
+                &rt.plural,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    old.pointer("/metadata/uid")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        if let Some(rv) = preconditions.get("resourceVersion").and_then(Value::as_str)
+            && Some(rv)
+                != old
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+        {
+            return Err(ApiError::conflict(
+                &rt.group,
+                &rt.plural,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    old.pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        let key = Self::ns_key(rt, ns, name);
+        let tk = Self::key(rt);
+        let is_ns = rt.group.is_empty() && rt.plural == "namespaces";
+        if !finalizers(&old).is_empty() || is_ns {
+            if is_deleting(&old) {
+                return Ok((old, false));
+            }
+            let mut new = old.clone();
+            if let Some(m) = meta_mut(&mut new) {
+                m.insert("deletionTimestamp".into(), json!(now()));
+                m.insert("deletionGracePeriodSeconds".into(), json!(0));
+            }
+            if is_ns && let Some(o) = new.as_object_mut() {
+                o.insert("status".into(), json!({"phase": "Terminating"}));
+            }
+            if dry_run {
+                return Ok((new, false));
+            }
+            self.rv += 1;
+            if let Some(m) = meta_mut(&mut new) {
+                m.insert("resourceVersion".into(), json!(self.rv.to_string()));
+            }
+            self.objects
+                .entry(tk.clone())
+                .or_default()
+                .insert(key.clone(), new.clone());
+            self.record(tk, "MODIFIED", new.clone(), Some(old));
+            if is_ns {
+                self.delete_namespace_contents(name);
+                let gone = self.try_finish_namespace(name);
+                return Ok((new, gone));
+            }
+            return Ok((new, false));
+        }
+        if dry_run {
+            return Ok((old, true));
+        }
+        self.rv += 1;
+        let mut last = old;
+        if let Some(m) = meta_mut(&mut last) {
+            m.insert("resourceVersion".into(), json!(self.rv.to_string()));
+        }
+        self.objects.entry(tk.clone()).or_default().remove(&key);
+        self.record(tk, "DELETED", last.clone(), None);
+        self.after_removal(rt, &key, &last);
+        Ok((last, true))
+    }
+
+    fn delete_namespace_contents(&mut self, ns: &str) {
+        let types: Vec<Arc<ResourceType>> = self
+            .types
+            .values()
+            .filter(|t| t.namespaced)
+            .cloned()
+            .collect();
+        for t in types {
+            let names: Vec<String> = self
+                .objects
+                .get(&Self::key(&t))
+                .map(|m| {
+                    m.keys()
+                        .filter(|k| k.0 == ns)
+                        .map(|k| k.1.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for n in names {
+                let _ = self.delete(&t, Some(ns), &n, &Value::Null, false);
+            }
+        }
+    }
+
+    /// Removes a terminating namespace once it is empty. Returns true if removed.
+    fn try_finish_namespace(&mut self, ns: &str) -> bool {
+        let Some(ns_type) = self.type_of("", "namespaces") else {
+            return false;
+        };
+        let Ok(obj) = self.get(&ns_type, None, ns) else {
+            return false;
+        };
+        if !is_deleting(&obj) || !finalizers(&obj).is_empty() {
+            return false;
+        }
+        let occupied = self
+            .objects
+            .iter()
+            .filter(|(tk, _)| self.types.get(*tk).is_some_and(|t| t.namespaced))
+            .any(|(_, m)| m.keys().any(|k| k.0 == ns));
+        if occupied {
+            return false;
+        }
+        self.rv += 1;
+        let mut last = obj;
+        if let Some(m) = meta_mut(&mut last) {
+            m.insert("resourceVersion".into(), json!(self.rv.to_string()));
+        }
+        let tk = Self::key(&ns_type);
+        self.objects
+            .entry(tk.clone())
+            .or_default()
+            .remove(&(String::new(), ns.to_string()));
+        self.record(tk, "DELETED", last, None);
+        true
+    }
+
+    /// Cascades after an object is really gone: namespace completion, CRD
+    /// instance removal, and background garbage collection of dependents.
+    fn after_removal(&mut self, rt: &ResourceType, key: &ObjKey, obj: &Value) {
+        if rt.namespaced && !key.0.is_empty() {
+            self.try_finish_namespace(&key.0.clone());
+        }
+        if rt.group == "apiextensions.k8s.io"
+            && let Some(t) = crd_to_type(obj)
+        {
+            let tk = (t.group.clone(), t.plural.clone());
+            if let Some(objs) = self.objects.remove(&tk) {
+                for (_, mut o) in objs {
+                    self.rv += 1;
+                    if let Some(m) = meta_mut(&mut o) {
+                        m.insert("resourceVersion".into(), json!(self.rv.to_string()));
+                    }
+                    self.record(tk.clone(), "DELETED", o, None);
+                }
+            }
+            self.types.remove(&tk);
+        }
+        let Some(uid) = obj
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            return;
+        };
+        let mut dependents: Vec<(Arc<ResourceType>, ObjKey)> = vec![];
+        for (tk, m) in &self.objects {
+            let Some(t) = self.types.get(tk) else {
+                continue;
+            };
+            for (k, v) in m {
+                if rt.namespaced && t.namespaced && k.0 != key.0 {
+                    continue;
+                }
+                let refs = v
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array);
+                if refs.is_some_and(|r| {
+                    r.iter()
+                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
+                }) {
+                    dependents.push((t.clone(), k.clone()));
+                }
+            }
+        }
+        for (t, k) in dependents {
+            let ns = if k.0.is_empty() {
+                None
+            } else {
+                Some(k.0.as_str())
+            };
+            let _ = self.delete(&t, ns, &k.1, &Value::Null, false);
+        }
+    }
+}
+
+fn spec_of(v: &Value, drop_status: bool) -> Value {
+    let mut c = v.clone();
+    if let Some(o) = c.as_object_mut() {
+        o.remove("metadata");
+        o.remove("apiVersion");
+        o.remove("kind");
+        if drop_status {
+            o.remove("status");
+        }
+    }
+    c
+}
+
+fn strip_volatile(v: &Value) -> Value {
+    let mut c = v.clone();
+    if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+        if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
+            for e in mf.iter_mut() {
+                if let Some(e) = e.as_object_mut() {
+                    e.remove("time");
+                }
+            }
+        }
+    }
+    c
+}
+
+/// Removes strategic-merge-patch directives (`$patch`, `$setElementOrder/...`, `$retainKeys`).
+fn strip_directives(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, _| !k.starts_with('$'));
+            for (_, c) in m.iter_mut() {
+                strip_directives(c);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_directives),
+        _ => {}
+    }
+}
+
+/// Applies an RFC 6902 JSON patch. A `test` of `null` against a missing
+/// path succeeds (as in the Kubernetes API server); a failed test is 422.
+pub fn apply_json_patch(doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
+    let ops = patch
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request("json patch must be an array"))?;
+    let invalid = |msg: String| ApiError::new(422, "Invalid", msg);
+    let mut work = doc.clone();
+    for op in ops {
+        let kind = op.get("op").and_then(Value::as_str).unwrap_or_default();
+        let path = op.get("path").and_then(Value::as_str).unwrap_or_default();
+        if kind == "test" {
+            let want = op.get("value").cloned().unwrap_or(Value::Null);
+            let have = work.pointer(path).cloned().unwrap_or(Value::Null);
+            if have != want {
+                return Err(invalid(format!(
+                    "the server rejected our request due to an error in our request: testing value {path} failed: test failed"
+                )));
+            }
+            continue;
+        }
+        let one: json_patch::Patch = serde_json::from_value(Value::Array(vec![op.clone()]))
+            .map_err(|e| ApiError::bad_request(format!("invalid json patch: {e}")))?;
+        json_patch::patch(&mut work, &one).map_err(|e| {
+            invalid(format!(
+                "the server rejected our request due to an error in our request: {e}"
+            ))
+        })?;
+    }
+    *doc = work;
+    Ok(())
+}
+
+fn validate_crd(crd: &Value, name: &str) -> Vec<schema::Cause> {
+    let mut causes = vec![];
+    let s = |p: &str| {
+        crd.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (group, plural, kind) = (
+        s("/spec/group"),
+        s("/spec/names/plural"),
+        s("/spec/names/kind"),
+    );
+    let mut req = |f: &str, v: &str| {
+        if v.is_empty() {
+            causes.push((
+                "FieldValueRequired".into(),
+                f.to_string(),
+                "Required value".into(),
+            ));
+        }
+    };
+    req("spec.group", &group);
+    req("spec.names.plural", &plural);
+    req("spec.names.kind", &kind);
+    let scope = s("/spec/scope");
+    if scope != "Namespaced" && scope != "Cluster" {
+        causes.push((
+            "FieldValueNotSupported".into(),
+            "spec.scope".into(),
+            format!(
+                "Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\""
+            ),
+        ));
+    }
+    if !group.is_empty() && !plural.is_empty() && name != format!("{plural}.{group}") {
+        causes.push((
+            "FieldValueInvalid".into(),
+            "metadata.name".into(),
+            format!("Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"),
+        ));
+    }
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if versions.is_empty() {
+        causes.push((
+            "FieldValueRequired".into(),
+            "spec.versions".into(),
+            "Required value: must have exactly one version marked as storage version".into(),
+        ));
+    } else if versions
+        .iter()
+        .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+        .count()
+        != 1
+    {
+        causes.push((
+            "FieldValueInvalid".into(),
+            "spec.versions".into(),
+            "Invalid value: must have exactly one version marked as storage version".into(),
+        ));
+    }
+    causes
+}
+
+/// Builds the served type from a CRD object.
+pub fn crd_to_type(crd: &Value) -> Option<ResourceType> {
+    let spec = crd.get("spec")?;
+    let names = spec.get("names")?;
+    let s = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let list = |v: &Value, k: &str| -> Vec<String> {
+        v.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let kind = s(names, "kind");
+    let mut versions = vec![];
+    for v in spec.get("versions").and_then(Value::as_array)? {
+        if v.get("served").and_then(Value::as_bool) == Some(false) {
+            continue;
+        }
+        let columns = v
+            .get("additionalPrinterColumns")
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| Column {
+                        name: s(c, "name"),
+                        type_: s(c, "type"),
+                        format: s(c, "format"),
+                        description: s(c, "description"),
+                        priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
+                        json_path: s(c, "jsonPath"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        versions.push(VersionDef {
+            name: s(v, "name"),
+            schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+            status: v.pointer("/subresources/status").is_some(),
+            columns,
+        });
+    }
+    let selectable_fields = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .and_then(|vs| vs.first())
+        .and_then(|v| v.get("selectableFields"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.get("jsonPath").and_then(Value::as_str))
+                .map(|p| p.trim_start_matches('.').to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(ResourceType {
+        group: s(spec, "group"),
+        plural: s(names, "plural"),
+        singular: {
+            let x = s(names, "singular");
+            if x.is_empty() { kind.to_lowercase() } else { x }
+        },
+        list_kind: {
+            let x = s(names, "listKind");
+            if x.is_empty() {
+                format!("{kind}List")
+            } else {
+                x
+            }
+        },
+        kind,
+        namespaced: s(spec, "scope") == "Namespaced",
+        short_names: list(names, "shortNames"),
+        categories: list(names, "categories"),
+        versions,
+        builtin: false,
+        generation: true,
+        selectable_fields,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_patch_test_null_on_missing_path() {
+        let mut d = json!({"metadata": {"name": "a"}});
+        apply_json_patch(
+            &mut d,
+            &json!([
+                {"op": "test", "path": "/metadata/finalizers", "value": null},
+                {"op": "add", "path": "/metadata/finalizers", "value": ["x"]}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(d["metadata"]["finalizers"][0], "x");
+        let e = apply_json_patch(
+            &mut d,
+            &json!([{"op": "test", "path": "/metadata/finalizers/0", "value": "y"}]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, 422);
+    }
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_encode(b"hello"), "aGVsbG8=");
+        assert_eq!(base64_encode(b"hi!"), "aGkh");
+        assert_eq!(base64_encode(b"a"), "YQ==");
+    }
+}
