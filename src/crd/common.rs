@@ -122,15 +122,24 @@ pub struct CrossAccount {
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub type_: Option<CrossAccountType>,
     /// UID of the source Alibaba Cloud account that authorised this account (HBR
-    /// `CrossAccountUserId`, DBS `CrossAliyunId`). Digits only.
+    /// `CrossAccountUserId`, DBS `CrossAliyunId`). Digits only (a string, so that YAML keeps all
+    /// 16 digits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[0-9]{1,20}$"))]
+    #[schemars(regex(pattern = r"^[0-9]{1,18}$"))]
     pub user_id: Option<String>,
     /// Name of the RAM role in the source account assumed for the backup (HBR
     /// `CrossAccountRoleName`, DBS `CrossRoleName`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub role_name: Option<String>,
+}
+
+impl CrossAccount {
+    /// `userId` as a number (HBR `CrossAccountUserId` is a long). The schema pattern (at most
+    /// 18 digits) guarantees it fits; `None` when unset or not a number.
+    pub fn user_id_number(&self) -> Option<i64> {
+        self.user_id.as_deref().and_then(|u| u.parse().ok())
+    }
 }
 
 /// Intent record written to status *before* the first cloud create call (DESIGN §6), so that a
@@ -367,6 +376,21 @@ mod tests {
         a.insert(ANNOTATION_ORPHAN_ON_DELETE.to_owned(), "no".to_owned());
         assert!(!orphan_on_delete(Some(&a)));
         assert!(!orphan_on_delete(None));
+    }
+
+    #[test]
+    fn cross_account_user_id_as_number() {
+        let c = CrossAccount {
+            type_: Some(CrossAccountType::CrossAccount),
+            user_id: Some("1589750000004625".into()),
+            role_name: Some("BackupRole".into()),
+        };
+        assert_eq!(c.user_id_number(), Some(1_589_750_000_004_625));
+        assert_eq!(CrossAccountType::CrossAccount.as_str(), "CROSS_ACCOUNT");
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({"type": "CROSS_ACCOUNT", "userId": "1589750000004625", "roleName": "BackupRole"})
+        );
     }
 
     #[test]

@@ -546,6 +546,41 @@ impl HbrBackupJobSpec {
         json("containerResources", &items).map(Some)
     }
 
+    /// `Detail` as a JSON value (for clients that stringify JSON parameters themselves).
+    pub fn detail_value(&self) -> Result<Option<serde_json::Value>, RenderError> {
+        self.detail
+            .as_ref()
+            .map(|d| {
+                serde_json::to_value(d).map_err(|source| RenderError::Json {
+                    field: "detail",
+                    source,
+                })
+            })
+            .transpose()
+    }
+
+    /// `Options` as a JSON value (`{"UseVSS":bool}`); `None` when unset.
+    pub fn options_value(&self) -> Option<serde_json::Value> {
+        self.options
+            .as_ref()
+            .and_then(|o| o.use_vss)
+            .map(|v| serde_json::json!({ "UseVSS": v }))
+    }
+
+    /// `ContainerResources` as a JSON value (the array; each `resourceInfo` stays a JSON
+    /// string, as the API expects); `None` when empty.
+    pub fn container_resources_value(&self) -> Result<Option<serde_json::Value>, RenderError> {
+        match self.container_resources_param()? {
+            None => Ok(None),
+            Some(s) => serde_json::from_str(&s)
+                .map(Some)
+                .map_err(|source| RenderError::Json {
+                    field: "containerResources",
+                    source,
+                }),
+        }
+    }
+
     /// The `BackupType` to send: the spec value, or `COMPLETE` for `UDM_ECS` when unset.
     pub fn backup_type_param(&self) -> Option<HbrBackupType> {
         match (self.backup_type, self.source_type) {
@@ -620,6 +655,7 @@ mod tests {
         );
         assert_eq!(s.exclude_param().unwrap().unwrap(), r#"["/var"]"#);
         assert_eq!(s.options_param().unwrap().unwrap(), r#"{"UseVSS":true}"#);
+        assert_eq!(s.options_value(), Some(serde_json::json!({"UseVSS": true})));
     }
 
     #[test]
@@ -670,6 +706,7 @@ mod tests {
             serde_json::json!({"pv_name": "nas-1", "pv_size": "8Gi", "pvc_name": "data-0", "namespace": "database"})
         );
         assert!(v[0].get("hostPrefix").is_none());
+        assert_eq!(s.container_resources_value().unwrap(), Some(v));
     }
 
     #[test]
