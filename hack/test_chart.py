@@ -22,21 +22,19 @@ NS = chart_tool.NAMESPACE
 VALUES_DIR = ROOT / "hack" / "chart-values"
 KINDS = ("dbsbackupplans", "rdsbackups", "hbrbackupjobs")
 
-# Exactly what the operator does (see the brief of issue 7 and src/controller):
-#   its kinds: get/list/watch, patch/update (finalizers); their status: patch (SSA);
-#   Secrets: get/list/watch; Events (events.k8s.io and core): create/patch;
-#   CRDs: get/list/watch (waits until Established); Leases: in its own namespace only.
+# Exactly the calls the operator makes (tests/chart_rbac.rs records them against kube-sandbox):
+#   its kinds: get/list/watch, patch (finalizers: JSON patch); their status: patch (SSA);
+#   Secrets: get/list/watch; Events: events.k8s.io create/patch (kube-runtime Recorder);
+#   Leases: create, and get/update of the one lease, in its own namespace only.
 WORKLOAD_RULES = {
-    ("backup.aliyun.dev", KINDS, ("get", "list", "watch", "patch", "update"), ()),
+    ("backup.aliyun.dev", KINDS, ("get", "list", "watch", "patch"), ()),
     ("backup.aliyun.dev", tuple(f"{k}/status" for k in KINDS), ("patch",), ()),
     ("", ("secrets",), ("get", "list", "watch"), ()),
     ("events.k8s.io", ("events",), ("create", "patch"), ()),
-    ("", ("events",), ("create", "patch"), ()),
 }
-CRD_RULE = ("apiextensions.k8s.io", ("customresourcedefinitions",), ("get", "list", "watch"), ())
 LEASE_RULES = {
     ("coordination.k8s.io", ("leases",), ("create",), ()),
-    ("coordination.k8s.io", ("leases",), ("get", "update", "patch"), ("aliyun-backup-operator",)),
+    ("coordination.k8s.io", ("leases",), ("get", "update"), ("aliyun-backup-operator",)),
 }
 
 
@@ -159,7 +157,8 @@ def test_default_deployment(default):
         "--leader-election-lease=aliyun-backup-operator",
     ]
     e = env(default)
-    assert set(e) == {"POD_NAMESPACE"}, "no credentials and all namespaces by default"
+    assert set(e) == {"POD_NAME", "POD_NAMESPACE"}, "no credentials and all namespaces by default"
+    assert e["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert e["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     # replicas spread over nodes by default
     aff = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
@@ -168,7 +167,7 @@ def test_default_deployment(default):
 
 def test_default_rbac_is_exactly_what_the_operator_needs(default):
     cr = only(default, "ClusterRole")
-    assert rules(cr) == WORKLOAD_RULES | {CRD_RULE}
+    assert rules(cr) == WORKLOAD_RULES
     lease = only(default, "Role", "aliyun-backup-operator-leader-election")
     assert lease["metadata"]["namespace"] == NS
     assert rules(lease) == LEASE_RULES
@@ -207,8 +206,7 @@ def test_default_service_and_pdb(default):
 
 def test_namespace_scoped_install():
     objs = render(values("namespaced"))
-    cr = only(objs, "ClusterRole")
-    assert rules(cr) == {CRD_RULE}, "only CRD reads stay cluster-wide"
+    assert not all_of(objs, "ClusterRole") and not all_of(objs, "ClusterRoleBinding"), "nothing cluster-wide"
     roles = {r["metadata"]["namespace"]: r for r in all_of(objs, "Role")}
     assert set(roles) == {"team-a", "team-b"}, "no Lease Role without leader election"
     for ns, role in roles.items():
@@ -316,7 +314,7 @@ def test_existing_secret_endpoint_override_and_digest():
     assert c["args"][-1] == "--log-level=aliyun_backup_operator=trace"
     assert e["WATCH_NAMESPACES"]["value"] == "backups"
     # watching one namespace with the default cluster scope keeps the ClusterRole
-    assert rules(only(objs, "ClusterRole")) == WORKLOAD_RULES | {CRD_RULE}
+    assert rules(only(objs, "ClusterRole")) == WORKLOAD_RULES
 
 
 @pytest.mark.parametrize(

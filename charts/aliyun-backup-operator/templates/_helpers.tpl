@@ -88,11 +88,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* The rules the operator needs on its kinds and Secrets/Events in a watched namespace. */}}
+{{/* The rules the operator needs on its kinds, Secrets and Events in a watched namespace.
+Kept exactly to the calls the code makes (tests/chart_rbac.rs records them):
+- kinds: watch via list/watch, get; finalizer add/remove is a JSON patch (kube-runtime);
+- status: server-side apply = patch;
+- Secrets: credentialsRef/passwordSecretRef reads and the Secret watch;
+- Events: kube-runtime's Recorder writes events.k8s.io/v1 (create, patch for series). */}}
 {{- define "abo.workloadRules" -}}
 - apiGroups: ["backup.aliyun.dev"]
   resources: ["dbsbackupplans", "rdsbackups", "hbrbackupjobs"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["backup.aliyun.dev"]
   resources: ["dbsbackupplans/status", "rdsbackups/status", "hbrbackupjobs/status"]
   verbs: ["patch"]
@@ -100,9 +105,6 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end -}}
