@@ -138,6 +138,10 @@ async fn route(
             };
         }
         ["apis", g, v] => return discovery_resources(st, g, v),
+        ["openapi", "v3"] => return Ok(json_response(200, &openapi_index(&lock(&st.store)), &[])),
+        ["openapi", "v3", "api", v] => return openapi_doc(&lock(&st.store), "", v),
+        ["openapi", "v3", "apis", g, v] => return openapi_doc(&lock(&st.store), g, v),
+        ["openapi", ..] => return Err(ApiError::not_found_path()),
         _ => {}
     }
     let (group, version, rest) = match segs.as_slice() {
@@ -619,6 +623,102 @@ fn discovery_resources(
     Ok(json_response(
         200,
         &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+        &[],
+    ))
+}
+
+/// `/openapi/v3`: one entry per served group-version.
+fn openapi_index(store: &Store) -> Value {
+    let mut paths = serde_json::Map::new();
+    for t in store.types() {
+        for v in &t.versions {
+            let p = if t.group.is_empty() {
+                format!("api/{}", v.name)
+            } else {
+                format!("apis/{}/{}", t.group, v.name)
+            };
+            let url = format!("/openapi/v3/{p}?hash={}", store.rv());
+            paths.insert(p, json!({"serverRelativeURL": url}));
+        }
+    }
+    json!({"paths": paths})
+}
+
+/// A minimal OpenAPI v3 document for one group-version: per-kind schemas
+/// (tagged with `x-kubernetes-group-version-kind`) and item paths whose
+/// PATCH declares `fieldValidation`, so kubectl uses server-side validation.
+fn openapi_doc(store: &Store, group: &str, version: &str) -> Result<Response, ApiError> {
+    let types: Vec<&Arc<ResourceType>> = store
+        .types()
+        .filter(|t| t.group == group && t.version(version).is_some())
+        .collect();
+    if types.is_empty() {
+        return Err(ApiError::not_found_path());
+    }
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    let prefix = if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    };
+    let params = json!([
+        {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}}
+    ]);
+    for t in types {
+        let gvk = json!({"group": group, "version": version, "kind": t.kind});
+        let schema_name = format!(
+            "{}.{version}.{}",
+            if group.is_empty() {
+                "io.k8s.api.core".to_string()
+            } else {
+                group.split('.').rev().collect::<Vec<_>>().join(".")
+            },
+            t.kind
+        );
+        let mut schema = t
+            .version(version)
+            .and_then(|v| v.schema.clone())
+            .unwrap_or_else(
+                || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+            );
+        if let Some(o) = schema.as_object_mut() {
+            o.insert("x-kubernetes-group-version-kind".into(), json!([gvk]));
+        }
+        let reference = json!({"$ref": format!("#/components/schemas/{schema_name}")});
+        schemas.insert(schema_name, schema);
+        let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": reference}}}});
+        let item = if t.namespaced {
+            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", t.plural)
+        } else {
+            format!("{prefix}/{}/{{name}}", t.plural)
+        };
+        let op = |verb: &str| {
+            json!({"operationId": format!("{verb}{}", t.kind), "x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": verb,
+                "parameters": params, "responses": ok})
+        };
+        let mut patch = op("patch");
+        if let Some(o) = patch.as_object_mut() {
+            o.insert(
+                "requestBody".into(),
+                json!({"content": {
+                    "application/json-patch+json": {"schema": {"type": "object"}},
+                    "application/merge-patch+json": {"schema": {"type": "object"}},
+                    "application/apply-patch+yaml": {"schema": {"type": "object"}}
+                }}),
+            );
+        }
+        paths.insert(
+            item,
+            json!({"get": op("get"), "put": op("put"), "patch": patch, "delete": op("delete")}),
+        );
+    }
+    Ok(json_response(
+        200,
+        &json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.34.0"}, "paths": paths, "components": {"schemas": schemas}}),
         &[],
     ))
 }

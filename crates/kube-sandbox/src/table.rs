@@ -247,7 +247,7 @@ pub fn columns(rt: &ResourceType, version: &str) -> Vec<Column> {
             vec![col("Holder", "string", ".spec.holderIdentity"), age]
         }
         ("apiextensions.k8s.io", _) => {
-            vec![col("Created At", "date", ".metadata.creationTimestamp")]
+            vec![col("Created At", "string", ".metadata.creationTimestamp")]
         }
         _ => vec![age],
     }

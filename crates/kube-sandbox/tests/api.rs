@@ -917,3 +917,180 @@ async fn fault_injection_and_counters() {
         "patch".into()
     )));
 }
+
+mod controller {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    use kube::runtime::controller::{Action, Controller};
+    use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+    use kube::runtime::watcher;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reconcile failed: {0}")]
+    struct Failed(String);
+
+    struct Ctx {
+        api: Api<Widget>,
+        seen: Mutex<Vec<String>>,
+    }
+
+    async fn reconcile(w: Arc<Widget>, ctx: Arc<Ctx>) -> Result<Action, Failed> {
+        finalizer(&ctx.api, "test.example.com/cleanup", w, |ev| async {
+            match ev {
+                Finalizer::Apply(w) => {
+                    let gen_ = w.metadata.generation.unwrap_or_default();
+                    ctx.seen.lock().unwrap().push(format!("apply:{}:{gen_}", w.name_any()));
+                    let st = json!({"apiVersion": "test.example.com/v1", "kind": "Widget",
+                        "status": {"phase": format!("gen{gen_}"), "conditions": [{"type": "Ready", "status": "True"}]}});
+                    ctx.api
+                        .patch_status(&w.name_any(), &PatchParams::apply("widget-ctrl").force(), &Patch::Apply(&st))
+                        .await
+                        .map_err(|e| Failed(e.to_string()))?;
+                    Ok::<_, Failed>(Action::await_change())
+                }
+                Finalizer::Cleanup(w) => {
+                    ctx.seen.lock().unwrap().push(format!("cleanup:{}", w.name_any()));
+                    Ok::<_, Failed>(Action::await_change())
+                }
+            }
+        })
+        .await
+        .map_err(|e| Failed(e.to_string()))
+    }
+
+    fn error_policy(_w: Arc<Widget>, _e: &Failed, _ctx: Arc<Ctx>) -> Action {
+        Action::requeue(Duration::from_millis(50))
+    }
+
+    async fn eventually<F, Fut>(what: &str, mut f: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..600 {
+            if f().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test]
+    async fn controller_with_finalizer_sees_create_update_delete() {
+        let (sb, api) = setup().await;
+        let ctx = Arc::new(Ctx {
+            api: api.clone(),
+            seen: Mutex::new(vec![]),
+        });
+        let ctrl = Controller::new(api.clone(), watcher::Config::default())
+            .run(reconcile, error_policy, ctx.clone())
+            .for_each(|_| async {});
+        let handle = tokio::spawn(ctrl);
+
+        api.create(&PostParams::default(), &widget("c1", 1))
+            .await
+            .unwrap();
+        eventually("finalizer added and status written", || {
+            let api = api.clone();
+            async move {
+                let w = api.get("c1").await.unwrap();
+                w.finalizers()
+                    .contains(&"test.example.com/cleanup".to_string())
+                    && w.status.and_then(|s| s.phase).as_deref() == Some("gen1")
+            }
+        })
+        .await;
+
+        api.patch(
+            "c1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 7}})),
+        )
+        .await
+        .unwrap();
+        eventually("update reconciled", || {
+            let api = api.clone();
+            async move {
+                api.get("c1")
+                    .await
+                    .unwrap()
+                    .status
+                    .and_then(|s| s.phase)
+                    .as_deref()
+                    == Some("gen2")
+            }
+        })
+        .await;
+
+        api.delete("c1", &DeleteParams::default()).await.unwrap();
+        eventually("object gone after cleanup", || {
+            let api = api.clone();
+            async move { matches!(api.get("c1").await, Err(kube::Error::Api(s)) if s.code == 404) }
+        })
+        .await;
+        let seen = ctx.seen.lock().unwrap().clone();
+        assert!(seen.contains(&"apply:c1:1".to_string()), "{seen:?}");
+        assert!(seen.contains(&"apply:c1:2".to_string()), "{seen:?}");
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some("cleanup:c1"),
+            "{seen:?}"
+        );
+        // The controller uses list+watch and JSON patches for the finalizer.
+        let c = sb.counters();
+        assert!(c.get("list", "test.example.com", "widgets", "") >= 1);
+        assert!(c.get("watch", "test.example.com", "widgets", "") >= 1);
+        assert!(c.get("patch", "test.example.com", "widgets", "") >= 2);
+        handle.abort();
+    }
+
+    #[tokio::test]
+    async fn controller_streaming_list_mode() {
+        let (_sb, api) = setup().await;
+        api.create(&PostParams::default(), &widget("pre", 1))
+            .await
+            .unwrap();
+        let ctx = Arc::new(Ctx {
+            api: api.clone(),
+            seen: Mutex::new(vec![]),
+        });
+        let cfg = watcher::Config::default().streaming_lists();
+        let handle = tokio::spawn(
+            Controller::new(api.clone(), cfg)
+                .run(reconcile, error_policy, ctx.clone())
+                .for_each(|_| async {}),
+        );
+        eventually("existing object reconciled", || {
+            let api = api.clone();
+            async move {
+                api.get("pre")
+                    .await
+                    .unwrap()
+                    .status
+                    .and_then(|s| s.phase)
+                    .as_deref()
+                    == Some("gen1")
+            }
+        })
+        .await;
+        api.create(&PostParams::default(), &widget("post", 1))
+            .await
+            .unwrap();
+        eventually("new object reconciled", || {
+            let api = api.clone();
+            async move {
+                api.get("post")
+                    .await
+                    .unwrap()
+                    .status
+                    .and_then(|s| s.phase)
+                    .as_deref()
+                    == Some("gen1")
+            }
+        })
+        .await;
+        handle.abort();
+    }
+}
