@@ -959,3 +959,112 @@ fn every_example_file_is_covered() {
         ]
     );
 }
+
+// ---------------------------------------------------------------- docs/api-mapping.md
+
+/// Request parameters of the seed API pages (`../shared/seeds/`), per operation.
+const SEED_PARAMETERS: &[(&str, &[&str])] = &[
+    (
+        "CreateBackup",
+        &[
+            "DBInstanceId",
+            "DBName",
+            "BackupStrategy",
+            "BackupMethod",
+            "BackupType",
+            "BackupRetentionPeriod",
+        ],
+    ),
+    (
+        "CreateBackupJob",
+        &[
+            "JobName",
+            "SourceType",
+            "Retention",
+            "InstanceId",
+            "Detail",
+            "BackupType",
+            "VaultId",
+            "SpeedLimit",
+            "Options",
+            "Include",
+            "Exclude",
+            "ClusterId",
+            "ContainerResources",
+            "InitiatedByAck",
+            "ContainerClusterId",
+            "CrossAccountType",
+            "CrossAccountUserId",
+            "CrossAccountRoleName",
+        ],
+    ),
+    (
+        "CreateAndStartBackupPlan",
+        &[
+            "BackupPlanId",
+            "Region",
+            "InstanceClass",
+            "DatabaseType",
+            "BackupMethod",
+            "Period",
+            "UsedTime",
+            "PayType",
+            "DatabaseRegion",
+            "StorageRegion",
+            "InstanceType",
+            "StorageType",
+            "FromApp",
+            "SourceEndpointInstanceType",
+            "SourceEndpointRegion",
+            "SourceEndpointInstanceID",
+            "SourceEndpointIP",
+            "SourceEndpointPort",
+            "SourceEndpointDatabaseName",
+            "SourceEndpointUserName",
+            "SourceEndpointPassword",
+            "BackupGatewayId",
+            "OSSBucketName",
+            "BackupObjects",
+            "BackupPeriod",
+            "BackupStartTime",
+            "EnableBackupLog",
+            "BackupLogIntervalSeconds",
+            "BackupRetentionPeriod",
+            "DuplicationInfrequentAccessPeriod",
+            "DuplicationArchivePeriod",
+            "BackupPlanName",
+            "SourceEndpointOracleSID",
+            "BackupStorageType",
+            "BackupSpeedLimit",
+            "BackupRateLimit",
+            "BackupStrategyType",
+            "CrossAliyunId",
+            "CrossRoleName",
+            "ClientToken",
+            "ResourceGroupId",
+        ],
+    ),
+    ("StartBackupPlan", &["BackupPlanId", "ClientToken"]),
+];
+
+#[test]
+fn api_mapping_doc_covers_every_seed_parameter() {
+    let doc = std::fs::read_to_string(root().join("docs/api-mapping.md")).unwrap();
+    for (op, params) in SEED_PARAMETERS {
+        // The section of this operation runs from its heading to the next `## `/`### ` heading.
+        let heading = doc
+            .lines()
+            .find(|l| l.starts_with('#') && l.contains(&format!("`{op}`")))
+            .unwrap_or_else(|| panic!("docs/api-mapping.md has no section for {op}"));
+        let start = doc.find(heading).unwrap() + heading.len();
+        let rest = &doc[start..];
+        let end = rest.find("\n#").unwrap_or(rest.len());
+        let section = &rest[..end];
+        for p in *params {
+            assert!(
+                section.contains(&format!("| `{p}` |")),
+                "docs/api-mapping.md: {op} has no row for `{p}`"
+            );
+        }
+    }
+}
