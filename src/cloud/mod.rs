@@ -47,6 +47,9 @@ mod ops;
 mod ratelimit;
 mod retry;
 
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;

@@ -294,7 +294,9 @@ mod tests {
         );
     }
 
-    fn t4_inputs() -> (Vec<(String, String)>, Vec<(String, String)>) {
+    type Pairs = Vec<(String, String)>;
+
+    fn t4_inputs() -> (Pairs, Pairs) {
         (
             pairs(&[("test", "ok"), ("empty", "")]),
             pairs(&[("x-acs-test", "http"), ("x-acs-TEST", "https")]),
@@ -344,7 +346,6 @@ mod tests {
     fn t6_v3_dou_ports() {
         let query = pairs(&[("test", "ok"), ("empty", "")]);
         let one = |v: &str| pairs(&[("x-acs-test", v)]);
-        let both = pairs(&[("x-acs-test", "http"), ("x-acs-TEST", "https")]);
         let sig = |m: &str, p: &str, q: &[(String, String)], h: &[(String, String)]| {
             sign_v3(m, p, q, h, SM3_TEST, "acesskey", "secret").signature
         };
