@@ -239,6 +239,8 @@ pub struct SandboxConfig {
     pub history_limit: usize,
     /// Interval between watch BOOKMARK events (when requested).
     pub bookmark_interval: Duration,
+    /// Evaluate CRD `x-kubernetes-validations` CEL rules (with kube-cel).
+    pub cel: bool,
 }
 
 impl Default for SandboxConfig {
@@ -247,6 +249,7 @@ impl Default for SandboxConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             history_limit: 10_000,
             bookmark_interval: Duration::from_secs(10),
+            cel: true,
         }
     }
 }
@@ -280,7 +283,7 @@ impl Sandbox {
         let url = format!("http://{addr}");
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
-            store: Mutex::new(Store::new(config.history_limit)),
+            store: Mutex::new(Store::new(config.history_limit, config.cel)),
             counters: Mutex::new(BTreeMap::new()),
             failures: Mutex::new(Vec::new()),
             shutdown: shutdown_rx.clone(),

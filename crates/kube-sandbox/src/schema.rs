@@ -79,6 +79,56 @@ pub fn apply_schema(obj: &mut Value, schema: &Value) -> SchemaOutcome {
     out
 }
 
+/// Evaluates `x-kubernetes-validations` CEL rules (including transition
+/// rules against `old`) with kube-cel. A panic inside the evaluator is
+/// contained and reported as a failed rule.
+pub fn cel_rules(schema: &Value, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
+    if !schema.to_string().contains("x-kubernetes-validations") {
+        return vec![];
+    }
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        kube_cel::validate(schema, obj, old)
+    }));
+    match run {
+        Ok(Ok(())) => vec![],
+        Ok(Err(errs)) => errs
+            .iter()
+            .map(|e| {
+                let value_type = lookup(obj, &e.field_path)
+                    .map(type_name)
+                    .unwrap_or("object");
+                (
+                    e.reason
+                        .clone()
+                        .unwrap_or_else(|| "FieldValueInvalid".into()),
+                    e.field_path.clone(),
+                    format!("Invalid value: \"{value_type}\": {}", e.message),
+                )
+            })
+            .collect(),
+        Err(_) => vec![(
+            "InternalError".into(),
+            String::new(),
+            "CEL evaluation failed".into(),
+        )],
+    }
+}
+
+fn lookup<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = obj;
+    for seg in path.split('.').filter(|s| !s.is_empty()) {
+        let (name, idx) = match seg.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (seg, None),
+        };
+        cur = cur.get(name)?;
+        if let Some(i) = idx {
+            cur = cur.get(i)?;
+        }
+    }
+    Some(cur)
+}
+
 fn is_root_meta(k: &str) -> bool {
     matches!(k, "apiVersion" | "kind" | "metadata")
 }
@@ -227,7 +277,35 @@ fn walk(v: &mut Value, s: &Value, path: &str, prune: bool, out: &mut SchemaOutco
                     format!("Too many: {n}: must have at most {max} items"),
                 );
             }
-            if bool_kw(s, "uniqueItems") {
+            let list_type = s
+                .get("x-kubernetes-list-type")
+                .and_then(Value::as_str)
+                .unwrap_or("atomic");
+            if list_type == "map" {
+                let keys: Vec<&str> = s
+                    .get("x-kubernetes-list-map-keys")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let mut seen: Vec<Value> = vec![];
+                for (i, item) in items.iter().enumerate() {
+                    let key: Value = keys
+                        .iter()
+                        .map(|k| (k.to_string(), item.get(*k).cloned().unwrap_or(Value::Null)))
+                        .collect::<Map<_, _>>()
+                        .into();
+                    if seen.contains(&key) {
+                        push(
+                            out,
+                            "FieldValueDuplicate",
+                            &format!("{path}[{i}]"),
+                            format!("Duplicate value: {key}"),
+                        );
+                    }
+                    seen.push(key);
+                }
+            }
+            if bool_kw(s, "uniqueItems") || list_type == "set" {
                 for i in 0..items.len() {
                     if items[..i].contains(&items[i]) {
                         push(

@@ -158,6 +158,7 @@ pub struct Store {
     history_limit: usize,
     compacted_rv: u64,
     tx: broadcast::Sender<Arc<Change>>,
+    cel: bool,
 }
 
 /// Current time as RFC 3339 seconds.
@@ -266,7 +267,7 @@ fn builtin(
 
 impl Store {
     /// A store with the built-in types and the standard namespaces.
-    pub fn new(history_limit: usize) -> Self {
+    pub fn new(history_limit: usize, cel: bool) -> Self {
         let (tx, _) = broadcast::channel(16_384);
         let mut s = Self {
             rv: 1,
@@ -276,6 +277,7 @@ impl Store {
             history_limit: history_limit.max(1),
             compacted_rv: 0,
             tx,
+            cel,
         };
         let mut crd = builtin(
             "apiextensions.k8s.io",
@@ -1025,6 +1027,14 @@ impl Store {
                     )));
                 }
                 warnings.extend(out.pruned.iter().map(|p| format!("unknown field \"{p}\"")));
+            }
+        }
+        if self.cel
+            && let Some(schema) = rt.version(version).and_then(|d| d.schema.as_ref())
+        {
+            let causes = schema::cel_rules(schema, &new, old.as_ref());
+            if !causes.is_empty() {
+                return Err(ApiError::invalid(&rt.group, &rt.kind, &key.1, &causes));
             }
         }
         self.type_hooks(rt, &key, old.as_ref(), &mut new)?;

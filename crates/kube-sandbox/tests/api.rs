@@ -1094,3 +1094,67 @@ mod controller {
         handle.abort();
     }
 }
+
+#[tokio::test]
+async fn cel_rules_list_maps_and_crd_lifecycle() {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let sb = Sandbox::start().await.unwrap();
+    let c = sb.client();
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "things.test.example.com"},
+        "spec": {"group": "test.example.com", "scope": "Cluster",
+            "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object",
+                        "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "spec is immutable"}],
+                        "properties": {"n": {"type": "integer", "x-kubernetes-validations": [{"rule": "self <= 5", "message": "n must be at most 5"}]}}},
+                    "status": {"type": "object", "properties": {"conditions": {"type": "array",
+                        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"],
+                        "items": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}, "status": {"type": "string"}}}}}}
+                }}}}]}
+    }))
+    .unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let gvk = GroupVersionKind::gvk("test.example.com", "v1", "Thing");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "things");
+    let api: Api<DynamicObject> = Api::all_with(c.clone(), &ar);
+    let obj = |n: i64| -> DynamicObject {
+        serde_json::from_value(json!({"apiVersion": "test.example.com/v1", "kind": "Thing", "metadata": {"name": "t"}, "spec": {"n": n}})).unwrap()
+    };
+    let e = api_err(
+        api.create(&PostParams::default(), &obj(9))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, 422);
+    assert!(e.message.contains("n must be at most 5"), "{}", e.message);
+    api.create(&PostParams::default(), &obj(1)).await.unwrap();
+    let e = api_err(
+        api.patch(
+            "t",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"n": 2}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(e.code, 422);
+    assert!(e.message.contains("spec is immutable"), "{}", e.message);
+    // Duplicate keys in a list-type=map are refused.
+    let dup = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "Ready", "status": "False"}]}});
+    let e = api_err(
+        api.patch_status("t", &PatchParams::default(), &Patch::Merge(dup))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, 422);
+    // Deleting the CRD removes its objects and stops serving the kind.
+    crds.delete("things.test.example.com", &DeleteParams::default())
+        .await
+        .unwrap();
+    let e = api_err(api.list(&ListParams::default()).await.unwrap_err());
+    assert_eq!(e.code, 404);
+}
