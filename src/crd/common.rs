@@ -125,7 +125,7 @@ pub struct CrossAccount {
     /// `CrossAccountUserId`, DBS `CrossAliyunId`). Digits only (a string, so that YAML keeps all
     /// 16 digits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[0-9]{1,18}$"))]
+    #[schemars(regex(pattern = r"^[0-9]{1,18}$"), length(max = 18))]
     pub user_id: Option<String>,
     /// Name of the RAM role in the source account assumed for the backup (HBR
     /// `CrossAccountRoleName`, DBS `CrossRoleName`).

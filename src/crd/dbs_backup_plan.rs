@@ -119,7 +119,7 @@ pub struct DbsBackupPlanSpec {
 
     /// What to back up (`BackupObjects`, rendered to the API's JSON). Empty: everything.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 1000))]
+    #[schemars(length(max = 256))]
     pub backup_objects: Vec<DbsBackupObject>,
 
     /// When full backups run (`BackupStrategyType`, `BackupPeriod`, `BackupStartTime`).
@@ -394,11 +394,11 @@ pub struct DbsBackupObject {
     pub schema_name: Option<String>,
     /// Tables to back up (`TableIncludes[].TableName`); empty: all tables.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(length(min = 1, max = 128)))]
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 128)))]
     pub table_includes: Vec<String>,
     /// Tables to leave out (`TableExcludes[].TableName`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(length(min = 1, max = 128)))]
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 128)))]
     pub table_excludes: Vec<String>,
 }
 
@@ -418,7 +418,7 @@ pub struct DbsSchedule {
     pub days: Vec<Weekday>,
     /// Start time of the full backup, `HH:mm` in UTC (`BackupStartTime`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"), length(max = 5))]
     pub start_time: Option<String>,
 }
 

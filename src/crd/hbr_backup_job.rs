@@ -222,6 +222,7 @@ pub struct HbrDetail {
     pub do_copy: Option<bool>,
     /// Destination region of the copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
     pub destination_region_id: Option<String>,
     /// Retention (days) of the copied backup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -229,6 +230,7 @@ pub struct HbrDetail {
     pub destination_retention: Option<i64>,
     /// Disks to back up; empty means all disks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 64)))]
     pub disk_id_list: Vec<String>,
     /// Use a snapshot-consistent group (all disks must be ESSDs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -238,9 +240,11 @@ pub struct HbrDetail {
     pub app_consistent: Option<bool>,
     /// Path of the pre-freeze script.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
     pub pre_script_path: Option<String>,
     /// Path of the post-thaw script.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
     pub post_script_path: Option<String>,
     /// With `appConsistent`: application-consistent (true, default) or file-system-consistent
     /// (false) snapshots.
@@ -299,12 +303,15 @@ pub struct HbrContainerResource {
     pub resource_info: Option<HbrPvInfo>,
     /// Node that mounts the volume, e.g. `cn-hangzhou.192.168.0.10`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
     pub host: Option<String>,
     /// Mount path prefix on the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
     pub host_prefix: Option<String>,
     /// Path inside the volume to back up, e.g. `/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
     pub pv_path: Option<String>,
 }
 
@@ -314,18 +321,23 @@ pub struct HbrContainerResource {
 pub struct HbrPvInfo {
     /// PersistentVolume name (`pv_name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
     pub pv_name: Option<String>,
     /// PersistentVolume size, e.g. `8Gi` (`pv_size`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
     pub pv_size: Option<String>,
     /// StorageClass name (`storage_class`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
     pub storage_class: Option<String>,
     /// PersistentVolumeClaim name (`pvc_name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
     pub pvc_name: Option<String>,
     /// Namespace of the claim (`namespace`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
     pub namespace: Option<String>,
 }
 
