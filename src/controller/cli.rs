@@ -1,0 +1,267 @@
+//! Flags of the `run` subcommand (the Helm chart passes exactly these) and their translation
+//! into an [`OperatorConfig`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args};
+use url::Url;
+
+use super::{LeaderElectionConfig, OperatorConfig};
+use crate::cloud::CloudConfig;
+use crate::telemetry::LogFormat;
+
+/// `aliyun-backup-operator run` flags.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Path of a kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Namespace to watch (repeatable or comma-separated; default: all namespaces).
+    #[arg(
+        long = "namespace",
+        value_name = "NS",
+        env = "WATCH_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub namespaces: Vec<String>,
+
+    /// Listen address of the /metrics endpoint.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+
+    /// Listen address of the /healthz and /readyz endpoints.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    pub health_addr: SocketAddr,
+
+    /// Log format: text or json.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log level or filter directives (e.g. `info` or `info,kube=warn`).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// One base URL for every Alibaba Cloud product (e.g. an emulator); http:// works.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_override: Option<Url>,
+
+    /// Base URL for one product: PRODUCT=URL with PRODUCT one of dbs, rds, hbr, sts (repeatable).
+    #[arg(long = "endpoint", value_name = "PRODUCT=URL")]
+    pub endpoints: Vec<String>,
+
+    /// Sustained cloud API requests per second (per access key, region and product).
+    #[arg(long, default_value_t = 10.0)]
+    pub cloud_qps: f64,
+
+    /// Cloud API burst size (per access key, region and product).
+    #[arg(long, default_value_t = 20)]
+    pub cloud_burst: u32,
+
+    /// Maximum concurrent reconciles per controller.
+    #[arg(long, default_value_t = 8)]
+    pub max_concurrent_reconciles: u16,
+
+    /// Leader election on a coordination.k8s.io/v1 Lease (`--leader-election=false` disables).
+    #[arg(
+        long,
+        default_value_t = true,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub leader_election: bool,
+
+    /// Namespace of the leader-election Lease (default: the pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "aliyun-backup-operator")]
+    pub leader_election_lease: String,
+}
+
+/// Errors turning flags into a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A flag value is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn identity() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| format!("aliyun-backup-operator-{}", uuid::Uuid::new_v4()))
+}
+
+impl RunArgs {
+    /// Builds the operator configuration. `namespace_fallback` is used for the Lease when
+    /// `--leader-election-namespace`/`POD_NAMESPACE` is unset (the kubeconfig's namespace).
+    pub fn to_config(&self, namespace_fallback: &str) -> Result<OperatorConfig, ConfigError> {
+        let mut cloud = CloudConfig::default();
+        if let Some(url) = &self.endpoint_override {
+            crate::cloud::config::check_base_url(url).map_err(ConfigError::Invalid)?;
+            cloud.endpoint_override = Some(url.clone());
+        }
+        for e in &self.endpoints {
+            cloud
+                .set_endpoint_flag(e)
+                .map_err(|m| ConfigError::Invalid(format!("--endpoint {e}: {m}")))?;
+        }
+        if self.cloud_qps.is_nan() || self.cloud_qps <= 0.0 {
+            return Err(ConfigError::Invalid("--cloud-qps must be > 0".into()));
+        }
+        if self.cloud_burst == 0 {
+            return Err(ConfigError::Invalid("--cloud-burst must be > 0".into()));
+        }
+        cloud.rate_limit.qps = self.cloud_qps;
+        cloud.rate_limit.burst = self.cloud_burst;
+        if self.max_concurrent_reconciles == 0 {
+            return Err(ConfigError::Invalid(
+                "--max-concurrent-reconciles must be > 0".into(),
+            ));
+        }
+        let id = identity();
+        let namespaces: Vec<String> = self
+            .namespaces
+            .iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let leader_election = self.leader_election.then(|| {
+            let ns = self
+                .leader_election_namespace
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| namespace_fallback.to_string());
+            LeaderElectionConfig::new(ns, self.leader_election_lease.clone(), id.clone())
+        });
+        Ok(OperatorConfig {
+            namespaces,
+            metrics_addr: Some(self.metrics_addr),
+            health_addr: Some(self.health_addr),
+            max_concurrent_reconciles: self.max_concurrent_reconciles,
+            leader_election,
+            instance: Some(id),
+            cloud,
+            ..OperatorConfig::default()
+        })
+    }
+
+    /// Builds the Kubernetes client configuration from `--kubeconfig` or the environment.
+    pub async fn kube_config(&self) -> Result<kube::Config, kube::Error> {
+        match &self.kubeconfig {
+            Some(path) => {
+                let kc = kube::config::Kubeconfig::read_from(path)
+                    .map_err(kube::Error::InferKubeconfig)?;
+                kube::Config::from_custom_kubeconfig(
+                    kc,
+                    &kube::config::KubeConfigOptions::default(),
+                )
+                .await
+                .map_err(kube::Error::InferKubeconfig)
+            }
+            None => kube::Config::infer()
+                .await
+                .map_err(kube::Error::InferConfig),
+        }
+    }
+}
+
+/// Runs the operator from flags until SIGTERM/SIGINT. Used by `main.rs`.
+pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
+    crate::telemetry::init(args.log_format, &args.log_level)?;
+    let kube_config = args.kube_config().await?;
+    let fallback_ns = kube_config.default_namespace.clone();
+    let config = args.to_config(&fallback_ns)?;
+    let client = kube::Client::try_from(kube_config)?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        namespaces = ?config.namespaces,
+        leader_election = config.leader_election.is_some(),
+        "starting aliyun-backup-operator"
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let signal = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            super::shutdown_signal().await;
+            shutdown.cancel();
+        })
+    };
+    let result = super::run(config, client, shutdown).await;
+    signal.abort();
+    result.map_err(anyhow::Error::from)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    fn parse(a: &[&str]) -> RunArgs {
+        let mut v = vec!["x"];
+        v.extend_from_slice(a);
+        T::try_parse_from(v).unwrap().args
+    }
+
+    #[test]
+    fn defaults() {
+        let a = parse(&[]);
+        assert!(a.leader_election);
+        assert_eq!(a.metrics_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(a.health_addr.to_string(), "0.0.0.0:8081");
+        assert_eq!(a.max_concurrent_reconciles, 8);
+        assert_eq!(a.cloud_burst, 20);
+        assert_eq!(a.leader_election_lease, "aliyun-backup-operator");
+        let c = a.to_config("ops").unwrap();
+        let le = c.leader_election.unwrap();
+        assert_eq!(le.lease_name, "aliyun-backup-operator");
+    }
+
+    #[test]
+    fn flags() {
+        let a = parse(&[
+            "--namespace",
+            "a,b",
+            "--namespace=c",
+            "--leader-election=false",
+            "--endpoint-override",
+            "http://127.0.0.1:9000",
+            "--endpoint",
+            "rds=http://127.0.0.1:9001",
+            "--log-format",
+            "json",
+            "--cloud-qps",
+            "2.5",
+        ]);
+        assert_eq!(a.namespaces, vec!["a", "b", "c"]);
+        assert!(!a.leader_election);
+        assert_eq!(a.log_format, LogFormat::Json);
+        let c = a.to_config("default").unwrap();
+        assert!(c.leader_election.is_none());
+        assert_eq!(c.cloud.rate_limit.qps, 2.5);
+        assert_eq!(c.cloud.endpoints.len(), 1);
+        assert!(c.cloud.endpoint_override.is_some());
+    }
+
+    #[test]
+    fn bad_endpoint_is_refused() {
+        let a = parse(&["--endpoint", "s3=http://x"]);
+        assert!(a.to_config("d").is_err());
+        let a = parse(&["--leader-election"]);
+        assert!(a.leader_election);
+    }
+}

@@ -1,0 +1,121 @@
+//! Shared state of all controllers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube::Client;
+
+use super::backoff::{BackoffTracker, Timing};
+use super::events::EventPublisher;
+use super::metrics::Metrics;
+use crate::cloud::CloudProvider;
+
+/// Everything a reconcile needs, built once at startup.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Factory of cloud clients (per region and credentials).
+    pub cloud: Arc<dyn CloudProvider>,
+    /// Reconcile metrics.
+    pub metrics: Arc<Metrics>,
+    /// Kubernetes Events publisher.
+    pub events: EventPublisher,
+    /// Requeue and backoff settings.
+    pub timing: Timing,
+    /// Per-object consecutive-failure counters.
+    pub backoff: BackoffTracker,
+    /// Watched namespaces (empty = all).
+    pub namespaces: Vec<String>,
+    /// Named async locks (e.g. one per RDS instance) serializing critical sections.
+    pub locks: KeyedLocks,
+    /// Earliest time of the next cloud poll per object, so that reconciles triggered by the
+    /// operator's own status writes do not poll the cloud again early.
+    pub polls: PollGate,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("timing", &self.timing)
+            .field("namespaces", &self.namespaces)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A map of named async mutexes. Entries are created on demand and never removed (the key
+/// space — cloud instances — is small).
+#[derive(Debug, Default)]
+pub struct KeyedLocks {
+    inner: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl KeyedLocks {
+    /// Waits for and takes the lock named `key`.
+    pub async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            // The map is never left inconsistent, so a poisoned lock is safe to reuse.
+            let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(key.to_string()).or_default().clone()
+        };
+        m.lock_owned().await
+    }
+}
+
+/// Per-object "do not poll the cloud before" instants.
+#[derive(Debug, Default)]
+pub struct PollGate {
+    inner: Mutex<HashMap<String, Instant>>,
+}
+
+impl PollGate {
+    /// How long until `key` may poll again (`None` = now).
+    pub fn wait_time(&self, key: &str) -> Option<Duration> {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .and_then(|due| due.checked_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Allows the next poll of `key` only after `after`.
+    pub fn schedule(&self, key: &str, after: Duration) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(key.to_string(), Instant::now() + after);
+    }
+
+    /// Forgets `key` (the next poll may happen at once).
+    pub fn clear(&self, key: &str) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(key);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_gate() {
+        let g = PollGate::default();
+        assert_eq!(g.wait_time("a"), None);
+        g.schedule("a", Duration::from_secs(60));
+        assert!(g.wait_time("a").unwrap() > Duration::from_secs(50));
+        g.clear("a");
+        assert_eq!(g.wait_time("a"), None);
+        g.schedule("b", Duration::ZERO);
+        assert_eq!(g.wait_time("b"), None);
+    }
+
+    #[tokio::test]
+    async fn keyed_locks_serialize_same_key() {
+        let l = KeyedLocks::default();
+        let g = l.lock("x").await;
+        let other = l.lock("y").await;
+        drop(other);
+        let pending = tokio::time::timeout(Duration::from_millis(20), l.lock("x")).await;
+        assert!(pending.is_err());
+        drop(g);
+        let _g2 = l.lock("x").await;
+    }
+}

@@ -1,0 +1,773 @@
+//! Pure steps of the `DbsBackupPlan` reconcile: `validate` (spec → typed, rendered request
+//! parts), request rendering (`CreateAndStartBackupPlan`, `ConfigureBackupPlan`), the
+//! desired-vs-observed diff (drift), `plan` (one next step) and the mapping of the cloud's
+//! `BackupPlanStatus` to phase and conditions.
+//!
+//! Nothing here performs I/O; the reconcile in [`super`] loads inputs, calls these functions,
+//! performs at most one mutating cloud call and writes status.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::Serialize;
+
+use crate::cloud::Secret;
+use crate::cloud::api::dbs::{
+    BackupObjects, BackupPlanDetail, ConfigureBackupPlanRequest, CreateAndStartBackupPlanRequest,
+    FullBackupFile, SourceEndpoint,
+};
+use crate::controller::conditions::Health;
+use crate::crd::{
+    DbsBackupMethod, DbsBackupPlanPhase, DbsBackupPlanSpec, DbsBackupPlanStatus, DbsDatabaseType,
+    DbsFullBackupSet, DbsSourceInstanceType, DbsStorageType, SecretKeyRef,
+};
+
+/// Annotation recording the fingerprint of the plan configuration last pushed to the cloud
+/// (`CreateAndStartBackupPlan` or `ConfigureBackupPlan`). A spec change of a configurable field
+/// changes the fingerprint and is pushed with `ConfigureBackupPlan`; a change of only `suspend`
+/// or `planName` is not.
+pub const ANNOTATION_APPLIED_CONFIG: &str = "backup.aliyun.dev/applied-config";
+
+/// Condition / event reasons of the `DbsBackupPlan` controller (stable PascalCase).
+pub mod reasons {
+    /// The spec cannot be turned into a request; the message says what to change.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// The source password Secret or key is missing.
+    pub const PASSWORD_SECRET_NOT_FOUND: &str = "PasswordSecretNotFound";
+    /// The source password Secret key is empty or not UTF-8.
+    pub const PASSWORD_SECRET_INVALID: &str = "PasswordSecretInvalid";
+    /// `CreateAndStartBackupPlan` is being sent.
+    pub const CREATING: &str = "Creating";
+    /// `CreateAndStartBackupPlan` returned the plan.
+    pub const PLAN_CREATED: &str = "PlanCreated";
+    /// The cloud refused to create the plan.
+    pub const CREATE_REJECTED: &str = "CreateRejected";
+    /// The plan is being pre-checked / started (`init`, `check_pass`, `wait`).
+    pub const PLAN_STARTING: &str = "PlanStarting";
+    /// The plan runs.
+    pub const PLAN_RUNNING: &str = "PlanRunning";
+    /// The plan is paused as `suspend: true` asks.
+    pub const PLAN_PAUSED: &str = "PlanPaused";
+    /// `StopBackupPlan` was sent.
+    pub const PAUSING: &str = "Pausing";
+    /// `StartBackupPlan` was sent.
+    pub const RESUMING: &str = "Resuming";
+    /// `ConfigureBackupPlan` pushed a spec change.
+    pub const CONFIGURING: &str = "Configuring";
+    /// `ModifyBackupPlanName` pushed a name change.
+    pub const RENAMING: &str = "Renaming";
+    /// The cloud plan differs from the spec; corrected with `ConfigureBackupPlan`.
+    pub const DRIFT_DETECTED: &str = "DriftDetected";
+    /// The plan failed its pre-check or was stopped by the cloud (`stop`).
+    pub const PLAN_STOPPED: &str = "PlanStopped";
+    /// The plan is locked (`locked`, e.g. overdue payment).
+    pub const PLAN_LOCKED: &str = "PlanLocked";
+    /// The cloud rejected a call for this plan.
+    pub const CLOUD_REJECTED: &str = "CloudRequestRejected";
+    /// The recorded plan no longer exists in the cloud.
+    pub const PLAN_NOT_FOUND: &str = "PlanNotFound";
+    /// Waiting for the plan to show up in `DescribeBackupPlanList`.
+    pub const WAITING_FOR_PLAN: &str = "WaitingForPlan";
+    /// Cleanup: `ReleaseBackupPlan`.
+    pub const RELEASING: &str = "Releasing";
+    /// Cleanup: the plan was released.
+    pub const RELEASED: &str = "PlanReleased";
+}
+
+/// The spec cannot be turned into a valid request; `Stalled` with reason `InvalidSpec`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSpec(pub String);
+
+impl InvalidSpec {
+    /// Fixed low-cardinality name.
+    pub fn name(&self) -> &'static str {
+        reasons::INVALID_SPEC
+    }
+}
+
+/// The configurable part of a plan: everything `ConfigureBackupPlan` can change, rendered to
+/// API values. Its fingerprint decides whether a spec change must be pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanConfig {
+    /// `SourceEndpointInstanceType`.
+    pub source_instance_type: &'static str,
+    /// `SourceEndpointRegion`.
+    pub source_region: Option<String>,
+    /// `SourceEndpointInstanceID`.
+    pub source_instance_id: Option<String>,
+    /// `SourceEndpointIP`.
+    pub source_ip: Option<String>,
+    /// `SourceEndpointPort`.
+    pub source_port: Option<i64>,
+    /// `SourceEndpointDatabaseName`.
+    pub source_database_name: Option<String>,
+    /// `SourceEndpointUserName`.
+    pub source_user_name: Option<String>,
+    /// Where `SourceEndpointPassword` comes from (the reference, never the value).
+    pub password_ref: Option<SecretKeyRef>,
+    /// `SourceEndpointOracleSID`.
+    pub oracle_sid: Option<String>,
+    /// `BackupGatewayId`.
+    pub backup_gateway_id: Option<i64>,
+    /// `BackupObjects` (the API's JSON string).
+    pub backup_objects: Option<String>,
+    /// `BackupStrategyType`.
+    pub strategy_type: Option<&'static str>,
+    /// `BackupPeriod`.
+    pub backup_period: Option<String>,
+    /// `BackupStartTime`.
+    pub backup_start_time: Option<String>,
+    /// `EnableBackupLog`.
+    pub enable_backup_log: Option<bool>,
+    /// `BackupLogIntervalSeconds`.
+    pub backup_log_interval_seconds: Option<i64>,
+    /// `BackupStorageType`.
+    pub backup_storage_type: Option<&'static str>,
+    /// `OSSBucketName`.
+    pub oss_bucket_name: Option<String>,
+    /// `BackupRetentionPeriod`.
+    pub retention_days: Option<i64>,
+    /// `DuplicationInfrequentAccessPeriod`.
+    pub infrequent_access_days: Option<i64>,
+    /// `DuplicationArchivePeriod`.
+    pub archive_days: Option<i64>,
+    /// `BackupSpeedLimit`.
+    pub speed_limit: Option<i64>,
+    /// `BackupRateLimit`.
+    pub rate_limit: Option<i64>,
+    /// `CrossAliyunId`.
+    pub cross_aliyun_id: Option<String>,
+    /// `CrossRoleName`.
+    pub cross_role_name: Option<String>,
+    /// `ResourceGroupId`.
+    pub resource_group_id: Option<String>,
+}
+
+impl PlanConfig {
+    /// Stable fingerprint (FNV-1a 64 over the canonical JSON), as 16 hex digits.
+    pub fn fingerprint(&self) -> String {
+        // Serializing a struct of strings, numbers and options cannot fail; fall back to the
+        // Debug text so a fingerprint is always produced.
+        let text = serde_json::to_string(self).unwrap_or_else(|_| format!("{self:?}"));
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// The validated desired state of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredPlan {
+    /// `BackupPlanName`.
+    pub name: String,
+    /// `Region`.
+    pub region: String,
+    /// Identity: `DatabaseType`.
+    pub database_type: &'static str,
+    /// Identity: `InstanceClass`.
+    pub instance_class: &'static str,
+    /// Identity: `BackupMethod`.
+    pub backup_method: &'static str,
+    /// Identity: `BackupPlanId` of a purchased, unconfigured plan.
+    pub backup_plan_id: Option<String>,
+    /// Billing: `PayType`, `Period`, `UsedTime`.
+    pub pay_type: Option<&'static str>,
+    /// `Period`.
+    pub period: Option<&'static str>,
+    /// `UsedTime`.
+    pub used_time: Option<i64>,
+    /// `InstanceType` (pay-as-you-go).
+    pub database_instance_type: Option<&'static str>,
+    /// `StorageRegion`.
+    pub storage_region: String,
+    /// The configurable fields.
+    pub config: PlanConfig,
+    /// `suspend`.
+    pub suspend: bool,
+}
+
+impl DesiredPlan {
+    /// Fingerprint of [`DesiredPlan::config`].
+    pub fn fingerprint(&self) -> String {
+        self.config.fingerprint()
+    }
+}
+
+fn nonempty(s: &Option<String>) -> Option<String> {
+    s.as_ref()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Validates what the schema cannot express and renders the request parts.
+pub fn validate(spec: &DbsBackupPlanSpec) -> Result<DesiredPlan, InvalidSpec> {
+    let src = &spec.source;
+    let physical_mysql =
+        spec.backup_method == DbsBackupMethod::Physical && spec.database_type == DbsDatabaseType::MySQL;
+    if let Some(limits) = &spec.limits
+        && (limits.disk_io_kbps.is_some() || limits.network_kbps.is_some())
+        && !physical_mysql
+    {
+        return Err(InvalidSpec(
+            "limits apply only to physical MySQL backups (databaseType MySQL, backupMethod physical); remove spec.limits".into(),
+        ));
+    }
+    if let Some(log) = &spec.log_backup
+        && log.interval_seconds.is_some()
+        && spec.backup_method != DbsBackupMethod::Physical
+    {
+        return Err(InvalidSpec(
+            "logBackup.intervalSeconds applies only to backupMethod physical; remove it".into(),
+        ));
+    }
+    if let Some(log) = &spec.log_backup
+        && !log.enabled
+        && log.interval_seconds.is_some()
+    {
+        return Err(InvalidSpec(
+            "logBackup.intervalSeconds needs logBackup.enabled: true".into(),
+        ));
+    }
+    let storage = spec.storage.clone().unwrap_or_default();
+    if storage.type_ == Some(DbsStorageType::System) && storage.oss_bucket_name.is_some() {
+        return Err(InvalidSpec(
+            "storage.ossBucketName cannot be combined with storage.type system (DBS's built-in storage); remove one".into(),
+        ));
+    }
+    if let (Some(ia), Some(archive)) = (
+        storage.infrequent_access_after_days,
+        storage.archive_after_days,
+    ) && archive <= ia
+    {
+        return Err(InvalidSpec(format!(
+            "storage.archiveAfterDays ({archive}) must be greater than storage.infrequentAccessAfterDays ({ia})"
+        )));
+    }
+    let (cross_id, cross_role) = match &spec.cross_account {
+        None => (None, None),
+        Some(c) => {
+            let id = nonempty(&c.user_id);
+            let role = nonempty(&c.role_name);
+            if id.is_some() != role.is_some() {
+                return Err(InvalidSpec(
+                    "crossAccount needs both userId and roleName for a DbsBackupPlan".into(),
+                ));
+            }
+            (id, role)
+        }
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for o in &spec.backup_objects {
+        if !seen.insert((o.db_name.as_str(), o.schema_name.as_deref())) {
+            return Err(InvalidSpec(format!(
+                "backupObjects lists database {:?} twice; merge the entries",
+                o.db_name
+            )));
+        }
+        if !o.table_includes.is_empty() && !o.table_excludes.is_empty() {
+            return Err(InvalidSpec(format!(
+                "backupObjects entry {:?} has both tableIncludes and tableExcludes; use one",
+                o.db_name
+            )));
+        }
+    }
+    let needs_password = !(spec.database_type == DbsDatabaseType::Redis
+        || (spec.database_type == DbsDatabaseType::Mssql
+            && src.instance_type == DbsSourceInstanceType::Agent));
+    if needs_password && src.password_secret_ref.is_none() {
+        return Err(InvalidSpec(
+            "source.passwordSecretRef is required for this database type".into(),
+        ));
+    }
+    let backup_objects = spec
+        .backup_objects_param()
+        .map_err(|e| InvalidSpec(e.to_string()))?;
+    let schedule = spec.schedule.as_ref();
+    let source_region = match src.instance_type {
+        DbsSourceInstanceType::Other => src.region.clone(),
+        _ => Some(spec.source_region().to_string()),
+    };
+    let config = PlanConfig {
+        source_instance_type: src.instance_type.as_str(),
+        source_region,
+        source_instance_id: nonempty(&src.instance_id),
+        source_ip: nonempty(&src.ip),
+        source_port: src.port.map(i64::from),
+        source_database_name: nonempty(&src.database_name),
+        source_user_name: nonempty(&src.user_name),
+        password_ref: src.password_secret_ref.clone(),
+        oracle_sid: nonempty(&src.oracle_sid),
+        backup_gateway_id: src.backup_gateway_id,
+        backup_objects,
+        strategy_type: schedule.map(|s| s.strategy_type.as_str()),
+        backup_period: spec.backup_period_param(),
+        backup_start_time: schedule.and_then(|s| s.start_time.clone()),
+        enable_backup_log: spec.log_backup.as_ref().map(|l| l.enabled),
+        backup_log_interval_seconds: spec
+            .log_backup
+            .as_ref()
+            .and_then(|l| l.interval_seconds)
+            .map(i64::from),
+        backup_storage_type: match storage.type_ {
+            Some(DbsStorageType::System) => Some("system"),
+            Some(DbsStorageType::Oss) | None => None,
+        },
+        oss_bucket_name: nonempty(&storage.oss_bucket_name),
+        retention_days: storage.retention_days.map(i64::from),
+        infrequent_access_days: storage.infrequent_access_after_days.map(i64::from),
+        archive_days: storage.archive_after_days.map(i64::from),
+        speed_limit: spec.limits.as_ref().and_then(|l| l.disk_io_kbps),
+        rate_limit: spec.limits.as_ref().and_then(|l| l.network_kbps),
+        cross_aliyun_id: cross_id,
+        cross_role_name: cross_role,
+        resource_group_id: nonempty(&spec.resource_group_id),
+    };
+    let billing = spec.billing.as_ref();
+    Ok(DesiredPlan {
+        name: spec.plan_name.trim().to_string(),
+        region: spec.region.clone(),
+        database_type: spec.database_type.as_str(),
+        instance_class: spec.instance_class.as_str(),
+        backup_method: spec.backup_method.as_str(),
+        backup_plan_id: nonempty(&spec.backup_plan_id),
+        pay_type: billing.and_then(|b| b.pay_type).map(|p| p.as_str()),
+        period: billing.and_then(|b| b.period).map(|p| p.as_str()),
+        used_time: billing.and_then(|b| b.used_time).map(i64::from),
+        database_instance_type: src.database_instance_type.map(|t| t.as_str()),
+        storage_region: spec.storage_region().to_string(),
+        config,
+        suspend: spec.suspend,
+    })
+}
+
+fn source_endpoint(c: &PlanConfig, password: Option<Secret>) -> SourceEndpoint {
+    SourceEndpoint {
+        instance_type: c.source_instance_type.to_string(),
+        region: c.source_region.clone(),
+        instance_id: c.source_instance_id.clone(),
+        ip: c.source_ip.clone(),
+        port: c.source_port,
+        database_name: c.source_database_name.clone(),
+        user_name: c.source_user_name.clone(),
+        password,
+        oracle_sid: c.oracle_sid.clone(),
+        backup_gateway_id: c.backup_gateway_id,
+    }
+}
+
+/// `CreateAndStartBackupPlan` for `desired`, with the password read at act time and the
+/// `ClientToken` of the recorded intent.
+pub fn create_request(
+    desired: &DesiredPlan,
+    password: Option<Secret>,
+    client_token: &str,
+) -> CreateAndStartBackupPlanRequest {
+    let c = &desired.config;
+    let postpay = desired.pay_type == Some("postpay");
+    CreateAndStartBackupPlanRequest {
+        backup_plan_id: desired.backup_plan_id.clone(),
+        region: Some(desired.region.clone()),
+        instance_class: desired.instance_class.to_string(),
+        database_type: desired.database_type.to_string(),
+        backup_method: desired.backup_method.to_string(),
+        period: desired.period.map(str::to_string),
+        used_time: desired.used_time,
+        pay_type: desired.pay_type.map(str::to_string),
+        database_region: postpay.then(|| {
+            c.source_region
+                .clone()
+                .unwrap_or_else(|| desired.region.clone())
+        }),
+        storage_region: Some(desired.storage_region.clone()),
+        instance_type: desired.database_instance_type.map(str::to_string),
+        storage_type: None,
+        from_app: None,
+        source: source_endpoint(c, password),
+        oss_bucket_name: c.oss_bucket_name.clone(),
+        backup_objects: c.backup_objects.clone().map(BackupObjects::Raw),
+        backup_period: c.backup_period.clone(),
+        backup_start_time: c.backup_start_time.clone(),
+        enable_backup_log: c.enable_backup_log,
+        backup_log_interval_seconds: c.backup_log_interval_seconds,
+        backup_retention_period: c.retention_days,
+        duplication_infrequent_access_period: c.infrequent_access_days,
+        duplication_archive_period: c.archive_days,
+        backup_plan_name: desired.name.clone(),
+        backup_storage_type: c.backup_storage_type.map(str::to_string),
+        backup_speed_limit: c.speed_limit,
+        backup_rate_limit: c.rate_limit,
+        backup_strategy_type: c.strategy_type.map(str::to_string),
+        cross_aliyun_id: c.cross_aliyun_id.clone(),
+        cross_role_name: c.cross_role_name.clone(),
+        client_token: Some(client_token.to_string()),
+        resource_group_id: c.resource_group_id.clone(),
+        owner_id: None,
+    }
+}
+
+/// `ConfigureBackupPlan` pushing the whole configurable state of `desired` to `plan_id`.
+pub fn configure_request(
+    desired: &DesiredPlan,
+    plan_id: &str,
+    password: Option<Secret>,
+) -> ConfigureBackupPlanRequest {
+    let c = &desired.config;
+    ConfigureBackupPlanRequest {
+        backup_plan_id: plan_id.to_string(),
+        backup_plan_name: desired.name.clone(),
+        source: source_endpoint(c, password),
+        oss_bucket_name: c.oss_bucket_name.clone(),
+        backup_objects: c.backup_objects.clone().map(BackupObjects::Raw),
+        backup_period: c.backup_period.clone(),
+        backup_start_time: c.backup_start_time.clone(),
+        enable_backup_log: c.enable_backup_log,
+        backup_log_interval_seconds: c.backup_log_interval_seconds,
+        backup_retention_period: c.retention_days,
+        duplication_infrequent_access_period: c.infrequent_access_days,
+        duplication_archive_period: c.archive_days,
+        auto_start_backup: None,
+        backup_storage_type: c.backup_storage_type.map(str::to_string),
+        backup_speed_limit: c.speed_limit,
+        backup_rate_limit: c.rate_limit,
+        backup_strategy_type: c.strategy_type.map(str::to_string),
+        enable_source_endpoint_ssl: None,
+        ssl_ca_pem: None,
+        backup_storage_encrypt_method: None,
+        cross_aliyun_id: c.cross_aliyun_id.clone(),
+        cross_role_name: c.cross_role_name.clone(),
+        resource_group_id: c.resource_group_id.clone(),
+        client_token: None,
+        owner_id: None,
+    }
+}
+
+/// One field where the cloud plan differs from the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// Spec field (camelCase path).
+    pub field: &'static str,
+    /// Value the spec asks for.
+    pub desired: String,
+    /// Value the cloud reports.
+    pub observed: String,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: spec {:?}, cloud {:?}",
+            self.field, self.desired, self.observed
+        )
+    }
+}
+
+/// Joins differences for a condition message / event note.
+pub fn describe_differences(d: &[Difference]) -> String {
+    d.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn weekdays(s: &str) -> std::collections::BTreeSet<String> {
+    s.split(',')
+        .map(|d| d.trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect()
+}
+
+fn start_time_norm(s: &str) -> String {
+    s.trim().trim_end_matches(['Z', 'z']).to_string()
+}
+
+fn json_eq(a: &str, b: &str) -> bool {
+    match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a.trim() == b.trim(),
+    }
+}
+
+/// Compares the configurable fields the cloud reports (`DescribeBackupPlanList`) with the
+/// spec. Only fields the spec sets and the cloud reports are compared. The plan name is not
+/// included (see [`name_differs`]).
+pub fn config_differences(desired: &DesiredPlan, observed: &BackupPlanDetail) -> Vec<Difference> {
+    let c = &desired.config;
+    let mut out = Vec::new();
+    let mut push = |field: &'static str, d: String, o: String| {
+        out.push(Difference {
+            field,
+            desired: d,
+            observed: o,
+        })
+    };
+    if let (Some(d), Some(o)) = (&c.backup_period, &observed.backup_period)
+        && weekdays(d) != weekdays(o)
+    {
+        push("schedule.days", d.clone(), o.clone());
+    }
+    if let (Some(d), Some(o)) = (&c.backup_start_time, &observed.backup_start_time)
+        && start_time_norm(d) != start_time_norm(o)
+    {
+        push("schedule.startTime", d.clone(), o.clone());
+    }
+    if let (Some(d), Some(o)) = (c.retention_days, observed.backup_retention_period)
+        && d != o
+    {
+        push("storage.retentionDays", d.to_string(), o.to_string());
+    }
+    if let (Some(d), Some(o)) = (&c.backup_objects, &observed.backup_objects)
+        && !o.trim().is_empty()
+        && !json_eq(d, o)
+    {
+        push("backupObjects", d.clone(), o.clone());
+    }
+    if let (Some(d), Some(o)) = (c.enable_backup_log, observed.enable_backup_log)
+        && d != o
+    {
+        push("logBackup.enabled", d.to_string(), o.to_string());
+    }
+    if let (Some(d), Some(o)) = (&c.oss_bucket_name, &observed.oss_bucket_name)
+        && d != o
+    {
+        push("storage.ossBucketName", d.clone(), o.clone());
+    }
+    if let (Some(d), Some(o)) = (&c.source_instance_id, &observed.source_endpoint_instance_id)
+        && !o.is_empty()
+        && d != o
+    {
+        push("source.instanceId", d.clone(), o.clone());
+    }
+    if let (Some(d), Some(o)) = (&c.source_user_name, &observed.source_endpoint_user_name)
+        && !o.is_empty()
+        && d != o
+    {
+        push("source.userName", d.clone(), o.clone());
+    }
+    if let (Some(d), Some(o)) = (&c.resource_group_id, &observed.resource_group_id)
+        && !o.is_empty()
+        && d != o
+    {
+        push("resourceGroupId", d.clone(), o.clone());
+    }
+    out
+}
+
+/// Whether the cloud's plan name differs from `planName`.
+pub fn name_differs(desired: &DesiredPlan, observed: &BackupPlanDetail) -> bool {
+    observed
+        .backup_plan_name
+        .as_deref()
+        .is_some_and(|n| n != desired.name)
+}
+
+/// Cloud `BackupPlanStatus` values.
+pub mod cloud_status {
+    /// Not configured yet.
+    pub const WAIT: &str = "wait";
+    /// Not started / pre-checking (pre-check failure when `ErrMessage` is set).
+    pub const INIT: &str = "init";
+    /// Pre-check passed.
+    pub const CHECK_PASS: &str = "check_pass";
+    /// Running.
+    pub const RUNNING: &str = "running";
+    /// Stopped (failed).
+    pub const STOP: &str = "stop";
+    /// Paused by `StopBackupPlan`.
+    pub const PAUSE: &str = "pause";
+    /// Locked.
+    pub const LOCKED: &str = "locked";
+}
+
+fn err_message(p: &BackupPlanDetail) -> Option<&str> {
+    p.err_message
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+}
+
+/// Phase and health that the observed plan alone implies (no pending action).
+pub fn observed_health(plan: &BackupPlanDetail, suspend: bool) -> (DbsBackupPlanPhase, Health) {
+    use cloud_status as cs;
+    let raw = plan.backup_plan_status.as_deref().unwrap_or("").trim();
+    let id = &plan.backup_plan_id;
+    let err = err_message(plan);
+    match (raw, err) {
+        (cs::LOCKED, _) => (
+            DbsBackupPlanPhase::Failed,
+            Health::stalled(
+                reasons::PLAN_LOCKED,
+                format!(
+                    "plan {id} is locked in the cloud{}",
+                    err.map(|e| format!(": {e}")).unwrap_or_default()
+                ),
+            ),
+        ),
+        (cs::STOP, Some(e)) | (cs::INIT, Some(e)) => (
+            DbsBackupPlanPhase::Failed,
+            Health::stalled(
+                reasons::PLAN_STOPPED,
+                format!("plan {id} stopped ({raw}): {e}"),
+            ),
+        ),
+        (cs::STOP, None) if !suspend => (
+            DbsBackupPlanPhase::Failed,
+            Health::stalled(
+                reasons::PLAN_STOPPED,
+                format!("plan {id} is stopped in the cloud"),
+            ),
+        ),
+        (cs::PAUSE | cs::STOP, _) if suspend => (
+            DbsBackupPlanPhase::Paused,
+            Health::ready(reasons::PLAN_PAUSED, format!("plan {id} is paused")),
+        ),
+        (cs::PAUSE, _) => (
+            DbsBackupPlanPhase::Paused,
+            Health::progressing(reasons::RESUMING, format!("plan {id} is paused; resuming")),
+        ),
+        (cs::RUNNING, _) if suspend => (
+            DbsBackupPlanPhase::Running,
+            Health::progressing(reasons::PAUSING, format!("plan {id} runs; pausing")),
+        ),
+        (cs::RUNNING, _) => (
+            DbsBackupPlanPhase::Running,
+            Health::ready(reasons::PLAN_RUNNING, format!("plan {id} is running")),
+        ),
+        (cs::WAIT | cs::INIT | cs::CHECK_PASS, None) => (
+            DbsBackupPlanPhase::Starting,
+            Health::progressing(
+                reasons::PLAN_STARTING,
+                format!("plan {id} is starting ({raw})"),
+            ),
+        ),
+        (other, _) => (
+            DbsBackupPlanPhase::Starting,
+            Health::progressing(
+                reasons::PLAN_STARTING,
+                format!("plan {id} is in cloud state {other:?}"),
+            ),
+        ),
+    }
+}
+
+/// What the reconcile knows about the cloud side, besides status.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    /// The validated spec.
+    pub desired: &'a DesiredPlan,
+    /// Current status (default when none).
+    pub status: &'a DbsBackupPlanStatus,
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// The [`ANNOTATION_APPLIED_CONFIG`] value.
+    pub applied_fingerprint: Option<&'a str>,
+    /// The plan from `DescribeBackupPlanList` (`None`: not described, or not found).
+    pub observed: Option<&'a BackupPlanDetail>,
+    /// Whether the last create attempt was rejected at this generation (do not retry blindly).
+    pub create_rejected_at_generation: bool,
+}
+
+/// The one next step of a reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Write `pendingCreate` (no cloud call yet).
+    RecordIntent,
+    /// `CreateAndStartBackupPlan` with the recorded `ClientToken`.
+    Create {
+        /// The `ClientToken`.
+        token: String,
+    },
+    /// `ConfigureBackupPlan`: the spec changed (`drift` empty) or the cloud drifted.
+    Configure {
+        /// Observed differences (drift), if any.
+        drift: Vec<Difference>,
+    },
+    /// `ModifyBackupPlanName`.
+    Rename,
+    /// `StopBackupPlan(StopMethod=ALL)`.
+    Stop,
+    /// `StartBackupPlan`.
+    Start,
+    /// No mutating call: report what is observed.
+    Observe,
+    /// Nothing can be done until the user changes something (stalled create).
+    Hold,
+}
+
+/// Chooses the one next step.
+pub fn plan(input: &PlanInput<'_>) -> Step {
+    use cloud_status as cs;
+    let status = input.status;
+    let Some(_) = status.backup_plan_id.as_deref() else {
+        return match &status.pending_create {
+            None if input.create_rejected_at_generation => Step::Hold,
+            None => Step::RecordIntent,
+            Some(_) if input.create_rejected_at_generation => Step::Hold,
+            Some(p) => Step::Create {
+                token: p.token.clone(),
+            },
+        };
+    };
+    let Some(observed) = input.observed else {
+        return Step::Observe;
+    };
+    let desired = input.desired;
+    let raw = observed.backup_plan_status.as_deref().unwrap_or("").trim();
+    if input.applied_fingerprint != Some(desired.fingerprint().as_str()) {
+        return Step::Configure { drift: Vec::new() };
+    }
+    if name_differs(desired, observed) {
+        return Step::Rename;
+    }
+    let errored = err_message(observed).is_some();
+    match raw {
+        cs::RUNNING | cs::CHECK_PASS | cs::WAIT if desired.suspend => return Step::Stop,
+        cs::INIT if desired.suspend && !errored => return Step::Stop,
+        cs::PAUSE if !desired.suspend => return Step::Start,
+        cs::STOP if !desired.suspend && !errored => return Step::Start,
+        _ => {}
+    }
+    if matches!(raw, cs::RUNNING | cs::PAUSE) {
+        let drift = config_differences(desired, observed);
+        if !drift.is_empty() {
+            return Step::Configure { drift };
+        }
+    }
+    Step::Observe
+}
+
+/// Converts epoch milliseconds to a `Time`.
+pub fn time_from_ms(ms: Option<i64>) -> Option<Time> {
+    ms.filter(|m| *m > 0)
+        .and_then(|m| jiff::Timestamp::from_millisecond(m).ok())
+        .map(Time)
+}
+
+/// The latest full backup set of a `DescribeFullBackupList` page (by start, then create time).
+pub fn latest_full_backup(items: &[FullBackupFile]) -> Option<DbsFullBackupSet> {
+    items
+        .iter()
+        .max_by_key(|f| {
+            (
+                f.start_time.or(f.create_time).unwrap_or(0),
+                f.create_time.unwrap_or(0),
+                f.backup_set_id.clone(),
+            )
+        })
+        .map(|f| DbsFullBackupSet {
+            id: Some(f.backup_set_id.clone()).filter(|s| !s.is_empty()),
+            status: f.backup_status.clone(),
+            start_time: time_from_ms(f.start_time.or(f.create_time)),
+            end_time: time_from_ms(f.end_time.or(f.finish_time)),
+            size_bytes: f.backup_size,
+        })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;

@@ -1,0 +1,441 @@
+use super::*;
+use crate::crd::{
+    CrossAccount, DbsBackupObject, DbsBilling, DbsInstanceClass, DbsLimits, DbsLogBackup,
+    DbsPayType, DbsPeriod, DbsSchedule, DbsSourceEndpoint, DbsStorage, DbsStrategyType,
+    DeletionPolicy, PendingCreate, Weekday,
+};
+
+fn spec() -> DbsBackupPlanSpec {
+    DbsBackupPlanSpec {
+        region: "cn-hangzhou".into(),
+        credentials_ref: None,
+        deletion_policy: DeletionPolicy::Retain,
+        plan_name: "orders-mysql".into(),
+        database_type: DbsDatabaseType::MySQL,
+        instance_class: DbsInstanceClass::Micro,
+        backup_method: DbsBackupMethod::Logical,
+        backup_plan_id: None,
+        source: DbsSourceEndpoint {
+            instance_type: DbsSourceInstanceType::Rds,
+            region: None,
+            instance_id: Some("rm-demo01".into()),
+            ip: None,
+            port: None,
+            database_name: None,
+            user_name: Some("backup".into()),
+            password_secret_ref: Some(SecretKeyRef {
+                name: "pw".into(),
+                key: "password".into(),
+            }),
+            oracle_sid: None,
+            backup_gateway_id: None,
+            database_instance_type: None,
+        },
+        backup_objects: vec![DbsBackupObject {
+            db_name: "orders".into(),
+            ..Default::default()
+        }],
+        schedule: Some(DbsSchedule {
+            strategy_type: DbsStrategyType::Simple,
+            days: vec![Weekday::Thursday, Weekday::Monday],
+            start_time: Some("18:30".into()),
+        }),
+        log_backup: Some(DbsLogBackup {
+            enabled: true,
+            interval_seconds: None,
+        }),
+        storage: Some(DbsStorage {
+            type_: Some(DbsStorageType::System),
+            retention_days: Some(30),
+            ..Default::default()
+        }),
+        billing: Some(DbsBilling {
+            pay_type: Some(DbsPayType::Prepay),
+            period: Some(DbsPeriod::Month),
+            used_time: Some(1),
+        }),
+        limits: None,
+        cross_account: None,
+        resource_group_id: None,
+        suspend: false,
+    }
+}
+
+fn observed(status: &str) -> BackupPlanDetail {
+    BackupPlanDetail {
+        backup_plan_id: "dbs-1".into(),
+        backup_plan_name: Some("orders-mysql".into()),
+        backup_plan_status: Some(status.into()),
+        backup_period: Some("Monday,Thursday".into()),
+        backup_start_time: Some("18:30".into()),
+        backup_retention_period: Some(30),
+        backup_objects: Some(r#"[{"DBName":"orders"}]"#.into()),
+        enable_backup_log: Some(true),
+        source_endpoint_instance_id: Some("rm-demo01".into()),
+        source_endpoint_user_name: Some("backup".into()),
+        ..Default::default()
+    }
+}
+
+fn t0() -> Time {
+    Time(jiff::Timestamp::from_second(1_700_000_000).unwrap())
+}
+
+fn created_status() -> DbsBackupPlanStatus {
+    DbsBackupPlanStatus {
+        backup_plan_id: Some("dbs-1".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn validate_renders_example() {
+    let d = validate(&spec()).unwrap();
+    assert_eq!(d.name, "orders-mysql");
+    assert_eq!(d.database_type, "MySQL");
+    assert_eq!(d.instance_class, "micro");
+    assert_eq!(d.backup_method, "logical");
+    assert_eq!(d.pay_type, Some("prepay"));
+    assert_eq!(d.period, Some("Month"));
+    assert_eq!(d.used_time, Some(1));
+    assert_eq!(d.config.backup_period.as_deref(), Some("Monday,Thursday"));
+    assert_eq!(
+        d.config.backup_objects.as_deref(),
+        Some(r#"[{"DBName":"orders"}]"#)
+    );
+    assert_eq!(d.config.backup_storage_type, Some("system"));
+    assert_eq!(d.config.source_region.as_deref(), Some("cn-hangzhou"));
+    assert_eq!(d.storage_region, "cn-hangzhou");
+}
+
+#[test]
+fn create_request_carries_token_password_and_json_objects() {
+    let d = validate(&spec()).unwrap();
+    let req = create_request(&d, Some(Secret::new("CANARY-pw")), "abo-uid-1");
+    assert_eq!(req.client_token.as_deref(), Some("abo-uid-1"));
+    assert_eq!(req.backup_plan_name, "orders-mysql");
+    assert_eq!(req.database_type, "MySQL");
+    assert_eq!(req.source.instance_type, "RDS");
+    assert_eq!(req.source.instance_id.as_deref(), Some("rm-demo01"));
+    assert_eq!(req.source.region.as_deref(), Some("cn-hangzhou"));
+    assert_eq!(
+        req.source.password.as_ref().map(|p| p.expose()),
+        Some("CANARY-pw")
+    );
+    assert_eq!(
+        req.backup_objects,
+        Some(BackupObjects::Raw(r#"[{"DBName":"orders"}]"#.into()))
+    );
+    assert_eq!(req.backup_strategy_type.as_deref(), Some("simple"));
+    assert_eq!(req.backup_start_time.as_deref(), Some("18:30"));
+    assert_eq!(req.backup_retention_period, Some(30));
+    assert_eq!(req.enable_backup_log, Some(true));
+    assert_eq!(req.region.as_deref(), Some("cn-hangzhou"));
+    assert_eq!(req.database_region, None, "only for postpay");
+    // The password never shows in Debug output.
+    assert!(!format!("{req:?}").contains("CANARY"));
+}
+
+#[test]
+fn postpay_sends_database_region_and_instance_type() {
+    let mut s = spec();
+    s.backup_method = DbsBackupMethod::Duplication;
+    s.billing = Some(DbsBilling {
+        pay_type: Some(DbsPayType::Postpay),
+        period: None,
+        used_time: None,
+    });
+    s.source.database_instance_type = Some(crate::crd::DbsDatabaseInstanceType::Rds);
+    s.source.region = Some("cn-shanghai".into());
+    let d = validate(&s).unwrap();
+    let req = create_request(&d, None, "t");
+    assert_eq!(req.pay_type.as_deref(), Some("postpay"));
+    assert_eq!(req.database_region.as_deref(), Some("cn-shanghai"));
+    assert_eq!(req.instance_type.as_deref(), Some("RDS"));
+}
+
+#[test]
+fn configure_request_mirrors_config() {
+    let d = validate(&spec()).unwrap();
+    let req = configure_request(&d, "dbs-1", Some(Secret::new("pw")));
+    assert_eq!(req.backup_plan_id, "dbs-1");
+    assert_eq!(req.backup_plan_name, "orders-mysql");
+    assert_eq!(req.backup_period.as_deref(), Some("Monday,Thursday"));
+    assert_eq!(req.backup_retention_period, Some(30));
+    assert_eq!(req.source.user_name.as_deref(), Some("backup"));
+    assert_eq!(req.auto_start_backup, None);
+}
+
+#[test]
+fn invalid_specs_are_explained() {
+    let mut s = spec();
+    s.limits = Some(DbsLimits {
+        disk_io_kbps: Some(100),
+        network_kbps: None,
+    });
+    assert!(validate(&s).unwrap_err().0.contains("physical MySQL"));
+    s.backup_method = DbsBackupMethod::Physical;
+    assert!(validate(&s).is_ok());
+
+    let mut s = spec();
+    s.log_backup = Some(DbsLogBackup {
+        enabled: true,
+        interval_seconds: Some(600),
+    });
+    assert!(validate(&s).unwrap_err().0.contains("intervalSeconds"));
+
+    let mut s = spec();
+    s.storage.as_mut().unwrap().oss_bucket_name = Some("bucket".into());
+    assert!(validate(&s).unwrap_err().0.contains("ossBucketName"));
+
+    let mut s = spec();
+    s.cross_account = Some(CrossAccount {
+        type_: None,
+        user_id: Some("123".into()),
+        role_name: None,
+    });
+    assert!(validate(&s).unwrap_err().0.contains("roleName"));
+
+    let mut s = spec();
+    s.backup_objects.push(DbsBackupObject {
+        db_name: "orders".into(),
+        ..Default::default()
+    });
+    assert!(validate(&s).unwrap_err().0.contains("twice"));
+
+    let mut s = spec();
+    s.source.password_secret_ref = None;
+    assert!(validate(&s).unwrap_err().0.contains("passwordSecretRef"));
+    s.database_type = DbsDatabaseType::Redis;
+    assert!(validate(&s).is_ok());
+
+    let mut s = spec();
+    s.storage = Some(DbsStorage {
+        infrequent_access_after_days: Some(200),
+        archive_after_days: Some(100),
+        ..Default::default()
+    });
+    assert!(validate(&s).unwrap_err().0.contains("archiveAfterDays"));
+}
+
+#[test]
+fn fingerprint_ignores_name_and_suspend_but_not_retention() {
+    let base = validate(&spec()).unwrap().fingerprint();
+    let mut s = spec();
+    s.plan_name = "other".into();
+    s.suspend = true;
+    assert_eq!(validate(&s).unwrap().fingerprint(), base);
+    s.storage.as_mut().unwrap().retention_days = Some(60);
+    assert_ne!(validate(&s).unwrap().fingerprint(), base);
+    assert_eq!(base.len(), 16);
+}
+
+fn input<'a>(
+    d: &'a DesiredPlan,
+    status: &'a DbsBackupPlanStatus,
+    fp: Option<&'a str>,
+    observed: Option<&'a BackupPlanDetail>,
+) -> PlanInput<'a> {
+    PlanInput {
+        desired: d,
+        status,
+        generation: Some(1),
+        applied_fingerprint: fp,
+        observed,
+        create_rejected_at_generation: false,
+    }
+}
+
+#[test]
+fn create_path_records_intent_then_creates_with_its_token() {
+    let d = validate(&spec()).unwrap();
+    let st = DbsBackupPlanStatus::default();
+    assert_eq!(plan(&input(&d, &st, None, None)), Step::RecordIntent);
+    let st = DbsBackupPlanStatus {
+        pending_create: Some(PendingCreate {
+            token: "abo-u-1".into(),
+            started_at: t0(),
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        plan(&input(&d, &st, None, None)),
+        Step::Create {
+            token: "abo-u-1".into()
+        }
+    );
+    let mut i = input(&d, &st, None, None);
+    i.create_rejected_at_generation = true;
+    assert_eq!(plan(&i), Step::Hold);
+}
+
+#[test]
+fn existing_plan_without_observation_only_observes() {
+    let d = validate(&spec()).unwrap();
+    let st = created_status();
+    assert_eq!(plan(&input(&d, &st, None, None)), Step::Observe);
+}
+
+#[test]
+fn spec_change_configures_name_change_renames() {
+    let d = validate(&spec()).unwrap();
+    let fp = d.fingerprint();
+    let st = created_status();
+    let o = observed("running");
+    assert_eq!(
+        plan(&input(&d, &st, Some("old"), Some(&o))),
+        Step::Configure { drift: vec![] }
+    );
+    assert_eq!(plan(&input(&d, &st, Some(&fp), Some(&o))), Step::Observe);
+    let mut renamed = o.clone();
+    renamed.backup_plan_name = Some("old-name".into());
+    assert_eq!(
+        plan(&input(&d, &st, Some(&fp), Some(&renamed))),
+        Step::Rename
+    );
+}
+
+#[test]
+fn suspend_stops_and_resume_starts() {
+    let mut s = spec();
+    s.suspend = true;
+    let d = validate(&s).unwrap();
+    let fp = d.fingerprint();
+    let st = created_status();
+    for raw in ["running", "check_pass", "wait", "init"] {
+        assert_eq!(
+            plan(&input(&d, &st, Some(&fp), Some(&observed(raw)))),
+            Step::Stop,
+            "{raw}"
+        );
+    }
+    assert_eq!(
+        plan(&input(&d, &st, Some(&fp), Some(&observed("pause")))),
+        Step::Observe
+    );
+    let (phase, h) = observed_health(&observed("pause"), true);
+    assert_eq!(phase, DbsBackupPlanPhase::Paused);
+    assert_eq!(h, Health::ready(reasons::PLAN_PAUSED, "plan dbs-1 is paused"));
+
+    let d = validate(&spec()).unwrap();
+    assert_eq!(
+        plan(&input(&d, &st, Some(&fp), Some(&observed("pause")))),
+        Step::Start
+    );
+    assert_eq!(
+        plan(&input(&d, &st, Some(&fp), Some(&observed("stop")))),
+        Step::Start,
+        "stopped without an error: resume"
+    );
+    let mut failed = observed("stop");
+    failed.err_message = Some("precheck failed: access denied".into());
+    assert_eq!(
+        plan(&input(&d, &st, Some(&fp), Some(&failed))),
+        Step::Observe
+    );
+}
+
+#[test]
+fn drift_is_detected_only_when_steady() {
+    let d = validate(&spec()).unwrap();
+    let fp = d.fingerprint();
+    let st = created_status();
+    let mut o = observed("running");
+    o.backup_retention_period = Some(7);
+    o.backup_period = Some("Thursday, Monday".into());
+    o.backup_start_time = Some("18:30Z".into());
+    o.backup_objects = Some(r#"[ {"DBName": "orders"} ]"#.into());
+    match plan(&input(&d, &st, Some(&fp), Some(&o))) {
+        Step::Configure { drift } => {
+            assert_eq!(drift.len(), 1, "{drift:?}");
+            assert_eq!(drift[0].field, "storage.retentionDays");
+            assert_eq!(drift[0].desired, "30");
+            assert_eq!(drift[0].observed, "7");
+            assert!(describe_differences(&drift).contains("retentionDays"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    o.backup_plan_status = Some("init".into());
+    assert_eq!(plan(&input(&d, &st, Some(&fp), Some(&o))), Step::Observe);
+}
+
+#[test]
+fn drift_ignores_fields_cloud_does_not_report() {
+    let d = validate(&spec()).unwrap();
+    let o = BackupPlanDetail {
+        backup_plan_id: "dbs-1".into(),
+        backup_plan_status: Some("running".into()),
+        ..Default::default()
+    };
+    assert!(config_differences(&d, &o).is_empty());
+    let mut o2 = observed("running");
+    o2.backup_objects = Some(r#"[{"DBName":"crm"}]"#.into());
+    o2.enable_backup_log = Some(false);
+    o2.source_endpoint_instance_id = Some("rm-other".into());
+    let fields: Vec<_> = config_differences(&d, &o2)
+        .into_iter()
+        .map(|x| x.field)
+        .collect();
+    assert_eq!(
+        fields,
+        vec!["backupObjects", "logBackup.enabled", "source.instanceId"]
+    );
+}
+
+#[test]
+fn cloud_status_maps_to_phase_and_health() {
+    let cases = [
+        ("running", false, DbsBackupPlanPhase::Running, "Ready"),
+        ("init", false, DbsBackupPlanPhase::Starting, "Reconciling"),
+        ("check_pass", false, DbsBackupPlanPhase::Starting, "Reconciling"),
+        ("wait", false, DbsBackupPlanPhase::Starting, "Reconciling"),
+        ("locked", false, DbsBackupPlanPhase::Failed, "Stalled"),
+        ("stop", false, DbsBackupPlanPhase::Failed, "Stalled"),
+        ("pause", true, DbsBackupPlanPhase::Paused, "Ready"),
+        ("stop", true, DbsBackupPlanPhase::Paused, "Ready"),
+        ("pause", false, DbsBackupPlanPhase::Paused, "Reconciling"),
+        ("running", true, DbsBackupPlanPhase::Running, "Reconciling"),
+        ("weird", false, DbsBackupPlanPhase::Starting, "Reconciling"),
+    ];
+    for (raw, suspend, phase, cond) in cases {
+        let (p, h) = observed_health(&observed(raw), suspend);
+        assert_eq!((p, h.condition_type()), (phase, cond), "{raw} {suspend}");
+    }
+    let mut o = observed("init");
+    o.err_message = Some("Precheck failed: cannot connect to rm-demo01".into());
+    let (p, h) = observed_health(&o, false);
+    assert_eq!(p, DbsBackupPlanPhase::Failed);
+    assert_eq!(h.reason(), reasons::PLAN_STOPPED);
+    assert!(h.message().contains("cannot connect to rm-demo01"));
+}
+
+#[test]
+fn latest_full_backup_picks_newest() {
+    let items = vec![
+        FullBackupFile {
+            backup_set_id: "a".into(),
+            backup_status: Some("finish".into()),
+            start_time: Some(1_700_000_000_000),
+            end_time: Some(1_700_000_100_000),
+            backup_size: Some(10),
+            ..Default::default()
+        },
+        FullBackupFile {
+            backup_set_id: "b".into(),
+            backup_status: Some("running".into()),
+            start_time: Some(1_700_000_500_000),
+            backup_size: Some(5),
+            ..Default::default()
+        },
+    ];
+    let l = latest_full_backup(&items).unwrap();
+    assert_eq!(l.id.as_deref(), Some("b"));
+    assert_eq!(l.status.as_deref(), Some("running"));
+    assert_eq!(l.size_bytes, Some(5));
+    assert_eq!(l.end_time, None);
+    assert_eq!(
+        l.start_time,
+        Some(Time(jiff::Timestamp::from_second(1_700_000_500).unwrap()))
+    );
+    assert_eq!(latest_full_backup(&[]), None);
+}

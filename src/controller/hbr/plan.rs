@@ -1,0 +1,467 @@
+//! Pure steps of the `HbrBackupJob` reconcile: `validate` (spec → typed `CreateBackupJob`
+//! request), the job name carrying the object's UID, crash recovery by name, the mapping of the
+//! cloud job to phase/conditions/progress, and the apply and cleanup plans.
+//!
+//! Nothing here performs I/O; the reconcile in [`super`] does.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::cloud::api::hbr::{
+    CreateBackupJobRequest, DescribeBackupJobs2Request, DescribeUdmSnapshotsRequest,
+    HbrBackupJob as CloudJob, HbrFilter, UdmSnapshot,
+};
+use crate::controller::conditions::Health;
+use crate::crd::{
+    CrossAccountType, HbrBackupJobPhase, HbrBackupJobSpec, HbrBackupJobStatus, HbrSourceType,
+};
+
+/// Condition / event reasons of the `HbrBackupJob` controller (stable PascalCase).
+pub mod reasons {
+    /// The spec cannot be turned into a request.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// `CreateBackupJob` is being sent.
+    pub const CREATING: &str = "Creating";
+    /// The cloud refused to create the job.
+    pub const CREATE_REJECTED: &str = "CreateRejected";
+    /// The job was found by name after a restart and adopted.
+    pub const JOB_ADOPTED: &str = "JobAdopted";
+    /// The job runs.
+    pub const BACKUP_RUNNING: &str = "BackupRunning";
+    /// `COMPLETE`.
+    pub const BACKUP_SUCCEEDED: &str = "BackupSucceeded";
+    /// `PARTIAL_COMPLETE` (Ready, with this warning reason).
+    pub const BACKUP_PARTIALLY_SUCCEEDED: &str = "BackupPartiallySucceeded";
+    /// `FAILED`, `EXPIRED`, `UNAVAILABLE`.
+    pub const BACKUP_FAILED: &str = "BackupFailed";
+    /// `CANCELED`.
+    pub const BACKUP_CANCELLED: &str = "BackupCancelled";
+    /// The recorded job cannot be found any more.
+    pub const JOB_NOT_FOUND: &str = "JobNotFound";
+    /// Cleanup: `CancelBackupJob` was sent; waiting for the job to end.
+    pub const CANCELLING: &str = "CancellingJob";
+    /// Cleanup: deleting the job's snapshots.
+    pub const DELETING_SNAPSHOTS: &str = "DeletingSnapshots";
+}
+
+/// The spec cannot be turned into a valid request; `Stalled` with reason `InvalidSpec`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSpec(pub String);
+
+/// The cloud job name: the spec's prefix (or the object name) plus the object's UID, so that
+/// the job can be found again after a crash.
+pub fn job_name(spec: &HbrBackupJobSpec, object_name: &str, uid: &str) -> String {
+    let prefix = spec
+        .job_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .unwrap_or(object_name);
+    format!("{prefix}-{uid}")
+}
+
+/// Validates what the schema cannot express and renders `CreateBackupJob`.
+pub fn validate(
+    spec: &HbrBackupJobSpec,
+    object_name: &str,
+    uid: &str,
+) -> Result<CreateBackupJobRequest, InvalidSpec> {
+    let render = |e: crate::crd::RenderError| InvalidSpec(e.to_string());
+    if spec.source_type == HbrSourceType::EcsFile && spec.instance_id.is_none() {
+        return Err(InvalidSpec(
+            "sourceType ECS_FILE needs instanceId (the ECS instance whose files are backed up)"
+                .into(),
+        ));
+    }
+    if let Some(d) = &spec.detail {
+        if d.do_copy == Some(true)
+            && d.destination_region_id
+                .as_deref()
+                .is_none_or(|r| r.trim().is_empty())
+        {
+            return Err(InvalidSpec(
+                "detail.doCopy needs detail.destinationRegionId".into(),
+            ));
+        }
+        if d.app_consistent == Some(true)
+            && (d.pre_script_path.is_none() || d.post_script_path.is_none())
+        {
+            return Err(InvalidSpec(
+                "detail.appConsistent needs detail.preScriptPath and detail.postScriptPath".into(),
+            ));
+        }
+    }
+    let (cross_type, cross_user, cross_role) = match &spec.cross_account {
+        None => (None, None, None),
+        Some(c) => {
+            let user = match c.user_id.as_deref() {
+                None => None,
+                Some(u) => Some(u.trim().parse::<i64>().map_err(|_| {
+                    InvalidSpec(format!(
+                        "crossAccount.userId {u:?} is not an account number"
+                    ))
+                })?),
+            };
+            if c.type_ == Some(CrossAccountType::CrossAccount)
+                && (user.is_none() || c.role_name.is_none())
+            {
+                return Err(InvalidSpec(
+                    "crossAccount.type CROSS_ACCOUNT needs userId and roleName".into(),
+                ));
+            }
+            (c.type_.map(|t| t.as_str().to_string()), user, c.role_name.clone())
+        }
+    };
+    let parse = |field: &'static str, s: Option<String>| -> Result<_, InvalidSpec> {
+        s.map(|s| {
+            serde_json::from_str::<serde_json::Value>(&s)
+                .map_err(|e| InvalidSpec(format!("cannot render {field}: {e}")))
+        })
+        .transpose()
+    };
+    Ok(CreateBackupJobRequest {
+        job_name: Some(job_name(spec, object_name, uid)),
+        source_type: spec.source_type.as_str().to_string(),
+        retention: spec.retention,
+        instance_id: spec.instance_id.clone(),
+        detail: spec
+            .detail
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|e| InvalidSpec(format!("cannot render detail: {e}")))?,
+        backup_type: spec.backup_type_param().map(|t| t.as_str().to_string()),
+        vault_id: spec.vault_id.clone(),
+        speed_limit: spec.speed_limit_param(),
+        options: spec
+            .options
+            .as_ref()
+            .and_then(|o| o.use_vss)
+            .map(|v| serde_json::json!({ "UseVSS": v })),
+        include: Some(spec.include.clone()).filter(|v| !v.is_empty()),
+        exclude: Some(spec.exclude.clone()).filter(|v| !v.is_empty()),
+        cluster_id: spec.cluster_id.clone(),
+        container_resources: parse(
+            "containerResources",
+            spec.container_resources_param().map_err(render)?,
+        )?,
+        initiated_by_ack: spec.initiated_by_ack,
+        container_cluster_id: spec.container_cluster_id.clone(),
+        cross_account_type: cross_type,
+        cross_account_user_id: cross_user,
+        cross_account_role_name: cross_role,
+    })
+}
+
+/// Allowed clock difference between the operator and the cloud when searching by creation time.
+pub const CLOCK_SLACK_SECONDS: i64 = 15 * 60;
+
+/// `DescribeBackupJobs2` tracking one job by id.
+pub fn describe_by_id(source_type: &str, job_id: &str) -> DescribeBackupJobs2Request {
+    DescribeBackupJobs2Request {
+        source_type: Some(source_type.to_string()),
+        filters: vec![HbrFilter {
+            key: "JobId".into(),
+            operator: Some("EQUAL".into()),
+            values: vec![job_id.to_string()],
+        }],
+        page_number: Some(1),
+        page_size: Some(10),
+        sort_direction: None,
+        edition: None,
+    }
+}
+
+/// `DescribeBackupJobs2` listing the jobs that may be ours after a crash: same source type
+/// (and instance), created at or after the intent (minus clock slack). Page `page` (1-based).
+pub fn describe_candidates(
+    spec: &HbrBackupJobSpec,
+    started_at: &Time,
+    page: u32,
+) -> DescribeBackupJobs2Request {
+    let since = started_at.0.as_second() - CLOCK_SLACK_SECONDS;
+    let mut filters = vec![HbrFilter {
+        key: "CreatedTime".into(),
+        operator: Some("GREATER_THAN_OR_EQUAL".into()),
+        values: vec![since.to_string()],
+    }];
+    if let Some(i) = &spec.instance_id {
+        filters.push(HbrFilter {
+            key: "InstanceId".into(),
+            operator: Some("EQUAL".into()),
+            values: vec![i.clone()],
+        });
+    }
+    DescribeBackupJobs2Request {
+        source_type: Some(spec.source_type.as_str().to_string()),
+        filters,
+        page_number: Some(page),
+        page_size: Some(99),
+        sort_direction: Some("DESCEND".into()),
+        edition: None,
+    }
+}
+
+/// The job named `name` among `jobs` (the newest if, against all odds, several match).
+pub fn find_by_name<'a>(jobs: &'a [CloudJob], name: &str) -> Option<&'a CloudJob> {
+    jobs.iter()
+        .filter(|j| j.job_name.as_deref() == Some(name))
+        .max_by_key(|j| j.created_time.unwrap_or(0))
+}
+
+/// The job with id `id` among `jobs`.
+pub fn find_by_id<'a>(jobs: &'a [CloudJob], id: &str) -> Option<&'a CloudJob> {
+    jobs.iter().find(|j| j.job_id == id)
+}
+
+/// `DescribeUdmSnapshots` for a `UDM_ECS` job.
+pub fn describe_snapshots(
+    spec: &HbrBackupJobSpec,
+    job_id: &str,
+    since: i64,
+    until: i64,
+) -> DescribeUdmSnapshotsRequest {
+    DescribeUdmSnapshotsRequest {
+        source_type: HbrSourceType::UdmEcs.as_str().to_string(),
+        start_time: since - CLOCK_SLACK_SECONDS,
+        end_time: until + CLOCK_SLACK_SECONDS,
+        udm_region_id: spec.region.clone(),
+        job_id: Some(job_id.to_string()),
+        instance_id: spec.instance_id.clone(),
+        disk_id: None,
+        snapshot_ids: Vec::new(),
+    }
+}
+
+/// Snapshot ids of `job_id` (sorted, deduplicated).
+pub fn snapshot_ids(snapshots: &[UdmSnapshot], job_id: &str) -> Vec<String> {
+    let mut ids: Vec<String> = snapshots
+        .iter()
+        .filter(|s| s.job_id.as_deref().is_none_or(|j| j == job_id))
+        .map(|s| s.snapshot_id.clone())
+        .filter(|s| !s.is_empty())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Cloud job `Status` values that end a job.
+pub fn is_terminal_status(raw: &str) -> bool {
+    matches!(
+        raw.trim().to_ascii_uppercase().as_str(),
+        "COMPLETE" | "PARTIAL_COMPLETE" | "FAILED" | "CANCELED" | "CANCELLED" | "EXPIRED" | "UNAVAILABLE"
+    )
+}
+
+/// `Progress` (0–10000) as a percentage (0–100).
+pub fn progress_percent(progress: Option<i64>) -> Option<i32> {
+    progress.map(|p| i32::try_from((p.clamp(0, 10_000)) / 100).unwrap_or(0))
+}
+
+/// Unix seconds to `Time`.
+pub fn time_from_secs(s: Option<i64>) -> Option<Time> {
+    s.filter(|s| *s > 0)
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map(Time)
+}
+
+/// What a cloud job means for the object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobView {
+    /// Phase.
+    pub phase: HbrBackupJobPhase,
+    /// Conditions.
+    pub health: Health,
+    /// Whether a warning event should accompany the transition (partial success, failure).
+    pub warning: bool,
+}
+
+/// Maps a cloud job to phase and health.
+pub fn job_view(job: &CloudJob) -> JobView {
+    let raw = job.status.as_deref().unwrap_or("").trim().to_ascii_uppercase();
+    let id = &job.job_id;
+    let err = job
+        .error_message
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty());
+    let with_err = |base: String| match err {
+        Some(e) => format!("{base}: {e}"),
+        None => base,
+    };
+    match raw.as_str() {
+        "COMPLETE" => JobView {
+            phase: HbrBackupJobPhase::Succeeded,
+            health: Health::ready(reasons::BACKUP_SUCCEEDED, format!("job {id} completed")),
+            warning: false,
+        },
+        "PARTIAL_COMPLETE" => JobView {
+            phase: HbrBackupJobPhase::PartiallySucceeded,
+            health: Health::ready(
+                reasons::BACKUP_PARTIALLY_SUCCEEDED,
+                with_err(format!("job {id} completed partially; some data was not backed up")),
+            ),
+            warning: true,
+        },
+        "FAILED" | "EXPIRED" | "UNAVAILABLE" => JobView {
+            phase: HbrBackupJobPhase::Failed,
+            health: Health::stalled(
+                reasons::BACKUP_FAILED,
+                with_err(format!("job {id} ended {raw}")),
+            ),
+            warning: true,
+        },
+        "CANCELED" | "CANCELLED" => JobView {
+            phase: HbrBackupJobPhase::Cancelled,
+            health: Health::stalled(
+                reasons::BACKUP_CANCELLED,
+                with_err(format!("job {id} was cancelled")),
+            ),
+            warning: true,
+        },
+        _ => {
+            let pct = progress_percent(job.progress)
+                .map(|p| format!(", {p}%"))
+                .unwrap_or_default();
+            let state = if raw.is_empty() { "CREATED" } else { raw.as_str() };
+            JobView {
+                phase: HbrBackupJobPhase::Running,
+                health: Health::progressing(
+                    reasons::BACKUP_RUNNING,
+                    format!("job {id} is {state}{pct}"),
+                ),
+                warning: false,
+            }
+        }
+    }
+}
+
+/// Copies the job's raw status, progress, bytes, times and error into `status`.
+pub fn record_job(status: &mut HbrBackupJobStatus, job: &CloudJob) {
+    status.cloud_status = job.status.clone();
+    status.progress = progress_percent(job.progress).or(status.progress);
+    if job.status.as_deref().map(str::trim) == Some("COMPLETE") {
+        status.progress = Some(100);
+    }
+    status.bytes_done = job.bytes_done.or(status.bytes_done);
+    status.bytes_total = job.bytes_total.or(status.bytes_total);
+    status.actual_bytes = job.actual_bytes.or(status.actual_bytes);
+    status.error_message = job
+        .error_message
+        .clone()
+        .filter(|m| !m.trim().is_empty())
+        .or(status.error_message.take());
+    status.start_time = time_from_secs(job.start_time.or(job.created_time)).or(status.start_time.take());
+    if is_terminal_status(job.status.as_deref().unwrap_or("")) {
+        status.completion_time =
+            time_from_secs(job.complete_time.or(job.updated_time)).or(status.completion_time.take());
+    }
+}
+
+/// Whether the job of this phase and source type still lacks the snapshot ids it produced.
+pub fn needs_snapshot_ids(spec: &HbrBackupJobSpec, status: &HbrBackupJobStatus) -> bool {
+    spec.source_type == HbrSourceType::UdmEcs
+        && status.job_id.is_some()
+        && status.snapshot_ids.is_empty()
+        && matches!(
+            status.phase,
+            Some(HbrBackupJobPhase::Succeeded | HbrBackupJobPhase::PartiallySucceeded)
+        )
+}
+
+/// The one next step of the apply path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Write `pendingCreate` and the job name (no cloud call yet).
+    RecordIntent,
+    /// Search the jobs for ours by name (after a crash), then create if it is not there.
+    RecoverOrCreate,
+    /// Poll the job by id.
+    Track,
+    /// Fetch the snapshot ids of a finished `UDM_ECS` job.
+    FetchSnapshots,
+    /// Nothing left to do.
+    Done,
+}
+
+/// Chooses the next step of the apply path.
+pub fn plan(spec: &HbrBackupJobSpec, status: &HbrBackupJobStatus) -> Step {
+    match (&status.job_id, &status.pending_create) {
+        (None, None) => Step::RecordIntent,
+        (None, Some(_)) => Step::RecoverOrCreate,
+        (Some(_), _) => {
+            let terminal = status.phase.is_some_and(HbrBackupJobPhase::is_terminal);
+            if !terminal {
+                Step::Track
+            } else if needs_snapshot_ids(spec, status) {
+                Step::FetchSnapshots
+            } else {
+                Step::Done
+            }
+        }
+    }
+}
+
+/// The one next step of the cleanup path, given a fresh look at the job (`None` = gone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CleanupStep {
+    /// `CancelBackupJob`.
+    Cancel,
+    /// Cancel was sent; wait for the job to end.
+    AwaitCancel,
+    /// Look up the snapshot ids before deleting them.
+    FetchSnapshots,
+    /// `DeleteSnapshot` for each id.
+    DeleteSnapshots(Vec<String>),
+    /// Remove the finalizer.
+    Done,
+}
+
+/// Chooses the next cleanup step. `job` is the job as just observed (`None` when the cloud no
+/// longer knows it); `cancel_sent` whether `CancelBackupJob` was already accepted;
+/// `delete` whether `deletionPolicy` is `Delete`; `snapshots_fetched` whether the snapshot
+/// lookup already ran in this cleanup.
+pub fn plan_cleanup(
+    spec: &HbrBackupJobSpec,
+    status: &HbrBackupJobStatus,
+    job: Option<&CloudJob>,
+    cancel_sent: bool,
+    delete: bool,
+    snapshots_fetched: bool,
+) -> CleanupStep {
+    let Some(job) = job else {
+        return if delete && !status.snapshot_ids.is_empty() {
+            CleanupStep::DeleteSnapshots(status.snapshot_ids.clone())
+        } else {
+            CleanupStep::Done
+        };
+    };
+    let raw = job.status.as_deref().unwrap_or("");
+    if !is_terminal_status(raw) {
+        return if cancel_sent {
+            CleanupStep::AwaitCancel
+        } else {
+            CleanupStep::Cancel
+        };
+    }
+    if !delete {
+        return CleanupStep::Done;
+    }
+    if status.snapshot_ids.is_empty()
+        && spec.source_type == HbrSourceType::UdmEcs
+        && !snapshots_fetched
+        && matches!(raw.trim(), "COMPLETE" | "PARTIAL_COMPLETE")
+    {
+        return CleanupStep::FetchSnapshots;
+    }
+    if status.snapshot_ids.is_empty() {
+        CleanupStep::Done
+    } else {
+        CleanupStep::DeleteSnapshots(status.snapshot_ids.clone())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;

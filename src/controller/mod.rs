@@ -1,0 +1,359 @@
+//! The operator runtime and one controller module per kind.
+//!
+//! * [`start`] / [`run`] — the runnable operator: metrics and health server, CRD wait, leader
+//!   election, every controller, graceful shutdown. `main.rs` (`run` subcommand), the
+//!   integration tests and the `sandbox` subcommand all start the operator through these.
+//! * [`runtime`] — generic kube-runtime wiring (per-namespace controllers, Secret watches,
+//!   per-object backoff, metrics, error events).
+//! * [`conditions`], [`status`], [`events`], [`backoff`], [`credentials`] — reconcile plumbing.
+//! * One module per kind (`rds`, …), each `load → validate → plan → act → status`.
+
+pub mod backoff;
+pub mod cli;
+pub mod conditions;
+pub mod context;
+pub mod credentials;
+pub mod error;
+pub mod events;
+pub mod leader;
+pub mod metrics;
+pub mod rds;
+pub mod runtime;
+pub mod server;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use kube::Client;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use backoff::Timing;
+pub use context::Context;
+pub use error::{Error, Result};
+pub use leader::LeaderElectionConfig;
+pub use metrics::Metrics;
+pub use runtime::ManagedResource;
+pub use server::Readiness;
+
+use crate::cloud::{AlibabaCloud, CloudConfig, CloudError, CloudProvider};
+
+/// Configuration of the operator (parsed once at startup; see [`cli::RunArgs`]).
+pub struct OperatorConfig {
+    /// Namespaces to watch; empty = all namespaces.
+    pub namespaces: Vec<String>,
+    /// Address of the `/metrics` listener (`None` = no listener).
+    pub metrics_addr: Option<SocketAddr>,
+    /// Address of the `/healthz` + `/readyz` listener (`None` = no listener).
+    pub health_addr: Option<SocketAddr>,
+    /// Maximum concurrent reconciles per controller.
+    pub max_concurrent_reconciles: u16,
+    /// Leader election (`None` = disabled: this replica always acts).
+    pub leader_election: Option<LeaderElectionConfig>,
+    /// Reporting instance of events (pod name).
+    pub instance: Option<String>,
+    /// Requeue and backoff settings.
+    pub timing: Timing,
+    /// Interval of the CRD-established check while waiting.
+    pub crd_poll_interval: Duration,
+    /// Cloud client configuration (endpoints, rate limits, retries).
+    pub cloud: CloudConfig,
+    /// Use this cloud provider instead of building [`AlibabaCloud`] from `cloud`.
+    pub cloud_provider: Option<Arc<dyn CloudProvider>>,
+}
+
+impl std::fmt::Debug for OperatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorConfig")
+            .field("namespaces", &self.namespaces)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("health_addr", &self.health_addr)
+            .field("max_concurrent_reconciles", &self.max_concurrent_reconciles)
+            .field("leader_election", &self.leader_election)
+            .field("instance", &self.instance)
+            .field("timing", &self.timing)
+            .field("cloud", &self.cloud)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for OperatorConfig {
+    fn default() -> Self {
+        OperatorConfig {
+            namespaces: Vec::new(),
+            metrics_addr: None,
+            health_addr: None,
+            max_concurrent_reconciles: 8,
+            leader_election: None,
+            instance: None,
+            timing: Timing::default(),
+            crd_poll_interval: Duration::from_secs(2),
+            cloud: CloudConfig::default(),
+            cloud_provider: None,
+        }
+    }
+}
+
+/// Why the operator stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The cloud client could not be built from its configuration.
+    #[error("invalid cloud client configuration")]
+    Cloud(#[source] CloudError),
+    /// Leadership was lost; the controllers were stopped. The process should exit and restart.
+    #[error("leadership lost; controllers stopped")]
+    LeadershipLost,
+    /// The operator task panicked or was aborted.
+    #[error("operator task failed")]
+    Join(#[source] tokio::task::JoinError),
+}
+
+/// A running operator.
+#[derive(Debug)]
+pub struct OperatorHandle {
+    /// Bound address of the metrics listener.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Bound address of the health listener.
+    pub health_addr: Option<SocketAddr>,
+    /// The operator's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Readiness (true once the controllers run).
+    pub readiness: Arc<Readiness>,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), RunError>>,
+}
+
+impl OperatorHandle {
+    /// Requests a graceful shutdown (in-flight reconciles finish, the lease is released).
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits for the operator to stop.
+    pub async fn wait(self) -> Result<(), RunError> {
+        self.task.await.map_err(RunError::Join)?
+    }
+
+    /// Shuts down gracefully and waits.
+    pub async fn stop(self) -> Result<(), RunError> {
+        self.shutdown();
+        self.wait().await
+    }
+
+    /// Kills the operator at once, like a crash: in-flight reconciles are dropped at their
+    /// current `.await`, the lease is not released.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// All controllers of the operator. Each kind module contributes its futures here.
+fn all_controllers(
+    ctx: &Arc<Context>,
+    concurrency: u16,
+    shutdown: &CancellationToken,
+) -> Vec<BoxFuture<'static, ()>> {
+    let mut controllers = Vec::new();
+    controllers.extend(rds::controllers(ctx.clone(), concurrency, shutdown));
+    controllers
+}
+
+/// Waits until every kind's CRD is established.
+async fn wait_for_crds(
+    client: &Client,
+    config: &OperatorConfig,
+    shutdown: &CancellationToken,
+) -> bool {
+    let poll = config.crd_poll_interval;
+    let ns = &config.namespaces;
+    runtime::wait_for_kind::<crate::crd::RdsBackup>(client, ns, poll, shutdown).await
+}
+
+/// Starts the operator in the background and returns once its listeners are bound.
+pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHandle, RunError> {
+    let shutdown = CancellationToken::new();
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Arc::new(Readiness::default());
+    let cloud: Arc<dyn CloudProvider> = match &config.cloud_provider {
+        Some(p) => p.clone(),
+        None => {
+            metrics.with_registry(|r| config.cloud.metrics.register(r));
+            Arc::new(AlibabaCloud::new(config.cloud.clone()).map_err(RunError::Cloud)?)
+        }
+    };
+
+    let router = server::router(metrics.clone(), readiness.clone());
+    let server_stop = CancellationToken::new();
+    let mut metrics_addr = None;
+    let mut health_addr = None;
+    let mut servers = Vec::new();
+    for (addr, slot) in [
+        (config.metrics_addr, &mut metrics_addr),
+        (config.health_addr, &mut health_addr),
+    ] {
+        if let Some(addr) = addr {
+            let (bound, task) = server::serve(addr, router.clone(), server_stop.clone())
+                .await
+                .map_err(|source| RunError::Bind { addr, source })?;
+            tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
+            *slot = Some(bound);
+            servers.push(task);
+        }
+    }
+
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        cloud,
+        metrics: metrics.clone(),
+        events: events::EventPublisher::new(client.clone(), config.instance.clone()),
+        timing: config.timing.clone(),
+        backoff: backoff::BackoffTracker::default(),
+        namespaces: config.namespaces.clone(),
+        locks: context::KeyedLocks::default(),
+        polls: context::PollGate::default(),
+    });
+
+    let task = {
+        let shutdown = shutdown.clone();
+        let readiness = readiness.clone();
+        tokio::spawn(async move {
+            let result = operate(config, client, ctx, readiness.clone(), shutdown).await;
+            readiness.set(false);
+            server_stop.cancel();
+            for s in servers {
+                let _ = s.await;
+            }
+            result
+        })
+    };
+    Ok(OperatorHandle {
+        metrics_addr,
+        health_addr,
+        metrics,
+        readiness,
+        shutdown,
+        task,
+    })
+}
+
+async fn operate(
+    config: OperatorConfig,
+    client: Client,
+    ctx: Arc<Context>,
+    readiness: Arc<Readiness>,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    if !wait_for_crds(&client, &config, &shutdown).await {
+        return Ok(());
+    }
+    let mut elector = config
+        .leader_election
+        .clone()
+        .map(|cfg| leader::LeaderElector::new(client.clone(), cfg));
+    if let Some(elector) = elector.as_mut()
+        && !elector.acquire(&shutdown).await
+    {
+        return Ok(());
+    }
+
+    let controllers = futures::future::join_all(all_controllers(
+        &ctx,
+        config.max_concurrent_reconciles,
+        &shutdown,
+    ));
+    readiness.set(true);
+    tracing::info!(namespaces = ?config.namespaces, "controllers running");
+
+    let result = match elector.as_mut() {
+        None => {
+            controllers.await;
+            Ok(())
+        }
+        Some(elector) => {
+            // Stop holding the lease only after the controllers have stopped.
+            let hold_stop = CancellationToken::new();
+            let hold = elector.hold(&hold_stop);
+            tokio::pin!(hold);
+            tokio::pin!(controllers);
+            tokio::select! {
+                _ = &mut controllers => {
+                    hold_stop.cancel();
+                    let _ = hold.await;
+                    Ok(())
+                }
+                still_leader = &mut hold => {
+                    if still_leader {
+                        controllers.await;
+                        Ok(())
+                    } else {
+                        // Dropping the controllers aborts in-flight reconciles at once.
+                        readiness.set(false);
+                        Err(RunError::LeadershipLost)
+                    }
+                }
+            }
+        }
+    };
+    if result.is_ok()
+        && let Some(elector) = elector.as_ref()
+    {
+        elector.release().await;
+    }
+    tracing::info!("operator stopped");
+    result
+}
+
+/// Runs the operator until `shutdown` fires (graceful) or leadership is lost (error).
+pub async fn run(
+    config: OperatorConfig,
+    client: Client,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let handle = start(config, client).await?;
+    let inner = handle.shutdown.clone();
+    let watcher = tokio::spawn(async move {
+        shutdown.cancelled().await;
+        inner.cancel();
+    });
+    let result = handle.wait().await;
+    watcher.abort();
+    result
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the operator");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,1238 @@
+//! The `RdsBackup` controller: one manual ApsaraDB RDS backup, created exactly once, tracked to
+//! its end, and cleaned up per `deletionPolicy`.
+//!
+//! Reconcile is `load → validate → plan → act → status` (DESIGN §4):
+//!
+//! * **load**: the object (and, for a create, a fresh list of the `RdsBackup`s on the same
+//!   instance), the credentials Secret.
+//! * **validate** ([`validate`], pure): spec → `CreateBackupRequest`, or a message for
+//!   `Stalled/InvalidSpec`.
+//! * **plan** ([`plan`], pure): status → one [`Step`].
+//! * **act**: at most one mutating cloud call (`CreateBackup` or `DeleteBackup`), plus the
+//!   describes that observe it.
+//! * **status**: computed from the observation by pure functions ([`observe_task`],
+//!   [`record_backup_set`]) and written with server-side apply only when it changed.
+//!
+//! # Exactly once (DESIGN §6)
+//!
+//! RDS `CreateBackup` has no idempotency token, so the operator keeps these rules:
+//!
+//! 1. **Intent first.** Before `CreateBackup`, status records `pendingCreate {token, startedAt}`.
+//!    The intent is cleared when the outcome is known: a `BackupJobId` (recorded in the same
+//!    write), or an error that proves the call did not run (an RDS 4xx error response with a
+//!    code, such as `BackupJobExists`, `InvalidParameter` or throttling; a refused connection).
+//!    After a timeout, a 5xx or a crash the intent stays: **the outcome is unknown**.
+//! 2. **Unknown outcome ⇒ adopt, never re-create blindly.** With `pendingCreate` set and no
+//!    `backupJobId`, the next reconcile first looks for the task:
+//!    `DescribeBackupTasks(DBInstanceId, BackupMode=Manual)` lists the running manual tasks; if
+//!    none is ours, `DescribeBackups(BackupMode=Manual, StartTime≥startedAt)` lists the finished
+//!    sets (a task that ended while the operator was down). Only when both come back without a
+//!    candidate is `CreateBackup` called again (under the same intent).
+//! 3. **Telling ours from theirs.** Neither list says who created a task, so the operator makes
+//!    the answer unambiguous: **at most one object per instance may hold an unresolved intent.**
+//!    The whole critical section (fresh list of the `RdsBackup`s on the instance → adopt or
+//!    record intent → `CreateBackup` → record the job id) runs under a per-instance lock, and an
+//!    object does not record an intent while another object on the same instance has an
+//!    unresolved one (it waits with reason `WaitingForInstance`). A task or backup set whose id
+//!    is recorded in another object's status is **claimed** and never adopted. So an unclaimed
+//!    manual task on the instance can only be ours. Leader election makes the lock global.
+//! 4. **`BackupJobExists` on a fresh intent is theirs.** The error proves our call did not run;
+//!    another backup (another object's, or one started outside the operator) is running. The
+//!    intent is cleared and the object waits with exponential backoff (`WaitingForRunningBackup`)
+//!    and tries again. On an intent whose outcome was unknown, `BackupJobExists` triggers one
+//!    more adoption lookup first (our earlier call may just have become visible).
+//!
+//! Residual risk: a manual backup started *outside* the operator on the same instance while one
+//! of our intents is unresolved (after a crash or a lost response) would be adopted as ours.
+//!
+//! # Deletion
+//!
+//! Through kube-runtime's finalizer helper (`backup.aliyun.dev/cleanup`): the orphan annotation
+//! lets go at once (no Secret read, no cloud call); `Retain` lets go without cloud calls;
+//! `Delete` waits for a running task to end, then deletes the backup set (`NotFound` = done;
+//! `StoreStatus: Disabled` → `Stalled`).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::ListParams;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::{jittered, poll_interval, unit_random};
+use super::conditions::{Health, apply_health};
+use super::context::Context;
+use super::credentials::{self, CredentialsProblem};
+use super::error::{Error, Result};
+use super::runtime::{self, ManagedResource, object_key};
+use super::status::write_status;
+use crate::cloud::api::{
+    CreateBackupRequest, DeleteBackupRequest, DescribeBackupTasksRequest, DescribeBackupsRequest,
+    RdsApi, RdsBackup as CloudBackupSet, RdsBackupJob,
+};
+use crate::cloud::{CloudError, ErrorClass, Target};
+use crate::crd::{
+    DeletionPolicy, FINALIZER, PendingCreate, RdsBackup, RdsBackupMethod, RdsBackupPhase,
+    RdsBackupSet, RdsBackupSpec, RdsBackupStatus, RdsBackupStrategy, create_token,
+    orphan_on_delete,
+};
+
+/// Kind name used in metrics and logs.
+pub const KIND: &str = "RdsBackup";
+
+/// `BackupStatus` of a task that finished successfully.
+pub const TASK_FINISHED: &str = "Finished";
+/// `BackupStatus` of a task that failed.
+pub const TASK_FAILED: &str = "Failed";
+/// Error code of `CreateBackup` when a backup already runs on the instance.
+pub const BACKUP_JOB_EXISTS: &str = "BackupJobExists";
+/// Error code of `DeleteBackup` for a set whose `StoreStatus` is `Disabled`.
+pub const INCORRECT_BACKUP_SET_STATE: &str = "IncorrectBackupSetState";
+
+/// Condition reasons (stable PascalCase; also event reasons).
+pub mod reasons {
+    /// Spec rejected by `validate`.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// Intent recorded; `CreateBackup` is being sent.
+    pub const CREATING: &str = "Creating";
+    /// `CreateBackup` returned a job id.
+    pub const BACKUP_CREATED: &str = "BackupCreated";
+    /// An unknown-outcome create was resolved by finding our task.
+    pub const BACKUP_ADOPTED: &str = "BackupAdopted";
+    /// The task runs.
+    pub const BACKUP_RUNNING: &str = "BackupRunning";
+    /// The task finished; the backup set is not visible in `DescribeBackups` yet.
+    pub const WAITING_FOR_BACKUP_SET: &str = "WaitingForBackupSet";
+    /// The task is not (or no longer) visible in `DescribeBackupTasks`.
+    pub const TASK_NOT_FOUND: &str = "BackupTaskNotFound";
+    /// Done.
+    pub const BACKUP_SUCCEEDED: &str = "BackupSucceeded";
+    /// The task failed in the cloud.
+    pub const BACKUP_FAILED: &str = "BackupFailed";
+    /// Another backup runs on the instance (`BackupJobExists`).
+    pub const WAITING_FOR_RUNNING_BACKUP: &str = "WaitingForRunningBackup";
+    /// Another object on the instance has an unresolved create.
+    pub const WAITING_FOR_INSTANCE: &str = "WaitingForInstance";
+    /// The object is being deleted; cleanup in progress.
+    pub const DELETING: &str = "Deleting";
+    /// Deletion waits for the running task to end.
+    pub const WAITING_FOR_TASK_TO_END: &str = "WaitingForTaskToEnd";
+    /// The backup set cannot be deleted (`StoreStatus: Disabled`).
+    pub const BACKUP_NOT_DELETABLE: &str = "BackupNotDeletable";
+    /// The backup set was deleted.
+    pub const BACKUP_DELETED: &str = "BackupDeleted";
+    /// Deletion let the object go without touching the cloud.
+    pub const CLOUD_CLEANUP_SKIPPED: &str = "CloudCleanupSkipped";
+}
+
+impl ManagedResource for RdsBackup {
+    const KIND: &'static str = KIND;
+
+    fn credentials_secret(&self) -> Option<&str> {
+        self.spec.credentials_ref.as_ref().map(|r| r.name.as_str())
+    }
+}
+
+/// The `RdsBackup` controller futures (one per watched namespace).
+pub fn controllers(
+    ctx: Arc<Context>,
+    concurrency: u16,
+    shutdown: &CancellationToken,
+) -> Vec<BoxFuture<'static, ()>> {
+    runtime::controllers::<RdsBackup, _, _>(ctx, concurrency, shutdown, reconcile)
+}
+
+// ---------------------------------------------------------------------------------------------
+// validate (pure)
+// ---------------------------------------------------------------------------------------------
+
+/// Checks what the CRD schema cannot (or what a server without CEL lets through) and builds the
+/// `CreateBackup` request. The error is a message saying what to change.
+pub fn validate(spec: &RdsBackupSpec) -> Result<CreateBackupRequest, String> {
+    if spec.db_instance_id.trim().is_empty() {
+        return Err("spec.dbInstanceId must not be empty".into());
+    }
+    if spec.region.trim().is_empty() {
+        return Err("spec.region must not be empty".into());
+    }
+    let is_db = spec.backup_strategy == Some(RdsBackupStrategy::Db);
+    if !spec.db_names.is_empty() && !is_db {
+        return Err("spec.dbNames needs spec.backupStrategy: db".into());
+    }
+    if is_db && spec.db_names.is_empty() {
+        return Err("spec.backupStrategy db needs at least one entry in spec.dbNames".into());
+    }
+    if let Some(bad) = spec
+        .db_names
+        .iter()
+        .find(|n| n.trim().is_empty() || n.contains(',') || n.chars().any(char::is_whitespace))
+    {
+        return Err(format!(
+            "spec.dbNames entry {bad:?} is invalid: names must be non-empty, without commas or spaces"
+        ));
+    }
+    if spec.backup_type.is_some() && spec.backup_method != RdsBackupMethod::Physical {
+        return Err("spec.backupType applies only to backupMethod Physical".into());
+    }
+    if let Some(r) = spec.backup_retention_period
+        && r != -1
+        && !(7..=730).contains(&r)
+    {
+        return Err(format!(
+            "spec.backupRetentionPeriod {r} is invalid: use -1 (keep until deleted) or 7 to 730 days"
+        ));
+    }
+    Ok(CreateBackupRequest {
+        db_instance_id: spec.db_instance_id.trim().to_string(),
+        db_names: spec.db_names.clone(),
+        backup_strategy: spec.backup_strategy.map(|s| s.as_str().to_string()),
+        backup_method: Some(spec.backup_method.as_str().to_string()),
+        backup_type: spec.backup_type.map(|t| t.as_str().to_string()),
+        backup_retention_period: spec.backup_retention_period.map(i64::from),
+        ..CreateBackupRequest::default()
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// plan (pure)
+// ---------------------------------------------------------------------------------------------
+
+/// The one next step of an `RdsBackup` that is not being deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing was sent yet: record the intent, then `CreateBackup`.
+    Create,
+    /// An intent is recorded but its outcome is unknown: look for our task, adopt it, or
+    /// create again if there is none.
+    Adopt,
+    /// Poll the task until it ends.
+    Track {
+        /// `BackupJobId`.
+        job_id: String,
+    },
+    /// The task finished; fetch the backup set details (`DescribeBackups` can lag).
+    FetchBackupSet {
+        /// `BackupId`.
+        backup_id: String,
+    },
+    /// Terminal: nothing to do.
+    Done,
+}
+
+/// Whether a raw task status is final.
+pub fn task_ended(status: Option<&str>) -> bool {
+    matches!(status, Some(TASK_FINISHED) | Some(TASK_FAILED))
+}
+
+/// Chooses the next step from the status alone.
+pub fn plan(status: Option<&RdsBackupStatus>) -> Step {
+    let Some(s) = status else {
+        return Step::Create;
+    };
+    match s.phase {
+        Some(RdsBackupPhase::Failed) => return Step::Done,
+        Some(RdsBackupPhase::Succeeded) if s.backup_set.is_some() => return Step::Done,
+        _ => {}
+    }
+    if let Some(backup_id) = &s.backup_id
+        && (s.backup_job_id.is_none() || s.cloud_status.as_deref() == Some(TASK_FINISHED))
+    {
+        return Step::FetchBackupSet {
+            backup_id: backup_id.clone(),
+        };
+    }
+    if let Some(job_id) = &s.backup_job_id {
+        return Step::Track {
+            job_id: job_id.clone(),
+        };
+    }
+    if s.pending_create.is_some() {
+        return Step::Adopt;
+    }
+    Step::Create
+}
+
+// ---------------------------------------------------------------------------------------------
+// peers and adoption (pure)
+// ---------------------------------------------------------------------------------------------
+
+/// What the other `RdsBackup`s on the same instance hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peers {
+    /// `backupJobId`s recorded by other objects.
+    pub claimed_jobs: HashSet<String>,
+    /// `backupId`s recorded by other objects.
+    pub claimed_backups: HashSet<String>,
+    /// Another object (`namespace/name`) with an unresolved create intent, if any.
+    pub unresolved: Option<String>,
+}
+
+/// Whether `other` targets the same instance as `spec`.
+fn same_instance(spec: &RdsBackupSpec, other: &RdsBackupSpec) -> bool {
+    spec.region == other.region && spec.db_instance_id.trim() == other.db_instance_id.trim()
+}
+
+/// Claims and unresolved intents of the objects other than `me_uid` on the instance of `spec`.
+pub fn peers(me_uid: &str, spec: &RdsBackupSpec, all: &[RdsBackup]) -> Peers {
+    let mut p = Peers::default();
+    for o in all {
+        if o.metadata.uid.as_deref() == Some(me_uid) || !same_instance(spec, &o.spec) {
+            continue;
+        }
+        let Some(s) = o.status.as_ref() else {
+            continue;
+        };
+        if let Some(j) = &s.backup_job_id {
+            p.claimed_jobs.insert(j.clone());
+        }
+        if let Some(b) = &s.backup_id {
+            p.claimed_backups.insert(b.clone());
+        }
+        if s.pending_create.is_some()
+            && s.backup_job_id.is_none()
+            && s.backup_id.is_none()
+            && p.unresolved.is_none()
+        {
+            p.unresolved = Some(format!(
+                "{}/{}",
+                o.namespace().unwrap_or_default(),
+                o.name_any()
+            ));
+        }
+    }
+    p
+}
+
+/// The running manual task to adopt: the oldest unclaimed one (by numeric job id).
+pub fn pick_task<'a>(tasks: &'a [RdsBackupJob], peers: &Peers) -> Option<&'a RdsBackupJob> {
+    tasks
+        .iter()
+        .filter(|t| t.job_mode.as_deref().is_none_or(|m| m == "Manual"))
+        .filter(|t| !t.backup_job_id.is_empty() && !peers.claimed_jobs.contains(&t.backup_job_id))
+        .min_by_key(|t| {
+            (
+                t.backup_job_id.parse::<u64>().unwrap_or(u64::MAX),
+                t.backup_job_id.clone(),
+            )
+        })
+}
+
+/// The finished manual backup set to adopt: the oldest unclaimed one started at or after
+/// `not_before`.
+pub fn pick_backup_set<'a>(
+    sets: &'a [CloudBackupSet],
+    peers: &Peers,
+    not_before: jiff::Timestamp,
+) -> Option<&'a CloudBackupSet> {
+    sets.iter()
+        .filter(|b| b.backup_mode.as_deref().is_none_or(|m| m == "Manual"))
+        .filter(|b| !b.backup_id.is_empty() && !peers.claimed_backups.contains(&b.backup_id))
+        .filter(|b| {
+            b.backup_start_time
+                .as_deref()
+                .and_then(parse_time)
+                .is_none_or(|t| t.0 >= not_before)
+        })
+        .min_by_key(|b| {
+            (
+                b.backup_start_time
+                    .as_deref()
+                    .and_then(parse_time)
+                    .map(|t| t.0),
+                b.backup_id.clone(),
+            )
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// observation → status (pure)
+// ---------------------------------------------------------------------------------------------
+
+/// Parses an Alibaba timestamp (`2024-01-01T00:00:00Z`, also without seconds).
+pub fn parse_time(s: &str) -> Option<Time> {
+    let s = s.trim();
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Some(Time(t));
+    }
+    // `yyyy-MM-ddTHH:mmZ`
+    let with_secs = s.strip_suffix('Z').map(|p| format!("{p}:00Z"))?;
+    with_secs.parse::<jiff::Timestamp>().ok().map(Time)
+}
+
+/// The `StartTime` parameter of `DescribeBackups` for adoption: one minute before `t`,
+/// truncated to the minute (`yyyy-MM-ddTHH:mmZ`, UTC).
+pub fn describe_backups_start_time(t: jiff::Timestamp) -> String {
+    let earlier = t
+        .checked_sub(jiff::SignedDuration::from_secs(60))
+        .unwrap_or(t);
+    earlier.strftime("%Y-%m-%dT%H:%MZ").to_string()
+}
+
+/// Records an observation of the tracked task in `status`; returns the resulting health and
+/// when to look again (`None` = terminal, `Some(0)` = fetch the backup set now).
+pub fn observe_task(
+    status: &mut RdsBackupStatus,
+    task: Option<&RdsBackupJob>,
+    now: jiff::Timestamp,
+    timing: &super::Timing,
+) -> (Health, Option<Duration>) {
+    let Some(task) = task else {
+        return (
+            Health::progressing(
+                reasons::TASK_NOT_FOUND,
+                format!(
+                    "backup task {} is not visible in DescribeBackupTasks; retrying",
+                    status.backup_job_id.as_deref().unwrap_or_default()
+                ),
+            ),
+            Some(timing.wait),
+        );
+    };
+    status.cloud_status.clone_from(&task.backup_status);
+    status
+        .cloud_progress_status
+        .clone_from(&task.backup_progress_status);
+    if let Some(p) = task.process {
+        status.progress = Some(i32::try_from(p.clamp(0, 100)).unwrap_or(0));
+    }
+    match task.backup_status.as_deref() {
+        Some(TASK_FINISHED) => {
+            status.progress = Some(100);
+            status.phase = Some(RdsBackupPhase::Running);
+            match task.backup_id.clone().filter(|b| !b.is_empty()) {
+                Some(b) => {
+                    status.backup_id = Some(b.clone());
+                    (
+                        Health::progressing(
+                            reasons::WAITING_FOR_BACKUP_SET,
+                            format!("task finished; waiting for backup set {b} in DescribeBackups"),
+                        ),
+                        Some(Duration::ZERO),
+                    )
+                }
+                None => (
+                    Health::progressing(
+                        reasons::WAITING_FOR_BACKUP_SET,
+                        "task finished; waiting for its BackupId",
+                    ),
+                    Some(timing.wait),
+                ),
+            }
+        }
+        Some(TASK_FAILED) => {
+            status.phase = Some(RdsBackupPhase::Failed);
+            status.pending_create = None;
+            status.completion_time.get_or_insert(Time(now));
+            (
+                Health::stalled(
+                    reasons::BACKUP_FAILED,
+                    format!(
+                        "backup task {} failed in RDS; create a new RdsBackup to retry",
+                        task.backup_job_id
+                    ),
+                ),
+                None,
+            )
+        }
+        other => {
+            status.phase = Some(RdsBackupPhase::Running);
+            let started = status.start_time.as_ref().map(|t| t.0).unwrap_or(now);
+            let elapsed = now.duration_since(started).unsigned_abs();
+            (
+                Health::progressing(
+                    reasons::BACKUP_RUNNING,
+                    format!(
+                        "backup task {} is {} ({}%)",
+                        task.backup_job_id,
+                        other.unwrap_or("NoStart"),
+                        status.progress.unwrap_or(0)
+                    ),
+                ),
+                Some(poll_interval(elapsed, timing)),
+            )
+        }
+    }
+}
+
+/// Records the backup set in `status` and marks the backup `Succeeded`.
+pub fn record_backup_set(
+    status: &mut RdsBackupStatus,
+    set: &CloudBackupSet,
+    now: jiff::Timestamp,
+) -> Health {
+    let details = RdsBackupSet {
+        backup_id: Some(set.backup_id.clone()),
+        status: set.backup_status.clone(),
+        store_status: set.store_status.clone(),
+        meta_status: set.meta_status.clone(),
+        backup_method: set.backup_method.clone(),
+        backup_type: set.backup_type.clone(),
+        backup_mode: set.backup_mode.clone(),
+        start_time: set.backup_start_time.as_deref().and_then(parse_time),
+        end_time: set.backup_end_time.as_deref().and_then(parse_time),
+        consistent_time: set
+            .consistent_time
+            .filter(|t| *t > 0)
+            .and_then(|t| jiff::Timestamp::from_second(t).ok())
+            .map(Time),
+        size_bytes: set.backup_size,
+    };
+    status.backup_id = Some(set.backup_id.clone());
+    status.size_bytes = set.backup_size;
+    status.progress = Some(100);
+    if status.completion_time.is_none() {
+        status.completion_time = Some(details.end_time.clone().unwrap_or(Time(now)));
+    }
+    status.backup_set = Some(details);
+    status.phase = Some(RdsBackupPhase::Succeeded);
+    status.pending_create = None;
+    Health::ready(
+        reasons::BACKUP_SUCCEEDED,
+        format!("backup set {} is available", set.backup_id),
+    )
+}
+
+/// The health that matches a status in a terminal phase.
+pub fn terminal_health(status: &RdsBackupStatus) -> Option<Health> {
+    match status.phase {
+        Some(RdsBackupPhase::Succeeded) => Some(Health::ready(
+            reasons::BACKUP_SUCCEEDED,
+            format!(
+                "backup set {} is available",
+                status.backup_id.as_deref().unwrap_or_default()
+            ),
+        )),
+        Some(RdsBackupPhase::Failed) => Some(Health::stalled(
+            reasons::BACKUP_FAILED,
+            format!(
+                "backup task {} failed in RDS; create a new RdsBackup to retry",
+                status.backup_job_id.as_deref().unwrap_or_default()
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// Message of a cloud error for status and events: action, code, message and request id.
+pub fn cloud_error_message(e: &CloudError) -> String {
+    let mut m = format!("{} failed", e.action);
+    if let Some(code) = e.code() {
+        m.push_str(": ");
+        m.push_str(code);
+    }
+    if !e.message.is_empty() {
+        m.push_str(": ");
+        m.push_str(&e.message);
+    }
+    if let Some(id) = e.request_id() {
+        m.push_str(" (RequestId ");
+        m.push_str(id);
+        m.push(')');
+    }
+    m
+}
+
+/// Whether a `CreateBackup` error proves the call did not take effect.
+pub fn create_not_executed(e: &CloudError) -> bool {
+    // An RDS error response with a code and a 4xx status is a refusal: the gateway and the
+    // service answer it before doing anything. 5xx, timeouts and lost connections are unknown.
+    let refused = e.code().is_some() && e.http_status.is_some_and(|s| (400..500).contains(&s));
+    refused || e.proves_not_executed()
+}
+
+// ---------------------------------------------------------------------------------------------
+// reconcile (I/O)
+// ---------------------------------------------------------------------------------------------
+
+async fn reconcile(obj: Arc<RdsBackup>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let api: Api<RdsBackup> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(o) => apply(o, &ctx, &api).await,
+            FinalizerEvent::Cleanup(o) => cleanup(o, &ctx, &api).await,
+        }
+    })
+    .await
+    .map_err(Error::from)
+}
+
+/// One reconcile's view of an object: the status as last read and the status being built.
+struct Work<'a> {
+    obj: &'a RdsBackup,
+    ctx: &'a Context,
+    api: &'a Api<RdsBackup>,
+    name: String,
+    current: Option<RdsBackupStatus>,
+    status: RdsBackupStatus,
+}
+
+impl<'a> Work<'a> {
+    fn new(obj: &'a RdsBackup, ctx: &'a Context, api: &'a Api<RdsBackup>) -> Self {
+        let current = obj.status.clone();
+        let mut status = current.clone().unwrap_or_default();
+        status.phase.get_or_insert(RdsBackupPhase::Pending);
+        Work {
+            obj,
+            ctx,
+            api,
+            name: obj.name_any(),
+            current,
+            status,
+        }
+    }
+
+    /// Replaces the basis with a fresher read of the object's status.
+    fn rebase(&mut self, fresh: Option<RdsBackupStatus>) {
+        self.current = fresh.clone();
+        self.status = fresh.unwrap_or_default();
+        self.status.phase.get_or_insert(RdsBackupPhase::Pending);
+    }
+
+    fn true_condition(status: Option<&RdsBackupStatus>) -> Option<(String, String)> {
+        status.and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.status == super::conditions::TRUE)
+                .map(|c| (c.type_.clone(), c.reason.clone()))
+        })
+    }
+
+    /// Sets the conditions from `health`, writes the status if it changed, and publishes an
+    /// event when the phase or the true condition/reason changed.
+    async fn commit(&mut self, health: &Health) -> Result<()> {
+        let now = jiff::Timestamp::now();
+        self.status.observed_generation = self.obj.metadata.generation;
+        apply_health(
+            &mut self.status.conditions,
+            health,
+            self.obj.metadata.generation,
+            now,
+        );
+        let before_phase = self.current.as_ref().and_then(|s| s.phase);
+        let before_cond = Self::true_condition(self.current.as_ref());
+        write_status(self.api, &self.name, self.current.as_ref(), &self.status).await?;
+        let after_cond = Some((
+            health.condition_type().to_string(),
+            health.reason().to_string(),
+        ));
+        if before_phase != self.status.phase || before_cond != after_cond {
+            let type_ = match health {
+                Health::Stalled { .. } => EventType::Warning,
+                _ => EventType::Normal,
+            };
+            let phase = self.status.phase.unwrap_or_default();
+            self.ctx
+                .events
+                .publish(
+                    &self.obj.object_ref(&()),
+                    type_,
+                    health.reason(),
+                    phase.as_str(),
+                    health.message().to_string(),
+                )
+                .await;
+        }
+        self.current = Some(self.status.clone());
+        Ok(())
+    }
+
+    /// Reports a cloud error: `Terminal`/`NotFound` → `Stalled` (returns a slow requeue);
+    /// `Retryable`/`Conflict` → `Reconciling` and `Err` (per-object backoff).
+    async fn cloud_error(&mut self, e: CloudError) -> Result<Action> {
+        if let Some(id) = e.request_id() {
+            self.status.last_request_id = Some(id.to_string());
+        }
+        let message = cloud_error_message(&e);
+        match e.class() {
+            ErrorClass::Terminal | ErrorClass::NotFound => {
+                self.commit(&Health::stalled(e.name(), message)).await?;
+                Ok(requeue(self.ctx.timing.error_max, self.ctx))
+            }
+            ErrorClass::Retryable | ErrorClass::Conflict => {
+                // Best effort: the error itself is what drives the retry.
+                if let Err(write) = self.commit(&Health::progressing(e.name(), message)).await {
+                    tracing::debug!(
+                        error = %super::error::error_chain(&write),
+                        "status write failed"
+                    );
+                }
+                Err(Error::from(e))
+            }
+        }
+    }
+}
+
+fn requeue(after: Duration, ctx: &Context) -> Action {
+    Action::requeue(jittered(after, ctx.timing.jitter, unit_random()))
+}
+
+async fn target(obj: &RdsBackup, ctx: &Context) -> Result<Result<Target, CredentialsProblem>> {
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let creds = credentials::resolve(&ctx.client, &ns, obj.credentials_secret()).await?;
+    Ok(creds.map(|credentials| Target {
+        region: obj.spec.region.clone(),
+        credentials,
+    }))
+}
+
+async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Result<Action> {
+    let mut w = Work::new(&obj, ctx, api);
+    let step = plan(w.current.as_ref());
+    if step == Step::Done {
+        if let Some(h) = terminal_health(&w.status) {
+            w.commit(&h).await?;
+        }
+        return Ok(requeue(ctx.timing.resync, ctx));
+    }
+    if step == Step::Create
+        && let Err(message) = validate(&obj.spec)
+    {
+        w.commit(&Health::stalled(reasons::INVALID_SPEC, message))
+            .await?;
+        return Ok(requeue(ctx.timing.resync, ctx));
+    }
+    let target = match target(&obj, ctx).await? {
+        Ok(t) => t,
+        Err(problem) => {
+            w.commit(&Health::stalled(problem.reason(), problem.to_string()))
+                .await?;
+            // A change of the Secret requeues the object at once (Secret watch).
+            return Ok(requeue(ctx.timing.error_max, ctx));
+        }
+    };
+    let rds = ctx.cloud.rds(&target);
+    match step {
+        Step::Create | Step::Adopt => create_or_adopt(&mut w, rds.as_ref()).await,
+        Step::Track { job_id } => track(&mut w, rds.as_ref(), &job_id).await,
+        Step::FetchBackupSet { backup_id } => {
+            fetch_backup_set(&mut w, rds.as_ref(), &backup_id).await
+        }
+        Step::Done => Ok(requeue(ctx.timing.resync, ctx)),
+    }
+}
+
+/// All `RdsBackup`s the operator watches, read from the API server (not the cache).
+async fn list_all(ctx: &Context) -> Result<Vec<RdsBackup>> {
+    let mut out = Vec::new();
+    if ctx.namespaces.is_empty() {
+        let api: Api<RdsBackup> = Api::all(ctx.client.clone());
+        out.extend(api.list(&ListParams::default()).await?.items);
+    } else {
+        for ns in &ctx.namespaces {
+            let api: Api<RdsBackup> = Api::namespaced(ctx.client.clone(), ns);
+            out.extend(api.list(&ListParams::default()).await?.items);
+        }
+    }
+    Ok(out)
+}
+
+/// Result of an adoption lookup.
+enum Adoption {
+    /// Our task or backup set was found and recorded; requeue with this action.
+    Adopted(Action),
+    /// Nothing of ours exists in the cloud.
+    NotFound,
+    /// The lookup failed with a terminal error (status written as `Stalled`).
+    Stalled(Action),
+}
+
+/// Looks for our task (running) or backup set (finished) and records it in status.
+/// Retryable lookup errors are returned as `Err`.
+async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &Peers) -> Result<Adoption> {
+    let instance = w.obj.spec.db_instance_id.trim().to_string();
+    let started_at = w
+        .status
+        .pending_create
+        .as_ref()
+        .map(|p| p.started_at.0)
+        .unwrap_or_else(jiff::Timestamp::now);
+    let tasks = match rds
+        .describe_backup_tasks(&DescribeBackupTasksRequest {
+            db_instance_id: instance.clone(),
+            backup_mode: Some("Manual".into()),
+            ..DescribeBackupTasksRequest::default()
+        })
+        .await
+    {
+        Ok(r) => r.items,
+        Err(e) => return w.cloud_error(e).await.map(Adoption::Stalled),
+    };
+    if let Some(task) = pick_task(&tasks, peers) {
+        let now = jiff::Timestamp::now();
+        w.status.backup_job_id = Some(task.backup_job_id.clone());
+        w.status.pending_create = None;
+        w.status.start_time.get_or_insert(Time(now));
+        let (health, next) = observe_task(&mut w.status, Some(task), now, &w.ctx.timing);
+        let health = match health {
+            Health::Progressing { .. } => Health::progressing(
+                reasons::BACKUP_ADOPTED,
+                format!(
+                    "adopted backup task {} created before the operator could record it",
+                    task.backup_job_id
+                ),
+            ),
+            other => other,
+        };
+        w.commit(&health).await?;
+        let after = next.unwrap_or(w.ctx.timing.resync);
+        if next.is_some() {
+            w.ctx.polls.schedule(&object_key(w.obj), after);
+        }
+        return Ok(Adoption::Adopted(requeue(after, w.ctx)));
+    }
+    let sets = match rds
+        .describe_backups(&DescribeBackupsRequest {
+            db_instance_id: instance,
+            backup_mode: Some("Manual".into()),
+            start_time: Some(describe_backups_start_time(started_at)),
+            page_size: Some(100),
+            ..DescribeBackupsRequest::default()
+        })
+        .await
+    {
+        Ok(r) => r.items,
+        Err(e) => return w.cloud_error(e).await.map(Adoption::Stalled),
+    };
+    // The StartTime filter has minute precision; compare exactly here, with a minute of
+    // tolerance for clock differences between the operator and the service.
+    let not_before = started_at
+        .checked_sub(jiff::SignedDuration::from_secs(60))
+        .unwrap_or(started_at);
+    if let Some(set) = pick_backup_set(&sets, peers, not_before) {
+        let health = record_backup_set(&mut w.status, set, jiff::Timestamp::now());
+        w.status.cloud_status = Some(TASK_FINISHED.into());
+        w.commit(&health).await?;
+        return Ok(Adoption::Adopted(requeue(w.ctx.timing.resync, w.ctx)));
+    }
+    Ok(Adoption::NotFound)
+}
+
+async fn create_or_adopt(w: &mut Work<'_>, rds: &dyn RdsApi) -> Result<Action> {
+    let ctx = w.ctx;
+    let request = match validate(&w.obj.spec) {
+        Ok(r) => r,
+        Err(message) => {
+            w.commit(&Health::stalled(reasons::INVALID_SPEC, message))
+                .await?;
+            return Ok(requeue(ctx.timing.resync, ctx));
+        }
+    };
+    let lock_key = format!(
+        "rds/{}/{}",
+        w.obj.spec.region,
+        w.obj.spec.db_instance_id.trim()
+    );
+    let _guard = ctx.locks.lock(&lock_key).await;
+
+    // Fresh reads under the lock: our own status (the cache can lag behind our last write)
+    // and the claims of the other objects on the instance.
+    let all = list_all(ctx).await?;
+    let uid = w
+        .obj
+        .metadata
+        .uid
+        .clone()
+        .ok_or(Error::MissingObjectKey(".metadata.uid"))?;
+    let Some(me) = all
+        .iter()
+        .find(|o| o.metadata.uid.as_deref() == Some(uid.as_str()))
+    else {
+        // Deleted meanwhile.
+        return Ok(Action::await_change());
+    };
+    w.rebase(me.status.clone());
+    let step = plan(w.current.as_ref());
+    if !matches!(step, Step::Create | Step::Adopt) {
+        // Resolved by an earlier reconcile whose write the cache had not seen yet.
+        return Ok(requeue(ctx.timing.poll_initial, ctx));
+    }
+    let peers = peers(&uid, &w.obj.spec, &all);
+
+    let had_intent = step == Step::Adopt;
+    if had_intent {
+        match try_adopt(w, rds, &peers).await? {
+            Adoption::Adopted(action) | Adoption::Stalled(action) => return Ok(action),
+            Adoption::NotFound => {}
+        }
+        tracing::info!(
+            namespace = w.obj.namespace().unwrap_or_default(),
+            name = %w.name,
+            "no task or backup set of the earlier create attempt found; creating"
+        );
+    } else {
+        if let Some(other) = &peers.unresolved {
+            w.status.phase = Some(RdsBackupPhase::Pending);
+            w.commit(&Health::progressing(
+                reasons::WAITING_FOR_INSTANCE,
+                format!(
+                    "waiting: RdsBackup {other} is creating a backup on instance {}",
+                    w.obj.spec.db_instance_id
+                ),
+            ))
+            .await?;
+            return Err(Error::Wait {
+                reason: reasons::WAITING_FOR_INSTANCE,
+                after: Some(ctx.timing.wait),
+            });
+        }
+        // 1. Intent first.
+        w.status.pending_create = Some(PendingCreate {
+            token: create_token(&uid, w.obj.metadata.generation),
+            started_at: Time(jiff::Timestamp::now()),
+        });
+        w.status.phase = Some(RdsBackupPhase::Creating);
+        w.commit(&Health::progressing(
+            reasons::CREATING,
+            format!(
+                "creating a backup of instance {}",
+                w.obj.spec.db_instance_id
+            ),
+        ))
+        .await?;
+    }
+
+    // 2. The one mutating call.
+    match rds.create_backup(&request).await {
+        Ok(resp) if !resp.backup_job_id.is_empty() => {
+            let now = jiff::Timestamp::now();
+            w.status.backup_job_id = Some(resp.backup_job_id.clone());
+            w.status.pending_create = None;
+            w.status.phase = Some(RdsBackupPhase::Running);
+            w.status.start_time = Some(Time(now));
+            w.status.cloud_status = Some("NoStart".into());
+            w.status.progress = Some(0);
+            w.commit(&Health::progressing(
+                reasons::BACKUP_CREATED,
+                format!("backup task {} created", resp.backup_job_id),
+            ))
+            .await?;
+            ctx.polls
+                .schedule(&object_key(w.obj), ctx.timing.poll_initial);
+            Ok(requeue(ctx.timing.poll_initial, ctx))
+        }
+        Ok(_) => {
+            // A success without a job id: the outcome is unknown; keep the intent and adopt.
+            w.status.phase = Some(RdsBackupPhase::Creating);
+            w.commit(&Health::progressing(
+                reasons::CREATING,
+                "CreateBackup returned no BackupJobId; looking for the task",
+            ))
+            .await?;
+            Err(Error::Wait {
+                reason: reasons::CREATING,
+                after: None,
+            })
+        }
+        Err(e) if e.code() == Some(BACKUP_JOB_EXISTS) => {
+            if had_intent {
+                // Our earlier call may have become visible just now.
+                match try_adopt(w, rds, &peers).await? {
+                    Adoption::Adopted(action) | Adoption::Stalled(action) => return Ok(action),
+                    Adoption::NotFound => {}
+                }
+            }
+            // Refused: our call did not run. Another backup is running on the instance.
+            if let Some(id) = e.request_id() {
+                w.status.last_request_id = Some(id.to_string());
+            }
+            w.status.pending_create = None;
+            w.status.phase = Some(RdsBackupPhase::Pending);
+            w.commit(&Health::progressing(
+                reasons::WAITING_FOR_RUNNING_BACKUP,
+                format!(
+                    "another backup is running on instance {} (BackupJobExists); retrying with backoff",
+                    w.obj.spec.db_instance_id
+                ),
+            ))
+            .await?;
+            Err(Error::Wait {
+                reason: reasons::WAITING_FOR_RUNNING_BACKUP,
+                after: None,
+            })
+        }
+        Err(e) => {
+            if create_not_executed(&e) {
+                w.status.pending_create = None;
+                w.status.phase = Some(RdsBackupPhase::Pending);
+            }
+            w.cloud_error(e).await
+        }
+    }
+}
+
+async fn track(w: &mut Work<'_>, rds: &dyn RdsApi, job_id: &str) -> Result<Action> {
+    let ctx = w.ctx;
+    let key = object_key(w.obj);
+    if let Some(wait) = ctx.polls.wait_time(&key) {
+        return Ok(Action::requeue(wait));
+    }
+    let resp = rds
+        .describe_backup_tasks(&DescribeBackupTasksRequest {
+            db_instance_id: w.obj.spec.db_instance_id.trim().to_string(),
+            backup_job_id: Some(job_id.to_string()),
+            ..DescribeBackupTasksRequest::default()
+        })
+        .await;
+    let tasks = match resp {
+        Ok(r) => r.items,
+        Err(e) => return w.cloud_error(e).await,
+    };
+    let task = tasks.iter().find(|t| t.backup_job_id == job_id);
+    let now = jiff::Timestamp::now();
+    let (health, next) = observe_task(&mut w.status, task, now, &ctx.timing);
+    match (next, w.status.backup_id.clone()) {
+        (Some(d), Some(backup_id)) if d.is_zero() => fetch_backup_set(w, rds, &backup_id).await,
+        (Some(d), _) => {
+            w.commit(&health).await?;
+            ctx.polls.schedule(&key, d);
+            Ok(requeue(d, ctx))
+        }
+        (None, _) => {
+            w.commit(&health).await?;
+            ctx.polls.clear(&key);
+            Ok(requeue(ctx.timing.resync, ctx))
+        }
+    }
+}
+
+async fn fetch_backup_set(w: &mut Work<'_>, rds: &dyn RdsApi, backup_id: &str) -> Result<Action> {
+    let ctx = w.ctx;
+    let resp = rds
+        .describe_backups(&DescribeBackupsRequest {
+            db_instance_id: w.obj.spec.db_instance_id.trim().to_string(),
+            backup_id: Some(backup_id.to_string()),
+            ..DescribeBackupsRequest::default()
+        })
+        .await;
+    let sets = match resp {
+        Ok(r) => r.items,
+        Err(e) => return w.cloud_error(e).await,
+    };
+    match sets.iter().find(|s| s.backup_id == backup_id) {
+        Some(set) => {
+            let health = record_backup_set(&mut w.status, set, jiff::Timestamp::now());
+            w.commit(&health).await?;
+            ctx.polls.clear(&object_key(w.obj));
+            Ok(requeue(ctx.timing.resync, ctx))
+        }
+        None => {
+            // DescribeBackups lags behind the task: keep waiting, never fail.
+            w.status.phase = Some(RdsBackupPhase::Running);
+            w.status.cloud_status = Some(TASK_FINISHED.into());
+            w.commit(&Health::progressing(
+                reasons::WAITING_FOR_BACKUP_SET,
+                format!(
+                    "task finished; backup set {backup_id} is not listed by DescribeBackups yet"
+                ),
+            ))
+            .await?;
+            Ok(requeue(ctx.timing.wait, ctx))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// cleanup
+// ---------------------------------------------------------------------------------------------
+
+fn wait_deleting(ctx: &Context) -> Error {
+    Error::Wait {
+        reason: reasons::DELETING,
+        after: Some(ctx.timing.error_max),
+    }
+}
+
+async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Result<Action> {
+    if orphan_on_delete(obj.metadata.annotations.as_ref()) {
+        ctx.events
+            .normal(
+                &obj.object_ref(&()),
+                reasons::CLOUD_CLEANUP_SKIPPED,
+                "Deleting",
+                "orphan-on-delete annotation set: the backup is left in the cloud".into(),
+            )
+            .await;
+        return Ok(Action::await_change());
+    }
+    if obj.spec.deletion_policy == DeletionPolicy::Retain {
+        ctx.events
+            .normal(
+                &obj.object_ref(&()),
+                reasons::CLOUD_CLEANUP_SKIPPED,
+                "Deleting",
+                "deletionPolicy Retain: the backup set is kept in the cloud".into(),
+            )
+            .await;
+        return Ok(Action::await_change());
+    }
+    let mut w = Work::new(&obj, ctx, api);
+    let unresolved = w.status.pending_create.is_some()
+        && w.status.backup_job_id.is_none()
+        && w.status.backup_id.is_none();
+    if w.status.backup_job_id.is_none() && w.status.backup_id.is_none() && !unresolved {
+        // Nothing was ever created.
+        return Ok(Action::await_change());
+    }
+    w.status.phase = Some(RdsBackupPhase::Deleting);
+    let target = match target(&obj, ctx).await? {
+        Ok(t) => t,
+        Err(problem) => {
+            w.commit(&Health::stalled(
+                problem.reason(),
+                format!(
+                    "{problem}; cannot delete the backup set. Fix the Secret, or set the annotation \
+                     backup.aliyun.dev/orphan-on-delete=\"true\" to delete the object without cloud cleanup"
+                ),
+            ))
+            .await?;
+            return Err(Error::Wait {
+                reason: problem.reason(),
+                after: Some(ctx.timing.error_max),
+            });
+        }
+    };
+    let rds = ctx.cloud.rds(&target);
+    let instance = obj.spec.db_instance_id.trim().to_string();
+
+    if unresolved {
+        // A create may have run: find it before deciding there is nothing to delete.
+        let lock_key = format!("rds/{}/{}", obj.spec.region, instance);
+        let _guard = ctx.locks.lock(&lock_key).await;
+        let all = list_all(ctx).await?;
+        let uid = obj.metadata.uid.clone().unwrap_or_default();
+        let peers = peers(&uid, &obj.spec, &all);
+        match try_adopt(&mut w, rds.as_ref(), &peers).await? {
+            Adoption::Adopted(_) => w.status.phase = Some(RdsBackupPhase::Deleting),
+            Adoption::NotFound => return Ok(Action::await_change()),
+            Adoption::Stalled(_) => return Err(wait_deleting(ctx)),
+        }
+    }
+
+    // Wait for a running task to end.
+    if let Some(job_id) = w.status.backup_job_id.clone()
+        && !task_ended(w.status.cloud_status.as_deref())
+    {
+        let tasks = match rds
+            .describe_backup_tasks(&DescribeBackupTasksRequest {
+                db_instance_id: instance.clone(),
+                backup_job_id: Some(job_id.clone()),
+                ..DescribeBackupTasksRequest::default()
+            })
+            .await
+        {
+            Ok(r) => r.items,
+            Err(e) => {
+                w.cloud_error(e).await?;
+                return Err(wait_deleting(ctx));
+            }
+        };
+        let now = jiff::Timestamp::now();
+        let task = tasks.iter().find(|t| t.backup_job_id == job_id);
+        let (_, next) = observe_task(&mut w.status, task, now, &ctx.timing);
+        w.status.phase = Some(RdsBackupPhase::Deleting);
+        if task.is_none() {
+            // The task is gone from the task list: nothing left to wait for.
+            w.status.cloud_status = Some(TASK_FINISHED.into());
+        } else if !task_ended(w.status.cloud_status.as_deref()) {
+            w.commit(&Health::progressing(
+                reasons::WAITING_FOR_TASK_TO_END,
+                format!("waiting for backup task {job_id} to end before deleting its backup set"),
+            ))
+            .await?;
+            return Err(Error::Wait {
+                reason: reasons::WAITING_FOR_TASK_TO_END,
+                after: Some(next.unwrap_or(ctx.timing.wait)),
+            });
+        }
+    }
+    if w.status.cloud_status.as_deref() == Some(TASK_FAILED) && w.status.backup_id.is_none() {
+        return Ok(Action::await_change());
+    }
+    let Some(backup_id) = w.status.backup_id.clone() else {
+        // Ended without a visible backup id: nothing we can address.
+        return Ok(Action::await_change());
+    };
+
+    let sets = match rds
+        .describe_backups(&DescribeBackupsRequest {
+            db_instance_id: instance.clone(),
+            backup_id: Some(backup_id.clone()),
+            ..DescribeBackupsRequest::default()
+        })
+        .await
+    {
+        Ok(r) => r.items,
+        Err(e) if e.class() == ErrorClass::NotFound => return Ok(Action::await_change()),
+        Err(e) => {
+            w.cloud_error(e).await?;
+            return Err(wait_deleting(ctx));
+        }
+    };
+    let Some(set) = sets.iter().find(|s| s.backup_id == backup_id) else {
+        // Already gone.
+        return Ok(Action::await_change());
+    };
+    if set.store_status.as_deref() == Some("Disabled") {
+        return not_deletable(&mut w, &backup_id).await;
+    }
+    match rds
+        .delete_backup(&DeleteBackupRequest {
+            db_instance_id: instance,
+            backup_ids: vec![backup_id.clone()],
+            ..DeleteBackupRequest::default()
+        })
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.class() == ErrorClass::NotFound => {}
+        Err(e) if e.code() == Some(INCORRECT_BACKUP_SET_STATE) => {
+            return not_deletable(&mut w, &backup_id).await;
+        }
+        Err(e) => {
+            w.cloud_error(e).await?;
+            return Err(wait_deleting(ctx));
+        }
+    }
+    ctx.events
+        .normal(
+            &obj.object_ref(&()),
+            reasons::BACKUP_DELETED,
+            "Deleting",
+            format!("backup set {backup_id} deleted"),
+        )
+        .await;
+    Ok(Action::await_change())
+}
+
+async fn not_deletable(w: &mut Work<'_>, backup_id: &str) -> Result<Action> {
+    w.status.phase = Some(RdsBackupPhase::Deleting);
+    w.commit(&Health::stalled(
+        reasons::BACKUP_NOT_DELETABLE,
+        format!(
+            "backup set {backup_id} has StoreStatus Disabled: RDS deletes only backup sets whose \
+             StoreStatus is Enabled (sets the instance still needs, or locked ones, are Disabled). \
+             Delete it later in the console, or set the annotation \
+             backup.aliyun.dev/orphan-on-delete=\"true\" to delete this object and keep the set"
+        ),
+    ))
+    .await?;
+    Err(Error::Wait {
+        reason: reasons::BACKUP_NOT_DELETABLE,
+        after: Some(w.ctx.timing.error_max),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;

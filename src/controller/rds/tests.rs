@@ -1,0 +1,387 @@
+//! Unit tests of the pure parts of the `RdsBackup` controller.
+
+use super::*;
+use crate::controller::Timing;
+use crate::crd::{RdsBackupType, create_token};
+use kube::api::ObjectMeta;
+
+fn spec() -> RdsBackupSpec {
+    serde_json::from_value(serde_json::json!({
+        "region": "cn-hangzhou",
+        "dbInstanceId": "rm-demo01",
+    }))
+    .unwrap()
+}
+
+fn ts(s: &str) -> jiff::Timestamp {
+    s.parse().unwrap()
+}
+
+fn obj(name: &str, uid: &str, spec: RdsBackupSpec, status: Option<RdsBackupStatus>) -> RdsBackup {
+    let mut o = RdsBackup::new(name, spec);
+    o.metadata = ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some("ns".into()),
+        uid: Some(uid.into()),
+        ..ObjectMeta::default()
+    };
+    o.status = status;
+    o
+}
+
+fn task(id: &str, status: &str, process: i64) -> RdsBackupJob {
+    RdsBackupJob {
+        backup_job_id: id.into(),
+        backup_status: Some(status.into()),
+        backup_progress_status: Some(status.into()),
+        job_mode: Some("Manual".into()),
+        process: Some(process),
+        ..RdsBackupJob::default()
+    }
+}
+
+// ---- validate ----
+
+#[test]
+fn validate_builds_request_with_defaults() {
+    let r = validate(&spec()).unwrap();
+    assert_eq!(r.db_instance_id, "rm-demo01");
+    assert_eq!(r.backup_method.as_deref(), Some("Physical"));
+    assert_eq!(r.backup_strategy, None);
+    assert!(r.db_names.is_empty());
+    assert_eq!(r.backup_retention_period, None);
+}
+
+#[test]
+fn validate_db_strategy_and_names() {
+    let mut s = spec();
+    s.backup_method = RdsBackupMethod::Logical;
+    s.backup_strategy = Some(RdsBackupStrategy::Db);
+    assert!(validate(&s).unwrap_err().contains("dbNames"));
+    s.db_names = vec!["orders".into(), "users".into()];
+    let r = validate(&s).unwrap();
+    assert_eq!(r.backup_strategy.as_deref(), Some("db"));
+    assert_eq!(r.db_names, vec!["orders", "users"]);
+    s.db_names = vec!["a,b".into()];
+    assert!(validate(&s).unwrap_err().contains("a,b"));
+    s.backup_strategy = Some(RdsBackupStrategy::Instance);
+    s.db_names = vec!["orders".into()];
+    assert!(validate(&s).unwrap_err().contains("backupStrategy: db"));
+}
+
+#[test]
+fn validate_backup_type_and_retention() {
+    let mut s = spec();
+    s.backup_type = Some(RdsBackupType::FullBackup);
+    assert!(validate(&s).is_ok());
+    s.backup_method = RdsBackupMethod::Snapshot;
+    assert!(validate(&s).unwrap_err().contains("backupType"));
+    let mut s = spec();
+    for ok in [-1, 7, 730] {
+        s.backup_retention_period = Some(ok);
+        assert_eq!(
+            validate(&s).unwrap().backup_retention_period,
+            Some(i64::from(ok))
+        );
+    }
+    for bad in [0, 6, 731, -2] {
+        s.backup_retention_period = Some(bad);
+        assert!(validate(&s).unwrap_err().contains("backupRetentionPeriod"));
+    }
+    let mut s = spec();
+    s.db_instance_id = "  ".into();
+    assert!(validate(&s).is_err());
+}
+
+// ---- plan ----
+
+#[test]
+fn plan_walks_the_lifecycle() {
+    assert_eq!(plan(None), Step::Create);
+    let mut s = RdsBackupStatus::default();
+    assert_eq!(plan(Some(&s)), Step::Create);
+    s.pending_create = Some(PendingCreate {
+        token: "t".into(),
+        started_at: Time(ts("2026-01-01T00:00:00Z")),
+    });
+    s.phase = Some(RdsBackupPhase::Creating);
+    assert_eq!(plan(Some(&s)), Step::Adopt);
+    s.pending_create = None;
+    s.backup_job_id = Some("42".into());
+    s.phase = Some(RdsBackupPhase::Running);
+    s.cloud_status = Some("Uploading".into());
+    assert_eq!(
+        plan(Some(&s)),
+        Step::Track {
+            job_id: "42".into()
+        }
+    );
+    s.cloud_status = Some(TASK_FINISHED.into());
+    s.backup_id = Some("99".into());
+    assert_eq!(
+        plan(Some(&s)),
+        Step::FetchBackupSet {
+            backup_id: "99".into()
+        }
+    );
+    s.backup_set = Some(RdsBackupSet::default());
+    s.phase = Some(RdsBackupPhase::Succeeded);
+    assert_eq!(plan(Some(&s)), Step::Done);
+}
+
+#[test]
+fn plan_failed_is_done_and_job_id_wins_over_intent() {
+    let s = RdsBackupStatus {
+        phase: Some(RdsBackupPhase::Failed),
+        backup_job_id: Some("1".into()),
+        ..RdsBackupStatus::default()
+    };
+    assert_eq!(plan(Some(&s)), Step::Done);
+    // A stale intent next to a job id never leads to another create.
+    let s = RdsBackupStatus {
+        phase: Some(RdsBackupPhase::Running),
+        backup_job_id: Some("1".into()),
+        pending_create: Some(PendingCreate {
+            token: "t".into(),
+            started_at: Time(ts("2026-01-01T00:00:00Z")),
+        }),
+        ..RdsBackupStatus::default()
+    };
+    assert_eq!(plan(Some(&s)), Step::Track { job_id: "1".into() });
+    // An adopted finished set (no job id) fetches its details.
+    let s = RdsBackupStatus {
+        backup_id: Some("7".into()),
+        ..RdsBackupStatus::default()
+    };
+    assert_eq!(
+        plan(Some(&s)),
+        Step::FetchBackupSet {
+            backup_id: "7".into()
+        }
+    );
+}
+
+// ---- peers and adoption ----
+
+#[test]
+fn peers_collect_claims_and_unresolved_intents_on_the_same_instance_only() {
+    let mut other_instance = spec();
+    other_instance.db_instance_id = "rm-other".into();
+    let claimed = RdsBackupStatus {
+        backup_job_id: Some("10".into()),
+        backup_id: Some("b10".into()),
+        ..RdsBackupStatus::default()
+    };
+    let unresolved = RdsBackupStatus {
+        pending_create: Some(PendingCreate {
+            token: "x".into(),
+            started_at: Time(ts("2026-01-01T00:00:00Z")),
+        }),
+        ..RdsBackupStatus::default()
+    };
+    let all = vec![
+        obj("me", "u-me", spec(), Some(unresolved.clone())),
+        obj("a", "u-a", spec(), Some(claimed)),
+        obj("b", "u-b", spec(), Some(unresolved.clone())),
+        obj(
+            "c",
+            "u-c",
+            other_instance,
+            Some(RdsBackupStatus {
+                backup_job_id: Some("11".into()),
+                ..unresolved
+            }),
+        ),
+    ];
+    let p = peers("u-me", &spec(), &all);
+    assert!(p.claimed_jobs.contains("10"));
+    assert!(!p.claimed_jobs.contains("11"));
+    assert!(p.claimed_backups.contains("b10"));
+    assert_eq!(p.unresolved.as_deref(), Some("ns/b"));
+    // Seen from `b`, `me` is the unresolved one.
+    assert_eq!(
+        peers("u-b", &spec(), &all).unresolved.as_deref(),
+        Some("ns/me")
+    );
+}
+
+#[test]
+fn pick_task_skips_claimed_and_automated_tasks() {
+    let mut p = Peers::default();
+    p.claimed_jobs.insert("100".into());
+    let mut auto = task("50", "Uploading", 10);
+    auto.job_mode = Some("Automated".into());
+    let tasks = vec![
+        task("100", "Uploading", 50),
+        auto,
+        task("101", "NoStart", 0),
+    ];
+    assert_eq!(pick_task(&tasks, &p).unwrap().backup_job_id, "101");
+    p.claimed_jobs.insert("101".into());
+    assert!(pick_task(&tasks, &p).is_none());
+    assert!(pick_task(&[], &Peers::default()).is_none());
+}
+
+#[test]
+fn pick_backup_set_respects_time_and_claims() {
+    let set = |id: &str, start: &str| CloudBackupSet {
+        backup_id: id.into(),
+        backup_mode: Some("Manual".into()),
+        backup_start_time: Some(start.into()),
+        ..CloudBackupSet::default()
+    };
+    let sets = vec![
+        set("old", "2026-01-01T09:00:00Z"),
+        set("mine", "2026-01-01T10:00:30Z"),
+        set("later", "2026-01-01T10:05:00Z"),
+    ];
+    let mut p = Peers::default();
+    let t = ts("2026-01-01T10:00:00Z");
+    assert_eq!(pick_backup_set(&sets, &p, t).unwrap().backup_id, "mine");
+    p.claimed_backups.insert("mine".into());
+    assert_eq!(pick_backup_set(&sets, &p, t).unwrap().backup_id, "later");
+    p.claimed_backups.insert("later".into());
+    assert!(pick_backup_set(&sets, &p, t).is_none());
+}
+
+#[test]
+fn start_time_param_is_a_minute_earlier_truncated() {
+    assert_eq!(
+        describe_backups_start_time(ts("2026-03-04T05:06:07Z")),
+        "2026-03-04T05:05Z"
+    );
+    assert_eq!(
+        parse_time("2026-03-04T05:06Z").unwrap().0,
+        ts("2026-03-04T05:06:00Z")
+    );
+    assert_eq!(
+        parse_time("2026-03-04T05:06:07Z").unwrap().0,
+        ts("2026-03-04T05:06:07Z")
+    );
+    assert!(parse_time("yesterday").is_none());
+}
+
+// ---- observation → status ----
+
+#[test]
+fn observe_running_task_polls_adaptively() {
+    let timing = Timing::default();
+    let start = ts("2026-01-01T00:00:00Z");
+    let mut s = RdsBackupStatus {
+        backup_job_id: Some("1".into()),
+        start_time: Some(Time(start)),
+        ..RdsBackupStatus::default()
+    };
+    let (h, next) = observe_task(&mut s, Some(&task("1", "Uploading", 140)), start, &timing);
+    assert_eq!(h.reason(), reasons::BACKUP_RUNNING);
+    assert_eq!(s.phase, Some(RdsBackupPhase::Running));
+    assert_eq!(s.progress, Some(100), "Process is clamped to 0..=100");
+    assert_eq!(s.cloud_status.as_deref(), Some("Uploading"));
+    assert_eq!(next, Some(timing.poll_initial));
+    let later = ts("2026-01-01T00:30:00Z");
+    let (_, next) = observe_task(&mut s, Some(&task("1", "Uploading", 50)), later, &timing);
+    assert_eq!(next, Some(timing.poll_max));
+    assert_eq!(s.progress, Some(50));
+}
+
+#[test]
+fn observe_finished_and_failed_tasks() {
+    let timing = Timing::default();
+    let now = ts("2026-01-01T00:00:00Z");
+    let mut s = RdsBackupStatus::default();
+    let mut t = task("1", TASK_FINISHED, 100);
+    t.backup_id = Some("b1".into());
+    let (h, next) = observe_task(&mut s, Some(&t), now, &timing);
+    assert_eq!(next, Some(Duration::ZERO));
+    assert_eq!(s.backup_id.as_deref(), Some("b1"));
+    assert!(matches!(h, Health::Progressing { .. }));
+    // Finished without a BackupId yet: wait.
+    let mut s = RdsBackupStatus::default();
+    let (_, next) = observe_task(&mut s, Some(&task("1", TASK_FINISHED, 100)), now, &timing);
+    assert_eq!(next, Some(timing.wait));
+    assert_eq!(s.backup_id, None);
+    // Failed: terminal and stalled.
+    let mut s = RdsBackupStatus::default();
+    let (h, next) = observe_task(&mut s, Some(&task("1", TASK_FAILED, 60)), now, &timing);
+    assert_eq!(next, None);
+    assert_eq!(s.phase, Some(RdsBackupPhase::Failed));
+    assert_eq!(h.reason(), reasons::BACKUP_FAILED);
+    assert!(matches!(h, Health::Stalled { .. }));
+    assert!(s.completion_time.is_some());
+    // Not visible: keep waiting, phase untouched.
+    let mut s = RdsBackupStatus {
+        phase: Some(RdsBackupPhase::Running),
+        ..RdsBackupStatus::default()
+    };
+    let (h, next) = observe_task(&mut s, None, now, &timing);
+    assert_eq!(h.reason(), reasons::TASK_NOT_FOUND);
+    assert_eq!(next, Some(timing.wait));
+    assert_eq!(s.phase, Some(RdsBackupPhase::Running));
+}
+
+#[test]
+fn record_backup_set_succeeds_and_clears_intent() {
+    let mut s = RdsBackupStatus {
+        pending_create: Some(PendingCreate {
+            token: create_token("u", Some(1)),
+            started_at: Time(ts("2026-01-01T00:00:00Z")),
+        }),
+        ..RdsBackupStatus::default()
+    };
+    let set = CloudBackupSet {
+        backup_id: "b1".into(),
+        backup_status: Some("Success".into()),
+        store_status: Some("Enabled".into()),
+        backup_start_time: Some("2026-01-01T00:00:05Z".into()),
+        backup_end_time: Some("2026-01-01T00:01:00Z".into()),
+        backup_size: Some(1024),
+        consistent_time: Some(1_767_225_660),
+        ..CloudBackupSet::default()
+    };
+    let h = record_backup_set(&mut s, &set, ts("2026-01-01T00:02:00Z"));
+    assert_eq!(h.reason(), reasons::BACKUP_SUCCEEDED);
+    assert_eq!(s.phase, Some(RdsBackupPhase::Succeeded));
+    assert_eq!(s.pending_create, None);
+    assert_eq!(s.size_bytes, Some(1024));
+    assert_eq!(
+        s.completion_time.as_ref().unwrap().0,
+        ts("2026-01-01T00:01:00Z")
+    );
+    let d = s.backup_set.as_ref().unwrap();
+    assert_eq!(d.store_status.as_deref(), Some("Enabled"));
+    assert_eq!(
+        d.consistent_time.as_ref().unwrap().0,
+        ts("2026-01-01T00:01:00Z")
+    );
+    assert_eq!(plan(Some(&s)), Step::Done);
+}
+
+#[test]
+fn create_errors_that_prove_nothing_ran() {
+    use crate::cloud::{ErrorKind, Product};
+    let api = |status: u16, code: &str| {
+        CloudError::api(
+            Product::Rds,
+            "CreateBackup",
+            status,
+            Some(code.into()),
+            Some("m".into()),
+            None,
+        )
+    };
+    assert!(create_not_executed(&api(400, "BackupJobExists")));
+    assert!(create_not_executed(&api(400, "InvalidParameter")));
+    assert!(create_not_executed(&api(
+        404,
+        "InvalidDBInstanceId.NotFound"
+    )));
+    assert!(!create_not_executed(&api(500, "InternalError")));
+    assert!(!create_not_executed(&api(503, "ServiceUnavailable")));
+    let timeout = CloudError::new(
+        Product::Rds,
+        "CreateBackup",
+        ErrorKind::Timeout,
+        "timed out",
+    );
+    assert!(!create_not_executed(&timeout));
+}

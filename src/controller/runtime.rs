@@ -1,0 +1,243 @@
+//! Generic controller wiring shared by every kind: one kube-runtime `Controller` per watched
+//! namespace (or one for all), Secret watches that requeue the objects referencing a changed
+//! Secret, per-object backoff, metrics, error events, CRD wait and shutdown.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::ListParams;
+use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::{jittered, unit_random};
+use super::context::Context;
+use super::error::{Error, error_chain};
+
+/// A custom resource kind reconciled by this operator.
+pub trait ManagedResource:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// Kind name, used as the `kind` metrics label and in logs.
+    const KIND: &'static str;
+
+    /// Name of the `credentialsRef` Secret in the object's namespace, if any.
+    fn credentials_secret(&self) -> Option<&str>;
+}
+
+/// Key of an object for per-object state (backoff): its UID, or `namespace/name`.
+pub fn object_key<K: Resource>(obj: &K) -> String {
+    obj.meta().uid.clone().unwrap_or_else(|| {
+        format!(
+            "{}/{}",
+            obj.meta().namespace.as_deref().unwrap_or_default(),
+            obj.meta().name.as_deref().unwrap_or_default()
+        )
+    })
+}
+
+/// A future that resolves when `token` is cancelled and is `Send + Sync + 'static`
+/// (what `Controller::graceful_shutdown_on` requires).
+fn shutdown_future(token: CancellationToken) -> impl Future<Output = ()> + Send + Sync + 'static {
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        token.cancelled().await;
+        let _ = tx.send(());
+    });
+    rx.map(|_| ())
+}
+
+/// Runs one reconcile with metrics, logging, events and backoff bookkeeping.
+async fn instrumented<K, R, Fut>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+    reconcile: R,
+) -> Result<Action, Error>
+where
+    K: ManagedResource,
+    R: Fn(Arc<K>, Arc<Context>) -> Fut,
+    Fut: Future<Output = Result<Action, Error>>,
+{
+    let key = object_key(obj.as_ref());
+    let result = {
+        let _timer = ctx.metrics.reconcile_started(K::KIND);
+        reconcile(obj.clone(), ctx.clone()).await
+    };
+    match &result {
+        Ok(action) => {
+            ctx.backoff.success(&key);
+            tracing::debug!(
+                kind = K::KIND,
+                namespace = obj.namespace().unwrap_or_default(),
+                name = obj.name_any(),
+                ?action,
+                "reconciled"
+            );
+        }
+        Err(e) if e.is_wait() => {
+            tracing::debug!(
+                kind = K::KIND,
+                namespace = obj.namespace().unwrap_or_default(),
+                name = obj.name_any(),
+                reason = e.name(),
+                "waiting"
+            );
+        }
+        Err(e) => {
+            let name = e.name();
+            let chain = error_chain(e);
+            ctx.metrics.reconcile_failed(K::KIND, name);
+            tracing::warn!(
+                kind = K::KIND,
+                namespace = obj.namespace().unwrap_or_default(),
+                name = obj.name_any(),
+                error = name,
+                detail = %chain,
+                "reconcile failed"
+            );
+            ctx.events
+                .warning(&obj.object_ref(&()), name, "Reconcile", chain)
+                .await;
+        }
+    }
+    result
+}
+
+fn error_policy<K: ManagedResource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+    if let Error::Wait {
+        after: Some(after), ..
+    } = err.inner()
+    {
+        return Action::requeue(jittered(*after, ctx.timing.jitter, unit_random()));
+    }
+    let delay = ctx.backoff.failure(&object_key(obj.as_ref()), &ctx.timing);
+    Action::requeue(delay)
+}
+
+/// Builds the controller futures of kind `K`: one per watched namespace, or one for all.
+///
+/// Each future runs until `shutdown` fires (then finishes in-flight reconciles) or is dropped
+/// (then in-flight reconciles are aborted — used when leadership is lost).
+pub fn controllers<K, R, Fut>(
+    ctx: Arc<Context>,
+    concurrency: u16,
+    shutdown: &CancellationToken,
+    reconcile: R,
+) -> Vec<BoxFuture<'static, ()>>
+where
+    K: ManagedResource,
+    R: Fn(Arc<K>, Arc<Context>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    let scopes: Vec<Option<String>> = if ctx.namespaces.is_empty() {
+        vec![None]
+    } else {
+        ctx.namespaces.iter().cloned().map(Some).collect()
+    };
+    scopes
+        .into_iter()
+        .map(|ns| {
+            let client = ctx.client.clone();
+            let (api, secrets): (Api<K>, Api<Secret>) = match &ns {
+                Some(ns) => (
+                    Api::namespaced(client.clone(), ns),
+                    Api::namespaced(client, ns),
+                ),
+                None => (Api::all(client.clone()), Api::all(client)),
+            };
+            let controller = Controller::new(api, watcher::Config::default().any_semantic());
+            let store = controller.store();
+            let r = reconcile.clone();
+            controller
+                .watches(
+                    secrets,
+                    watcher::Config::default().any_semantic(),
+                    move |secret: Secret| {
+                        let ns = secret.namespace();
+                        let name = secret.name_any();
+                        store
+                            .state()
+                            .into_iter()
+                            .filter(|o| {
+                                o.namespace() == ns && o.credentials_secret() == Some(name.as_str())
+                            })
+                            .map(|o| ObjectRef::from_obj(o.as_ref()))
+                            .collect::<Vec<_>>()
+                    },
+                )
+                .with_config(ControllerConfig::default().concurrency(concurrency))
+                .graceful_shutdown_on(shutdown_future(shutdown.clone()))
+                .run(
+                    move |obj, ctx| instrumented(obj, ctx, r.clone()),
+                    error_policy::<K>,
+                    ctx.clone(),
+                )
+                .for_each(|res| async move {
+                    if let Err(e) = res {
+                        // Reconcile errors are reported in `instrumented`; these are queue and
+                        // watch errors (the watcher retries on its own).
+                        tracing::debug!(kind = K::KIND, error = %error_chain(&e), "controller event");
+                    }
+                })
+                .boxed()
+        })
+        .collect()
+}
+
+/// Waits until kind `K` is served (its CRD is installed and established), logging while it
+/// is not. Returns `false` if `shutdown` fired first.
+pub async fn wait_for_kind<K: ManagedResource>(
+    client: &Client,
+    namespaces: &[String],
+    poll: Duration,
+    shutdown: &CancellationToken,
+) -> bool {
+    let api: Api<K> = match namespaces.first() {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let crd_name = format!("{}.{}", K::plural(&()), K::group(&()));
+    let mut attempts: u64 = 0;
+    loop {
+        match api.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(_) => {
+                if attempts > 0 {
+                    tracing::info!(crd = %crd_name, "CRD is established");
+                }
+                return true;
+            }
+            Err(e) => {
+                if attempts.is_multiple_of(15) {
+                    tracing::warn!(
+                        crd = %crd_name,
+                        error = %error_chain(&e),
+                        "waiting for the CRD to be established; install it with \
+                         `aliyun-backup-operator crd | kubectl apply -f -`"
+                    );
+                }
+                attempts += 1;
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return false,
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+}
