@@ -1,15 +1,69 @@
-//! Verdicts of the Argo CD health check (`charts/aliyun-backup-operator/files/argocd-health.lua`)
-//! over sample objects of every kind, run in a real Lua interpreter through `mlua`.
+//! Verdicts of the GitOps health checks over sample objects of every kind:
 //!
-//! Argo CD evaluates the script with the live object as the global `obj` (a Lua table built
-//! from the object's JSON, `null` fields absent) and reads `status`/`message` of the table
-//! the script returns. This test does the same, in a fresh Lua state per object.
+//! - the Argo CD check (`charts/aliyun-backup-operator/files/argocd-health.lua`), run in a real
+//!   Lua interpreter through `mlua`. Argo CD evaluates the script with the live object as the
+//!   global `obj` (a Lua table built from the object's JSON, `null` fields absent) and reads
+//!   `status`/`message` of the returned table; this test does the same, in a fresh Lua state
+//!   per object;
+//! - the Flux CEL expressions (`charts/aliyun-backup-operator/files/flux-healthcheckexprs.yaml`),
+//!   evaluated with the `cel` interpreter (through `kube-cel`) with optional syntax on and the
+//!   object's top-level fields as variables, as Flux's kustomize-controller does. Every sample
+//!   must get the Argo CD verdict (Suspended reads as Current), and `failed`/`current` must never
+//!   both hold.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use kube_cel::cel;
 use mlua::{Lua, Table, Value};
 use serde_json::{Value as Json, json};
 
 const HEALTH_LUA: &str = include_str!("../charts/aliyun-backup-operator/files/argocd-health.lua");
+const FLUX_EXPRS: &str =
+    include_str!("../charts/aliyun-backup-operator/files/flux-healthcheckexprs.yaml");
+
+/// Evaluates one Flux CEL expression on `obj` (top-level fields bound as variables).
+fn cel_bool(expr: &str, obj: &Json) -> bool {
+    let parsed = cel::parser::Parser::default()
+        .enable_optional_syntax(true)
+        .parse(expr)
+        .unwrap_or_else(|e| panic!("CEL does not parse: {expr}: {e:?}"));
+    let mut ctx = cel::Context::default();
+    for (k, v) in obj.as_object().unwrap() {
+        ctx.add_variable(k.as_str(), cel::to_value(v).unwrap())
+            .unwrap();
+    }
+    match cel::Value::resolve(&parsed, &ctx) {
+        Ok(cel::Value::Bool(b)) => b,
+        other => panic!("CEL {expr} on {obj} gave {other:?}, want a bool"),
+    }
+}
+
+/// The Flux verdict for `obj`: InProgress, Failed or Current.
+fn flux(obj: &Json) -> &'static str {
+    let exprs: Vec<serde_json::Map<String, Json>> = serde_yaml::from_str(FLUX_EXPRS).unwrap();
+    let kind = obj["kind"].as_str().unwrap();
+    let e = exprs
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no Flux health expressions for {kind}"));
+    assert_eq!(e["apiVersion"], "backup.aliyun.dev/v1alpha1");
+    let eval = |field: &str| cel_bool(e[field].as_str().unwrap(), obj);
+    let (in_progress, failed, current) = (eval("inProgress"), eval("failed"), eval("current"));
+    assert_eq!(
+        [in_progress, failed, current]
+            .iter()
+            .filter(|b| **b)
+            .count(),
+        1,
+        "exactly one Flux expression must hold for {obj}: inProgress={in_progress} failed={failed} current={current}"
+    );
+    if failed {
+        "Failed"
+    } else if current {
+        "Current"
+    } else {
+        "InProgress"
+    }
+}
 
 /// Converts a JSON value into the Lua value Argo CD would hand to the script.
 fn to_lua(lua: &Lua, value: &Json) -> mlua::Result<Value> {
@@ -92,6 +146,7 @@ fn status(g: i64, phase: &str, ready: &str, reconciling: &str, stalled: &str, ms
     })
 }
 
+/// Asserts the Argo CD verdict and, for objects with a status, the same Flux verdict.
 fn assert_health(obj: Json, want: &str) -> String {
     let (got, message) = health(&obj);
     assert_eq!(
@@ -99,6 +154,16 @@ fn assert_health(obj: Json, want: &str) -> String {
         "object {obj} gave {got} ({message}), want {want}"
     );
     assert!(!message.is_empty(), "empty message for {obj}");
+    // Without any status Flux cannot evaluate `status.?…` (the variable is unbound) and
+    // waits, which is InProgress as well; only objects with a status are compared.
+    if obj.get("status").is_some() {
+        let want_flux = match want {
+            "Healthy" | "Suspended" => "Current",
+            "Degraded" => "Failed",
+            _ => "InProgress",
+        };
+        assert_eq!(flux(&obj), want_flux, "Flux verdict for {obj}");
+    }
     message
 }
 
@@ -449,15 +514,23 @@ fn every_phase_of_every_kind_gets_a_known_verdict() {
     for (kind, kind_phases) in phases {
         for phase in kind_phases {
             for ready in ["True", "False"] {
-                let (got, _) = health(&object(
-                    kind,
-                    1,
-                    Some(status(1, phase, ready, "False", "False", "m")),
-                ));
-                assert!(
-                    ["Healthy", "Progressing", "Degraded", "Suspended"].contains(&got.as_str()),
-                    "{kind} {phase} Ready={ready}: {got}"
-                );
+                for reconciling in ["True", "False"] {
+                    for stalled in ["True", "False"] {
+                        let obj = object(
+                            kind,
+                            1,
+                            Some(status(1, phase, ready, reconciling, stalled, "m")),
+                        );
+                        let (got, _) = health(&obj);
+                        assert!(
+                            ["Healthy", "Progressing", "Degraded", "Suspended"]
+                                .contains(&got.as_str()),
+                            "{kind} {phase} Ready={ready}: {got}"
+                        );
+                        // and Flux agrees
+                        assert_health(obj, &got);
+                    }
+                }
             }
         }
     }
