@@ -185,6 +185,14 @@ fn wrap(kind: &str, spec: Value) -> Value {
 }
 
 fn assert_ok(kind: &str, spec: Value) {
+    let mut violations = Vec::new();
+    openapi_violations(
+        "",
+        &schema_of(kind),
+        &wrap(kind, spec.clone()),
+        &mut violations,
+    );
+    assert!(violations.is_empty(), "{kind} {spec}: {violations:?}");
     let errs = cel(kind, &wrap(kind, spec.clone()), None);
     assert!(errs.is_empty(), "{kind} {spec} refused: {errs:?}");
 }
@@ -892,7 +900,142 @@ fn example(name: &str) -> Value {
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// The OpenAPI keywords our schemas use (type, enum, pattern, ranges, lengths, required,
+/// unknown fields), checked the way the API server does; returns the violations.
+fn openapi_violations(path: &str, schema: &Value, v: &Value, out: &mut Vec<String>) {
+    let mut bad = |m: String| out.push(format!("{path}: {m}"));
+    if v.is_null() {
+        if schema.get("nullable") != Some(&json!(true)) {
+            bad("null not allowed".into());
+        }
+        return;
+    }
+    if let Some(e) = schema.get("enum").and_then(|e| e.as_array())
+        && !e.contains(v)
+    {
+        bad(format!("{v} not in {e:?}"));
+    }
+    if let Some(n) = v.as_f64() {
+        if schema
+            .get("minimum")
+            .and_then(Value::as_f64)
+            .is_some_and(|m| n < m)
+        {
+            bad(format!("{n} below minimum"));
+        }
+        if schema
+            .get("maximum")
+            .and_then(Value::as_f64)
+            .is_some_and(|m| n > m)
+        {
+            bad(format!("{n} above maximum"));
+        }
+    }
+    if let Some(st) = v.as_str() {
+        let len = st.chars().count() as u64;
+        if schema
+            .get("minLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| len < m)
+        {
+            bad(format!("{st:?} shorter than minLength"));
+        }
+        if schema
+            .get("maxLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| len > m)
+        {
+            bad(format!("{st:?} longer than maxLength"));
+        }
+        if let Some(p) = schema.get("pattern").and_then(Value::as_str)
+            && !regex::Regex::new(p).unwrap().is_match(st)
+        {
+            bad(format!("{st:?} does not match {p}"));
+        }
+    }
+    let ty = schema.get("type").and_then(Value::as_str);
+    let type_ok = match ty {
+        Some("string") => v.is_string(),
+        Some("integer") => v.is_i64() || v.is_u64(),
+        Some("number") => v.is_number(),
+        Some("boolean") => v.is_boolean(),
+        Some("array") => v.is_array(),
+        Some("object") => v.is_object(),
+        _ => true,
+    };
+    if !type_ok {
+        bad(format!("{v} is not of type {ty:?}"));
+        return;
+    }
+    if let Some(items) = v.as_array() {
+        if schema
+            .get("maxItems")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| items.len() as u64 > m)
+        {
+            bad("too many items".into());
+        }
+        for (i, it) in items.iter().enumerate() {
+            openapi_violations(&format!("{path}[{i}]"), &schema["items"], it, out);
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        let props = schema.get("properties").and_then(Value::as_object);
+        for r in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !obj.contains_key(r.as_str().unwrap()) {
+                out.push(format!("{path}: missing required {r}"));
+            }
+        }
+        for (k, val) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(ps) => openapi_violations(&format!("{path}.{k}"), ps, val, out),
+                None if path.is_empty()
+                    && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") => {}
+                None if schema.get("x-kubernetes-preserve-unknown-fields")
+                    == Some(&json!(true))
+                    || schema.get("additionalProperties").is_some() => {}
+                None => out.push(format!(
+                    "{path}: unknown field {k:?} (the API server would drop it)"
+                )),
+            }
+        }
+    }
+}
+
+#[test]
+fn openapi_checker_catches_what_it_should() {
+    let s = schema_of("RdsBackup");
+    let mut v = Vec::new();
+    openapi_violations(
+        "",
+        &s,
+        &wrap(
+            "RdsBackup",
+            json!({"region": "Hangzhou", "dbInstanceId": "rm-1", "backupMethod": "Fast",
+                   "backupRetentionPeriod": 9999, "dbName": ["typo"]}),
+        ),
+        &mut v,
+    );
+    let all = v.join("\n");
+    for part in [
+        "does not match",
+        "not in",
+        "above maximum",
+        "unknown field \"dbName\"",
+    ] {
+        assert!(all.contains(part), "{part} not reported in {all}");
+    }
+}
+
 fn assert_example_valid(kind: &str, v: &Value) {
+    let mut violations = Vec::new();
+    openapi_violations("", &schema_of(kind), v, &mut violations);
+    assert!(violations.is_empty(), "example {kind}: {violations:?}");
     let errs = cel(kind, v, None);
     assert!(errs.is_empty(), "example {kind} refused by CEL: {errs:?}");
     let errs = cel(kind, v, Some(v));
