@@ -204,8 +204,8 @@ fn nonempty(s: &Option<String>) -> Option<String> {
 /// Validates what the schema cannot express and renders the request parts.
 pub fn validate(spec: &DbsBackupPlanSpec) -> Result<DesiredPlan, InvalidSpec> {
     let src = &spec.source;
-    let physical_mysql =
-        spec.backup_method == DbsBackupMethod::Physical && spec.database_type == DbsDatabaseType::MySQL;
+    let physical_mysql = spec.backup_method == DbsBackupMethod::Physical
+        && spec.database_type == DbsDatabaseType::MySQL;
     if let Some(limits) = &spec.limits
         && (limits.disk_io_kbps.is_some() || limits.network_kbps.is_some())
         && !physical_mysql

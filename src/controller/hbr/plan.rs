@@ -109,7 +109,11 @@ pub fn validate(
                     "crossAccount.type CROSS_ACCOUNT needs userId and roleName".into(),
                 ));
             }
-            (c.type_.map(|t| t.as_str().to_string()), user, c.role_name.clone())
+            (
+                c.type_.map(|t| t.as_str().to_string()),
+                user,
+                c.role_name.clone(),
+            )
         }
     };
     let parse = |field: &'static str, s: Option<String>| -> Result<_, InvalidSpec> {
@@ -250,7 +254,13 @@ pub fn snapshot_ids(snapshots: &[UdmSnapshot], job_id: &str) -> Vec<String> {
 pub fn is_terminal_status(raw: &str) -> bool {
     matches!(
         raw.trim().to_ascii_uppercase().as_str(),
-        "COMPLETE" | "PARTIAL_COMPLETE" | "FAILED" | "CANCELED" | "CANCELLED" | "EXPIRED" | "UNAVAILABLE"
+        "COMPLETE"
+            | "PARTIAL_COMPLETE"
+            | "FAILED"
+            | "CANCELED"
+            | "CANCELLED"
+            | "EXPIRED"
+            | "UNAVAILABLE"
     )
 }
 
@@ -279,7 +289,12 @@ pub struct JobView {
 
 /// Maps a cloud job to phase and health.
 pub fn job_view(job: &CloudJob) -> JobView {
-    let raw = job.status.as_deref().unwrap_or("").trim().to_ascii_uppercase();
+    let raw = job
+        .status
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_uppercase();
     let id = &job.job_id;
     let err = job
         .error_message
@@ -300,7 +315,9 @@ pub fn job_view(job: &CloudJob) -> JobView {
             phase: HbrBackupJobPhase::PartiallySucceeded,
             health: Health::ready(
                 reasons::BACKUP_PARTIALLY_SUCCEEDED,
-                with_err(format!("job {id} completed partially; some data was not backed up")),
+                with_err(format!(
+                    "job {id} completed partially; some data was not backed up"
+                )),
             ),
             warning: true,
         },
@@ -324,7 +341,11 @@ pub fn job_view(job: &CloudJob) -> JobView {
             let pct = progress_percent(job.progress)
                 .map(|p| format!(", {p}%"))
                 .unwrap_or_default();
-            let state = if raw.is_empty() { "CREATED" } else { raw.as_str() };
+            let state = if raw.is_empty() {
+                "CREATED"
+            } else {
+                raw.as_str()
+            };
             JobView {
                 phase: HbrBackupJobPhase::Running,
                 health: Health::progressing(
@@ -352,10 +373,11 @@ pub fn record_job(status: &mut HbrBackupJobStatus, job: &CloudJob) {
         .clone()
         .filter(|m| !m.trim().is_empty())
         .or(status.error_message.take());
-    status.start_time = time_from_secs(job.start_time.or(job.created_time)).or(status.start_time.take());
+    status.start_time =
+        time_from_secs(job.start_time.or(job.created_time)).or(status.start_time.take());
     if is_terminal_status(job.status.as_deref().unwrap_or("")) {
-        status.completion_time =
-            time_from_secs(job.complete_time.or(job.updated_time)).or(status.completion_time.take());
+        status.completion_time = time_from_secs(job.complete_time.or(job.updated_time))
+            .or(status.completion_time.take());
     }
 }
 

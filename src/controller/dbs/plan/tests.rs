@@ -315,7 +315,10 @@ fn suspend_stops_and_resume_starts() {
     );
     let (phase, h) = observed_health(&observed("pause"), true);
     assert_eq!(phase, DbsBackupPlanPhase::Paused);
-    assert_eq!(h, Health::ready(reasons::PLAN_PAUSED, "plan dbs-1 is paused"));
+    assert_eq!(
+        h,
+        Health::ready(reasons::PLAN_PAUSED, "plan dbs-1 is paused")
+    );
 
     let d = validate(&spec()).unwrap();
     assert_eq!(
@@ -387,7 +390,12 @@ fn cloud_status_maps_to_phase_and_health() {
     let cases = [
         ("running", false, DbsBackupPlanPhase::Running, "Ready"),
         ("init", false, DbsBackupPlanPhase::Starting, "Reconciling"),
-        ("check_pass", false, DbsBackupPlanPhase::Starting, "Reconciling"),
+        (
+            "check_pass",
+            false,
+            DbsBackupPlanPhase::Starting,
+            "Reconciling",
+        ),
         ("wait", false, DbsBackupPlanPhase::Starting, "Reconciling"),
         ("locked", false, DbsBackupPlanPhase::Failed, "Stalled"),
         ("stop", false, DbsBackupPlanPhase::Failed, "Stalled"),

@@ -120,7 +120,10 @@ fn udm_ecs_request() {
         r.detail,
         Some(serde_json::json!({"doCopy": false, "snapshotGroup": true, "appConsistent": false}))
     );
-    assert_eq!(r.job_name.as_deref(), Some(format!("web-server-full-{UID}").as_str()));
+    assert_eq!(
+        r.job_name.as_deref(),
+        Some(format!("web-server-full-{UID}").as_str())
+    );
     assert_eq!(r.include, None);
     assert_eq!(r.speed_limit, None);
     assert_eq!(r.options, None);
@@ -134,7 +137,10 @@ fn ecs_file_request_has_lists_speed_limits_and_options() {
     assert_eq!(r.backup_type.as_deref(), Some("INCREMENTAL"));
     assert_eq!(r.vault_id.as_deref(), Some("v-1"));
     assert_eq!(r.include, Some(vec!["/home/alice/*.pdf".to_string()]));
-    assert_eq!(r.exclude, Some(vec!["/var".to_string(), "/proc".to_string()]));
+    assert_eq!(
+        r.exclude,
+        Some(vec!["/var".to_string(), "/proc".to_string()])
+    );
     assert_eq!(r.speed_limit.as_deref(), Some("0:8:10240|8:24:1024"));
     assert_eq!(r.options, Some(serde_json::json!({"UseVSS": false})));
     assert_eq!(r.detail, None);
@@ -184,24 +190,59 @@ fn invalid_specs() {
     );
     let mut s = udm();
     s.detail.as_mut().unwrap().app_consistent = Some(true);
-    assert!(validate(&s, "o", UID).unwrap_err().0.contains("preScriptPath"));
+    assert!(
+        validate(&s, "o", UID)
+            .unwrap_err()
+            .0
+            .contains("preScriptPath")
+    );
 }
 
 #[test]
 fn status_mapping() {
     let cases = [
-        ("COMPLETE", HbrBackupJobPhase::Succeeded, "Ready", reasons::BACKUP_SUCCEEDED),
+        (
+            "COMPLETE",
+            HbrBackupJobPhase::Succeeded,
+            "Ready",
+            reasons::BACKUP_SUCCEEDED,
+        ),
         (
             "PARTIAL_COMPLETE",
             HbrBackupJobPhase::PartiallySucceeded,
             "Ready",
             reasons::BACKUP_PARTIALLY_SUCCEEDED,
         ),
-        ("FAILED", HbrBackupJobPhase::Failed, "Stalled", reasons::BACKUP_FAILED),
-        ("EXPIRED", HbrBackupJobPhase::Failed, "Stalled", reasons::BACKUP_FAILED),
-        ("CANCELED", HbrBackupJobPhase::Cancelled, "Stalled", reasons::BACKUP_CANCELLED),
-        ("RUNNING", HbrBackupJobPhase::Running, "Reconciling", reasons::BACKUP_RUNNING),
-        ("CREATED", HbrBackupJobPhase::Running, "Reconciling", reasons::BACKUP_RUNNING),
+        (
+            "FAILED",
+            HbrBackupJobPhase::Failed,
+            "Stalled",
+            reasons::BACKUP_FAILED,
+        ),
+        (
+            "EXPIRED",
+            HbrBackupJobPhase::Failed,
+            "Stalled",
+            reasons::BACKUP_FAILED,
+        ),
+        (
+            "CANCELED",
+            HbrBackupJobPhase::Cancelled,
+            "Stalled",
+            reasons::BACKUP_CANCELLED,
+        ),
+        (
+            "RUNNING",
+            HbrBackupJobPhase::Running,
+            "Reconciling",
+            reasons::BACKUP_RUNNING,
+        ),
+        (
+            "CREATED",
+            HbrBackupJobPhase::Running,
+            "Reconciling",
+            reasons::BACKUP_RUNNING,
+        ),
     ];
     for (raw, phase, cond, reason) in cases {
         let v = job_view(&job(raw));
@@ -239,7 +280,13 @@ fn progress_and_bytes() {
 
 #[test]
 fn terminal_statuses() {
-    for s in ["COMPLETE", "PARTIAL_COMPLETE", "FAILED", "CANCELED", "EXPIRED"] {
+    for s in [
+        "COMPLETE",
+        "PARTIAL_COMPLETE",
+        "FAILED",
+        "CANCELED",
+        "EXPIRED",
+    ] {
         assert!(is_terminal_status(s), "{s}");
     }
     for s in ["CREATED", "RUNNING", "CANCELING", ""] {
@@ -297,7 +344,11 @@ fn apply_plan() {
     st.phase = Some(HbrBackupJobPhase::Failed);
     assert_eq!(plan(&spec, &st), Step::Done);
     st.phase = Some(HbrBackupJobPhase::Succeeded);
-    assert_eq!(plan(&ecs_file(), &st), Step::Done, "only UDM_ECS has UDM snapshots");
+    assert_eq!(
+        plan(&ecs_file(), &st),
+        Step::Done,
+        "only UDM_ECS has UDM snapshots"
+    );
 }
 
 #[test]
