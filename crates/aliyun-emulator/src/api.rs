@@ -6,6 +6,21 @@ use std::collections::BTreeMap;
 use rand::Rng as _;
 use serde_json::{Map, Value};
 
+/// Parameters that are part of the signing protocol, not of the operation.
+pub const COMMON: &[&str] = &[
+    "AccessKeyId",
+    "Action",
+    "Version",
+    "Format",
+    "Signature",
+    "SignatureMethod",
+    "SignatureNonce",
+    "SignatureVersion",
+    "SignatureType",
+    "Timestamp",
+    "SecurityToken",
+];
+
 /// The product an API version belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum Product {

@@ -11,26 +11,11 @@ use rand::Rng as _;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
-use crate::api::{ApiError, Params, Product, iso_seconds, request_id};
+use crate::api::{ApiError, COMMON, Params, Product, iso_seconds, request_id};
 use crate::config::EmulatorConfig;
 use crate::fault::{CallRecord, Calls, Fault, FaultKind};
 use crate::sign;
 use crate::world::World;
-
-/// Parameters that are part of the signing protocol, not of the operation.
-const COMMON: &[&str] = &[
-    "AccessKeyId",
-    "Action",
-    "Version",
-    "Format",
-    "Signature",
-    "SignatureMethod",
-    "SignatureNonce",
-    "SignatureVersion",
-    "SignatureType",
-    "Timestamp",
-    "SecurityToken",
-];
 
 /// Parameters whose values never reach the call log.
 const SECRET: &[&str] = &["SourceEndpointPassword", "OIDCToken", "Policy"];
