@@ -462,8 +462,13 @@ impl ProductClient {
                 e.action = call.action.to_string();
                 e
             })?;
+        // The default chain's temporary key id changes on every refresh; keep one bucket.
+        let identity = match &self.credentials {
+            CredentialSource::Static(s) => s.access_key_id.clone(),
+            CredentialSource::Default => "default-chain".to_string(),
+        };
         let key = BucketKey {
-            access_key_id: creds.access_key_id.clone(),
+            access_key_id: identity,
             region: self.region.clone(),
             product,
         };

@@ -264,7 +264,7 @@ impl CloudError {
                     ErrorClass::Terminal
                 }
             }
-            ErrorKind::Api => classify(self.http_status, self.code.as_deref()),
+            ErrorKind::Api => classify_for(&self.action, self.http_status, self.code.as_deref()),
         }
     }
 
@@ -353,6 +353,25 @@ fn is_auth_code(code: &str) -> bool {
         || code == "Forbidden.RAM"
         || code == "NoPermission"
         || code == "Forbidden.AccessKeyDisabled"
+}
+
+/// Codes that mean "not found" when reading or deleting, but "bad parameter" when creating
+/// (DBS answers `InvalidParameterValid` for an unknown plan id in `DescribeBackupPlanList`).
+const AMBIGUOUS_NOT_FOUND: &[&str] = &["InvalidParameterValid", "Param.NotFound"];
+
+/// Classifies an API error of `action` by HTTP status and code (aliyun-api.md §1.4).
+pub(crate) fn classify_for(
+    action: &str,
+    http_status: Option<u16>,
+    code: Option<&str>,
+) -> ErrorClass {
+    if let Some(c) = code
+        && AMBIGUOUS_NOT_FOUND.contains(&c)
+        && action.starts_with("Create")
+    {
+        return ErrorClass::Terminal;
+    }
+    classify(http_status, code)
 }
 
 /// Classifies an API error by HTTP status and code (aliyun-api.md §1.4).

@@ -31,6 +31,8 @@
 //! `Terminal`) and a fixed [`CloudError::name`]. Secrets never appear in `Debug`/`Display`
 //! output or logs.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod config;
 pub mod credentials;

@@ -249,6 +249,19 @@ fn classification_table() {
     assert_eq!(c(500, "SomethingElse"), ErrorClass::Retryable);
     assert_eq!(c(400, "InvalidJobId"), ErrorClass::NotFound);
     assert_eq!(c(400, "InvalidParameterValid"), ErrorClass::NotFound);
+    let create = CloudError::api(
+        Product::Dbs,
+        "CreateAndStartBackupPlan",
+        400,
+        Some("InvalidParameterValid".into()),
+        None,
+        None,
+    );
+    assert_eq!(
+        create.class(),
+        ErrorClass::Terminal,
+        "a bad create parameter is not a missing resource"
+    );
     assert_eq!(c(404, "InvalidBackupId.NotFound"), ErrorClass::NotFound);
     assert_eq!(c(403, "Forbidden.InstanceNotFound"), ErrorClass::NotFound);
     assert_eq!(c(400, "BackupJobExists"), ErrorClass::Conflict);
