@@ -132,3 +132,41 @@ impl CloudMetrics {
             .get()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_and_labels() {
+        let m = CloudMetrics::new();
+        let mut registry = Registry::default();
+        m.register(&mut registry);
+        m.observe("rds", "CreateBackup", "Success", Duration::from_millis(30));
+        m.observe(
+            "rds",
+            "CreateBackup",
+            "Throttling.User",
+            Duration::from_millis(5),
+        );
+        m.throttled("rds");
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        assert!(
+            out.contains(
+                r#"aliyun_backup_cloud_requests_total{product="rds",action="CreateBackup",code="Success"} 1"#
+            ),
+            "{out}"
+        );
+        assert!(out.contains(
+            r#"aliyun_backup_cloud_requests_total{product="rds",action="CreateBackup",code="Throttling.User"} 1"#
+        ));
+        assert!(out.contains(
+            r#"aliyun_backup_cloud_request_duration_seconds_count{product="rds",action="CreateBackup"} 2"#
+        ));
+        assert!(out.contains(r#"aliyun_backup_cloud_throttled_total{product="rds"} 1"#));
+        assert_eq!(m.requests_count("rds", "CreateBackup", "Success"), 1);
+        assert_eq!(m.throttled_count("rds"), 1);
+    }
+}

@@ -9,7 +9,7 @@
 //!   JSON "shrink" parameters, booleans and integers.
 //! * [`sign`] — `ACS3-HMAC-SHA256` (V3, the default) and RPC V1 `HMAC-SHA1`.
 //! * [`endpoint`] — per product and region endpoints plus overrides.
-//! * `ratelimit` / `retry` / `transport` — a token bucket per (access key, region, product),
+//! * `ratelimit` / `retry` / `client` — a token bucket per (access key, region, product),
 //!   exponential backoff with full jitter honouring `x-acs-retry-after`, reqwest (rustls).
 //! * [`api`] — typed requests/responses and one trait per product ([`DbsApi`], [`RdsApi`],
 //!   [`HbrApi`]); controllers depend on these traits only.
