@@ -883,7 +883,7 @@ impl Watcher {
                 return;
             }
         }
-        let type_key = (self.rt.group.clone(), self.rt.plural.clone());
+        let type_key = Store::key(&self.rt);
         let mut last_rv = start_rv;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);

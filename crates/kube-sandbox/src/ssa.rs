@@ -1,6 +1,8 @@
 //! Field ownership (`metadata.managedFields`, FieldsV1) and server-side apply.
 //!
-//! Simplifications: lists are atomic, except `metadata.finalizers`, which is a set.
+//! Lists follow the schema's `x-kubernetes-list-type`: `map` lists (keyed by
+//! `x-kubernetes-list-map-keys`) merge per item, `set` lists per value, all
+//! others are atomic. `metadata.finalizers` is a set; `ownerReferences` atomic.
 
 use std::collections::BTreeSet;
 
@@ -26,8 +28,63 @@ pub struct Managed {
     pub fields: FieldSet,
 }
 
-/// Leaf paths of an object, as an apply configuration or live object.
-pub fn fields_of(obj: &Value) -> FieldSet {
+/// How a list merges.
+enum ListType {
+    Atomic,
+    Set,
+    Map(Vec<String>),
+}
+
+fn list_type(schema: Option<&Value>) -> ListType {
+    match schema
+        .and_then(|s| s.get("x-kubernetes-list-type"))
+        .and_then(Value::as_str)
+    {
+        Some("set") => ListType::Set,
+        Some("map") => ListType::Map(
+            schema
+                .and_then(|s| s.get("x-kubernetes-list-map-keys"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        _ => ListType::Atomic,
+    }
+}
+
+/// Schema of property `k` of an object schema.
+pub fn child_schema<'a>(schema: Option<&'a Value>, k: &str) -> Option<&'a Value> {
+    let s = schema?;
+    s.get("properties")
+        .and_then(|p| p.get(k))
+        .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
+}
+
+fn items_schema(schema: Option<&Value>) -> Option<&Value> {
+    schema?.get("items")
+}
+
+/// `k:{...}` path element for a map-list item.
+fn key_seg(item: &Value, keys: &[String]) -> Option<String> {
+    let mut m = Map::new();
+    for k in keys {
+        m.insert(k.clone(), item.get(k)?.clone());
+    }
+    Some(format!("k:{}", Value::Object(m)))
+}
+
+fn item_matches(item: &Value, key: &Map<String, Value>) -> bool {
+    key.iter().all(|(k, v)| item.get(k) == Some(v))
+}
+
+/// Leaf paths of an object (apply configuration or live object), using the
+/// type's `openAPIV3Schema` (if any) for list semantics.
+pub fn fields_of(obj: &Value, schema: Option<&Value>) -> FieldSet {
     let mut out = FieldSet::new();
     let Some(map) = obj.as_object() else {
         return out;
@@ -63,25 +120,61 @@ pub fn fields_of(obj: &Value) -> FieldSet {
                     out.insert(vec!["f:metadata".into(), "f:ownerReferences".into()]);
                 }
             }
-            _ => collect(v, vec![format!("f:{k}")], &mut out),
+            _ => collect(v, vec![format!("f:{k}")], child_schema(schema, k), &mut out),
         }
     }
     out
 }
 
-fn collect(v: &Value, path: Vec<String>, out: &mut FieldSet) {
+fn collect(v: &Value, path: Vec<String>, schema: Option<&Value>, out: &mut FieldSet) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, c) in m {
                 let mut p = path.clone();
                 p.push(format!("f:{k}"));
-                collect(c, p, out);
+                collect(c, p, child_schema(schema, k), out);
             }
         }
+        Value::Array(a) if !a.is_empty() => match list_type(schema) {
+            ListType::Atomic => {
+                out.insert(path);
+            }
+            ListType::Set => {
+                for item in a {
+                    let mut p = path.clone();
+                    p.push(format!("v:{item}"));
+                    out.insert(p);
+                }
+            }
+            ListType::Map(keys) => {
+                let is = items_schema(schema);
+                for item in a {
+                    let Some(seg) = key_seg(item, &keys) else {
+                        continue;
+                    };
+                    let mut p = path.clone();
+                    p.push(seg);
+                    out.insert(p.clone());
+                    if let Some(m) = item.as_object() {
+                        for (k, c) in m {
+                            let mut cp = p.clone();
+                            cp.push(format!("f:{k}"));
+                            collect(c, cp, child_schema(is, k), out);
+                        }
+                    }
+                }
+            }
+        },
         _ => {
             out.insert(path);
         }
     }
+}
+
+/// Whether a path names a list item (its existence, not a value).
+pub fn is_item(path: &[String]) -> bool {
+    path.last()
+        .is_some_and(|s| s.starts_with("k:") || s.starts_with("v:"))
 }
 
 /// Renders a field set as FieldsV1 JSON.
@@ -202,7 +295,7 @@ pub fn write_managed(obj: &mut Value, managed: &[Managed]) {
     }
 }
 
-/// Value at a field path (`v:` items return the item itself).
+/// Value at a field path (`v:`/`k:` items return the item itself).
 pub fn get_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
     let mut cur = obj;
     for seg in path {
@@ -211,6 +304,27 @@ pub fn get_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
         } else if let Some(v) = seg.strip_prefix("v:") {
             let want: Value = serde_json::from_str(v).ok()?;
             cur = cur.as_array()?.iter().find(|x| **x == want)?;
+        } else if let Some(k) = seg.strip_prefix("k:") {
+            let key: Map<String, Value> = serde_json::from_str(k).ok()?;
+            cur = cur.as_array()?.iter().find(|x| item_matches(x, &key))?;
+        } else {
+            return None;
+        }
+    }
+    Some(cur)
+}
+
+fn get_mut_at<'a>(obj: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    let mut cur = obj;
+    for seg in path {
+        if let Some(f) = seg.strip_prefix("f:") {
+            cur = cur.get_mut(f)?;
+        } else if let Some(k) = seg.strip_prefix("k:") {
+            let key: Map<String, Value> = serde_json::from_str(k).ok()?;
+            cur = cur
+                .as_array_mut()?
+                .iter_mut()
+                .find(|x| item_matches(x, &key))?;
         } else {
             return None;
         }
@@ -223,25 +337,24 @@ pub fn remove_at(obj: &mut Value, path: &[String]) {
     let Some((last, parent_path)) = path.split_last() else {
         return;
     };
-    let mut cur = obj;
-    for seg in parent_path {
-        let Some(f) = seg.strip_prefix("f:") else {
-            return;
-        };
-        match cur.get_mut(f) {
-            Some(c) => cur = c,
-            None => return,
-        }
-    }
+    let Some(cur) = get_mut_at(obj, parent_path) else {
+        return;
+    };
     if let Some(f) = last.strip_prefix("f:") {
         if let Some(m) = cur.as_object_mut() {
             m.remove(f);
         }
-    } else if let Some(v) = last.strip_prefix("v:")
-        && let Ok(want) = serde_json::from_str::<Value>(v)
-        && let Some(a) = cur.as_array_mut()
+    } else if let Some(v) = last.strip_prefix("v:") {
+        if let (Ok(want), Some(a)) = (serde_json::from_str::<Value>(v), cur.as_array_mut()) {
+            a.retain(|x| *x != want);
+        }
+    } else if let Some(k) = last.strip_prefix("k:")
+        && let (Ok(key), Some(a)) = (
+            serde_json::from_str::<Map<String, Value>>(k),
+            cur.as_array_mut(),
+        )
     {
-        a.retain(|x| *x != want);
+        a.retain(|x| !item_matches(x, &key));
     }
 }
 
@@ -260,6 +373,11 @@ pub fn render_path(path: &[String]) -> String {
             s.push_str(f);
         } else if let Some(v) = seg.strip_prefix("v:") {
             s.push_str(&format!("[{v}]"));
+        } else if let Some(k) = seg.strip_prefix("k:") {
+            let parts: Vec<String> = serde_json::from_str::<Map<String, Value>>(k)
+                .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect())
+                .unwrap_or_default();
+            s.push_str(&format!("[{}]", parts.join(",")));
         }
     }
     s
@@ -267,7 +385,7 @@ pub fn render_path(path: &[String]) -> String {
 
 /// Deep-merges an apply configuration into `target` (maps merge, lists and
 /// scalars replace; `metadata.finalizers` is a set union).
-pub fn merge_config(target: &mut Value, config: &Value) {
+pub fn merge_config(target: &mut Value, config: &Value, schema: Option<&Value>) {
     let (Some(t), Some(c)) = (target.as_object_mut(), config.as_object()) else {
         return;
     };
@@ -307,26 +425,63 @@ pub fn merge_config(target: &mut Value, config: &Value) {
                     tm.insert("ownerReferences".into(), o.clone());
                 }
             }
-            _ => merge_value(t.entry(k.clone()).or_insert(Value::Null), v),
+            _ => merge_value(
+                t.entry(k.clone()).or_insert(Value::Null),
+                v,
+                child_schema(schema, k),
+            ),
         }
     }
 }
 
-fn merge_value(target: &mut Value, config: &Value) {
-    match (target.as_object_mut(), config.as_object()) {
-        (Some(t), Some(c)) => {
-            for (k, v) in c {
-                merge_value(t.entry(k.clone()).or_insert(Value::Null), v);
-            }
+fn merge_value(target: &mut Value, config: &Value, schema: Option<&Value>) {
+    if let (Some(t), Some(c)) = (target.as_object_mut(), config.as_object()) {
+        for (k, v) in c {
+            merge_value(
+                t.entry(k.clone()).or_insert(Value::Null),
+                v,
+                child_schema(schema, k),
+            );
         }
-        _ => *target = config.clone(),
+        return;
     }
+    if let (Some(t), Some(c)) = (target.as_array_mut(), config.as_array()) {
+        match list_type(schema) {
+            ListType::Set => {
+                for item in c {
+                    if !t.contains(item) {
+                        t.push(item.clone());
+                    }
+                }
+                return;
+            }
+            ListType::Map(keys) => {
+                let is = items_schema(schema);
+                for item in c {
+                    let key: Map<String, Value> = keys
+                        .iter()
+                        .map(|k| (k.clone(), item.get(k).cloned().unwrap_or(Value::Null)))
+                        .collect();
+                    match t.iter_mut().find(|x| item_matches(x, &key)) {
+                        Some(existing) => merge_value(existing, item, is),
+                        None => t.push(item.clone()),
+                    }
+                }
+                return;
+            }
+            ListType::Atomic => {}
+        }
+    }
+    *target = config.clone();
 }
 
 /// Removes now-empty maps along removed paths (labels/annotations/finalizers
 /// containers and intermediate objects).
 pub fn prune_empty(obj: &mut Value, path: &[String]) {
     for n in (1..path.len()).rev() {
+        if !path[n - 1].starts_with("f:") {
+            break;
+        }
         if let Some(v) = get_at(obj, &path[..n]) {
             let empty = match v {
                 Value::Object(m) => m.is_empty(),
@@ -345,16 +500,22 @@ pub fn prune_empty(obj: &mut Value, path: &[String]) {
 }
 
 /// Leaves of `new` whose value differs from `old`.
-pub fn changed_fields(old: &Value, new: &Value) -> FieldSet {
-    fields_of(new)
+pub fn changed_fields(old: &Value, new: &Value, schema: Option<&Value>) -> FieldSet {
+    fields_of(new, schema)
         .into_iter()
-        .filter(|p| get_at(old, p) != get_at(new, p))
+        .filter(|p| {
+            if is_item(p) {
+                get_at(old, p).is_none()
+            } else {
+                get_at(old, p) != get_at(new, p)
+            }
+        })
         .collect()
 }
 
 /// Leaves of `old` that are gone from `new`.
-pub fn removed_fields(old: &Value, new: &Value) -> FieldSet {
-    fields_of(old)
+pub fn removed_fields(old: &Value, new: &Value, schema: Option<&Value>) -> FieldSet {
+    fields_of(old, schema)
         .into_iter()
         .filter(|p| get_at(new, p).is_none())
         .collect()
@@ -369,7 +530,7 @@ mod tests {
     fn fields_roundtrip() {
         let o = json!({"apiVersion": "v1", "kind": "K", "metadata": {"name": "x", "labels": {"a": "1"}, "finalizers": ["f/x"]},
             "spec": {"a": 1, "b": {"c": [1, 2]}, "e": {}}});
-        let f = fields_of(&o);
+        let f = fields_of(&o, None);
         assert_eq!(f.len(), 5);
         let v1 = to_fields_v1(&f);
         assert_eq!(from_fields_v1(&v1), f);
@@ -377,5 +538,41 @@ mod tests {
         for p in &f {
             assert!(get_at(&o, p).is_some(), "{p:?}");
         }
+    }
+
+    #[test]
+    fn map_lists_merge_by_key() {
+        let schema = json!({"properties": {"status": {"properties": {"conditions": {
+            "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"],
+            "items": {"type": "object"}}}}}});
+        let live = json!({"status": {"conditions": [{"type": "A", "status": "True"}, {"type": "B", "status": "False"}]}});
+        let cfg = json!({"status": {"conditions": [{"type": "B", "status": "True"}]}});
+        let f = fields_of(&cfg, Some(&schema));
+        assert!(f.contains(&vec![
+            "f:status".to_string(),
+            "f:conditions".into(),
+            "k:{\"type\":\"B\"}".into(),
+            "f:status".into()
+        ]));
+        let mut out = live.clone();
+        merge_config(&mut out, &cfg, Some(&schema));
+        assert_eq!(out["status"]["conditions"][0]["status"], "True");
+        assert_eq!(out["status"]["conditions"][0]["type"], "A");
+        assert_eq!(out["status"]["conditions"][1]["status"], "True");
+        remove_at(
+            &mut out,
+            &[
+                "f:status".to_string(),
+                "f:conditions".into(),
+                "k:{\"type\":\"A\"}".into(),
+            ],
+        );
+        assert_eq!(out["status"]["conditions"].as_array().unwrap().len(), 1);
+        let v1 = to_fields_v1(&f);
+        assert!(
+            v1["f:status"]["f:conditions"]["k:{\"type\":\"B\"}"]
+                .get(".")
+                .is_some()
+        );
     }
 }

@@ -368,7 +368,11 @@ impl Store {
         let _ = self.tx.send(c);
     }
 
-    fn key(rt: &ResourceType) -> TypeKey {
+    /// Storage key of a type: `events.k8s.io` events share storage with core events.
+    pub fn key(rt: &ResourceType) -> TypeKey {
+        if is_new_events(rt) {
+            return (String::new(), "events".into());
+        }
         (rt.group.clone(), rt.plural.clone())
     }
 
@@ -384,7 +388,12 @@ impl Store {
     }
 
     /// Rewrites `apiVersion` for serving at `version`.
-    pub fn serve(rt: &ResourceType, version: &str, mut obj: Value) -> Value {
+    pub fn serve(rt: &ResourceType, version: &str, obj: Value) -> Value {
+        let mut obj = if is_new_events(rt) {
+            convert_event(obj, false)
+        } else {
+            obj
+        };
         if let Some(o) = obj.as_object_mut() {
             o.insert("apiVersion".into(), json!(rt.api_version(version)));
             o.insert("kind".into(), json!(rt.kind));
@@ -533,11 +542,12 @@ impl Store {
         rt: &Arc<ResourceType>,
         version: &str,
         ns: Option<&str>,
-        mut body: Value,
+        body: Value,
         o: &WriteOpts,
         managed: Option<Vec<Managed>>,
     ) -> Result<WriteResult, ApiError> {
         Self::check_body_identity(rt, version, &body)?;
+        let mut body = to_storage(rt, body);
         let ns = if rt.namespaced { ns } else { None };
         let Some(meta) = meta_mut(&mut body) else {
             return Err(ApiError::bad_request("metadata must be an object"));
@@ -657,6 +667,7 @@ impl Store {
         o: &WriteOpts,
     ) -> Result<WriteResult, ApiError> {
         Self::check_body_identity(rt, version, &body)?;
+        let body = to_storage(rt, body);
         let old = self.get(rt, ns, name)?;
         if let Some(n) = body.pointer("/metadata/name").and_then(Value::as_str)
             && n != name
@@ -742,6 +753,7 @@ impl Store {
                 ));
             }
         }
+        let doc = to_storage(rt, doc);
         Self::check_rv(rt, name, &old, &doc)?;
         if doc.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
             return Err(ApiError::bad_request(
@@ -785,6 +797,7 @@ impl Store {
             ));
         }
         Self::check_body_identity(rt, version, &config)?;
+        let config = to_storage(rt, config);
         if config
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -817,7 +830,11 @@ impl Store {
             .clone()
             .unwrap_or_else(|| json!({"metadata": {"name": name}}));
         let mut managed = ssa::read_managed(&live);
-        let cfg_fields = ssa::fields_of(&config);
+        let schema = rt.version(version).and_then(|d| d.schema.clone());
+        let cfg_fields = ssa::fields_of(&config, schema.as_ref());
+        // What applying would produce, to detect changes to others' fields.
+        let mut trial = live.clone();
+        ssa::merge_config(&mut trial, &config, schema.as_ref());
         let me =
             |m: &Managed| m.manager == o.manager && m.operation == "Apply" && m.subresource == sub;
         let previously: ssa::FieldSet = managed
@@ -828,11 +845,15 @@ impl Store {
         // Conflicts.
         let mut conflicts: Vec<(String, Vec<String>)> = vec![];
         for path in &cfg_fields {
-            if ssa::get_at(&config, path) == ssa::get_at(&live, path) {
+            if ssa::is_item(path) || ssa::get_at(&trial, path) == ssa::get_at(&live, path) {
                 continue;
             }
             for m in managed.iter().filter(|m| !me(m)) {
-                for p in m.fields.iter().filter(|p| ssa::overlaps(p, path)) {
+                let atomic = !matches!(ssa::get_at(&config, path), Some(Value::Object(_)));
+                let hit = |p: &&Vec<String>| {
+                    *p == path || (atomic && p.len() > path.len() && p.starts_with(path))
+                };
+                for p in m.fields.iter().filter(hit) {
                     conflicts.push((m.manager.clone(), p.clone()));
                 }
             }
@@ -876,13 +897,13 @@ impl Store {
             let owned_elsewhere = managed
                 .iter()
                 .filter(|m| !me(m))
-                .any(|m| m.fields.iter().any(|p| ssa::overlaps(p, path)));
+                .any(|m| m.fields.iter().any(|p| p.starts_with(path)));
             if !owned_elsewhere {
                 ssa::remove_at(&mut result, path);
                 ssa::prune_empty(&mut result, path);
             }
         }
-        ssa::merge_config(&mut result, &config);
+        ssa::merge_config(&mut result, &config, schema.as_ref());
         let time = now();
         managed.retain(|m| !me(m));
         managed.push(Managed {
@@ -1065,8 +1086,9 @@ impl Store {
                 let mut managed = old.as_ref().map(ssa::read_managed).unwrap_or_default();
                 let empty = json!({});
                 let base = old.as_ref().unwrap_or(&empty);
-                let changed = ssa::changed_fields(base, &new);
-                let removed = ssa::removed_fields(base, &new);
+                let schema = rt.version(version).and_then(|d| d.schema.as_ref());
+                let changed = ssa::changed_fields(base, &new, schema);
+                let removed = ssa::removed_fields(base, &new, schema);
                 let sub = o.subresource.clone().unwrap_or_default();
                 for m in managed.iter_mut() {
                     m.fields.retain(|p| {
@@ -1509,6 +1531,42 @@ impl Store {
             };
             let _ = self.delete(&t, ns, &k.1, &Value::Null, false);
         }
+    }
+}
+
+fn is_new_events(rt: &ResourceType) -> bool {
+    rt.group == "events.k8s.io" && rt.plural == "events"
+}
+
+/// Field renames between core/v1 and events.k8s.io/v1 Events.
+const EVENT_FIELDS: &[(&str, &str)] = &[
+    ("involvedObject", "regarding"),
+    ("message", "note"),
+    ("reportingComponent", "reportingController"),
+    ("source", "deprecatedSource"),
+    ("firstTimestamp", "deprecatedFirstTimestamp"),
+    ("lastTimestamp", "deprecatedLastTimestamp"),
+    ("count", "deprecatedCount"),
+];
+
+/// Converts an Event between core/v1 (`to_core`) and events.k8s.io/v1 shapes.
+fn convert_event(mut obj: Value, to_core: bool) -> Value {
+    if let Some(o) = obj.as_object_mut() {
+        for (core, new) in EVENT_FIELDS {
+            let (from, to) = if to_core { (new, core) } else { (core, new) };
+            if let Some(v) = o.remove(*from) {
+                o.insert(to.to_string(), v);
+            }
+        }
+    }
+    obj
+}
+
+fn to_storage(rt: &ResourceType, obj: Value) -> Value {
+    if is_new_events(rt) {
+        convert_event(obj, true)
+    } else {
+        obj
     }
 }
 

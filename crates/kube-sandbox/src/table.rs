@@ -67,8 +67,9 @@ fn parse_path(path: &str) -> Option<Vec<Step>> {
                     let (lhs, rhs) = f.split_once("==")?;
                     let lhs = lhs.trim().strip_prefix("@.")?;
                     let rhs = rhs.trim();
-                    let val = if (rhs.starts_with('"') && rhs.ends_with('"'))
-                        || (rhs.starts_with('\'') && rhs.ends_with('\''))
+                    let val = if rhs.len() >= 2
+                        && ((rhs.starts_with('"') && rhs.ends_with('"'))
+                            || (rhs.starts_with('\'') && rhs.ends_with('\'')))
                     {
                         json!(rhs[1..rhs.len().saturating_sub(1)].to_string())
                     } else {
@@ -359,6 +360,10 @@ mod tests {
             vec![json!("False")]
         );
         assert!(jsonpath(&o, ".nope.x").is_empty());
+        // Malformed expressions never panic.
+        for bad in [".a[?(@.x==\")]", ".a[", "[?(@.x==')]", ".a[?(x)]", "{", ""] {
+            let _ = jsonpath(&o, bad);
+        }
     }
 
     #[test]

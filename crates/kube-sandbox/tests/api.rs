@@ -838,6 +838,13 @@ async fn builtins_secrets_configmaps_leases_events() {
     let list = evs.list(&ListParams::default()).await.unwrap();
     assert_eq!(list.items.len(), 1);
     assert_eq!(list.items[0].series.as_ref().map(|s| s.count), Some(2));
+    // The same event is visible as a core/v1 Event (what `kubectl describe` reads).
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::default_namespaced(c.clone());
+    let lp = ListParams::default().fields("involvedObject.name=cm,involvedObject.kind=ConfigMap");
+    let list = core.list(&lp).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].message.as_deref(), Some("hello"));
+    assert_eq!(list.items[0].reason.as_deref(), Some("Tested"));
     let counters = sb.counters();
     assert_eq!(counters.get("create", "events.k8s.io", "events", ""), 1);
     assert_eq!(counters.get("patch", "events.k8s.io", "events", ""), 1);
@@ -1151,6 +1158,50 @@ async fn cel_rules_list_maps_and_crd_lifecycle() {
             .unwrap_err(),
     );
     assert_eq!(e.code, 422);
+    // SSA on a list-type=map: two managers own different items.
+    let cond = |t: &str, st: &str| json!({"apiVersion": "test.example.com/v1", "kind": "Thing", "status": {"conditions": [{"type": t, "status": st}]}});
+    api.patch_status(
+        "t",
+        &PatchParams::apply("a"),
+        &Patch::Apply(cond("A", "True")),
+    )
+    .await
+    .unwrap();
+    let o = api
+        .patch_status(
+            "t",
+            &PatchParams::apply("b"),
+            &Patch::Apply(cond("B", "False")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.data["status"]["conditions"].as_array().unwrap().len(), 2);
+    // Changing B's status as "a" conflicts; with force it takes over that field only.
+    let both = json!({"apiVersion": "test.example.com/v1", "kind": "Thing", "status": {"conditions": [{"type": "A", "status": "True"}, {"type": "B", "status": "True"}]}});
+    let e = api_err(
+        api.patch_status("t", &PatchParams::apply("a"), &Patch::Apply(&both))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, 409);
+    // "a" stops applying condition A: it is removed, B stays.
+    let none = json!({"apiVersion": "test.example.com/v1", "kind": "Thing", "status": {}});
+    let o = api
+        .patch_status("t", &PatchParams::apply("a"), &Patch::Apply(&none))
+        .await
+        .unwrap();
+    let conds = o.data["status"]["conditions"].as_array().unwrap().clone();
+    assert_eq!(conds, vec![json!({"type": "B", "status": "False"})]);
+    // "b" can still change its own condition ("a" owning the empty status map is no claim on it).
+    let o = api
+        .patch_status(
+            "t",
+            &PatchParams::apply("b"),
+            &Patch::Apply(cond("B", "True")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.data["status"]["conditions"][0]["status"], "True");
     // Deleting the CRD removes its objects and stops serving the kind.
     crds.delete("things.test.example.com", &DeleteParams::default())
         .await
