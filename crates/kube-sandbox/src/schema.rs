@@ -82,12 +82,13 @@ pub fn apply_schema(obj: &mut Value, schema: &Value) -> SchemaOutcome {
 /// Evaluates `x-kubernetes-validations` CEL rules (including transition
 /// rules against `old`) with kube-cel. A panic inside the evaluator is
 /// contained and reported as a failed rule.
-pub fn cel_rules(schema: &Value, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
-    if !schema.to_string().contains("x-kubernetes-validations") {
-        return vec![];
-    }
+pub fn cel_rules(
+    compiled: &kube_cel::CompiledSchema,
+    obj: &Value,
+    old: Option<&Value>,
+) -> Vec<Cause> {
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        kube_cel::validate(schema, obj, old)
+        kube_cel::validate_compiled(compiled, obj, old)
     }));
     match run {
         Ok(Ok(())) => vec![],

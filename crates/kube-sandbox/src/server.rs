@@ -350,7 +350,8 @@ async fn route(
             if let Some(n) = &name {
                 fields = FieldSelector::parse(&format!("metadata.name={n}"), None)?;
             }
-            start_watch(st, rt, version, namespace, labels, fields, &q)
+            let table = as_table.then(|| include.clone());
+            start_watch(st, rt, version, namespace, labels, fields, &q, table)
         }
         "create" => {
             let body = parse_body(&body, &content_type)?;
@@ -738,6 +739,7 @@ fn start_watch(
     labels: LabelSelector,
     fields: FieldSelector,
     q: &HashMap<String, String>,
+    table: Option<String>,
 ) -> Result<Response, ApiError> {
     let rv_param = q.get("resourceVersion").cloned().unwrap_or_default();
     let send_initial = q.get("sendInitialEvents").is_some_and(|s| s == "true");
@@ -778,6 +780,8 @@ fn start_watch(
                 bookmarks,
                 bookmark_kind: (api_version, kind),
                 tx,
+                table,
+                header_sent: std::sync::atomic::AtomicBool::new(false),
             };
             let shutdown = st.shutdown.clone();
             let every = st.bookmark_interval;
@@ -803,6 +807,10 @@ fn start_watch(
 }
 
 struct Watcher {
+    /// `Some(includeObject)` when the client asked for Table events.
+    table: Option<String>,
+    /// Column definitions go only into the first Table event (like kube-apiserver).
+    header_sent: std::sync::atomic::AtomicBool,
     rt: Arc<ResourceType>,
     version: String,
     ns: Option<String>,
@@ -826,6 +834,25 @@ impl Watcher {
 
     async fn send(&self, event: &str, obj: &Value) -> bool {
         let served = Store::serve(&self.rt, &self.version, obj.clone());
+        let served = match &self.table {
+            Some(include) => {
+                let rv = served
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let mut t = table::table(&self.rt, &self.version, &[served], include, &rv, None);
+                if self
+                    .header_sent
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                    && let Some(o) = t.as_object_mut()
+                {
+                    o.insert("columnDefinitions".into(), json!([]));
+                }
+                t
+            }
+            None => served,
+        };
         self.tx.send(Ok(watch_line(event, &served))).await.is_ok()
     }
 

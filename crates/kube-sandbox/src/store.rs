@@ -40,6 +40,8 @@ pub struct VersionDef {
     pub status: bool,
     /// Printer columns.
     pub columns: Vec<Column>,
+    /// CEL rules compiled once (present when the schema has `x-kubernetes-validations`).
+    pub cel: Option<Arc<kube_cel::CompiledSchema>>,
 }
 
 /// A served resource type (built-in or from a CRD).
@@ -256,6 +258,7 @@ fn builtin(
         versions: vec![VersionDef {
             name: "v1".into(),
             schema: None,
+            cel: None,
             status,
             columns: vec![],
         }],
@@ -1051,9 +1054,9 @@ impl Store {
             }
         }
         if self.cel
-            && let Some(schema) = rt.version(version).and_then(|d| d.schema.as_ref())
+            && let Some(compiled) = rt.version(version).and_then(|d| d.cel.as_ref())
         {
-            let causes = schema::cel_rules(schema, &new, old.as_ref());
+            let causes = schema::cel_rules(compiled, &new, old.as_ref());
             if !causes.is_empty() {
                 return Err(ApiError::invalid(&rt.group, &rt.kind, &key.1, &causes));
             }
@@ -1759,6 +1762,11 @@ pub fn crd_to_type(crd: &Value) -> Option<ResourceType> {
         versions.push(VersionDef {
             name: s(v, "name"),
             schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+            cel: v
+                .pointer("/schema/openAPIV3Schema")
+                .filter(|s| s.to_string().contains("x-kubernetes-validations"))
+                .and_then(|s| std::panic::catch_unwind(|| kube_cel::compile_schema(s)).ok())
+                .map(Arc::new),
             status: v.pointer("/subresources/status").is_some(),
             columns,
         });
