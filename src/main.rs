@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions of all kinds as multi-document YAML.
     Crd,
+    /// Run the operator (controllers, leader election, /metrics, /healthz, /readyz).
+    Run(Box<aliyun_backup_operator::controller::cli::RunArgs>),
     // `run` (the operator) and `sandbox` (kube-sandbox + aliyun-emulator + operator in one
     // process, behind the `sandbox` cargo feature) are added here by their owners.
 }
@@ -24,6 +26,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => aliyun_backup_operator::controller::cli::main(*args),
         Command::Crd => match aliyun_backup_operator::crd::crds_yaml() {
             Ok(yaml) => {
                 let mut out = std::io::stdout().lock();

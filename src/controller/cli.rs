@@ -173,6 +173,29 @@ impl RunArgs {
     }
 }
 
+/// Entry point of the `run` subcommand: builds a Tokio runtime, runs [`execute`] and maps the
+/// outcome to an exit code (errors are printed with their causes).
+pub fn main(args: RunArgs) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "operator failed");
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the operator from flags until SIGTERM/SIGINT. Used by `main.rs`.
 pub async fn execute(args: RunArgs) -> anyhow::Result<()> {
     crate::telemetry::init(args.log_format, &args.log_level)?;

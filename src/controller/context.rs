@@ -29,8 +29,11 @@ pub struct Context {
     pub namespaces: Vec<String>,
     /// Named async locks (e.g. one per RDS instance) serializing critical sections.
     pub locks: KeyedLocks,
-    /// Earliest time of the next cloud poll per object, so that reconciles triggered by the
-    /// operator's own status writes do not poll the cloud again early.
+    /// Per-object earliest next run, so that reconciles triggered by the operator's own
+    /// status writes do not act (and call the cloud) before the chosen requeue or backoff.
+    pub gate: RequeueGate,
+    /// Earliest time of the next cloud poll per object (kind modules may use it to skip a
+    /// describe call when a reconcile comes early; [`RequeueGate`] covers most cases).
     pub polls: PollGate,
 }
 
@@ -59,6 +62,43 @@ impl KeyedLocks {
             map.entry(key.to_string()).or_default().clone()
         };
         m.lock_owned().await
+    }
+}
+
+/// Per-object "do not act before" instants, tied to a fingerprint of the object's spec and
+/// metadata.
+///
+/// Every status write triggers a watch event and thus a reconcile. When a reconcile decides to
+/// look again only after some delay (polling, backoff), the runtime records that decision here;
+/// a reconcile triggered earlier for an object whose fingerprint (generation, deletion,
+/// annotations) is unchanged is skipped and requeued for the remaining time. A change the user
+/// makes (spec, annotation, deletion) changes the fingerprint and runs at once; a change of a
+/// referenced Secret clears the entry.
+#[derive(Debug, Default)]
+pub struct RequeueGate {
+    inner: Mutex<HashMap<String, (Instant, u64)>>,
+}
+
+impl RequeueGate {
+    /// How long an object with `fingerprint` must still wait (`None` = may run now).
+    pub fn blocked(&self, key: &str, fingerprint: u64) -> Option<Duration> {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|(_, fp)| *fp == fingerprint)
+            .and_then(|(due, _)| due.checked_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Records that `key` (with `fingerprint`) should run again only after `after`.
+    pub fn schedule(&self, key: &str, fingerprint: u64, after: Duration) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(key.to_string(), (Instant::now() + after, fingerprint));
+    }
+
+    /// Forgets `key` (its next trigger runs at once).
+    pub fn clear(&self, key: &str) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(key);
     }
 }
 
@@ -103,8 +143,20 @@ mod tests {
         assert!(g.wait_time("a").unwrap() > Duration::from_secs(50));
         g.clear("a");
         assert_eq!(g.wait_time("a"), None);
-        g.schedule("b", Duration::ZERO);
-        assert_eq!(g.wait_time("b"), None);
+    }
+
+    #[test]
+    fn requeue_gate() {
+        let g = RequeueGate::default();
+        assert_eq!(g.blocked("a", 1), None);
+        g.schedule("a", 1, Duration::from_secs(60));
+        assert!(g.blocked("a", 1).unwrap() > Duration::from_secs(50));
+        // A different fingerprint (spec/metadata changed) is not blocked.
+        assert_eq!(g.blocked("a", 2), None);
+        g.clear("a");
+        assert_eq!(g.blocked("a", 1), None);
+        g.schedule("b", 1, Duration::ZERO);
+        assert_eq!(g.blocked("b", 1), None);
     }
 
     #[tokio::test]

@@ -223,6 +223,7 @@ pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHan
         backoff: backoff::BackoffTracker::default(),
         namespaces: config.namespaces.clone(),
         locks: context::KeyedLocks::default(),
+        gate: context::RequeueGate::default(),
         polls: context::PollGate::default(),
     });
 

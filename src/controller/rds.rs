@@ -65,12 +65,12 @@ use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::{jittered, poll_interval, unit_random};
+use super::backoff::poll_interval;
 use super::conditions::{Health, apply_health};
 use super::context::Context;
 use super::credentials::{self, CredentialsProblem};
 use super::error::{Error, Result};
-use super::runtime::{self, ManagedResource, object_key};
+use super::runtime::{self, ManagedResource};
 use super::status::write_status;
 use crate::cloud::api::{
     CreateBackupRequest, DeleteBackupRequest, DescribeBackupTasksRequest, DescribeBackupsRequest,
@@ -655,7 +655,11 @@ impl<'a> Work<'a> {
         match e.class() {
             ErrorClass::Terminal | ErrorClass::NotFound => {
                 self.commit(&Health::stalled(e.name(), message)).await?;
-                Ok(requeue(self.ctx.timing.error_max, self.ctx))
+                Ok(runtime::requeue(
+                    self.ctx,
+                    self.obj,
+                    self.ctx.timing.error_max,
+                ))
             }
             ErrorClass::Retryable | ErrorClass::Conflict => {
                 // Best effort: the error itself is what drives the retry.
@@ -669,10 +673,6 @@ impl<'a> Work<'a> {
             }
         }
     }
-}
-
-fn requeue(after: Duration, ctx: &Context) -> Action {
-    Action::requeue(jittered(after, ctx.timing.jitter, unit_random()))
 }
 
 async fn target(obj: &RdsBackup, ctx: &Context) -> Result<Result<Target, CredentialsProblem>> {
@@ -693,14 +693,14 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
         if let Some(h) = terminal_health(&w.status) {
             w.commit(&h).await?;
         }
-        return Ok(requeue(ctx.timing.resync, ctx));
+        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
     }
     if step == Step::Create
         && let Err(message) = validate(&obj.spec)
     {
         w.commit(&Health::stalled(reasons::INVALID_SPEC, message))
             .await?;
-        return Ok(requeue(ctx.timing.resync, ctx));
+        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
     }
     let target = match target(&obj, ctx).await? {
         Ok(t) => t,
@@ -708,7 +708,7 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
             w.commit(&Health::stalled(problem.reason(), problem.to_string()))
                 .await?;
             // A change of the Secret requeues the object at once (Secret watch).
-            return Ok(requeue(ctx.timing.error_max, ctx));
+            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
         }
     };
     let rds = ctx.cloud.rds(&target);
@@ -718,7 +718,7 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
         Step::FetchBackupSet { backup_id } => {
             fetch_backup_set(&mut w, rds.as_ref(), &backup_id).await
         }
-        Step::Done => Ok(requeue(ctx.timing.resync, ctx)),
+        Step::Done => Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync)),
     }
 }
 
@@ -786,10 +786,7 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &Peers) -> Result<
         };
         w.commit(&health).await?;
         let after = next.unwrap_or(w.ctx.timing.resync);
-        if next.is_some() {
-            w.ctx.polls.schedule(&object_key(w.obj), after);
-        }
-        return Ok(Adoption::Adopted(requeue(after, w.ctx)));
+        return Ok(Adoption::Adopted(runtime::requeue(w.ctx, w.obj, after)));
     }
     let sets = match rds
         .describe_backups(&DescribeBackupsRequest {
@@ -813,7 +810,11 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &Peers) -> Result<
         let health = record_backup_set(&mut w.status, set, jiff::Timestamp::now());
         w.status.cloud_status = Some(TASK_FINISHED.into());
         w.commit(&health).await?;
-        return Ok(Adoption::Adopted(requeue(w.ctx.timing.resync, w.ctx)));
+        return Ok(Adoption::Adopted(runtime::requeue(
+            w.ctx,
+            w.obj,
+            w.ctx.timing.resync,
+        )));
     }
     Ok(Adoption::NotFound)
 }
@@ -825,7 +826,7 @@ async fn create_or_adopt(w: &mut Work<'_>, rds: &dyn RdsApi) -> Result<Action> {
         Err(message) => {
             w.commit(&Health::stalled(reasons::INVALID_SPEC, message))
                 .await?;
-            return Ok(requeue(ctx.timing.resync, ctx));
+            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
         }
     };
     let lock_key = format!(
@@ -855,7 +856,7 @@ async fn create_or_adopt(w: &mut Work<'_>, rds: &dyn RdsApi) -> Result<Action> {
     let step = plan(w.current.as_ref());
     if !matches!(step, Step::Create | Step::Adopt) {
         // Resolved by an earlier reconcile whose write the cache had not seen yet.
-        return Ok(requeue(ctx.timing.poll_initial, ctx));
+        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.poll_initial));
     }
     let peers = peers(&uid, &w.obj.spec, &all);
 
@@ -917,9 +918,7 @@ async fn create_or_adopt(w: &mut Work<'_>, rds: &dyn RdsApi) -> Result<Action> {
                 format!("backup task {} created", resp.backup_job_id),
             ))
             .await?;
-            ctx.polls
-                .schedule(&object_key(w.obj), ctx.timing.poll_initial);
-            Ok(requeue(ctx.timing.poll_initial, ctx))
+            Ok(runtime::requeue(ctx, w.obj, ctx.timing.poll_initial))
         }
         Ok(_) => {
             // A success without a job id: the outcome is unknown; keep the intent and adopt.
@@ -973,10 +972,6 @@ async fn create_or_adopt(w: &mut Work<'_>, rds: &dyn RdsApi) -> Result<Action> {
 
 async fn track(w: &mut Work<'_>, rds: &dyn RdsApi, job_id: &str) -> Result<Action> {
     let ctx = w.ctx;
-    let key = object_key(w.obj);
-    if let Some(wait) = ctx.polls.wait_time(&key) {
-        return Ok(Action::requeue(wait));
-    }
     let resp = rds
         .describe_backup_tasks(&DescribeBackupTasksRequest {
             db_instance_id: w.obj.spec.db_instance_id.trim().to_string(),
@@ -995,13 +990,11 @@ async fn track(w: &mut Work<'_>, rds: &dyn RdsApi, job_id: &str) -> Result<Actio
         (Some(d), Some(backup_id)) if d.is_zero() => fetch_backup_set(w, rds, &backup_id).await,
         (Some(d), _) => {
             w.commit(&health).await?;
-            ctx.polls.schedule(&key, d);
-            Ok(requeue(d, ctx))
+            Ok(runtime::requeue(ctx, w.obj, d))
         }
         (None, _) => {
             w.commit(&health).await?;
-            ctx.polls.clear(&key);
-            Ok(requeue(ctx.timing.resync, ctx))
+            Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync))
         }
     }
 }
@@ -1023,8 +1016,7 @@ async fn fetch_backup_set(w: &mut Work<'_>, rds: &dyn RdsApi, backup_id: &str) -
         Some(set) => {
             let health = record_backup_set(&mut w.status, set, jiff::Timestamp::now());
             w.commit(&health).await?;
-            ctx.polls.clear(&object_key(w.obj));
-            Ok(requeue(ctx.timing.resync, ctx))
+            Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync))
         }
         None => {
             // DescribeBackups lags behind the task: keep waiting, never fail.
@@ -1037,7 +1029,7 @@ async fn fetch_backup_set(w: &mut Work<'_>, rds: &dyn RdsApi, backup_id: &str) -
                 ),
             ))
             .await?;
-            Ok(requeue(ctx.timing.wait, ctx))
+            Ok(runtime::requeue(ctx, w.obj, ctx.timing.wait))
         }
     }
 }

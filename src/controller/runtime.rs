@@ -53,6 +53,26 @@ pub fn object_key<K: Resource>(obj: &K) -> String {
     })
 }
 
+/// Fingerprint of what a user changes on an object: generation (spec), deletion and
+/// annotations. Status-only changes (the operator's own writes) keep it unchanged.
+pub fn fingerprint<K: Resource>(obj: &K) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let meta = obj.meta();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut h);
+    meta.deletion_timestamp.is_some().hash(&mut h);
+    meta.annotations.hash(&mut h);
+    h.finish()
+}
+
+/// Requeue `obj` after `after` (with jitter) and hold back earlier triggers that do not change
+/// its fingerprint (see [`super::context::RequeueGate`]).
+pub fn requeue<K: Resource>(ctx: &Context, obj: &K, after: Duration) -> Action {
+    let after = jittered(after, ctx.timing.jitter, unit_random());
+    ctx.gate.schedule(&object_key(obj), fingerprint(obj), after);
+    Action::requeue(after)
+}
+
 /// A future that resolves when `token` is cancelled and is `Send + Sync + 'static`
 /// (what `Controller::graceful_shutdown_on` requires).
 fn shutdown_future(token: CancellationToken) -> impl Future<Output = ()> + Send + Sync + 'static {
@@ -76,6 +96,17 @@ where
     Fut: Future<Output = Result<Action, Error>>,
 {
     let key = object_key(obj.as_ref());
+    if let Some(remaining) = ctx.gate.blocked(&key, fingerprint(obj.as_ref())) {
+        // Triggered by a status write (ours) before the chosen requeue/backoff: not yet.
+        tracing::trace!(
+            kind = K::KIND,
+            name = obj.name_any(),
+            ?remaining,
+            "not due yet"
+        );
+        return Ok(Action::requeue(remaining));
+    }
+    ctx.gate.clear(&key);
     let result = {
         let _timer = ctx.metrics.reconcile_started(K::KIND);
         reconcile(obj.clone(), ctx.clone()).await
@@ -125,9 +156,11 @@ fn error_policy<K: ManagedResource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>)
         after: Some(after), ..
     } = err.inner()
     {
-        return Action::requeue(jittered(*after, ctx.timing.jitter, unit_random()));
+        return requeue(ctx.as_ref(), obj.as_ref(), *after);
     }
-    let delay = ctx.backoff.failure(&object_key(obj.as_ref()), &ctx.timing);
+    let key = object_key(obj.as_ref());
+    let delay = ctx.backoff.failure(&key, &ctx.timing);
+    ctx.gate.schedule(&key, fingerprint(obj.as_ref()), delay);
     Action::requeue(delay)
 }
 
@@ -165,6 +198,7 @@ where
             let controller = Controller::new(api, watcher::Config::default().any_semantic());
             let store = controller.store();
             let r = reconcile.clone();
+            let mapper_ctx = ctx.clone();
             controller
                 .watches(
                     secrets,
@@ -178,7 +212,11 @@ where
                             .filter(|o| {
                                 o.namespace() == ns && o.credentials_secret() == Some(name.as_str())
                             })
-                            .map(|o| ObjectRef::from_obj(o.as_ref()))
+                            .map(|o| {
+                                // A changed Secret is worth acting on at once.
+                                mapper_ctx.gate.clear(&object_key(o.as_ref()));
+                                ObjectRef::from_obj(o.as_ref())
+                            })
                             .collect::<Vec<_>>()
                     },
                 )

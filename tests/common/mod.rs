@@ -1,0 +1,292 @@
+//! Test harness: an in-process kube-sandbox + aliyun-emulator + the real operator.
+//!
+//! Every test gets its own sandbox and emulator (loopback, port 0), installs the CRDs from
+//! `crd::all_crds()`, and starts the operator in-process with the emulator as endpoint
+//! override. Helpers wait for conditions with a generous timeout (polling, never sleeping to
+//! "wait long enough"), stop, kill and restart the operator, and capture all operator logs so
+//! tests can check that secrets never appear in them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use std::fmt::Debug;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use aliyun_backup_operator::controller::{self, OperatorConfig, OperatorHandle, Timing};
+use aliyun_backup_operator::crd;
+use aliyun_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::{Api, Client, Resource};
+use kube_sandbox::Sandbox;
+use serde::de::DeserializeOwned;
+
+/// Generous upper bound for anything the tests wait for.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+/// Poll interval of the wait helpers.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The namespace the tests use.
+pub const NS: &str = "backups";
+/// Name of the credentials Secret created by [`Env::start`].
+pub const CREDS: &str = "aliyun-credentials";
+/// Access key the emulator accepts (and the credentials Secret holds).
+pub const KEY_ID: &str = "testid";
+/// Its secret.
+pub const KEY_SECRET: &str = "testsecret";
+
+// ------------------------------------------------------------------------------------------
+// log capture
+// ------------------------------------------------------------------------------------------
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+static LOGS: OnceLock<Capture> = OnceLock::new();
+
+/// Installs (once per test binary) a global subscriber that records every log line of the
+/// operator and of kube-rs (debug and more verbose for the operator itself) in memory.
+pub fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let filter = tracing_subscriber::EnvFilter::new(
+            "off,aliyun_backup_operator=trace,kube=debug,kube_runtime=debug,kube_client=debug",
+        );
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        capture
+    });
+}
+
+/// Everything logged so far by any test of this binary.
+pub fn captured_logs() -> String {
+    LOGS.get()
+        .map(|c| String::from_utf8_lossy(&c.0.lock().unwrap()).into_owned())
+        .unwrap_or_default()
+}
+
+// ------------------------------------------------------------------------------------------
+// environment
+// ------------------------------------------------------------------------------------------
+
+/// One test's world.
+pub struct Env {
+    /// The in-memory API server.
+    pub sandbox: Sandbox,
+    /// The cloud emulator.
+    pub emulator: EmulatorHandle,
+    /// A client for the sandbox.
+    pub client: Client,
+    operator: Option<OperatorHandle>,
+}
+
+/// Emulator settings used by [`Env::start`]: the default key pair, `rm-demo01` plus
+/// `rm-demo02`, 2 s backups.
+pub fn emulator_config() -> EmulatorConfig {
+    EmulatorConfig::default()
+        .rds_instances(["rm-demo01", "rm-demo02"])
+        .with_job_duration(Duration::from_secs(2))
+}
+
+impl Env {
+    /// Starts sandbox and emulator, installs the CRDs, creates the namespace and the
+    /// credentials Secret (`testid`/`testsecret`).
+    pub async fn start() -> Env {
+        Self::start_with(emulator_config()).await
+    }
+
+    /// Like [`Env::start`] with a custom emulator configuration.
+    pub async fn start_with(emulator: EmulatorConfig) -> Env {
+        capture_logs();
+        let sandbox = Sandbox::start().await.expect("sandbox");
+        let emulator = Emulator::start(emulator).await.expect("emulator");
+        let client = sandbox.client();
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for c in crd::all_crds() {
+            crds.create(&PostParams::default(), &c)
+                .await
+                .expect("install CRD");
+        }
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(NS.into()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("namespace");
+        let env = Env {
+            sandbox,
+            emulator,
+            client,
+            operator: None,
+        };
+        env.put_secret(
+            CREDS,
+            &[("accessKeyId", KEY_ID), ("accessKeySecret", KEY_SECRET)],
+        )
+        .await;
+        env
+    }
+
+    /// Operator settings for tests: fast timings, the emulator as endpoint, one namespace,
+    /// no leader election, no HTTP listeners.
+    pub fn operator_config(&self) -> OperatorConfig {
+        let mut cfg = OperatorConfig {
+            namespaces: vec![NS.into()],
+            timing: Timing::fast(),
+            crd_poll_interval: Duration::from_millis(100),
+            instance: Some("test-operator".into()),
+            ..OperatorConfig::default()
+        };
+        cfg.cloud.endpoint_override = Some(self.emulator.url().parse().unwrap());
+        // Quick client-side retries so fault tests stay short.
+        cfg.cloud.retry.base_delay = Duration::from_millis(20);
+        cfg.cloud.retry.max_delay = Duration::from_millis(200);
+        cfg.cloud.retry.max_total_time = Duration::from_secs(5);
+        cfg.cloud.timeouts.request = Duration::from_secs(5);
+        cfg
+    }
+
+    /// Starts the operator with [`Env::operator_config`].
+    pub async fn start_operator(&mut self) {
+        let cfg = self.operator_config();
+        self.start_operator_with(cfg).await;
+    }
+
+    /// Starts the operator with `cfg` (stopping a running one first).
+    pub async fn start_operator_with(&mut self, cfg: OperatorConfig) {
+        self.stop_operator().await;
+        let handle = controller::start(cfg, self.client.clone())
+            .await
+            .expect("start operator");
+        self.operator = Some(handle);
+    }
+
+    /// The running operator.
+    pub fn operator(&self) -> &OperatorHandle {
+        self.operator.as_ref().expect("operator running")
+    }
+
+    /// Graceful stop (waits for in-flight reconciles).
+    pub async fn stop_operator(&mut self) {
+        if let Some(h) = self.operator.take() {
+            h.stop().await.expect("operator stopped cleanly");
+        }
+    }
+
+    /// Kills the operator like a crash (in-flight work dropped at its current await).
+    pub async fn kill_operator(&mut self) {
+        if let Some(h) = self.operator.take() {
+            h.kill().await;
+        }
+    }
+
+    /// Creates or replaces a Secret in [`NS`].
+    pub async fn put_secret(&self, name: &str, data: &[(&str, &str)]) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), NS);
+        let _ = api.delete(name, &DeleteParams::default()).await;
+        let s = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some(NS.into()),
+                ..ObjectMeta::default()
+            },
+            string_data: Some(
+                data.iter()
+                    .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                    .collect(),
+            ),
+            ..Secret::default()
+        };
+        api.create(&PostParams::default(), &s)
+            .await
+            .expect("secret");
+    }
+
+    /// Api for a namespaced kind in [`NS`].
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    /// Number of calls of `action` the emulator received (any result).
+    pub fn calls(&self, action: &str) -> usize {
+        self.emulator.calls().count(action)
+    }
+}
+
+/// Polls `api.get(name)` until `pred` holds, failing with the last seen object after
+/// [`TIMEOUT`].
+pub async fn wait_for<K>(api: &Api<K>, name: &str, what: &str, pred: impl Fn(&K) -> bool) -> K
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let mut last = None;
+    loop {
+        if let Ok(Some(o)) = api.get_opt(name).await {
+            if pred(&o) {
+                return o;
+            }
+            last = Some(o);
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what} on {name}; last seen: {last:#?}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Polls until the object is gone.
+pub async fn wait_gone<K>(api: &Api<K>, name: &str)
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        match api.get_opt(name).await {
+            Ok(None) => return,
+            Ok(Some(o)) => {
+                if tokio::time::Instant::now() > deadline {
+                    panic!("timed out waiting for {name} to be deleted; last seen: {o:#?}");
+                }
+            }
+            Err(e) => panic!("get {name}: {e}"),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Polls an arbitrary condition (e.g. on the emulator) until it holds.
+pub async fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !pred() {
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

@@ -1,0 +1,511 @@
+//! `RdsBackup` end to end: the real operator against kube-sandbox and aliyun-emulator
+//! (issue 5, "Done when").
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use aliyun_backup_operator::crd::{RdsBackup, RdsBackupPhase};
+use aliyun_emulator::Fault;
+use common::*;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use kube_sandbox::FailureMatcher;
+use serde_json::json;
+
+fn backup(name: &str, instance: &str) -> RdsBackup {
+    serde_json::from_value(json!({
+        "apiVersion": "backup.aliyun.dev/v1alpha1",
+        "kind": "RdsBackup",
+        "metadata": { "name": name, "namespace": NS },
+        "spec": {
+            "region": "cn-hangzhou",
+            "credentialsRef": { "name": CREDS },
+            "dbInstanceId": instance,
+        }
+    }))
+    .unwrap()
+}
+
+async fn create(env: &Env, obj: &RdsBackup) -> RdsBackup {
+    env.api::<RdsBackup>()
+        .create(&PostParams::default(), obj)
+        .await
+        .expect("create RdsBackup")
+}
+
+fn phase(o: &RdsBackup) -> Option<RdsBackupPhase> {
+    o.status.as_ref().and_then(|s| s.phase)
+}
+
+fn condition<'a>(o: &'a RdsBackup, type_: &str) -> Option<&'a Condition> {
+    o.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+}
+
+fn is_true(o: &RdsBackup, type_: &str) -> bool {
+    condition(o, type_).is_some_and(|c| c.status == "True")
+}
+
+fn succeeded(o: &RdsBackup) -> bool {
+    phase(o) == Some(RdsBackupPhase::Succeeded) && is_true(o, "Ready")
+}
+
+async fn wait_succeeded(env: &Env, name: &str) -> RdsBackup {
+    wait_for(
+        &env.api::<RdsBackup>(),
+        name,
+        "Succeeded + Ready",
+        succeeded,
+    )
+    .await
+}
+
+async fn events_for(env: &Env, name: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(env.client.clone(), NS);
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding
+                .as_ref()
+                .and_then(|r| r.name.as_deref())
+                .is_some_and(|n| n == name)
+        })
+        .collect()
+}
+
+fn reasons(events: &[Event]) -> Vec<String> {
+    events.iter().filter_map(|e| e.reason.clone()).collect()
+}
+
+/// Backup sets of the emulator state: `(BackupId, Deleted)`.
+fn emulator_tasks(env: &Env) -> Vec<(String, bool)> {
+    env.emulator.state()["rds"]["tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            (
+                t["BackupId"].as_str().unwrap_or_default().to_string(),
+                t["Deleted"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn apply_reaches_succeeded_with_exactly_one_create() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    create(&env, &backup("b1", "rm-demo01")).await;
+
+    let o = wait_succeeded(&env, "b1").await;
+    let s = o.status.clone().unwrap();
+    assert!(s.backup_job_id.is_some(), "{s:#?}");
+    assert!(s.backup_id.is_some(), "{s:#?}");
+    assert_eq!(s.pending_create, None);
+    assert_eq!(s.progress, Some(100));
+    assert_eq!(s.observed_generation, o.metadata.generation);
+    let set = s.backup_set.clone().expect("backup set details");
+    assert_eq!(set.backup_id, s.backup_id);
+    assert_eq!(set.store_status.as_deref(), Some("Enabled"));
+    assert!(s.size_bytes.unwrap_or(0) > 0);
+    assert!(s.completion_time.is_some());
+    let ready = condition(&o, "Ready").unwrap();
+    assert_eq!(ready.reason, "BackupSucceeded");
+    assert_eq!(ready.observed_generation, o.metadata.generation);
+    assert!(!is_true(&o, "Reconciling"));
+    assert!(!is_true(&o, "Stalled"));
+    assert!(
+        o.finalizers()
+            .iter()
+            .any(|f| f == "backup.aliyun.dev/cleanup")
+    );
+
+    assert_eq!(env.calls("CreateBackup"), 1);
+    let r = reasons(&events_for(&env, "b1").await);
+    for want in ["Creating", "BackupCreated", "BackupSucceeded"] {
+        assert!(r.iter().any(|x| x == want), "missing event {want}: {r:?}");
+    }
+    let m = &env.operator().metrics;
+    assert!(m.reconcile_count("RdsBackup") > 0);
+
+    // The object is terminal: no more cloud calls, no more status writes.
+    let writes = env
+        .sandbox
+        .counters()
+        .get("patch", "backup.aliyun.dev", "rdsbackups", "status");
+    assert!(writes < 40, "status writes: {writes}");
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn crash_between_create_and_status_write_adopts_after_restart() {
+    let mut env = Env::start().await;
+    // Give the test a wide window between "intent recorded" and the write after CreateBackup.
+    env.emulator.inject_fault(
+        Fault::latency(Some("CreateBackup"), Duration::from_secs(3))
+            .for_product("RDS")
+            .times(1),
+    );
+    // The first operator never retries on its own before it is killed.
+    let mut cfg = env.operator_config();
+    cfg.timing.error_base = Duration::from_secs(600);
+    cfg.timing.error_max = Duration::from_secs(600);
+    env.start_operator_with(cfg).await;
+    create(&env, &backup("crash", "rm-demo01")).await;
+
+    let api = env.api::<RdsBackup>();
+    wait_for(&api, "crash", "intent recorded", |o| {
+        o.status
+            .as_ref()
+            .is_some_and(|s| s.pending_create.is_some())
+    })
+    .await;
+    // CreateBackup is in flight (3 s latency): make the status write that follows it fail.
+    env.sandbox.fail_next(
+        FailureMatcher::new("patch", "rdsbackups").subresource("status"),
+        1,
+        500,
+    );
+    wait_until("the post-create status write to fail", || {
+        env.sandbox.pending_failures() == 0
+    })
+    .await;
+    assert_eq!(env.calls("CreateBackup"), 1);
+    let o = api.get("crash").await.unwrap();
+    let s = o.status.clone().unwrap();
+    assert!(s.pending_create.is_some(), "{s:#?}");
+    assert_eq!(
+        s.backup_job_id, None,
+        "the job id must not have been recorded: {s:#?}"
+    );
+    env.kill_operator().await;
+
+    env.start_operator().await;
+    let o = wait_succeeded(&env, "crash").await;
+    assert_eq!(env.calls("CreateBackup"), 1, "exactly one backup");
+    assert_eq!(emulator_tasks(&env).len(), 1);
+    let s = o.status.unwrap();
+    assert!(s.backup_job_id.is_some());
+    assert!(s.backup_id.is_some());
+    let r = reasons(&events_for(&env, "crash").await);
+    assert!(r.iter().any(|x| x == "BackupAdopted"), "{r:?}");
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn lost_create_response_is_adopted_not_repeated() {
+    let mut env = Env::start().await;
+    // CreateBackup runs, but the answer is a 500: the outcome is unknown to the operator.
+    env.emulator.inject_fault(
+        Fault::error(Some("CreateBackup"), "InternalError", 500)
+            .for_product("RDS")
+            .after_apply()
+            .times(1),
+    );
+    env.start_operator().await;
+    create(&env, &backup("lost", "rm-demo01")).await;
+    let o = wait_succeeded(&env, "lost").await;
+    assert_eq!(env.calls("CreateBackup"), 1);
+    assert_eq!(emulator_tasks(&env).len(), 1);
+    assert!(o.status.unwrap().backup_job_id.is_some());
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn restart_while_running_resumes_tracking() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    create(&env, &backup("resume", "rm-demo01")).await;
+    let api = env.api::<RdsBackup>();
+    wait_for(&api, "resume", "Running", |o| {
+        phase(o) == Some(RdsBackupPhase::Running)
+    })
+    .await;
+    env.kill_operator().await;
+    env.start_operator().await;
+    wait_succeeded(&env, "resume").await;
+    assert_eq!(env.calls("CreateBackup"), 1);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn two_backups_on_one_instance_second_waits_then_completes() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    create(&env, &backup("first", "rm-demo01")).await;
+    let api = env.api::<RdsBackup>();
+    wait_for(&api, "first", "Running", |o| {
+        phase(o) == Some(RdsBackupPhase::Running)
+    })
+    .await;
+    create(&env, &backup("second", "rm-demo01")).await;
+    let a = wait_succeeded(&env, "first").await;
+    let b = wait_succeeded(&env, "second").await;
+    let (sa, sb) = (a.status.unwrap(), b.status.unwrap());
+    assert_ne!(sa.backup_job_id, sb.backup_job_id);
+    assert_ne!(sa.backup_id, sb.backup_id);
+    // The second one was refused at least once while the first ran, then created once.
+    assert!(
+        env.emulator
+            .calls()
+            .count_code("CreateBackup", "BackupJobExists")
+            >= 1
+    );
+    assert_eq!(env.emulator.calls().count_code("CreateBackup", "OK"), 2);
+    assert_eq!(emulator_tasks(&env).len(), 2);
+    let r = reasons(&events_for(&env, "second").await);
+    assert!(r.iter().any(|x| x == "WaitingForRunningBackup"), "{r:?}");
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn invalid_instance_is_stalled_with_the_cloud_code() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    create(&env, &backup("nope", "rm-doesnotexist")).await;
+    let o = wait_for(&env.api::<RdsBackup>(), "nope", "Stalled", |o| {
+        is_true(o, "Stalled")
+    })
+    .await;
+    let c = condition(&o, "Stalled").unwrap();
+    assert!(c.message.contains("InvalidDBInstanceId.NotFound"), "{c:#?}");
+    assert!(!is_true(&o, "Ready"));
+    let s = o.status.unwrap();
+    assert!(s.last_request_id.is_some());
+    assert_eq!(s.pending_create, None, "a refused create leaves no intent");
+    assert_eq!(env.calls("CreateBackup"), 1);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_complete_with_backoff() {
+    let mut env = Env::start().await;
+    env.emulator.inject_fault(
+        Fault::error(None, "Throttling.User", 400)
+            .for_product("RDS")
+            .times(6),
+    );
+    env.emulator.inject_fault(
+        Fault::error(Some("DescribeBackupTasks"), "ServiceUnavailable", 503).times(6),
+    );
+    env.emulator
+        .inject_fault(Fault::error(Some("DescribeBackups"), "InternalError", 500).times(4));
+    env.start_operator().await;
+    create(&env, &backup("bumpy", "rm-demo01")).await;
+    wait_succeeded(&env, "bumpy").await;
+    let calls = env.emulator.calls();
+    // Every injected fault was hit and retried past; exactly one backup was created.
+    assert_eq!(calls.count_code("CreateBackup", "OK"), 1);
+    let failed = calls.log.iter().filter(|c| c.code != "OK").count();
+    assert_eq!(failed, 16, "{:#?}", calls.counts());
+    // No hot loop: a 2 s backup needs a few dozen calls, not hundreds.
+    assert!(calls.log.len() < 80, "{:#?}", calls.counts());
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn delete_with_retain_keeps_the_backup_set() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    create(&env, &backup("keep", "rm-demo01")).await;
+    wait_succeeded(&env, "keep").await;
+    let api = env.api::<RdsBackup>();
+    api.delete("keep", &DeleteParams::default()).await.unwrap();
+    wait_gone(&api, "keep").await;
+    assert_eq!(env.calls("DeleteBackup"), 0);
+    let tasks = emulator_tasks(&env);
+    assert_eq!(tasks.len(), 1);
+    assert!(!tasks[0].1, "backup set must remain");
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn delete_with_delete_policy_removes_the_backup_set() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    let mut b = backup("drop", "rm-demo01");
+    b.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    create(&env, &b).await;
+    let api = env.api::<RdsBackup>();
+    // Delete while the task still runs: cleanup waits for it to end, then deletes the set.
+    wait_for(&api, "drop", "Running", |o| {
+        phase(o) == Some(RdsBackupPhase::Running)
+    })
+    .await;
+    api.delete("drop", &DeleteParams::default()).await.unwrap();
+    wait_gone(&api, "drop").await;
+    assert_eq!(env.emulator.calls().count_code("DeleteBackup", "OK"), 1);
+    let tasks = emulator_tasks(&env);
+    assert_eq!(tasks.len(), 1);
+    assert!(tasks[0].1, "backup set must be deleted: {tasks:?}");
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn orphan_annotation_lets_go_even_with_broken_credentials() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    let mut b = backup("orphan", "rm-demo01");
+    b.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    b.spec.credentials_ref = Some(aliyun_backup_operator::crd::CredentialsRef {
+        name: "missing-secret".into(),
+    });
+    create(&env, &b).await;
+    let api = env.api::<RdsBackup>();
+    let o = wait_for(&api, "orphan", "Stalled on credentials", |o| {
+        is_true(o, "Stalled")
+    })
+    .await;
+    let c = condition(&o, "Stalled").unwrap();
+    assert_eq!(c.reason, "CredentialsSecretNotFound");
+    assert!(c.message.contains("missing-secret"), "{c:#?}");
+    api.patch(
+        "orphan",
+        &PatchParams::default(),
+        &Patch::Merge(json!({
+            "metadata": { "annotations": { "backup.aliyun.dev/orphan-on-delete": "true" } }
+        })),
+    )
+    .await
+    .unwrap();
+    api.delete("orphan", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "orphan").await;
+    assert_eq!(env.emulator.calls().log.len(), 0, "no cloud call at all");
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn broken_credentials_on_delete_policy_stall_until_orphaned() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    let mut b = backup("stuck", "rm-demo01");
+    b.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    create(&env, &b).await;
+    wait_succeeded(&env, "stuck").await;
+    // Break the credentials: the Secret loses its secret key.
+    env.put_secret(CREDS, &[("accessKeyId", KEY_ID)]).await;
+    let api = env.api::<RdsBackup>();
+    api.delete("stuck", &DeleteParams::default()).await.unwrap();
+    let o = wait_for(&api, "stuck", "Stalled deletion", |o| is_true(o, "Stalled")).await;
+    let c = condition(&o, "Stalled").unwrap();
+    assert_eq!(c.reason, "CredentialsSecretInvalid");
+    assert!(c.message.contains("accessKeySecret"), "{c:#?}");
+    assert!(c.message.contains("orphan-on-delete"), "{c:#?}");
+    api.patch(
+        "stuck",
+        &PatchParams::default(),
+        &Patch::Merge(json!({
+            "metadata": { "annotations": { "backup.aliyun.dev/orphan-on-delete": "true" } }
+        })),
+    )
+    .await
+    .unwrap();
+    wait_gone(&api, "stuck").await;
+    assert_eq!(env.calls("DeleteBackup"), 0);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn rotated_secret_takes_effect_without_restart() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    env.put_secret(
+        CREDS,
+        &[("accessKeyId", KEY_ID), ("accessKeySecret", "wrong")],
+    )
+    .await;
+    create(&env, &backup("rotate", "rm-demo01")).await;
+    let api = env.api::<RdsBackup>();
+    let o = wait_for(&api, "rotate", "Stalled on the signature", |o| {
+        is_true(o, "Stalled")
+    })
+    .await;
+    let c = condition(&o, "Stalled").unwrap();
+    assert!(c.message.contains("SignatureDoesNotMatch"), "{c:#?}");
+    env.put_secret(
+        CREDS,
+        &[("accessKeyId", KEY_ID), ("accessKeySecret", KEY_SECRET)],
+    )
+    .await;
+    wait_succeeded(&env, "rotate").await;
+    assert_eq!(env.emulator.calls().count_code("CreateBackup", "OK"), 1);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn canary_secret_never_appears_in_logs_events_or_status() {
+    const CANARY: &str = "CANARY-7f3e9b1c-secret-value";
+    let mut env = Env::start_with(emulator_config().with_credential("canaryid", CANARY)).await;
+    env.put_secret(
+        "canary-creds",
+        &[("accessKeyId", "canaryid"), ("accessKeySecret", CANARY)],
+    )
+    .await;
+    env.start_operator().await;
+    let mut ok = backup("canary", "rm-demo01");
+    ok.spec.credentials_ref = Some(aliyun_backup_operator::crd::CredentialsRef {
+        name: "canary-creds".into(),
+    });
+    create(&env, &ok).await;
+    // A failing object too, so error paths are exercised with the canary in play.
+    let mut bad = backup("canary-bad", "rm-missing");
+    bad.spec.credentials_ref = ok.spec.credentials_ref.clone();
+    create(&env, &bad).await;
+    wait_succeeded(&env, "canary").await;
+    let api = env.api::<RdsBackup>();
+    wait_for(&api, "canary-bad", "Stalled", |o| is_true(o, "Stalled")).await;
+    env.stop_operator().await;
+
+    let logs = captured_logs();
+    assert!(!logs.is_empty(), "log capture must work");
+    assert!(!logs.contains(CANARY), "canary leaked into logs");
+    let events: Api<Event> = Api::namespaced(env.client.clone(), NS);
+    let all = serde_json::to_string(&events.list(&ListParams::default()).await.unwrap()).unwrap();
+    assert!(all.contains("canary"), "events were published");
+    assert!(!all.contains(CANARY), "canary leaked into events");
+    let objs = serde_json::to_string(&api.list(&ListParams::default()).await.unwrap()).unwrap();
+    assert!(!objs.contains(CANARY), "canary leaked into status");
+}
+
+#[tokio::test]
+async fn example_manifest_works_against_the_sandbox() {
+    let mut env = Env::start().await;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let secret: k8s_openapi::api::core::v1::Secret = serde_yaml::from_str(
+        &std::fs::read_to_string(format!("{root}/examples/credentials-secret.yaml")).unwrap(),
+    )
+    .unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = env.api();
+    secrets
+        .delete(CREDS, &DeleteParams::default())
+        .await
+        .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let example: RdsBackup = serde_yaml::from_str(
+        &std::fs::read_to_string(format!("{root}/examples/rds-backup.yaml")).unwrap(),
+    )
+    .unwrap();
+    let name = example.name_any();
+    env.start_operator().await;
+    create(&env, &example).await;
+    let o = wait_succeeded(&env, &name).await;
+    assert!(o.status.unwrap().backup_id.is_some());
+    assert_eq!(env.calls("CreateBackup"), 1);
+    env.stop_operator().await;
+}
