@@ -500,6 +500,18 @@ impl ProductClient {
         };
         cfg.metrics
             .observe(product.as_str(), call.action, code, elapsed);
+        tracing::debug!(
+            product = product.as_str(),
+            action = call.action,
+            region = %self.region,
+            code,
+            request_id = match &result {
+                Err(e) => e.request_id().unwrap_or(""),
+                Ok(_) => "",
+            },
+            elapsed_ms = elapsed.as_millis() as u64,
+            "Alibaba Cloud call"
+        );
         if let Err(e) = &result
             && (e.is_throttling() || e.code.as_deref().is_some_and(is_throttling_code))
         {
@@ -526,10 +538,25 @@ impl ProductClient {
             .get("x-acs-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = resp
-            .bytes()
+        let mut resp = resp;
+        let mut body: Vec<u8> = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| transport_error(product, action, e).with_status(status))?;
+            .map_err(|e| transport_error(product, action, e).with_status(status))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(CloudError::new(
+                    product,
+                    action,
+                    ErrorKind::Decode,
+                    format!("response body larger than {MAX_BODY_BYTES} bytes"),
+                )
+                .with_status(status)
+                .with_request_id(header_request_id));
+            }
+            body.extend_from_slice(&chunk);
+        }
         decode::<T>(
             product,
             action,
@@ -540,6 +567,9 @@ impl ProductClient {
         )
     }
 }
+
+/// Largest response body accepted (the APIs answer with a few KiB).
+const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// Keeps metric label values bounded: codes are short identifiers.
 fn label_code(code: &str) -> &str {

@@ -463,10 +463,22 @@ pub struct DefaultChain {
     http: reqwest::Client,
     source: ChainSource,
     refresh_before: Duration,
-    cached: RwLock<Option<Credentials>>,
+    cached: RwLock<Option<Cached>>,
     refresh_lock: tokio::sync::Mutex<()>,
     fetches: std::sync::atomic::AtomicU64,
+    /// When the last background refresh was started (limits STS/metadata calls while a
+    /// refresh keeps failing).
+    last_background: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+#[derive(Clone)]
+struct Cached {
+    creds: Credentials,
+    fetched_at: jiff::Timestamp,
+}
+
+/// Minimum spacing of background refresh attempts.
+const BACKGROUND_RETRY: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for DefaultChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -495,6 +507,7 @@ impl DefaultChain {
             cached: RwLock::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
             fetches: std::sync::atomic::AtomicU64::new(0),
+            last_background: std::sync::Mutex::new(None),
         })
     }
 
@@ -513,14 +526,23 @@ impl DefaultChain {
         self.fetches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn cached(&self) -> Option<Credentials> {
+    fn cached(&self) -> Option<Cached> {
         self.cached.read().ok().and_then(|g| g.clone())
     }
 
-    fn needs_refresh(&self, c: &Credentials, now: jiff::Timestamp) -> bool {
-        c.expiration.is_some_and(|exp| {
-            exp.duration_since(now).unsigned_abs() <= self.refresh_before || exp <= now
-        })
+    /// Within the refresh window before `Expiration`: `refresh_before_expiry`, but at most
+    /// half the credentials' lifetime (so short-lived credentials are not refreshed on
+    /// every call).
+    fn needs_refresh(&self, c: &Cached, now: jiff::Timestamp) -> bool {
+        let Some(exp) = c.creds.expiration else {
+            return false;
+        };
+        if exp <= now {
+            return true;
+        }
+        let lifetime = exp.duration_since(c.fetched_at).unsigned_abs();
+        let window = self.refresh_before.min(lifetime / 2);
+        exp.duration_since(now).unsigned_abs() <= window
     }
 
     fn usable(c: &Credentials, now: jiff::Timestamp) -> bool {
@@ -543,7 +565,10 @@ impl DefaultChain {
             )),
         }?;
         if let Ok(mut g) = self.cached.write() {
-            *g = Some(creds.clone());
+            *g = Some(Cached {
+                creds: creds.clone(),
+                fetched_at: jiff::Timestamp::now(),
+            });
         }
         Ok(creds)
     }
@@ -555,7 +580,7 @@ impl DefaultChain {
         if let Some(c) = self.cached()
             && !self.needs_refresh(&c, now)
         {
-            return Ok(c);
+            return Ok(c.creds);
         }
         self.fetch().await
     }
@@ -565,11 +590,13 @@ impl DefaultChain {
         let now = jiff::Timestamp::now();
         if let Some(c) = self.cached() {
             if !self.needs_refresh(&c, now) {
-                return Ok(c);
+                return Ok(c.creds);
             }
-            if Self::usable(&c, now) {
+            if Self::usable(&c.creds, now) {
                 // Refresh in the background; keep serving the valid credentials.
-                if let Ok(guard) = self.refresh_lock.try_lock() {
+                if self.may_start_background()
+                    && let Ok(guard) = self.refresh_lock.try_lock()
+                {
                     drop(guard);
                     let this = Arc::clone(self);
                     tokio::spawn(async move {
@@ -578,9 +605,35 @@ impl DefaultChain {
                         }
                     });
                 }
-                return Ok(c);
+                return Ok(c.creds);
             }
         }
         self.refresh_locked().await
+    }
+
+    /// Test hook: makes the cached credentials `d` older (as if wall time had passed).
+    #[cfg(test)]
+    pub(crate) fn age_cache(&self, d: Duration) {
+        if let Ok(mut g) = self.cached.write()
+            && let Some(c) = g.as_mut()
+        {
+            let span = jiff::SignedDuration::try_from(d).unwrap_or_default();
+            c.fetched_at = c.fetched_at.checked_sub(span).unwrap_or(c.fetched_at);
+            if let Some(exp) = c.creds.expiration {
+                c.creds.expiration = Some(exp.checked_sub(span).unwrap_or(exp));
+            }
+        }
+    }
+
+    fn may_start_background(&self) -> bool {
+        let Ok(mut last) = self.last_background.lock() else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < BACKGROUND_RETRY) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 }

@@ -98,13 +98,12 @@ async fn rrsa_assume_role_with_oidc_refreshes_and_rereads_token() {
     let dir = tempfile::tempdir().unwrap();
     let token_path = dir.path().join("token");
     std::fs::write(&token_path, "oidc-token-1\n").unwrap();
-    // First credentials expire in 10 min: inside the 15-min refresh window.
     let sts = Fake::start(
         vec![
-            sts_ok("STS.A", Duration::from_secs(600)),
+            sts_ok("STS.A", Duration::from_secs(3600)),
             sts_ok("STS.B", Duration::from_secs(3600)),
         ],
-        None,
+        Some(sts_ok("STS.D", Duration::from_secs(3600))),
     )
     .await;
     let cfg = cfg_with_env(
@@ -151,8 +150,14 @@ async fn rrsa_assume_role_with_oidc_refreshes_and_rereads_token() {
     // Unsigned.
     assert!(r.query_get("Signature").is_none() && r.header("authorization").is_none());
 
-    // The token rotates; the next call still gets the valid cached credentials at once and
-    // starts one background refresh, which re-reads the token file.
+    // Fresh for now: no refresh.
+    cloud.credentials(&CredentialSource::Default).await.unwrap();
+    assert_eq!(sts.requests().len(), 1);
+
+    // 50 minutes later the credentials are 10 minutes from expiry: inside the 15-minute
+    // window. The token rotates; the next call still gets the valid cached credentials at
+    // once and starts one background refresh, which re-reads the token file.
+    chain.age_cache(Duration::from_secs(50 * 60));
     std::fs::write(&token_path, "oidc-token-2").unwrap();
     let again = cloud.credentials(&CredentialSource::Default).await.unwrap();
     assert_eq!(
@@ -177,6 +182,12 @@ async fn rrsa_assume_role_with_oidc_refreshes_and_rereads_token() {
     // Fresh credentials: no further STS call.
     cloud.credentials(&CredentialSource::Default).await.unwrap();
     assert_eq!(sts.requests().len(), 2);
+
+    // Expired credentials are never served: the caller waits for new ones.
+    chain.age_cache(Duration::from_secs(3600));
+    let d = cloud.credentials(&CredentialSource::Default).await.unwrap();
+    assert_eq!(d.access_key_id, "STS.D");
+    assert_eq!(sts.requests().len(), 3);
 }
 
 #[tokio::test]

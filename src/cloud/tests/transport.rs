@@ -671,3 +671,18 @@ async fn invalid_region_is_terminal_without_a_request() {
     assert_eq!(e.kind, ErrorKind::InvalidRequest);
     assert_eq!(e.class(), ErrorClass::Terminal);
 }
+
+#[tokio::test]
+async fn oversized_body_is_a_decode_error() {
+    let huge = format!("{{\"RequestId\":\"{}\"}}", "x".repeat(9 * 1024 * 1024));
+    let fake = Fake::start(vec![Canned::json(200, &huge)], None).await;
+    let time = Arc::new(ManualTime::new());
+    let cloud = AlibabaCloud::new(config(&fake, &time)).unwrap();
+    let e = cloud
+        .rds(&target(false))
+        .describe_backups(&DescribeBackupsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Decode);
+    assert_eq!(fake.requests().len(), 1);
+}
