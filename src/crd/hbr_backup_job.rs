@@ -57,7 +57,7 @@ use super::common::{
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("self == oldSelf").message("HbrBackupJob spec is immutable: it describes one job; create a new HbrBackupJob instead"),
-    validation = Rule::new("self.sourceType != 'UDM_ECS' || has(self.instanceId)").message("sourceType UDM_ECS needs instanceId"),
+    validation = Rule::new("!(self.sourceType in ['UDM_ECS', 'ECS_FILE']) || has(self.instanceId)").message("sourceType UDM_ECS and ECS_FILE need instanceId (the ECS instance to back up)"),
     validation = Rule::new("self.sourceType != 'UDM_ECS' || !has(self.backupType) || self.backupType == 'COMPLETE'").message("sourceType UDM_ECS supports only backupType COMPLETE"),
     validation = Rule::new("self.sourceType != 'CONTAINER' || (has(self.containerClusterId) && has(self.containerResources) && size(self.containerResources) > 0)").message("sourceType CONTAINER needs containerClusterId and at least one containerResources entry"),
     validation = Rule::new("self.sourceType != 'ECS_FILE' || (has(self.include) && size(self.include) > 0)").message("sourceType ECS_FILE needs at least one include path"),
@@ -91,7 +91,8 @@ pub struct HbrBackupJobSpec {
     #[schemars(range(min = 1))]
     pub retention: i64,
 
-    /// ECS instance to back up (`InstanceId`). Required for `UDM_ECS`.
+    /// ECS instance to back up (`InstanceId`). Required for `UDM_ECS` and `ECS_FILE` (the
+    /// instance whose files are backed up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub instance_id: Option<String>,

@@ -382,7 +382,12 @@ fn hbr_required_fields_by_source_type() {
 
     let mut no_instance = hbr_udm();
     no_instance.as_object_mut().unwrap().remove("instanceId");
-    assert_refused(k, no_instance, "UDM_ECS needs instanceId");
+    assert_refused(k, no_instance, "need instanceId");
+    assert_refused(
+        k,
+        merge(hbr_file(), json!({"instanceId": null})),
+        "need instanceId",
+    );
     assert_refused(
         k,
         merge(hbr_udm(), json!({"backupType": "INCREMENTAL"})),
