@@ -1209,3 +1209,151 @@ async fn cel_rules_list_maps_and_crd_lifecycle() {
     let e = api_err(api.list(&ListParams::default()).await.unwrap_err());
     assert_eq!(e.code, 404);
 }
+
+#[tokio::test]
+async fn watch_selector_transitions_and_table_events() {
+    let (sb, api) = setup().await;
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let wp = WatchParams::default().labels("sel=yes");
+    let mut s = api.watch(&wp, &rv).await.unwrap().boxed();
+    api.create(&PostParams::default(), &widget("s1", 1))
+        .await
+        .unwrap();
+    api.patch(
+        "s1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"sel": "yes"}}})),
+    )
+    .await
+    .unwrap();
+    api.patch(
+        "s1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"size": 2}})),
+    )
+    .await
+    .unwrap();
+    api.patch(
+        "s1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"sel": null}}})),
+    )
+    .await
+    .unwrap();
+    let mut kinds = vec![];
+    while kinds.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(10), s.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Some(WatchEvent::Added(_)) => kinds.push("ADDED"),
+            Some(WatchEvent::Modified(_)) => kinds.push("MODIFIED"),
+            Some(WatchEvent::Deleted(_)) => kinds.push("DELETED"),
+            Some(WatchEvent::Bookmark(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(kinds, vec!["ADDED", "MODIFIED", "DELETED"]);
+    // Table watch events (what `kubectl get -w` asks for).
+    let req = http::Request::get(format!("/apis/test.example.com/v1/namespaces/default/widgets?watch=true&resourceVersion={rv}&timeoutSeconds=5"))
+        .header("Accept", "application/json;as=Table;g=meta.k8s.io;v=v1")
+        .body(Vec::new())
+        .unwrap();
+    let mut evs = sb
+        .client()
+        .request_events::<serde_json::Value>(req)
+        .await
+        .unwrap()
+        .boxed();
+    let first = tokio::time::timeout(Duration::from_secs(10), evs.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match first {
+        WatchEvent::Added(t) => {
+            assert_eq!(t["kind"], "Table");
+            assert_eq!(t["columnDefinitions"][1]["name"], "Size");
+            assert_eq!(t["rows"][0]["cells"][0], "s1");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let second = tokio::time::timeout(Duration::from_secs(10), evs.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match second {
+        WatchEvent::Modified(t) => assert_eq!(t["columnDefinitions"], json!([])),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn namespace_termination_owner_gc_and_dry_run() {
+    let (sb, _api) = setup().await;
+    let c = sb.client();
+    let nss: Api<Namespace> = Api::all(c.clone());
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "work"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let api: Api<Widget> = Api::namespaced(c.clone(), "work");
+    // dryRun: validated, not stored.
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    api.create(&dry, &widget("dry", 1)).await.unwrap();
+    assert_eq!(api_err(api.get("dry").await.unwrap_err()).code, 404);
+    // Owner GC: a ConfigMap owned by a widget goes when the widget goes.
+    let owner = api
+        .create(&PostParams::default(), &widget("owner", 1))
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "work");
+    let oref = kube::Resource::controller_owner_ref(&owner, &()).unwrap();
+    let mut cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "child"}})).unwrap();
+    cm.metadata.owner_references = Some(vec![oref]);
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    api.delete("owner", &DeleteParams::default()).await.unwrap();
+    assert_eq!(api_err(cms.get("child").await.unwrap_err()).code, 404);
+    // A namespace with a finalizer-held object stays Terminating until it is released.
+    let mut held = widget("held", 1);
+    held.metadata.finalizers = Some(vec!["test/hold".into()]);
+    api.create(&PostParams::default(), &held).await.unwrap();
+    nss.delete("work", &DeleteParams::default()).await.unwrap();
+    let ns = nss.get("work").await.unwrap();
+    assert_eq!(ns.status.unwrap().phase.as_deref(), Some("Terminating"));
+    let e = api_err(
+        api.create(&PostParams::default(), &widget("late", 1))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, 403);
+    assert!(
+        api.get("held")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(api_err(nss.get("work").await.unwrap_err()).code, 404);
+}
