@@ -13,8 +13,10 @@ pub mod cli;
 pub mod conditions;
 pub mod context;
 pub mod credentials;
+pub mod dbs;
 pub mod error;
 pub mod events;
+pub mod hbr;
 pub mod leader;
 pub mod metrics;
 pub mod rds;
@@ -168,6 +170,8 @@ fn all_controllers(
 ) -> Vec<BoxFuture<'static, ()>> {
     let mut controllers = Vec::new();
     controllers.extend(rds::controllers(ctx.clone(), concurrency, shutdown));
+    controllers.extend(dbs::controllers(ctx.clone(), concurrency, shutdown));
+    controllers.extend(hbr::controllers(ctx.clone(), concurrency, shutdown));
     controllers
 }
 
@@ -180,6 +184,8 @@ async fn wait_for_crds(
     let poll = config.crd_poll_interval;
     let ns = &config.namespaces;
     runtime::wait_for_kind::<crate::crd::RdsBackup>(client, ns, poll, shutdown).await
+        && runtime::wait_for_kind::<crate::crd::DbsBackupPlan>(client, ns, poll, shutdown).await
+        && runtime::wait_for_kind::<crate::crd::HbrBackupJob>(client, ns, poll, shutdown).await
 }
 
 /// Starts the operator in the background and returns once its listeners are bound.

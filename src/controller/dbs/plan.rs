@@ -38,8 +38,8 @@ pub mod reasons {
     pub const CREATING: &str = "Creating";
     /// `CreateAndStartBackupPlan` returned the plan.
     pub const PLAN_CREATED: &str = "PlanCreated";
-    /// The cloud refused to create the plan.
-    pub const CREATE_REJECTED: &str = "CreateRejected";
+    /// The plan of an earlier, unrecorded create was found and adopted.
+    pub const PLAN_ADOPTED: &str = "PlanAdopted";
     /// The plan is being pre-checked / started (`init`, `check_pass`, `wait`).
     pub const PLAN_STARTING: &str = "PlanStarting";
     /// The plan runs.
@@ -662,14 +662,10 @@ pub struct PlanInput<'a> {
     pub desired: &'a DesiredPlan,
     /// Current status (default when none).
     pub status: &'a DbsBackupPlanStatus,
-    /// `metadata.generation`.
-    pub generation: Option<i64>,
     /// The [`ANNOTATION_APPLIED_CONFIG`] value.
     pub applied_fingerprint: Option<&'a str>,
     /// The plan from `DescribeBackupPlanList` (`None`: not described, or not found).
     pub observed: Option<&'a BackupPlanDetail>,
-    /// Whether the last create attempt was rejected at this generation (do not retry blindly).
-    pub create_rejected_at_generation: bool,
 }
 
 /// The one next step of a reconcile.
@@ -695,24 +691,20 @@ pub enum Step {
     Start,
     /// No mutating call: report what is observed.
     Observe,
-    /// Nothing can be done until the user changes something (stalled create).
-    Hold,
 }
 
 /// Chooses the one next step.
 pub fn plan(input: &PlanInput<'_>) -> Step {
     use cloud_status as cs;
     let status = input.status;
-    let Some(_) = status.backup_plan_id.as_deref() else {
+    if status.backup_plan_id.is_none() {
         return match &status.pending_create {
-            None if input.create_rejected_at_generation => Step::Hold,
             None => Step::RecordIntent,
-            Some(_) if input.create_rejected_at_generation => Step::Hold,
             Some(p) => Step::Create {
                 token: p.token.clone(),
             },
         };
-    };
+    }
     let Some(observed) = input.observed else {
         return Step::Observe;
     };
@@ -739,6 +731,111 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
         }
     }
     Step::Observe
+}
+
+/// Why the source password cannot be read. The texts name the Secret and key, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordProblem {
+    /// The Secret does not exist.
+    #[error("password Secret {namespace}/{name} not found (spec.source.passwordSecretRef)")]
+    SecretNotFound {
+        /// Namespace.
+        namespace: String,
+        /// Secret name.
+        name: String,
+    },
+    /// The key is missing, empty or not UTF-8.
+    #[error(
+        "password Secret {namespace}/{name} has no non-empty UTF-8 key {key:?} (spec.source.passwordSecretRef)"
+    )]
+    KeyInvalid {
+        /// Namespace.
+        namespace: String,
+        /// Secret name.
+        name: String,
+        /// Key.
+        key: String,
+    },
+}
+
+impl PasswordProblem {
+    /// Fixed PascalCase reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::SecretNotFound { .. } => reasons::PASSWORD_SECRET_NOT_FOUND,
+            Self::KeyInvalid { .. } => reasons::PASSWORD_SECRET_INVALID,
+        }
+    }
+}
+
+/// Reads the source password from the Secret `r` points at (`None` when it does not exist).
+/// Trailing newlines (as left by `kubectl create secret --from-file`) are dropped.
+pub fn password_from_secret(
+    namespace: &str,
+    r: &SecretKeyRef,
+    secret: Option<&k8s_openapi::api::core::v1::Secret>,
+) -> Result<Secret, PasswordProblem> {
+    let Some(secret) = secret else {
+        return Err(PasswordProblem::SecretNotFound {
+            namespace: namespace.to_string(),
+            name: r.name.clone(),
+        });
+    };
+    let invalid = || PasswordProblem::KeyInvalid {
+        namespace: namespace.to_string(),
+        name: r.name.clone(),
+        key: r.key.clone(),
+    };
+    let value = match secret.string_data.as_ref().and_then(|m| m.get(&r.key)) {
+        Some(v) => v.clone(),
+        None => {
+            let bytes = secret
+                .data
+                .as_ref()
+                .and_then(|m| m.get(&r.key))
+                .ok_or_else(invalid)?;
+            String::from_utf8(bytes.0.clone()).map_err(|_| invalid())?
+        }
+    };
+    let value = value.trim_end_matches(['\r', '\n']).to_string();
+    if value.is_empty() {
+        return Err(invalid());
+    }
+    Ok(Secret::new(value))
+}
+
+/// Allowed clock difference between the operator and the cloud when matching creation times.
+pub const CLOCK_SLACK_MS: i64 = 15 * 60 * 1000;
+
+/// After a crash between `CreateAndStartBackupPlan` and the status write: the plan among
+/// `plans` (listed by name) that is ours — same name, engine and source, created at or after
+/// the intent (minus clock slack). `None` unless exactly one plan matches; the caller then
+/// re-sends the create with the intent's `ClientToken`, which returns the same plan if it
+/// exists.
+pub fn find_own_plan<'a>(
+    desired: &DesiredPlan,
+    started_at: &Time,
+    plans: &'a [BackupPlanDetail],
+) -> Option<&'a BackupPlanDetail> {
+    let since = started_at.0.as_millisecond() - CLOCK_SLACK_MS;
+    let mut matching = plans.iter().filter(|p| {
+        p.backup_plan_name.as_deref() == Some(desired.name.as_str())
+            && p.database_type
+                .as_deref()
+                .is_none_or(|t| t.eq_ignore_ascii_case(desired.database_type))
+            && desired
+                .config
+                .source_instance_id
+                .as_deref()
+                .is_none_or(|i| {
+                    p.source_endpoint_instance_id
+                        .as_deref()
+                        .is_none_or(|o| o == i)
+                })
+            && p.backup_plan_create_time.is_some_and(|t| t >= since)
+    });
+    let first = matching.next()?;
+    matching.next().is_none().then_some(first)
 }
 
 /// Converts epoch milliseconds to a `Time`.

@@ -21,8 +21,6 @@ pub mod reasons {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     /// `CreateBackupJob` is being sent.
     pub const CREATING: &str = "Creating";
-    /// The cloud refused to create the job.
-    pub const CREATE_REJECTED: &str = "CreateRejected";
     /// The job was found by name after a restart and adopted.
     pub const JOB_ADOPTED: &str = "JobAdopted";
     /// The job runs.
@@ -48,8 +46,12 @@ pub mod reasons {
 #[error("{0}")]
 pub struct InvalidSpec(pub String);
 
+/// Longest `JobName` HBR accepts.
+pub const MAX_JOB_NAME: usize = 64;
+
 /// The cloud job name: the spec's prefix (or the object name) plus the object's UID, so that
-/// the job can be found again after a crash.
+/// the job can be found again after a crash. The prefix is shortened so that the name fits
+/// [`MAX_JOB_NAME`]; the UID is always kept whole.
 pub fn job_name(spec: &HbrBackupJobSpec, object_name: &str, uid: &str) -> String {
     let prefix = spec
         .job_name
@@ -57,7 +59,14 @@ pub fn job_name(spec: &HbrBackupJobSpec, object_name: &str, uid: &str) -> String
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .unwrap_or(object_name);
-    format!("{prefix}-{uid}")
+    let room = MAX_JOB_NAME.saturating_sub(uid.chars().count() + 1);
+    let prefix: String = prefix.chars().take(room).collect();
+    let prefix = prefix.trim_end_matches(['-', '_', '.', ' ']);
+    if prefix.is_empty() {
+        uid.to_string()
+    } else {
+        format!("{prefix}-{uid}")
+    }
 }
 
 /// Validates what the schema cannot express and renders `CreateBackupJob`.
@@ -72,6 +81,16 @@ pub fn validate(
             "sourceType ECS_FILE needs instanceId (the ECS instance whose files are backed up)"
                 .into(),
         ));
+    }
+    if matches!(
+        spec.source_type,
+        HbrSourceType::EcsFile | HbrSourceType::Container
+    ) && spec.vault_id.as_deref().is_none_or(|v| v.trim().is_empty())
+    {
+        return Err(InvalidSpec(format!(
+            "sourceType {} needs vaultId (the backup vault that stores the data)",
+            spec.source_type.as_str()
+        )));
     }
     if let Some(d) = &spec.detail {
         if d.do_copy == Some(true)

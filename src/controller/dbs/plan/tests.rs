@@ -239,10 +239,8 @@ fn input<'a>(
     PlanInput {
         desired: d,
         status,
-        generation: Some(1),
         applied_fingerprint: fp,
         observed,
-        create_rejected_at_generation: false,
     }
 }
 
@@ -264,9 +262,6 @@ fn create_path_records_intent_then_creates_with_its_token() {
             token: "abo-u-1".into()
         }
     );
-    let mut i = input(&d, &st, None, None);
-    i.create_rejected_at_generation = true;
-    assert_eq!(plan(&i), Step::Hold);
 }
 
 #[test]
@@ -446,4 +441,65 @@ fn latest_full_backup_picks_newest() {
         Some(Time(jiff::Timestamp::from_second(1_700_000_500).unwrap()))
     );
     assert_eq!(latest_full_backup(&[]), None);
+}
+
+#[test]
+fn password_is_read_from_secret_and_problems_name_the_key() {
+    use k8s_openapi::ByteString;
+    let r = SecretKeyRef {
+        name: "pw".into(),
+        key: "password".into(),
+    };
+    let e = password_from_secret("ns", &r, None).unwrap_err();
+    assert_eq!(e.reason(), reasons::PASSWORD_SECRET_NOT_FOUND);
+    assert!(e.to_string().contains("ns/pw"));
+    let mut s = k8s_openapi::api::core::v1::Secret {
+        data: Some(
+            [("password".to_string(), ByteString(b"CANARY-pw\n".to_vec()))]
+                .into_iter()
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    assert_eq!(
+        password_from_secret("ns", &r, Some(&s)).unwrap().expose(),
+        "CANARY-pw"
+    );
+    s.data = Some(
+        [("other".to_string(), ByteString(b"CANARY-pw".to_vec()))]
+            .into_iter()
+            .collect(),
+    );
+    let e = password_from_secret("ns", &r, Some(&s)).unwrap_err();
+    assert_eq!(e.reason(), reasons::PASSWORD_SECRET_INVALID);
+    assert!(e.to_string().contains("\"password\""));
+    assert!(!e.to_string().contains("CANARY"));
+}
+
+#[test]
+fn own_plan_is_found_only_when_unambiguous() {
+    let d = validate(&spec()).unwrap();
+    let started = t0();
+    let ms = started.0.as_millisecond();
+    let mut mine = observed("init");
+    mine.database_type = Some("MySQL".into());
+    mine.backup_plan_create_time = Some(ms + 500);
+    let mut old = mine.clone();
+    old.backup_plan_id = "dbs-old".into();
+    old.backup_plan_create_time = Some(ms - CLOCK_SLACK_MS - 1);
+    let mut other_source = mine.clone();
+    other_source.backup_plan_id = "dbs-other".into();
+    other_source.source_endpoint_instance_id = Some("rm-x".into());
+    let mut prefix_name = mine.clone();
+    prefix_name.backup_plan_id = "dbs-prefix".into();
+    prefix_name.backup_plan_name = Some("orders-mysql-2".into());
+    let plans = vec![old, other_source, prefix_name, mine.clone()];
+    assert_eq!(
+        find_own_plan(&d, &started, &plans).map(|p| p.backup_plan_id.as_str()),
+        Some("dbs-1")
+    );
+    let mut twin = mine.clone();
+    twin.backup_plan_id = "dbs-twin".into();
+    assert!(find_own_plan(&d, &started, &[mine, twin]).is_none());
+    assert!(find_own_plan(&d, &started, &[]).is_none());
 }

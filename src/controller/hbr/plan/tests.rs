@@ -107,6 +107,11 @@ fn job_name_carries_uid() {
     let mut s = udm();
     s.job_name = None;
     assert_eq!(job_name(&s, "obj", UID), format!("obj-{UID}"));
+    s.job_name = Some("a-very-long-prefix-that-does-not-fit-the-limit-at-all-really".into());
+    let n = job_name(&s, "obj", UID);
+    assert_eq!(n.chars().count(), MAX_JOB_NAME);
+    assert!(n.ends_with(UID));
+    assert!(n.starts_with("a-very-long-prefix-that"));
 }
 
 #[test]
@@ -180,6 +185,12 @@ fn invalid_specs() {
     let mut s = ecs_file();
     s.instance_id = None;
     assert!(validate(&s, "o", UID).unwrap_err().0.contains("instanceId"));
+    let mut s = ecs_file();
+    s.vault_id = None;
+    assert!(validate(&s, "o", UID).unwrap_err().0.contains("vaultId"));
+    let mut s = container();
+    s.vault_id = Some(" ".into());
+    assert!(validate(&s, "o", UID).unwrap_err().0.contains("vaultId"));
     let mut s = udm();
     s.detail.as_mut().unwrap().do_copy = Some(true);
     assert!(

@@ -1,0 +1,794 @@
+//! The `DbsBackupPlan` controller: a long-lived Database Backup (DBS) plan, created exactly once,
+//! kept in line with the spec, paused/resumed with `suspend`, and released per
+//! `deletionPolicy`.
+//!
+//! Reconcile is `load → validate → observe → plan → act → status` (DESIGN §4):
+//!
+//! * **validate** ([`plan::validate`], pure): spec → [`plan::DesiredPlan`] (rendered request
+//!   parts), or `Stalled/InvalidSpec`.
+//! * **observe**: `DescribeBackupPlanList(BackupPlanId)` (and `DescribeFullBackupList` for the
+//!   latest full backup set) once the plan exists. Reconciles triggered by the operator's own
+//!   writes do not poll again before the scheduled time.
+//! * **plan** ([`plan::plan`], pure): one [`plan::Step`].
+//! * **act**: at most one mutating call (`CreateAndStartBackupPlan`, `ConfigureBackupPlan`,
+//!   `ModifyBackupPlanName`, `StopBackupPlan`, `StartBackupPlan`). The source password is read
+//!   from `source.passwordSecretRef` only for the calls that carry it.
+//! * **status**: server-side apply, only when it changed; an event on every transition.
+//!
+//! # Exactly once
+//!
+//! Before the first `CreateAndStartBackupPlan`, status records `pendingCreate {token}`; the
+//! token (derived from the UID and generation) is sent as `ClientToken`, so a retry after a
+//! crash returns the same plan instead of buying a second one.
+//!
+//! # Spec changes and drift
+//!
+//! The annotation [`plan::ANNOTATION_APPLIED_CONFIG`] holds the fingerprint of the configuration
+//! last pushed. A changed fingerprint is pushed with `ConfigureBackupPlan`; a changed name alone
+//! with `ModifyBackupPlanName`; `suspend` with `StopBackupPlan(ALL)`/`StartBackupPlan`.
+//! `status.observedGeneration` moves to the new generation once it is pushed. A steady plan is
+//! re-read every `resync` interval and compared with the spec; a difference is reported
+//! (`Reconciling` reason `DriftDetected` plus a Warning event) and corrected with
+//! `ConfigureBackupPlan`.
+//!
+//! # Deletion
+//!
+//! The orphan annotation and `Retain` let go without cloud calls; `Delete` releases the plan
+//! (`ReleaseBackupPlan`; `InvalidJobId`/not found = already gone).
+
+pub mod plan;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::Secret as KubeSecret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use tokio_util::sync::CancellationToken;
+
+use self::plan::{DesiredPlan, PlanInput, Step, reasons};
+use super::backoff::poll_interval;
+use super::conditions::{Health, apply_health};
+use super::context::Context;
+use super::credentials::{self, CredentialsProblem};
+use super::error::{Error, Result};
+use super::rds::cloud_error_message;
+use super::runtime::{self, ManagedResource};
+use super::status::{FIELD_MANAGER, write_status};
+use crate::cloud::api::dbs::{
+    BackupPlanDetail, DescribeBackupPlanListRequest, DescribeFullBackupListRequest,
+    ModifyBackupPlanNameRequest, ReleaseBackupPlanRequest, StartBackupPlanRequest,
+    StopBackupPlanRequest,
+};
+use crate::cloud::{CloudError, DbsApi, ErrorClass, Secret, Target};
+use crate::crd::{
+    DbsBackupPlan, DbsBackupPlanPhase, DbsBackupPlanStatus, DeletionPolicy, FINALIZER,
+    PendingCreate, create_token, orphan_on_delete,
+};
+
+/// Kind name used in metrics and logs.
+pub const KIND: &str = "DbsBackupPlan";
+
+impl ManagedResource for DbsBackupPlan {
+    const KIND: &'static str = KIND;
+
+    fn credentials_secret(&self) -> Option<&str> {
+        self.spec.credentials_ref.as_ref().map(|r| r.name.as_str())
+    }
+}
+
+/// The `DbsBackupPlan` controller futures (one per watched namespace).
+pub fn controllers(
+    ctx: Arc<Context>,
+    concurrency: u16,
+    shutdown: &CancellationToken,
+) -> Vec<BoxFuture<'static, ()>> {
+    runtime::controllers::<DbsBackupPlan, _, _>(ctx, concurrency, shutdown, reconcile)
+}
+
+async fn reconcile(obj: Arc<DbsBackupPlan>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let api: Api<DbsBackupPlan> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(o) => apply(o, &ctx, &api).await,
+            FinalizerEvent::Cleanup(o) => cleanup(o, &ctx, &api).await,
+        }
+    })
+    .await
+    .map_err(Error::from)
+}
+
+/// One reconcile's view of an object: the status as last read and the status being built.
+struct Work<'a> {
+    obj: &'a DbsBackupPlan,
+    ctx: &'a Context,
+    api: &'a Api<DbsBackupPlan>,
+    name: String,
+    current: Option<DbsBackupPlanStatus>,
+    status: DbsBackupPlanStatus,
+    /// A push of the current generation is under way: do not move `observedGeneration` yet.
+    push_pending: bool,
+}
+
+impl<'a> Work<'a> {
+    fn new(obj: &'a DbsBackupPlan, ctx: &'a Context, api: &'a Api<DbsBackupPlan>) -> Self {
+        let current = obj.status.clone();
+        let mut status = current.clone().unwrap_or_default();
+        status.phase.get_or_insert(DbsBackupPlanPhase::Pending);
+        Work {
+            obj,
+            ctx,
+            api,
+            name: obj.name_any(),
+            current,
+            status,
+            push_pending: false,
+        }
+    }
+
+    fn true_condition(status: Option<&DbsBackupPlanStatus>) -> Option<(String, String)> {
+        status.and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.status == super::conditions::TRUE)
+                .map(|c| (c.type_.clone(), c.reason.clone()))
+        })
+    }
+
+    /// Sets the conditions from `health`, writes the status if it changed, and publishes an
+    /// event when the phase or the true condition/reason changed.
+    async fn commit(&mut self, health: &Health) -> Result<()> {
+        let now = jiff::Timestamp::now();
+        let generation = self.obj.metadata.generation;
+        if !self.push_pending {
+            self.status.observed_generation = generation;
+        }
+        apply_health(&mut self.status.conditions, health, generation, now);
+        let before_phase = self.current.as_ref().and_then(|s| s.phase);
+        let before_cond = Self::true_condition(self.current.as_ref());
+        write_status(self.api, &self.name, self.current.as_ref(), &self.status).await?;
+        let after_cond = Some((
+            health.condition_type().to_string(),
+            health.reason().to_string(),
+        ));
+        if before_phase != self.status.phase || before_cond != after_cond {
+            let type_ = match health {
+                Health::Stalled { .. } => EventType::Warning,
+                _ => EventType::Normal,
+            };
+            let phase = self.status.phase.unwrap_or_default();
+            self.event(type_, health.reason(), phase.as_str(), health.message())
+                .await;
+        }
+        self.current = Some(self.status.clone());
+        Ok(())
+    }
+
+    async fn event(&self, type_: EventType, reason: &str, action: &str, note: &str) {
+        self.ctx
+            .events
+            .publish(
+                &self.obj.object_ref(&()),
+                type_,
+                reason,
+                action,
+                note.to_string(),
+            )
+            .await;
+    }
+
+    /// Reports a cloud error: `Terminal`/`NotFound` → `Stalled` (slow requeue);
+    /// `Retryable`/`Conflict` → `Reconciling` and `Err` (per-object backoff).
+    async fn cloud_error(&mut self, e: CloudError) -> Result<Action> {
+        if let Some(id) = e.request_id() {
+            self.status.last_request_id = Some(id.to_string());
+        }
+        let message = cloud_error_message(&e);
+        match e.class() {
+            ErrorClass::Terminal | ErrorClass::NotFound => {
+                self.push_pending = false;
+                self.commit(&Health::stalled(e.name(), message)).await?;
+                Ok(runtime::requeue(
+                    self.ctx,
+                    self.obj,
+                    self.ctx.timing.error_max,
+                ))
+            }
+            ErrorClass::Retryable | ErrorClass::Conflict => {
+                if let Err(write) = self.commit(&Health::progressing(e.name(), message)).await {
+                    tracing::debug!(
+                        error = %super::error::error_chain(&write),
+                        "status write failed"
+                    );
+                }
+                Err(Error::from(e))
+            }
+        }
+    }
+
+    /// Records the fingerprint of the configuration just pushed.
+    async fn set_applied(&self, fingerprint: &str) -> Result<()> {
+        let patch = serde_json::json!({
+            "metadata": { "annotations": { plan::ANNOTATION_APPLIED_CONFIG: fingerprint } }
+        });
+        self.api
+            .patch(
+                &self.name,
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+async fn target(obj: &DbsBackupPlan, ctx: &Context) -> Result<Result<Target, CredentialsProblem>> {
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let creds = credentials::resolve(&ctx.client, &ns, obj.credentials_secret()).await?;
+    Ok(creds.map(|credentials| Target {
+        region: obj.spec.region.clone(),
+        credentials,
+    }))
+}
+
+/// Reads the source password (only for the calls that carry it). `Ok(Err(problem))` is a
+/// user problem (→ `Stalled`).
+async fn password(
+    obj: &DbsBackupPlan,
+    desired: &DesiredPlan,
+    ctx: &Context,
+) -> Result<Result<Option<Secret>, plan::PasswordProblem>> {
+    let Some(r) = desired.config.password_ref.as_ref() else {
+        return Ok(Ok(None));
+    };
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let api: Api<KubeSecret> = Api::namespaced(ctx.client.clone(), &ns);
+    let secret = api.get_opt(&r.name).await?;
+    Ok(plan::password_from_secret(&ns, r, secret.as_ref()).map(Some))
+}
+
+/// `DescribeBackupPlanList` for one plan id; `Ok(None)` when the cloud does not know it.
+async fn describe_plan(
+    dbs: &dyn DbsApi,
+    region: &str,
+    id: &str,
+) -> std::result::Result<Option<BackupPlanDetail>, CloudError> {
+    let req = DescribeBackupPlanListRequest {
+        backup_plan_ids: vec![id.to_string()],
+        region: Some(region.to_string()),
+        page_num: Some(0),
+        page_size: Some(10),
+        ..DescribeBackupPlanListRequest::default()
+    };
+    match dbs.describe_backup_plan_list(&req).await {
+        Ok(r) => Ok(r.items.into_iter().find(|p| p.backup_plan_id == id)),
+        Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>) -> Result<Action> {
+    let mut w = Work::new(&obj, ctx, api);
+    let desired = match plan::validate(&obj.spec) {
+        Ok(d) => d,
+        Err(e) => {
+            w.commit(&Health::stalled(reasons::INVALID_SPEC, e.0))
+                .await?;
+            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+        }
+    };
+    let generation = obj.metadata.generation;
+    let applied = obj
+        .annotations()
+        .get(plan::ANNOTATION_APPLIED_CONFIG)
+        .cloned();
+    let target = match target(&obj, ctx).await? {
+        Ok(t) => t,
+        Err(problem) => {
+            w.commit(&Health::stalled(problem.reason(), problem.to_string()))
+                .await?;
+            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+        }
+    };
+    let dbs = ctx.cloud.dbs(&target);
+    let observed = match w.status.backup_plan_id.clone() {
+        None => None,
+        Some(id) => match describe_plan(dbs.as_ref(), &desired.region, &id).await {
+            Ok(p) => p,
+            Err(e) => return w.cloud_error(e).await,
+        },
+    };
+    let step = plan::plan(&PlanInput {
+        desired: &desired,
+        status: &w.status,
+        applied_fingerprint: applied.as_deref(),
+        observed: observed.as_ref(),
+    });
+    tracing::debug!(kind = KIND, name = %w.name, ?step, "planned");
+    if step != Step::Observe && !is_fresh(&obj, api).await? {
+        // The cache lags behind a write (ours): act only on the latest state, which the watch
+        // delivers next.
+        return Ok(Action::requeue(ctx.timing.poll_initial));
+    }
+    let plan_id = w.status.backup_plan_id.clone().unwrap_or_default();
+    match step {
+        Step::RecordIntent => {
+            let uid = obj
+                .metadata
+                .uid
+                .clone()
+                .ok_or(Error::MissingObjectKey(".metadata.uid"))?;
+            let token = create_token(&uid, generation);
+            w.status.pending_create = Some(PendingCreate {
+                token: token.clone(),
+                started_at: Time(jiff::Timestamp::now()),
+            });
+            w.status.phase = Some(DbsBackupPlanPhase::Creating);
+            w.push_pending = true;
+            w.commit(&Health::progressing(
+                reasons::CREATING,
+                format!("creating backup plan {:?}", desired.name),
+            ))
+            .await?;
+            create(&mut w, dbs.as_ref(), &desired, &token).await
+        }
+        Step::Create { token } => {
+            // The outcome of an earlier create is unknown (crash, lost answer): look for the
+            // plan first; re-sending the same ClientToken is the fallback.
+            match find_own_plan(&w, dbs.as_ref(), &desired).await {
+                Ok(Some(found)) => adopt(&mut w, &found).await,
+                Ok(None) => create(&mut w, dbs.as_ref(), &desired, &token).await,
+                Err(e) => w.cloud_error(e).await,
+            }
+        }
+        Step::Configure { drift } => {
+            configure(
+                &mut w,
+                dbs.as_ref(),
+                &desired,
+                &plan_id,
+                drift,
+                observed.as_ref(),
+            )
+            .await
+        }
+        Step::Rename => {
+            w.push_pending = true;
+            let req = ModifyBackupPlanNameRequest {
+                backup_plan_id: plan_id.clone(),
+                backup_plan_name: desired.name.clone(),
+                ..ModifyBackupPlanNameRequest::default()
+            };
+            match dbs.modify_backup_plan_name(&req).await {
+                Ok(_) => {
+                    w.push_pending = false;
+                    after_push(
+                        &mut w,
+                        observed.as_ref(),
+                        Health::progressing(
+                            reasons::RENAMING,
+                            format!("plan {plan_id} renamed to {:?}", desired.name),
+                        ),
+                    )
+                    .await
+                }
+                Err(e) => w.cloud_error(e).await,
+            }
+        }
+        Step::Stop => {
+            w.push_pending = true;
+            let req = StopBackupPlanRequest {
+                backup_plan_id: plan_id.clone(),
+                stop_method: "ALL".into(),
+                ..StopBackupPlanRequest::default()
+            };
+            match dbs.stop_backup_plan(&req).await {
+                Ok(_) => {
+                    w.push_pending = false;
+                    after_push(
+                        &mut w,
+                        observed.as_ref(),
+                        Health::progressing(
+                            reasons::PAUSING,
+                            format!("pausing plan {plan_id} (StopBackupPlan, StopMethod ALL)"),
+                        ),
+                    )
+                    .await
+                }
+                Err(e) => w.cloud_error(e).await,
+            }
+        }
+        Step::Start => {
+            w.push_pending = true;
+            let req = StartBackupPlanRequest {
+                backup_plan_id: plan_id.clone(),
+                ..StartBackupPlanRequest::default()
+            };
+            match dbs.start_backup_plan(&req).await {
+                Ok(resp) => {
+                    w.push_pending = false;
+                    if let Some(set) = resp.created_full_backupset_id.filter(|s| !s.is_empty()) {
+                        w.status.created_full_backupset_id = Some(set);
+                    }
+                    after_push(
+                        &mut w,
+                        observed.as_ref(),
+                        Health::progressing(
+                            reasons::RESUMING,
+                            format!("resuming plan {plan_id} (StartBackupPlan)"),
+                        ),
+                    )
+                    .await
+                }
+                Err(e) => w.cloud_error(e).await,
+            }
+        }
+        Step::Observe => observe(&mut w, dbs.as_ref(), &desired, observed.as_ref()).await,
+    }
+}
+
+/// Whether `obj` is the latest version on the API server (mutating cloud calls are planned only
+/// on the latest status, so a lagging cache can never cause a second create).
+async fn is_fresh(obj: &DbsBackupPlan, api: &Api<DbsBackupPlan>) -> Result<bool> {
+    let fresh = api.get_opt(&obj.name_any()).await?;
+    Ok(fresh.is_some_and(|f| f.metadata.resource_version == obj.metadata.resource_version))
+}
+
+/// Records the raw cloud fields of an observed plan in status.
+fn record_observed(status: &mut DbsBackupPlanStatus, p: &BackupPlanDetail) {
+    status.cloud_status.clone_from(&p.backup_plan_status);
+    status.cloud_message = p.err_message.clone().filter(|m| !m.trim().is_empty());
+    if let Some(t) = plan::time_from_ms(p.backup_plan_create_time) {
+        status.create_time = Some(t);
+    }
+}
+
+/// Status after a successful push (rename/stop/start/configure): observe again soon.
+async fn after_push(
+    w: &mut Work<'_>,
+    observed: Option<&BackupPlanDetail>,
+    health: Health,
+) -> Result<Action> {
+    if let Some(p) = observed {
+        record_observed(&mut w.status, p);
+        w.status.phase = Some(plan::observed_health(p, w.obj.spec.suspend).0);
+    }
+    w.commit(&health).await?;
+    let d = w.ctx.timing.poll_initial;
+    Ok(runtime::requeue(w.ctx, w.obj, d))
+}
+
+/// Lists the plans named like ours and picks ours ([`plan::find_own_plan`]).
+async fn find_own_plan(
+    w: &Work<'_>,
+    dbs: &dyn DbsApi,
+    desired: &DesiredPlan,
+) -> std::result::Result<Option<BackupPlanDetail>, CloudError> {
+    let Some(started_at) = w
+        .status
+        .pending_create
+        .as_ref()
+        .map(|p| p.started_at.clone())
+    else {
+        return Ok(None);
+    };
+    let req = DescribeBackupPlanListRequest {
+        backup_plan_name: Some(desired.name.clone()),
+        region: Some(desired.region.clone()),
+        page_num: Some(0),
+        page_size: Some(100),
+        ..DescribeBackupPlanListRequest::default()
+    };
+    let resp = match dbs.describe_backup_plan_list(&req).await {
+        Ok(r) => r,
+        Err(e) if e.class() == ErrorClass::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(plan::find_own_plan(desired, &started_at, &resp.items).cloned())
+}
+
+/// Records a plan found by [`find_own_plan`] as ours.
+async fn adopt(w: &mut Work<'_>, found: &BackupPlanDetail) -> Result<Action> {
+    w.status.backup_plan_id = Some(found.backup_plan_id.clone());
+    w.status.pending_create = None;
+    record_observed(&mut w.status, found);
+    w.status.phase = Some(plan::observed_health(found, w.obj.spec.suspend).0);
+    w.commit(&Health::progressing(
+        reasons::PLAN_ADOPTED,
+        format!(
+            "adopted plan {} created before the operator could record it",
+            found.backup_plan_id
+        ),
+    ))
+    .await?;
+    Ok(runtime::requeue(w.ctx, w.obj, w.ctx.timing.poll_initial))
+}
+
+async fn create(
+    w: &mut Work<'_>,
+    dbs: &dyn DbsApi,
+    desired: &DesiredPlan,
+    token: &str,
+) -> Result<Action> {
+    let ctx = w.ctx;
+    let password = match password(w.obj, desired, ctx).await? {
+        Ok(p) => p,
+        Err(problem) => {
+            w.push_pending = false;
+            w.commit(&Health::stalled(problem.reason(), problem.to_string()))
+                .await?;
+            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+        }
+    };
+    let req = plan::create_request(desired, password, token);
+    w.push_pending = true;
+    match dbs.create_and_start_backup_plan(&req).await {
+        Ok(resp) if !resp.backup_plan_id.is_empty() => {
+            // The fingerprint first: a crash after it and before the status write re-sends the
+            // same ClientToken and gets the same plan back.
+            w.set_applied(&desired.fingerprint()).await?;
+            w.push_pending = false;
+            w.status.backup_plan_id = Some(resp.backup_plan_id.clone());
+            if let Some(order) = resp.order_id.filter(|o| !o.is_empty()) {
+                w.status.order_id = Some(order);
+            }
+            w.status.pending_create = None;
+            w.status.phase = Some(DbsBackupPlanPhase::Starting);
+            w.commit(&Health::progressing(
+                reasons::PLAN_CREATED,
+                format!(
+                    "backup plan {} created; waiting for it to run",
+                    resp.backup_plan_id
+                ),
+            ))
+            .await?;
+            let d = ctx.timing.poll_initial;
+            Ok(runtime::requeue(ctx, w.obj, d))
+        }
+        Ok(_) => {
+            w.commit(&Health::progressing(
+                reasons::CREATING,
+                "CreateAndStartBackupPlan returned no BackupPlanId; retrying with the same ClientToken",
+            ))
+            .await?;
+            Err(Error::Wait {
+                reason: reasons::CREATING,
+                after: None,
+            })
+        }
+        Err(e) => w.cloud_error(e).await,
+    }
+}
+
+async fn configure(
+    w: &mut Work<'_>,
+    dbs: &dyn DbsApi,
+    desired: &DesiredPlan,
+    plan_id: &str,
+    drift: Vec<plan::Difference>,
+    observed: Option<&BackupPlanDetail>,
+) -> Result<Action> {
+    let ctx = w.ctx;
+    let drifted = !drift.is_empty();
+    if drifted {
+        let note = format!(
+            "plan {plan_id} differs from the spec: {}; correcting it with ConfigureBackupPlan",
+            plan::describe_differences(&drift)
+        );
+        w.event(
+            EventType::Warning,
+            reasons::DRIFT_DETECTED,
+            "Configure",
+            &note,
+        )
+        .await;
+    }
+    let password = match password(w.obj, desired, ctx).await? {
+        Ok(p) => p,
+        Err(problem) => {
+            w.commit(&Health::stalled(problem.reason(), problem.to_string()))
+                .await?;
+            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+        }
+    };
+    let req = plan::configure_request(desired, plan_id, password);
+    w.push_pending = true;
+    match dbs.configure_backup_plan(&req).await {
+        Ok(_) => {
+            w.set_applied(&desired.fingerprint()).await?;
+            w.push_pending = false;
+            let health = if drifted {
+                w.status.last_sync_time = Some(Time(jiff::Timestamp::now()));
+                Health::progressing(
+                    reasons::DRIFT_DETECTED,
+                    format!(
+                        "plan {plan_id} differed from the spec ({}); corrected with ConfigureBackupPlan",
+                        plan::describe_differences(&drift)
+                    ),
+                )
+            } else {
+                Health::progressing(
+                    reasons::CONFIGURING,
+                    format!("spec pushed to plan {plan_id} (ConfigureBackupPlan)"),
+                )
+            };
+            after_push(w, observed, health).await
+        }
+        Err(e) => w.cloud_error(e).await,
+    }
+}
+
+async fn observe(
+    w: &mut Work<'_>,
+    dbs: &dyn DbsApi,
+    desired: &DesiredPlan,
+    observed: Option<&BackupPlanDetail>,
+) -> Result<Action> {
+    let ctx = w.ctx;
+    let plan_id = w.status.backup_plan_id.clone().unwrap_or_default();
+    let Some(p) = observed else {
+        if w.status.cloud_status.is_none() {
+            w.commit(&Health::progressing(
+                reasons::WAITING_FOR_PLAN,
+                format!("plan {plan_id} is not listed by DescribeBackupPlanList yet"),
+            ))
+            .await?;
+            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.wait));
+        }
+        w.status.phase = Some(DbsBackupPlanPhase::Failed);
+        w.commit(&Health::stalled(
+            reasons::PLAN_NOT_FOUND,
+            format!(
+                "plan {plan_id} no longer exists in DBS (released outside the operator); \
+                 delete this object and create it again for a new plan"
+            ),
+        ))
+        .await?;
+        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+    };
+    record_observed(&mut w.status, p);
+    let (phase, health) = plan::observed_health(p, desired.suspend);
+    w.status.phase = Some(phase);
+    let steady = matches!(
+        phase,
+        DbsBackupPlanPhase::Running | DbsBackupPlanPhase::Paused
+    );
+    if steady {
+        // The drift comparison just ran (plan() found no difference).
+        w.status.last_sync_time = Some(Time(jiff::Timestamp::now()));
+        let req = DescribeFullBackupListRequest {
+            backup_plan_id: plan_id.clone(),
+            page_num: Some(0),
+            page_size: Some(100),
+            ..DescribeFullBackupListRequest::default()
+        };
+        match dbs.describe_full_backup_list(&req).await {
+            Ok(r) => {
+                if let Some(latest) = plan::latest_full_backup(&r.items) {
+                    w.status.latest_full_backup_set = Some(latest);
+                }
+            }
+            Err(e) => return w.cloud_error(e).await,
+        }
+    }
+    w.commit(&health).await?;
+    let delay = match (&health, phase) {
+        (Health::Ready { .. } | Health::Stalled { .. }, _) => ctx.timing.resync,
+        (Health::Progressing { .. }, DbsBackupPlanPhase::Starting) => {
+            let since = w
+                .status
+                .create_time
+                .as_ref()
+                .or(w.status.pending_create.as_ref().map(|p| &p.started_at))
+                .map(|t| t.0)
+                .unwrap_or_else(jiff::Timestamp::now);
+            let elapsed = jiff::Timestamp::now().duration_since(since).unsigned_abs();
+            poll_interval(elapsed, &ctx.timing)
+        }
+        (Health::Progressing { .. }, _) => ctx.timing.poll_initial,
+    };
+    Ok(runtime::requeue(ctx, w.obj, delay))
+}
+
+/// Lets the object go without touching the cloud.
+async fn skip(obj: &DbsBackupPlan, ctx: &Context, note: &str) -> Result<Action> {
+    ctx.events
+        .normal(
+            &obj.object_ref(&()),
+            "CloudCleanupSkipped",
+            "Deleting",
+            note.to_string(),
+        )
+        .await;
+    Ok(Action::await_change())
+}
+
+async fn cleanup(
+    obj: Arc<DbsBackupPlan>,
+    ctx: &Context,
+    api: &Api<DbsBackupPlan>,
+) -> Result<Action> {
+    if orphan_on_delete(obj.metadata.annotations.as_ref()) {
+        return skip(
+            &obj,
+            ctx,
+            "orphan-on-delete annotation set: the backup plan is left in the cloud",
+        )
+        .await;
+    }
+    if obj.spec.deletion_policy == DeletionPolicy::Retain {
+        return skip(
+            &obj,
+            ctx,
+            "deletionPolicy Retain: the backup plan keeps running in the cloud",
+        )
+        .await;
+    }
+    let mut w = Work::new(&obj, ctx, api);
+    let Some(plan_id) = w.status.backup_plan_id.clone() else {
+        if w.status.pending_create.is_some() {
+            w.event(
+                EventType::Warning,
+                "PlanMayBeOrphaned",
+                "Deleting",
+                "the object was deleted while CreateAndStartBackupPlan had an unknown outcome; \
+                 check DBS for a plan with this name and release it if it exists",
+            )
+            .await;
+        }
+        return Ok(Action::await_change());
+    };
+    w.status.phase = Some(DbsBackupPlanPhase::Deleting);
+    let target = match target(&obj, ctx).await? {
+        Ok(t) => t,
+        Err(problem) => {
+            w.commit(&Health::stalled(
+                problem.reason(),
+                format!(
+                    "{problem}; cannot release plan {plan_id}. Fix the Secret, or set the annotation \
+                     backup.aliyun.dev/orphan-on-delete=\"true\" to delete the object without cloud cleanup"
+                ),
+            ))
+            .await?;
+            return Err(Error::Wait {
+                reason: problem.reason(),
+                after: Some(ctx.timing.error_max),
+            });
+        }
+    };
+    let dbs = ctx.cloud.dbs(&target);
+    let req = ReleaseBackupPlanRequest {
+        backup_plan_id: plan_id.clone(),
+        ..ReleaseBackupPlanRequest::default()
+    };
+    match dbs.release_backup_plan(&req).await {
+        Ok(_) => {}
+        Err(e) if e.class() == ErrorClass::NotFound => {}
+        Err(e) => {
+            w.cloud_error(e).await?;
+            return Err(Error::Wait {
+                reason: reasons::RELEASING,
+                after: None,
+            });
+        }
+    }
+    w.event(
+        EventType::Normal,
+        reasons::RELEASED,
+        "Deleting",
+        &format!("backup plan {plan_id} released"),
+    )
+    .await;
+    Ok(Action::await_change())
+}

@@ -1,0 +1,708 @@
+//! The `HbrBackupJob` controller: one Cloud Backup (HBR) job, created exactly once, tracked to
+//! its end, cancelled and cleaned up per `deletionPolicy`.
+//!
+//! Reconcile is `load → validate → plan → act → status` (DESIGN §4):
+//!
+//! * **validate** ([`plan::validate`], pure): spec → `CreateBackupJobRequest` (the `Detail`
+//!   object, include/exclude lists, speed limits, container resources, cross-account fields and
+//!   the job name carrying the object's UID), or `Stalled/InvalidSpec`.
+//! * **plan** ([`plan::plan`], pure): status → one [`plan::Step`].
+//! * **act**: at most one `CreateBackupJob`, plus the describes that observe it.
+//! * **status**: [`plan::job_view`] / [`plan::record_job`] (pure) and a server-side-apply write
+//!   only when something changed; an event on every transition.
+//!
+//! # Exactly once (DESIGN §6)
+//!
+//! `CreateBackupJob` has no idempotency token. Status records `pendingCreate` and the job name
+//! (prefix + UID) before the call; while an intent has no `jobId`, every reconcile first looks
+//! for the job by name with `DescribeBackupJobs2` (creation time at or after the intent) and
+//! adopts it. Only when it is not there is `CreateBackupJob` sent (again). Mutating calls are
+//! planned only on the latest version of the object (never on a lagging cache).
+//!
+//! # Deletion
+//!
+//! The orphan annotation lets go at once. Otherwise a running job is cancelled
+//! (`CancelBackupJob`) and awaited; with `deletionPolicy: Delete` the job's snapshots
+//! (`UDM_ECS`: from `DescribeUdmSnapshots`) are deleted (`DeleteSnapshot`). NotFound = done.
+
+pub mod plan;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use tokio_util::sync::CancellationToken;
+
+use self::plan::{CleanupStep, Step, reasons};
+use super::backoff::poll_interval;
+use super::conditions::{self, Health, apply_health};
+use super::context::Context;
+use super::credentials::{self, CredentialsProblem};
+use super::error::{Error, Result};
+use super::rds::cloud_error_message;
+use super::runtime::{self, ManagedResource};
+use super::status::write_status;
+use crate::cloud::api::hbr::{
+    CancelBackupJobRequest, CreateBackupJobRequest, DeleteSnapshotRequest, HbrBackupJob as CloudJob,
+};
+use crate::cloud::{CloudError, ErrorClass, HbrApi, Target};
+use crate::crd::{
+    DeletionPolicy, FINALIZER, HbrBackupJob, HbrBackupJobPhase, HbrBackupJobStatus, PendingCreate,
+    create_token, orphan_on_delete,
+};
+
+/// Kind name used in metrics and logs.
+pub const KIND: &str = "HbrBackupJob";
+
+/// Error code of `CancelBackupJob` for a job that already ended.
+pub const JOB_STATUS_NOT_ALLOW_CANCEL: &str = "JobStatusNotAllowCancel";
+
+/// Pages of `DescribeBackupJobs2` searched for a job by name (99 jobs each).
+const MAX_SEARCH_PAGES: u32 = 20;
+
+impl ManagedResource for HbrBackupJob {
+    const KIND: &'static str = KIND;
+
+    fn credentials_secret(&self) -> Option<&str> {
+        self.spec.credentials_ref.as_ref().map(|r| r.name.as_str())
+    }
+}
+
+/// The `HbrBackupJob` controller futures (one per watched namespace).
+pub fn controllers(
+    ctx: Arc<Context>,
+    concurrency: u16,
+    shutdown: &CancellationToken,
+) -> Vec<BoxFuture<'static, ()>> {
+    runtime::controllers::<HbrBackupJob, _, _>(ctx, concurrency, shutdown, reconcile)
+}
+
+async fn reconcile(obj: Arc<HbrBackupJob>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let api: Api<HbrBackupJob> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(o) => apply(o, &ctx, &api).await,
+            FinalizerEvent::Cleanup(o) => cleanup(o, &ctx, &api).await,
+        }
+    })
+    .await
+    .map_err(Error::from)
+}
+
+/// One reconcile's view of an object: the status as last read and the status being built.
+struct Work<'a> {
+    obj: &'a HbrBackupJob,
+    ctx: &'a Context,
+    api: &'a Api<HbrBackupJob>,
+    name: String,
+    current: Option<HbrBackupJobStatus>,
+    status: HbrBackupJobStatus,
+}
+
+impl<'a> Work<'a> {
+    fn new(obj: &'a HbrBackupJob, ctx: &'a Context, api: &'a Api<HbrBackupJob>) -> Self {
+        let current = obj.status.clone();
+        let mut status = current.clone().unwrap_or_default();
+        status.phase.get_or_insert(HbrBackupJobPhase::Pending);
+        Work {
+            obj,
+            ctx,
+            api,
+            name: obj.name_any(),
+            current,
+            status,
+        }
+    }
+
+    fn true_condition(status: Option<&HbrBackupJobStatus>) -> Option<(String, String)> {
+        status.and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.status == conditions::TRUE)
+                .map(|c| (c.type_.clone(), c.reason.clone()))
+        })
+    }
+
+    /// Sets the conditions from `health`, writes the status if it changed, and publishes an
+    /// event when the phase or the true condition/reason changed (a warning for failures and
+    /// partial success).
+    async fn commit(&mut self, health: &Health, warning: bool) -> Result<()> {
+        let now = jiff::Timestamp::now();
+        self.status.observed_generation = self.obj.metadata.generation;
+        apply_health(
+            &mut self.status.conditions,
+            health,
+            self.obj.metadata.generation,
+            now,
+        );
+        let before_phase = self.current.as_ref().and_then(|s| s.phase);
+        let before_cond = Self::true_condition(self.current.as_ref());
+        write_status(self.api, &self.name, self.current.as_ref(), &self.status).await?;
+        let after_cond = Some((
+            health.condition_type().to_string(),
+            health.reason().to_string(),
+        ));
+        if before_phase != self.status.phase || before_cond != after_cond {
+            let type_ = if warning || matches!(health, Health::Stalled { .. }) {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            let phase = self.status.phase.unwrap_or_default();
+            self.ctx
+                .events
+                .publish(
+                    &self.obj.object_ref(&()),
+                    type_,
+                    health.reason(),
+                    phase.as_str(),
+                    health.message().to_string(),
+                )
+                .await;
+        }
+        self.current = Some(self.status.clone());
+        Ok(())
+    }
+
+    /// Reports a cloud error: `Terminal`/`NotFound` → `Stalled` (slow requeue);
+    /// `Retryable`/`Conflict` → `Reconciling` and `Err` (per-object backoff).
+    async fn cloud_error(&mut self, e: CloudError) -> Result<Action> {
+        if let Some(id) = e.request_id() {
+            self.status.last_request_id = Some(id.to_string());
+        }
+        let message = cloud_error_message(&e);
+        match e.class() {
+            ErrorClass::Terminal | ErrorClass::NotFound => {
+                self.commit(&Health::stalled(e.name(), message), false)
+                    .await?;
+                Ok(runtime::requeue(
+                    self.ctx,
+                    self.obj,
+                    self.ctx.timing.error_max,
+                ))
+            }
+            ErrorClass::Retryable | ErrorClass::Conflict => {
+                if let Err(write) = self
+                    .commit(&Health::progressing(e.name(), message), false)
+                    .await
+                {
+                    tracing::debug!(
+                        error = %super::error::error_chain(&write),
+                        "status write failed"
+                    );
+                }
+                Err(Error::from(e))
+            }
+        }
+    }
+
+    /// Records a freshly observed job and returns its view.
+    fn record(&mut self, job: &CloudJob) -> plan::JobView {
+        plan::record_job(&mut self.status, job);
+        let view = plan::job_view(job);
+        self.status.phase = Some(view.phase);
+        view
+    }
+}
+
+async fn target(obj: &HbrBackupJob, ctx: &Context) -> Result<Result<Target, CredentialsProblem>> {
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let creds = credentials::resolve(&ctx.client, &ns, obj.credentials_secret()).await?;
+    Ok(creds.map(|credentials| Target {
+        region: obj.spec.region.clone(),
+        credentials,
+    }))
+}
+
+/// Whether `obj` is the latest version on the API server.
+async fn is_fresh(obj: &HbrBackupJob, api: &Api<HbrBackupJob>) -> Result<bool> {
+    let fresh = api.get_opt(&obj.name_any()).await?;
+    Ok(fresh.is_some_and(|f| f.metadata.resource_version == obj.metadata.resource_version))
+}
+
+fn uid(obj: &HbrBackupJob) -> Result<String> {
+    obj.metadata
+        .uid
+        .clone()
+        .ok_or(Error::MissingObjectKey(".metadata.uid"))
+}
+
+async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -> Result<Action> {
+    let mut w = Work::new(&obj, ctx, api);
+    let step = plan::plan(&obj.spec, &w.status);
+    if step == Step::Done {
+        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+    }
+    let uid = uid(&obj)?;
+    let request = match plan::validate(&obj.spec, &w.name, &uid) {
+        Ok(r) => r,
+        Err(e) if matches!(step, Step::RecordIntent | Step::RecoverOrCreate) => {
+            w.commit(&Health::stalled(reasons::INVALID_SPEC, e.0), false)
+                .await?;
+            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+        }
+        // A job exists: keep tracking it whatever the spec says.
+        Err(_) => CreateBackupJobRequest::default(),
+    };
+    if matches!(step, Step::RecordIntent | Step::RecoverOrCreate) && !is_fresh(&obj, api).await? {
+        // The cache lags behind a write (ours): act only on the latest state.
+        return Ok(Action::requeue(ctx.timing.poll_initial));
+    }
+    let target = match target(&obj, ctx).await? {
+        Ok(t) => t,
+        Err(problem) => {
+            w.commit(
+                &Health::stalled(problem.reason(), problem.to_string()),
+                false,
+            )
+            .await?;
+            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+        }
+    };
+    let hbr = ctx.cloud.hbr(&target);
+    match step {
+        Step::RecordIntent => {
+            w.status.pending_create = Some(PendingCreate {
+                token: create_token(&uid, obj.metadata.generation),
+                started_at: Time(jiff::Timestamp::now()),
+            });
+            w.status.job_name = request.job_name.clone();
+            w.status.phase = Some(HbrBackupJobPhase::Creating);
+            w.commit(
+                &Health::progressing(
+                    reasons::CREATING,
+                    format!(
+                        "creating {} backup job {}",
+                        obj.spec.source_type.as_str(),
+                        request.job_name.as_deref().unwrap_or_default()
+                    ),
+                ),
+                false,
+            )
+            .await?;
+            create(&mut w, hbr.as_ref(), &request).await
+        }
+        Step::RecoverOrCreate => match find_own_job(&mut w, hbr.as_ref()).await {
+            Ok(Some(job)) => adopt(&mut w, hbr.as_ref(), &job).await,
+            Ok(None) => create(&mut w, hbr.as_ref(), &request).await,
+            Err(e) => w.cloud_error(e).await,
+        },
+        Step::Track => track(&mut w, hbr.as_ref()).await,
+        Step::FetchSnapshots => fetch_snapshots(&mut w, hbr.as_ref()).await,
+        Step::Done => Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync)),
+    }
+}
+
+/// Looks for our job by name among the jobs created since the intent.
+async fn find_own_job(
+    w: &mut Work<'_>,
+    hbr: &dyn HbrApi,
+) -> std::result::Result<Option<CloudJob>, CloudError> {
+    let Some(name) = w.status.job_name.clone().or_else(|| {
+        uid(w.obj)
+            .ok()
+            .map(|u| plan::job_name(&w.obj.spec, &w.name, &u))
+    }) else {
+        return Ok(None);
+    };
+    let started_at = w
+        .status
+        .pending_create
+        .as_ref()
+        .map(|p| p.started_at.clone())
+        .unwrap_or_else(|| Time(jiff::Timestamp::now()));
+    let mut seen: i64 = 0;
+    for page in 1..=MAX_SEARCH_PAGES {
+        let req = plan::describe_candidates(&w.obj.spec, &started_at, page);
+        let resp = hbr.describe_backup_jobs2(&req).await?;
+        if let Some(job) = plan::find_by_name(&resp.backup_jobs, &name) {
+            return Ok(Some(job.clone()));
+        }
+        seen += i64::try_from(resp.backup_jobs.len()).unwrap_or(i64::MAX);
+        if resp.backup_jobs.is_empty() || seen >= resp.total_count {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+async fn adopt(w: &mut Work<'_>, hbr: &dyn HbrApi, job: &CloudJob) -> Result<Action> {
+    w.status.job_id = Some(job.job_id.clone());
+    if job.job_name.is_some() {
+        w.status.job_name.clone_from(&job.job_name);
+    }
+    w.status.pending_create = None;
+    let view = w.record(job);
+    if view.phase.is_terminal() {
+        return finish(w, hbr, view).await;
+    }
+    w.commit(
+        &Health::progressing(
+            reasons::JOB_ADOPTED,
+            format!(
+                "adopted job {} created before the operator could record it",
+                job.job_id
+            ),
+        ),
+        false,
+    )
+    .await?;
+    Ok(runtime::requeue(w.ctx, w.obj, w.ctx.timing.poll_initial))
+}
+
+async fn create(
+    w: &mut Work<'_>,
+    hbr: &dyn HbrApi,
+    request: &CreateBackupJobRequest,
+) -> Result<Action> {
+    let ctx = w.ctx;
+    match hbr.create_backup_job(request).await {
+        Ok(resp) if !resp.job_id.is_empty() => {
+            w.status.job_id = Some(resp.job_id.clone());
+            w.status.pending_create = None;
+            w.status.phase = Some(HbrBackupJobPhase::Running);
+            w.status.cloud_status = Some("CREATED".into());
+            w.status.progress = Some(0);
+            w.status.start_time = Some(Time(jiff::Timestamp::now()));
+            w.commit(
+                &Health::progressing(
+                    reasons::BACKUP_RUNNING,
+                    format!("backup job {} created", resp.job_id),
+                ),
+                false,
+            )
+            .await?;
+            Ok(runtime::requeue(ctx, w.obj, ctx.timing.poll_initial))
+        }
+        Ok(_) => {
+            // Success without a JobId: the outcome is unknown; the intent stays and the next
+            // reconcile looks for the job by name.
+            w.commit(
+                &Health::progressing(
+                    reasons::CREATING,
+                    "CreateBackupJob returned no JobId; looking for the job by name",
+                ),
+                false,
+            )
+            .await?;
+            Err(Error::Wait {
+                reason: reasons::CREATING,
+                after: None,
+            })
+        }
+        // The intent stays whatever the error: the next attempt looks for the job by name
+        // first, so an unknown outcome (timeout, 5xx) never leads to a second job.
+        Err(e) => w.cloud_error(e).await,
+    }
+}
+
+/// Describes the tracked job; `Ok(None)` when the cloud does not know it.
+async fn describe_job(
+    hbr: &dyn HbrApi,
+    source_type: &str,
+    job_id: &str,
+) -> std::result::Result<Option<CloudJob>, CloudError> {
+    match hbr
+        .describe_backup_jobs2(&plan::describe_by_id(source_type, job_id))
+        .await
+    {
+        Ok(r) => Ok(plan::find_by_id(&r.backup_jobs, job_id).cloned()),
+        Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Result<Action> {
+    let ctx = w.ctx;
+    let job_id = w.status.job_id.clone().unwrap_or_default();
+    let job = match describe_job(hbr, w.obj.spec.source_type.as_str(), &job_id).await {
+        Ok(j) => j,
+        Err(e) => return w.cloud_error(e).await,
+    };
+    let Some(job) = job else {
+        w.commit(
+            &Health::progressing(
+                reasons::JOB_NOT_FOUND,
+                format!("job {job_id} is not listed by DescribeBackupJobs2; retrying"),
+            ),
+            false,
+        )
+        .await?;
+        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.wait));
+    };
+    let view = w.record(&job);
+    if view.phase.is_terminal() {
+        return finish(w, hbr, view).await;
+    }
+    w.commit(&view.health, false).await?;
+    let now = jiff::Timestamp::now();
+    let started = w.status.start_time.as_ref().map(|t| t.0).unwrap_or(now);
+    let elapsed = now.duration_since(started).unsigned_abs();
+    Ok(runtime::requeue(
+        ctx,
+        w.obj,
+        poll_interval(elapsed, &ctx.timing),
+    ))
+}
+
+/// The job ended: record snapshot ids (`UDM_ECS`) and the terminal status.
+async fn finish(w: &mut Work<'_>, hbr: &dyn HbrApi, view: plan::JobView) -> Result<Action> {
+    if plan::needs_snapshot_ids(&w.obj.spec, &w.status) {
+        match lookup_snapshots(w, hbr).await {
+            Ok(ids) => w.status.snapshot_ids = ids,
+            Err(e) => {
+                // The outcome is known; record it and retry the lookup later.
+                w.commit(&view.health, view.warning).await?;
+                return w.cloud_error(e).await;
+            }
+        }
+    }
+    w.commit(&view.health, view.warning).await?;
+    let after = if plan::needs_snapshot_ids(&w.obj.spec, &w.status) {
+        w.ctx.timing.wait
+    } else {
+        w.ctx.timing.resync
+    };
+    Ok(runtime::requeue(w.ctx, w.obj, after))
+}
+
+async fn lookup_snapshots(
+    w: &Work<'_>,
+    hbr: &dyn HbrApi,
+) -> std::result::Result<Vec<String>, CloudError> {
+    let job_id = w.status.job_id.clone().unwrap_or_default();
+    let now = jiff::Timestamp::now().as_second();
+    let since = w
+        .status
+        .start_time
+        .as_ref()
+        .map(|t| t.0.as_second())
+        .unwrap_or(now);
+    let until = w
+        .status
+        .completion_time
+        .as_ref()
+        .map(|t| t.0.as_second())
+        .unwrap_or(now)
+        .max(now);
+    let req = plan::describe_snapshots(&w.obj.spec, &job_id, since, until);
+    let resp = hbr.describe_udm_snapshots(&req).await?;
+    Ok(plan::snapshot_ids(&resp.snapshots, &job_id))
+}
+
+async fn fetch_snapshots(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Result<Action> {
+    match lookup_snapshots(w, hbr).await {
+        Ok(ids) => w.status.snapshot_ids = ids,
+        Err(e) => return w.cloud_error(e).await,
+    }
+    let after = if w.status.snapshot_ids.is_empty() {
+        w.ctx.timing.wait
+    } else {
+        w.ctx.timing.resync
+    };
+    // Conditions are unchanged (the job's terminal outcome); only the ids are new.
+    write_status(w.api, &w.name, w.current.as_ref(), &w.status).await?;
+    Ok(runtime::requeue(w.ctx, w.obj, after))
+}
+
+// ---------------------------------------------------------------------------------------------
+// cleanup
+// ---------------------------------------------------------------------------------------------
+
+async fn skip(obj: &HbrBackupJob, ctx: &Context, note: &str) -> Result<Action> {
+    ctx.events
+        .normal(
+            &obj.object_ref(&()),
+            "CloudCleanupSkipped",
+            "Deleting",
+            note.to_string(),
+        )
+        .await;
+    Ok(Action::await_change())
+}
+
+fn wait(reason: &'static str, after: std::time::Duration) -> Error {
+    Error::Wait {
+        reason,
+        after: Some(after),
+    }
+}
+
+async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -> Result<Action> {
+    if orphan_on_delete(obj.metadata.annotations.as_ref()) {
+        return skip(
+            &obj,
+            ctx,
+            "orphan-on-delete annotation set: the job and its snapshots are left in the cloud",
+        )
+        .await;
+    }
+    let mut w = Work::new(&obj, ctx, api);
+    if w.status.job_id.is_none() && w.status.pending_create.is_none() {
+        // Nothing was ever sent to the cloud.
+        return Ok(Action::await_change());
+    }
+    let delete = obj.spec.deletion_policy == DeletionPolicy::Delete;
+    if !delete && w.status.phase.is_some_and(HbrBackupJobPhase::is_terminal) {
+        return skip(
+            &obj,
+            ctx,
+            "deletionPolicy Retain: the job's backup is kept in the cloud",
+        )
+        .await;
+    }
+    let target = match target(&obj, ctx).await? {
+        Ok(t) => t,
+        Err(problem) => {
+            w.status.phase = Some(HbrBackupJobPhase::Deleting);
+            w.commit(
+                &Health::stalled(
+                    problem.reason(),
+                    format!(
+                        "{problem}; cannot clean up the backup job. Fix the Secret, or set the annotation \
+                         backup.aliyun.dev/orphan-on-delete=\"true\" to delete the object without cloud cleanup"
+                    ),
+                ),
+                false,
+            )
+            .await?;
+            return Err(wait(problem.reason(), ctx.timing.error_max));
+        }
+    };
+    let hbr = ctx.cloud.hbr(&target);
+    let source_type = obj.spec.source_type.as_str();
+
+    if w.status.job_id.is_none() {
+        // A create may have run before the crash: find it before deciding there is nothing.
+        match find_own_job(&mut w, hbr.as_ref()).await {
+            Ok(Some(job)) => {
+                w.status.job_id = Some(job.job_id.clone());
+                w.status.pending_create = None;
+            }
+            Ok(None) => return Ok(Action::await_change()),
+            Err(e) => {
+                w.cloud_error(e).await?;
+                return Err(wait(reasons::CANCELLING, ctx.timing.error_max));
+            }
+        }
+    }
+    let job_id = w.status.job_id.clone().unwrap_or_default();
+    let job = match describe_job(hbr.as_ref(), source_type, &job_id).await {
+        Ok(j) => j,
+        Err(e) => {
+            w.cloud_error(e).await?;
+            return Err(wait(reasons::CANCELLING, ctx.timing.error_max));
+        }
+    };
+    if let Some(j) = &job {
+        plan::record_job(&mut w.status, j);
+    }
+    let cancel_sent = conditions::find(&w.status.conditions, conditions::RECONCILING)
+        .is_some_and(|c| c.status == conditions::TRUE && c.reason == reasons::CANCELLING);
+    let mut fetched = false;
+    loop {
+        let step = plan::plan_cleanup(
+            &obj.spec,
+            &w.status,
+            job.as_ref(),
+            cancel_sent,
+            delete,
+            fetched,
+        );
+        tracing::debug!(kind = KIND, name = %w.name, ?step, "cleanup step");
+        match step {
+            CleanupStep::Cancel => {
+                let req = CancelBackupJobRequest {
+                    job_id: job_id.clone(),
+                    vault_id: obj.spec.vault_id.clone(),
+                    edition: None,
+                };
+                match hbr.cancel_backup_job(&req).await {
+                    Ok(_) => {}
+                    Err(e) if e.class() == ErrorClass::NotFound => {
+                        return Ok(Action::await_change());
+                    }
+                    // Ended between the describe and the cancel: the next round sees it.
+                    Err(e)
+                        if e.class() == ErrorClass::Conflict
+                            || e.code() == Some(JOB_STATUS_NOT_ALLOW_CANCEL) => {}
+                    Err(e) => {
+                        w.cloud_error(e).await?;
+                        return Err(wait(reasons::CANCELLING, ctx.timing.error_max));
+                    }
+                }
+                w.status.phase = Some(HbrBackupJobPhase::Deleting);
+                w.commit(
+                    &Health::progressing(
+                        reasons::CANCELLING,
+                        format!("job {job_id} is running; cancelled it and waiting for it to end"),
+                    ),
+                    false,
+                )
+                .await?;
+                return Err(wait(reasons::CANCELLING, ctx.timing.poll_initial));
+            }
+            CleanupStep::AwaitCancel => {
+                w.status.phase = Some(HbrBackupJobPhase::Deleting);
+                w.commit(
+                    &Health::progressing(
+                        reasons::CANCELLING,
+                        format!("waiting for cancelled job {job_id} to end"),
+                    ),
+                    false,
+                )
+                .await?;
+                return Err(wait(reasons::CANCELLING, ctx.timing.poll_initial));
+            }
+            CleanupStep::FetchSnapshots => {
+                fetched = true;
+                match lookup_snapshots(&w, hbr.as_ref()).await {
+                    Ok(ids) => w.status.snapshot_ids = ids,
+                    Err(e) => {
+                        w.cloud_error(e).await?;
+                        return Err(wait(reasons::DELETING_SNAPSHOTS, ctx.timing.error_max));
+                    }
+                }
+            }
+            CleanupStep::DeleteSnapshots(ids) => {
+                for id in &ids {
+                    let req = DeleteSnapshotRequest {
+                        snapshot_id: id.clone(),
+                        source_type: Some(source_type.to_string()),
+                        vault_id: obj.spec.vault_id.clone(),
+                        instance_id: obj.spec.instance_id.clone(),
+                        ..DeleteSnapshotRequest::default()
+                    };
+                    match hbr.delete_snapshot(&req).await {
+                        Ok(_) => {}
+                        Err(e) if e.class() == ErrorClass::NotFound => {}
+                        Err(e) => {
+                            w.status.phase = Some(HbrBackupJobPhase::Deleting);
+                            w.cloud_error(e).await?;
+                            return Err(wait(reasons::DELETING_SNAPSHOTS, ctx.timing.error_max));
+                        }
+                    }
+                }
+                ctx.events
+                    .normal(
+                        &obj.object_ref(&()),
+                        "SnapshotsDeleted",
+                        "Deleting",
+                        format!("deleted snapshot(s) {}", ids.join(", ")),
+                    )
+                    .await;
+                return Ok(Action::await_change());
+            }
+            CleanupStep::Done => return Ok(Action::await_change()),
+        }
+    }
+}
