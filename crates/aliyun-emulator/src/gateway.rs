@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     pub qps: HashMap<String, VecDeque<i64>>,
     pub faults: Vec<Fault>,
     pub calls: Calls,
+    /// Requests currently held by a latency or timeout fault.
+    pub held: usize,
 }
 
 /// State shared by the HTTP server and the in-process handle.
@@ -541,11 +543,14 @@ pub(crate) async fn serve_api(
 }
 
 async fn hold(shared: &Shared, d: Duration) {
+    shared.lock().held += 1;
     let mut rx = shared.shutdown.clone();
     tokio::select! {
         () = tokio::time::sleep(d) => {}
         _ = rx.wait_for(|v| *v) => {}
     }
+    let mut inner = shared.lock();
+    inner.held = inner.held.saturating_sub(1);
 }
 
 async fn process(

@@ -119,6 +119,7 @@ impl Emulator {
                 qps: HashMap::<String, VecDeque<i64>>::new(),
                 faults: Vec::new(),
                 calls: Calls::default(),
+                held: 0,
             }),
             shutdown: rx.clone(),
         });
@@ -279,6 +280,7 @@ fn admin_state(shared: &Shared) -> Value {
     let mut v = inner.world.view(now);
     if let Some(m) = v.as_object_mut() {
         m.insert("faults".into(), json!(inner.faults));
+        m.insert("held_requests".into(), json!(inner.held));
     }
     v
 }

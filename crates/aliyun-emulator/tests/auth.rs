@@ -488,3 +488,38 @@ async fn state_file_round_trip() {
     assert_eq!(emu.state()["rds"]["tasks"].as_array().unwrap().len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn v3_form_body_is_verified() {
+    let emu = start().await;
+    let c = Client::new(&emu);
+    c.v3_form(RDS, "DescribeBackupTasks", TASKS, true, false)
+        .await
+        .ok();
+    let r = c
+        .v3_form(RDS, "DescribeBackupTasks", TASKS, false, false)
+        .await;
+    assert_eq!((r.status, r.code()), (400, "IncompleteSignature"));
+    let r = c
+        .v3_form(RDS, "DescribeBackupTasks", TASKS, true, true)
+        .await;
+    assert_eq!((r.status, r.code()), (400, "SignatureDoesNotMatch"));
+}
+
+#[tokio::test]
+async fn shutdown_releases_held_requests() {
+    let emu = start().await;
+    emu.inject_fault(Fault::timeout(None));
+    let c = Client::new(&emu);
+    let held = tokio::spawn(async move { c.v3(RDS, "DescribeBackups", TASKS).await.status });
+    // Poll until the emulator holds the request, then shut down.
+    let mut polls = 0;
+    while emu.state()["held_requests"] != 1 {
+        polls += 1;
+        assert!(polls < 100_000, "the request never arrived");
+        tokio::task::yield_now().await;
+    }
+    emu.shutdown().await;
+    let status = tokio::time::timeout(Duration::from_secs(30), held).await;
+    assert_eq!(status.unwrap().unwrap(), 504);
+}

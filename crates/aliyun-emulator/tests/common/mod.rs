@@ -172,6 +172,72 @@ impl Client {
         send(req).await
     }
 
+    /// V3-signed POST with the parameters in a form body. `sign_content_type` false leaves
+    /// `content-type` out of SignedHeaders; `tamper` changes the body after signing.
+    pub async fn v3_form(
+        &self,
+        version: &str,
+        action: &str,
+        params: &[(&str, &str)],
+        sign_content_type: bool,
+        tamper: bool,
+    ) -> Reply {
+        let body: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect();
+        let body = body.join("&");
+        let body_hash = hex::encode(Sha256::digest(body.as_bytes()));
+        let mut headers: Vec<(String, String)> = vec![
+            ("host".into(), self.host.clone()),
+            ("x-acs-action".into(), action.into()),
+            ("x-acs-version".into(), version.into()),
+            ("x-acs-date".into(), now_iso()),
+            ("x-acs-signature-nonce".into(), nonce()),
+            ("x-acs-content-sha256".into(), body_hash.clone()),
+        ];
+        if sign_content_type {
+            headers.push((
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ));
+        }
+        headers.sort();
+        let canon_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+        let signed: Vec<&str> = headers.iter().map(|(k, _)| k.as_str()).collect();
+        let signed = signed.join(";");
+        let cr = format!("POST\n/\n\n{canon_headers}\n{signed}\n{body_hash}");
+        let sts = format!(
+            "ACS3-HMAC-SHA256\n{}",
+            hex::encode(Sha256::digest(cr.as_bytes()))
+        );
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.as_bytes()).unwrap();
+        mac.update(sts.as_bytes());
+        let sig = hex::encode(mac.finalize().into_bytes());
+        let mut req = self
+            .http
+            .post(format!("{}/", self.base))
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (k, v) in &headers {
+            if k != "host" && k != "content-type" {
+                req = req.header(k, v);
+            }
+        }
+        req = req.header(
+            "authorization",
+            format!(
+                "ACS3-HMAC-SHA256 Credential={},SignedHeaders={signed},Signature={sig}",
+                self.ak
+            ),
+        );
+        let body = if tamper {
+            format!("{body}&Extra=1")
+        } else {
+            body
+        };
+        send(req.body(body)).await
+    }
+
     /// V1-signed POST with every parameter in a form body.
     pub async fn v1(&self, version: &str, action: &str, params: &[(&str, &str)]) -> Reply {
         self.v1_custom(version, action, params, &now_iso(), &nonce(), None)
