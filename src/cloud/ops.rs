@@ -18,6 +18,10 @@ pub(crate) trait ToParams {
     fn params(&self) -> Params;
     /// Whether repeating the call after an ambiguous failure is safe.
     fn idempotency(&self) -> Idempotency;
+    /// Client-side checks of documented ranges (so a bad page size fails before a call).
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
     /// The ready-to-send call.
     fn call(&self) -> Call {
         Call {
@@ -25,6 +29,15 @@ pub(crate) trait ToParams {
             params: self.params(),
             idempotency: self.idempotency(),
         }
+    }
+}
+
+fn check_range(name: &str, value: Option<u32>, min: u32, max: u32) -> Result<(), String> {
+    match value {
+        Some(v) if v < min || v > max => {
+            Err(format!("{name} must be between {min} and {max}, got {v}"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -233,6 +246,9 @@ impl ToParams for ConfigureBackupPlanRequest {
 
 impl ToParams for DescribeBackupPlanListRequest {
     const ACTION: &'static str = "DescribeBackupPlanList";
+    fn validate(&self) -> Result<(), String> {
+        check_range("PageSize", self.page_size, 1, 100)
+    }
     fn params(&self) -> Params {
         let mut p = Params::new();
         p.comma_list("BackupPlanId", &self.backup_plan_ids)
@@ -256,6 +272,9 @@ impl ToParams for DescribeBackupPlanListRequest {
 
 impl ToParams for DescribeFullBackupListRequest {
     const ACTION: &'static str = "DescribeFullBackupList";
+    fn validate(&self) -> Result<(), String> {
+        check_range("PageSize", self.page_size, 1, 100)
+    }
     fn params(&self) -> Params {
         let mut p = Params::new();
         p.str("BackupPlanId", &self.backup_plan_id)
@@ -324,6 +343,10 @@ impl ToParams for DescribeBackupTasksRequest {
 
 impl ToParams for DescribeBackupsRequest {
     const ACTION: &'static str = "DescribeBackups";
+    fn validate(&self) -> Result<(), String> {
+        check_range("PageNumber", self.page_number, 1, u32::MAX)?;
+        check_range("PageSize", self.page_size, 1, 100)
+    }
     fn params(&self) -> Params {
         let mut p = Params::new();
         p.str("DBInstanceId", &self.db_instance_id)
@@ -345,6 +368,13 @@ impl ToParams for DescribeBackupsRequest {
 
 impl ToParams for DeleteBackupRequest {
     const ACTION: &'static str = "DeleteBackup";
+    fn validate(&self) -> Result<(), String> {
+        match self.backup_ids.len() {
+            0 => Err("at least one BackupId is required".to_string()),
+            n if n > 100 => Err(format!("at most 100 BackupIds per call, got {n}")),
+            _ => Ok(()),
+        }
+    }
     fn params(&self) -> Params {
         let mut p = Params::new();
         p.str("DBInstanceId", &self.db_instance_id)
@@ -409,6 +439,10 @@ impl ToParams for CreateBackupJobRequest {
 
 impl ToParams for DescribeBackupJobs2Request {
     const ACTION: &'static str = "DescribeBackupJobs2";
+    fn validate(&self) -> Result<(), String> {
+        check_range("PageNumber", self.page_number, 1, u32::MAX)?;
+        check_range("PageSize", self.page_size, 1, 99)
+    }
     fn params(&self) -> Params {
         let mut p = Params::new();
         p.opt_str("SourceType", self.source_type.as_deref());
@@ -504,67 +538,79 @@ impl ToParams for DeleteSnapshotRequest {
 
 // ----- trait impls ---------------------------------------------------------------------------
 
+impl ProductClient {
+    async fn run<R: ToParams + Sync, T: serde::de::DeserializeOwned>(
+        &self,
+        req: &R,
+    ) -> Result<T, CloudError> {
+        req.validate().map_err(|m| {
+            CloudError::new(
+                self.product,
+                R::ACTION,
+                super::error::ErrorKind::InvalidRequest,
+                m,
+            )
+        })?;
+        self.execute::<T>(req.call()).await
+    }
+}
+
 #[async_trait]
 impl DbsApi for ProductClient {
     async fn create_and_start_backup_plan(
         &self,
         req: &CreateAndStartBackupPlanRequest,
     ) -> Result<CreateAndStartBackupPlanResponse, CloudError> {
-        self.execute::<CreateAndStartBackupPlanResponse>(req.call())
-            .await
+        self.run::<_, CreateAndStartBackupPlanResponse>(req).await
     }
 
     async fn start_backup_plan(
         &self,
         req: &StartBackupPlanRequest,
     ) -> Result<StartBackupPlanResponse, CloudError> {
-        self.execute::<StartBackupPlanResponse>(req.call()).await
+        self.run::<_, StartBackupPlanResponse>(req).await
     }
 
     async fn stop_backup_plan(
         &self,
         req: &StopBackupPlanRequest,
     ) -> Result<StopBackupPlanResponse, CloudError> {
-        self.execute::<StopBackupPlanResponse>(req.call()).await
+        self.run::<_, StopBackupPlanResponse>(req).await
     }
 
     async fn release_backup_plan(
         &self,
         req: &ReleaseBackupPlanRequest,
     ) -> Result<ReleaseBackupPlanResponse, CloudError> {
-        self.execute::<ReleaseBackupPlanResponse>(req.call()).await
+        self.run::<_, ReleaseBackupPlanResponse>(req).await
     }
 
     async fn configure_backup_plan(
         &self,
         req: &ConfigureBackupPlanRequest,
     ) -> Result<ConfigureBackupPlanResponse, CloudError> {
-        self.execute::<ConfigureBackupPlanResponse>(req.call())
-            .await
+        self.run::<_, ConfigureBackupPlanResponse>(req).await
     }
 
     async fn modify_backup_plan_name(
         &self,
         req: &ModifyBackupPlanNameRequest,
     ) -> Result<ModifyBackupPlanNameResponse, CloudError> {
-        self.execute::<ModifyBackupPlanNameResponse>(req.call())
-            .await
+        self.run::<_, ModifyBackupPlanNameResponse>(req).await
     }
 
     async fn describe_backup_plan_list(
         &self,
         req: &DescribeBackupPlanListRequest,
     ) -> Result<DescribeBackupPlanListResponse, CloudError> {
-        self.execute::<DescribeBackupPlanListResponse>(req.call())
-            .await
+        self.run::<_, DescribeBackupPlanListResponse>(req).await
     }
 
     async fn describe_full_backup_list(
         &self,
         req: &DescribeFullBackupListRequest,
     ) -> Result<DescribeFullBackupListResponse, CloudError> {
-        self.execute::<DescribeFullBackupListResponse>(req.call())
-            .await
+        self.run::<_, DescribeFullBackupListResponse>(req).await
     }
 }
 
@@ -574,29 +620,28 @@ impl RdsApi for ProductClient {
         &self,
         req: &CreateBackupRequest,
     ) -> Result<CreateBackupResponse, CloudError> {
-        self.execute::<CreateBackupResponse>(req.call()).await
+        self.run::<_, CreateBackupResponse>(req).await
     }
 
     async fn describe_backup_tasks(
         &self,
         req: &DescribeBackupTasksRequest,
     ) -> Result<DescribeBackupTasksResponse, CloudError> {
-        self.execute::<DescribeBackupTasksResponse>(req.call())
-            .await
+        self.run::<_, DescribeBackupTasksResponse>(req).await
     }
 
     async fn describe_backups(
         &self,
         req: &DescribeBackupsRequest,
     ) -> Result<DescribeBackupsResponse, CloudError> {
-        self.execute::<DescribeBackupsResponse>(req.call()).await
+        self.run::<_, DescribeBackupsResponse>(req).await
     }
 
     async fn delete_backup(
         &self,
         req: &DeleteBackupRequest,
     ) -> Result<DeleteBackupResponse, CloudError> {
-        self.execute::<DeleteBackupResponse>(req.call()).await
+        self.run::<_, DeleteBackupResponse>(req).await
     }
 }
 
@@ -606,36 +651,34 @@ impl HbrApi for ProductClient {
         &self,
         req: &CreateBackupJobRequest,
     ) -> Result<CreateBackupJobResponse, CloudError> {
-        self.execute::<CreateBackupJobResponse>(req.call()).await
+        self.run::<_, CreateBackupJobResponse>(req).await
     }
 
     async fn describe_backup_jobs2(
         &self,
         req: &DescribeBackupJobs2Request,
     ) -> Result<DescribeBackupJobs2Response, CloudError> {
-        self.execute::<DescribeBackupJobs2Response>(req.call())
-            .await
+        self.run::<_, DescribeBackupJobs2Response>(req).await
     }
 
     async fn cancel_backup_job(
         &self,
         req: &CancelBackupJobRequest,
     ) -> Result<CancelBackupJobResponse, CloudError> {
-        self.execute::<CancelBackupJobResponse>(req.call()).await
+        self.run::<_, CancelBackupJobResponse>(req).await
     }
 
     async fn describe_udm_snapshots(
         &self,
         req: &DescribeUdmSnapshotsRequest,
     ) -> Result<DescribeUdmSnapshotsResponse, CloudError> {
-        self.execute::<DescribeUdmSnapshotsResponse>(req.call())
-            .await
+        self.run::<_, DescribeUdmSnapshotsResponse>(req).await
     }
 
     async fn delete_snapshot(
         &self,
         req: &DeleteSnapshotRequest,
     ) -> Result<DeleteSnapshotResponse, CloudError> {
-        self.execute::<DeleteSnapshotResponse>(req.call()).await
+        self.run::<_, DeleteSnapshotResponse>(req).await
     }
 }

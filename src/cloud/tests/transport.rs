@@ -686,3 +686,37 @@ async fn oversized_body_is_a_decode_error() {
     assert_eq!(e.kind, ErrorKind::Decode);
     assert_eq!(fake.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn out_of_range_paging_fails_before_sending() {
+    let fake = Fake::start(vec![], Some(Canned::json(200, r#"{"Success":true}"#))).await;
+    let time = Arc::new(ManualTime::new());
+    let cloud = AlibabaCloud::new(config(&fake, &time)).unwrap();
+    let hbr = cloud.hbr(&target(false));
+    let e = hbr
+        .describe_backup_jobs2(&DescribeBackupJobs2Request {
+            page_size: Some(100),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    assert_eq!(e.class(), ErrorClass::Terminal);
+    assert!(e.to_string().contains("PageSize"), "{e}");
+    hbr.describe_backup_jobs2(&DescribeBackupJobs2Request {
+        page_size: Some(99),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let e = cloud
+        .rds(&target(false))
+        .delete_backup(&DeleteBackupRequest {
+            db_instance_id: "rm-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    assert_eq!(fake.requests().len(), 1, "only the valid call was sent");
+}
