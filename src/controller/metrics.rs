@@ -56,22 +56,27 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Creates the metrics in a fresh registry with the `aliyun_backup` prefix.
+    /// Creates the metrics in a fresh registry. The registry has no prefix (other components
+    /// register fully named metrics in it); ours are named `aliyun_backup_reconcile*`.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("aliyun_backup");
+        let mut registry = Registry::default();
         let reconciles = Family::<KindLabels, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
         let duration = Family::<KindLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             duration_histogram,
         );
-        registry.register("reconcile", "Reconcile runs", reconciles.clone());
         registry.register(
-            "reconcile_errors",
+            "aliyun_backup_reconcile",
+            "Reconcile runs",
+            reconciles.clone(),
+        );
+        registry.register(
+            "aliyun_backup_reconcile_errors",
             "Failed reconcile runs by error name",
             errors.clone(),
         );
         registry.register(
-            "reconcile_duration_seconds",
+            "aliyun_backup_reconcile_duration_seconds",
             "Reconcile duration in seconds",
             duration.clone(),
         );

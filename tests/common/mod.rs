@@ -113,16 +113,27 @@ impl Env {
 
     /// Like [`Env::start`] with a custom emulator configuration.
     pub async fn start_with(emulator: EmulatorConfig) -> Env {
-        capture_logs();
-        let sandbox = Sandbox::start().await.expect("sandbox");
-        let emulator = Emulator::start(emulator).await.expect("emulator");
-        let client = sandbox.client();
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        let env = Self::start_bare(emulator).await;
+        env.install_crds().await;
+        env
+    }
+
+    /// Installs the CRDs of all kinds (from `crd::all_crds()`).
+    pub async fn install_crds(&self) {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
         for c in crd::all_crds() {
             crds.create(&PostParams::default(), &c)
                 .await
                 .expect("install CRD");
         }
+    }
+
+    /// Sandbox, emulator, namespace and credentials Secret, but no CRDs.
+    pub async fn start_bare(emulator: EmulatorConfig) -> Env {
+        capture_logs();
+        let sandbox = Sandbox::start().await.expect("sandbox");
+        let emulator = Emulator::start(emulator).await.expect("emulator");
+        let client = sandbox.client();
         let namespaces: Api<Namespace> = Api::all(client.clone());
         let ns = Namespace {
             metadata: ObjectMeta {

@@ -1,0 +1,203 @@
+//! The operator runtime around the `RdsBackup` controller: leader election, the HTTP
+//! endpoints, waiting for the CRDs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use aliyun_backup_operator::controller::{self, LeaderElectionConfig, OperatorHandle, RunError};
+use aliyun_backup_operator::crd::{RdsBackup, RdsBackupPhase};
+use common::*;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
+
+const LEASE: &str = "abo-test-lease";
+
+fn backup(name: &str) -> RdsBackup {
+    serde_json::from_value(json!({
+        "apiVersion": "backup.aliyun.dev/v1alpha1",
+        "kind": "RdsBackup",
+        "metadata": { "name": name, "namespace": NS },
+        "spec": {
+            "region": "cn-hangzhou",
+            "credentialsRef": { "name": CREDS },
+            "dbInstanceId": "rm-demo01",
+        }
+    }))
+    .unwrap()
+}
+
+fn succeeded(o: &RdsBackup) -> bool {
+    o.status
+        .as_ref()
+        .is_some_and(|s| s.phase == Some(RdsBackupPhase::Succeeded))
+}
+
+fn election(identity: &str) -> LeaderElectionConfig {
+    LeaderElectionConfig {
+        namespace: NS.into(),
+        lease_name: LEASE.into(),
+        identity: identity.into(),
+        lease_duration: Duration::from_secs(2),
+        renew_deadline: Duration::from_secs(1),
+        retry_period: Duration::from_millis(100),
+    }
+}
+
+async fn start_replica(env: &Env, identity: &str) -> OperatorHandle {
+    let mut cfg = env.operator_config();
+    cfg.leader_election = Some(election(identity));
+    cfg.instance = Some(identity.into());
+    controller::start(cfg, env.client.clone()).await.unwrap()
+}
+
+async fn holder(env: &Env) -> Option<String> {
+    let leases: Api<Lease> = env.api();
+    leases
+        .get_opt(LEASE)
+        .await
+        .unwrap()
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+}
+
+#[tokio::test]
+async fn only_the_leader_acts_and_a_standby_takes_over() {
+    let env = Env::start().await;
+    let a = start_replica(&env, "replica-a").await;
+    wait_until("replica-a to lead", || a.readiness.get()).await;
+    let b = start_replica(&env, "replica-b").await;
+    assert_eq!(holder(&env).await.as_deref(), Some("replica-a"));
+
+    let api = env.api::<RdsBackup>();
+    api.create(&PostParams::default(), &backup("led-1"))
+        .await
+        .unwrap();
+    // While the backup runs to completion, the standby never becomes ready (acts).
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        assert!(!b.readiness.get(), "the standby must not act while a leads");
+        if api.get("led-1").await.ok().is_some_and(|o| succeeded(&o)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "led-1 never succeeded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(env.calls("CreateBackup"), 1);
+    assert_eq!(
+        b.metrics.reconcile_count("RdsBackup"),
+        0,
+        "standby reconciled"
+    );
+
+    // Graceful stop releases the lease; the standby takes over and acts.
+    a.stop().await.unwrap();
+    wait_until("replica-b to lead", || b.readiness.get()).await;
+    assert_eq!(holder(&env).await.as_deref(), Some("replica-b"));
+    api.create(&PostParams::default(), &backup("led-2"))
+        .await
+        .unwrap();
+    wait_for(&api, "led-2", "Succeeded", succeeded).await;
+    assert_eq!(env.calls("CreateBackup"), 2);
+
+    // Someone else takes the lease: b stops acting and reports the loss.
+    let leases: Api<Lease> = env.api();
+    let mut lease = leases.get(LEASE).await.unwrap();
+    if let Some(spec) = lease.spec.as_mut() {
+        spec.holder_identity = Some("intruder".into());
+        spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+        spec.lease_duration_seconds = Some(3600);
+    }
+    leases
+        .replace(LEASE, &PostParams::default(), &lease)
+        .await
+        .unwrap();
+    let result = tokio::time::timeout(TIMEOUT, b.wait()).await.unwrap();
+    assert!(
+        matches!(result, Err(RunError::LeadershipLost)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn endpoints_serve_metrics_health_and_readiness() {
+    let mut env = Env::start().await;
+    let mut cfg = env.operator_config();
+    cfg.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    cfg.health_addr = Some("127.0.0.1:0".parse().unwrap());
+    env.start_operator_with(cfg).await;
+    let metrics = env.operator().metrics_addr.unwrap();
+    let health = env.operator().health_addr.unwrap();
+    let http = reqwest::Client::new();
+
+    let r = http
+        .get(format!("http://{health}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut ready = false;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !ready {
+        let r = http
+            .get(format!("http://{health}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        ready = r.status() == 200;
+        assert!(tokio::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let api = env.api::<RdsBackup>();
+    api.create(&PostParams::default(), &backup("m1"))
+        .await
+        .unwrap();
+    wait_for(&api, "m1", "Succeeded", succeeded).await;
+    let body = http
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "aliyun_backup_reconcile_total{kind=\"RdsBackup\"}",
+        "aliyun_backup_reconcile_duration_seconds_count{kind=\"RdsBackup\"}",
+        "\naliyun_backup_cloud_requests_total{product=\"rds\",action=\"CreateBackup\"",
+    ] {
+        assert!(body.contains(want), "missing {want} in:\n{body}");
+    }
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn waits_for_the_crds_instead_of_crashing() {
+    let mut env = Env::start_bare(emulator_config()).await;
+    env.start_operator().await;
+    wait_until("the CRD wait to be logged", || {
+        captured_logs().contains("waiting for the CRD to be established")
+    })
+    .await;
+    assert!(!env.operator().readiness.get());
+    env.install_crds().await;
+    wait_until("the operator to become ready", || {
+        env.operator().readiness.get()
+    })
+    .await;
+    let api = env.api::<RdsBackup>();
+    api.create(&PostParams::default(), &backup("late"))
+        .await
+        .unwrap();
+    wait_for(&api, "late", "Succeeded", succeeded).await;
+    env.stop_operator().await;
+}
