@@ -71,6 +71,9 @@ use super::common::{
     validation = Rule::new("self.databaseType == 'Redis' || (self.databaseType == 'MSSQL' && self.source.instanceType == 'Agent') || (has(self.source.userName) && has(self.source.passwordSecretRef))").message("source.userName and source.passwordSecretRef are required (except for Redis, and MSSQL through a backup gateway)"),
     validation = Rule::new("!has(self.billing) || !has(self.billing.payType) || self.billing.payType != 'postpay' || self.backupMethod == 'duplication'").message("billing.payType postpay is only available with backupMethod duplication"),
     validation = Rule::new("!has(self.billing) || !has(self.billing.payType) || self.billing.payType != 'postpay' || has(self.source.databaseInstanceType)").message("billing.payType postpay needs source.databaseInstanceType"),
+    validation = Rule::new("!has(self.limits) || (!has(self.limits.diskIoKBps) && !has(self.limits.networkKBps)) || (self.databaseType == 'MySQL' && self.backupMethod == 'physical')").message("limits apply only to physical MySQL backups (databaseType MySQL, backupMethod physical)"),
+    validation = Rule::new("!has(self.logBackup) || !has(self.logBackup.intervalSeconds) || self.backupMethod == 'physical'").message("logBackup.intervalSeconds applies only to backupMethod physical"),
+    validation = Rule::new("!has(self.crossAccount) || has(self.crossAccount.userId) == has(self.crossAccount.roleName)").message("crossAccount needs both userId and roleName for a DbsBackupPlan"),
 )]
 pub struct DbsBackupPlanSpec {
     /// Region where DBS is used and the plan lives (`Region`), e.g. `cn-hangzhou`. Selects the
@@ -382,8 +385,9 @@ pub struct DbsSourceEndpoint {
 }
 
 /// One entry of `BackupObjects`.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.tableIncludes) || size(self.tableIncludes) == 0 || !has(self.tableExcludes) || size(self.tableExcludes) == 0").message("a backupObjects entry takes tableIncludes or tableExcludes, not both"))]
 pub struct DbsBackupObject {
     /// Database to back up (`DBName`).
     #[schemars(length(min = 1, max = 128))]
@@ -482,8 +486,9 @@ impl Weekday {
 }
 
 /// Incremental log backup.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.intervalSeconds) || self.enabled").message("logBackup.intervalSeconds needs logBackup.enabled: true"))]
 pub struct DbsLogBackup {
     /// Enable incremental log backup (`EnableBackupLog`).
     pub enabled: bool,
@@ -495,8 +500,12 @@ pub struct DbsLogBackup {
 }
 
 /// Where backups are stored and for how long.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.type) || self.type != 'system' || !has(self.ossBucketName)").message("storage.ossBucketName cannot be combined with storage.type system"),
+    validation = Rule::new("!has(self.archiveAfterDays) || !has(self.infrequentAccessAfterDays) || self.archiveAfterDays > self.infrequentAccessAfterDays").message("storage.archiveAfterDays must be greater than storage.infrequentAccessAfterDays"),
+)]
 pub struct DbsStorage {
     /// `system`: DBS's built-in storage (`BackupStorageType=system`); `oss` (default): your own
     /// OSS bucket (`BackupStorageType` not sent).

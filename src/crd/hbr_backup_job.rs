@@ -58,6 +58,7 @@ use super::common::{
 #[x_kube(
     validation = Rule::new("self == oldSelf").message("HbrBackupJob spec is immutable: it describes one job; create a new HbrBackupJob instead"),
     validation = Rule::new("!(self.sourceType in ['UDM_ECS', 'ECS_FILE']) || has(self.instanceId)").message("sourceType UDM_ECS and ECS_FILE need instanceId (the ECS instance to back up)"),
+    validation = Rule::new("!(self.sourceType in ['ECS_FILE', 'CONTAINER']) || has(self.vaultId)").message("sourceType ECS_FILE and CONTAINER need vaultId (the backup vault that stores the data)"),
     validation = Rule::new("self.sourceType != 'UDM_ECS' || !has(self.backupType) || self.backupType == 'COMPLETE'").message("sourceType UDM_ECS supports only backupType COMPLETE"),
     validation = Rule::new("self.sourceType != 'CONTAINER' || (has(self.containerClusterId) && has(self.containerResources) && size(self.containerResources) > 0)").message("sourceType CONTAINER needs containerClusterId and at least one containerResources entry"),
     validation = Rule::new("self.sourceType != 'ECS_FILE' || (has(self.include) && size(self.include) > 0)").message("sourceType ECS_FILE needs at least one include path"),
@@ -102,7 +103,8 @@ pub struct HbrBackupJobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_type: Option<HbrBackupType>,
 
-    /// Backup vault (`VaultId`). Not needed for `UDM_ECS`.
+    /// Backup vault (`VaultId`). Required for `ECS_FILE` and `CONTAINER`; optional for
+    /// `UDM_ECS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub vault_id: Option<String>,
@@ -215,8 +217,12 @@ impl HbrBackupType {
 
 /// ECS instance backup details (the `Detail` JSON of `CreateBackupJob`). Field names are the
 /// API's JSON keys.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.doCopy) || !self.doCopy || has(self.destinationRegionId)").message("detail.doCopy needs detail.destinationRegionId"),
+    validation = Rule::new("!has(self.appConsistent) || !self.appConsistent || (has(self.preScriptPath) && has(self.postScriptPath))").message("detail.appConsistent needs detail.preScriptPath and detail.postScriptPath"),
+)]
 pub struct HbrDetail {
     /// Copy the backup to another region.
     #[serde(default, skip_serializing_if = "Option::is_none")]

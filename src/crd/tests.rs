@@ -361,7 +361,7 @@ fn hbr_file() -> Value {
 
 fn hbr_container() -> Value {
     json!({"region": "cn-hangzhou", "sourceType": "CONTAINER", "retention": 7,
-           "clusterId": "c1", "containerClusterId": "cc-1",
+           "clusterId": "c1", "containerClusterId": "cc-1", "vaultId": "v-1",
            "containerResources": [{"resourceType": "PV", "backupMethod": "FILE", "resourceId": "u1",
                                    "resourceInfo": {"pvName": "pv1", "pvcName": "data", "namespace": "db"}}]})
 }
@@ -376,7 +376,8 @@ fn hbr_required_fields_by_source_type() {
         k,
         merge(
             hbr_udm(),
-            json!({"backupType": "COMPLETE", "detail": {"appConsistent": true, "timeoutSeconds": 30}}),
+            json!({"backupType": "COMPLETE", "detail": {"appConsistent": true, "timeoutSeconds": 30,
+                   "preScriptPath": "/pre.sh", "postScriptPath": "/post.sh"}}),
         ),
     );
 
@@ -437,6 +438,41 @@ fn hbr_required_fields_by_source_type() {
         "useVss allows a single include",
     );
     assert_ok(k, merge(hbr_file(), json!({"options": {"useVss": true}})));
+}
+
+#[test]
+fn hbr_vault_and_detail_rules() {
+    let k = "HbrBackupJob";
+    assert_refused(
+        k,
+        merge(hbr_file(), json!({"vaultId": null})),
+        "need vaultId",
+    );
+    assert_refused(
+        k,
+        merge(hbr_container(), json!({"vaultId": null})),
+        "need vaultId",
+    );
+    assert_refused(
+        k,
+        merge(hbr_udm(), json!({"detail": {"doCopy": true}})),
+        "doCopy needs detail.destinationRegionId",
+    );
+    assert_ok(
+        k,
+        merge(
+            hbr_udm(),
+            json!({"detail": {"doCopy": true, "destinationRegionId": "cn-shanghai", "destinationRetention": 7}}),
+        ),
+    );
+    assert_refused(
+        k,
+        merge(
+            hbr_udm(),
+            json!({"detail": {"appConsistent": true, "preScriptPath": "/pre.sh"}}),
+        ),
+        "appConsistent needs detail.preScriptPath and detail.postScriptPath",
+    );
 }
 
 #[test]
@@ -662,6 +698,100 @@ fn dbs_schedule_and_billing_rules() {
             dbs(),
             json!({"backupMethod": "duplication", "billing": {"payType": "postpay"},
                    "source": {"databaseInstanceType": "RDS"}}),
+        ),
+    );
+}
+
+#[test]
+fn dbs_limits_log_storage_objects_and_cross_account_rules() {
+    let k = "DbsBackupPlan";
+    let physical = merge(dbs(), json!({"backupMethod": "physical"}));
+    assert_ok(
+        k,
+        merge(
+            physical.clone(),
+            json!({"limits": {"diskIoKBps": 262144, "networkKBps": 262144},
+                   "logBackup": {"enabled": true, "intervalSeconds": 1000}}),
+        ),
+    );
+    assert_refused(
+        k,
+        merge(dbs(), json!({"limits": {"networkKBps": 1024}})),
+        "limits apply only to physical MySQL",
+    );
+    assert_refused(
+        k,
+        merge(
+            physical.clone(),
+            json!({"databaseType": "MariaDB", "limits": {"diskIoKBps": 1}}),
+        ),
+        "limits apply only to physical MySQL",
+    );
+    assert_refused(
+        k,
+        merge(
+            dbs(),
+            json!({"logBackup": {"enabled": true, "intervalSeconds": 600}}),
+        ),
+        "intervalSeconds applies only to backupMethod physical",
+    );
+    assert_refused(
+        k,
+        merge(
+            physical,
+            json!({"logBackup": {"enabled": false, "intervalSeconds": 600}}),
+        ),
+        "needs logBackup.enabled: true",
+    );
+    assert_refused(
+        k,
+        merge(
+            dbs(),
+            json!({"storage": {"type": "system", "ossBucketName": "my-bucket"}}),
+        ),
+        "cannot be combined with storage.type system",
+    );
+    assert_ok(
+        k,
+        merge(
+            dbs(),
+            json!({"storage": {"type": "oss", "ossBucketName": "my-bucket",
+                   "infrequentAccessAfterDays": 180, "archiveAfterDays": 365}}),
+        ),
+    );
+    assert_refused(
+        k,
+        merge(
+            dbs(),
+            json!({"storage": {"infrequentAccessAfterDays": 365, "archiveAfterDays": 365}}),
+        ),
+        "archiveAfterDays must be greater",
+    );
+    assert_refused(
+        k,
+        merge(
+            dbs(),
+            json!({"backupObjects": [{"dbName": "a", "tableIncludes": ["t1"], "tableExcludes": ["t2"]}]}),
+        ),
+        "tableIncludes or tableExcludes, not both",
+    );
+    assert_ok(
+        k,
+        merge(
+            dbs(),
+            json!({"backupObjects": [{"dbName": "a", "tableIncludes": ["t1"]}, {"dbName": "b"}]}),
+        ),
+    );
+    assert_refused(
+        k,
+        merge(dbs(), json!({"crossAccount": {"userId": "123"}})),
+        "needs both userId and roleName",
+    );
+    assert_ok(
+        k,
+        merge(
+            dbs(),
+            json!({"crossAccount": {"userId": "123", "roleName": "r"}}),
         ),
     );
 }
