@@ -908,15 +908,29 @@ impl Store {
         }
         ssa::merge_config(&mut result, &config, schema.as_ref());
         let time = now();
-        managed.retain(|m| !me(m));
-        managed.push(Managed {
+        let entry = Managed {
             manager: o.manager.clone(),
             operation: "Apply".into(),
             api_version: rt.api_version(version),
             time,
             subresource: sub.clone(),
             fields: cfg_fields,
-        });
+        };
+        // Keep the entry's position so that re-applying the same configuration is a no-op.
+        match managed.iter().position(|m| me(m)) {
+            Some(i) => {
+                managed[i] = entry;
+                let mut i = i + 1;
+                while i < managed.len() {
+                    if me(&managed[i]) {
+                        managed.remove(i);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            None => managed.push(entry),
+        }
         ssa::write_managed(&mut result, &managed);
         match old {
             Some(old) => {

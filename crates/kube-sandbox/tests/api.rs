@@ -543,6 +543,14 @@ async fn server_side_apply_ownership() {
         .await
         .unwrap();
     assert_eq!(w.spec.size, 2);
+    // With several managers, re-applying an unchanged configuration is still a no-op.
+    let again = api
+        .patch("s", &b.clone().force(), &Patch::Apply(&bob))
+        .await
+        .unwrap();
+    assert_eq!(again.resource_version(), w.resource_version());
+    let again = api.patch("s", &a, &Patch::Apply(&cfg)).await;
+    assert!(again.is_err(), "alice's size=1 now conflicts with bob");
     // Alice drops size from her config: Bob still owns it, value stays.
     let alice2 = json!({"apiVersion": "test.example.com/v1", "kind": "Widget", "metadata": {"name": "s", "labels": {"team": "a"}}, "spec": {"color": "red"}});
     let w = api.patch("s", &a, &Patch::Apply(&alice2)).await.unwrap();
@@ -1356,4 +1364,55 @@ async fn namespace_termination_owner_gc_and_dry_run() {
     .await
     .unwrap();
     assert_eq!(api_err(nss.get("work").await.unwrap_err()).code, 404);
+}
+
+#[tokio::test]
+async fn bounded_history_gives_gone() {
+    let (_sb, api) = setup_with(SandboxConfig {
+        history_limit: 3,
+        ..Default::default()
+    })
+    .await;
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    for i in 0..5 {
+        api.create(&PostParams::default(), &widget(&format!("h{i}"), 1))
+            .await
+            .unwrap();
+    }
+    let mut s = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    match tokio::time::timeout(Duration::from_secs(10), s.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Some(WatchEvent::Error(e)) => {
+            assert_eq!((e.code, e.reason.as_str()), (410, "Expired"));
+        }
+        other => panic!("expected 410, got {other:?}"),
+    }
+    // A recent version still resumes.
+    let rv2 = api.get("h3").await.unwrap().resource_version().unwrap();
+    let mut s = api
+        .watch(&WatchParams::default(), &rv2)
+        .await
+        .unwrap()
+        .boxed();
+    match tokio::time::timeout(Duration::from_secs(10), s.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Some(WatchEvent::Added(w)) => assert_eq!(w.name_any(), "h4"),
+        other => panic!("expected ADDED h4, got {other:?}"),
+    }
 }
