@@ -917,7 +917,7 @@ impl Store {
             fields: cfg_fields,
         };
         // Keep the entry's position so that re-applying the same configuration is a no-op.
-        match managed.iter().position(|m| me(m)) {
+        match managed.iter().position(&me) {
             Some(i) => {
                 managed[i] = entry;
                 let mut i = i + 1;
