@@ -1,0 +1,610 @@
+//! `DbsBackupPlan` end to end: the real operator against kube-sandbox and aliyun-emulator
+//! (issue 6, "Done when").
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use aliyun_backup_operator::cloud::{
+    AlibabaCloud, CloudProvider, CredentialSource, StaticCredentials, Target,
+};
+use aliyun_backup_operator::controller::dbs::plan as dbs_plan;
+use aliyun_backup_operator::crd::{DbsBackupPlan, DbsBackupPlanPhase};
+use aliyun_emulator::Fault;
+use common::*;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use kube_sandbox::FailureMatcher;
+use serde_json::{Value, json};
+
+const PASSWORD_SECRET: &str = "orders-db-password";
+const CANARY: &str = "CANARY-dbs-password-9f3b";
+
+fn plan(name: &str, instance: &str) -> DbsBackupPlan {
+    serde_json::from_value(json!({
+        "apiVersion": "backup.aliyun.dev/v1alpha1",
+        "kind": "DbsBackupPlan",
+        "metadata": { "name": name, "namespace": NS },
+        "spec": {
+            "region": "cn-hangzhou",
+            "credentialsRef": { "name": CREDS },
+            "planName": format!("{name}-plan"),
+            "databaseType": "MySQL",
+            "instanceClass": "micro",
+            "backupMethod": "logical",
+            "source": {
+                "instanceType": "RDS",
+                "instanceId": instance,
+                "userName": "backup",
+                "passwordSecretRef": { "name": PASSWORD_SECRET, "key": "password" }
+            },
+            "backupObjects": [ { "dbName": "orders" } ],
+            "schedule": { "strategyType": "simple", "days": ["Monday", "Thursday"], "startTime": "18:30" },
+            "storage": { "type": "system", "retentionDays": 30 },
+        }
+    }))
+    .unwrap()
+}
+
+async fn start_env() -> Env {
+    let env = Env::start().await;
+    env.put_secret(PASSWORD_SECRET, &[("password", CANARY)])
+        .await;
+    env
+}
+
+async fn create(env: &Env, obj: &DbsBackupPlan) -> DbsBackupPlan {
+    env.api::<DbsBackupPlan>()
+        .create(&PostParams::default(), obj)
+        .await
+        .expect("create DbsBackupPlan")
+}
+
+async fn patch_spec(env: &Env, name: &str, spec: Value) {
+    env.api::<DbsBackupPlan>()
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": spec })),
+        )
+        .await
+        .expect("patch spec");
+}
+
+fn phase(o: &DbsBackupPlan) -> Option<DbsBackupPlanPhase> {
+    o.status.as_ref().and_then(|s| s.phase)
+}
+
+fn condition<'a>(o: &'a DbsBackupPlan, type_: &str) -> Option<&'a Condition> {
+    o.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+}
+
+fn is_true(o: &DbsBackupPlan, type_: &str) -> bool {
+    condition(o, type_).is_some_and(|c| c.status == "True")
+}
+
+fn current(o: &DbsBackupPlan) -> bool {
+    o.status
+        .as_ref()
+        .is_some_and(|s| s.observed_generation == o.metadata.generation)
+}
+
+fn in_phase_ready(o: &DbsBackupPlan, p: DbsBackupPlanPhase) -> bool {
+    phase(o) == Some(p) && is_true(o, "Ready") && current(o)
+}
+
+async fn wait_phase(env: &Env, name: &str, p: DbsBackupPlanPhase) -> DbsBackupPlan {
+    wait_for(
+        &env.api::<DbsBackupPlan>(),
+        name,
+        &format!("{p} + Ready"),
+        |o| in_phase_ready(o, p),
+    )
+    .await
+}
+
+async fn events_for(env: &Env, name: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(env.client.clone(), NS);
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding
+                .as_ref()
+                .and_then(|r| r.name.as_deref())
+                .is_some_and(|n| n == name)
+        })
+        .collect()
+}
+
+fn reasons(events: &[Event]) -> Vec<String> {
+    events.iter().filter_map(|e| e.reason.clone()).collect()
+}
+
+/// Plans of the emulator state (not released).
+fn emulator_plans(env: &Env) -> Vec<Value> {
+    env.emulator.state()["dbs"]["plans"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| !p["Released"].as_bool().unwrap_or(false))
+        .collect()
+}
+
+fn emulator_plan(env: &Env, id: &str) -> Value {
+    env.emulator.state()["dbs"]["plans"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p["BackupPlanId"] == id)
+        .unwrap_or(Value::Null)
+}
+
+fn plan_id(o: &DbsBackupPlan) -> String {
+    o.status
+        .as_ref()
+        .and_then(|s| s.backup_plan_id.clone())
+        .expect("backupPlanId")
+}
+
+#[tokio::test]
+async fn example_reaches_running_with_exactly_one_create() {
+    let mut env = Env::start().await;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let secret: Secret = serde_yaml::from_str(
+        &std::fs::read_to_string(format!("{root}/examples/dbs-password-secret.yaml")).unwrap(),
+    )
+    .unwrap();
+    let secrets: Api<Secret> = env.api();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let example: DbsBackupPlan = serde_yaml::from_str(
+        &std::fs::read_to_string(format!("{root}/examples/dbs-backup-plan.yaml")).unwrap(),
+    )
+    .unwrap();
+    let name = example.name_any();
+    env.start_operator().await;
+    create(&env, &example).await;
+
+    let o = wait_phase(&env, &name, DbsBackupPlanPhase::Running).await;
+    let s = o.status.clone().unwrap();
+    let id = plan_id(&o);
+    assert!(s.order_id.is_some(), "{s:#?}");
+    assert_eq!(s.pending_create, None);
+    assert_eq!(s.cloud_status.as_deref(), Some("running"));
+    assert!(s.create_time.is_some());
+    assert_eq!(condition(&o, "Ready").unwrap().reason, "PlanRunning");
+    assert!(!is_true(&o, "Stalled"));
+    assert!(!is_true(&o, "Reconciling"));
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
+    assert_eq!(emulator_plans(&env).len(), 1);
+    let cloud = emulator_plan(&env, &id);
+    assert_eq!(cloud["BackupPlanName"], "orders-mysql");
+    assert_eq!(cloud["BackupPeriod"], "Monday,Thursday");
+    assert_eq!(cloud["BackupRetentionPeriod"], 30);
+    assert_eq!(cloud["BackupObjects"], r#"[{"DBName":"orders"}]"#);
+    // The create carried the ClientToken derived from the object's UID.
+    let create_call = env
+        .emulator
+        .calls()
+        .of("CreateAndStartBackupPlan")
+        .next()
+        .cloned()
+        .unwrap();
+    let token = create_call.params.get("ClientToken").cloned().unwrap();
+    assert!(
+        token.contains(o.metadata.uid.as_deref().unwrap()),
+        "{token}"
+    );
+
+    // The latest full backup set shows up (the emulator's first set finishes after 2 s).
+    let o = wait_for(
+        &env.api::<DbsBackupPlan>(),
+        &name,
+        "latest full backup set finished",
+        |o| {
+            o.status
+                .as_ref()
+                .and_then(|s| s.latest_full_backup_set.as_ref())
+                .is_some_and(|b| b.status.as_deref() == Some("finish"))
+        },
+    )
+    .await;
+    let set = o.status.unwrap().latest_full_backup_set.unwrap();
+    assert!(set.id.is_some());
+    assert!(set.start_time.is_some());
+    let r = reasons(&events_for(&env, &name).await);
+    for want in ["Creating", "PlanCreated", "PlanRunning"] {
+        assert!(r.iter().any(|x| x == want), "missing event {want}: {r:?}");
+    }
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn crash_between_create_and_status_write_adopts_after_restart() {
+    let mut env = start_env().await;
+    env.emulator.inject_fault(
+        Fault::latency(Some("CreateAndStartBackupPlan"), Duration::from_secs(3))
+            .for_product("DBS")
+            .times(1),
+    );
+    let mut cfg = env.operator_config();
+    cfg.timing.error_base = Duration::from_secs(600);
+    cfg.timing.error_max = Duration::from_secs(600);
+    env.start_operator_with(cfg).await;
+    create(&env, &plan("crash", "rm-demo01")).await;
+
+    let api = env.api::<DbsBackupPlan>();
+    wait_for(&api, "crash", "intent recorded", |o| {
+        o.status
+            .as_ref()
+            .is_some_and(|s| s.pending_create.is_some())
+    })
+    .await;
+    // The create is in flight (3 s latency): make the first write that follows it (the
+    // applied-config annotation, before the status write) fail, so nothing of the create's
+    // outcome is recorded — as if the operator died right after the call.
+    env.sandbox.fail_next(
+        FailureMatcher::new("patch", "dbsbackupplans").name("crash"),
+        1,
+        500,
+    );
+    wait_until("the post-create write to fail", || {
+        env.sandbox.pending_failures() == 0
+    })
+    .await;
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
+    let s = api.get("crash").await.unwrap().status.unwrap();
+    assert!(s.pending_create.is_some(), "{s:#?}");
+    assert_eq!(s.backup_plan_id, None, "{s:#?}");
+    env.kill_operator().await;
+
+    env.start_operator().await;
+    wait_phase(&env, "crash", DbsBackupPlanPhase::Running).await;
+    assert_eq!(
+        env.calls("CreateAndStartBackupPlan"),
+        1,
+        "exactly one create"
+    );
+    assert_eq!(emulator_plans(&env).len(), 1);
+    let r = reasons(&events_for(&env, "crash").await);
+    assert!(r.iter().any(|x| x == "PlanAdopted"), "{r:?}");
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn lost_create_answer_returns_the_same_plan() {
+    let mut env = start_env().await;
+    // The plan is created, but the answer is lost; the retry with the same ClientToken (or
+    // the lookup by name) must not buy a second plan.
+    env.emulator.inject_fault(
+        Fault::error(Some("CreateAndStartBackupPlan"), "InternalError", 500)
+            .after_apply()
+            .times(1),
+    );
+    env.start_operator().await;
+    create(&env, &plan("lost", "rm-demo01")).await;
+    wait_phase(&env, "lost", DbsBackupPlanPhase::Running).await;
+    assert_eq!(emulator_plans(&env).len(), 1);
+    let calls = env.emulator.calls();
+    let tokens: std::collections::BTreeSet<_> = calls
+        .of("CreateAndStartBackupPlan")
+        .filter_map(|c| c.params.get("ClientToken").cloned())
+        .collect();
+    assert_eq!(tokens.len(), 1, "one ClientToken for all attempts");
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn suspend_resume_name_and_retention_reach_the_cloud() {
+    let mut env = start_env().await;
+    env.start_operator().await;
+    create(&env, &plan("life", "rm-demo01")).await;
+    let o = wait_phase(&env, "life", DbsBackupPlanPhase::Running).await;
+    let id = plan_id(&o);
+    assert_eq!(env.calls("ConfigureBackupPlan"), 0);
+
+    // suspend: true → StopBackupPlan(ALL) → Paused.
+    patch_spec(&env, "life", json!({ "suspend": true })).await;
+    let o = wait_phase(&env, "life", DbsBackupPlanPhase::Paused).await;
+    assert_eq!(condition(&o, "Ready").unwrap().reason, "PlanPaused");
+    assert_eq!(emulator_plan(&env, &id)["BackupPlanStatus"], "pause");
+    let stop = env.emulator.calls().of("StopBackupPlan").next().cloned();
+    assert_eq!(stop.unwrap().params.get("StopMethod").unwrap(), "ALL");
+    assert_eq!(
+        env.calls("ConfigureBackupPlan"),
+        0,
+        "suspend is not a configure"
+    );
+
+    // suspend: false → StartBackupPlan → Running.
+    patch_spec(&env, "life", json!({ "suspend": false })).await;
+    wait_phase(&env, "life", DbsBackupPlanPhase::Running).await;
+    assert!(env.calls("StartBackupPlan") >= 1);
+    assert_eq!(emulator_plan(&env, &id)["BackupPlanStatus"], "running");
+
+    // A name change → ModifyBackupPlanName.
+    patch_spec(&env, "life", json!({ "planName": "renamed-plan" })).await;
+    wait_until("the name to reach the cloud", || {
+        emulator_plan(&env, &id)["BackupPlanName"] == "renamed-plan"
+    })
+    .await;
+    let o = wait_phase(&env, "life", DbsBackupPlanPhase::Running).await;
+    assert!(current(&o));
+    assert_eq!(env.calls("ModifyBackupPlanName"), 1);
+    assert_eq!(
+        env.calls("ConfigureBackupPlan"),
+        0,
+        "a rename is not a configure"
+    );
+
+    // A retention change → ConfigureBackupPlan.
+    patch_spec(&env, "life", json!({ "storage": { "retentionDays": 90 } })).await;
+    wait_until("the retention to reach the cloud", || {
+        emulator_plan(&env, &id)["BackupRetentionPeriod"] == 90
+    })
+    .await;
+    let o = wait_phase(&env, "life", DbsBackupPlanPhase::Running).await;
+    assert_eq!(
+        o.status.as_ref().unwrap().observed_generation,
+        o.metadata.generation
+    );
+    assert_eq!(env.calls("ConfigureBackupPlan"), 1);
+    let configure = env
+        .emulator
+        .calls()
+        .of("ConfigureBackupPlan")
+        .next()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        configure.params.get("BackupPlanName").unwrap(),
+        "renamed-plan"
+    );
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn precheck_failure_is_stalled_with_the_cloud_message() {
+    let mut env = start_env().await;
+    env.emulator.fail_dbs_precheck(
+        None,
+        "Precheck failed: access denied for user 'backup'@'10.0.0.8'",
+    );
+    env.start_operator().await;
+    create(&env, &plan("bad", "rm-demo01")).await;
+    let o = wait_for(&env.api::<DbsBackupPlan>(), "bad", "Stalled", |o| {
+        is_true(o, "Stalled")
+    })
+    .await;
+    assert_eq!(phase(&o), Some(DbsBackupPlanPhase::Failed));
+    let stalled = condition(&o, "Stalled").unwrap();
+    assert_eq!(stalled.reason, "PlanStopped");
+    assert!(
+        stalled.message.contains("access denied for user 'backup'"),
+        "{stalled:#?}"
+    );
+    let s = o.status.unwrap();
+    assert_eq!(s.cloud_status.as_deref(), Some("stop"));
+    assert!(s.cloud_message.unwrap().contains("access denied"));
+    assert!(!is_true(
+        &env.api::<DbsBackupPlan>().get("bad").await.unwrap(),
+        "Ready"
+    ));
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn drift_is_reported_and_corrected() {
+    let mut env = start_env().await;
+    let mut cfg = env.operator_config();
+    // Resync the steady plan every second (production: hourly).
+    cfg.timing.resync = Duration::from_secs(1);
+    let cloud_cfg = cfg.cloud.clone();
+    env.start_operator_with(cfg).await;
+    let obj = plan("drift", "rm-demo01");
+    create(&env, &obj).await;
+    let o = wait_phase(&env, "drift", DbsBackupPlanPhase::Running).await;
+    let id = plan_id(&o);
+    let configures = env.calls("ConfigureBackupPlan");
+
+    // Someone changes the plan in the console.
+    let cloud = AlibabaCloud::new(cloud_cfg).unwrap();
+    let dbs = cloud.dbs(&Target {
+        region: "cn-hangzhou".into(),
+        credentials: CredentialSource::Static(StaticCredentials {
+            access_key_id: KEY_ID.into(),
+            access_key_secret: KEY_SECRET.to_string().into(),
+            security_token: None,
+        }),
+    });
+    let mut drifted = dbs_plan::validate(&obj.spec).unwrap();
+    drifted.config.retention_days = Some(7);
+    let req = dbs_plan::configure_request(
+        &drifted,
+        &id,
+        Some(aliyun_backup_operator::cloud::Secret::new("x")),
+    );
+    dbs.configure_backup_plan(&req).await.unwrap();
+    assert_eq!(emulator_plan(&env, &id)["BackupRetentionPeriod"], 7);
+
+    wait_until("the drift to be corrected", || {
+        emulator_plan(&env, &id)["BackupRetentionPeriod"] == 30
+    })
+    .await;
+    // One configure by the test, one correction by the operator.
+    assert_eq!(env.calls("ConfigureBackupPlan"), configures + 2);
+    let events = events_for(&env, "drift").await;
+    let drift = events
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("DriftDetected"))
+        .expect("DriftDetected event");
+    assert_eq!(drift.type_.as_deref(), Some("Warning"));
+    assert!(
+        drift
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("storage.retentionDays"),
+        "{drift:#?}"
+    );
+    let o = wait_phase(&env, "drift", DbsBackupPlanPhase::Running).await;
+    assert!(o.status.unwrap().last_sync_time.is_some());
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn delete_with_retain_keeps_the_plan() {
+    let mut env = start_env().await;
+    env.start_operator().await;
+    create(&env, &plan("keep", "rm-demo01")).await;
+    let o = wait_phase(&env, "keep", DbsBackupPlanPhase::Running).await;
+    let id = plan_id(&o);
+    let api = env.api::<DbsBackupPlan>();
+    api.delete("keep", &DeleteParams::default()).await.unwrap();
+    wait_gone(&api, "keep").await;
+    assert_eq!(env.calls("ReleaseBackupPlan"), 0);
+    assert_eq!(emulator_plan(&env, &id)["Released"], false);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn delete_with_delete_policy_releases_the_plan() {
+    let mut env = start_env().await;
+    env.start_operator().await;
+    let mut obj = plan("gone", "rm-demo01");
+    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    create(&env, &obj).await;
+    let o = wait_phase(&env, "gone", DbsBackupPlanPhase::Running).await;
+    let id = plan_id(&o);
+    let api = env.api::<DbsBackupPlan>();
+    api.delete("gone", &DeleteParams::default()).await.unwrap();
+    wait_gone(&api, "gone").await;
+    assert_eq!(env.calls("ReleaseBackupPlan"), 1);
+    assert_eq!(emulator_plan(&env, &id)["Released"], true);
+    let r = reasons(&events_for(&env, "gone").await);
+    assert!(r.iter().any(|x| x == "PlanReleased"), "{r:?}");
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn released_outside_counts_as_gone_and_orphan_lets_go() {
+    let mut env = start_env().await;
+    env.start_operator().await;
+    // Delete policy, but the plan is released outside the operator first: InvalidJobId = done.
+    let mut obj = plan("outside", "rm-demo01");
+    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    create(&env, &obj).await;
+    let o = wait_phase(&env, "outside", DbsBackupPlanPhase::Running).await;
+    let id = plan_id(&o);
+    let cloud = AlibabaCloud::new(env.operator_config().cloud).unwrap();
+    let dbs = cloud.dbs(&Target {
+        region: "cn-hangzhou".into(),
+        credentials: CredentialSource::Static(StaticCredentials {
+            access_key_id: KEY_ID.into(),
+            access_key_secret: KEY_SECRET.to_string().into(),
+            security_token: None,
+        }),
+    });
+    dbs.release_backup_plan(
+        &aliyun_backup_operator::cloud::api::dbs::ReleaseBackupPlanRequest {
+            backup_plan_id: id.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let api = env.api::<DbsBackupPlan>();
+    api.delete("outside", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "outside").await;
+
+    // Orphan annotation with broken credentials: lets go without a cloud call.
+    let mut obj = plan("orphan", "rm-demo01");
+    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    create(&env, &obj).await;
+    let o = wait_phase(&env, "orphan", DbsBackupPlanPhase::Running).await;
+    let id = plan_id(&o);
+    env.put_secret(CREDS, &[("accessKeyId", "nope")]).await;
+    api.patch(
+        "orphan",
+        &PatchParams::default(),
+        &Patch::Merge(json!({
+            "metadata": { "annotations": { "backup.aliyun.dev/orphan-on-delete": "true" } }
+        })),
+    )
+    .await
+    .unwrap();
+    let releases = env.calls("ReleaseBackupPlan");
+    api.delete("orphan", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "orphan").await;
+    assert_eq!(env.calls("ReleaseBackupPlan"), releases);
+    assert_eq!(emulator_plan(&env, &id)["Released"], false);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn password_never_appears_in_status_events_or_logs() {
+    let mut env = start_env().await;
+    env.start_operator().await;
+    create(&env, &plan("canary", "rm-demo01")).await;
+    wait_phase(&env, "canary", DbsBackupPlanPhase::Running).await;
+    // The password did reach the cloud (the emulator masks it in its call log).
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
+    let o = env.api::<DbsBackupPlan>().get("canary").await.unwrap();
+    let text = serde_json::to_string(&o).unwrap();
+    assert!(!text.contains(CANARY), "canary in object");
+    let events = serde_json::to_string(&events_for(&env, "canary").await).unwrap();
+    assert!(!events.contains(CANARY), "canary in events");
+    env.stop_operator().await;
+    assert!(!captured_logs().contains(CANARY), "canary in logs");
+}
+
+#[tokio::test]
+async fn missing_password_secret_is_stalled_naming_the_secret() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    create(&env, &plan("nopw", "rm-demo01")).await;
+    let o = wait_for(&env.api::<DbsBackupPlan>(), "nopw", "Stalled", |o| {
+        is_true(o, "Stalled")
+    })
+    .await;
+    let c = condition(&o, "Stalled").unwrap();
+    assert_eq!(c.reason, "PasswordSecretNotFound");
+    assert!(c.message.contains(PASSWORD_SECRET), "{c:#?}");
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 0);
+    // Creating the Secret later lets the plan be created (the stalled object is retried).
+    env.put_secret(PASSWORD_SECRET, &[("password", CANARY)])
+        .await;
+    env.api::<DbsBackupPlan>()
+        .patch(
+            "nopw",
+            &PatchParams::default(),
+            &Patch::Merge(json!({
+                "metadata": { "annotations": { "backup.aliyun.dev/reconcile-requested-at": "now" } }
+            })),
+        )
+        .await
+        .unwrap();
+    wait_phase(&env, "nopw", DbsBackupPlanPhase::Running).await;
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
+    env.stop_operator().await;
+}
