@@ -3,3 +3,5 @@ pub mod crd;
 pub mod cloud;
 pub mod controller;
 pub mod telemetry;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;

@@ -19,6 +19,9 @@ enum Command {
     Crd,
     /// Run the operator (controllers, leader election, /metrics, /healthz, /readyz).
     Run(Box<aliyun_backup_operator::controller::cli::RunArgs>),
+    /// Demo in one process: in-memory API server + cloud emulator + operator, applies examples/.
+    #[cfg(feature = "sandbox")]
+    Sandbox(Box<aliyun_backup_operator::sandbox::SandboxArgs>),
     // `run` (the operator) and `sandbox` (kube-sandbox + aliyun-emulator + operator in one
     // process, behind the `sandbox` cargo feature) are added here by their owners.
 }
@@ -27,6 +30,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => aliyun_backup_operator::controller::cli::main(*args),
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(args) => aliyun_backup_operator::sandbox::main(*args),
         Command::Crd => match aliyun_backup_operator::crd::crds_yaml() {
             Ok(yaml) => {
                 let mut out = std::io::stdout().lock();

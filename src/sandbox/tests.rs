@@ -1,0 +1,309 @@
+use super::*;
+use crate::crd::{DbsBackupPlanStatus, HbrBackupJobStatus, RdsBackupStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+fn cond(type_: &str, status: bool, reason: &str, gen_: Option<i64>) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: if status { "True" } else { "False" }.into(),
+        reason: reason.into(),
+        message: format!("{reason} message"),
+        observed_generation: gen_,
+        last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
+    }
+}
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+#[test]
+fn parses_multi_document_yaml_and_skips_empty_documents() {
+    let text = "---\n# only a comment\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: a\nstringData:\n  k: v\n---\napiVersion: backup.aliyun.dev/v1alpha1\nkind: RdsBackup\nmetadata:\n  name: b\n  namespace: other\nspec: {}\n";
+    let m = parse_manifests(text, "x.yaml").unwrap();
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[0].gvk.kind, "Secret");
+    assert_eq!(m[0].gvk.group, "");
+    assert!(!m[0].is_ours());
+    assert_eq!(m[1].gvk.group, "backup.aliyun.dev");
+    assert_eq!(m[1].gvk.version, "v1alpha1");
+    assert!(m[1].is_ours());
+    assert_eq!(m[1].object.metadata.namespace.as_deref(), Some("other"));
+    assert_eq!(m[1].source, "x.yaml#3");
+}
+
+#[test]
+fn refuses_documents_that_are_not_objects() {
+    let e = parse_manifests("kind: Secret\nmetadata:\n  name: a\n", "f").unwrap_err();
+    assert!(e.to_string().starts_with("f#1:"), "{e}");
+    let e = parse_manifests("apiVersion: v1\nkind: Secret\nmetadata: {}\n", "f").unwrap_err();
+    assert!(e.to_string().contains("metadata.name"), "{e}");
+    let e = parse_manifests("apiVersion: v1\nkind: [\n", "f").unwrap_err();
+    assert_eq!(e.name(), "Manifest");
+}
+
+#[test]
+fn loads_the_examples_with_secrets_first() {
+    let m = load_manifests(&[examples_dir()]).unwrap();
+    let kinds: Vec<&str> = m.iter().map(|m| m.gvk.kind.as_str()).collect();
+    let first_ours = m.iter().position(Manifest::is_ours).unwrap();
+    assert!(m[..first_ours].iter().all(|m| !m.is_ours()), "{kinds:?}");
+    assert!(m[first_ours..].iter().all(Manifest::is_ours), "{kinds:?}");
+    for k in ["Secret", "RdsBackup", "DbsBackupPlan", "HbrBackupJob"] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
+}
+
+#[test]
+fn missing_path_and_empty_directory_are_clear_errors() {
+    let e = load_manifests(&[PathBuf::from("/nonexistent/examples.yaml")]).unwrap_err();
+    assert_eq!(e.name(), "Read");
+    let dir = tempfile::tempdir().unwrap();
+    let e = load_manifests(&[dir.path().to_path_buf()]).unwrap_err();
+    assert_eq!(e.name(), "NoManifests");
+    assert!(e.to_string().contains("--examples"), "{e}");
+}
+
+fn rds(status: Option<RdsBackupStatus>) -> RdsBackup {
+    let mut o = RdsBackup::new(
+        "nightly",
+        serde_json::from_value(serde_json::json!({
+            "region": "cn-hangzhou", "dbInstanceId": "rm-demo01"
+        }))
+        .unwrap(),
+    );
+    o.metadata.namespace = Some("demo".into());
+    o.status = status;
+    o
+}
+
+#[test]
+fn rds_verdicts() {
+    assert_eq!(
+        ObjectState::from_rds(&rds(None)).verdict,
+        Verdict::InProgress
+    );
+    let running = RdsBackupStatus {
+        phase: Some(RdsBackupPhase::Running),
+        progress: Some(40),
+        backup_job_id: Some("123".into()),
+        cloud_status: Some("Uploading".into()),
+        ..Default::default()
+    };
+    let s = ObjectState::from_rds(&rds(Some(running.clone())));
+    assert_eq!(s.verdict, Verdict::InProgress);
+    assert_eq!(s.cloud_id.as_deref(), Some("job 123"));
+    assert_eq!(s.progress, Some(40));
+    assert_eq!(s.label(), "RdsBackup/nightly");
+
+    let done = RdsBackupStatus {
+        phase: Some(RdsBackupPhase::Succeeded),
+        backup_id: Some("456".into()),
+        conditions: vec![cond("Ready", true, "Succeeded", Some(1))],
+        ..running.clone()
+    };
+    let s = ObjectState::from_rds(&rds(Some(done)));
+    assert_eq!(s.verdict, Verdict::Succeeded);
+    assert_eq!(s.cloud_id.as_deref(), Some("job 123, backup 456"));
+    assert_eq!(s.reason.as_deref(), Some("Succeeded"));
+
+    let failed = RdsBackupStatus {
+        phase: Some(RdsBackupPhase::Failed),
+        ..running.clone()
+    };
+    assert_eq!(
+        ObjectState::from_rds(&rds(Some(failed))).verdict,
+        Verdict::Failed
+    );
+
+    // Stalled wins over a non-terminal phase, and its reason is shown.
+    let stalled = RdsBackupStatus {
+        phase: Some(RdsBackupPhase::Pending),
+        conditions: vec![
+            cond("Ready", false, "InvalidSpec", Some(1)),
+            cond("Stalled", true, "CloudCredentialsError", Some(1)),
+        ],
+        ..Default::default()
+    };
+    let s = ObjectState::from_rds(&rds(Some(stalled)));
+    assert_eq!(s.verdict, Verdict::Failed);
+    assert_eq!(s.reason.as_deref(), Some("CloudCredentialsError"));
+}
+
+#[test]
+fn hbr_verdicts() {
+    let mut o = HbrBackupJob::new(
+        "web",
+        serde_json::from_value(serde_json::json!({
+            "region": "cn-hangzhou", "sourceType": "UDM_ECS", "instanceId": "i-demo01",
+            "retention": 7
+        }))
+        .unwrap(),
+    );
+    o.metadata.namespace = Some("demo".into());
+    for (phase, verdict) in [
+        (HbrBackupJobPhase::Running, Verdict::InProgress),
+        (HbrBackupJobPhase::Succeeded, Verdict::Succeeded),
+        (HbrBackupJobPhase::PartiallySucceeded, Verdict::Succeeded),
+        (HbrBackupJobPhase::Failed, Verdict::Failed),
+        (HbrBackupJobPhase::Cancelled, Verdict::Failed),
+        (HbrBackupJobPhase::Deleting, Verdict::InProgress),
+    ] {
+        o.status = Some(HbrBackupJobStatus {
+            phase: Some(phase),
+            job_id: Some("job-1".into()),
+            snapshot_ids: vec!["s-1".into()],
+            ..Default::default()
+        });
+        let s = ObjectState::from_hbr(&o);
+        assert_eq!(s.verdict, verdict, "{phase}");
+        assert_eq!(s.cloud_id.as_deref(), Some("job job-1, snapshot s-1"));
+    }
+}
+
+#[test]
+fn dbs_needs_ready_for_the_current_generation() {
+    let mut o = DbsBackupPlan::new(
+        "orders",
+        serde_json::from_value(
+            serde_yaml::from_str::<serde_json::Value>(
+                &std::fs::read_to_string(examples_dir().join("dbs-backup-plan.yaml")).unwrap(),
+            )
+            .unwrap()["spec"]
+                .clone(),
+        )
+        .unwrap(),
+    );
+    o.metadata.namespace = Some("demo".into());
+    o.metadata.generation = Some(2);
+    let status = |phase, conditions| DbsBackupPlanStatus {
+        phase: Some(phase),
+        backup_plan_id: Some("dbs1".into()),
+        conditions,
+        ..Default::default()
+    };
+    o.status = Some(status(DbsBackupPlanPhase::Running, vec![]));
+    assert_eq!(ObjectState::from_dbs(&o).verdict, Verdict::InProgress);
+    o.status = Some(status(
+        DbsBackupPlanPhase::Running,
+        vec![cond("Ready", true, "Running", Some(1))],
+    ));
+    assert_eq!(
+        ObjectState::from_dbs(&o).verdict,
+        Verdict::InProgress,
+        "Ready of an older generation does not count"
+    );
+    o.status = Some(status(
+        DbsBackupPlanPhase::Running,
+        vec![cond("Ready", true, "Running", Some(2))],
+    ));
+    let s = ObjectState::from_dbs(&o);
+    assert_eq!(s.verdict, Verdict::Succeeded);
+    assert_eq!(s.cloud_id.as_deref(), Some("plan dbs1"));
+    o.status = Some(status(
+        DbsBackupPlanPhase::Starting,
+        vec![cond("Stalled", true, "PrecheckFailed", Some(2))],
+    ));
+    assert_eq!(ObjectState::from_dbs(&o).verdict, Verdict::Failed);
+    o.status = Some(status(DbsBackupPlanPhase::Failed, vec![]));
+    assert_eq!(ObjectState::from_dbs(&o).verdict, Verdict::Failed);
+}
+
+fn state(name: &str, verdict: Verdict) -> ObjectState {
+    ObjectState {
+        phase: Some("Running".into()),
+        progress: Some(50),
+        cloud_id: Some("job 1".into()),
+        reason: Some("Failed".into()),
+        message: Some("the task failed in the cloud".into()),
+        verdict,
+        ..ObjectState::missing(TrackedKind::RdsBackup, "demo", name)
+    }
+}
+
+#[test]
+fn table_is_aligned_and_counts_done_objects() {
+    let t = render_table(
+        &[
+            state("a", Verdict::Succeeded),
+            ObjectState::missing(TrackedKind::HbrBackupJob, "demo", "longer-name"),
+        ],
+        Duration::from_secs(3),
+    );
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines.len(), 4, "{t}");
+    assert!(lines[0].contains("1/2 done"), "{t}");
+    let col = lines[1].find("PHASE").unwrap();
+    assert_eq!(lines[2].find("Running"), Some(col), "{t}");
+    assert_eq!(
+        lines[3].chars().nth(lines[1][..col].chars().count()),
+        Some('-'),
+        "{t}"
+    );
+    assert!(lines[2].starts_with("✓ RdsBackup/a"), "{t}");
+}
+
+#[test]
+fn summary_says_what_failed_and_why() {
+    let report = Report {
+        applied: vec![],
+        objects: vec![
+            state("ok", Verdict::Succeeded),
+            state("bad", Verdict::Failed),
+        ],
+        outcome: Outcome::AllDone,
+        elapsed: Duration::from_secs(5),
+    };
+    assert!(!report.succeeded());
+    let s = report.summary();
+    assert!(
+        s.contains("2 objects: 1 succeeded, 1 failed, 0 not done."),
+        "{s}"
+    );
+    assert!(
+        s.contains("RdsBackup/bad (Failed): the task failed in the cloud"),
+        "{s}"
+    );
+    assert!(s.contains("Some objects failed"), "{s}");
+
+    let report = Report {
+        objects: vec![state("ok", Verdict::Succeeded)],
+        ..report
+    };
+    assert!(report.succeeded());
+    assert!(report.summary().contains("All done."));
+    let timed_out = Report {
+        outcome: Outcome::TimedOut,
+        objects: vec![state("slow", Verdict::InProgress)],
+        ..report
+    };
+    assert!(!timed_out.succeeded());
+    assert!(timed_out.summary().contains("Timed out"));
+}
+
+#[test]
+fn terminal_output_redraws_in_place_and_plain_output_prints_changes_only() {
+    let mut buf = Vec::new();
+    {
+        let mut p = Progress::new(&mut buf, false);
+        let s = [state("a", Verdict::InProgress)];
+        p.update(&s, Duration::from_secs(1)).unwrap();
+        p.update(&s, Duration::from_secs(2)).unwrap();
+        p.update(&[state("a", Verdict::Succeeded)], Duration::from_secs(3))
+            .unwrap();
+    }
+    let text = String::from_utf8(buf).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(!text.contains('\x1b'));
+
+    let mut buf = Vec::new();
+    {
+        let mut p = Progress::new(&mut buf, true);
+        p.update(&[state("a", Verdict::InProgress)], Duration::from_secs(1))
+            .unwrap();
+        p.update(&[state("a", Verdict::Succeeded)], Duration::from_secs(1))
+            .unwrap();
+    }
+    let text = String::from_utf8(buf).unwrap();
+    assert!(text.contains("\x1b[3A\r\x1b[J"), "{text:?}");
+}
