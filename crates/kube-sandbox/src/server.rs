@@ -290,9 +290,12 @@ async fn route(
                     .unwrap_or_default(),
             )?;
             let fields = FieldSelector::parse(
-                q.get("fieldSelector")
-                    .map(String::as_str)
-                    .unwrap_or_default(),
+                &event_fields(
+                    &rt,
+                    q.get("fieldSelector")
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                ),
                 rt.field_selectors().as_deref(),
             )?;
             let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok());
@@ -342,9 +345,12 @@ async fn route(
                     .unwrap_or_default(),
             )?;
             let mut fields = FieldSelector::parse(
-                q.get("fieldSelector")
-                    .map(String::as_str)
-                    .unwrap_or_default(),
+                &event_fields(
+                    &rt,
+                    q.get("fieldSelector")
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                ),
                 rt.field_selectors().as_deref(),
             )?;
             if let Some(n) = &name {
@@ -456,9 +462,12 @@ async fn route(
                     .unwrap_or_default(),
             )?;
             let fields = FieldSelector::parse(
-                q.get("fieldSelector")
-                    .map(String::as_str)
-                    .unwrap_or_default(),
+                &event_fields(
+                    &rt,
+                    q.get("fieldSelector")
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                ),
                 rt.field_selectors().as_deref(),
             )?;
             let mut store = lock(&st.store);
@@ -489,6 +498,31 @@ async fn route(
         }
         _ => Err(ApiError::method_not_allowed()),
     }
+}
+
+/// events.k8s.io Events are stored in core/v1 shape: translate selector paths.
+fn event_fields(rt: &ResourceType, sel: &str) -> String {
+    if rt.group != "events.k8s.io" {
+        return sel.to_string();
+    }
+    sel.split(',')
+        .map(|term| {
+            let t = term.trim_start();
+            for (new, core) in [
+                ("regarding.", "involvedObject."),
+                ("note", "message"),
+                ("reportingController", "reportingComponent"),
+                ("deprecatedSource.", "source."),
+                ("deprecatedCount", "count"),
+            ] {
+                if let Some(rest) = t.strip_prefix(new) {
+                    return format!("{core}{rest}");
+                }
+            }
+            t.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn percent_decode(s: &str) -> String {

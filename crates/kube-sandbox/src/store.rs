@@ -1207,6 +1207,28 @@ impl Store {
         old: Option<&Value>,
         new: &mut Value,
     ) -> Result<(), ApiError> {
+        if rt.group.is_empty()
+            && (rt.plural == "secrets" || rt.plural == "configmaps")
+            && let Some(old) = old
+            && old.get("immutable").and_then(Value::as_bool) == Some(true)
+        {
+            let same = |k: &str| old.get(k) == new.get(k);
+            let string_data = new
+                .get("stringData")
+                .is_some_and(|v| v.as_object().is_some_and(|m| !m.is_empty()));
+            if !same("data") || !same("binaryData") || !same("immutable") || string_data {
+                return Err(ApiError::invalid(
+                    "",
+                    &rt.kind,
+                    &key.1,
+                    &[(
+                        "FieldValueForbidden".into(),
+                        "data".into(),
+                        "Forbidden: field is immutable when `immutable` is set".into(),
+                    )],
+                ));
+            }
+        }
         match (rt.group.as_str(), rt.plural.as_str()) {
             ("", "secrets") => {
                 if let Some(o) = new.as_object_mut() {

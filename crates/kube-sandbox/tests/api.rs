@@ -853,6 +853,41 @@ async fn builtins_secrets_configmaps_leases_events() {
     assert_eq!(list.items.len(), 1);
     assert_eq!(list.items[0].message.as_deref(), Some("hello"));
     assert_eq!(list.items[0].reason.as_deref(), Some("Tested"));
+    let by_regarding = evs
+        .list(&ListParams::default().fields("regarding.name=cm"))
+        .await
+        .unwrap();
+    assert_eq!(by_regarding.items.len(), 1);
+    assert!(
+        evs.list(&ListParams::default().fields("regarding.name=other"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    // Immutable ConfigMaps refuse data changes.
+    let frozen: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "frozen"}, "data": {"a": "1"}, "immutable": true}),
+    )
+    .unwrap();
+    cms.create(&PostParams::default(), &frozen).await.unwrap();
+    let e = api_err(
+        cms.patch(
+            "frozen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"a": "2"}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(e.code, 422);
+    cms.patch(
+        "frozen",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"ok": "yes"}}})),
+    )
+    .await
+    .unwrap();
     let counters = sb.counters();
     assert_eq!(counters.get("create", "events.k8s.io", "events", ""), 1);
     assert_eq!(counters.get("patch", "events.k8s.io", "events", ""), 1);
