@@ -355,9 +355,10 @@ fn is_auth_code(code: &str) -> bool {
         || code == "Forbidden.AccessKeyDisabled"
 }
 
-/// Codes that mean "not found" when reading or deleting, but "bad parameter" when creating
-/// (DBS answers `InvalidParameterValid` for an unknown plan id in `DescribeBackupPlanList`).
-const AMBIGUOUS_NOT_FOUND: &[&str] = &["InvalidParameterValid", "Param.NotFound"];
+/// Codes that mean "not found" only for a read: DBS answers `InvalidParameterValid` for an
+/// unknown plan id in `DescribeBackupPlanList` (Terraform treats it as gone), but the same
+/// code on a mutating call is a bad parameter.
+const AMBIGUOUS_NOT_FOUND: &[&str] = &["InvalidParameterValid"];
 
 /// Classifies an API error of `action` by HTTP status and code (aliyun-api.md §1.4).
 pub(crate) fn classify_for(
@@ -367,7 +368,7 @@ pub(crate) fn classify_for(
 ) -> ErrorClass {
     if let Some(c) = code
         && AMBIGUOUS_NOT_FOUND.contains(&c)
-        && action.starts_with("Create")
+        && !action.starts_with("Describe")
     {
         return ErrorClass::Terminal;
     }
@@ -391,7 +392,11 @@ pub(crate) fn classify(http_status: Option<u16>, code: Option<&str>) -> ErrorCla
     {
         return ErrorClass::Retryable;
     }
-    if is_signature_code(code) || is_auth_code(code) || code == "InvalidApi.NotFound" {
+    // `Param.NotFound` is DBS's "a parameter is missing or invalid", not a missing resource.
+    if is_signature_code(code)
+        || is_auth_code(code)
+        || matches!(code, "InvalidApi.NotFound" | "Param.NotFound")
+    {
         return ErrorClass::Terminal;
     }
     if is_not_found_code(code) || (http_status == Some(404) && code.is_empty()) {
@@ -416,7 +421,6 @@ fn is_not_found_code(code: &str) -> bool {
             | "InvalidDBInstanceName.NotFound"
             | "InvalidBackupId.NotFound"
             | "InvalidBackupSetID.NotFound"
-            | "Param.NotFound"
     ) || code.ends_with(".NotFound")
         || code.ends_with("NotExist")
         || code.ends_with(".NotExists")
@@ -435,6 +439,7 @@ fn is_conflict_code(code: &str) -> bool {
             | "TaskConflict"
             | "JobIsRunning"
             | "BackupJobIsRunning"
+            | "JobStatusNotAllowCancel"
     ) || code.ends_with("AlreadyExists")
         || code.ends_with("AlreadyExist")
         || code.ends_with(".Exists")

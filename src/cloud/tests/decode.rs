@@ -248,7 +248,21 @@ fn classification_table() {
     assert_eq!(c(500, "InternalError"), ErrorClass::Retryable);
     assert_eq!(c(500, "SomethingElse"), ErrorClass::Retryable);
     assert_eq!(c(400, "InvalidJobId"), ErrorClass::NotFound);
-    assert_eq!(c(400, "InvalidParameterValid"), ErrorClass::NotFound);
+    let describe = CloudError::api(
+        Product::Dbs,
+        "DescribeBackupPlanList",
+        400,
+        Some("InvalidParameterValid".into()),
+        None,
+        None,
+    );
+    assert_eq!(describe.class(), ErrorClass::NotFound);
+    assert_eq!(
+        c(400, "Param.NotFound"),
+        ErrorClass::Terminal,
+        "a missing parameter"
+    );
+    assert_eq!(c(200, "JobStatusNotAllowCancel"), ErrorClass::Conflict);
     let create = CloudError::api(
         Product::Dbs,
         "CreateAndStartBackupPlan",
