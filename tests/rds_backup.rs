@@ -509,3 +509,33 @@ async fn example_manifest_works_against_the_sandbox() {
     assert_eq!(env.calls("CreateBackup"), 1);
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn failed_task_ends_failed_and_stalled_then_deletes_cleanly() {
+    let mut env = Env::start().await;
+    env.emulator.fail_rds_task(Some("rm-demo01"));
+    env.start_operator().await;
+    let mut b = backup("broken", "rm-demo01");
+    b.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    create(&env, &b).await;
+    let api = env.api::<RdsBackup>();
+    let o = wait_for(&api, "broken", "Failed", |o| {
+        phase(o) == Some(RdsBackupPhase::Failed)
+    })
+    .await;
+    let c = condition(&o, "Stalled").unwrap();
+    assert_eq!(c.status, "True");
+    assert_eq!(c.reason, "BackupFailed");
+    assert!(!is_true(&o, "Ready"));
+    assert_eq!(o.status.unwrap().cloud_status.as_deref(), Some("Failed"));
+    let r = reasons(&events_for(&env, "broken").await);
+    assert!(r.iter().any(|x| x == "BackupFailed"), "{r:?}");
+    // A failed task leaves no deletable backup set: deletion needs no DeleteBackup.
+    api.delete("broken", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "broken").await;
+    assert_eq!(env.calls("DeleteBackup"), 0);
+    assert_eq!(env.calls("CreateBackup"), 1);
+    env.stop_operator().await;
+}

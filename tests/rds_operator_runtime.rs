@@ -201,3 +201,18 @@ async fn waits_for_the_crds_instead_of_crashing() {
     wait_for(&api, "late", "Succeeded", succeeded).await;
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn watching_all_namespaces_works() {
+    let mut env = Env::start().await;
+    let mut cfg = env.operator_config();
+    cfg.namespaces = Vec::new();
+    env.start_operator_with(cfg).await;
+    let api = env.api::<RdsBackup>();
+    api.create(&PostParams::default(), &backup("everywhere"))
+        .await
+        .unwrap();
+    wait_for(&api, "everywhere", "Succeeded", succeeded).await;
+    assert_eq!(env.calls("CreateBackup"), 1);
+    env.stop_operator().await;
+}
