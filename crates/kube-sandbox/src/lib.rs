@@ -436,3 +436,48 @@ pub fn write_kubeconfig(url: &str, path: &Path) -> Result<(), SandboxError> {
     std::fs::write(path, yaml)?;
     Ok(())
 }
+
+/// Internal parsers and evaluators exposed for property tests. Not a stable API.
+#[doc(hidden)]
+pub mod testing {
+    use serde_json::Value;
+
+    /// Parses a label selector into a predicate.
+    pub fn parse_label_selector(s: &str) -> Result<impl Fn(&Value) -> bool, crate::ApiError> {
+        let sel = crate::selector::LabelSelector::parse(s)?;
+        Ok(move |v: &Value| sel.matches(v))
+    }
+
+    /// Parses a field selector (any field allowed) into a predicate.
+    pub fn parse_field_selector(s: &str) -> Result<impl Fn(&Value) -> bool, crate::ApiError> {
+        let sel = crate::selector::FieldSelector::parse(s, None)?;
+        Ok(move |v: &Value| sel.matches(v))
+    }
+
+    /// Evaluates the JSONPath subset used by printer columns.
+    pub fn jsonpath(obj: &Value, path: &str) -> Vec<Value> {
+        crate::table::jsonpath(obj, path)
+    }
+
+    /// Defaults, prunes and validates; returns the number of causes.
+    pub fn apply_schema(obj: &mut Value, schema: &Value) -> usize {
+        crate::schema::apply_schema(obj, schema).causes.len()
+    }
+
+    /// Applies a JSON patch like the server does.
+    pub fn apply_json_patch(doc: &mut Value, patch: &Value) -> Result<(), crate::ApiError> {
+        crate::store::apply_json_patch(doc, patch)
+    }
+
+    /// Owned-field set of an object (no schema).
+    pub fn fields_of(obj: &Value) -> std::collections::BTreeSet<Vec<String>> {
+        crate::ssa::fields_of(obj, None)
+    }
+
+    /// FieldsV1 render + parse.
+    pub fn fields_roundtrip(
+        f: &std::collections::BTreeSet<Vec<String>>,
+    ) -> std::collections::BTreeSet<Vec<String>> {
+        crate::ssa::from_fields_v1(&crate::ssa::to_fields_v1(f))
+    }
+}

@@ -1451,3 +1451,180 @@ async fn bounded_history_gives_gone() {
         other => panic!("expected ADDED h4, got {other:?}"),
     }
 }
+
+async fn raw(
+    client: &Client,
+    method: &str,
+    path: &str,
+    ct: &str,
+    body: &str,
+) -> Result<String, kube::core::Status> {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Content-Type", ct)
+        .body(body.as_bytes().to_vec())
+        .unwrap();
+    client.request_text(req).await.map_err(api_err)
+}
+
+#[tokio::test]
+async fn malformed_requests_get_status_errors() {
+    let (sb, api) = setup().await;
+    api.create(&PostParams::default(), &widget("m", 1))
+        .await
+        .unwrap();
+    let c = sb.client();
+    let base = "/apis/test.example.com/v1/namespaces/default/widgets";
+    let cases: Vec<(&str, String, &str, &str, u16)> = vec![
+        (
+            "POST",
+            base.to_string(),
+            "application/json",
+            "{not json",
+            400,
+        ),
+        ("POST", base.to_string(), "application/json", "[1,2]", 400),
+        (
+            "POST",
+            base.to_string(),
+            "application/json",
+            r#"{"apiVersion":"v9","kind":"Widget","metadata":{"name":"x"}}"#,
+            400,
+        ),
+        (
+            "POST",
+            base.to_string(),
+            "application/json",
+            r#"{"kind":"Other","metadata":{"name":"x"}}"#,
+            400,
+        ),
+        (
+            "POST",
+            base.to_string(),
+            "application/json",
+            r#"{"metadata":{"name":"Bad_Name"},"spec":{"size":1,"color":"a"}}"#,
+            422,
+        ),
+        ("POST", format!("{base}/m"), "application/json", "{}", 405),
+        ("PUT", base.to_string(), "application/json", "{}", 405),
+        (
+            "PUT",
+            format!("{base}/m"),
+            "application/json",
+            r#"{"metadata":{"name":"other"}}"#,
+            400,
+        ),
+        ("PATCH", format!("{base}/m"), "text/plain", "x", 415),
+        (
+            "PATCH",
+            format!("{base}/m"),
+            "application/json-patch+json",
+            r#"[{"op":"bogus"}]"#,
+            400,
+        ),
+        (
+            "PATCH",
+            format!("{base}/m"),
+            "application/json-patch+json",
+            r#"[{"op":"remove","path":"/nope/x"}]"#,
+            422,
+        ),
+        (
+            "PATCH",
+            format!("{base}/m"),
+            "application/merge-patch+json",
+            "[]",
+            400,
+        ),
+        (
+            "PATCH",
+            format!("{base}/m"),
+            "application/apply-patch+yaml",
+            "spec: {size: 2}",
+            400,
+        ),
+        (
+            "PATCH",
+            format!("{base}/m?fieldManager=x"),
+            "application/apply-patch+yaml",
+            ": : :",
+            400,
+        ),
+        (
+            "PATCH",
+            format!("{base}/m?fieldManager=x"),
+            "application/apply-patch+yaml",
+            "spec: {size: 2}",
+            400,
+        ),
+        (
+            "GET",
+            format!("{base}?labelSelector=a%20in%20(b"),
+            "",
+            "",
+            400,
+        ),
+        ("GET", format!("{base}?labelSelector=%3D%3Dx"), "", "", 400),
+        ("GET", format!("{base}?continue=zz"), "", "", 400),
+        (
+            "GET",
+            format!("{base}?watch=true&resourceVersion=abc"),
+            "",
+            "",
+            400,
+        ),
+        ("GET", format!("{base}/m/scale"), "", "", 404),
+        (
+            "GET",
+            "/apis/test.example.com/v9/widgets".to_string(),
+            "",
+            "",
+            404,
+        ),
+        ("GET", "/apis/nope/v1/things".to_string(), "", "", 404),
+        (
+            "GET",
+            "/api/v1/namespaces/default/widgets".to_string(),
+            "",
+            "",
+            404,
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/default/namespaces/x".to_string(),
+            "",
+            "",
+            404,
+        ),
+        (
+            "GET",
+            "/totally/unknown/path/a/b/c/d/e".to_string(),
+            "",
+            "",
+            404,
+        ),
+        (
+            "DELETE",
+            format!("{base}/m"),
+            "application/json",
+            r#"{"preconditions":{"uid":"nope"}}"#,
+            409,
+        ),
+        (
+            "DELETE",
+            format!("{base}/absent"),
+            "application/json",
+            "",
+            404,
+        ),
+    ];
+    for (method, path, ct, body, code) in cases {
+        match raw(&c, method, &path, ct, body).await {
+            Ok(t) => panic!("{method} {path} {body}: expected {code}, got OK {t}"),
+            Err(s) => assert_eq!(s.code, code, "{method} {path} {body}: {s:?}"),
+        }
+    }
+    // The server is still healthy and the object untouched.
+    assert_eq!(api.get("m").await.unwrap().spec.size, 1);
+}
