@@ -132,7 +132,9 @@ impl Shared {
     async fn credentials(&self, source: &CredentialSource) -> Result<Credentials, CloudError> {
         match source {
             CredentialSource::Static(s) => {
-                if s.access_key_id.is_empty() || s.access_key_secret.is_empty() {
+                if s.access_key_id.trim().is_empty()
+                    || s.access_key_secret.expose().trim().is_empty()
+                {
                     return Err(CloudError::new(
                         Product::Sts,
                         "Credentials",
@@ -464,7 +466,7 @@ impl ProductClient {
             })?;
         // The default chain's temporary key id changes on every refresh; keep one bucket.
         let identity = match &self.credentials {
-            CredentialSource::Static(s) => s.access_key_id.clone(),
+            CredentialSource::Static(s) => s.access_key_id.trim().to_string(),
             CredentialSource::Default => "default-chain".to_string(),
         };
         let key = BucketKey {

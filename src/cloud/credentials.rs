@@ -40,10 +40,16 @@ pub struct Credentials {
 
 impl From<&StaticCredentials> for Credentials {
     fn from(s: &StaticCredentials) -> Self {
+        // Secret values often carry a trailing newline (`echo … | base64`); keys and tokens
+        // never contain whitespace, so it is trimmed.
         Credentials {
-            access_key_id: s.access_key_id.clone(),
-            access_key_secret: s.access_key_secret.clone(),
-            security_token: s.security_token.clone().filter(|t| !t.is_empty()),
+            access_key_id: s.access_key_id.trim().to_string(),
+            access_key_secret: Secret::new(s.access_key_secret.expose().trim()),
+            security_token: s
+                .security_token
+                .as_ref()
+                .map(|t| Secret::new(t.expose().trim()))
+                .filter(|t| !t.is_empty()),
             expiration: None,
         }
     }

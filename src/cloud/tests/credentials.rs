@@ -388,3 +388,57 @@ async fn no_provider_is_a_clear_error() {
     assert_eq!(e.action, "DescribeBackups");
     assert!(e.to_string().contains("no credentials"), "{e}");
 }
+
+#[tokio::test]
+async fn static_credentials_are_trimmed_and_checked() {
+    let cloud = AlibabaCloud::new(cfg_with_env(&[], None, None)).unwrap();
+    let c = cloud
+        .credentials(&CredentialSource::Static(crate::cloud::StaticCredentials {
+            access_key_id: " ak\n".into(),
+            access_key_secret: crate::cloud::Secret::new("sk\n"),
+            security_token: Some(crate::cloud::Secret::new("\n")),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(c.access_key_id, "ak");
+    assert_eq!(c.access_key_secret.expose(), "sk");
+    assert!(c.security_token.is_none(), "a blank token is no token");
+    let e = cloud
+        .credentials(&CredentialSource::Static(crate::cloud::StaticCredentials {
+            access_key_id: "ak".into(),
+            access_key_secret: crate::cloud::Secret::new(" "),
+            security_token: None,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Credentials);
+    assert_eq!(e.class(), crate::cloud::ErrorClass::Terminal);
+}
+
+#[tokio::test]
+async fn sts_outage_is_retryable() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_path = dir.path().join("token");
+    std::fs::write(&token_path, "t").unwrap();
+    let sts = Fake::start(
+        vec![Canned::json(503, r#"{"Code":"ServiceUnavailable"}"#)],
+        None,
+    )
+    .await;
+    let cfg = cfg_with_env(
+        &[
+            (env::ROLE_ARN, "r"),
+            (env::OIDC_PROVIDER_ARN, "p"),
+            (env::OIDC_TOKEN_FILE, token_path.to_str().unwrap()),
+        ],
+        Some(&sts),
+        None,
+    );
+    let e = AlibabaCloud::new(cfg)
+        .unwrap()
+        .credentials(&CredentialSource::Default)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Credentials);
+    assert_eq!(e.class(), crate::cloud::ErrorClass::Retryable);
+}
