@@ -1232,7 +1232,9 @@ pub async fn execute(
             .and_then(|()| out.flush())
             .map_err(SandboxError::Output)?;
         cancel.cancelled().await;
-        writeln!(out, "stopping").map_err(SandboxError::Output)?;
+        // The terminal may be gone by now; stopping cleanly matters more than this line.
+        let _ = writeln!(out, "stopping");
+        let _ = out.flush();
     }
     world.stop().await?;
     Ok(report)
