@@ -609,6 +609,12 @@ impl<'a> Work<'a> {
     /// Sets the conditions from `health`, writes the status if it changed, and publishes an
     /// event when the phase or the true condition/reason changed.
     async fn commit(&mut self, health: &Health) -> Result<()> {
+        self.commit_with(health, true).await
+    }
+
+    /// [`Work::commit`]; `publish = false` skips the event (used when the runtime publishes a
+    /// Warning for the same error).
+    async fn commit_with(&mut self, health: &Health, publish: bool) -> Result<()> {
         let now = jiff::Timestamp::now();
         self.status.observed_generation = self.obj.metadata.generation;
         apply_health(
@@ -624,7 +630,7 @@ impl<'a> Work<'a> {
             health.condition_type().to_string(),
             health.reason().to_string(),
         ));
-        if before_phase != self.status.phase || before_cond != after_cond {
+        if publish && (before_phase != self.status.phase || before_cond != after_cond) {
             let type_ = match health {
                 Health::Stalled { .. } => EventType::Warning,
                 _ => EventType::Normal,
@@ -662,8 +668,10 @@ impl<'a> Work<'a> {
                 ))
             }
             ErrorClass::Retryable | ErrorClass::Conflict => {
-                // Best effort: the error itself is what drives the retry.
-                if let Err(write) = self.commit(&Health::progressing(e.name(), message)).await {
+                // Best effort: the error itself is what drives the retry (and the runtime
+                // publishes it as a Warning event).
+                let health = Health::progressing(e.name(), message);
+                if let Err(write) = self.commit_with(&health, false).await {
                     tracing::debug!(
                         error = %super::error::error_chain(&write),
                         "status write failed"
