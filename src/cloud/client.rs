@@ -494,7 +494,13 @@ impl ProductClient {
             Some(b) => req.body(b),
             None => req.header("content-length", "0"),
         };
-        let result = self.send_and_decode::<T>(call.action, req).await;
+        let result = self
+            .send_and_decode::<T>(call.action, req)
+            .await
+            .map_err(|mut e| {
+                e.message = scrub_message(&e.message, &creds);
+                e
+            });
         let elapsed = cfg.time.now().saturating_sub(t0);
         let code = match &result {
             Ok(_) => "Success",
@@ -568,6 +574,41 @@ impl ProductClient {
             &body,
         )
     }
+}
+
+/// Removes credentials from a service error message. `SignatureDoesNotMatch` messages echo
+/// the server's string to sign, which contains the security token (V1 query, V3 header);
+/// that part is dropped, and any remaining occurrence of the secret or token (raw,
+/// percent-encoded or double-encoded) is masked.
+pub(crate) fn scrub_message(message: &str, creds: &Credentials) -> String {
+    let mut out = message.to_string();
+    if let Some(pos) = out.to_ascii_lowercase().find("string to sign") {
+        out.truncate(pos);
+        out = out.trim_end_matches([' ', ':', ',', '.']).to_string();
+        out.push_str(" (server string to sign omitted)");
+    }
+    let mut needles: Vec<String> = Vec::new();
+    for secret in [
+        Some(&creds.access_key_secret),
+        creds.security_token.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let raw = secret.expose();
+        if raw.len() < 4 {
+            continue;
+        }
+        let once = super::params::percent_encode(raw);
+        let twice = super::params::percent_encode(&once);
+        needles.extend([raw.to_string(), once, twice]);
+    }
+    for n in needles {
+        if out.contains(&n) {
+            out = out.replace(&n, "***");
+        }
+    }
+    out
 }
 
 /// Largest response body accepted (the APIs answer with a few KiB).

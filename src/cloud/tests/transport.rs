@@ -720,3 +720,36 @@ async fn out_of_range_paging_fails_before_sending() {
     assert_eq!(e.kind, ErrorKind::InvalidRequest);
     assert_eq!(fake.requests().len(), 1, "only the valid call was sent");
 }
+
+#[tokio::test]
+async fn signature_error_messages_are_scrubbed() {
+    let enc = crate::cloud::params::percent_encode(TOKEN);
+    let msg = format!(
+        "Specified signature is not matched with our calculation. server string to sign is:POST&%2F&SecurityToken%3D{}",
+        crate::cloud::params::percent_encode(&enc)
+    );
+    let body =
+        serde_json::json!({"Code": "SignatureDoesNotMatch", "Message": msg, "RequestId": "s"})
+            .to_string();
+    let other = serde_json::json!({"Code": "InvalidParameter", "Message": format!("bad {TOKEN} and {SECRET}")}).to_string();
+    let fake = Fake::start(
+        vec![Canned::json(400, &body), Canned::json(400, &other)],
+        None,
+    )
+    .await;
+    let time = Arc::new(ManualTime::new());
+    let cloud = AlibabaCloud::new(config(&fake, &time)).unwrap();
+    let rds = cloud.rds(&target(true));
+    for _ in 0..2 {
+        let e = rds
+            .describe_backups(&DescribeBackupsRequest::default())
+            .await
+            .unwrap_err();
+        let text = format!("{e} {e:?}");
+        assert!(
+            !text.contains(TOKEN) && !text.contains(&enc) && !text.contains(SECRET),
+            "{text}"
+        );
+        assert_eq!(e.class(), ErrorClass::Terminal);
+    }
+}
