@@ -23,11 +23,11 @@ VALUES_DIR = ROOT / "hack" / "chart-values"
 KINDS = ("dbsbackupplans", "rdsbackups", "hbrbackupjobs")
 
 # Exactly the calls the operator makes (tests/chart_rbac.rs records them against kube-sandbox):
-#   its kinds: list/watch, patch (finalizers: JSON patch); their status: patch (SSA);
+#   its kinds: get/list/watch, patch (finalizers: JSON patch); their status: patch (SSA);
 #   Secrets: get/list/watch; Events: events.k8s.io create/patch (kube-runtime Recorder);
 #   Leases: create, and get/update of the one lease, in its own namespace only.
 WORKLOAD_RULES = {
-    ("backup.aliyun.dev", KINDS, ("list", "watch", "patch"), ()),
+    ("backup.aliyun.dev", KINDS, ("get", "list", "watch", "patch"), ()),
     ("backup.aliyun.dev", tuple(f"{k}/status" for k in KINDS), ("patch",), ()),
     ("", ("secrets",), ("get", "list", "watch"), ()),
     ("events.k8s.io", ("events",), ("create", "patch"), ()),

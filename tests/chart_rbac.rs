@@ -11,9 +11,10 @@
 //! - every verb of every rendered rule was used at least once (nothing superfluous), except
 //!   the documented [`NOT_EXERCISED`] ones.
 //!
-//! Scenario: leader election (create, renew, release of the Lease), an `RdsBackup` with its
-//! credentials Secret from create to `Succeeded`, a Secret change, and deletion with
-//! `deletionPolicy: Delete` (finalizer removal, cloud cleanup).
+//! Scenario: leader election (create, renew, release of the Lease); every example manifest
+//! (`examples/*.yaml`: the Secrets, an `RdsBackup` and an `HbrBackupJob` to `Succeeded`, a
+//! `DbsBackupPlan` to `Running` and then paused); a Secret change; deletion of all three with
+//! `deletionPolicy: Delete` (cloud cleanup, finalizer removal).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -24,15 +25,17 @@ use std::time::Duration;
 
 use aliyun_backup_operator::controller::cli::RunArgs;
 use aliyun_backup_operator::controller::{self, Timing};
-use aliyun_backup_operator::crd::RdsBackup;
+use aliyun_backup_operator::crd::{DbsBackupPlan, HbrBackupJob, RdsBackup};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clap::Parser;
 use common::{CREDS, Env, KEY_ID, KEY_SECRET, NS, wait_for, wait_gone};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams,
+};
 use kube::{Api, Client};
 use serde_json::Value as Json;
 
@@ -299,11 +302,19 @@ async fn recording_client(upstream: Client) -> (Client, Arc<Mutex<Vec<(String, S
     (Client::try_from(cfg).unwrap(), calls)
 }
 
-fn phase(o: &RdsBackup) -> String {
-    serde_json::to_value(o).unwrap()["status"]["phase"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
+fn phase(o: &DynamicObject) -> String {
+    o.data["status"]["phase"].as_str().unwrap_or("").to_string()
+}
+
+/// `Api` for one of our kinds in the test namespace, untyped.
+fn dynamic_api(client: &Client, kind: &str) -> Api<DynamicObject> {
+    let ar = match kind {
+        "RdsBackup" => ApiResource::erase::<RdsBackup>(&()),
+        "HbrBackupJob" => ApiResource::erase::<HbrBackupJob>(&()),
+        "DbsBackupPlan" => ApiResource::erase::<DbsBackupPlan>(&()),
+        other => panic!("unknown kind {other}"),
+    };
+    Api::namespaced_with(client.clone(), NS, &ar)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,22 +365,64 @@ async fn rendered_rbac_is_exactly_what_the_operator_uses() {
     let (client, calls) = recording_client(env.client.clone()).await;
     let operator = controller::start(cfg, client).await.unwrap();
 
-    // One backup from the example manifest, cleaned up in the cloud on deletion.
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/rds-backup.yaml"
-    ))
-    .unwrap();
-    let mut backup: RdsBackup = serde_yaml::from_str(&example).unwrap();
-    backup.metadata.namespace = Some(NS.into());
-    let mut value = serde_json::to_value(&backup).unwrap();
-    value["spec"]["deletionPolicy"] = "Delete".into();
-    value["spec"]["credentialsRef"]["name"] = CREDS.into();
-    let backup: RdsBackup = serde_json::from_value(value).unwrap();
-    let name = backup.metadata.name.clone().unwrap();
-    let api: Api<RdsBackup> = env.api();
-    api.create(&PostParams::default(), &backup).await.unwrap();
-    wait_for(&api, &name, "phase Succeeded", |o| phase(o) == "Succeeded").await;
+    // Every example manifest (Secrets and one object of each kind), each cleaned up in the
+    // cloud on deletion; the plan is also paused once.
+    let mut objects = Vec::new();
+    for file in [
+        "credentials-secret",
+        "dbs-password-secret",
+        "rds-backup",
+        "hbr-backup-job",
+        "dbs-backup-plan",
+    ] {
+        let path = format!("{}/examples/{file}.yaml", env!("CARGO_MANIFEST_DIR"));
+        let mut manifest: Json =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let kind = manifest["kind"].as_str().unwrap().to_string();
+        if kind == "Secret" {
+            let secret: Secret = serde_json::from_value(manifest).unwrap();
+            let secrets: Api<Secret> = env.api();
+            let _ = secrets
+                .delete(
+                    secret.metadata.name.as_deref().unwrap(),
+                    &DeleteParams::default(),
+                )
+                .await;
+            secrets
+                .create(&PostParams::default(), &secret)
+                .await
+                .unwrap();
+            continue;
+        }
+        manifest["spec"]["deletionPolicy"] = "Delete".into();
+        let name = manifest["metadata"]["name"].as_str().unwrap().to_string();
+        let obj: DynamicObject = serde_json::from_value(manifest).unwrap();
+        let api = dynamic_api(&env.client, &kind);
+        api.create(&PostParams::default(), &obj).await.unwrap();
+        objects.push((kind, name));
+    }
+    for (kind, name) in &objects {
+        let done = if kind == "DbsBackupPlan" {
+            "Running"
+        } else {
+            "Succeeded"
+        };
+        wait_for(&dynamic_api(&env.client, kind), name, done, |o| {
+            phase(o) == done
+        })
+        .await;
+    }
+    let plans = dynamic_api(&env.client, "DbsBackupPlan");
+    let (_, plan) = objects.iter().find(|(k, _)| k == "DbsBackupPlan").unwrap();
+    plans
+        .patch(
+            plan,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"suspend": true}})),
+        )
+        .await
+        .unwrap();
+    wait_for(&plans, plan, "Paused", |o| phase(o) == "Paused").await;
 
     // A rotated Secret reaches the operator through its Secret watch.
     env.put_secret(
@@ -378,8 +431,15 @@ async fn rendered_rbac_is_exactly_what_the_operator_uses() {
     )
     .await;
 
-    api.delete(&name, &DeleteParams::default()).await.unwrap();
-    wait_gone(&api, &name).await;
+    for (kind, name) in &objects {
+        dynamic_api(&env.client, kind)
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    for (kind, name) in &objects {
+        wait_gone(&dynamic_api(&env.client, kind), name).await;
+    }
     operator.stop().await.unwrap();
 
     // ---- compare
