@@ -1420,6 +1420,14 @@ impl Store {
             if let Some(m) = meta_mut(&mut new) {
                 m.insert("deletionTimestamp".into(), json!(now()));
                 m.insert("deletionGracePeriodSeconds".into(), json!(0));
+                // Like kube-apiserver's markAsDeleting: setting deletionTimestamp bumps generation.
+                if let Some(g) = m
+                    .get("generation")
+                    .and_then(Value::as_i64)
+                    .filter(|g| *g > 0)
+                {
+                    m.insert("generation".into(), json!(g + 1));
+                }
             }
             if is_ns && let Some(o) = new.as_object_mut() {
                 o.insert("status".into(), json!({"phase": "Terminating"}));

@@ -231,14 +231,14 @@ pub fn columns(rt: &ResourceType, version: &str) -> Vec<Column> {
         ],
         ("", "configmaps") => vec![col("Data", "integer", "#count:data,binaryData"), age],
         ("", "events") => vec![
-            col("Last Seen", "date", ".lastTimestamp"),
+            col("Last Seen", "string", "#lastseen"),
             col("Type", "string", ".type"),
             col("Reason", "string", ".reason"),
             col("Object", "string", "#object:involvedObject"),
             col("Message", "string", ".message"),
         ],
         ("events.k8s.io", "events") => vec![
-            col("Last Seen", "date", ".eventTime"),
+            col("Last Seen", "string", "#lastseen"),
             col("Type", "string", ".type"),
             col("Reason", "string", ".reason"),
             col("Object", "string", "#object:regarding"),
@@ -262,6 +262,18 @@ fn cell(c: &Column, obj: &Value) -> Value {
             .map(|m| m.len())
             .sum();
         return json!(n);
+    }
+    if c.json_path == "#lastseen" {
+        let ts = [
+            "/series/lastObservedTime",
+            "/lastTimestamp",
+            "/deprecatedLastTimestamp",
+            "/eventTime",
+            "/metadata/creationTimestamp",
+        ]
+        .iter()
+        .find_map(|p| obj.pointer(p).and_then(Value::as_str));
+        return ts.map(|t| json!(age(t))).unwrap_or(Value::Null);
     }
     if let Some(k) = c.json_path.strip_prefix("#object:") {
         let r = obj.get(k);

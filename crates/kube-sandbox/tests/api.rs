@@ -283,6 +283,8 @@ async fn finalizer_driven_deletion() {
         .left()
         .expect("object still present while finalizer remains");
     assert!(left.metadata.deletion_timestamp.is_some());
+    // Setting deletionTimestamp bumps generation (kube-apiserver markAsDeleting).
+    assert_eq!(left.metadata.generation, Some(2));
     let still = api.get("f").await.unwrap();
     assert!(still.metadata.deletion_timestamp.is_some());
     // Adding a new finalizer during deletion is refused.
