@@ -5,7 +5,7 @@ use url::Url;
 use super::Product;
 use super::config::CloudConfig;
 
-/// RDS regions served by the central endpoint `rds.aliyuncs.com` (`PY-RDS client.py`).
+/// RDS regions served by the central endpoint `rds.aliyuncs.com` (`PY-RDS` 16.0.2 `client.py`).
 const RDS_CENTRAL: &[&str] = &[
     "cn-qingdao",
     "cn-beijing",
@@ -20,9 +20,40 @@ const RDS_CENTRAL: &[&str] = &[
     "cn-shanghai-finance-1",
     "cn-shenzhen-finance-1",
     "cn-north-2-gov-1",
+    "ap-northeast-2-pop",
+    "cn-beijing-finance-1",
+    "cn-beijing-finance-pop",
+    "cn-beijing-gov-1",
+    "cn-beijing-nu16-b01",
+    "cn-edge-1",
+    "cn-fujian",
+    "cn-haidian-cm12-c01",
+    "cn-hangzhou-bj-b01",
+    "cn-hangzhou-internal-prod-1",
+    "cn-hangzhou-internal-test-1",
+    "cn-hangzhou-internal-test-2",
+    "cn-hangzhou-internal-test-3",
+    "cn-hangzhou-test-306",
+    "cn-hongkong-finance-pop",
+    "cn-qingdao-nebula",
+    "cn-shanghai-et15-b01",
+    "cn-shanghai-et2-b01",
+    "cn-shanghai-inner",
+    "cn-shanghai-internal-test-1",
+    "cn-shenzhen-inner",
+    "cn-shenzhen-st4-d01",
+    "cn-shenzhen-su18-b01",
+    "cn-wuhan",
+    "cn-yushanfang",
+    "cn-zhangbei",
+    "cn-zhangbei-na61-b01",
+    "cn-zhangjiakou-na62-a01",
+    "cn-zhengzhou-nebula-1",
+    "eu-west-1-oxs",
+    "rus-west-1-pop",
 ];
 
-/// DBS regions served by `dbs-api.cn-hangzhou.aliyuncs.com` (`PY-DBS client.py`).
+/// DBS regions served by `dbs-api.cn-hangzhou.aliyuncs.com` (`PY-DBS` 1.0.3 `client.py`).
 const DBS_HANGZHOU: &[&str] = &[
     "cn-qingdao",
     "cn-beijing",
@@ -33,15 +64,53 @@ const DBS_HANGZHOU: &[&str] = &[
     "cn-hongkong",
     "us-west-1",
     "us-east-1",
+    "cn-hangzhou-finance",
+    "cn-shanghai-finance-1",
+    "cn-shenzhen-finance-1",
+];
+
+/// HBR (internal/special) regions served by `hbr.aliyuncs.com` (`PY-HBR` 2.7.1 `client.py`).
+const HBR_CENTRAL: &[&str] = &[
+    "ap-northeast-2-pop",
+    "cn-beijing-finance-pop",
+    "cn-beijing-gov-1",
+    "cn-beijing-nu16-b01",
+    "cn-edge-1",
+    "cn-fujian",
+    "cn-haidian-cm12-c01",
+    "cn-hangzhou-bj-b01",
+    "cn-hangzhou-internal-prod-1",
+    "cn-hangzhou-internal-test-1",
+    "cn-hangzhou-internal-test-2",
+    "cn-hangzhou-internal-test-3",
+    "cn-hangzhou-test-306",
+    "cn-hongkong-finance-pop",
+    "cn-huhehaote-nebula-1",
+    "cn-qingdao-nebula",
+    "cn-shanghai-et15-b01",
+    "cn-shanghai-et2-b01",
+    "cn-shanghai-inner",
+    "cn-shanghai-internal-test-1",
+    "cn-shenzhen-inner",
+    "cn-shenzhen-st4-d01",
+    "cn-shenzhen-su18-b01",
+    "cn-wuhan",
+    "cn-yushanfang",
+    "cn-zhangbei",
+    "cn-zhangbei-na61-b01",
+    "cn-zhangjiakou-na62-a01",
+    "cn-zhengzhou-nebula-1",
+    "eu-west-1-oxs",
+    "rus-west-1-pop",
 ];
 
 /// The public host name of `product` in `region`.
 ///
 /// * RDS: `rds.aliyuncs.com` for the central regions, `rds-vpc.cn-hangzhou-finance.aliyuncs.com`
 ///   for `cn-hangzhou-finance`, else `rds.<region>.aliyuncs.com`.
-/// * DBS: `dbs-api.cn-hangzhou.aliyuncs.com` for the mapped regions (and finance regions),
-///   else `dbs-api.<region>.aliyuncs.com`.
-/// * HBR: `hbr.<region>.aliyuncs.com`.
+/// * DBS: `dbs-api.cn-hangzhou.aliyuncs.com` for the mapped regions (incl. the finance
+///   regions), else `dbs-api.<region>.aliyuncs.com` (Terraform's rule).
+/// * HBR: `hbr.aliyuncs.com` for a few special regions, else `hbr.<region>.aliyuncs.com`.
 /// * STS: `sts.aliyuncs.com` when `region` is empty, else `sts.<region>.aliyuncs.com`.
 pub fn default_host(product: Product, region: &str) -> String {
     let region = region.trim().to_ascii_lowercase();
@@ -56,13 +125,19 @@ pub fn default_host(product: Product, region: &str) -> String {
             }
         }
         Product::Dbs => {
-            if DBS_HANGZHOU.contains(&region.as_str()) || region.contains("-finance") {
+            if DBS_HANGZHOU.contains(&region.as_str()) {
                 "dbs-api.cn-hangzhou.aliyuncs.com".to_string()
             } else {
                 format!("dbs-api.{region}.aliyuncs.com")
             }
         }
-        Product::Hbr => format!("hbr.{region}.aliyuncs.com"),
+        Product::Hbr => {
+            if HBR_CENTRAL.contains(&region.as_str()) {
+                "hbr.aliyuncs.com".to_string()
+            } else {
+                format!("hbr.{region}.aliyuncs.com")
+            }
+        }
         Product::Sts => {
             if region.is_empty() {
                 "sts.aliyuncs.com".to_string()
