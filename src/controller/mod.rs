@@ -134,6 +134,7 @@ pub struct OperatorHandle {
     /// Readiness (true once the controllers run).
     pub readiness: Arc<Readiness>,
     shutdown: CancellationToken,
+    server_stop: CancellationToken,
     task: JoinHandle<Result<(), RunError>>,
 }
 
@@ -159,6 +160,9 @@ impl OperatorHandle {
     pub async fn kill(self) {
         self.task.abort();
         let _ = self.task.await;
+        // Release what the aborted task would have stopped: listeners and helper tasks.
+        self.server_stop.cancel();
+        self.shutdown.cancel();
     }
 }
 
@@ -236,6 +240,7 @@ pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHan
     let task = {
         let shutdown = shutdown.clone();
         let readiness = readiness.clone();
+        let server_stop = server_stop.clone();
         tokio::spawn(async move {
             let result = operate(config, client, ctx, readiness.clone(), shutdown).await;
             readiness.set(false);
@@ -252,6 +257,7 @@ pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHan
         metrics,
         readiness,
         shutdown,
+        server_stop,
         task,
     })
 }
