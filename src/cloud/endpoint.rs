@@ -225,6 +225,8 @@ mod tests {
             default_host(Product::Hbr, "cn-hangzhou"),
             "hbr.cn-hangzhou.aliyuncs.com"
         );
+        assert_eq!(default_host(Product::Hbr, "cn-wuhan"), "hbr.aliyuncs.com");
+        assert_eq!(default_host(Product::Rds, "cn-wuhan"), "rds.aliyuncs.com");
         assert_eq!(default_host(Product::Sts, ""), "sts.aliyuncs.com");
         assert_eq!(
             default_host(Product::Sts, "cn-beijing"),
