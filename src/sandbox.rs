@@ -240,7 +240,8 @@ impl std::fmt::Debug for World {
 impl World {
     /// Starts the API server and the emulator (both on `127.0.0.1:0`), installs the CRDs of
     /// all kinds, waits until they are established and starts the operator (all namespaces,
-    /// no leader election, the emulator as endpoint for every product).
+    /// no leader election, the emulator as endpoint for every product, the demo key as the
+    /// operator's default credentials).
     pub async fn start(config: &WorldConfig) -> Result<World, SandboxError> {
         let sandbox = Sandbox::start().await.map_err(SandboxError::Sandbox)?;
         let emulator = Emulator::start(
@@ -274,6 +275,19 @@ impl World {
             url.parse()
                 .map_err(|e: url::ParseError| SandboxError::EmulatorUrl(format!("{url}: {e}")))?,
         );
+        // The operator's default credentials (for objects without `credentialsRef`) are the
+        // demo key, never the user's environment or an ECS metadata service.
+        operator.cloud.chain.env = Some(BTreeMap::from([
+            (
+                crate::cloud::credentials::env::ACCESS_KEY_ID.to_string(),
+                DEMO_ACCESS_KEY_ID.to_string(),
+            ),
+            (
+                crate::cloud::credentials::env::ACCESS_KEY_SECRET.to_string(),
+                DEMO_ACCESS_KEY_SECRET.to_string(),
+            ),
+        ]));
+        operator.cloud.chain.imds_disabled = true;
         if let Some(qps) = config.cloud_qps {
             operator.cloud.rate_limit.qps = qps;
             operator.cloud.rate_limit.burst = (qps.ceil() as u32).max(1);
@@ -697,8 +711,8 @@ impl ObjectState {
         s
     }
 
-    /// `HbrBackupJob`: done at `Succeeded`, `PartiallySucceeded`, `Failed` or `Cancelled`
-    /// (or `Stalled`).
+    /// `HbrBackupJob`: succeeded at `Succeeded`; failed at `PartiallySucceeded`, `Failed`,
+    /// `Cancelled` or `Stalled`.
     pub fn from_hbr(o: &HbrBackupJob) -> Self {
         let mut s = Self::missing(
             TrackedKind::HbrBackupJob,
@@ -716,12 +730,14 @@ impl ObjectState {
                 Verdict::Failed
             } else {
                 match st.phase {
-                    Some(HbrBackupJobPhase::Succeeded | HbrBackupJobPhase::PartiallySucceeded) => {
-                        Verdict::Succeeded
-                    }
-                    Some(HbrBackupJobPhase::Failed | HbrBackupJobPhase::Cancelled) => {
-                        Verdict::Failed
-                    }
+                    Some(HbrBackupJobPhase::Succeeded) => Verdict::Succeeded,
+                    // Part of the data was skipped: done, but not a success (Argo CD reports
+                    // it as Degraded, see docs/gitops.md).
+                    Some(
+                        HbrBackupJobPhase::PartiallySucceeded
+                        | HbrBackupJobPhase::Failed
+                        | HbrBackupJobPhase::Cancelled,
+                    ) => Verdict::Failed,
                     _ => Verdict::InProgress,
                 }
             };

@@ -128,16 +128,20 @@ fn rds_backup(name: &str, instance: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_failed_backup_fails_the_run_and_says_why() {
+async fn a_failed_backup_fails_the_run_and_says_why_and_default_credentials_work() {
     let dir = tempfile::tempdir().unwrap();
     // Multi-document file: the Secret and two backups, one on an instance that does not exist.
     write(
         dir.path(),
         "all.yaml",
         &format!(
-            "{CREDENTIALS}---\n{}---\n{}",
+            "{CREDENTIALS}---\n{}---\n{}---\n{}",
             rds_backup("good", "rm-demo01"),
-            rds_backup("bad", "rm-missing")
+            rds_backup("bad", "rm-missing"),
+            // No credentialsRef: the operator's default credentials (the demo key).
+            rds_backup("good", "rm-demo01")
+                .replace("name: good", "name: default-creds")
+                .replace("  credentialsRef:\n    name: creds\n", "")
         ),
     );
     let cancel = CancellationToken::new();
@@ -156,7 +160,7 @@ async fn a_failed_backup_fails_the_run_and_says_why() {
     let failed: Vec<&str> = report.failed().iter().map(|o| o.name.as_str()).collect();
     assert_eq!(failed, ["bad"], "{output}");
     assert!(
-        output.contains("2 objects: 1 succeeded, 1 failed, 0 not done."),
+        output.contains("3 objects: 2 succeeded, 1 failed, 0 not done."),
         "{output}"
     );
     // The reason and message of the failure are in the summary.

@@ -144,7 +144,7 @@ fn hbr_verdicts() {
     for (phase, verdict) in [
         (HbrBackupJobPhase::Running, Verdict::InProgress),
         (HbrBackupJobPhase::Succeeded, Verdict::Succeeded),
-        (HbrBackupJobPhase::PartiallySucceeded, Verdict::Succeeded),
+        (HbrBackupJobPhase::PartiallySucceeded, Verdict::Failed),
         (HbrBackupJobPhase::Failed, Verdict::Failed),
         (HbrBackupJobPhase::Cancelled, Verdict::Failed),
         (HbrBackupJobPhase::Deleting, Verdict::InProgress),
