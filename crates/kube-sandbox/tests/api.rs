@@ -1630,3 +1630,36 @@ async fn malformed_requests_get_status_errors() {
     // The server is still healthy and the object untouched.
     assert_eq!(api.get("m").await.unwrap().spec.size, 1);
 }
+
+#[tokio::test]
+async fn kubeconfig_builds_a_working_client() {
+    let sb = Sandbox::start().await.unwrap();
+    let path = std::env::temp_dir().join(format!("kube-sandbox-kc-{}.yaml", uuid::Uuid::new_v4()));
+    sb.write_kubeconfig(&path).unwrap();
+    let kc = kube::config::Kubeconfig::read_from(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(kc.current_context.as_deref(), Some("kube-sandbox"));
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = Client::try_from(cfg).unwrap();
+    let nss: Api<Namespace> = Api::all(client);
+    let names: Vec<String> = nss
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|n| n.name_any())
+        .collect();
+    assert!(names.contains(&"default".to_string()) && names.contains(&"kube-system".to_string()));
+    assert_eq!(
+        sb.kubeconfig().clusters[0]
+            .cluster
+            .as_ref()
+            .unwrap()
+            .server
+            .as_deref(),
+        Some(sb.url())
+    );
+}
