@@ -11,6 +11,10 @@
 //! - every verb of every rendered rule was used at least once (nothing superfluous), except
 //!   the documented [`NOT_EXERCISED`] ones.
 //!
+//! A second test runs the same scenario with `--namespace` (what `watchNamespaces` renders)
+//! and checks that no call leaves the watched namespace (or the release namespace for the
+//! Lease), so the namespace-scoped install (`rbac.scope=namespace`) is enough.
+//!
 //! Scenario: leader election (create, renew, release of the Lease); every example manifest
 //! (`examples/*.yaml`: the Secrets, an `RdsBackup` and an `HbrBackupJob` to `Succeeded`, a
 //! `DbsBackupPlan` to `Running` and then paused); a Secret change; deletion of all three with
@@ -317,8 +321,9 @@ fn dynamic_api(client: &Client, kind: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), NS, &ar)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rendered_rbac_is_exactly_what_the_operator_uses() {
+/// Runs the scenario with the operator started from the rendered Deployment's arguments plus
+/// `extra_args`; returns every call the operator made.
+async fn scenario(extra_args: &[&str]) -> Vec<Call> {
     let env = Env::start().await;
     let namespaces: Api<Namespace> = Api::all(env.client.clone());
     let release_ns = Namespace {
@@ -335,17 +340,20 @@ async fn rendered_rbac_is_exactly_what_the_operator_uses() {
 
     // The operator exactly as the chart configures it (default values: all namespaces,
     // leader election on), only pointed at the emulator, with fast timings and no listeners.
-    let args = rendered_args();
+    let mut args = rendered_args();
+    args.extend(extra_args.iter().map(|a| (*a).to_string()));
     let cli = Cli::try_parse_from(
         std::iter::once("aliyun-backup-operator".to_string()).chain(args.clone()),
     )
     .unwrap_or_else(|e| panic!("the chart's args {args:?} do not parse: {e}"));
     let Command::Run(run) = cli.command;
     let mut cfg = run.to_config(RELEASE_NS).unwrap();
-    assert!(
-        cfg.namespaces.is_empty(),
-        "default install watches all namespaces"
-    );
+    if extra_args.is_empty() {
+        assert!(
+            cfg.namespaces.is_empty(),
+            "default install watches all namespaces"
+        );
+    }
     let le = cfg
         .leader_election
         .as_mut()
@@ -442,8 +450,6 @@ async fn rendered_rbac_is_exactly_what_the_operator_uses() {
     }
     operator.stop().await.unwrap();
 
-    // ---- compare
-    let rules = rendered_rules();
     let recorded: Vec<Call> = calls
         .lock()
         .unwrap()
@@ -451,6 +457,13 @@ async fn rendered_rbac_is_exactly_what_the_operator_uses() {
         .filter_map(|(m, p, q)| classify(m, p, q))
         .collect();
     assert!(!recorded.is_empty());
+    recorded
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendered_rbac_is_exactly_what_the_operator_uses() {
+    let recorded = scenario(&[]).await;
+    let rules = rendered_rules();
     let denied: BTreeSet<String> = recorded
         .iter()
         .filter(|c| !rules.iter().any(|r| r.allows(c, &c.verb)))
@@ -485,4 +498,37 @@ async fn rendered_rbac_is_exactly_what_the_operator_uses() {
         "the rendered RBAC grants verbs the operator never used (remove them from the chart):\n{}",
         unused.join("\n")
     );
+}
+
+/// With `watchNamespaces` (rendered as `WATCH_NAMESPACES`, i.e. `--namespace`) the operator
+/// makes no cluster-wide call at all, so the namespace-scoped install (`rbac.scope=namespace`:
+/// the same rules as a Role per watched namespace, plus the Lease Role) is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_namespaces_needs_no_cluster_wide_access() {
+    let recorded = scenario(&["--namespace", NS]).await;
+    let rules = rendered_rules();
+    let outside: BTreeSet<String> = recorded
+        .iter()
+        .filter(|c| {
+            let home = if c.group == "coordination.k8s.io" {
+                RELEASE_NS
+            } else {
+                NS
+            };
+            c.namespace.as_deref() != Some(home)
+        })
+        .map(|c| format!("{c:?}"))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "calls outside the watched namespace (a namespace-scoped install would deny them):\n{}",
+        outside.into_iter().collect::<Vec<_>>().join("\n")
+    );
+    // and each is allowed by the namespaced rules (the ClusterRole's rules, as a Role)
+    for c in &recorded {
+        assert!(
+            rules.iter().any(|r| r.allows(c, &c.verb)),
+            "{c:?} not allowed"
+        );
+    }
 }
