@@ -127,6 +127,18 @@ def test_default_objects(default):
         assert o["metadata"]["labels"]["app.kubernetes.io/name"] == "aliyun-backup-operator"
 
 
+def test_chart_version_follows_the_cargo_package():
+    cargo = (ROOT / "Cargo.toml").read_text()
+    version = next(
+        line.split("=", 1)[1].strip().strip('"')
+        for line in cargo.split("\n")
+        if line.startswith("version = ")
+    )
+    chart = yaml.safe_load((chart_tool.CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == version
+    assert chart["version"] == version
+
+
 def test_default_deployment(default):
     dep = only(default, "Deployment")
     assert dep["spec"]["replicas"] == 2
