@@ -223,3 +223,184 @@ fn rds_params() {
     };
     assert_eq!(del.params().get("BackupId"), Some("1,2"));
 }
+
+/// Every request parameter of the seed API pages (`shared/seeds/`) reaches the wire when set.
+#[test]
+fn seed_parameters_are_all_representable() {
+    fn names(p: &Params) -> std::collections::BTreeSet<String> {
+        p.all().map(|(k, _)| k.clone()).collect()
+    }
+    fn missing(p: &Params, seed: &[&str]) -> Vec<String> {
+        let have = names(p);
+        seed.iter()
+            .filter(|k| !have.contains(**k))
+            .map(|k| k.to_string())
+            .collect()
+    }
+    let s = || Some("x".to_string());
+    let dbs = CreateAndStartBackupPlanRequest {
+        backup_plan_id: s(),
+        region: s(),
+        instance_class: "micro".into(),
+        database_type: "MySQL".into(),
+        backup_method: "logical".into(),
+        period: s(),
+        used_time: Some(1),
+        pay_type: s(),
+        database_region: s(),
+        storage_region: s(),
+        instance_type: s(),
+        storage_type: s(),
+        from_app: s(),
+        source: SourceEndpoint {
+            instance_type: "RDS".into(),
+            region: s(),
+            instance_id: s(),
+            ip: s(),
+            port: Some(3306),
+            database_name: s(),
+            user_name: s(),
+            password: Some(Secret::new("p")),
+            oracle_sid: s(),
+            backup_gateway_id: Some(1),
+        },
+        oss_bucket_name: s(),
+        backup_objects: Some(BackupObjects::Raw("[]".into())),
+        backup_period: s(),
+        backup_start_time: s(),
+        enable_backup_log: Some(true),
+        backup_log_interval_seconds: Some(1),
+        backup_retention_period: Some(1),
+        duplication_infrequent_access_period: Some(1),
+        duplication_archive_period: Some(1),
+        backup_plan_name: "n".into(),
+        backup_storage_type: s(),
+        backup_speed_limit: Some(1),
+        backup_rate_limit: Some(1),
+        backup_strategy_type: s(),
+        cross_aliyun_id: s(),
+        cross_role_name: s(),
+        client_token: s(),
+        resource_group_id: s(),
+        owner_id: None,
+    };
+    let seed_dbs = [
+        "BackupPlanId",
+        "Region",
+        "InstanceClass",
+        "DatabaseType",
+        "BackupMethod",
+        "Period",
+        "UsedTime",
+        "PayType",
+        "DatabaseRegion",
+        "StorageRegion",
+        "InstanceType",
+        "StorageType",
+        "FromApp",
+        "SourceEndpointInstanceType",
+        "SourceEndpointRegion",
+        "SourceEndpointInstanceID",
+        "SourceEndpointIP",
+        "SourceEndpointPort",
+        "SourceEndpointDatabaseName",
+        "SourceEndpointUserName",
+        "SourceEndpointPassword",
+        "BackupGatewayId",
+        "OSSBucketName",
+        "BackupObjects",
+        "BackupPeriod",
+        "BackupStartTime",
+        "EnableBackupLog",
+        "BackupLogIntervalSeconds",
+        "BackupRetentionPeriod",
+        "DuplicationInfrequentAccessPeriod",
+        "DuplicationArchivePeriod",
+        "BackupPlanName",
+        "SourceEndpointOracleSID",
+        "BackupStorageType",
+        "BackupSpeedLimit",
+        "BackupRateLimit",
+        "BackupStrategyType",
+        "CrossAliyunId",
+        "CrossRoleName",
+        "ClientToken",
+        "ResourceGroupId",
+    ];
+    assert_eq!(missing(&dbs.params(), &seed_dbs), Vec::<String>::new());
+
+    let start = StartBackupPlanRequest {
+        backup_plan_id: "p".into(),
+        client_token: s(),
+        owner_id: None,
+    };
+    assert_eq!(
+        missing(&start.params(), &["BackupPlanId", "ClientToken"]),
+        Vec::<String>::new()
+    );
+
+    let hbr = CreateBackupJobRequest {
+        job_name: s(),
+        source_type: "UDM_ECS".into(),
+        retention: 1,
+        instance_id: s(),
+        detail: Some(json!({})),
+        backup_type: s(),
+        vault_id: s(),
+        speed_limit: s(),
+        options: Some(json!({"UseVSS": false})),
+        include: Some(vec!["/a".into()]),
+        exclude: Some(vec!["/b".into()]),
+        cluster_id: s(),
+        container_resources: Some(json!([])),
+        initiated_by_ack: Some(false),
+        container_cluster_id: s(),
+        cross_account_type: s(),
+        cross_account_user_id: Some(1),
+        cross_account_role_name: s(),
+    };
+    let seed_hbr = [
+        "JobName",
+        "SourceType",
+        "Retention",
+        "InstanceId",
+        "Detail",
+        "BackupType",
+        "VaultId",
+        "SpeedLimit",
+        "Options",
+        "Include",
+        "Exclude",
+        "ClusterId",
+        "ContainerResources",
+        "InitiatedByAck",
+        "ContainerClusterId",
+        "CrossAccountType",
+        "CrossAccountUserId",
+        "CrossAccountRoleName",
+    ];
+    assert_eq!(missing(&hbr.params(), &seed_hbr), Vec::<String>::new());
+
+    let rds = CreateBackupRequest {
+        db_instance_id: "rm".into(),
+        db_names: vec!["a".into()],
+        backup_strategy: s(),
+        backup_method: s(),
+        backup_type: s(),
+        backup_retention_period: Some(7),
+        owner: RdsOwner {
+            resource_owner_id: Some(1),
+            ..Default::default()
+        },
+    };
+    let seed_rds = [
+        "DBInstanceId",
+        "DBName",
+        "BackupStrategy",
+        "BackupMethod",
+        "BackupType",
+        "BackupRetentionPeriod",
+        "ResourceOwnerId",
+    ];
+    assert_eq!(missing(&rds.params(), &seed_rds), Vec::<String>::new());
+}
