@@ -29,7 +29,39 @@
 //!
 //! Errors are [`CloudError`]s with an [`ErrorClass`] (`Retryable`, `NotFound`, `Conflict`,
 //! `Terminal`) and a fixed [`CloudError::name`]. Secrets never appear in `Debug`/`Display`
-//! output or logs.
+//! output or logs; service messages that echo the string to sign are cut, and the secret
+//! and token are masked in any message.
+//!
+//! # Retries
+//!
+//! `Retryable` errors are retried with exponential backoff and full jitter
+//! ([`RetryPolicy`]), or after exactly `x-acs-retry-after` milliseconds when the service
+//! sends it, within `max_attempts` and `max_total_time`. Whether a failed call may be
+//! repeated depends on the action:
+//!
+//! | Action | Repeated after a timeout / 5xx? |
+//! |---|---|
+//! | all `Describe*` | yes |
+//! | DBS `StopBackupPlan`, `ReleaseBackupPlan`, `ModifyBackupPlanName`; RDS `DeleteBackup`; HBR `CancelBackupJob`, `DeleteSnapshot` | yes (state-setting; a repeat is harmless or answers NotFound) |
+//! | DBS `ConfigureBackupPlan` | yes, unless `AutoStartBackup=true` without a `ClientToken` |
+//! | DBS `CreateAndStartBackupPlan`, `StartBackupPlan` | only with a `ClientToken` |
+//! | RDS `CreateBackup`, HBR `CreateBackupJob` | never |
+//!
+//! Every action is repeated when the error proves it did not run: throttling, gateway
+//! rejections (signature, timestamp, nonce, access key), connection refused.
+//!
+//! # Rate limiting
+//!
+//! One token bucket per (access key id, region, product) — the default chain counts as one
+//! key — shared by all clients of an [`AlibabaCloud`]. After a throttling response the
+//! bucket also runs at `qps × throttle_factor` for `throttle_cooldown` ([`RateLimit`]).
+//!
+//! # Testing
+//!
+//! [`time::ManualTime`] replaces the clock and sleeper ([`CloudConfig::time`]), so retry and
+//! rate-limit behaviour is tested without sleeping; endpoints accept `http://` overrides
+//! for loopback fakes and the emulator; [`config::ChainConfig`] takes an environment map
+//! and a metadata URL.
 
 #![warn(missing_docs)]
 
