@@ -19,6 +19,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::backoff::{jittered, unit_random};
 use super::context::Context;
@@ -107,9 +108,15 @@ where
         return Ok(Action::requeue(remaining));
     }
     ctx.gate.clear(&key);
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = K::KIND,
+        namespace = obj.namespace().unwrap_or_default(),
+        name = obj.name_any(),
+    );
     let result = {
         let _timer = ctx.metrics.reconcile_started(K::KIND);
-        reconcile(obj.clone(), ctx.clone()).await
+        reconcile(obj.clone(), ctx.clone()).instrument(span).await
     };
     match &result {
         Ok(action) => {
