@@ -25,6 +25,13 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let sandbox = kube_sandbox::Sandbox::start_with(kube_sandbox::SandboxConfig {
         listen: args.listen,
         bookmark_interval: std::time::Duration::from_secs(args.bookmark_interval_secs.max(1)),

@@ -70,8 +70,14 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> Response {
     match route(&st, &method, &uri, &headers, body).await {
-        Ok(r) => r,
-        Err(e) => err_response(&e),
+        Ok(r) => {
+            tracing::debug!(%method, %uri, status = r.status().as_u16(), "request");
+            r
+        }
+        Err(e) => {
+            tracing::debug!(%method, %uri, status = e.code, reason = e.reason, "request failed");
+            err_response(&e)
+        }
     }
 }
 
