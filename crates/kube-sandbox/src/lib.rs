@@ -287,6 +287,7 @@ impl Sandbox {
             counters: Mutex::new(BTreeMap::new()),
             failures: Mutex::new(Vec::new()),
             shutdown: shutdown_rx.clone(),
+            close_watches: watch::channel(0).0,
             bookmark_interval: config.bookmark_interval.max(Duration::from_millis(1)),
             server_address: Mutex::new(addr.to_string()),
         });
@@ -379,6 +380,12 @@ impl Sandbox {
     /// resourceVersion receive `410 Gone`.
     pub fn compact(&self) {
         lock(&self.state.store).compact();
+    }
+
+    /// Ends every open watch stream (as an API server restart or watch timeout
+    /// would); clients re-establish them from their last resourceVersion.
+    pub fn close_watches(&self) {
+        self.state.close_watches.send_modify(|v| *v += 1);
     }
 
     /// Stops the server and ends all watches.

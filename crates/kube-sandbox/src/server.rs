@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub counters: Mutex<BTreeMap<RequestKey, u64>>,
     pub failures: Mutex<Vec<Failure>>,
     pub shutdown: watch::Receiver<bool>,
+    /// Bumped by `Sandbox::close_watches` to end every open watch.
+    pub close_watches: watch::Sender<u64>,
     pub bookmark_interval: Duration,
     pub server_address: Mutex<String>,
 }
@@ -823,7 +825,7 @@ fn start_watch(
                 table,
                 header_sent: std::sync::atomic::AtomicBool::new(false),
             };
-            let shutdown = st.shutdown.clone();
+            let shutdown = (st.shutdown.clone(), st.close_watches.subscribe());
             let every = st.bookmark_interval;
             tokio::spawn(w.run(
                 init,
@@ -935,7 +937,7 @@ impl Watcher {
         initial_end: bool,
         timeout: Duration,
         every: Duration,
-        mut shutdown: watch::Receiver<bool>,
+        (mut shutdown, mut closer): (watch::Receiver<bool>, watch::Receiver<u64>),
     ) {
         for o in &init {
             if self.matches(o) && !self.send("ADDED", o).await {
@@ -960,6 +962,7 @@ impl Watcher {
                 _ = &mut deadline => break,
                 _ = self.tx.closed() => break,
                 _ = shutdown.changed() => break,
+                _ = closer.changed() => break,
                 _ = tick.tick(), if self.bookmarks => {
                     if !self.bookmark(last_rv, false).await { break; }
                 }

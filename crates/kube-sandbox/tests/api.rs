@@ -1099,6 +1099,69 @@ mod controller {
     }
 
     #[tokio::test]
+    async fn controller_survives_closed_watches() {
+        let (sb, api) = setup().await;
+        let ctx = Arc::new(Ctx {
+            api: api.clone(),
+            seen: Mutex::new(vec![]),
+        });
+        let handle = tokio::spawn(
+            Controller::new(api.clone(), watcher::Config::default())
+                .run(reconcile, error_policy, ctx.clone())
+                .for_each(|_| async {}),
+        );
+        api.create(&PostParams::default(), &widget("r1", 1))
+            .await
+            .unwrap();
+        eventually("first object reconciled", || {
+            let api = api.clone();
+            async move {
+                api.get("r1")
+                    .await
+                    .unwrap()
+                    .status
+                    .and_then(|s| s.phase)
+                    .as_deref()
+                    == Some("gen1")
+            }
+        })
+        .await;
+        let watches_before = sb
+            .counters()
+            .get("watch", "test.example.com", "widgets", "");
+        sb.close_watches();
+        api.create(&PostParams::default(), &widget("r2", 1))
+            .await
+            .unwrap();
+        eventually(
+            "object created after the watch was cut is reconciled",
+            || {
+                let api = api.clone();
+                async move {
+                    api.get("r2")
+                        .await
+                        .unwrap()
+                        .status
+                        .and_then(|s| s.phase)
+                        .as_deref()
+                        == Some("gen1")
+                }
+            },
+        )
+        .await;
+        eventually("watch re-established", || {
+            let sb = &sb;
+            async move {
+                sb.counters()
+                    .get("watch", "test.example.com", "widgets", "")
+                    > watches_before
+            }
+        })
+        .await;
+        handle.abort();
+    }
+
+    #[tokio::test]
     async fn controller_streaming_list_mode() {
         let (_sb, api) = setup().await;
         api.create(&PostParams::default(), &widget("pre", 1))
