@@ -608,3 +608,39 @@ async fn missing_password_secret_is_stalled_naming_the_secret() {
     assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn fixing_the_spec_of_a_failed_plan_retries_the_precheck() {
+    let mut env = start_env().await;
+    env.start_operator().await;
+    // The source instance does not exist: the pre-check fails.
+    create(&env, &plan("fix", "rm-missing")).await;
+    let o = wait_for(&env.api::<DbsBackupPlan>(), "fix", "Stalled", |o| {
+        is_true(o, "Stalled") && current(o)
+    })
+    .await;
+    assert!(
+        condition(&o, "Stalled")
+            .unwrap()
+            .message
+            .contains("rm-missing"),
+        "{o:#?}"
+    );
+    let id = plan_id(&o);
+    patch_spec(
+        &env,
+        "fix",
+        json!({ "source": { "instanceId": "rm-demo01" } }),
+    )
+    .await;
+    let o = wait_phase(&env, "fix", DbsBackupPlanPhase::Running).await;
+    assert_eq!(plan_id(&o), id, "the same plan, reconfigured");
+    assert_eq!(env.calls("ConfigureBackupPlan"), 1);
+    assert_eq!(env.calls("StartBackupPlan"), 1);
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
+    assert_eq!(
+        emulator_plan(&env, &id)["SourceEndpointInstanceID"],
+        "rm-demo01"
+    );
+    env.stop_operator().await;
+}

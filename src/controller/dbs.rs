@@ -293,6 +293,11 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         .annotations()
         .get(plan::ANNOTATION_APPLIED_CONFIG)
         .cloned();
+    if !is_fresh(&obj, api).await? {
+        // The cache lags behind a write (ours): plan and write status only from the latest
+        // version, which the watch delivers next.
+        return Ok(Action::requeue(ctx.timing.poll_initial));
+    }
     let target = match target(&obj, ctx).await? {
         Ok(t) => t,
         Err(problem) => {
@@ -309,18 +314,20 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             Err(e) => return w.cloud_error(e).await,
         },
     };
+    let last_reason = w
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.status == super::conditions::TRUE)
+        .map(|c| c.reason.clone());
     let step = plan::plan(&PlanInput {
         desired: &desired,
         status: &w.status,
         applied_fingerprint: applied.as_deref(),
         observed: observed.as_ref(),
+        last_reason: last_reason.as_deref(),
     });
     tracing::debug!(kind = KIND, name = %w.name, ?step, "planned");
-    if step != Step::Observe && !is_fresh(&obj, api).await? {
-        // The cache lags behind a write (ours): act only on the latest state, which the watch
-        // delivers next.
-        return Ok(Action::requeue(ctx.timing.poll_initial));
-    }
     let plan_id = w.status.backup_plan_id.clone().unwrap_or_default();
     match step {
         Step::RecordIntent => {
@@ -683,7 +690,14 @@ async fn observe(
         }
     }
     w.commit(&health).await?;
+    let set_running = w
+        .status
+        .latest_full_backup_set
+        .as_ref()
+        .is_some_and(plan::full_backup_in_progress);
     let delay = match (&health, phase) {
+        // Follow a running full backup to its end, then only resync.
+        (Health::Ready { .. }, _) if set_running => ctx.timing.poll_max,
         (Health::Ready { .. } | Health::Stalled { .. }, _) => ctx.timing.resync,
         (Health::Progressing { .. }, DbsBackupPlanPhase::Starting) => {
             let since = w

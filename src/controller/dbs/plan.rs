@@ -666,6 +666,8 @@ pub struct PlanInput<'a> {
     pub applied_fingerprint: Option<&'a str>,
     /// The plan from `DescribeBackupPlanList` (`None`: not described, or not found).
     pub observed: Option<&'a BackupPlanDetail>,
+    /// Reason of the condition that is currently true (what the last reconcile did).
+    pub last_reason: Option<&'a str>,
 }
 
 /// The one next step of a reconcile.
@@ -721,7 +723,14 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
         cs::RUNNING | cs::CHECK_PASS | cs::WAIT if desired.suspend => return Step::Stop,
         cs::INIT if desired.suspend && !errored => return Step::Stop,
         cs::PAUSE if !desired.suspend => return Step::Start,
-        cs::STOP if !desired.suspend && !errored => return Step::Start,
+        // Stopped by us, or failed and then reconfigured by a spec change: (re)start, which
+        // runs the pre-check again.
+        cs::STOP
+            if !desired.suspend
+                && (!errored || input.last_reason == Some(reasons::CONFIGURING)) =>
+        {
+            return Step::Start;
+        }
         _ => {}
     }
     if matches!(raw, cs::RUNNING | cs::PAUSE) {
@@ -843,6 +852,18 @@ pub fn time_from_ms(ms: Option<i64>) -> Option<Time> {
     ms.filter(|m| *m > 0)
         .and_then(|m| jiff::Timestamp::from_millisecond(m).ok())
         .map(Time)
+}
+
+/// Whether a full backup set is still being made (`schedule`, `running`, ...). `finish`, a
+/// failure (`failed`, anything containing `fail`) and `stop` are final (aliyun-api.md §1.1).
+pub fn full_backup_in_progress(set: &DbsFullBackupSet) -> bool {
+    let s = set
+        .status
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    !(s.is_empty() || s == "finish" || s == "stop" || s.contains("fail"))
 }
 
 /// The latest full backup set of a `DescribeFullBackupList` page (by start, then create time).

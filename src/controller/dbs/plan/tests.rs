@@ -241,6 +241,7 @@ fn input<'a>(
         status,
         applied_fingerprint: fp,
         observed,
+        last_reason: None,
     }
 }
 
@@ -502,4 +503,35 @@ fn own_plan_is_found_only_when_unambiguous() {
     twin.backup_plan_id = "dbs-twin".into();
     assert!(find_own_plan(&d, &started, &[mine, twin]).is_none());
     assert!(find_own_plan(&d, &started, &[]).is_none());
+}
+
+#[test]
+fn failed_precheck_is_restarted_only_after_a_reconfigure() {
+    let d = validate(&spec()).unwrap();
+    let fp = d.fingerprint();
+    let st = created_status();
+    let mut failed = observed("stop");
+    failed.err_message = Some("Precheck failed".into());
+    let mut i = input(&d, &st, Some(&fp), Some(&failed));
+    i.last_reason = Some(reasons::PLAN_STOPPED);
+    assert_eq!(plan(&i), Step::Observe);
+    i.last_reason = Some(reasons::CONFIGURING);
+    assert_eq!(plan(&i), Step::Start);
+    // A spec change on a failed plan is pushed first.
+    i.applied_fingerprint = Some("old");
+    assert_eq!(plan(&i), Step::Configure { drift: vec![] });
+}
+
+#[test]
+fn full_backup_progress() {
+    let set = |s: &str| DbsFullBackupSet {
+        status: Some(s.into()),
+        ..Default::default()
+    };
+    assert!(full_backup_in_progress(&set("running")));
+    assert!(full_backup_in_progress(&set("schedule")));
+    assert!(!full_backup_in_progress(&set("finish")));
+    assert!(!full_backup_in_progress(&set("failed")));
+    assert!(!full_backup_in_progress(&set("stop")));
+    assert!(!full_backup_in_progress(&DbsFullBackupSet::default()));
 }
