@@ -216,3 +216,22 @@ async fn watching_all_namespaces_works() {
     assert_eq!(env.calls("CreateBackup"), 1);
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn leader_steps_down_when_it_cannot_renew() {
+    let env = Env::start().await;
+    let a = start_replica(&env, "replica-a").await;
+    wait_until("replica-a to lead", || a.readiness.get()).await;
+    // Every lease update fails from now on: a must give up before its lease could expire.
+    env.sandbox.fail_next(
+        kube_sandbox::FailureMatcher::new("update", "leases"),
+        u32::MAX,
+        500,
+    );
+    let result = tokio::time::timeout(TIMEOUT, a.wait()).await.unwrap();
+    assert!(
+        matches!(result, Err(RunError::LeadershipLost)),
+        "{result:?}"
+    );
+    assert_eq!(holder(&env).await.as_deref(), Some("replica-a"));
+}

@@ -81,6 +81,9 @@ pub struct LeaderElector {
     api: Api<Lease>,
     cfg: LeaderElectionConfig,
     observed: Option<Observed>,
+    /// When the last successful acquire/renew request was *sent* (conservative: the server
+    /// wrote the lease after this instant, so others see it expire after it plus the duration).
+    last_held: Option<Instant>,
 }
 
 fn lease_key(lease: &Lease) -> (Option<String>, Option<String>, Option<String>) {
@@ -106,11 +109,20 @@ fn secs(d: Duration) -> i32 {
 
 impl LeaderElector {
     /// A participant for `cfg`.
-    pub fn new(client: Client, cfg: LeaderElectionConfig) -> Self {
+    pub fn new(client: Client, mut cfg: LeaderElectionConfig) -> Self {
+        if cfg.renew_deadline >= cfg.lease_duration {
+            let fixed = cfg.lease_duration.mul_f64(2.0 / 3.0);
+            tracing::warn!(
+                ?fixed,
+                "leader election: renew deadline must be shorter than the lease duration"
+            );
+            cfg.renew_deadline = fixed;
+        }
         LeaderElector {
             api: Api::namespaced(client, &cfg.namespace),
             cfg,
             observed: None,
+            last_held: None,
         }
     }
 
@@ -144,6 +156,15 @@ impl LeaderElector {
 
     /// One acquire-or-renew round.
     pub async fn try_acquire_or_renew(&mut self) -> Result<Attempt, kube::Error> {
+        let sent = Instant::now();
+        let result = self.acquire_or_renew_once().await;
+        if matches!(result, Ok(Attempt::Held)) {
+            self.last_held = Some(sent);
+        }
+        result
+    }
+
+    async fn acquire_or_renew_once(&mut self) -> Result<Attempt, kube::Error> {
         let now = jiff::Timestamp::now();
         let current = match self.api.get(&self.cfg.lease_name).await {
             Ok(l) => l,
@@ -243,17 +264,22 @@ impl LeaderElector {
 
     /// Keeps renewing the lease until `cancel` fires (returns `true`) or leadership is lost
     /// (returns `false`; the caller must stop acting immediately).
+    ///
+    /// Leadership is given up no later than `renew_deadline` after the last successful renew
+    /// request was sent (every attempt is bounded by the remaining budget), which is before any
+    /// standby can consider the lease expired.
     pub async fn hold(&mut self, cancel: &CancellationToken) -> bool {
-        let mut last_renew = Instant::now();
         loop {
+            let last_renew = self.last_held.unwrap_or_else(Instant::now);
+            let budget = self.cfg.renew_deadline.saturating_sub(last_renew.elapsed());
             tokio::select! {
                 () = cancel.cancelled() => return true,
-                () = tokio::time::sleep(self.cfg.retry_period) => {}
+                () = tokio::time::sleep(self.cfg.retry_period.min(budget)) => {}
             }
-            let attempt =
-                tokio::time::timeout(self.cfg.renew_deadline, self.try_acquire_or_renew()).await;
+            let budget = self.cfg.renew_deadline.saturating_sub(last_renew.elapsed());
+            let attempt = tokio::time::timeout(budget, self.try_acquire_or_renew()).await;
             match attempt {
-                Ok(Ok(Attempt::Held)) => last_renew = Instant::now(),
+                Ok(Ok(Attempt::Held)) => {}
                 Ok(Ok(Attempt::HeldByOther)) => {
                     tracing::error!(lease = %self.cfg.lease_name, "lease taken by another replica");
                     return false;
@@ -267,6 +293,7 @@ impl LeaderElector {
                 ),
                 Err(_) => tracing::warn!("leader election: renew timed out"),
             }
+            let last_renew = self.last_held.unwrap_or(last_renew);
             if last_renew.elapsed() >= self.cfg.renew_deadline {
                 tracing::error!(
                     lease = %self.cfg.lease_name,
