@@ -644,3 +644,47 @@ async fn fixing_the_spec_of_a_failed_plan_retries_the_precheck() {
     );
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn deleting_during_an_unrecorded_create_releases_the_plan() {
+    let mut env = start_env().await;
+    env.emulator.inject_fault(
+        Fault::latency(Some("CreateAndStartBackupPlan"), Duration::from_secs(3))
+            .for_product("DBS")
+            .times(1),
+    );
+    let mut cfg = env.operator_config();
+    cfg.timing.error_base = Duration::from_secs(600);
+    cfg.timing.error_max = Duration::from_secs(600);
+    env.start_operator_with(cfg).await;
+    let mut obj = plan("early", "rm-demo01");
+    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    create(&env, &obj).await;
+    let api = env.api::<DbsBackupPlan>();
+    wait_for(&api, "early", "intent recorded", |o| {
+        o.status
+            .as_ref()
+            .is_some_and(|s| s.pending_create.is_some())
+    })
+    .await;
+    env.sandbox.fail_next(
+        FailureMatcher::new("patch", "dbsbackupplans").name("early"),
+        1,
+        500,
+    );
+    wait_until("the post-create write to fail", || {
+        env.sandbox.pending_failures() == 0
+    })
+    .await;
+    env.kill_operator().await;
+    assert_eq!(emulator_plans(&env).len(), 1);
+
+    // Deleted while the operator is down; the new operator finds the plan and releases it.
+    api.delete("early", &DeleteParams::default()).await.unwrap();
+    env.start_operator().await;
+    wait_gone(&api, "early").await;
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
+    assert_eq!(env.calls("ReleaseBackupPlan"), 1);
+    assert!(emulator_plans(&env).is_empty(), "the plan was released");
+    env.stop_operator().await;
+}

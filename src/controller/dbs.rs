@@ -750,27 +750,24 @@ async fn cleanup(
         .await;
     }
     let mut w = Work::new(&obj, ctx, api);
-    let Some(plan_id) = w.status.backup_plan_id.clone() else {
-        if w.status.pending_create.is_some() {
-            w.event(
-                EventType::Warning,
-                "PlanMayBeOrphaned",
-                "Deleting",
-                "the object was deleted while CreateAndStartBackupPlan had an unknown outcome; \
-                 check DBS for a plan with this name and release it if it exists",
-            )
-            .await;
-        }
+    if w.status.backup_plan_id.is_none() && w.status.pending_create.is_none() {
+        // Nothing was ever sent to the cloud.
         return Ok(Action::await_change());
-    };
+    }
     w.status.phase = Some(DbsBackupPlanPhase::Deleting);
+    let what = w
+        .status
+        .backup_plan_id
+        .clone()
+        .map(|id| format!("plan {id}"))
+        .unwrap_or_else(|| "the plan".to_string());
     let target = match target(&obj, ctx).await? {
         Ok(t) => t,
         Err(problem) => {
             w.commit(&Health::stalled(
                 problem.reason(),
                 format!(
-                    "{problem}; cannot release plan {plan_id}. Fix the Secret, or set the annotation \
+                    "{problem}; cannot release {what}. Fix the Secret, or set the annotation \
                      backup.aliyun.dev/orphan-on-delete=\"true\" to delete the object without cloud cleanup"
                 ),
             ))
@@ -782,6 +779,27 @@ async fn cleanup(
         }
     };
     let dbs = ctx.cloud.dbs(&target);
+    let plan_id = match w.status.backup_plan_id.clone() {
+        Some(id) => id,
+        None => {
+            // A create whose outcome was never recorded: release the plan if it exists.
+            let desired = match plan::validate(&obj.spec) {
+                Ok(d) => d,
+                Err(_) => return Ok(Action::await_change()),
+            };
+            match find_own_plan(&w, dbs.as_ref(), &desired).await {
+                Ok(Some(found)) => found.backup_plan_id,
+                Ok(None) => return Ok(Action::await_change()),
+                Err(e) => {
+                    w.cloud_error(e).await?;
+                    return Err(Error::Wait {
+                        reason: reasons::RELEASING,
+                        after: None,
+                    });
+                }
+            }
+        }
+    };
     let req = ReleaseBackupPlanRequest {
         backup_plan_id: plan_id.clone(),
         ..ReleaseBackupPlanRequest::default()
