@@ -8,7 +8,8 @@
 //!   parts), or `Stalled/InvalidSpec`.
 //! * **observe**: `DescribeBackupPlanList(BackupPlanId)` (and `DescribeFullBackupList` for the
 //!   latest full backup set) once the plan exists. Reconciles triggered by the operator's own
-//!   writes do not poll again before the scheduled time.
+//!   writes do not poll again before the scheduled time (runtime requeue gate), and a reconcile
+//!   acts only on the latest version of the object (never on a lagging cache).
 //! * **plan** ([`plan::plan`], pure): one [`plan::Step`].
 //! * **act**: at most one mutating call (`CreateAndStartBackupPlan`, `ConfigureBackupPlan`,
 //!   `ModifyBackupPlanName`, `StopBackupPlan`, `StartBackupPlan`). The source password is read
@@ -279,6 +280,11 @@ async fn describe_plan(
 }
 
 async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>) -> Result<Action> {
+    if !is_fresh(&obj, api).await? {
+        // The cache lags behind a write (ours): plan and write status only from the latest
+        // version, which the watch delivers next.
+        return Ok(Action::requeue(ctx.timing.poll_initial));
+    }
     let mut w = Work::new(&obj, ctx, api);
     let desired = match plan::validate(&obj.spec) {
         Ok(d) => d,
@@ -293,11 +299,6 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         .annotations()
         .get(plan::ANNOTATION_APPLIED_CONFIG)
         .cloned();
-    if !is_fresh(&obj, api).await? {
-        // The cache lags behind a write (ours): plan and write status only from the latest
-        // version, which the watch delivers next.
-        return Ok(Action::requeue(ctx.timing.poll_initial));
-    }
     let target = match target(&obj, ctx).await? {
         Ok(t) => t,
         Err(problem) => {
