@@ -952,21 +952,30 @@ pub fn render_line(s: &ObjectState) -> String {
     line
 }
 
-/// Draws progress: a table redrawn in place on a terminal, a line per change otherwise.
+/// Alternate screen buffer on/off, clear screen + cursor home (xterm/VT100).
+const ALT_SCREEN_ON: &str = "\x1b[?1049h";
+const ALT_SCREEN_OFF: &str = "\x1b[?1049l";
+const CLEAR_HOME: &str = "\x1b[H\x1b[2J";
+
+/// Draws progress. On a terminal: a full-screen table in the alternate screen (like `watch`),
+/// redrawn when it changes, so long lines that wrap cannot garble it; when done, the last
+/// table is printed to the normal screen. Otherwise: one line per change of an object.
 struct Progress<'a> {
     out: &'a mut (dyn Write + Send),
     tty: bool,
-    drawn: usize,
+    preamble: String,
+    in_alt_screen: bool,
     last_table: String,
     last: HashMap<String, ObjectState>,
 }
 
 impl<'a> Progress<'a> {
-    fn new(out: &'a mut (dyn Write + Send), tty: bool) -> Self {
+    fn new(out: &'a mut (dyn Write + Send), tty: bool, preamble: String) -> Self {
         Progress {
             out,
             tty,
-            drawn: 0,
+            preamble,
+            in_alt_screen: false,
             last_table: String::new(),
             last: HashMap::new(),
         }
@@ -978,12 +987,11 @@ impl<'a> Progress<'a> {
             if table == self.last_table {
                 return Ok(());
             }
-            if self.drawn > 0 {
-                // Cursor up over the previous table, then clear to the end of the screen.
-                write!(self.out, "\x1b[{}A\r\x1b[J", self.drawn)?;
+            if !self.in_alt_screen {
+                self.out.write_all(ALT_SCREEN_ON.as_bytes())?;
+                self.in_alt_screen = true;
             }
-            self.out.write_all(table.as_bytes())?;
-            self.drawn = table.lines().count();
+            write!(self.out, "{CLEAR_HOME}{}{table}", self.preamble)?;
             self.last_table = table;
         } else {
             for s in states {
@@ -1000,6 +1008,26 @@ impl<'a> Progress<'a> {
             }
         }
         self.out.flush()
+    }
+
+    /// Leaves the alternate screen and prints the last table on the normal screen.
+    fn finish(&mut self) -> std::io::Result<()> {
+        if self.in_alt_screen {
+            self.in_alt_screen = false;
+            self.out.write_all(ALT_SCREEN_OFF.as_bytes())?;
+            self.out.write_all(self.last_table.as_bytes())?;
+        }
+        self.out.flush()
+    }
+}
+
+impl Drop for Progress<'_> {
+    fn drop(&mut self) {
+        // Never leave the user's terminal in the alternate screen (errors, early returns).
+        if self.in_alt_screen {
+            let _ = self.out.write_all(ALT_SCREEN_OFF.as_bytes());
+            let _ = self.out.flush();
+        }
     }
 }
 
@@ -1129,22 +1157,25 @@ pub async fn run_demo(
     ensure_namespace(client, &options.namespace).await?;
     let started = Instant::now();
     let applied = apply_manifests(client, &manifests, &options.namespace).await?;
+    let mut preamble = String::new();
     for a in &applied {
         let ns = a
             .namespace
             .as_deref()
             .map(|n| format!(" -n {n}"))
             .unwrap_or_default();
-        writeln!(out, "applied {}/{}{ns}", a.kind, a.name).map_err(SandboxError::Output)?;
+        let _ = writeln!(preamble, "applied {}/{}{ns}", a.kind, a.name);
     }
-    writeln!(out).map_err(SandboxError::Output)?;
+    preamble.push('\n');
+    out.write_all(preamble.as_bytes())
+        .map_err(SandboxError::Output)?;
     let tracked: Vec<Applied> = applied
         .iter()
         .filter(|a| a.tracked.is_some())
         .cloned()
         .collect();
     let deadline = tokio::time::Instant::now() + options.timeout;
-    let mut progress = Progress::new(out, tty);
+    let mut progress = Progress::new(out, tty, preamble);
     let outcome = loop {
         let states = observe(client, &tracked).await?;
         progress
@@ -1170,6 +1201,7 @@ pub async fn run_demo(
         }
     };
     let (outcome, objects) = outcome;
+    progress.finish().map_err(SandboxError::Output)?;
     Ok(Report {
         applied,
         objects,

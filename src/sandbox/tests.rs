@@ -283,7 +283,7 @@ fn summary_says_what_failed_and_why() {
 fn terminal_output_redraws_in_place_and_plain_output_prints_changes_only() {
     let mut buf = Vec::new();
     {
-        let mut p = Progress::new(&mut buf, false);
+        let mut p = Progress::new(&mut buf, false, String::new());
         let s = [state("a", Verdict::InProgress)];
         p.update(&s, Duration::from_secs(1)).unwrap();
         p.update(&s, Duration::from_secs(2)).unwrap();
@@ -296,12 +296,32 @@ fn terminal_output_redraws_in_place_and_plain_output_prints_changes_only() {
 
     let mut buf = Vec::new();
     {
-        let mut p = Progress::new(&mut buf, true);
+        let mut p = Progress::new(&mut buf, true, "applied X/y\n\n".into());
+        p.update(&[state("a", Verdict::InProgress)], Duration::from_secs(1))
+            .unwrap();
         p.update(&[state("a", Verdict::InProgress)], Duration::from_secs(1))
             .unwrap();
         p.update(&[state("a", Verdict::Succeeded)], Duration::from_secs(1))
             .unwrap();
+        p.finish().unwrap();
     }
     let text = String::from_utf8(buf).unwrap();
-    assert!(text.contains("\x1b[3A\r\x1b[J"), "{text:?}");
+    // Entered and left the alternate screen once; one redraw per change, each with the
+    // preamble; the final table is printed again on the normal screen.
+    assert_eq!(text.matches(ALT_SCREEN_ON).count(), 1, "{text:?}");
+    assert_eq!(text.matches(ALT_SCREEN_OFF).count(), 1, "{text:?}");
+    assert_eq!(text.matches(CLEAR_HOME).count(), 2, "{text:?}");
+    assert_eq!(text.matches("applied X/y").count(), 2, "{text:?}");
+    let after = text.split(ALT_SCREEN_OFF).nth(1).unwrap();
+    assert!(after.contains("✓ RdsBackup/a"), "{after:?}");
+
+    // Dropped early (an error): the terminal is still restored.
+    let mut buf = Vec::new();
+    {
+        let mut p = Progress::new(&mut buf, true, String::new());
+        p.update(&[state("a", Verdict::InProgress)], Duration::from_secs(1))
+            .unwrap();
+    }
+    let text = String::from_utf8(buf).unwrap();
+    assert!(text.ends_with(ALT_SCREEN_OFF), "{text:?}");
 }
