@@ -1,7 +1,7 @@
 //! aliyun-backup-operator: Kubernetes operator for Alibaba Cloud DBS, RDS and HBR backups.
-pub mod crd;
 pub mod cloud;
 pub mod controller;
-pub mod telemetry;
+pub mod crd;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod telemetry;
