@@ -465,6 +465,30 @@ async fn drift_is_reported_and_corrected() {
     );
     let o = wait_phase(&env, "drift", DbsBackupPlanPhase::Running).await;
     assert!(o.status.unwrap().last_sync_time.is_some());
+
+    // A rename in the console is drift too: reported and renamed back.
+    dbs.modify_backup_plan_name(
+        &aliyun_backup_operator::cloud::api::dbs::ModifyBackupPlanNameRequest {
+            backup_plan_id: id.clone(),
+            backup_plan_name: "console-name".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    wait_until("the name drift to be corrected", || {
+        env.calls("ModifyBackupPlanName") == 2
+            && emulator_plan(&env, &id)["BackupPlanName"] == "drift-plan"
+    })
+    .await;
+    let events = events_for(&env, "drift").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("DriftDetected")
+                && e.note.as_deref().unwrap_or_default().contains("planName")),
+        "{events:#?}"
+    );
     env.stop_operator().await;
 }
 

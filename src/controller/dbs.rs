@@ -327,6 +327,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         applied_fingerprint: applied.as_deref(),
         observed: observed.as_ref(),
         last_reason: last_reason.as_deref(),
+        spec_changed: w.status.observed_generation != generation,
     });
     tracing::debug!(kind = KIND, name = %w.name, ?step, "planned");
     let plan_id = w.status.backup_plan_id.clone().unwrap_or_default();
@@ -371,7 +372,14 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             )
             .await
         }
-        Step::Rename => {
+        Step::Rename { drift } => {
+            if let Some(d) = &drift {
+                let note = format!(
+                    "plan {plan_id} differs from the spec: {d}; correcting it with ModifyBackupPlanName"
+                );
+                w.event(EventType::Warning, reasons::DRIFT_DETECTED, "Rename", &note)
+                    .await;
+            }
             w.push_pending = true;
             let req = ModifyBackupPlanNameRequest {
                 backup_plan_id: plan_id.clone(),
@@ -381,15 +389,22 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             match dbs.modify_backup_plan_name(&req).await {
                 Ok(_) => {
                     w.push_pending = false;
-                    after_push(
-                        &mut w,
-                        observed.as_ref(),
-                        Health::progressing(
+                    let health = match &drift {
+                        Some(d) => {
+                            w.status.last_sync_time = Some(Time(jiff::Timestamp::now()));
+                            Health::progressing(
+                                reasons::DRIFT_DETECTED,
+                                format!(
+                                    "plan {plan_id} differed from the spec ({d}); corrected with ModifyBackupPlanName"
+                                ),
+                            )
+                        }
+                        None => Health::progressing(
                             reasons::RENAMING,
                             format!("plan {plan_id} renamed to {:?}", desired.name),
                         ),
-                    )
-                    .await
+                    };
+                    after_push(&mut w, observed.as_ref(), health).await
                 }
                 Err(e) => w.cloud_error(e).await,
             }

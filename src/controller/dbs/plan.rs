@@ -668,6 +668,8 @@ pub struct PlanInput<'a> {
     pub observed: Option<&'a BackupPlanDetail>,
     /// Reason of the condition that is currently true (what the last reconcile did).
     pub last_reason: Option<&'a str>,
+    /// Whether the spec changed since status was last written (`observedGeneration` behind).
+    pub spec_changed: bool,
 }
 
 /// The one next step of a reconcile.
@@ -685,8 +687,12 @@ pub enum Step {
         /// Observed differences (drift), if any.
         drift: Vec<Difference>,
     },
-    /// `ModifyBackupPlanName`.
-    Rename,
+    /// `ModifyBackupPlanName`: the spec's name changed, or (with `drift`) the cloud's name was
+    /// changed outside the operator.
+    Rename {
+        /// The name difference when no spec change is pending (drift).
+        drift: Option<Difference>,
+    },
     /// `StopBackupPlan(StopMethod=ALL)`.
     Stop,
     /// `StartBackupPlan`.
@@ -716,7 +722,12 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
         return Step::Configure { drift: Vec::new() };
     }
     if name_differs(desired, observed) {
-        return Step::Rename;
+        let drift = (!input.spec_changed).then(|| Difference {
+            field: "planName",
+            desired: desired.name.clone(),
+            observed: observed.backup_plan_name.clone().unwrap_or_default(),
+        });
+        return Step::Rename { drift };
     }
     let errored = err_message(observed).is_some();
     match raw {

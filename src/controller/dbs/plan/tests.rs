@@ -242,6 +242,7 @@ fn input<'a>(
         applied_fingerprint: fp,
         observed,
         last_reason: None,
+        spec_changed: true,
     }
 }
 
@@ -287,8 +288,19 @@ fn spec_change_configures_name_change_renames() {
     renamed.backup_plan_name = Some("old-name".into());
     assert_eq!(
         plan(&input(&d, &st, Some(&fp), Some(&renamed))),
-        Step::Rename
+        Step::Rename { drift: None }
     );
+    // No spec change pending: someone renamed the plan in the console.
+    let mut i = input(&d, &st, Some(&fp), Some(&renamed));
+    i.spec_changed = false;
+    match plan(&i) {
+        Step::Rename { drift: Some(diff) } => {
+            assert_eq!(diff.field, "planName");
+            assert_eq!(diff.desired, "orders-mysql");
+            assert_eq!(diff.observed, "old-name");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
 }
 
 #[test]
