@@ -258,3 +258,54 @@ async fn all_kinds_converge_under_throttling_and_server_errors() {
     }
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn cancelling_on_delete_converges_under_faults() {
+    // Jobs take an hour on the emulator clock, so the job is still running when deleted.
+    let mut env =
+        Env::start_with(emulator_config().with_job_duration(std::time::Duration::from_secs(3600)))
+            .await;
+    for action in ["CancelBackupJob", "DescribeBackupJobs2"] {
+        env.emulator
+            .inject_fault(Fault::error(Some(action), "Throttling.User", 400).times(2));
+        env.emulator
+            .inject_fault(Fault::error(Some(action), "ServiceUnavailable", 503).times(2));
+    }
+    env.start_operator().await;
+    let jobs: Api<HbrBackupJob> = env.api();
+    jobs.create(
+        &PostParams::default(),
+        &hbr("h-run", json!({ "sourceType": "UDM_ECS" })),
+    )
+    .await
+    .unwrap();
+    let o = wait_for(&jobs, "h-run", "running", |o| {
+        o.status
+            .as_ref()
+            .is_some_and(|s| s.job_id.is_some() && s.phase == Some(HbrBackupJobPhase::Running))
+    })
+    .await;
+    let id = o.status.unwrap().job_id.unwrap();
+    jobs.delete("h-run", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&jobs, "h-run").await;
+    let state = env.emulator.state();
+    let job = state["hbr"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["JobId"] == id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(job["Status"], "CANCELED", "{state:#}");
+    let calls = env.emulator.calls();
+    for action in ["CancelBackupJob", "DescribeBackupJobs2"] {
+        let failed = calls.of(action).filter(|c| c.code != "OK").count();
+        assert_eq!(failed, FAULTS_PER_ACTION, "{action}: {:#?}", calls.counts());
+    }
+    assert_eq!(calls.count_code("CancelBackupJob", "OK"), 1);
+    assert_eq!(calls.count_code("CreateBackupJob", "OK"), 1);
+    assert!(calls.log.len() < 60, "{:#?}", calls.counts());
+    env.stop_operator().await;
+}
