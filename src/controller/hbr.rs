@@ -429,10 +429,28 @@ async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Result<Action> {
         Err(e) => return w.cloud_error(e).await,
     };
     let Some(job) = job else {
+        // Right after the create the list may lag; a job missing for longer is gone.
+        let now = jiff::Timestamp::now();
+        let known_since = w.status.start_time.as_ref().map(|t| t.0).unwrap_or(now);
+        if now.duration_since(known_since).as_secs() > plan::CLOCK_SLACK_SECONDS {
+            w.status.phase = Some(HbrBackupJobPhase::Failed);
+            w.commit(
+                &Health::stalled(
+                    reasons::JOB_NOT_FOUND,
+                    format!(
+                        "job {job_id} no longer exists in Cloud Backup (deleted outside the \
+                         operator); create a new HbrBackupJob to back up again"
+                    ),
+                ),
+                false,
+            )
+            .await?;
+            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+        }
         w.commit(
             &Health::progressing(
                 reasons::JOB_NOT_FOUND,
-                format!("job {job_id} is not listed by DescribeBackupJobs2; retrying"),
+                format!("job {job_id} is not listed by DescribeBackupJobs2 yet; retrying"),
             ),
             false,
         )
