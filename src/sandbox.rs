@@ -1210,11 +1210,96 @@ pub async fn run_demo(
     })
 }
 
+/// Reads every object of the three kinds in all namespaces.
+pub async fn observe_all(client: &Client) -> Result<Vec<ObjectState>, SandboxError> {
+    let lp = ListParams::default();
+    let mut states: Vec<ObjectState> = Vec::new();
+    states.extend(
+        Api::<DbsBackupPlan>::all(client.clone())
+            .list(&lp)
+            .await
+            .map_err(kube_err("list DbsBackupPlans"))?
+            .iter()
+            .map(ObjectState::from_dbs),
+    );
+    states.extend(
+        Api::<HbrBackupJob>::all(client.clone())
+            .list(&lp)
+            .await
+            .map_err(kube_err("list HbrBackupJobs"))?
+            .iter()
+            .map(ObjectState::from_hbr),
+    );
+    states.extend(
+        Api::<RdsBackup>::all(client.clone())
+            .list(&lp)
+            .await
+            .map_err(kube_err("list RdsBackups"))?
+            .iter()
+            .map(ObjectState::from_rds),
+    );
+    Ok(states)
+}
+
+/// `--serve`: until `cancel` fires, prints a line whenever an object of our kinds in any
+/// namespace appears, changes or goes away (what `kubectl apply`/`delete` in another terminal
+/// does). `known` are the states already shown.
+async fn follow_all(
+    client: &Client,
+    known: &[ObjectState],
+    out: &mut (dyn Write + Send),
+    cancel: &CancellationToken,
+) {
+    let key = |s: &ObjectState| (s.kind, s.namespace.clone(), s.name.clone());
+    let mut last: HashMap<(TrackedKind, String, String), ObjectState> =
+        known.iter().map(|s| (key(s), s.clone())).collect();
+    let started = Instant::now();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        let states = match observe_all(client).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %crate::controller::error::error_chain(&e), "cannot list objects");
+                continue;
+            }
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        let mut seen = BTreeSet::new();
+        for s in states {
+            let k = key(&s);
+            seen.insert(k.clone());
+            if last.get(&k) != Some(&s) {
+                let _ = writeln!(
+                    out,
+                    "[{elapsed:>6.1}s] {}: {}",
+                    s.namespace,
+                    render_line(&s)
+                );
+                last.insert(k, s);
+            }
+        }
+        let gone: Vec<_> = last
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            let _ = writeln!(out, "[{elapsed:>6.1}s] {}: {}/{} deleted", k.1, k.0, k.2);
+            last.remove(&k);
+        }
+        let _ = out.flush();
+    }
+}
+
 /// How to use a `--serve` sandbox from another terminal.
 pub fn serve_instructions(kubeconfig: &Path, world: &World) -> String {
     let kc = kubeconfig.display();
     let mut s = format!(
-        "\nThe sandbox keeps running (Ctrl-C stops it; everything is in memory).\n\
+        "\nThe sandbox keeps running and shows every change below (Ctrl-C stops it; everything is\n\
+         in memory).\n\
          Kubernetes API: {api} (plain HTTP, no auth)   kubeconfig: {kc}\n\
          Alibaba Cloud emulator: {emu} (calls: {emu}/_emulator/calls)\n",
         api = world.sandbox.url(),
@@ -1279,7 +1364,7 @@ pub async fn execute(
         out.write_all(serve_instructions(&args.kubeconfig_out, &world).as_bytes())
             .and_then(|()| out.flush())
             .map_err(SandboxError::Output)?;
-        cancel.cancelled().await;
+        follow_all(&world.client, &report.objects, out, cancel).await;
         // The terminal may be gone by now; stopping cleanly matters more than this line.
         let _ = writeln!(out, "stopping");
         let _ = out.flush();

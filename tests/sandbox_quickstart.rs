@@ -283,12 +283,41 @@ async fn serve_writes_a_working_kubeconfig_and_stops_on_ctrl_c() {
         .await
         .unwrap();
     let client = kube::Client::try_from(config).unwrap();
-    let api: Api<RdsBackup> = Api::namespaced(client, "demo");
+    let api: Api<RdsBackup> = Api::namespaced(client.clone(), "demo");
     let rds = api.get("nightly-orders").await.unwrap();
     assert_eq!(
         rds.status.and_then(|s| s.phase).map(|p| p.to_string()),
         Some("Succeeded".into())
     );
+
+    // Objects applied now (here without credentialsRef: the sandbox's default credentials) are
+    // reconciled too, and their progress is printed.
+    let extra: RdsBackup = serde_json::from_value(serde_json::json!({
+        "apiVersion": "backup.aliyun.dev/v1alpha1",
+        "kind": "RdsBackup",
+        "metadata": {"name": "extra", "namespace": "default"},
+        "spec": {"region": "cn-hangzhou", "dbInstanceId": "rm-demo01"}
+    }))
+    .unwrap();
+    Api::<RdsBackup>::namespaced(client.clone(), "default")
+        .create(&Default::default(), &extra)
+        .await
+        .unwrap();
+    let follow = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 {
+            if line.contains("default: ✓ RdsBackup/extra phase=Succeeded") {
+                return (true, reader);
+            }
+            line.clear();
+        }
+        (false, reader)
+    });
+    let (found, mut reader) = tokio::time::timeout(Duration::from_secs(120), follow)
+        .await
+        .expect("progress of the new object printed")
+        .unwrap();
+    assert!(found, "stdout ended before the new object succeeded");
 
     // Ctrl-C stops it with the exit status of the demo.
     let status = Command::new("kill")
