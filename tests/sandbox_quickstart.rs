@@ -320,8 +320,9 @@ async fn serve_writes_a_working_kubeconfig_and_stops_on_ctrl_c() {
     assert!(found, "stdout ended before the new object succeeded");
 
     // Ctrl-C stops it with the exit status of the demo.
-    let status = Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
+    // The shell's built-in `kill` (no procps needed).
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.0.id())])
         .status()
         .unwrap();
     assert!(status.success());
