@@ -174,6 +174,12 @@ async fn the_timeout_ends_the_run_unsuccessfully() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "creds.yaml", CREDENTIALS);
     write(dir.path(), "slow.yml", &rds_backup("slow", "rm-demo01"));
+    // Any kind is applied, cluster-scoped or in a namespace of its own.
+    write(
+        dir.path(),
+        "other.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: team-a\ndata:\n  a: b\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-b\n",
+    );
     let cancel = CancellationToken::new();
     let mut out = Vec::new();
     // A backup takes an hour in the emulator; the run gives up after one second.
@@ -187,6 +193,24 @@ async fn the_timeout_ends_the_run_unsuccessfully() {
         .unwrap();
     let output = String::from_utf8(out).unwrap();
     assert_eq!(report.outcome, Outcome::TimedOut, "{output}");
+    let applied: Vec<(String, Option<String>, String)> = report
+        .applied
+        .iter()
+        .map(|a| (a.kind.clone(), a.namespace.clone(), a.name.clone()))
+        .collect();
+    for want in [
+        ("ConfigMap", Some("team-a"), "settings"),
+        ("Namespace", None, "team-b"),
+        ("Secret", Some("demo"), "creds"),
+        ("RdsBackup", Some("demo"), "slow"),
+    ] {
+        let want = (
+            want.0.to_string(),
+            want.1.map(String::from),
+            want.2.to_string(),
+        );
+        assert!(applied.contains(&want), "{want:?} not in {applied:?}");
+    }
     assert!(!report.succeeded());
     assert_eq!(report.pending().len(), 1, "{output}");
     assert!(output.contains("Timed out"), "{output}");
