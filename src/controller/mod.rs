@@ -26,6 +26,7 @@ pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -131,14 +132,20 @@ pub struct OperatorHandle {
     pub health_addr: Option<SocketAddr>,
     /// The operator's metrics.
     pub metrics: Arc<Metrics>,
-    /// Readiness (true once the controllers run).
+    /// Readiness (true once the CRDs are served, leader or standby).
     pub readiness: Arc<Readiness>,
+    leading: Arc<AtomicBool>,
     shutdown: CancellationToken,
     server_stop: CancellationToken,
     task: JoinHandle<Result<(), RunError>>,
 }
 
 impl OperatorHandle {
+    /// Whether this replica runs the controllers (it leads, or leader election is off).
+    pub fn is_leading(&self) -> bool {
+        self.leading.load(Ordering::SeqCst)
+    }
+
     /// Requests a graceful shutdown (in-flight reconciles finish, the lease is released).
     pub fn shutdown(&self) {
         self.shutdown.cancel();
@@ -237,13 +244,16 @@ pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHan
         polls: context::PollGate::default(),
     });
 
+    let leading = Arc::new(AtomicBool::new(false));
     let task = {
         let shutdown = shutdown.clone();
         let readiness = readiness.clone();
+        let leading = leading.clone();
         let server_stop = server_stop.clone();
         tokio::spawn(async move {
-            let result = operate(config, client, ctx, readiness.clone(), shutdown).await;
+            let result = operate(config, client, ctx, &readiness, &leading, shutdown).await;
             readiness.set(false);
+            leading.store(false, Ordering::SeqCst);
             server_stop.cancel();
             for s in servers {
                 let _ = s.await;
@@ -256,6 +266,7 @@ pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHan
         health_addr,
         metrics,
         readiness,
+        leading,
         shutdown,
         server_stop,
         task,
@@ -266,12 +277,17 @@ async fn operate(
     config: OperatorConfig,
     client: Client,
     ctx: Arc<Context>,
-    readiness: Arc<Readiness>,
+    readiness: &Readiness,
+    leading: &AtomicBool,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     if !wait_for_crds(&client, &config, &shutdown).await {
         return Ok(());
     }
+    // Ready once the CRDs are served, leader or standby: Kubernetes counts only Ready pods as
+    // available, so a never-Ready standby would stall rolling updates and let the
+    // PodDisruptionBudget block draining the leader's node.
+    readiness.set(true);
     let mut elector = config
         .leader_election
         .clone()
@@ -287,7 +303,7 @@ async fn operate(
         config.max_concurrent_reconciles,
         &shutdown,
     ));
-    readiness.set(true);
+    leading.store(true, Ordering::SeqCst);
     tracing::info!(namespaces = ?config.namespaces, "controllers running");
 
     let result = match elector.as_mut() {
@@ -313,6 +329,7 @@ async fn operate(
                         Ok(())
                     } else {
                         // Dropping the controllers aborts in-flight reconciles at once.
+                        leading.store(false, Ordering::SeqCst);
                         readiness.set(false);
                         Err(RunError::LeadershipLost)
                     }
