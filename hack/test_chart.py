@@ -280,6 +280,7 @@ def test_rrsa_webhook_and_monitoring():
     assert 'aliyun_backup_resource_phase{phase="Failed"}' in alerts["AliyunBackupFailed"]["expr"]
     assert "aliyun_backup_last_success_timestamp_seconds" in alerts["AliyunBackupStale"]["expr"]
     assert "> 129600" in alerts["AliyunBackupStale"]["expr"]
+    assert 'phase="Paused"' in alerts["AliyunBackupStale"]["expr"]
     assert "aliyun_backup_cloud_throttled_total" in alerts["AliyunBackupCloudThrottled"]["expr"]
     assert "aliyun_backup_cloud_requests_total" in alerts["AliyunBackupCredentialsInvalid"]["expr"]
     assert "aliyun_backup_reconcile_errors_total" in alerts["AliyunBackupCredentialsUnavailable"]["expr"]
@@ -296,6 +297,7 @@ def test_rrsa_webhook_and_monitoring():
     assert metrics == {
         "aliyun_backup_resource_phase",
         "aliyun_backup_last_success_timestamp_seconds",
+        "aliyun_backup_resource_created_timestamp_seconds",
         "aliyun_backup_cloud_throttled_total",
         "aliyun_backup_cloud_requests_total",
         "aliyun_backup_reconcile_errors_total",

@@ -223,9 +223,13 @@ async fn example_reaches_running_with_exactly_one_create() {
         },
     )
     .await;
-    let set = o.status.unwrap().latest_full_backup_set.unwrap();
+    let status = o.status.unwrap();
+    let set = status.latest_full_backup_set.unwrap();
     assert!(set.id.is_some());
     assert!(set.start_time.is_some());
+    // The finished set is the plan's last successful backup.
+    assert!(set.end_time.is_some());
+    assert_eq!(status.last_successful_backup_time, set.end_time);
     let r = reasons(&events_for(&env, &name).await);
     for want in ["Creating", "PlanCreated", "PlanRunning"] {
         assert!(r.iter().any(|x| x == want), "missing event {want}: {r:?}");

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aliyun_backup_operator::controller::{self, LeaderElectionConfig, OperatorHandle, RunError};
 use aliyun_backup_operator::crd::{RdsBackup, RdsBackupPhase};
+use aliyun_emulator::Fault;
 use common::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -70,7 +71,7 @@ async fn holder(env: &Env) -> Option<String> {
 async fn only_the_leader_acts_and_a_standby_takes_over() {
     let env = Env::start().await;
     let a = start_replica(&env, "replica-a").await;
-    wait_until("replica-a to lead", || a.readiness.get()).await;
+    wait_until("replica-a to lead", || a.is_leading()).await;
     let b = start_replica(&env, "replica-b").await;
     assert_eq!(holder(&env).await.as_deref(), Some("replica-a"));
 
@@ -78,10 +79,10 @@ async fn only_the_leader_acts_and_a_standby_takes_over() {
     api.create(&PostParams::default(), &backup("led-1"))
         .await
         .unwrap();
-    // While the backup runs to completion, the standby never becomes ready (acts).
+    // While the backup runs to completion, the standby is ready but never acts.
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
-        assert!(!b.readiness.get(), "the standby must not act while a leads");
+        assert!(!b.is_leading(), "the standby must not act while a leads");
         if api.get("led-1").await.ok().is_some_and(|o| succeeded(&o)) {
             break;
         }
@@ -100,7 +101,7 @@ async fn only_the_leader_acts_and_a_standby_takes_over() {
 
     // Graceful stop releases the lease; the standby takes over and acts.
     a.stop().await.unwrap();
-    wait_until("replica-b to lead", || b.readiness.get()).await;
+    wait_until("replica-b to lead", || b.is_leading()).await;
     assert_eq!(holder(&env).await.as_deref(), Some("replica-b"));
     api.create(&PostParams::default(), &backup("led-2"))
         .await
@@ -157,6 +158,10 @@ async fn endpoints_serve_metrics_health_and_readiness() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // Throttle one poll past all client-side retries, so the throttling and reconcile-error
+    // families have samples (empty families are not exported).
+    env.emulator
+        .inject_fault(Fault::error(Some("DescribeBackupTasks"), "Throttling.User", 400).times(5));
     let api = env.api::<RdsBackup>();
     api.create(&PostParams::default(), &backup("m1"))
         .await
@@ -174,8 +179,69 @@ async fn endpoints_serve_metrics_health_and_readiness() {
         "aliyun_backup_reconcile_total{kind=\"RdsBackup\"}",
         "aliyun_backup_reconcile_duration_seconds_count{kind=\"RdsBackup\"}",
         "\naliyun_backup_cloud_requests_total{product=\"rds\",action=\"CreateBackup\"",
+        "\naliyun_backup_cloud_throttled_total{product=\"rds\"} ",
+        "\naliyun_backup_reconcile_errors_total{kind=\"RdsBackup\",error=\"CloudThrottled\"} ",
+        "\naliyun_backup_resource_phase{kind=\"RdsBackup\",namespace=\"backups\",name=\"m1\",phase=\"Succeeded\"} 1",
+        "\naliyun_backup_last_success_timestamp_seconds{kind=\"RdsBackup\",namespace=\"backups\",name=\"m1\"} ",
+        "\naliyun_backup_resource_created_timestamp_seconds{kind=\"RdsBackup\",namespace=\"backups\",name=\"m1\"} ",
     ] {
         assert!(body.contains(want), "missing {want} in:\n{body}");
+    }
+    // Every metric the chart's alerts use is exported (OpenMetrics names counters without
+    // `_total` in `# TYPE`).
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/charts/aliyun-backup-operator/templates/prometheusrule.yaml"
+    ))
+    .unwrap();
+    let mut used: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("aliyun_backup_"))
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    assert!(used.len() >= 5, "{used:?}");
+    for metric in used {
+        let family = metric.strip_suffix("_total").unwrap_or(metric);
+        assert!(
+            body.contains(&format!("# TYPE {family} ")),
+            "the chart's alerts use {metric}, which the operator does not export:\n{body}"
+        );
+    }
+    // The last success is the completion time.
+    let o = api.get("m1").await.unwrap();
+    let done = o.status.unwrap().completion_time.unwrap().0;
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("aliyun_backup_last_success_timestamp_seconds{kind=\"RdsBackup\""))
+        .unwrap();
+    let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        (value - done.as_millisecond() as f64 / 1000.0).abs() < 0.001,
+        "{line} vs {done}"
+    );
+
+    // A deleted object has no series left.
+    api.delete("m1", &Default::default()).await.unwrap();
+    wait_gone(&api, "m1").await;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let body = http
+            .get(format!("http://{metrics}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !body.contains("name=\"m1\"") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "series of a deleted object remain:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     env.stop_operator().await;
 }
@@ -221,7 +287,7 @@ async fn watching_all_namespaces_works() {
 async fn leader_steps_down_when_it_cannot_renew() {
     let env = Env::start().await;
     let a = start_replica(&env, "replica-a").await;
-    wait_until("replica-a to lead", || a.readiness.get()).await;
+    wait_until("replica-a to lead", || a.is_leading()).await;
     // Every lease update fails from now on: a must give up before its lease could expire.
     env.sandbox.fail_next(
         kube_sandbox::FailureMatcher::new("update", "leases"),

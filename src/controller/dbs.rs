@@ -80,6 +80,18 @@ impl ManagedResource for DbsBackupPlan {
     fn credentials_secret(&self) -> Option<&str> {
         self.spec.credentials_ref.as_ref().map(|r| r.name.as_str())
     }
+
+    fn phase(&self) -> Option<&'static str> {
+        self.status.as_ref()?.phase.map(|p| p.as_str())
+    }
+
+    fn last_success(&self) -> Option<jiff::Timestamp> {
+        self.status
+            .as_ref()?
+            .last_successful_backup_time
+            .as_ref()
+            .map(|t| t.0)
+    }
 }
 
 /// The `DbsBackupPlan` controller futures (one per watched namespace).
@@ -700,6 +712,15 @@ async fn observe(
             Ok(r) => {
                 if let Some(latest) = plan::latest_full_backup(&r.items) {
                     w.status.latest_full_backup_set = Some(latest);
+                }
+                // Never move backwards (the page may no longer list an older success).
+                if let Some(t) = plan::last_successful_backup(&r.items)
+                    && w.status
+                        .last_successful_backup_time
+                        .as_ref()
+                        .is_none_or(|prev| prev.0 < t.0)
+                {
+                    w.status.last_successful_backup_time = Some(t);
                 }
             }
             Err(e) => return w.cloud_error(e).await,

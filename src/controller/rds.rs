@@ -137,6 +137,17 @@ impl ManagedResource for RdsBackup {
     fn credentials_secret(&self) -> Option<&str> {
         self.spec.credentials_ref.as_ref().map(|r| r.name.as_str())
     }
+
+    fn phase(&self) -> Option<&'static str> {
+        self.status.as_ref()?.phase.map(|p| p.as_str())
+    }
+
+    fn last_success(&self) -> Option<jiff::Timestamp> {
+        let st = self.status.as_ref()?;
+        (st.phase == Some(RdsBackupPhase::Succeeded))
+            .then(|| st.completion_time.as_ref().map(|t| t.0))
+            .flatten()
+    }
 }
 
 /// The `RdsBackup` controller futures (one per watched namespace).

@@ -24,6 +24,7 @@ use tracing::Instrument;
 use super::backoff::{jittered, unit_random};
 use super::context::Context;
 use super::error::{Error, error_chain};
+use super::metrics::ObjectSample;
 
 /// A custom resource kind reconciled by this operator.
 pub trait ManagedResource:
@@ -41,6 +42,24 @@ pub trait ManagedResource:
 
     /// Name of the `credentialsRef` Secret in the object's namespace, if any.
     fn credentials_secret(&self) -> Option<&str>;
+
+    /// `status.phase` as the operator wrote it, if it has.
+    fn phase(&self) -> Option<&'static str>;
+
+    /// When the object's last successful backup finished, if one has.
+    fn last_success(&self) -> Option<jiff::Timestamp>;
+}
+
+/// The per-object metrics sample of `obj`.
+fn object_sample<K: ManagedResource>(obj: &K) -> ObjectSample {
+    let secs = |t: jiff::Timestamp| t.as_millisecond() as f64 / 1000.0;
+    ObjectSample {
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        phase: obj.phase(),
+        last_success: obj.last_success().map(secs),
+        created: obj.meta().creation_timestamp.as_ref().map(|t| secs(t.0)),
+    }
 }
 
 /// Key of an object for per-object state (backoff): its UID, or `namespace/name`.
@@ -204,6 +223,14 @@ where
             };
             let controller = Controller::new(api, watcher::Config::default().any_semantic());
             let store = controller.store();
+            let cached = store.clone();
+            ctx.metrics.add_object_source(K::KIND, move || {
+                cached
+                    .state()
+                    .iter()
+                    .map(|o| object_sample(o.as_ref()))
+                    .collect()
+            });
             let r = reconcile.clone();
             let mapper_ctx = ctx.clone();
             controller

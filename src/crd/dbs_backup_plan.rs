@@ -792,6 +792,11 @@ pub struct DbsBackupPlanStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_full_backup_set: Option<DbsFullBackupSet>,
 
+    /// When the most recent successful (`finish`) full backup set ended; kept when later sets
+    /// run or fail. Exported as `aliyun_backup_last_success_timestamp_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_backup_time: Option<Time>,
+
     /// Alibaba Cloud `RequestId` of the last failed call (for support tickets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_request_id: Option<String>,

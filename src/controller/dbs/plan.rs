@@ -877,6 +877,21 @@ pub fn full_backup_in_progress(set: &DbsFullBackupSet) -> bool {
     !(s.is_empty() || s == "finish" || s == "stop" || s.contains("fail"))
 }
 
+/// When the most recent successful (`finish`) full backup set of a `DescribeFullBackupList`
+/// page ended.
+pub fn last_successful_backup(items: &[FullBackupFile]) -> Option<Time> {
+    items
+        .iter()
+        .filter(|f| {
+            f.backup_status
+                .as_deref()
+                .is_some_and(|s| s.trim().eq_ignore_ascii_case("finish"))
+        })
+        .filter_map(|f| f.end_time.or(f.finish_time))
+        .max()
+        .and_then(|ms| time_from_ms(Some(ms)))
+}
+
 /// The latest full backup set of a `DescribeFullBackupList` page (by start, then create time).
 pub fn latest_full_backup(items: &[FullBackupFile]) -> Option<DbsFullBackupSet> {
     items

@@ -426,6 +426,27 @@ fn cloud_status_maps_to_phase_and_health() {
 }
 
 #[test]
+fn last_successful_backup_is_the_newest_finished_set() {
+    let set = |id: &str, status: &str, end: Option<i64>, finish: Option<i64>| FullBackupFile {
+        backup_set_id: id.into(),
+        backup_status: Some(status.into()),
+        end_time: end,
+        finish_time: finish,
+        ..Default::default()
+    };
+    let items = vec![
+        set("a", "finish", Some(1_700_000_100_000), None),
+        set("b", "FINISH", None, Some(1_700_000_200_000)),
+        set("c", "failed", Some(1_700_000_900_000), None),
+        set("d", "running", None, None),
+    ];
+    let t = last_successful_backup(&items).unwrap();
+    assert_eq!(t.0.as_millisecond(), 1_700_000_200_000);
+    assert_eq!(last_successful_backup(&items[2..]), None);
+    assert_eq!(last_successful_backup(&[]), None);
+}
+
+#[test]
 fn latest_full_backup_picks_newest() {
     let items = vec![
         FullBackupFile {
