@@ -14,12 +14,10 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-/// Condition type: the desired end state has been reached.
-pub const READY: &str = "Ready";
-/// Condition type: work is in progress (abnormal-true).
-pub const RECONCILING: &str = "Reconciling";
-/// Condition type: the object needs a human (abnormal-true).
-pub const STALLED: &str = "Stalled";
+pub use crate::crd::{
+    CONDITION_READY as READY, CONDITION_RECONCILING as RECONCILING, CONDITION_STALLED as STALLED,
+    find_condition as find,
+};
 
 /// Condition status `True`.
 pub const TRUE: &str = "True";
@@ -214,20 +212,14 @@ fn condition_rank(type_: &str) -> (u8, String) {
     }
 }
 
-/// Finds a condition by type.
-pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
-    conditions.iter().find(|c| c.type_ == type_)
-}
-
-/// Whether the condition `type_` is present and `True`.
-pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
-    find(conditions, type_).is_some_and(|c| c.status == TRUE)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    fn is_true(conditions: &[Condition], type_: &str) -> bool {
+        find(conditions, type_).is_some_and(|c| c.status == TRUE)
+    }
 
     fn t(secs: i64) -> jiff::Timestamp {
         jiff::Timestamp::from_second(1_700_000_000 + secs).unwrap()

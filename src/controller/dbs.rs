@@ -47,7 +47,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
@@ -67,8 +66,8 @@ use crate::cloud::api::dbs::{
 };
 use crate::cloud::{CloudError, DbsApi, ErrorClass, Secret, Target};
 use crate::crd::{
-    DbsBackupPlan, DbsBackupPlanPhase, DbsBackupPlanStatus, DeletionPolicy, FINALIZER,
-    PendingCreate, create_token, orphan_on_delete,
+    DbsBackupPlan, DbsBackupPlanPhase, DbsBackupPlanStatus, DeletionPolicy, PendingCreate,
+    create_token, orphan_on_delete,
 };
 
 /// Kind name used in metrics and logs.
@@ -104,18 +103,7 @@ pub fn controllers(
 }
 
 async fn reconcile(obj: Arc<DbsBackupPlan>, ctx: Arc<Context>) -> Result<Action> {
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let api: Api<DbsBackupPlan> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(o) => apply(o, &ctx, &api).await,
-            FinalizerEvent::Cleanup(o) => cleanup(o, &ctx, &api).await,
-        }
-    })
-    .await
-    .map_err(Error::from)
+    runtime::reconcile_with_finalizer(obj, ctx, apply, cleanup).await
 }
 
 /// One reconcile's view of an object: the status as last read and the status being built.

@@ -33,7 +33,6 @@ use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
@@ -51,7 +50,7 @@ use crate::cloud::api::hbr::{
 };
 use crate::cloud::{CloudError, ErrorClass, HbrApi, Target};
 use crate::crd::{
-    DeletionPolicy, FINALIZER, HbrBackupJob, HbrBackupJobPhase, HbrBackupJobStatus, PendingCreate,
+    DeletionPolicy, HbrBackupJob, HbrBackupJobPhase, HbrBackupJobStatus, PendingCreate,
     create_token, orphan_on_delete,
 };
 
@@ -93,18 +92,7 @@ pub fn controllers(
 }
 
 async fn reconcile(obj: Arc<HbrBackupJob>, ctx: Arc<Context>) -> Result<Action> {
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let api: Api<HbrBackupJob> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(o) => apply(o, &ctx, &api).await,
-            FinalizerEvent::Cleanup(o) => cleanup(o, &ctx, &api).await,
-        }
-    })
-    .await
-    .map_err(Error::from)
+    runtime::reconcile_with_finalizer(obj, ctx, apply, cleanup).await
 }
 
 /// One reconcile's view of an object: the status as last read and the status being built.

@@ -61,7 +61,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
@@ -78,9 +77,8 @@ use crate::cloud::api::{
 };
 use crate::cloud::{CloudError, ErrorClass, Target};
 use crate::crd::{
-    DeletionPolicy, FINALIZER, PendingCreate, RdsBackup, RdsBackupMethod, RdsBackupPhase,
-    RdsBackupSet, RdsBackupSpec, RdsBackupStatus, RdsBackupStrategy, create_token,
-    orphan_on_delete,
+    DeletionPolicy, PendingCreate, RdsBackup, RdsBackupMethod, RdsBackupPhase, RdsBackupSet,
+    RdsBackupSpec, RdsBackupStatus, RdsBackupStrategy, create_token, orphan_on_delete,
 };
 
 /// Kind name used in metrics and logs.
@@ -562,18 +560,7 @@ pub fn create_not_executed(e: &CloudError) -> bool {
 // ---------------------------------------------------------------------------------------------
 
 async fn reconcile(obj: Arc<RdsBackup>, ctx: Arc<Context>) -> Result<Action> {
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let api: Api<RdsBackup> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(o) => apply(o, &ctx, &api).await,
-            FinalizerEvent::Cleanup(o) => cleanup(o, &ctx, &api).await,
-        }
-    })
-    .await
-    .map_err(Error::from)
+    runtime::reconcile_with_finalizer(obj, ctx, apply, cleanup).await
 }
 
 /// One reconcile's view of an object: the status as last read and the status being built.

@@ -13,6 +13,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -25,6 +26,7 @@ use super::backoff::{jittered, unit_random};
 use super::context::Context;
 use super::error::{Error, error_chain};
 use super::metrics::ObjectSample;
+use crate::crd::FINALIZER;
 
 /// A custom resource kind reconciled by this operator.
 pub trait ManagedResource:
@@ -188,6 +190,32 @@ fn error_policy<K: ManagedResource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>)
     let delay = ctx.backoff.failure(&key, &ctx.timing);
     ctx.gate.schedule(&key, fingerprint(obj.as_ref()), delay);
     Action::requeue(delay)
+}
+
+/// One reconcile of `obj` through kube-runtime's finalizer helper (finalizer
+/// `backup.aliyun.dev/cleanup`): `apply` while the object lives, `cleanup` once it is being
+/// deleted; the finalizer is removed when `cleanup` succeeds.
+pub async fn reconcile_with_finalizer<K>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+    apply: impl AsyncFnOnce(Arc<K>, &Context, &Api<K>) -> Result<Action, Error>,
+    cleanup: impl AsyncFnOnce(Arc<K>, &Context, &Api<K>) -> Result<Action, Error>,
+) -> Result<Action, Error>
+where
+    K: ManagedResource,
+{
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(o) => apply(o, &ctx, &api).await,
+            FinalizerEvent::Cleanup(o) => cleanup(o, &ctx, &api).await,
+        }
+    })
+    .await
+    .map_err(Error::from)
 }
 
 /// Builds the controller futures of kind `K`: one per watched namespace, or one for all.

@@ -110,8 +110,8 @@ pub struct HbrBackupJobSpec {
     pub vault_id: Option<String>,
 
     /// Prefix of the cloud job name (`JobName`). The operator appends the object's UID so the job
-    /// can be found again after a crash; the full name is in `status.jobName`. Defaults to the
-    /// object's name.
+    /// can be found again after a crash; the full name is in `status.jobName`, at most 64
+    /// characters (a longer prefix is shortened, never the UID). Defaults to the object's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub job_name: Option<String>,
@@ -600,16 +600,6 @@ impl HbrBackupJobSpec {
         }
     }
 
-    /// The cloud `JobName`: `<jobName or object name>-<uid>`, at most 128 characters (the
-    /// prefix is shortened, never the UID), so the job can be found by name after a crash.
-    pub fn cloud_job_name(&self, object_name: &str, uid: &str) -> String {
-        const MAX: usize = 128;
-        let prefix = self.job_name.as_deref().unwrap_or(object_name);
-        let keep = MAX.saturating_sub(uid.len() + 1);
-        let prefix: String = prefix.chars().take(keep).collect();
-        format!("{prefix}-{uid}")
-    }
-
     /// The `BackupType` to send: the spec value, or `COMPLETE` for `UDM_ECS` when unset.
     pub fn backup_type_param(&self) -> Option<HbrBackupType> {
         match (self.backup_type, self.source_type) {
@@ -736,19 +726,6 @@ mod tests {
         );
         assert!(v[0].get("hostPrefix").is_none());
         assert_eq!(s.container_resources_value().unwrap(), Some(v));
-    }
-
-    #[test]
-    fn cloud_job_name_carries_the_uid() {
-        let uid = "0f6f0a7e-4a2b-4c4e-9d1c-1c2b3d4e5f60";
-        let mut s = base();
-        assert_eq!(s.cloud_job_name("web", uid), format!("web-{uid}"));
-        s.job_name = Some("nightly".into());
-        assert_eq!(s.cloud_job_name("web", uid), format!("nightly-{uid}"));
-        s.job_name = Some("x".repeat(200));
-        let n = s.cloud_job_name("web", uid);
-        assert_eq!(n.len(), 128);
-        assert!(n.ends_with(uid));
     }
 
     #[test]
