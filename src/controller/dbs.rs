@@ -52,13 +52,13 @@ use tokio_util::sync::CancellationToken;
 
 use self::plan::{DesiredPlan, PlanInput, Step, reasons};
 use super::backoff::poll_interval;
-use super::conditions::{Health, apply_health};
+use super::conditions::Health;
 use super::context::Context;
 use super::credentials::{self, CredentialsProblem};
 use super::error::{Error, Result};
-use super::rds::cloud_error_message;
 use super::runtime::{self, ManagedResource};
-use super::status::{FIELD_MANAGER, write_status};
+use super::status::FIELD_MANAGER;
+use super::work::{self};
 use crate::cloud::api::dbs::{
     BackupPlanDetail, DescribeBackupPlanListRequest, DescribeFullBackupListRequest,
     ModifyBackupPlanNameRequest, ReleaseBackupPlanRequest, StartBackupPlanRequest,
@@ -106,114 +106,9 @@ async fn reconcile(obj: Arc<DbsBackupPlan>, ctx: Arc<Context>) -> Result<Action>
     runtime::reconcile_with_finalizer(obj, ctx, apply, cleanup).await
 }
 
-/// One reconcile's view of an object: the status as last read and the status being built.
-struct Work<'a> {
-    obj: &'a DbsBackupPlan,
-    ctx: &'a Context,
-    api: &'a Api<DbsBackupPlan>,
-    name: String,
-    current: Option<DbsBackupPlanStatus>,
-    status: DbsBackupPlanStatus,
-    /// A push of the current generation is under way: do not move `observedGeneration` yet.
-    push_pending: bool,
-}
+type Work<'a> = work::Work<'a, DbsBackupPlan>;
 
-impl<'a> Work<'a> {
-    fn new(obj: &'a DbsBackupPlan, ctx: &'a Context, api: &'a Api<DbsBackupPlan>) -> Self {
-        let current = obj.status.clone();
-        let mut status = current.clone().unwrap_or_default();
-        status.phase.get_or_insert(DbsBackupPlanPhase::Pending);
-        Work {
-            obj,
-            ctx,
-            api,
-            name: obj.name_any(),
-            current,
-            status,
-            push_pending: false,
-        }
-    }
-
-    fn true_condition(status: Option<&DbsBackupPlanStatus>) -> Option<(String, String)> {
-        status.and_then(|s| {
-            s.conditions
-                .iter()
-                .find(|c| c.status == super::conditions::TRUE)
-                .map(|c| (c.type_.clone(), c.reason.clone()))
-        })
-    }
-
-    /// Sets the conditions from `health`, writes the status if it changed, and publishes an
-    /// event when the phase or the true condition/reason changed.
-    async fn commit(&mut self, health: &Health) -> Result<()> {
-        let now = jiff::Timestamp::now();
-        let generation = self.obj.metadata.generation;
-        if !self.push_pending {
-            self.status.observed_generation = generation;
-        }
-        apply_health(&mut self.status.conditions, health, generation, now);
-        let before_phase = self.current.as_ref().and_then(|s| s.phase);
-        let before_cond = Self::true_condition(self.current.as_ref());
-        write_status(self.api, &self.name, self.current.as_ref(), &self.status).await?;
-        let after_cond = Some((
-            health.condition_type().to_string(),
-            health.reason().to_string(),
-        ));
-        if before_phase != self.status.phase || before_cond != after_cond {
-            let type_ = match health {
-                Health::Stalled { .. } => EventType::Warning,
-                _ => EventType::Normal,
-            };
-            let phase = self.status.phase.unwrap_or_default();
-            self.event(type_, health.reason(), phase.as_str(), health.message())
-                .await;
-        }
-        self.current = Some(self.status.clone());
-        Ok(())
-    }
-
-    async fn event(&self, type_: EventType, reason: &str, action: &str, note: &str) {
-        self.ctx
-            .events
-            .publish(
-                &self.obj.object_ref(&()),
-                type_,
-                reason,
-                action,
-                note.to_string(),
-            )
-            .await;
-    }
-
-    /// Reports a cloud error: `Terminal`/`NotFound` → `Stalled` (slow requeue);
-    /// `Retryable`/`Conflict` → `Reconciling` and `Err` (per-object backoff).
-    async fn cloud_error(&mut self, e: CloudError) -> Result<Action> {
-        if let Some(id) = e.request_id() {
-            self.status.last_request_id = Some(id.to_string());
-        }
-        let message = cloud_error_message(&e);
-        match e.class() {
-            ErrorClass::Terminal | ErrorClass::NotFound => {
-                self.push_pending = false;
-                self.commit(&Health::stalled(e.name(), message)).await?;
-                Ok(runtime::requeue(
-                    self.ctx,
-                    self.obj,
-                    self.ctx.timing.error_max,
-                ))
-            }
-            ErrorClass::Retryable | ErrorClass::Conflict => {
-                if let Err(write) = self.commit(&Health::progressing(e.name(), message)).await {
-                    tracing::debug!(
-                        error = %super::error::error_chain(&write),
-                        "status write failed"
-                    );
-                }
-                Err(Error::from(e))
-            }
-        }
-    }
-
+impl Work<'_> {
     /// Records the fingerprint of the configuration just pushed.
     async fn set_applied(&self, fingerprint: &str) -> Result<()> {
         let patch = serde_json::json!({
@@ -344,7 +239,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                 started_at: Time(jiff::Timestamp::now()),
             });
             w.status.phase = Some(DbsBackupPlanPhase::Creating);
-            w.push_pending = true;
+            w.hold_generation = true;
             w.commit(&Health::progressing(
                 reasons::CREATING,
                 format!("creating backup plan {:?}", desired.name),
@@ -380,7 +275,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                 w.event(EventType::Warning, reasons::DRIFT_DETECTED, "Rename", &note)
                     .await;
             }
-            w.push_pending = true;
+            w.hold_generation = true;
             let req = ModifyBackupPlanNameRequest {
                 backup_plan_id: plan_id.clone(),
                 backup_plan_name: desired.name.clone(),
@@ -388,7 +283,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             };
             match dbs.modify_backup_plan_name(&req).await {
                 Ok(_) => {
-                    w.push_pending = false;
+                    w.hold_generation = false;
                     let health = match &drift {
                         Some(d) => {
                             w.status.last_sync_time = Some(Time(jiff::Timestamp::now()));
@@ -410,7 +305,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             }
         }
         Step::Stop => {
-            w.push_pending = true;
+            w.hold_generation = true;
             let req = StopBackupPlanRequest {
                 backup_plan_id: plan_id.clone(),
                 stop_method: "ALL".into(),
@@ -418,7 +313,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             };
             match dbs.stop_backup_plan(&req).await {
                 Ok(_) => {
-                    w.push_pending = false;
+                    w.hold_generation = false;
                     after_push(
                         &mut w,
                         observed.as_ref(),
@@ -433,14 +328,14 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             }
         }
         Step::Start => {
-            w.push_pending = true;
+            w.hold_generation = true;
             let req = StartBackupPlanRequest {
                 backup_plan_id: plan_id.clone(),
                 ..StartBackupPlanRequest::default()
             };
             match dbs.start_backup_plan(&req).await {
                 Ok(resp) => {
-                    w.push_pending = false;
+                    w.hold_generation = false;
                     if let Some(set) = resp.created_full_backupset_id.filter(|s| !s.is_empty()) {
                         w.status.created_full_backupset_id = Some(set);
                     }
@@ -548,20 +443,20 @@ async fn create(
     let password = match password(w.obj, desired, ctx).await? {
         Ok(p) => p,
         Err(problem) => {
-            w.push_pending = false;
+            w.hold_generation = false;
             w.commit(&Health::stalled(problem.reason(), problem.to_string()))
                 .await?;
             return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
         }
     };
     let req = plan::create_request(desired, password, token);
-    w.push_pending = true;
+    w.hold_generation = true;
     match dbs.create_and_start_backup_plan(&req).await {
         Ok(resp) if !resp.backup_plan_id.is_empty() => {
             // The fingerprint first: a crash after it and before the status write re-sends the
             // same ClientToken and gets the same plan back.
             w.set_applied(&desired.fingerprint()).await?;
-            w.push_pending = false;
+            w.hold_generation = false;
             w.status.backup_plan_id = Some(resp.backup_plan_id.clone());
             if let Some(order) = resp.order_id.filter(|o| !o.is_empty()) {
                 w.status.order_id = Some(order);
@@ -626,11 +521,11 @@ async fn configure(
         }
     };
     let req = plan::configure_request(desired, plan_id, password);
-    w.push_pending = true;
+    w.hold_generation = true;
     match dbs.configure_backup_plan(&req).await {
         Ok(_) => {
             w.set_applied(&desired.fingerprint()).await?;
-            w.push_pending = false;
+            w.hold_generation = false;
             let health = if drifted {
                 w.status.last_sync_time = Some(Time(jiff::Timestamp::now()));
                 Health::progressing(

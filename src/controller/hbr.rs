@@ -32,26 +32,24 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use self::plan::{CleanupStep, Step, reasons};
 use super::backoff::poll_interval;
-use super::conditions::{self, Health, apply_health};
+use super::conditions::{self, Health};
 use super::context::Context;
 use super::credentials::{self, CredentialsProblem};
 use super::error::{Error, Result};
-use super::rds::cloud_error_message;
 use super::runtime::{self, ManagedResource};
 use super::status::write_status;
+use super::work::{self, Publish};
 use crate::cloud::api::hbr::{
     CancelBackupJobRequest, CreateBackupJobRequest, DeleteSnapshotRequest, HbrBackupJob as CloudJob,
 };
 use crate::cloud::{CloudError, ErrorClass, HbrApi, Target};
 use crate::crd::{
-    DeletionPolicy, HbrBackupJob, HbrBackupJobPhase, HbrBackupJobStatus, PendingCreate,
-    create_token, orphan_on_delete,
+    DeletionPolicy, HbrBackupJob, HbrBackupJobPhase, PendingCreate, create_token, orphan_on_delete,
 };
 
 /// Kind name used in metrics and logs.
@@ -95,113 +93,9 @@ async fn reconcile(obj: Arc<HbrBackupJob>, ctx: Arc<Context>) -> Result<Action> 
     runtime::reconcile_with_finalizer(obj, ctx, apply, cleanup).await
 }
 
-/// One reconcile's view of an object: the status as last read and the status being built.
-struct Work<'a> {
-    obj: &'a HbrBackupJob,
-    ctx: &'a Context,
-    api: &'a Api<HbrBackupJob>,
-    name: String,
-    current: Option<HbrBackupJobStatus>,
-    status: HbrBackupJobStatus,
-}
+type Work<'a> = work::Work<'a, HbrBackupJob>;
 
-impl<'a> Work<'a> {
-    fn new(obj: &'a HbrBackupJob, ctx: &'a Context, api: &'a Api<HbrBackupJob>) -> Self {
-        let current = obj.status.clone();
-        let mut status = current.clone().unwrap_or_default();
-        status.phase.get_or_insert(HbrBackupJobPhase::Pending);
-        Work {
-            obj,
-            ctx,
-            api,
-            name: obj.name_any(),
-            current,
-            status,
-        }
-    }
-
-    fn true_condition(status: Option<&HbrBackupJobStatus>) -> Option<(String, String)> {
-        status.and_then(|s| {
-            s.conditions
-                .iter()
-                .find(|c| c.status == conditions::TRUE)
-                .map(|c| (c.type_.clone(), c.reason.clone()))
-        })
-    }
-
-    /// Sets the conditions from `health`, writes the status if it changed, and publishes an
-    /// event when the phase or the true condition/reason changed (a warning for failures and
-    /// partial success).
-    async fn commit(&mut self, health: &Health, warning: bool) -> Result<()> {
-        let now = jiff::Timestamp::now();
-        self.status.observed_generation = self.obj.metadata.generation;
-        apply_health(
-            &mut self.status.conditions,
-            health,
-            self.obj.metadata.generation,
-            now,
-        );
-        let before_phase = self.current.as_ref().and_then(|s| s.phase);
-        let before_cond = Self::true_condition(self.current.as_ref());
-        write_status(self.api, &self.name, self.current.as_ref(), &self.status).await?;
-        let after_cond = Some((
-            health.condition_type().to_string(),
-            health.reason().to_string(),
-        ));
-        if before_phase != self.status.phase || before_cond != after_cond {
-            let type_ = if warning || matches!(health, Health::Stalled { .. }) {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            };
-            let phase = self.status.phase.unwrap_or_default();
-            self.ctx
-                .events
-                .publish(
-                    &self.obj.object_ref(&()),
-                    type_,
-                    health.reason(),
-                    phase.as_str(),
-                    health.message().to_string(),
-                )
-                .await;
-        }
-        self.current = Some(self.status.clone());
-        Ok(())
-    }
-
-    /// Reports a cloud error: `Terminal`/`NotFound` → `Stalled` (slow requeue);
-    /// `Retryable`/`Conflict` → `Reconciling` and `Err` (per-object backoff).
-    async fn cloud_error(&mut self, e: CloudError) -> Result<Action> {
-        if let Some(id) = e.request_id() {
-            self.status.last_request_id = Some(id.to_string());
-        }
-        let message = cloud_error_message(&e);
-        match e.class() {
-            ErrorClass::Terminal | ErrorClass::NotFound => {
-                self.commit(&Health::stalled(e.name(), message), false)
-                    .await?;
-                Ok(runtime::requeue(
-                    self.ctx,
-                    self.obj,
-                    self.ctx.timing.error_max,
-                ))
-            }
-            ErrorClass::Retryable | ErrorClass::Conflict => {
-                if let Err(write) = self
-                    .commit(&Health::progressing(e.name(), message), false)
-                    .await
-                {
-                    tracing::debug!(
-                        error = %super::error::error_chain(&write),
-                        "status write failed"
-                    );
-                }
-                Err(Error::from(e))
-            }
-        }
-    }
-
+impl Work<'_> {
     /// Records a freshly observed job and returns its view.
     fn record(&mut self, job: &CloudJob) -> plan::JobView {
         plan::record_job(&mut self.status, job);
@@ -245,7 +139,7 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
     let request = match plan::validate(&obj.spec, &w.name, &uid) {
         Ok(r) => r,
         Err(e) if matches!(step, Step::RecordIntent | Step::RecoverOrCreate) => {
-            w.commit(&Health::stalled(reasons::INVALID_SPEC, e.0), false)
+            w.commit(&Health::stalled(reasons::INVALID_SPEC, e.0))
                 .await?;
             return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
         }
@@ -259,11 +153,8 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
     let target = match target(&obj, ctx).await? {
         Ok(t) => t,
         Err(problem) => {
-            w.commit(
-                &Health::stalled(problem.reason(), problem.to_string()),
-                false,
-            )
-            .await?;
+            w.commit(&Health::stalled(problem.reason(), problem.to_string()))
+                .await?;
             return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
         }
     };
@@ -276,17 +167,14 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
             });
             w.status.job_name = request.job_name.clone();
             w.status.phase = Some(HbrBackupJobPhase::Creating);
-            w.commit(
-                &Health::progressing(
-                    reasons::CREATING,
-                    format!(
-                        "creating {} backup job {}",
-                        obj.spec.source_type.as_str(),
-                        request.job_name.as_deref().unwrap_or_default()
-                    ),
+            w.commit(&Health::progressing(
+                reasons::CREATING,
+                format!(
+                    "creating {} backup job {}",
+                    obj.spec.source_type.as_str(),
+                    request.job_name.as_deref().unwrap_or_default()
                 ),
-                false,
-            )
+            ))
             .await?;
             create(&mut w, hbr.as_ref(), &request).await
         }
@@ -344,16 +232,13 @@ async fn adopt(w: &mut Work<'_>, hbr: &dyn HbrApi, job: &CloudJob) -> Result<Act
     if view.phase.is_terminal() {
         return finish(w, hbr, view).await;
     }
-    w.commit(
-        &Health::progressing(
-            reasons::JOB_ADOPTED,
-            format!(
-                "adopted job {} created before the operator could record it",
-                job.job_id
-            ),
+    w.commit(&Health::progressing(
+        reasons::JOB_ADOPTED,
+        format!(
+            "adopted job {} created before the operator could record it",
+            job.job_id
         ),
-        false,
-    )
+    ))
     .await?;
     Ok(runtime::requeue(w.ctx, w.obj, w.ctx.timing.poll_initial))
 }
@@ -372,26 +257,20 @@ async fn create(
             w.status.cloud_status = Some("CREATED".into());
             w.status.progress = Some(0);
             w.status.start_time = Some(Time(jiff::Timestamp::now()));
-            w.commit(
-                &Health::progressing(
-                    reasons::BACKUP_RUNNING,
-                    format!("backup job {} created", resp.job_id),
-                ),
-                false,
-            )
+            w.commit(&Health::progressing(
+                reasons::BACKUP_RUNNING,
+                format!("backup job {} created", resp.job_id),
+            ))
             .await?;
             Ok(runtime::requeue(ctx, w.obj, ctx.timing.poll_initial))
         }
         Ok(_) => {
             // Success without a JobId: the outcome is unknown; the intent stays and the next
             // reconcile looks for the job by name.
-            w.commit(
-                &Health::progressing(
-                    reasons::CREATING,
-                    "CreateBackupJob returned no JobId; looking for the job by name",
-                ),
-                false,
-            )
+            w.commit(&Health::progressing(
+                reasons::CREATING,
+                "CreateBackupJob returned no JobId; looking for the job by name",
+            ))
             .await?;
             Err(Error::Wait {
                 reason: reasons::CREATING,
@@ -433,26 +312,20 @@ async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Result<Action> {
         let known_since = w.status.start_time.as_ref().map(|t| t.0).unwrap_or(now);
         if now.duration_since(known_since).as_secs() > plan::CLOCK_SLACK_SECONDS {
             w.status.phase = Some(HbrBackupJobPhase::Failed);
-            w.commit(
-                &Health::stalled(
-                    reasons::JOB_NOT_FOUND,
-                    format!(
-                        "job {job_id} no longer exists in Cloud Backup (deleted outside the \
+            w.commit(&Health::stalled(
+                reasons::JOB_NOT_FOUND,
+                format!(
+                    "job {job_id} no longer exists in Cloud Backup (deleted outside the \
                          operator); create a new HbrBackupJob to back up again"
-                    ),
                 ),
-                false,
-            )
+            ))
             .await?;
             return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
         }
-        w.commit(
-            &Health::progressing(
-                reasons::JOB_NOT_FOUND,
-                format!("job {job_id} is not listed by DescribeBackupJobs2 yet; retrying"),
-            ),
-            false,
-        )
+        w.commit(&Health::progressing(
+            reasons::JOB_NOT_FOUND,
+            format!("job {job_id} is not listed by DescribeBackupJobs2 yet; retrying"),
+        ))
         .await?;
         return Ok(runtime::requeue(ctx, w.obj, ctx.timing.wait));
     };
@@ -460,7 +333,7 @@ async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Result<Action> {
     if view.phase.is_terminal() {
         return finish(w, hbr, view).await;
     }
-    w.commit(&view.health, false).await?;
+    w.commit(&view.health).await?;
     let now = jiff::Timestamp::now();
     let started = w.status.start_time.as_ref().map(|t| t.0).unwrap_or(now);
     let elapsed = now.duration_since(started).unsigned_abs();
@@ -478,12 +351,28 @@ async fn finish(w: &mut Work<'_>, hbr: &dyn HbrApi, view: plan::JobView) -> Resu
             Ok(ids) => w.status.snapshot_ids = ids,
             Err(e) => {
                 // The outcome is known; record it and retry the lookup later.
-                w.commit(&view.health, view.warning).await?;
+                w.commit_with(
+                    &view.health,
+                    if view.warning {
+                        Publish::Warning
+                    } else {
+                        Publish::Auto
+                    },
+                )
+                .await?;
                 return w.cloud_error(e).await;
             }
         }
     }
-    w.commit(&view.health, view.warning).await?;
+    w.commit_with(
+        &view.health,
+        if view.warning {
+            Publish::Warning
+        } else {
+            Publish::Auto
+        },
+    )
+    .await?;
     let after = if plan::needs_snapshot_ids(&w.obj.spec, &w.status) {
         w.ctx.timing.wait
     } else {
@@ -588,9 +477,7 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
                         "{problem}; cannot clean up the backup job. Fix the Secret, or set the annotation \
                          backup.aliyun.dev/orphan-on-delete=\"true\" to delete the object without cloud cleanup"
                     ),
-                ),
-                false,
-            )
+                ))
             .await?;
             return Err(wait(problem.reason(), ctx.timing.error_max));
         }
@@ -658,25 +545,19 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
                     }
                 }
                 w.status.phase = Some(HbrBackupJobPhase::Deleting);
-                w.commit(
-                    &Health::progressing(
-                        reasons::CANCELLING,
-                        format!("job {job_id} is running; cancelled it and waiting for it to end"),
-                    ),
-                    false,
-                )
+                w.commit(&Health::progressing(
+                    reasons::CANCELLING,
+                    format!("job {job_id} is running; cancelled it and waiting for it to end"),
+                ))
                 .await?;
                 return Err(wait(reasons::CANCELLING, ctx.timing.poll_initial));
             }
             CleanupStep::AwaitCancel => {
                 w.status.phase = Some(HbrBackupJobPhase::Deleting);
-                w.commit(
-                    &Health::progressing(
-                        reasons::CANCELLING,
-                        format!("waiting for cancelled job {job_id} to end"),
-                    ),
-                    false,
-                )
+                w.commit(&Health::progressing(
+                    reasons::CANCELLING,
+                    format!("waiting for cancelled job {job_id} to end"),
+                ))
                 .await?;
                 return Err(wait(reasons::CANCELLING, ctx.timing.poll_initial));
             }

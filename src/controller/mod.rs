@@ -23,6 +23,7 @@ pub mod rds;
 pub mod runtime;
 pub mod server;
 pub mod status;
+pub mod work;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -60,17 +60,16 @@ use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::poll_interval;
-use super::conditions::{Health, apply_health};
+use super::conditions::Health;
 use super::context::Context;
 use super::credentials::{self, CredentialsProblem};
 use super::error::{Error, Result};
 use super::runtime::{self, ManagedResource};
-use super::status::write_status;
+use super::work::{self};
 use crate::cloud::api::{
     CreateBackupRequest, DeleteBackupRequest, DescribeBackupTasksRequest, DescribeBackupsRequest,
     RdsApi, RdsBackup as CloudBackupSet, RdsBackupJob,
@@ -528,24 +527,7 @@ pub fn terminal_health(status: &RdsBackupStatus) -> Option<Health> {
     }
 }
 
-/// Message of a cloud error for status and events: action, code, message and request id.
-pub fn cloud_error_message(e: &CloudError) -> String {
-    let mut m = format!("{} failed", e.action);
-    if let Some(code) = e.code() {
-        m.push_str(": ");
-        m.push_str(code);
-    }
-    if !e.message.is_empty() {
-        m.push_str(": ");
-        m.push_str(&e.message);
-    }
-    if let Some(id) = e.request_id() {
-        m.push_str(" (RequestId ");
-        m.push_str(id);
-        m.push(')');
-    }
-    m
-}
+pub use super::work::cloud_error_message;
 
 /// Whether a `CreateBackup` error proves the call did not take effect.
 pub fn create_not_executed(e: &CloudError) -> bool {
@@ -563,123 +545,7 @@ async fn reconcile(obj: Arc<RdsBackup>, ctx: Arc<Context>) -> Result<Action> {
     runtime::reconcile_with_finalizer(obj, ctx, apply, cleanup).await
 }
 
-/// One reconcile's view of an object: the status as last read and the status being built.
-struct Work<'a> {
-    obj: &'a RdsBackup,
-    ctx: &'a Context,
-    api: &'a Api<RdsBackup>,
-    name: String,
-    current: Option<RdsBackupStatus>,
-    status: RdsBackupStatus,
-}
-
-impl<'a> Work<'a> {
-    fn new(obj: &'a RdsBackup, ctx: &'a Context, api: &'a Api<RdsBackup>) -> Self {
-        let current = obj.status.clone();
-        let mut status = current.clone().unwrap_or_default();
-        status.phase.get_or_insert(RdsBackupPhase::Pending);
-        Work {
-            obj,
-            ctx,
-            api,
-            name: obj.name_any(),
-            current,
-            status,
-        }
-    }
-
-    /// Replaces the basis with a fresher read of the object's status.
-    fn rebase(&mut self, fresh: Option<RdsBackupStatus>) {
-        self.current = fresh.clone();
-        self.status = fresh.unwrap_or_default();
-        self.status.phase.get_or_insert(RdsBackupPhase::Pending);
-    }
-
-    fn true_condition(status: Option<&RdsBackupStatus>) -> Option<(String, String)> {
-        status.and_then(|s| {
-            s.conditions
-                .iter()
-                .find(|c| c.status == super::conditions::TRUE)
-                .map(|c| (c.type_.clone(), c.reason.clone()))
-        })
-    }
-
-    /// Sets the conditions from `health`, writes the status if it changed, and publishes an
-    /// event when the phase or the true condition/reason changed.
-    async fn commit(&mut self, health: &Health) -> Result<()> {
-        self.commit_with(health, true).await
-    }
-
-    /// [`Work::commit`]; `publish = false` skips the event (used when the runtime publishes a
-    /// Warning for the same error).
-    async fn commit_with(&mut self, health: &Health, publish: bool) -> Result<()> {
-        let now = jiff::Timestamp::now();
-        self.status.observed_generation = self.obj.metadata.generation;
-        apply_health(
-            &mut self.status.conditions,
-            health,
-            self.obj.metadata.generation,
-            now,
-        );
-        let before_phase = self.current.as_ref().and_then(|s| s.phase);
-        let before_cond = Self::true_condition(self.current.as_ref());
-        write_status(self.api, &self.name, self.current.as_ref(), &self.status).await?;
-        let after_cond = Some((
-            health.condition_type().to_string(),
-            health.reason().to_string(),
-        ));
-        if publish && (before_phase != self.status.phase || before_cond != after_cond) {
-            let type_ = match health {
-                Health::Stalled { .. } => EventType::Warning,
-                _ => EventType::Normal,
-            };
-            let phase = self.status.phase.unwrap_or_default();
-            self.ctx
-                .events
-                .publish(
-                    &self.obj.object_ref(&()),
-                    type_,
-                    health.reason(),
-                    phase.as_str(),
-                    health.message().to_string(),
-                )
-                .await;
-        }
-        self.current = Some(self.status.clone());
-        Ok(())
-    }
-
-    /// Reports a cloud error: `Terminal`/`NotFound` → `Stalled` (returns a slow requeue);
-    /// `Retryable`/`Conflict` → `Reconciling` and `Err` (per-object backoff).
-    async fn cloud_error(&mut self, e: CloudError) -> Result<Action> {
-        if let Some(id) = e.request_id() {
-            self.status.last_request_id = Some(id.to_string());
-        }
-        let message = cloud_error_message(&e);
-        match e.class() {
-            ErrorClass::Terminal | ErrorClass::NotFound => {
-                self.commit(&Health::stalled(e.name(), message)).await?;
-                Ok(runtime::requeue(
-                    self.ctx,
-                    self.obj,
-                    self.ctx.timing.error_max,
-                ))
-            }
-            ErrorClass::Retryable | ErrorClass::Conflict => {
-                // Best effort: the error itself is what drives the retry (and the runtime
-                // publishes it as a Warning event).
-                let health = Health::progressing(e.name(), message);
-                if let Err(write) = self.commit_with(&health, false).await {
-                    tracing::debug!(
-                        error = %super::error::error_chain(&write),
-                        "status write failed"
-                    );
-                }
-                Err(Error::from(e))
-            }
-        }
-    }
-}
+type Work<'a> = work::Work<'a, RdsBackup>;
 
 async fn target(obj: &RdsBackup, ctx: &Context) -> Result<Result<Target, CredentialsProblem>> {
     let ns = obj

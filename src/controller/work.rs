@@ -1,0 +1,257 @@
+//! One reconcile's view of an object, shared by the three controllers: the status as last
+//! read, the status being built, and the steps every controller takes with them — commit the
+//! conditions (status write only when something changed, an event on each transition) and
+//! report a cloud error.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+use serde::Serialize;
+
+use super::conditions::{Health, TRUE, apply_health};
+use super::context::Context;
+use super::error::{Error, Result, error_chain};
+use super::runtime::{self, ManagedResource};
+use super::status::write_status;
+use crate::cloud::{CloudError, ErrorClass};
+use crate::crd::{
+    DbsBackupPlan, DbsBackupPlanStatus, HbrBackupJob, HbrBackupJobStatus, RdsBackup,
+    RdsBackupStatus,
+};
+
+/// The status of a kind reconciled through [`Work`].
+pub trait TrackedStatus: Clone + Default + Serialize + Send + Sync {
+    /// The kind's phase enum.
+    type Phase: Copy + PartialEq + Default + Send + Sync;
+    /// `status.phase`.
+    fn phase_mut(&mut self) -> &mut Option<Self::Phase>;
+    /// Name of a phase (the event action).
+    fn phase_name(phase: Self::Phase) -> &'static str;
+    /// `status.conditions`.
+    fn conditions(&self) -> &[Condition];
+    /// `status.conditions`, for writing.
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    /// `status.observedGeneration`.
+    fn observed_generation_mut(&mut self) -> &mut Option<i64>;
+    /// `status.lastRequestId`.
+    fn last_request_id_mut(&mut self) -> &mut Option<String>;
+}
+
+/// A kind reconciled through [`Work`].
+pub trait Tracked: ManagedResource {
+    /// The kind's status type.
+    type Status: TrackedStatus;
+    /// `.status`.
+    fn status(&self) -> Option<&Self::Status>;
+}
+
+macro_rules! tracked {
+    ($kind:ty, $status:ty, $phase:ty) => {
+        impl TrackedStatus for $status {
+            type Phase = $phase;
+            fn phase_mut(&mut self) -> &mut Option<$phase> {
+                &mut self.phase
+            }
+            fn phase_name(phase: $phase) -> &'static str {
+                phase.as_str()
+            }
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
+            fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+                &mut self.conditions
+            }
+            fn observed_generation_mut(&mut self) -> &mut Option<i64> {
+                &mut self.observed_generation
+            }
+            fn last_request_id_mut(&mut self) -> &mut Option<String> {
+                &mut self.last_request_id
+            }
+        }
+        impl Tracked for $kind {
+            type Status = $status;
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+        }
+    };
+}
+
+tracked!(RdsBackup, RdsBackupStatus, crate::crd::RdsBackupPhase);
+tracked!(
+    HbrBackupJob,
+    HbrBackupJobStatus,
+    crate::crd::HbrBackupJobPhase
+);
+tracked!(
+    DbsBackupPlan,
+    DbsBackupPlanStatus,
+    crate::crd::DbsBackupPlanPhase
+);
+
+/// Which event a [`Work::commit_with`] publishes when the phase or the true condition changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Publish {
+    /// `Warning` for `Stalled`, else `Normal`.
+    Auto,
+    /// Always `Warning` (a failure or a partial success that is not `Stalled`).
+    Warning,
+    /// None (the runtime publishes a Warning for the same error).
+    Silent,
+}
+
+/// One reconcile's view of an object: the status as last read and the status being built.
+pub struct Work<'a, K: Tracked> {
+    /// The object.
+    pub obj: &'a K,
+    /// The operator's context.
+    pub ctx: &'a Context,
+    /// The object's namespaced API.
+    pub api: &'a Api<K>,
+    /// The object's name.
+    pub name: String,
+    /// The status as last read or written.
+    pub current: Option<K::Status>,
+    /// The status being built.
+    pub status: K::Status,
+    /// A change of the current generation is being pushed to the cloud: keep
+    /// `observedGeneration` where it is until the push is done.
+    pub hold_generation: bool,
+}
+
+impl<'a, K: Tracked> Work<'a, K> {
+    /// Starts from the object's status; a missing phase is the phase's default (`Pending`).
+    pub fn new(obj: &'a K, ctx: &'a Context, api: &'a Api<K>) -> Self {
+        let mut w = Work {
+            obj,
+            ctx,
+            api,
+            name: obj.name_any(),
+            current: None,
+            status: K::Status::default(),
+            hold_generation: false,
+        };
+        w.rebase(obj.status().cloned());
+        w
+    }
+
+    /// Replaces the basis with a fresher read of the object's status.
+    pub fn rebase(&mut self, fresh: Option<K::Status>) {
+        self.current = fresh.clone();
+        self.status = fresh.unwrap_or_default();
+        self.status.phase_mut().get_or_insert_with(Default::default);
+    }
+
+    /// Sets the conditions from `health`, writes the status if it changed, and publishes an
+    /// event when the phase or the true condition/reason changed.
+    pub async fn commit(&mut self, health: &Health) -> Result<()> {
+        self.commit_with(health, Publish::Auto).await
+    }
+
+    /// [`Work::commit`] with a choice of event.
+    pub async fn commit_with(&mut self, health: &Health, publish: Publish) -> Result<()> {
+        let generation = self.obj.meta().generation;
+        if !self.hold_generation {
+            *self.status.observed_generation_mut() = generation;
+        }
+        apply_health(
+            self.status.conditions_mut(),
+            health,
+            generation,
+            jiff::Timestamp::now(),
+        );
+        let before_phase = self.current.as_mut().and_then(|s| *s.phase_mut());
+        let before_cond = self.current.as_ref().and_then(true_condition);
+        write_status(self.api, &self.name, self.current.as_ref(), &self.status).await?;
+        let after_cond = Some((health.condition_type(), health.reason()));
+        let after_phase = *self.status.phase_mut();
+        let changed = before_phase != after_phase
+            || before_cond.as_ref().map(|(t, r)| (t.as_str(), r.as_str())) != after_cond;
+        let type_ = match (publish, health) {
+            (Publish::Silent, _) => None,
+            (Publish::Warning, _) | (Publish::Auto, Health::Stalled { .. }) => {
+                Some(EventType::Warning)
+            }
+            (Publish::Auto, _) => Some(EventType::Normal),
+        };
+        if changed && let Some(type_) = type_ {
+            let action = K::Status::phase_name(after_phase.unwrap_or_default());
+            self.event(type_, health.reason(), action, health.message())
+                .await;
+        }
+        self.current = Some(self.status.clone());
+        Ok(())
+    }
+
+    /// Publishes an event about the object.
+    pub async fn event(&self, type_: EventType, reason: &str, action: &str, note: &str) {
+        self.ctx
+            .events
+            .publish(
+                &self.obj.object_ref(&()),
+                type_,
+                reason,
+                action,
+                note.to_string(),
+            )
+            .await;
+    }
+
+    /// Reports a cloud error: `Terminal`/`NotFound` → `Stalled` (returns a slow requeue);
+    /// `Retryable`/`Conflict` → `Reconciling` and `Err` (per-object backoff; the runtime
+    /// publishes the Warning event).
+    pub async fn cloud_error(&mut self, e: CloudError) -> Result<Action> {
+        if let Some(id) = e.request_id() {
+            *self.status.last_request_id_mut() = Some(id.to_string());
+        }
+        let message = cloud_error_message(&e);
+        match e.class() {
+            ErrorClass::Terminal | ErrorClass::NotFound => {
+                self.hold_generation = false;
+                self.commit(&Health::stalled(e.name(), message)).await?;
+                Ok(runtime::requeue(
+                    self.ctx,
+                    self.obj,
+                    self.ctx.timing.error_max,
+                ))
+            }
+            ErrorClass::Retryable | ErrorClass::Conflict => {
+                // Best effort: the error itself is what drives the retry.
+                let health = Health::progressing(e.name(), message);
+                if let Err(write) = self.commit_with(&health, Publish::Silent).await {
+                    tracing::debug!(error = %error_chain(&write), "status write failed");
+                }
+                Err(Error::from(e))
+            }
+        }
+    }
+}
+
+/// The type and reason of the condition that is `True`.
+fn true_condition<S: TrackedStatus>(status: &S) -> Option<(String, String)> {
+    status
+        .conditions()
+        .iter()
+        .find(|c| c.status == TRUE)
+        .map(|c| (c.type_.clone(), c.reason.clone()))
+}
+
+/// Message of a cloud error for status and events: action, code, message and request id.
+pub fn cloud_error_message(e: &CloudError) -> String {
+    let mut m = format!("{} failed", e.action);
+    if let Some(code) = e.code() {
+        m.push_str(": ");
+        m.push_str(code);
+    }
+    if !e.message.is_empty() {
+        m.push_str(": ");
+        m.push_str(&e.message);
+    }
+    if let Some(id) = e.request_id() {
+        m.push_str(" (RequestId ");
+        m.push_str(id);
+        m.push(')');
+    }
+    m
+}
