@@ -96,9 +96,27 @@ impl From<CloudError> for Error {
     }
 }
 
+/// Reason of the wait after a finalizer patch was refused because the cached object was older
+/// than the stored one.
+pub const CACHE_STALE: &str = "CacheStale";
+
 impl From<kube::runtime::finalizer::Error<Error>> for Error {
     fn from(e: kube::runtime::finalizer::Error<Error>) -> Self {
-        Error::Finalizer(Box::new(e))
+        use kube::runtime::finalizer::Error as F;
+        match &e {
+            // The finalizer helper guards its JSON patch with a `test` of the cached
+            // finalizers; 422 (test failed) or 409 means the cache lagged behind a write (ours
+            // or someone else's). Not a failure: retry once the watch has caught up.
+            F::AddFinalizer(kube::Error::Api(s)) | F::RemoveFinalizer(kube::Error::Api(s))
+                if s.code == 409 || s.code == 422 =>
+            {
+                Error::Wait {
+                    reason: CACHE_STALE,
+                    after: None,
+                }
+            }
+            _ => Error::Finalizer(Box::new(e)),
+        }
     }
 }
 
@@ -137,6 +155,25 @@ mod tests {
         )));
         assert_eq!(f.name(), "CloudResourceBusy");
         assert!(matches!(f.inner(), Error::Busy(_)));
+    }
+
+    #[test]
+    fn a_refused_finalizer_patch_is_a_quiet_wait() {
+        use kube::core::Status;
+        use kube::runtime::finalizer::Error as F;
+        let api = |code: u16| {
+            kube::Error::Api(Box::new(
+                Status::failure("test failed", "Invalid").with_code(code),
+            ))
+        };
+        for e in [F::AddFinalizer(api(422)), F::RemoveFinalizer(api(409))] {
+            let e = Error::from(e);
+            assert!(e.is_wait(), "{e:?}");
+            assert_eq!(e.name(), CACHE_STALE);
+        }
+        let e = Error::from(F::<Error>::AddFinalizer(api(403)));
+        assert!(!e.is_wait());
+        assert_eq!(e.name(), "AddFinalizerFailed");
     }
 
     #[test]
