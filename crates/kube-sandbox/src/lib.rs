@@ -14,6 +14,7 @@
 //! ```
 
 mod error;
+mod protobuf;
 mod schema;
 mod selector;
 mod server;

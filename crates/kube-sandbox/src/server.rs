@@ -551,11 +551,7 @@ fn parse_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")));
     }
     if content_type.contains("protobuf") {
-        return Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            "protobuf is not supported",
-        ));
+        return crate::protobuf::decode(body);
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))

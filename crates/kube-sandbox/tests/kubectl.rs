@@ -1,5 +1,5 @@
-//! Runs the `kube-sandbox` binary and drives it with a real `kubectl`.
-//! Ignored by default: `cargo test -p kube-sandbox --test kubectl -- --ignored`.
+//! Runs the `kube-sandbox` binary and drives it with a real `kubectl` (skipped, with a
+//! message, when there is no `kubectl` on `PATH`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
@@ -69,7 +69,6 @@ fn kubectl(dir: &Path, args: &[&str]) -> (bool, String) {
 }
 
 #[test]
-#[ignore = "needs kubectl on PATH"]
 fn kubectl_apply_get_describe_delete() {
     if Command::new("kubectl")
         .arg("version")
@@ -146,6 +145,61 @@ fn kubectl_apply_get_describe_delete() {
 
     let (ok, out) = kubectl(&dir, &["apply", "--server-side", "-f", &f("cr.yaml")]);
     assert!(ok, "{out}");
+
+    // kubectl's typed create commands send protobuf.
+    let (ok, out) = kubectl(&dir, &["create", "namespace", "team-a"]);
+    assert!(ok && out.contains("namespace/team-a created"), "{out}");
+    let (ok, out) = kubectl(
+        &dir,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            "team-a",
+            "--from-literal=accessKeyId=abc",
+        ],
+    );
+    assert!(ok && out.contains("secret/creds created"), "{out}");
+    let (ok, out) = kubectl(
+        &dir,
+        &[
+            "get",
+            "secret",
+            "creds",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.type} {.data.accessKeyId}",
+        ],
+    );
+    assert!(ok && out == "Opaque YWJj", "{out}");
+    let (ok, out) = kubectl(
+        &dir,
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "team-a",
+            "--from-literal=mode=fast",
+        ],
+    );
+    assert!(ok && out.contains("configmap/settings created"), "{out}");
+    let (ok, out) = kubectl(
+        &dir,
+        &[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.data.mode}",
+        ],
+    );
+    assert!(ok && out == "fast", "{out}");
 
     let (ok, out) = kubectl(&dir, &["delete", "gadget", "g1"]);
     assert!(ok && out.contains("deleted"), "{out}");
