@@ -80,10 +80,6 @@ impl ManagedResource for DbsBackupPlan {
         self.spec.credentials_ref.as_ref().map(|r| r.name.as_str())
     }
 
-    fn phase(&self) -> Option<&'static str> {
-        self.status.as_ref()?.phase.map(|p| p.as_str())
-    }
-
     fn last_success(&self) -> Option<jiff::Timestamp> {
         self.status
             .as_ref()?

@@ -68,10 +68,6 @@ impl ManagedResource for HbrBackupJob {
         self.spec.credentials_ref.as_ref().map(|r| r.name.as_str())
     }
 
-    fn phase(&self) -> Option<&'static str> {
-        self.status.as_ref()?.phase.map(|p| p.as_str())
-    }
-
     fn last_success(&self) -> Option<jiff::Timestamp> {
         let st = self.status.as_ref()?;
         (st.phase == Some(HbrBackupJobPhase::Succeeded))

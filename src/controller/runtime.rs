@@ -26,6 +26,7 @@ use super::backoff::{jittered, unit_random};
 use super::context::Context;
 use super::error::{Error, error_chain};
 use super::metrics::ObjectSample;
+use super::work::{Tracked, TrackedStatus};
 use crate::crd::FINALIZER;
 
 /// A custom resource kind reconciled by this operator.
@@ -45,20 +46,20 @@ pub trait ManagedResource:
     /// Name of the `credentialsRef` Secret in the object's namespace, if any.
     fn credentials_secret(&self) -> Option<&str>;
 
-    /// `status.phase` as the operator wrote it, if it has.
-    fn phase(&self) -> Option<&'static str>;
-
     /// When the object's last successful backup finished, if one has.
     fn last_success(&self) -> Option<jiff::Timestamp>;
 }
 
 /// The per-object metrics sample of `obj`.
-fn object_sample<K: ManagedResource>(obj: &K) -> ObjectSample {
+fn object_sample<K: Tracked>(obj: &K) -> ObjectSample {
     let secs = |t: jiff::Timestamp| t.as_millisecond() as f64 / 1000.0;
     ObjectSample {
         namespace: obj.namespace().unwrap_or_default(),
         name: obj.name_any(),
-        phase: obj.phase(),
+        phase: obj
+            .status()
+            .and_then(TrackedStatus::phase)
+            .map(K::Status::phase_name),
         last_success: obj.last_success().map(secs),
         created: obj.meta().creation_timestamp.as_ref().map(|t| secs(t.0)),
     }
@@ -229,7 +230,7 @@ pub fn controllers<K, R, Fut>(
     reconcile: R,
 ) -> Vec<BoxFuture<'static, ()>>
 where
-    K: ManagedResource,
+    K: Tracked,
     R: Fn(Arc<K>, Arc<Context>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Action, Error>> + Send + 'static,
 {

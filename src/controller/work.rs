@@ -25,6 +25,8 @@ pub trait TrackedStatus: Clone + Default + Serialize + Send + Sync {
     /// The kind's phase enum.
     type Phase: Copy + PartialEq + Default + Send + Sync;
     /// `status.phase`.
+    fn phase(&self) -> Option<Self::Phase>;
+    /// `status.phase`, for writing.
     fn phase_mut(&mut self) -> &mut Option<Self::Phase>;
     /// Name of a phase (the event action).
     fn phase_name(phase: Self::Phase) -> &'static str;
@@ -50,6 +52,9 @@ macro_rules! tracked {
     ($kind:ty, $status:ty, $phase:ty) => {
         impl TrackedStatus for $status {
             type Phase = $phase;
+            fn phase(&self) -> Option<$phase> {
+                self.phase
+            }
             fn phase_mut(&mut self) -> &mut Option<$phase> {
                 &mut self.phase
             }
@@ -161,11 +166,11 @@ impl<'a, K: Tracked> Work<'a, K> {
             generation,
             jiff::Timestamp::now(),
         );
-        let before_phase = self.current.as_mut().and_then(|s| *s.phase_mut());
+        let before_phase = self.current.as_ref().and_then(TrackedStatus::phase);
         let before_cond = self.current.as_ref().and_then(true_condition);
         write_status(self.api, &self.name, self.current.as_ref(), &self.status).await?;
         let after_cond = Some((health.condition_type(), health.reason()));
-        let after_phase = *self.status.phase_mut();
+        let after_phase = self.status.phase();
         let changed = before_phase != after_phase
             || before_cond.as_ref().map(|(t, r)| (t.as_str(), r.as_str())) != after_cond;
         let type_ = match (publish, health) {
