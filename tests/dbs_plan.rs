@@ -607,6 +607,58 @@ async fn password_never_appears_in_status_events_or_logs() {
 }
 
 #[tokio::test]
+async fn removing_the_applied_config_annotation_pushes_a_rotated_password() {
+    let mut env = start_env().await;
+    env.start_operator().await;
+    create(&env, &plan("rot", "rm-demo01")).await;
+    wait_phase(&env, "rot", DbsBackupPlanPhase::Running).await;
+    let api = env.api::<DbsBackupPlan>();
+    let annotated = |o: &DbsBackupPlan| {
+        o.metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("backup.aliyun.dev/applied-config"))
+    };
+    assert!(annotated(&api.get("rot").await.unwrap()));
+    assert_eq!(env.calls("ConfigureBackupPlan"), 0);
+    env.put_secret(PASSWORD_SECRET, &[("password", "rotated-password")])
+        .await;
+    api.patch(
+        "rot",
+        &PatchParams::default(),
+        &Patch::Merge(json!({
+            "metadata": { "annotations": { "backup.aliyun.dev/applied-config": null } }
+        })),
+    )
+    .await
+    .unwrap();
+    wait_until("the configuration to be pushed again", || {
+        env.calls("ConfigureBackupPlan") == 1
+    })
+    .await;
+    let configure = env
+        .emulator
+        .calls()
+        .of("ConfigureBackupPlan")
+        .next()
+        .cloned()
+        .unwrap();
+    // The emulator's call log masks the value; the parameter is sent.
+    assert_eq!(
+        configure
+            .params
+            .get("SourceEndpointPassword")
+            .map(String::as_str),
+        Some("***")
+    );
+    wait_for(&api, "rot", "the annotation to be written back", annotated).await;
+    wait_phase(&env, "rot", DbsBackupPlanPhase::Running).await;
+    assert_eq!(env.calls("ConfigureBackupPlan"), 1);
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
 async fn missing_password_secret_is_stalled_naming_the_secret() {
     let mut env = Env::start().await;
     env.start_operator().await;

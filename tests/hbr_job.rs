@@ -309,6 +309,34 @@ async fn ecs_file_job_carries_lists_speed_limits_and_cross_account() {
 }
 
 #[tokio::test]
+async fn delete_policy_on_ecs_file_warns_that_the_snapshot_stays() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    let mut obj = ecs_file("files-del");
+    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    create(&env, &obj).await;
+    wait_phase(&env, "files-del", HbrBackupJobPhase::Succeeded).await;
+    let api = env.api::<HbrBackupJob>();
+    api.delete("files-del", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "files-del").await;
+    assert_eq!(env.calls("DeleteSnapshot"), 0);
+    let events = events_for(&env, "files-del").await;
+    let retained = events
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("SnapshotRetained"))
+        .unwrap_or_else(|| panic!("no SnapshotRetained event: {:?}", reasons(&events)));
+    assert_eq!(retained.type_.as_deref(), Some("Warning"));
+    let note = retained.note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("v-0001") && note.contains("ECS_FILE"),
+        "{note}"
+    );
+    env.stop_operator().await;
+}
+
+#[tokio::test]
 async fn container_job_succeeds() {
     let mut env = Env::start().await;
     env.start_operator().await;

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
@@ -596,7 +597,24 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
                     .await;
                 return Ok(Action::await_change());
             }
-            CleanupStep::Done => return Ok(Action::await_change()),
+            CleanupStep::Done => {
+                if plan::snapshot_left_in_vault(&obj.spec, job.as_ref(), delete) {
+                    let note = format!(
+                        "deletionPolicy Delete: the snapshot of {source_type} job {job_id} stays in \
+                         vault {}; the operator can only find UDM_ECS snapshots. Delete it in the \
+                         Cloud Backup console or with the HBR API",
+                        obj.spec.vault_id.as_deref().unwrap_or("-")
+                    );
+                    w.event(
+                        EventType::Warning,
+                        reasons::SNAPSHOT_RETAINED,
+                        "Delete",
+                        &note,
+                    )
+                    .await;
+                }
+                return Ok(Action::await_change());
+            }
         }
     }
 }

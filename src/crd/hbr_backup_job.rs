@@ -79,8 +79,9 @@ pub struct HbrBackupJobSpec {
     pub credentials_ref: Option<CredentialsRef>,
 
     /// What deleting this object does in the cloud. A running job is always cancelled
-    /// (`CancelBackupJob`); `Delete` additionally deletes the job's snapshot (`DeleteSnapshot`),
-    /// `Retain` (default) keeps it.
+    /// (`CancelBackupJob`); `Delete` additionally deletes the job's snapshot (`DeleteSnapshot`;
+    /// `UDM_ECS` only — an `ECS_FILE`/`CONTAINER` snapshot stays in the vault and a
+    /// `SnapshotRetained` Warning event says so), `Retain` (default) keeps it.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 

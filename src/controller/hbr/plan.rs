@@ -39,6 +39,8 @@ pub mod reasons {
     pub const CANCELLING: &str = "CancellingJob";
     /// Cleanup: deleting the job's snapshots.
     pub const DELETING_SNAPSHOTS: &str = "DeletingSnapshots";
+    /// Cleanup with `Delete`: the snapshot of an `ECS_FILE`/`CONTAINER` job stays in the vault.
+    pub const SNAPSHOT_RETAINED: &str = "SnapshotRetained";
 }
 
 /// The spec cannot be turned into a valid request; `Stalled` with reason `InvalidSpec`.
@@ -457,6 +459,24 @@ pub enum CleanupStep {
     DeleteSnapshots(Vec<String>),
     /// Remove the finalizer.
     Done,
+}
+
+/// Whether deleting with `deletionPolicy: Delete` leaves a snapshot behind: the job produced one,
+/// but only `UDM_ECS` snapshots can be found (`DescribeUdmSnapshots`) with the calls the operator
+/// uses, so an `ECS_FILE` or `CONTAINER` snapshot stays in the vault.
+pub fn snapshot_left_in_vault(
+    spec: &HbrBackupJobSpec,
+    job: Option<&CloudJob>,
+    delete: bool,
+) -> bool {
+    delete
+        && spec.source_type != HbrSourceType::UdmEcs
+        && job.is_some_and(|j| {
+            matches!(
+                j.status.as_deref().map(str::trim),
+                Some("COMPLETE" | "PARTIAL_COMPLETE")
+            )
+        })
 }
 
 /// Chooses the next cleanup step. `job` is the job as just observed (`None` when the cloud no

@@ -440,3 +440,28 @@ fn snapshot_lookup() {
     ];
     assert_eq!(snapshot_ids(&snaps, "job-1"), vec!["s-1", "s-2"]);
 }
+
+#[test]
+fn only_non_udm_snapshots_are_left_in_the_vault() {
+    let done = job("COMPLETE");
+    assert!(snapshot_left_in_vault(&ecs_file(), Some(&done), true));
+    assert!(snapshot_left_in_vault(
+        &container(),
+        Some(&job("PARTIAL_COMPLETE")),
+        true
+    ));
+    assert!(
+        !snapshot_left_in_vault(&ecs_file(), Some(&done), false),
+        "Retain"
+    );
+    assert!(
+        !snapshot_left_in_vault(&udm(), Some(&done), true),
+        "UDM snapshots are deleted"
+    );
+    assert!(!snapshot_left_in_vault(
+        &ecs_file(),
+        Some(&job("FAILED")),
+        true
+    ));
+    assert!(!snapshot_left_in_vault(&ecs_file(), None, true));
+}
