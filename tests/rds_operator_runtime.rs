@@ -167,14 +167,16 @@ async fn endpoints_serve_metrics_health_and_readiness() {
         .await
         .unwrap();
     wait_for(&api, "m1", "Succeeded", succeeded).await;
-    let body = http
-        .get(format!("http://{metrics}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = || async {
+        http.get(format!("http://{metrics}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let body = scrape().await;
     for want in [
         "aliyun_backup_reconcile_total{kind=\"RdsBackup\"}",
         "aliyun_backup_reconcile_duration_seconds_count{kind=\"RdsBackup\"}",
@@ -226,14 +228,7 @@ async fn endpoints_serve_metrics_health_and_readiness() {
     wait_gone(&api, "m1").await;
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
-        let body = http
-            .get(format!("http://{metrics}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = scrape().await;
         if !body.contains("name=\"m1\"") {
             break;
         }

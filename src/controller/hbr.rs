@@ -343,33 +343,22 @@ async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Result<Action> {
 
 /// The job ended: record snapshot ids (`UDM_ECS`) and the terminal status.
 async fn finish(w: &mut Work<'_>, hbr: &dyn HbrApi, view: plan::JobView) -> Result<Action> {
+    let publish = if view.warning {
+        Publish::Warning
+    } else {
+        Publish::Auto
+    };
     if plan::needs_snapshot_ids(&w.obj.spec, &w.status) {
         match lookup_snapshots(w, hbr).await {
             Ok(ids) => w.status.snapshot_ids = ids,
             Err(e) => {
                 // The outcome is known; record it and retry the lookup later.
-                w.commit_with(
-                    &view.health,
-                    if view.warning {
-                        Publish::Warning
-                    } else {
-                        Publish::Auto
-                    },
-                )
-                .await?;
+                w.commit_with(&view.health, publish).await?;
                 return w.cloud_error(e).await;
             }
         }
     }
-    w.commit_with(
-        &view.health,
-        if view.warning {
-            Publish::Warning
-        } else {
-            Publish::Auto
-        },
-    )
-    .await?;
+    w.commit_with(&view.health, publish).await?;
     let after = if plan::needs_snapshot_ids(&w.obj.spec, &w.status) {
         w.ctx.timing.wait
     } else {
