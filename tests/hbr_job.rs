@@ -414,6 +414,45 @@ async fn partial_and_failed_outcomes() {
 }
 
 #[tokio::test]
+async fn create_refused_for_good_fails_without_an_intent() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    let mut obj = udm("refused");
+    obj.spec.instance_id = Some("i-doesnotexist".into());
+    create(&env, &obj).await;
+    let o = wait_phase(&env, "refused", HbrBackupJobPhase::Failed).await;
+    let c = condition(&o, "Stalled").unwrap();
+    assert_eq!(c.status, "True");
+    assert_eq!(c.reason, "CreateRefused");
+    assert!(c.message.contains("CreateBackupJob failed"), "{c:#?}");
+    assert!(!is_true(&o, "Ready"));
+    assert!(!is_true(&o, "Reconciling"));
+    let s = o.status.unwrap();
+    assert_eq!(s.pending_create, None, "a refused create leaves no intent");
+    assert_eq!(s.job_id, None);
+    assert!(s.completion_time.is_some());
+    assert_eq!(env.calls("CreateBackupJob"), 1);
+    // Terminal: a restarted operator neither creates nor searches again.
+    env.stop_operator().await;
+    let describes = env.calls("DescribeBackupJobs2");
+    env.start_operator().await;
+    wait_until("the restarted operator to reconcile", || {
+        env.operator().metrics.reconcile_count("HbrBackupJob") > 0
+    })
+    .await;
+    assert_eq!(env.calls("CreateBackupJob"), 1);
+    assert_eq!(env.calls("DescribeBackupJobs2"), describes);
+    // Deleting it touches nothing in the cloud.
+    env.api::<HbrBackupJob>()
+        .delete("refused", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&env.api::<HbrBackupJob>(), "refused").await;
+    assert_eq!(env.calls("CancelBackupJob"), 0);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
 async fn job_cancelled_outside_is_cancelled() {
     let mut env = slow_env().await;
     env.start_operator().await;

@@ -270,20 +270,31 @@ async fn two_backups_on_one_instance_second_waits_then_completes() {
 }
 
 #[tokio::test]
-async fn invalid_instance_is_stalled_with_the_cloud_code() {
+async fn invalid_instance_fails_with_the_cloud_code() {
     let mut env = Env::start().await;
     env.start_operator().await;
     create(&env, &backup("nope", "rm-doesnotexist")).await;
-    let o = wait_for(&env.api::<RdsBackup>(), "nope", "Stalled", |o| {
-        is_true(o, "Stalled")
+    let o = wait_for(&env.api::<RdsBackup>(), "nope", "Failed", |o| {
+        is_true(o, "Stalled") && o.status.as_ref().and_then(|s| s.phase) == Some(RdsBackupPhase::Failed)
     })
     .await;
     let c = condition(&o, "Stalled").unwrap();
+    assert_eq!(c.reason, "CreateRefused");
     assert!(c.message.contains("InvalidDBInstanceId.NotFound"), "{c:#?}");
     assert!(!is_true(&o, "Ready"));
+    assert!(!is_true(&o, "Reconciling"));
     let s = o.status.unwrap();
     assert!(s.last_request_id.is_some());
+    assert!(s.completion_time.is_some());
     assert_eq!(s.pending_create, None, "a refused create leaves no intent");
+    assert_eq!(env.calls("CreateBackup"), 1);
+    // Terminal: the operator does not try again.
+    env.stop_operator().await;
+    env.start_operator().await;
+    wait_until("the restarted operator to reconcile", || {
+        env.operator().metrics.reconcile_count("RdsBackup") > 0
+    })
+    .await;
     assert_eq!(env.calls("CreateBackup"), 1);
     env.stop_operator().await;
 }

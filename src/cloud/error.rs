@@ -303,6 +303,20 @@ impl CloudError {
         }
     }
 
+    /// Whether the service refused the caller's credentials or permissions (bad or disabled
+    /// AccessKey, bad signature, expired STS token, missing RAM permission, HTTP 403). Fixing
+    /// the credentials (or the RAM policy) can make the same request succeed.
+    pub fn is_credentials_problem(&self) -> bool {
+        match self.kind {
+            ErrorKind::Credentials => true,
+            ErrorKind::Api => {
+                let code = self.code.as_deref().unwrap_or("");
+                is_signature_code(code) || is_auth_code(code) || self.http_status == Some(403)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the error proves the service did not execute the call (so even a
     /// non-idempotent call may be repeated): throttling and gateway-level rejections
     /// (signature, timestamp, nonce, credentials), connection failures before sending.

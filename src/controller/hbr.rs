@@ -274,7 +274,17 @@ async fn create(
                 after: None,
             })
         }
-        // The intent stays whatever the error: the next attempt looks for the job by name
+        // Refused for good (e.g. `InstanceNotExist`): the call did not run and the immutable
+        // spec can never work. The object fails; no intent is left behind.
+        Err(e) if work::create_refused_for_good(&e) => {
+            w.status.pending_create = None;
+            w.status.phase = Some(HbrBackupJobPhase::Failed);
+            w.status
+                .completion_time
+                .get_or_insert(Time(jiff::Timestamp::now()));
+            w.fail_create(e).await
+        }
+        // The intent stays whatever other error: the next attempt looks for the job by name
         // first, so an unknown outcome (timeout, 5xx) never leads to a second job.
         Err(e) => w.cloud_error(e).await,
     }

@@ -60,6 +60,7 @@ use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
@@ -76,8 +77,9 @@ use crate::cloud::api::{
 };
 use crate::cloud::{CloudError, ErrorClass, Target};
 use crate::crd::{
-    DeletionPolicy, PendingCreate, RdsBackup, RdsBackupMethod, RdsBackupPhase, RdsBackupSet,
-    RdsBackupSpec, RdsBackupStatus, RdsBackupStrategy, create_token, orphan_on_delete,
+    ANNOTATION_ADOPT_BACKUP_ID, DeletionPolicy, PendingCreate, RdsBackup, RdsBackupMethod,
+    RdsBackupPhase, RdsBackupSet, RdsBackupSpec, RdsBackupStatus, RdsBackupStrategy,
+    adopt_backup_id, create_token, orphan_on_delete,
 };
 
 /// Kind name used in metrics and logs.
@@ -126,6 +128,14 @@ pub mod reasons {
     pub const BACKUP_DELETED: &str = "BackupDeleted";
     /// Deletion let the object go without touching the cloud.
     pub const CLOUD_CLEANUP_SKIPPED: &str = "CloudCleanupSkipped";
+    /// A create's outcome cannot be proven (see [`super::outcome_unknown_message`]).
+    pub const CREATE_OUTCOME_UNKNOWN: &str = "CreateOutcomeUnknown";
+    /// The set named by the adopt annotation is held by another object.
+    pub const ADOPTION_REFUSED: &str = "AdoptionRefused";
+    /// The set named by the adopt annotation does not exist.
+    pub const BACKUP_SET_NOT_FOUND: &str = "BackupSetNotFound";
+    /// `CreateBackup` was refused for good (the spec can never work): phase `Failed`.
+    pub const CREATE_REFUSED: &str = super::work::reasons::CREATE_REFUSED;
 }
 
 impl ManagedResource for RdsBackup {
@@ -271,10 +281,15 @@ pub fn plan(status: Option<&RdsBackupStatus>) -> Step {
 pub struct Peers {
     /// `backupJobId`s recorded by other objects.
     pub claimed_jobs: HashSet<String>,
-    /// `backupId`s recorded by other objects.
+    /// `backupId`s recorded by other objects, plus the sets their recorded tasks produced
+    /// (added by the adoption lookup once resolved, see [`Peers::open_jobs`]).
     pub claimed_backups: HashSet<String>,
     /// Another object (`namespace/name`) with an unresolved create intent, if any.
     pub unresolved: Option<String>,
+    /// Tasks other objects hold whose backup set they have not recorded yet (job id, sorted).
+    /// Their sets are claimed too, but nobody knows their `BackupId` until the task is
+    /// resolved with `DescribeBackupTasks(BackupJobId)`.
+    pub open_jobs: Vec<String>,
 }
 
 /// Whether `other` targets the same instance as `spec`.
@@ -294,6 +309,12 @@ pub fn peers(me_uid: &str, spec: &RdsBackupSpec, all: &[RdsBackup]) -> Peers {
         };
         if let Some(j) = &s.backup_job_id {
             p.claimed_jobs.insert(j.clone());
+            if s.backup_id.is_none()
+                && s.phase != Some(RdsBackupPhase::Failed)
+                && s.cloud_status.as_deref() != Some(TASK_FAILED)
+            {
+                p.open_jobs.push(j.clone());
+            }
         }
         if let Some(b) = &s.backup_id {
             p.claimed_backups.insert(b.clone());
@@ -310,10 +331,13 @@ pub fn peers(me_uid: &str, spec: &RdsBackupSpec, all: &[RdsBackup]) -> Peers {
             ));
         }
     }
+    p.open_jobs.sort();
+    p.open_jobs.dedup();
     p
 }
 
-/// The running manual task to adopt: the oldest unclaimed one (by numeric job id).
+/// The running manual task to adopt: the oldest unclaimed one (by numeric job id). RDS runs
+/// one backup at a time per instance, so there is at most one in practice.
 pub fn pick_task<'a>(tasks: &'a [RdsBackupJob], peers: &Peers) -> Option<&'a RdsBackupJob> {
     tasks
         .iter()
@@ -327,14 +351,15 @@ pub fn pick_task<'a>(tasks: &'a [RdsBackupJob], peers: &Peers) -> Option<&'a Rds
         })
 }
 
-/// The finished manual backup set to adopt: the oldest unclaimed one started at or after
-/// `not_before`.
-pub fn pick_backup_set<'a>(
+/// The finished manual backup sets that may be the product of our unrecorded create: not
+/// claimed by another object, started at or after `not_before`; oldest first.
+pub fn candidate_sets<'a>(
     sets: &'a [CloudBackupSet],
     peers: &Peers,
     not_before: jiff::Timestamp,
-) -> Option<&'a CloudBackupSet> {
-    sets.iter()
+) -> Vec<&'a CloudBackupSet> {
+    let mut out: Vec<&CloudBackupSet> = sets
+        .iter()
         .filter(|b| b.backup_mode.as_deref().is_none_or(|m| m == "Manual"))
         .filter(|b| !b.backup_id.is_empty() && !peers.claimed_backups.contains(&b.backup_id))
         .filter(|b| {
@@ -343,15 +368,68 @@ pub fn pick_backup_set<'a>(
                 .and_then(parse_time)
                 .is_none_or(|t| t.0 >= not_before)
         })
-        .min_by_key(|b| {
-            (
-                b.backup_start_time
-                    .as_deref()
-                    .and_then(parse_time)
-                    .map(|t| t.0),
-                b.backup_id.clone(),
-            )
-        })
+        .collect();
+    out.sort_by_key(|b| {
+        (
+            b.backup_start_time
+                .as_deref()
+                .and_then(parse_time)
+                .map(|t| t.0),
+            b.backup_id.clone(),
+        )
+    });
+    out
+}
+
+/// What an unresolved create intent comes to once the cloud has been searched (no unclaimed
+/// running task was found).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// No task and no backup set can be ours: the create did not run. Create (again).
+    NotCreated,
+    /// Other objects' tasks could not be resolved to their sets yet, so unclaimed sets may be
+    /// theirs: wait and look again.
+    WaitForPeers {
+        /// The unresolved job ids.
+        jobs: Vec<String>,
+    },
+    /// Finished sets exist that may be ours, but nothing proves it (the task that made them is
+    /// not known): `Stalled/CreateOutcomeUnknown` until a human decides.
+    Unknown {
+        /// `BackupId`s of the candidate sets, oldest first.
+        candidates: Vec<String>,
+    },
+}
+
+/// Decides an unresolved intent after the search (pure). A set is never adopted on a guess:
+/// without our task's id the operator cannot prove a set is ours.
+pub fn resolve_intent(candidates: &[&CloudBackupSet], unresolved_peer_jobs: &[String]) -> Resolution {
+    if candidates.is_empty() {
+        Resolution::NotCreated
+    } else if !unresolved_peer_jobs.is_empty() {
+        Resolution::WaitForPeers {
+            jobs: unresolved_peer_jobs.to_vec(),
+        }
+    } else {
+        Resolution::Unknown {
+            candidates: candidates.iter().map(|b| b.backup_id.clone()).collect(),
+        }
+    }
+}
+
+/// The message of `Stalled/CreateOutcomeUnknown`.
+pub fn outcome_unknown_message(instance: &str, started_at: &Time, candidates: &[String]) -> String {
+    format!(
+        "the outcome of CreateBackup on instance {instance} (sent at {}) is unknown: its answer was \
+         lost or the operator stopped before recording it, and its task is no longer running. \
+         Unclaimed manual backup set(s) started since then: {}. The operator cannot prove which \
+         is this object's, so it neither adopts one nor creates another (other RdsBackups on the \
+         instance wait too). Check the set(s) in the RDS console (DescribeBackups); to adopt one, \
+         annotate this object with {ANNOTATION_ADOPT_BACKUP_ID}=<BackupId>; if none is this \
+         object's, delete this RdsBackup and create a new one",
+        started_at.0.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        candidates.join(", ")
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -607,17 +685,72 @@ async fn list_all(ctx: &Context) -> Result<Vec<RdsBackup>> {
 
 /// Result of an adoption lookup.
 enum Adoption {
-    /// Our task or backup set was found and recorded; requeue with this action.
+    /// Our task was found and recorded; requeue with this action.
     Adopted(Action),
-    /// Nothing of ours exists in the cloud.
-    NotFound,
+    /// The search ended without a running task of ours: what the intent comes to.
+    Unresolved(Resolution),
     /// The lookup failed with a terminal error (status written as `Stalled`).
     Stalled(Action),
 }
 
-/// Looks for our task (running) or backup set (finished) and records it in status.
-/// Retryable lookup errors are returned as `Err`.
-async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &Peers) -> Result<Adoption> {
+/// Lists the running manual tasks of the instance.
+async fn running_tasks(
+    rds: &dyn RdsApi,
+    instance: &str,
+) -> std::result::Result<Vec<RdsBackupJob>, CloudError> {
+    rds.describe_backup_tasks(&DescribeBackupTasksRequest {
+        db_instance_id: instance.to_string(),
+        backup_mode: Some("Manual".into()),
+        ..DescribeBackupTasksRequest::default()
+    })
+    .await
+    .map(|r| r.items)
+}
+
+/// Resolves the tasks other objects hold without a recorded set ([`Peers::open_jobs`]) to the
+/// sets they produced, and adds those to the claimed sets. Returns the job ids that could not
+/// be resolved (finished, but without a visible `BackupId`, or not listed at all): their sets
+/// are unknown, so no unclaimed set can be told apart from theirs.
+async fn resolve_peer_jobs(
+    rds: &dyn RdsApi,
+    instance: &str,
+    peers: &mut Peers,
+    running: &[RdsBackupJob],
+) -> std::result::Result<Vec<String>, CloudError> {
+    let mut unresolved = Vec::new();
+    for job in peers.open_jobs.clone() {
+        if running.iter().any(|t| t.backup_job_id == job) {
+            // Still running: it has no set yet.
+            continue;
+        }
+        let items = rds
+            .describe_backup_tasks(&DescribeBackupTasksRequest {
+                db_instance_id: instance.to_string(),
+                backup_job_id: Some(job.clone()),
+                ..DescribeBackupTasksRequest::default()
+            })
+            .await?
+            .items;
+        let task = items.iter().find(|t| t.backup_job_id == job);
+        match task {
+            Some(t) if t.backup_status.as_deref() == Some(TASK_FAILED) => {}
+            Some(t) if !task_ended(t.backup_status.as_deref()) => {}
+            Some(t) => match t.backup_id.as_deref().filter(|b| !b.is_empty()) {
+                Some(b) => {
+                    peers.claimed_backups.insert(b.to_string());
+                }
+                None => unresolved.push(job),
+            },
+            None => unresolved.push(job),
+        }
+    }
+    Ok(unresolved)
+}
+
+/// Looks for our running task and records it in status; otherwise searches the finished sets
+/// and says what the intent comes to. Never adopts a finished set: only a task id proves
+/// ownership. Retryable lookup errors are returned as `Err`.
+async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Result<Adoption> {
     let instance = w.obj.spec.db_instance_id.trim().to_string();
     let started_at = w
         .status
@@ -625,15 +758,8 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &Peers) -> Result<
         .as_ref()
         .map(|p| p.started_at.0)
         .unwrap_or_else(jiff::Timestamp::now);
-    let tasks = match rds
-        .describe_backup_tasks(&DescribeBackupTasksRequest {
-            db_instance_id: instance.clone(),
-            backup_mode: Some("Manual".into()),
-            ..DescribeBackupTasksRequest::default()
-        })
-        .await
-    {
-        Ok(r) => r.items,
+    let tasks = match running_tasks(rds, &instance).await {
+        Ok(t) => t,
         Err(e) => return w.cloud_error(e).await.map(Adoption::Stalled),
     };
     if let Some(task) = pick_task(&tasks, peers) {
@@ -656,6 +782,10 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &Peers) -> Result<
         let after = next.unwrap_or(w.ctx.timing.resync);
         return Ok(Adoption::Adopted(runtime::requeue(w.ctx, w.obj, after)));
     }
+    let unresolved_peers = match resolve_peer_jobs(rds, &instance, peers, &tasks).await {
+        Ok(u) => u,
+        Err(e) => return w.cloud_error(e).await.map(Adoption::Stalled),
+    };
     let sets = match rds
         .describe_backups(&DescribeBackupsRequest {
             db_instance_id: instance,
@@ -674,17 +804,115 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &Peers) -> Result<
     let not_before = started_at
         .checked_sub(jiff::SignedDuration::from_secs(60))
         .unwrap_or(started_at);
-    if let Some(set) = pick_backup_set(&sets, peers, not_before) {
-        let health = record_backup_set(&mut w.status, set, jiff::Timestamp::now());
-        w.status.cloud_status = Some(TASK_FINISHED.into());
-        w.commit(&health).await?;
-        return Ok(Adoption::Adopted(runtime::requeue(
-            w.ctx,
-            w.obj,
-            w.ctx.timing.resync,
-        )));
+    let candidates = candidate_sets(&sets, peers, not_before);
+    Ok(Adoption::Unresolved(resolve_intent(
+        &candidates,
+        &unresolved_peers,
+    )))
+}
+
+/// Records that an intent cannot be resolved now (`WaitForPeers`: progressing, look again
+/// soon; `Unknown`: `Stalled/CreateOutcomeUnknown`, look again slowly). The intent stays.
+async fn hold_intent(w: &mut Work<'_>, resolution: &Resolution) -> Result<Action> {
+    let ctx = w.ctx;
+    if w.status.phase != Some(RdsBackupPhase::Deleting) {
+        w.status.phase = Some(RdsBackupPhase::Creating);
     }
-    Ok(Adoption::NotFound)
+    match resolution {
+        Resolution::WaitForPeers { jobs } => {
+            w.commit(&Health::progressing(
+                reasons::WAITING_FOR_INSTANCE,
+                format!(
+                    "the outcome of an earlier CreateBackup is being resolved; waiting until the \
+                     backup task(s) {} of other RdsBackups on instance {} show their backup sets",
+                    jobs.join(", "),
+                    w.obj.spec.db_instance_id
+                ),
+            ))
+            .await?;
+            Ok(runtime::requeue(ctx, w.obj, ctx.timing.wait))
+        }
+        Resolution::Unknown { candidates } => {
+            let started = w
+                .status
+                .pending_create
+                .as_ref()
+                .map(|p| p.started_at.clone())
+                .unwrap_or_else(|| Time(jiff::Timestamp::now()));
+            let message =
+                outcome_unknown_message(w.obj.spec.db_instance_id.trim(), &started, candidates);
+            w.commit(&Health::stalled(reasons::CREATE_OUTCOME_UNKNOWN, message))
+                .await?;
+            Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max))
+        }
+        Resolution::NotCreated => Ok(runtime::requeue(ctx, w.obj, ctx.timing.poll_initial)),
+    }
+}
+
+/// Adopts the backup set named by the `adopt-backup-id` annotation: it must exist on the
+/// instance and must not be held by another object (or be the product of a task another
+/// object holds).
+async fn adopt_named(
+    w: &mut Work<'_>,
+    rds: &dyn RdsApi,
+    peers: &mut Peers,
+    backup_id: &str,
+) -> Result<Action> {
+    let ctx = w.ctx;
+    let instance = w.obj.spec.db_instance_id.trim().to_string();
+    let tasks = match running_tasks(rds, &instance).await {
+        Ok(t) => t,
+        Err(e) => return w.cloud_error(e).await,
+    };
+    let unresolved = match resolve_peer_jobs(rds, &instance, peers, &tasks).await {
+        Ok(u) => u,
+        Err(e) => return w.cloud_error(e).await,
+    };
+    if peers.claimed_backups.contains(backup_id) {
+        w.commit(&Health::stalled(
+            reasons::ADOPTION_REFUSED,
+            format!(
+                "backup set {backup_id} named by {ANNOTATION_ADOPT_BACKUP_ID} belongs to another \
+                 RdsBackup on instance {instance}; name a set no other object holds"
+            ),
+        ))
+        .await?;
+        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+    }
+    if !unresolved.is_empty() {
+        return hold_intent(w, &Resolution::WaitForPeers { jobs: unresolved }).await;
+    }
+    let sets = match rds
+        .describe_backups(&DescribeBackupsRequest {
+            db_instance_id: instance.clone(),
+            backup_id: Some(backup_id.to_string()),
+            ..DescribeBackupsRequest::default()
+        })
+        .await
+    {
+        Ok(r) => r.items,
+        Err(e) if e.class() == ErrorClass::NotFound => Vec::new(),
+        Err(e) => return w.cloud_error(e).await,
+    };
+    let Some(set) = sets.iter().find(|s| s.backup_id == backup_id) else {
+        w.commit(&Health::stalled(
+            reasons::BACKUP_SET_NOT_FOUND,
+            format!(
+                "backup set {backup_id} named by {ANNOTATION_ADOPT_BACKUP_ID} does not exist on \
+                 instance {instance}; correct the annotation"
+            ),
+        ))
+        .await?;
+        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+    };
+    record_backup_set(&mut w.status, set, jiff::Timestamp::now());
+    w.status.cloud_status = Some(TASK_FINISHED.into());
+    w.commit(&Health::ready(
+        reasons::BACKUP_ADOPTED,
+        format!("adopted backup set {backup_id}, named by {ANNOTATION_ADOPT_BACKUP_ID}"),
+    ))
+    .await?;
+    Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync))
 }
 
 async fn create_or_adopt(w: &mut Work<'_>, rds: &dyn RdsApi) -> Result<Action> {
@@ -726,13 +954,17 @@ async fn create_or_adopt(w: &mut Work<'_>, rds: &dyn RdsApi) -> Result<Action> {
         // Resolved by an earlier reconcile whose write the cache had not seen yet.
         return Ok(runtime::requeue(ctx, w.obj, ctx.timing.poll_initial));
     }
-    let peers = peers(&uid, &w.obj.spec, &all);
+    let mut peers = peers(&uid, &w.obj.spec, &all);
+    if let Some(backup_id) = adopt_backup_id(me.metadata.annotations.as_ref()) {
+        return adopt_named(w, rds, &mut peers, backup_id).await;
+    }
 
     let had_intent = step == Step::Adopt;
     if had_intent {
-        match try_adopt(w, rds, &peers).await? {
+        match try_adopt(w, rds, &mut peers).await? {
             Adoption::Adopted(action) | Adoption::Stalled(action) => return Ok(action),
-            Adoption::NotFound => {}
+            Adoption::Unresolved(Resolution::NotCreated) => {}
+            Adoption::Unresolved(other) => return hold_intent(w, &other).await,
         }
         tracing::info!(
             namespace = w.obj.namespace().unwrap_or_default(),
@@ -804,9 +1036,10 @@ async fn create_or_adopt(w: &mut Work<'_>, rds: &dyn RdsApi) -> Result<Action> {
         Err(e) if e.code() == Some(BACKUP_JOB_EXISTS) => {
             if had_intent {
                 // Our earlier call may have become visible just now.
-                match try_adopt(w, rds, &peers).await? {
+                match try_adopt(w, rds, &mut peers).await? {
                     Adoption::Adopted(action) | Adoption::Stalled(action) => return Ok(action),
-                    Adoption::NotFound => {}
+                    Adoption::Unresolved(Resolution::NotCreated) => {}
+                    Adoption::Unresolved(other) => return hold_intent(w, &other).await,
                 }
             }
             // Refused: our call did not run. Another backup is running on the instance.
@@ -827,6 +1060,15 @@ async fn create_or_adopt(w: &mut Work<'_>, rds: &dyn RdsApi) -> Result<Action> {
                 reason: reasons::WAITING_FOR_RUNNING_BACKUP,
                 after: None,
             })
+        }
+        Err(e) if work::create_refused_for_good(&e) => {
+            // The spec is immutable: this object can never succeed.
+            w.status.pending_create = None;
+            w.status.phase = Some(RdsBackupPhase::Failed);
+            w.status
+                .completion_time
+                .get_or_insert(Time(jiff::Timestamp::now()));
+            w.fail_create(e).await
         }
         Err(e) => {
             if create_not_executed(&e) {
@@ -971,10 +1213,33 @@ async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Re
         let _guard = ctx.locks.lock(&lock_key).await;
         let all = list_all(ctx).await?;
         let uid = obj.metadata.uid.clone().unwrap_or_default();
-        let peers = peers(&uid, &obj.spec, &all);
-        match try_adopt(&mut w, rds.as_ref(), &peers).await? {
+        let mut peers = peers(&uid, &obj.spec, &all);
+        match try_adopt(&mut w, rds.as_ref(), &mut peers).await? {
             Adoption::Adopted(_) => w.status.phase = Some(RdsBackupPhase::Deleting),
-            Adoption::NotFound => return Ok(Action::await_change()),
+            Adoption::Unresolved(Resolution::NotCreated) => return Ok(Action::await_change()),
+            Adoption::Unresolved(Resolution::Unknown { candidates }) => {
+                // No set is provably ours: deleting one on a guess could destroy another
+                // backup. Let go and say what stays.
+                ctx.events
+                    .publish(
+                        &obj.object_ref(&()),
+                        EventType::Warning,
+                        reasons::CLOUD_CLEANUP_SKIPPED,
+                        "Deleting",
+                        format!(
+                            "the outcome of CreateBackup was unknown; backup set(s) {} on \
+                             instance {instance} may be this object's and were left in the cloud",
+                            candidates.join(", ")
+                        ),
+                    )
+                    .await;
+                return Ok(Action::await_change());
+            }
+            Adoption::Unresolved(wait @ Resolution::WaitForPeers { .. }) => {
+                w.status.phase = Some(RdsBackupPhase::Deleting);
+                hold_intent(&mut w, &wait).await?;
+                return Err(wait_deleting(ctx));
+            }
             Adoption::Stalled(_) => return Err(wait_deleting(ctx)),
         }
     }

@@ -14,7 +14,7 @@ use super::context::Context;
 use super::error::{Error, Result, error_chain};
 use super::runtime::{self, ManagedResource};
 use super::status::write_status;
-use crate::cloud::{CloudError, ErrorClass};
+use crate::cloud::{CloudError, ErrorClass, ErrorKind};
 use crate::crd::{
     DbsBackupPlan, DbsBackupPlanStatus, HbrBackupJob, HbrBackupJobStatus, RdsBackup,
     RdsBackupStatus,
@@ -231,6 +231,45 @@ impl<'a, K: Tracked> Work<'a, K> {
             }
         }
     }
+}
+
+impl<K: Tracked> Work<'_, K> {
+    /// Reports a create the service refused for good ([`create_refused_for_good`]) on an
+    /// object whose phase the caller already set to `Failed`: `Stalled/CreateRefused` with the
+    /// service's answer; nothing is retried.
+    pub async fn fail_create(&mut self, e: CloudError) -> Result<Action> {
+        if let Some(id) = e.request_id() {
+            *self.status.last_request_id_mut() = Some(id.to_string());
+        }
+        let message = format!(
+            "{}; the service refused the create, so this {} has failed. Its spec cannot be \
+             changed: create a new {} with a corrected spec (or fix the cloud side) to back up",
+            cloud_error_message(&e),
+            K::KIND,
+            K::KIND
+        );
+        self.commit(&Health::stalled(reasons::CREATE_REFUSED, message))
+            .await?;
+        Ok(runtime::requeue(self.ctx, self.obj, self.ctx.timing.resync))
+    }
+}
+
+/// Condition and event reasons shared by the kinds.
+pub mod reasons {
+    /// A create was refused for good; the object ends `Failed`.
+    pub const CREATE_REFUSED: &str = "CreateRefused";
+}
+
+/// Whether a create error is a refusal that sending the same request again cannot change: the
+/// service answered with an error code that is not transient, not a conflict (busy) and not a
+/// credentials or permission problem (those are fixed in the Secret or RAM, after which the
+/// same create may work). The call did not run.
+pub fn create_refused_for_good(e: &CloudError) -> bool {
+    e.kind == ErrorKind::Api
+        && e.code().is_some()
+        && e.http_status().is_none_or(|s| s < 500)
+        && matches!(e.class(), ErrorClass::Terminal | ErrorClass::NotFound)
+        && !e.is_credentials_problem()
 }
 
 /// The type and reason of the condition that is `True`.

@@ -41,6 +41,19 @@ pub fn field_doc_only(schema: &mut schemars::Schema) {
     schema.remove("description");
 }
 
+/// Annotation that resolves an `RdsBackup` whose create outcome is unknown (reason
+/// `CreateOutcomeUnknown`): the `BackupId` of the backup set the user confirms as this
+/// object's. See `docs/architecture.md#exactly-once`.
+pub const ANNOTATION_ADOPT_BACKUP_ID: &str = "backup.aliyun.dev/adopt-backup-id";
+
+/// The value of the `backup.aliyun.dev/adopt-backup-id` annotation, trimmed, if set.
+pub fn adopt_backup_id(annotations: Option<&std::collections::BTreeMap<String, String>>) -> Option<&str> {
+    annotations
+        .and_then(|a| a.get(ANNOTATION_ADOPT_BACKUP_ID))
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
 /// True when the `backup.aliyun.dev/orphan-on-delete` annotation is set to `"true"`.
 pub fn orphan_on_delete(annotations: Option<&std::collections::BTreeMap<String, String>>) -> bool {
     annotations

@@ -29,6 +29,53 @@ pub enum FaultKind {
     },
     /// Hold the request (`EmulatorConfig::timeout_hold`) so the client times out; then 504.
     Timeout,
+    /// Keep the request until the hold `id` is released ([`Release`]): a latch for tests that
+    /// must act while a call is in flight (kill the client, fail its next write, …) without
+    /// depending on timing.
+    Hold {
+        /// Name of the hold (the key of `release`).
+        id: String,
+    },
+}
+
+/// How a held call ends when its hold is released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Release {
+    /// Process the call normally and answer it.
+    Proceed,
+    /// Answer with this error without executing the call.
+    Fail {
+        /// Error code.
+        code: String,
+        /// HTTP status (default 503).
+        #[serde(default = "default_status")]
+        http_status: u16,
+    },
+    /// Execute the call, then answer with this error: the "request succeeded but the response
+    /// was lost" case.
+    LoseAnswer {
+        /// Error code.
+        code: String,
+        /// HTTP status (default 500).
+        #[serde(default = "default_lost_status")]
+        http_status: u16,
+    },
+}
+
+fn default_lost_status() -> u16 {
+    500
+}
+
+/// A call kept by a [`FaultKind::Hold`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldCall {
+    /// Hold name.
+    pub hold: String,
+    /// `RDS`, `DBS`, `HBR` or `STS`.
+    pub product: String,
+    /// Action.
+    pub action: String,
 }
 
 fn default_status() -> u16 {
@@ -98,6 +145,12 @@ impl Fault {
     /// A held request (client-side timeout).
     pub fn timeout(action: Option<&str>) -> Self {
         Self::new(action, FaultKind::Timeout)
+    }
+
+    /// A hold: matching calls wait until [`Release`] is given for `id` (see
+    /// `EmulatorHandle::release`). Usually combined with [`Fault::times`]`(1)`.
+    pub fn hold(action: Option<&str>, id: &str) -> Self {
+        Self::new(action, FaultKind::Hold { id: id.to_owned() })
     }
 
     /// Only for this product (`RDS`, `DBS`, `HBR`, `STS`).

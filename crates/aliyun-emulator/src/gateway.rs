@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::api::{ApiError, COMMON, Params, Product, iso_seconds, request_id};
 use crate::config::EmulatorConfig;
-use crate::fault::{CallRecord, Calls, Fault, FaultKind};
+use crate::fault::{CallRecord, Calls, Fault, FaultKind, HeldCall, Release};
 use crate::sign;
 use crate::world::World;
 
@@ -28,8 +28,12 @@ pub(crate) struct Inner {
     pub qps: HashMap<String, VecDeque<i64>>,
     pub faults: Vec<Fault>,
     pub calls: Calls,
-    /// Requests currently held by a latency or timeout fault.
+    /// Requests currently held by a latency, timeout or hold fault.
     pub held: usize,
+    /// Calls currently kept by a hold fault, in arrival order.
+    pub held_calls: Vec<HeldCall>,
+    /// Holds released so far and how their calls end.
+    pub released: BTreeMap<String, Release>,
 }
 
 /// State shared by the HTTP server and the in-process handle.
@@ -38,6 +42,8 @@ pub(crate) struct Shared {
     pub config: EmulatorConfig,
     pub inner: Mutex<Inner>,
     pub shutdown: watch::Receiver<bool>,
+    /// Bumped whenever a call is held or a hold is released.
+    pub holds: watch::Sender<u64>,
 }
 
 /// Real wall-clock time in epoch ms.
@@ -46,6 +52,11 @@ pub(crate) fn real_ms() -> i64 {
 }
 
 impl Shared {
+    /// Wakes everyone waiting on a hold change.
+    pub(crate) fn holds_changed(&self) {
+        self.holds.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -404,7 +415,7 @@ fn fault_error(kind: &FaultKind) -> ApiError {
                 ApiError::gateway(*http_status, code, msg)
             }
         }
-        FaultKind::Latency { .. } | FaultKind::Timeout => ApiError::gateway(
+        FaultKind::Latency { .. } | FaultKind::Timeout | FaultKind::Hold { .. } => ApiError::gateway(
             504,
             "GatewayTimeout",
             "The request processing has timed out.",
@@ -553,6 +564,77 @@ async fn hold(shared: &Shared, d: Duration) {
     inner.held = inner.held.saturating_sub(1);
 }
 
+/// Removes a held call from the books when its request ends (answered or dropped).
+struct HeldGuard<'a> {
+    shared: &'a Shared,
+    call: HeldCall,
+}
+
+impl Drop for HeldGuard<'_> {
+    fn drop(&mut self) {
+        {
+            let mut inner = self.shared.lock();
+            if let Some(i) = inner.held_calls.iter().position(|c| *c == self.call) {
+                inner.held_calls.remove(i);
+            }
+            inner.held = inner.held.saturating_sub(1);
+        }
+        self.shared.holds_changed();
+    }
+}
+
+/// Keeps the call until hold `id` is released (or the emulator shuts down).
+async fn wait_for_release(shared: &Shared, id: &str, product: &str, action: &str) -> Release {
+    let mut changes = shared.holds.subscribe();
+    let call = HeldCall {
+        hold: id.to_owned(),
+        product: product.to_owned(),
+        action: action.to_owned(),
+    };
+    {
+        let mut inner = shared.lock();
+        if let Some(r) = inner.released.get(id) {
+            return r.clone();
+        }
+        inner.held_calls.push(call.clone());
+        inner.held += 1;
+    }
+    let _guard = HeldGuard { shared, call };
+    shared.holds_changed();
+    let mut stop = shared.shutdown.clone();
+    loop {
+        if let Some(r) = shared.lock().released.get(id).cloned() {
+            return r;
+        }
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return Release::Proceed;
+                }
+            }
+            _ = stop.wait_for(|v| *v) => {
+                return Release::Fail {
+                    code: "ServiceUnavailable".to_owned(),
+                    http_status: 503,
+                };
+            }
+        }
+    }
+}
+
+/// Releases hold `id`: its held calls end as `release` says, its fault rules are removed, and
+/// a call that still reaches it proceeds the same way.
+pub(crate) fn release_hold(shared: &Shared, id: &str, release: Release) {
+    {
+        let mut inner = shared.lock();
+        inner.released.insert(id.to_owned(), release);
+        inner
+            .faults
+            .retain(|f| !matches!(&f.kind, FaultKind::Hold { id: h } if h == id));
+    }
+    shared.holds_changed();
+}
+
 async fn process(
     shared: &Shared,
     req: &Parsed,
@@ -602,6 +684,24 @@ async fn process(
     if let Some(f) = fault {
         match &f.kind {
             FaultKind::Latency { millis } => hold(shared, Duration::from_millis(*millis)).await,
+            FaultKind::Hold { id } => match wait_for_release(shared, id, product.name(), action).await
+            {
+                Release::Proceed => {}
+                Release::Fail { code, http_status } => {
+                    return Err(fault_error(&FaultKind::Error {
+                        code,
+                        http_status,
+                        message: None,
+                    }));
+                }
+                Release::LoseAnswer { code, http_status } => {
+                    after = Some(FaultKind::Error {
+                        code,
+                        http_status,
+                        message: None,
+                    });
+                }
+            },
             kind if f.after_apply => after = Some(kind.clone()),
             FaultKind::Timeout => {
                 hold(shared, shared.config.timeout_hold).await;

@@ -27,7 +27,7 @@ pub mod sign;
 pub mod sts;
 pub mod world;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -42,7 +42,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::EmulatorConfig;
-pub use fault::{CallRecord, Calls, Fault, FaultKind};
+pub use fault::{CallRecord, Calls, Fault, FaultKind, HeldCall, Release};
 pub use scenario::{HbrOutcome, Scenario};
 
 use gateway::{Inner, Shared, real_ms};
@@ -120,8 +120,11 @@ impl Emulator {
                 faults: Vec::new(),
                 calls: Calls::default(),
                 held: 0,
+                held_calls: Vec::new(),
+                released: BTreeMap::new(),
             }),
             shutdown: rx.clone(),
+            holds: watch::channel(0).0,
         });
         let app = Router::new().fallback(route).with_state(shared.clone());
         let mut stop = rx;
@@ -209,6 +212,38 @@ impl EmulatorHandle {
         self.shared.lock().faults.push(fault);
     }
 
+    /// The calls held right now by [`Fault::hold`] rules, in arrival order.
+    pub fn held_calls(&self) -> Vec<HeldCall> {
+        self.shared.lock().held_calls.clone()
+    }
+
+    /// Waits until a call is held by hold `id` and returns it (no timeout: wrap it in one).
+    pub async fn wait_held(&self, id: &str) -> HeldCall {
+        let mut changes = self.shared.holds.subscribe();
+        loop {
+            if let Some(c) = self
+                .shared
+                .lock()
+                .held_calls
+                .iter()
+                .find(|c| c.hold == id)
+                .cloned()
+            {
+                return c;
+            }
+            if changes.changed().await.is_err() {
+                // Unreachable while `self` holds the sender; keep the signature total.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Releases hold `id` (same as `POST /_emulator/holds/{id}/release`): its held calls end
+    /// as `release` says and its fault rules are removed.
+    pub fn release(&self, id: &str, release: Release) {
+        gateway::release_hold(&self.shared, id, release);
+    }
+
     /// Removes all fault rules.
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
@@ -281,6 +316,7 @@ fn admin_state(shared: &Shared) -> Value {
     if let Some(m) = v.as_object_mut() {
         m.insert("faults".into(), json!(inner.faults));
         m.insert("held_requests".into(), json!(inner.held));
+        m.insert("held_calls".into(), json!(inner.held_calls));
     }
     v
 }
@@ -291,6 +327,7 @@ fn admin_reset(shared: &Shared) {
     inner.nonces.clear();
     inner.qps.clear();
     inner.faults.clear();
+    inner.released.clear();
     inner.calls = Calls::default();
     shared.persist(&inner.world);
 }
@@ -381,6 +418,31 @@ async fn route(
         ("DELETE", "faults") => {
             shared.lock().faults.clear();
             json_response(StatusCode::OK, json!({ "cleared": true }))
+        }
+        ("GET", "holds") => {
+            let inner = shared.lock();
+            json_response(
+                StatusCode::OK,
+                json!({ "held": inner.held_calls, "released": inner.released }),
+            )
+        }
+        ("POST", p) if p.starts_with("holds/") && p.ends_with("/release") => {
+            let id = &p["holds/".len()..p.len() - "/release".len()];
+            let release = if body.is_empty() {
+                Ok(Release::Proceed)
+            } else {
+                parsed().and_then(|v| {
+                    serde_json::from_value::<Release>(v).map_err(|e| format!("invalid release: {e}"))
+                })
+            };
+            match release {
+                Ok(r) if !id.is_empty() => {
+                    gateway::release_hold(&shared, id, r.clone());
+                    json_response(StatusCode::OK, json!({ "released": id, "as": r }))
+                }
+                Ok(_) => bad_request("missing hold id".into()),
+                Err(e) => bad_request(e),
+            }
         }
         ("POST", "reset") => {
             admin_reset(&shared);

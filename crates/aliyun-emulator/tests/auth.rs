@@ -523,3 +523,101 @@ async fn shutdown_releases_held_requests() {
     let status = tokio::time::timeout(Duration::from_secs(30), held).await;
     assert_eq!(status.unwrap().unwrap(), 504);
 }
+
+/// Starts `CreateBackup` on rm-demo01 in the background (the answer's code and status).
+fn spawn_create(emu: &aliyun_emulator::EmulatorHandle) -> tokio::task::JoinHandle<(u16, String)> {
+    let c = Client::new(emu);
+    tokio::spawn(async move {
+        let r = c.v3(RDS, "CreateBackup", TASKS).await;
+        (r.status, r.code().to_owned())
+    })
+}
+
+fn task_count(emu: &aliyun_emulator::EmulatorHandle) -> usize {
+    emu.state()["rds"]["tasks"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn hold_keeps_a_call_until_released_then_ends_as_told() {
+    use aliyun_emulator::Release;
+    let emu = start().await;
+    let within = Duration::from_secs(30);
+
+    // LoseAnswer: nothing happens while held; on release the action runs, the answer is lost.
+    emu.inject_fault(Fault::hold(Some("CreateBackup"), "lose").times(1));
+    let call = spawn_create(&emu);
+    let held = tokio::time::timeout(within, emu.wait_held("lose"))
+        .await
+        .unwrap();
+    assert_eq!((held.product.as_str(), held.action.as_str()), ("RDS", "CreateBackup"));
+    assert_eq!(emu.held_calls().len(), 1);
+    assert_eq!(emu.state()["held_calls"][0]["hold"], "lose");
+    assert_eq!(task_count(&emu), 0, "a held call has not run yet");
+    emu.release(
+        "lose",
+        Release::LoseAnswer {
+            code: "InternalError".into(),
+            http_status: 500,
+        },
+    );
+    let (status, code) = tokio::time::timeout(within, call).await.unwrap().unwrap();
+    assert_eq!((status, code.as_str()), (500, "InternalError"));
+    assert_eq!(task_count(&emu), 1, "the action ran");
+    assert!(emu.held_calls().is_empty());
+    // The rule is gone with the release: the next call is not held.
+    let r = spawn_create(&emu).await.unwrap();
+    assert_eq!(r.1, "BackupJobExists");
+
+    // Fail: the action does not run.
+    emu.reset();
+    emu.inject_fault(Fault::hold(Some("CreateBackup"), "fail"));
+    let call = spawn_create(&emu);
+    tokio::time::timeout(within, emu.wait_held("fail"))
+        .await
+        .unwrap();
+    emu.release(
+        "fail",
+        Release::Fail {
+            code: "ServiceUnavailable".into(),
+            http_status: 503,
+        },
+    );
+    let (status, code) = call.await.unwrap();
+    assert_eq!((status, code.as_str()), (503, "ServiceUnavailable"));
+    assert_eq!(task_count(&emu), 0);
+
+    // Proceed, through the admin API.
+    emu.reset();
+    emu.inject_fault(Fault::hold(Some("CreateBackup"), "go").times(1));
+    let call = spawn_create(&emu);
+    tokio::time::timeout(within, emu.wait_held("go"))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let holds: Value = http
+        .get(format!("{}/_emulator/holds", emu.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(holds["held"][0]["action"], "CreateBackup");
+    let r = http
+        .post(format!("{}/_emulator/holds/go/release", emu.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, code) = call.await.unwrap();
+    assert_eq!((status, code.as_str()), (200, ""));
+    assert_eq!(task_count(&emu), 1);
+    // A bad release body is refused.
+    let r = http
+        .post(format!("{}/_emulator/holds/go/release", emu.url()))
+        .body(r#"{"type":"explode"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}

@@ -431,6 +431,8 @@ pub enum Step {
 /// Chooses the next step of the apply path.
 pub fn plan(spec: &HbrBackupJobSpec, status: &HbrBackupJobStatus) -> Step {
     match (&status.job_id, &status.pending_create) {
+        // The create was refused for good: nothing exists, nothing more to do.
+        (None, None) if status.phase == Some(HbrBackupJobPhase::Failed) => Step::Done,
         (None, None) => Step::RecordIntent,
         (None, Some(_)) => Step::RecoverOrCreate,
         (Some(_), _) => {

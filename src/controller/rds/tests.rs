@@ -222,26 +222,105 @@ fn pick_task_skips_claimed_and_automated_tasks() {
     assert!(pick_task(&[], &Peers::default()).is_none());
 }
 
-#[test]
-fn pick_backup_set_respects_time_and_claims() {
-    let set = |id: &str, start: &str| CloudBackupSet {
+fn set(id: &str, start: &str) -> CloudBackupSet {
+    CloudBackupSet {
         backup_id: id.into(),
         backup_mode: Some("Manual".into()),
         backup_start_time: Some(start.into()),
         ..CloudBackupSet::default()
-    };
+    }
+}
+
+#[test]
+fn candidate_sets_respect_time_and_claims_oldest_first() {
     let sets = vec![
+        set("later", "2026-01-01T10:05:00Z"),
         set("old", "2026-01-01T09:00:00Z"),
         set("mine", "2026-01-01T10:00:30Z"),
-        set("later", "2026-01-01T10:05:00Z"),
     ];
+    let ids = |p: &Peers| -> Vec<String> {
+        candidate_sets(&sets, p, ts("2026-01-01T10:00:00Z"))
+            .iter()
+            .map(|b| b.backup_id.clone())
+            .collect()
+    };
     let mut p = Peers::default();
-    let t = ts("2026-01-01T10:00:00Z");
-    assert_eq!(pick_backup_set(&sets, &p, t).unwrap().backup_id, "mine");
+    assert_eq!(ids(&p), ["mine", "later"]);
     p.claimed_backups.insert("mine".into());
-    assert_eq!(pick_backup_set(&sets, &p, t).unwrap().backup_id, "later");
+    assert_eq!(ids(&p), ["later"]);
     p.claimed_backups.insert("later".into());
-    assert!(pick_backup_set(&sets, &p, t).is_none());
+    assert!(ids(&p).is_empty());
+}
+
+#[test]
+fn peers_list_open_jobs_whose_sets_are_not_recorded_yet() {
+    let running = RdsBackupStatus {
+        backup_job_id: Some("20".into()),
+        ..RdsBackupStatus::default()
+    };
+    let done = RdsBackupStatus {
+        backup_job_id: Some("21".into()),
+        backup_id: Some("b21".into()),
+        ..RdsBackupStatus::default()
+    };
+    let failed = RdsBackupStatus {
+        backup_job_id: Some("22".into()),
+        phase: Some(RdsBackupPhase::Failed),
+        cloud_status: Some(TASK_FAILED.into()),
+        ..RdsBackupStatus::default()
+    };
+    let all = vec![
+        obj("a", "u-a", spec(), Some(running)),
+        obj("b", "u-b", spec(), Some(done)),
+        obj("c", "u-c", spec(), Some(failed)),
+    ];
+    let p = peers("u-me", &spec(), &all);
+    assert_eq!(p.open_jobs, ["20"]);
+    assert!(p.claimed_jobs.contains("22"));
+    assert!(p.claimed_backups.contains("b21"));
+}
+
+#[test]
+fn an_intent_is_never_resolved_by_guessing_a_set() {
+    let sets = [set("s1", "2026-01-01T10:00:30Z"), set("s2", "2026-01-01T10:01:00Z")];
+    let refs: Vec<&CloudBackupSet> = sets.iter().collect();
+    // Nothing that could be ours: the create did not run.
+    assert_eq!(resolve_intent(&[], &[]), Resolution::NotCreated);
+    assert_eq!(resolve_intent(&[], &["7".into()]), Resolution::NotCreated);
+    // A peer's finished task whose set is not known yet may own a candidate: wait.
+    assert_eq!(
+        resolve_intent(&refs[..1], &["7".into()]),
+        Resolution::WaitForPeers {
+            jobs: vec!["7".into()]
+        }
+    );
+    // One or more unclaimed sets and no task id: unknown, even with a single candidate.
+    assert_eq!(
+        resolve_intent(&refs[..1], &[]),
+        Resolution::Unknown {
+            candidates: vec!["s1".into()]
+        }
+    );
+    assert_eq!(
+        resolve_intent(&refs, &[]),
+        Resolution::Unknown {
+            candidates: vec!["s1".into(), "s2".into()]
+        }
+    );
+}
+
+#[test]
+fn outcome_unknown_message_says_what_to_check_and_how_to_resolve() {
+    let m = outcome_unknown_message(
+        "rm-demo01",
+        &Time(ts("2026-01-01T10:00:00Z")),
+        &["s1".into(), "s2".into()],
+    );
+    assert!(m.contains("rm-demo01"), "{m}");
+    assert!(m.contains("2026-01-01T10:00:00Z"), "{m}");
+    assert!(m.contains("s1, s2"), "{m}");
+    assert!(m.contains(ANNOTATION_ADOPT_BACKUP_ID), "{m}");
+    assert!(m.contains("DescribeBackups"), "{m}");
 }
 
 #[test]

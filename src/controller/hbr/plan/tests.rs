@@ -339,6 +339,12 @@ fn apply_plan() {
     let spec = udm();
     let mut st = HbrBackupJobStatus::default();
     assert_eq!(plan(&spec, &st), Step::RecordIntent);
+    // A create refused for good: Failed without job or intent is done.
+    let refused = HbrBackupJobStatus {
+        phase: Some(HbrBackupJobPhase::Failed),
+        ..HbrBackupJobStatus::default()
+    };
+    assert_eq!(plan(&spec, &refused), Step::Done);
     st.pending_create = Some(PendingCreate {
         token: "t".into(),
         started_at: Time(jiff::Timestamp::from_second(1).unwrap()),
