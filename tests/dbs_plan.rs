@@ -12,7 +12,7 @@ use aliyun_backup_operator::cloud::{
 };
 use aliyun_backup_operator::controller::dbs::plan as dbs_plan;
 use aliyun_backup_operator::crd::{DbsBackupPlan, DbsBackupPlanPhase};
-use aliyun_emulator::Fault;
+use aliyun_emulator::{Fault, Release};
 use common::*;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
@@ -241,7 +241,7 @@ async fn example_reaches_running_with_exactly_one_create() {
 async fn crash_between_create_and_status_write_adopts_after_restart() {
     let mut env = start_env().await;
     env.emulator.inject_fault(
-        Fault::latency(Some("CreateAndStartBackupPlan"), Duration::from_secs(3))
+        Fault::hold(Some("CreateAndStartBackupPlan"), "create")
             .for_product("DBS")
             .times(1),
     );
@@ -252,13 +252,10 @@ async fn crash_between_create_and_status_write_adopts_after_restart() {
     create(&env, &plan("crash", "rm-demo01")).await;
 
     let api = env.api::<DbsBackupPlan>();
-    wait_for(&api, "crash", "intent recorded", |o| {
-        o.status
-            .as_ref()
-            .is_some_and(|s| s.pending_create.is_some())
-    })
-    .await;
-    // The create is in flight (3 s latency): make the first write that follows it (the
+    env.wait_held("create").await;
+    let intent = api.get("crash").await.unwrap().status.unwrap_or_default();
+    assert!(intent.pending_create.is_some(), "intent first: {intent:#?}");
+    // The create is in flight (held): make the first write that follows it (the
     // applied-config annotation, before the status write) fail, so nothing of the create's
     // outcome is recorded — as if the operator died right after the call.
     env.sandbox.fail_next(
@@ -266,6 +263,7 @@ async fn crash_between_create_and_status_write_adopts_after_restart() {
         1,
         500,
     );
+    env.emulator.release("create", Release::Proceed);
     wait_until("the post-create write to fail", || {
         env.sandbox.pending_failures() == 0
     })
@@ -729,7 +727,7 @@ async fn fixing_the_spec_of_a_failed_plan_retries_the_precheck() {
 async fn deleting_during_an_unrecorded_create_releases_the_plan() {
     let mut env = start_env().await;
     env.emulator.inject_fault(
-        Fault::latency(Some("CreateAndStartBackupPlan"), Duration::from_secs(3))
+        Fault::hold(Some("CreateAndStartBackupPlan"), "create")
             .for_product("DBS")
             .times(1),
     );
@@ -741,17 +739,15 @@ async fn deleting_during_an_unrecorded_create_releases_the_plan() {
     obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
     create(&env, &obj).await;
     let api = env.api::<DbsBackupPlan>();
-    wait_for(&api, "early", "intent recorded", |o| {
-        o.status
-            .as_ref()
-            .is_some_and(|s| s.pending_create.is_some())
-    })
-    .await;
+    env.wait_held("create").await;
+    let intent = api.get("early").await.unwrap().status.unwrap_or_default();
+    assert!(intent.pending_create.is_some(), "intent first: {intent:#?}");
     env.sandbox.fail_next(
         FailureMatcher::new("patch", "dbsbackupplans").name("early"),
         1,
         500,
     );
+    env.emulator.release("create", Release::Proceed);
     wait_until("the post-create write to fail", || {
         env.sandbox.pending_failures() == 0
     })

@@ -12,7 +12,7 @@ use aliyun_backup_operator::cloud::{
     AlibabaCloud, CloudProvider, CredentialSource, StaticCredentials, Target,
 };
 use aliyun_backup_operator::crd::{HbrBackupJob, HbrBackupJobPhase};
-use aliyun_emulator::{Fault, HbrOutcome};
+use aliyun_emulator::{Fault, HbrOutcome, Release};
 use common::*;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
@@ -489,7 +489,7 @@ async fn job_cancelled_outside_is_cancelled() {
 async fn crash_between_create_and_status_write_adopts_after_restart() {
     let mut env = Env::start().await;
     env.emulator.inject_fault(
-        Fault::latency(Some("CreateBackupJob"), Duration::from_secs(3))
+        Fault::hold(Some("CreateBackupJob"), "create")
             .for_product("HBR")
             .times(1),
     );
@@ -499,17 +499,15 @@ async fn crash_between_create_and_status_write_adopts_after_restart() {
     env.start_operator_with(cfg).await;
     create(&env, &udm("crash")).await;
     let api = env.api::<HbrBackupJob>();
-    wait_for(&api, "crash", "intent recorded", |o| {
-        o.status
-            .as_ref()
-            .is_some_and(|s| s.pending_create.is_some())
-    })
-    .await;
+    env.wait_held("create").await;
+    let intent = api.get("crash").await.unwrap().status.unwrap_or_default();
+    assert!(intent.pending_create.is_some(), "intent first: {intent:#?}");
     env.sandbox.fail_next(
         FailureMatcher::new("patch", "hbrbackupjobs").subresource("status"),
         1,
         500,
     );
+    env.emulator.release("create", Release::Proceed);
     wait_until("the post-create status write to fail", || {
         env.sandbox.pending_failures() == 0
     })

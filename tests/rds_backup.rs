@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use aliyun_backup_operator::crd::{RdsBackup, RdsBackupPhase};
-use aliyun_emulator::Fault;
+use aliyun_emulator::{Fault, Release};
 use common::*;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -150,13 +150,11 @@ async fn apply_reaches_succeeded_with_exactly_one_create() {
 
 #[tokio::test]
 async fn crash_between_create_and_status_write_adopts_after_restart() {
-    let mut env = Env::start().await;
-    // Give the test a wide window between "intent recorded" and the write after CreateBackup.
-    env.emulator.inject_fault(
-        Fault::latency(Some("CreateBackup"), Duration::from_secs(3))
-            .for_product("RDS")
-            .times(1),
-    );
+    // Long jobs: the task is still running when the restarted operator looks for it.
+    let mut env =
+        Env::start_with(emulator_config().with_job_duration(Duration::from_secs(60))).await;
+    env.emulator
+        .inject_fault(Fault::hold(Some("CreateBackup"), "create").times(1));
     // The first operator never retries on its own before it is killed.
     let mut cfg = env.operator_config();
     cfg.timing.error_base = Duration::from_secs(600);
@@ -164,19 +162,19 @@ async fn crash_between_create_and_status_write_adopts_after_restart() {
     env.start_operator_with(cfg).await;
     create(&env, &backup("crash", "rm-demo01")).await;
 
+    // CreateBackup is in flight (held): make the status write that follows it fail.
+    tokio::time::timeout(Duration::from_secs(60), env.emulator.wait_held("create"))
+        .await
+        .unwrap();
     let api = env.api::<RdsBackup>();
-    wait_for(&api, "crash", "intent recorded", |o| {
-        o.status
-            .as_ref()
-            .is_some_and(|s| s.pending_create.is_some())
-    })
-    .await;
-    // CreateBackup is in flight (3 s latency): make the status write that follows it fail.
+    let o = api.get("crash").await.unwrap();
+    assert!(status(&o).pending_create.is_some(), "intent first: {o:#?}");
     env.sandbox.fail_next(
         FailureMatcher::new("patch", "rdsbackups").subresource("status"),
         1,
         500,
     );
+    env.emulator.release("create", Release::Proceed);
     wait_until("the post-create status write to fail", || {
         env.sandbox.pending_failures() == 0
     })
@@ -192,12 +190,26 @@ async fn crash_between_create_and_status_write_adopts_after_restart() {
     env.kill_operator().await;
 
     env.start_operator().await;
+    let o = wait_for(&api, "crash", "the running task adopted", |o| {
+        status(o).backup_job_id.is_some()
+    })
+    .await;
+    assert!(status(&o).pending_create.is_none());
+    env.emulator.advance_time(Duration::from_secs(60));
     let o = wait_succeeded(&env, "crash").await;
     assert_eq!(env.calls("CreateBackup"), 1, "exactly one backup");
     assert_eq!(emulator_tasks(&env).len(), 1);
     let s = o.status.unwrap();
-    assert!(s.backup_job_id.is_some());
-    assert!(s.backup_id.is_some());
+    assert_eq!(
+        (
+            s.backup_job_id.clone(),
+            s.backup_id.clone().unwrap_or_default()
+        ),
+        cloud_tasks(&env)
+            .first()
+            .map(|(j, b)| (Some(j.clone()), b.clone()))
+            .unwrap()
+    );
     let r = reasons(&events_for(&env, "crash").await);
     assert!(r.iter().any(|x| x == "BackupAdopted"), "{r:?}");
     env.stop_operator().await;
@@ -275,7 +287,8 @@ async fn invalid_instance_fails_with_the_cloud_code() {
     env.start_operator().await;
     create(&env, &backup("nope", "rm-doesnotexist")).await;
     let o = wait_for(&env.api::<RdsBackup>(), "nope", "Failed", |o| {
-        is_true(o, "Stalled") && o.status.as_ref().and_then(|s| s.phase) == Some(RdsBackupPhase::Failed)
+        is_true(o, "Stalled")
+            && o.status.as_ref().and_then(|s| s.phase) == Some(RdsBackupPhase::Failed)
     })
     .await;
     let c = condition(&o, "Stalled").unwrap();
@@ -548,5 +561,142 @@ async fn failed_task_ends_failed_and_stalled_then_deletes_cleanly() {
     wait_gone(&api, "broken").await;
     assert_eq!(env.calls("DeleteBackup"), 0);
     assert_eq!(env.calls("CreateBackup"), 1);
+    env.stop_operator().await;
+}
+
+/// `(BackupJobId, BackupId)` of every task in the emulator.
+fn cloud_tasks(env: &Env) -> Vec<(String, String)> {
+    env.emulator.state()["rds"]["tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            (
+                t["BackupJobId"].as_str().unwrap_or_default().to_string(),
+                t["BackupId"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn status(o: &RdsBackup) -> aliyun_backup_operator::crd::RdsBackupStatus {
+    o.status.clone().unwrap_or_default()
+}
+
+async fn annotate(env: &Env, name: &str, key: &str, value: &str) {
+    env.api::<RdsBackup>()
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "annotations": { key: value } } })),
+        )
+        .await
+        .unwrap();
+}
+
+/// The case the crash-torture run found: A recorded its task but not yet its backup set (the
+/// task ended while nobody looked), B's create answer was lost and B's task ended before B
+/// looked for it. B must never take A's set, and — since only a task id proves ownership —
+/// must not take any set on a guess: it stalls with `CreateOutcomeUnknown` until a human names
+/// the set, and the operator refuses a set another object holds.
+#[tokio::test]
+async fn a_set_of_another_objects_task_is_never_adopted() {
+    let mut env =
+        Env::start_with(emulator_config().with_job_duration(Duration::from_secs(30))).await;
+    env.start_operator().await;
+    let api = env.api::<RdsBackup>();
+    let within = Duration::from_secs(60);
+
+    // A runs; then its tracking is held and its task ends unseen.
+    create(&env, &backup("a", "rm-demo01")).await;
+    let a = wait_for(&api, "a", "a job id", |o| status(o).backup_job_id.is_some()).await;
+    let job_a = status(&a).backup_job_id.unwrap();
+    env.emulator.inject_fault(
+        Fault::hold(Some("DescribeBackupTasks"), "a-task").with_param("BackupJobId", &job_a),
+    );
+    tokio::time::timeout(within, env.emulator.wait_held("a-task"))
+        .await
+        .unwrap();
+    env.emulator.advance_time(Duration::from_secs(30));
+
+    // B's create runs but its answer is lost; its adoption lookup is held until its task ended.
+    env.emulator
+        .inject_fault(Fault::hold(Some("CreateBackup"), "b-create").times(1));
+    env.emulator.inject_fault(
+        Fault::hold(Some("DescribeBackupTasks"), "b-adopt")
+            .with_param("BackupMode", "Manual")
+            .times(1),
+    );
+    create(&env, &backup("b", "rm-demo01")).await;
+    tokio::time::timeout(within, env.emulator.wait_held("b-create"))
+        .await
+        .unwrap();
+    env.emulator.release(
+        "b-create",
+        Release::LoseAnswer {
+            code: "InternalError".into(),
+            http_status: 500,
+        },
+    );
+    tokio::time::timeout(within, env.emulator.wait_held("b-adopt"))
+        .await
+        .unwrap();
+    env.emulator.advance_time(Duration::from_secs(30));
+    env.emulator.release("b-adopt", Release::Proceed);
+    // B now resolves A's task to its set (that call is held with A's); let both go.
+    wait_until("B to ask for A's task", || {
+        env.emulator
+            .held_calls()
+            .iter()
+            .filter(|c| c.hold == "a-task")
+            .count()
+            == 2
+    })
+    .await;
+    env.emulator.release("a-task", Release::Proceed);
+
+    let a = wait_succeeded(&env, "a").await;
+    let set_a = status(&a).backup_id.unwrap();
+    let tasks = cloud_tasks(&env);
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    assert!(tasks.contains(&(job_a.clone(), set_a.clone())), "{tasks:?}");
+    let set_b = tasks
+        .iter()
+        .find(|(j, _)| *j != job_a)
+        .map(|(_, b)| b.clone())
+        .unwrap();
+
+    let b = wait_for(&api, "b", "CreateOutcomeUnknown", |o| {
+        condition(o, "Stalled")
+            .is_some_and(|c| c.status == "True" && c.reason == "CreateOutcomeUnknown")
+    })
+    .await;
+    let msg = condition(&b, "Stalled").unwrap().message.clone();
+    assert!(msg.contains(&set_b), "{msg}");
+    assert!(!msg.contains(&set_a), "A's set is not a candidate: {msg}");
+    assert!(msg.contains("backup.aliyun.dev/adopt-backup-id"), "{msg}");
+    let s = status(&b);
+    assert_eq!(phase(&b), Some(RdsBackupPhase::Creating));
+    assert!(s.pending_create.is_some(), "the intent stays: {s:#?}");
+    assert_eq!((s.backup_job_id, s.backup_id), (None, None));
+    assert_eq!(
+        env.calls("CreateBackup"),
+        2,
+        "no second create while unknown"
+    );
+
+    // A human names A's set: refused. Then B's own set: adopted.
+    annotate(&env, "b", "backup.aliyun.dev/adopt-backup-id", &set_a).await;
+    let b = wait_for(&api, "b", "AdoptionRefused", |o| {
+        condition(o, "Stalled").is_some_and(|c| c.reason == "AdoptionRefused")
+    })
+    .await;
+    assert_eq!(status(&b).backup_id, None);
+    annotate(&env, "b", "backup.aliyun.dev/adopt-backup-id", &set_b).await;
+    let b = wait_succeeded(&env, "b").await;
+    assert_eq!(status(&b).backup_id.as_deref(), Some(set_b.as_str()));
+    assert_eq!(condition(&b, "Ready").unwrap().reason, "BackupAdopted");
+    assert_eq!(env.calls("CreateBackup"), 2);
     env.stop_operator().await;
 }

@@ -403,7 +403,10 @@ pub enum Resolution {
 
 /// Decides an unresolved intent after the search (pure). A set is never adopted on a guess:
 /// without our task's id the operator cannot prove a set is ours.
-pub fn resolve_intent(candidates: &[&CloudBackupSet], unresolved_peer_jobs: &[String]) -> Resolution {
+pub fn resolve_intent(
+    candidates: &[&CloudBackupSet],
+    unresolved_peer_jobs: &[String],
+) -> Resolution {
     if candidates.is_empty() {
         Resolution::NotCreated
     } else if !unresolved_peer_jobs.is_empty() {

@@ -47,7 +47,9 @@ pub fn field_doc_only(schema: &mut schemars::Schema) {
 pub const ANNOTATION_ADOPT_BACKUP_ID: &str = "backup.aliyun.dev/adopt-backup-id";
 
 /// The value of the `backup.aliyun.dev/adopt-backup-id` annotation, trimmed, if set.
-pub fn adopt_backup_id(annotations: Option<&std::collections::BTreeMap<String, String>>) -> Option<&str> {
+pub fn adopt_backup_id(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+) -> Option<&str> {
     annotations
         .and_then(|a| a.get(ANNOTATION_ADOPT_BACKUP_ID))
         .map(|v| v.trim())

@@ -243,6 +243,14 @@ impl Env {
         Api::namespaced(self.client.clone(), NS)
     }
 
+    /// Waits until the emulator's hold `id` keeps a call (see `Fault::hold`), failing after
+    /// [`TIMEOUT`].
+    pub async fn wait_held(&self, id: &str) -> aliyun_emulator::HeldCall {
+        tokio::time::timeout(TIMEOUT, self.emulator.wait_held(id))
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for a call held by {id}"))
+    }
+
     /// Number of calls of `action` the emulator received (any result).
     pub fn calls(&self, action: &str) -> usize {
         self.emulator.calls().count(action)

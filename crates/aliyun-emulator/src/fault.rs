@@ -106,6 +106,9 @@ pub struct Fault {
     /// Execute the action, then answer with the fault.
     #[serde(default)]
     pub after_apply: bool,
+    /// Only calls whose request parameters have these values (e.g. `{"BackupJobId": "5"}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 impl Fault {
@@ -117,6 +120,7 @@ impl Fault {
             count: None,
             rate: None,
             after_apply: false,
+            params: BTreeMap::new(),
         }
     }
 
@@ -171,18 +175,33 @@ impl Fault {
         self
     }
 
+    /// Only for calls whose parameter `name` has the value `value` (repeatable: all must match).
+    pub fn with_param(mut self, name: &str, value: &str) -> Self {
+        self.params.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
     /// Execute the action before answering with the fault.
     pub fn after_apply(mut self) -> Self {
         self.after_apply = true;
         self
     }
 
-    pub(crate) fn matches(&self, product: &str, action: &str) -> bool {
+    pub(crate) fn matches(
+        &self,
+        product: &str,
+        action: &str,
+        param: impl Fn(&str) -> Option<String>,
+    ) -> bool {
         self.product
             .as_deref()
             .is_none_or(|p| p.eq_ignore_ascii_case(product))
             && self.action.as_deref().is_none_or(|a| a == action)
             && self.count != Some(0)
+            && self
+                .params
+                .iter()
+                .all(|(k, v)| param(k).as_deref() == Some(v.as_str()))
     }
 }
 

@@ -371,10 +371,10 @@ fn check_qps(shared: &Shared, inner: &mut Inner, ak: &str) -> Result<(), ApiErro
 }
 
 /// Picks the first matching fault (and uses up one of its count).
-fn pick_fault(inner: &mut Inner, product: &str, action: &str) -> Option<Fault> {
+fn pick_fault(inner: &mut Inner, product: &str, action: &str, params: &Params) -> Option<Fault> {
     let mut rng = rand::rng();
     for f in inner.faults.iter_mut() {
-        if !f.matches(product, action) {
+        if !f.matches(product, action, |k| params.opt(k).map(str::to_owned)) {
             continue;
         }
         if let Some(rate) = f.rate
@@ -415,11 +415,13 @@ fn fault_error(kind: &FaultKind) -> ApiError {
                 ApiError::gateway(*http_status, code, msg)
             }
         }
-        FaultKind::Latency { .. } | FaultKind::Timeout | FaultKind::Hold { .. } => ApiError::gateway(
-            504,
-            "GatewayTimeout",
-            "The request processing has timed out.",
-        ),
+        FaultKind::Latency { .. } | FaultKind::Timeout | FaultKind::Hold { .. } => {
+            ApiError::gateway(
+                504,
+                "GatewayTimeout",
+                "The request processing has timed out.",
+            )
+        }
     }
 }
 
@@ -678,30 +680,31 @@ async fn process(
         if let Some(ak) = caller.access_key_id.clone() {
             check_qps(shared, &mut inner, &ak)?;
         }
-        pick_fault(&mut inner, product.name(), action)
+        pick_fault(&mut inner, product.name(), action, &req.params)
     };
     let mut after: Option<FaultKind> = None;
     if let Some(f) = fault {
         match &f.kind {
             FaultKind::Latency { millis } => hold(shared, Duration::from_millis(*millis)).await,
-            FaultKind::Hold { id } => match wait_for_release(shared, id, product.name(), action).await
-            {
-                Release::Proceed => {}
-                Release::Fail { code, http_status } => {
-                    return Err(fault_error(&FaultKind::Error {
-                        code,
-                        http_status,
-                        message: None,
-                    }));
+            FaultKind::Hold { id } => {
+                match wait_for_release(shared, id, product.name(), action).await {
+                    Release::Proceed => {}
+                    Release::Fail { code, http_status } => {
+                        return Err(fault_error(&FaultKind::Error {
+                            code,
+                            http_status,
+                            message: None,
+                        }));
+                    }
+                    Release::LoseAnswer { code, http_status } => {
+                        after = Some(FaultKind::Error {
+                            code,
+                            http_status,
+                            message: None,
+                        });
+                    }
                 }
-                Release::LoseAnswer { code, http_status } => {
-                    after = Some(FaultKind::Error {
-                        code,
-                        http_status,
-                        message: None,
-                    });
-                }
-            },
+            }
             kind if f.after_apply => after = Some(kind.clone()),
             FaultKind::Timeout => {
                 hold(shared, shared.config.timeout_hold).await;

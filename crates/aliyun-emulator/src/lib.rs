@@ -432,7 +432,8 @@ async fn route(
                 Ok(Release::Proceed)
             } else {
                 parsed().and_then(|v| {
-                    serde_json::from_value::<Release>(v).map_err(|e| format!("invalid release: {e}"))
+                    serde_json::from_value::<Release>(v)
+                        .map_err(|e| format!("invalid release: {e}"))
                 })
             };
             match release {

@@ -549,7 +549,10 @@ async fn hold_keeps_a_call_until_released_then_ends_as_told() {
     let held = tokio::time::timeout(within, emu.wait_held("lose"))
         .await
         .unwrap();
-    assert_eq!((held.product.as_str(), held.action.as_str()), ("RDS", "CreateBackup"));
+    assert_eq!(
+        (held.product.as_str(), held.action.as_str()),
+        ("RDS", "CreateBackup")
+    );
     assert_eq!(emu.held_calls().len(), 1);
     assert_eq!(emu.state()["held_calls"][0]["hold"], "lose");
     assert_eq!(task_count(&emu), 0, "a held call has not run yet");

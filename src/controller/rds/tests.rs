@@ -282,7 +282,10 @@ fn peers_list_open_jobs_whose_sets_are_not_recorded_yet() {
 
 #[test]
 fn an_intent_is_never_resolved_by_guessing_a_set() {
-    let sets = [set("s1", "2026-01-01T10:00:30Z"), set("s2", "2026-01-01T10:01:00Z")];
+    let sets = [
+        set("s1", "2026-01-01T10:00:30Z"),
+        set("s2", "2026-01-01T10:01:00Z"),
+    ];
     let refs: Vec<&CloudBackupSet> = sets.iter().collect();
     // Nothing that could be ours: the create did not run.
     assert_eq!(resolve_intent(&[], &[]), Resolution::NotCreated);
