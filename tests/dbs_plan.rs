@@ -288,6 +288,56 @@ async fn crash_between_create_and_status_write_adopts_after_restart() {
 }
 
 #[tokio::test]
+async fn create_refused_for_good_fails_until_the_spec_changes() {
+    let mut env = start_env().await;
+    env.emulator.inject_fault(
+        Fault::error(
+            Some("CreateAndStartBackupPlan"),
+            "InvalidParameterValid",
+            400,
+        )
+        .for_product("DBS")
+        .times(1),
+    );
+    env.start_operator().await;
+    create(&env, &plan("refused", "rm-demo01")).await;
+    let o = wait_for(&env.api::<DbsBackupPlan>(), "refused", "Failed", |o| {
+        phase(o) == Some(DbsBackupPlanPhase::Failed) && is_true(o, "Stalled")
+    })
+    .await;
+    let c = condition(&o, "Stalled").unwrap();
+    assert_eq!(c.status, "True");
+    assert_eq!(c.reason, "CreateRefused");
+    assert!(c.message.contains("InvalidParameterValid"), "{c:#?}");
+    assert!(c.message.contains("spec changes"), "{c:#?}");
+    assert!(!is_true(&o, "Reconciling"));
+    let s = o.status.clone().unwrap();
+    assert_eq!(s.pending_create, None);
+    assert_eq!(s.backup_plan_id, None);
+    assert_eq!(s.observed_generation, o.metadata.generation);
+    // Not sent again for the same spec, even by a restarted operator.
+    env.stop_operator().await;
+    env.start_operator().await;
+    wait_until("the restarted operator to reconcile", || {
+        env.operator().metrics.reconcile_count("DbsBackupPlan") > 0
+    })
+    .await;
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
+    // A changed spec is tried again, and works.
+    patch_spec(
+        &env,
+        "refused",
+        json!({ "storage": { "type": "system", "retentionDays": 60 } }),
+    )
+    .await;
+    let o = wait_phase(&env, "refused", DbsBackupPlanPhase::Running).await;
+    assert!(o.status.unwrap().backup_plan_id.is_some());
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 2);
+    assert_eq!(emulator_plans(&env).len(), 1);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
 async fn lost_create_answer_returns_the_same_plan() {
     let mut env = start_env().await;
     // The plan is created, but the answer is lost; the retry with the same ClientToken (or

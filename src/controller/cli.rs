@@ -81,6 +81,11 @@ pub struct RunArgs {
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "aliyun-backup-operator")]
     pub leader_election_lease: String,
+
+    /// Requeue timing: `default` (production: first poll after 10 s, errors back off to
+    /// 5 min) or `fast` (sub-second polls, for the emulator and tests only).
+    #[arg(long, default_value = "default", value_parser = ["default", "fast"], hide = true)]
+    pub timing: String,
 }
 
 /// Errors turning flags into a configuration.
@@ -149,6 +154,11 @@ impl RunArgs {
             leader_election,
             instance: Some(id),
             cloud,
+            timing: if self.timing == "fast" {
+                super::Timing::fast()
+            } else {
+                super::Timing::default()
+            },
             ..OperatorConfig::default()
         })
     }

@@ -246,7 +246,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         Step::Create { token } => {
             // The outcome of an earlier create is unknown (crash, lost answer): look for the
             // plan first; re-sending the same ClientToken is the fallback.
-            match find_own_plan(&w, dbs.as_ref(), &desired).await {
+            match find_own_plan(&w, dbs.as_ref(), &desired).await? {
                 Ok(Some(found)) => adopt(&mut w, &found).await,
                 Ok(None) => create(&mut w, dbs.as_ref(), &desired, &token).await,
                 Err(e) => w.cloud_error(e).await,
@@ -349,6 +349,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             }
         }
         Step::Observe => observe(&mut w, dbs.as_ref(), &desired, observed.as_ref()).await,
+        Step::AwaitSpecChange => Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync)),
     }
 }
 
@@ -388,14 +389,14 @@ async fn find_own_plan(
     w: &Work<'_>,
     dbs: &dyn DbsApi,
     desired: &DesiredPlan,
-) -> std::result::Result<Option<BackupPlanDetail>, CloudError> {
+) -> Result<std::result::Result<Option<BackupPlanDetail>, CloudError>> {
     let Some(started_at) = w
         .status
         .pending_create
         .as_ref()
         .map(|p| p.started_at.clone())
     else {
-        return Ok(None);
+        return Ok(Ok(None));
     };
     let req = DescribeBackupPlanListRequest {
         backup_plan_name: Some(desired.name.clone()),
@@ -406,10 +407,28 @@ async fn find_own_plan(
     };
     let resp = match dbs.describe_backup_plan_list(&req).await {
         Ok(r) => r,
-        Err(e) if e.class() == ErrorClass::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+        Err(e) if e.class() == ErrorClass::NotFound => return Ok(Ok(None)),
+        Err(e) => return Ok(Err(e)),
     };
-    Ok(plan::find_own_plan(desired, &started_at, &resp.items).cloned())
+    if resp.items.is_empty() {
+        return Ok(Ok(None));
+    }
+    // Plans other objects hold are never ours (names may repeat). A fresh read: this is the
+    // rare path after an unknown outcome, and the cache may lag behind another object's write.
+    let me = w.obj.metadata.uid.as_deref();
+    let claimed: std::collections::HashSet<String> = runtime::list_fresh::<DbsBackupPlan>(w.ctx)
+        .await?
+        .into_iter()
+        .filter(|o| o.metadata.uid.as_deref() != me)
+        .filter_map(|o| o.status.and_then(|s| s.backup_plan_id))
+        .collect();
+    Ok(Ok(plan::find_own_plan(
+        desired,
+        &started_at,
+        &resp.items,
+        &claimed,
+    )
+    .cloned()))
 }
 
 /// Records a plan found by [`find_own_plan`] as ours.
@@ -480,6 +499,17 @@ async fn create(
                 reason: reasons::CREATING,
                 after: None,
             })
+        }
+        // Refused for good (e.g. an invalid parameter): nothing was created. The plan fails;
+        // a changed spec is tried again with a new ClientToken.
+        Err(e) if work::create_refused_for_good(&e) => {
+            w.status.pending_create = None;
+            w.status.phase = Some(DbsBackupPlanPhase::Failed);
+            w.fail_create(
+                e,
+                "fix the spec (the operator tries again when the spec changes) or the cloud side",
+            )
+            .await
         }
         Err(e) => w.cloud_error(e).await,
     }
@@ -703,7 +733,7 @@ async fn cleanup(
                 Ok(d) => d,
                 Err(_) => return Ok(Action::await_change()),
             };
-            match find_own_plan(&w, dbs.as_ref(), &desired).await {
+            match find_own_plan(&w, dbs.as_ref(), &desired).await? {
                 Ok(Some(found)) => found.backup_plan_id,
                 Ok(None) => return Ok(Action::await_change()),
                 Err(e) => {

@@ -282,7 +282,7 @@ async fn create(
             w.status
                 .completion_time
                 .get_or_insert(Time(jiff::Timestamp::now()));
-            w.fail_create(e).await
+            w.fail_create(e, work::IMMUTABLE_CREATE_REFUSED).await
         }
         // The intent stays whatever other error: the next attempt looks for the job by name
         // first, so an unknown outcome (timeout, 5xx) never leads to a second job.

@@ -58,7 +58,6 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
@@ -671,21 +670,6 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
     }
 }
 
-/// All `RdsBackup`s the operator watches, read from the API server (not the cache).
-async fn list_all(ctx: &Context) -> Result<Vec<RdsBackup>> {
-    let mut out = Vec::new();
-    if ctx.namespaces.is_empty() {
-        let api: Api<RdsBackup> = Api::all(ctx.client.clone());
-        out.extend(api.list(&ListParams::default()).await?.items);
-    } else {
-        for ns in &ctx.namespaces {
-            let api: Api<RdsBackup> = Api::namespaced(ctx.client.clone(), ns);
-            out.extend(api.list(&ListParams::default()).await?.items);
-        }
-    }
-    Ok(out)
-}
-
 /// Result of an adoption lookup.
 enum Adoption {
     /// Our task was found and recorded; requeue with this action.
@@ -714,18 +698,16 @@ async fn running_tasks(
 /// sets they produced, and adds those to the claimed sets. Returns the job ids that could not
 /// be resolved (finished, but without a visible `BackupId`, or not listed at all): their sets
 /// are unknown, so no unclaimed set can be told apart from theirs.
+///
+/// Call it *after* listing the sets: a task still running now was running when the sets were
+/// listed, so its set cannot be among them; a task that finished in between is resolved here.
 async fn resolve_peer_jobs(
     rds: &dyn RdsApi,
     instance: &str,
     peers: &mut Peers,
-    running: &[RdsBackupJob],
 ) -> std::result::Result<Vec<String>, CloudError> {
     let mut unresolved = Vec::new();
     for job in peers.open_jobs.clone() {
-        if running.iter().any(|t| t.backup_job_id == job) {
-            // Still running: it has no set yet.
-            continue;
-        }
         let items = rds
             .describe_backup_tasks(&DescribeBackupTasksRequest {
                 db_instance_id: instance.to_string(),
@@ -785,13 +767,9 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Res
         let after = next.unwrap_or(w.ctx.timing.resync);
         return Ok(Adoption::Adopted(runtime::requeue(w.ctx, w.obj, after)));
     }
-    let unresolved_peers = match resolve_peer_jobs(rds, &instance, peers, &tasks).await {
-        Ok(u) => u,
-        Err(e) => return w.cloud_error(e).await.map(Adoption::Stalled),
-    };
     let sets = match rds
         .describe_backups(&DescribeBackupsRequest {
-            db_instance_id: instance,
+            db_instance_id: instance.clone(),
             backup_mode: Some("Manual".into()),
             start_time: Some(describe_backups_start_time(started_at)),
             page_size: Some(100),
@@ -800,6 +778,10 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Res
         .await
     {
         Ok(r) => r.items,
+        Err(e) => return w.cloud_error(e).await.map(Adoption::Stalled),
+    };
+    let unresolved_peers = match resolve_peer_jobs(rds, &instance, peers).await {
+        Ok(u) => u,
         Err(e) => return w.cloud_error(e).await.map(Adoption::Stalled),
     };
     // The StartTime filter has minute precision; compare exactly here, with a minute of
@@ -863,11 +845,7 @@ async fn adopt_named(
 ) -> Result<Action> {
     let ctx = w.ctx;
     let instance = w.obj.spec.db_instance_id.trim().to_string();
-    let tasks = match running_tasks(rds, &instance).await {
-        Ok(t) => t,
-        Err(e) => return w.cloud_error(e).await,
-    };
-    let unresolved = match resolve_peer_jobs(rds, &instance, peers, &tasks).await {
+    let unresolved = match resolve_peer_jobs(rds, &instance, peers).await {
         Ok(u) => u,
         Err(e) => return w.cloud_error(e).await,
     };
@@ -937,7 +915,7 @@ async fn create_or_adopt(w: &mut Work<'_>, rds: &dyn RdsApi) -> Result<Action> {
 
     // Fresh reads under the lock: our own status (the cache can lag behind our last write)
     // and the claims of the other objects on the instance.
-    let all = list_all(ctx).await?;
+    let all = runtime::list_fresh::<RdsBackup>(ctx).await?;
     let uid = w
         .obj
         .metadata
@@ -1071,7 +1049,7 @@ async fn create_or_adopt(w: &mut Work<'_>, rds: &dyn RdsApi) -> Result<Action> {
             w.status
                 .completion_time
                 .get_or_insert(Time(jiff::Timestamp::now()));
-            w.fail_create(e).await
+            w.fail_create(e, work::IMMUTABLE_CREATE_REFUSED).await
         }
         Err(e) => {
             if create_not_executed(&e) {
@@ -1214,7 +1192,7 @@ async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Re
         // A create may have run: find it before deciding there is nothing to delete.
         let lock_key = format!("rds/{}/{}", obj.spec.region, instance);
         let _guard = ctx.locks.lock(&lock_key).await;
-        let all = list_all(ctx).await?;
+        let all = runtime::list_fresh::<RdsBackup>(ctx).await?;
         let uid = obj.metadata.uid.clone().unwrap_or_default();
         let mut peers = peers(&uid, &obj.spec, &all);
         match try_adopt(&mut w, rds.as_ref(), &mut peers).await? {

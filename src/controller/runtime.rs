@@ -90,6 +90,28 @@ pub fn fingerprint<K: Resource>(obj: &K) -> u64 {
 
 /// Requeue `obj` after `after` (with jitter) and hold back earlier triggers that do not change
 /// its fingerprint (see [`super::context::RequeueGate`]).
+/// All objects of kind `K` the operator watches, read from the API server (not the cache):
+/// for the rare decisions that must see other objects' latest claims.
+pub async fn list_fresh<K>(ctx: &Context) -> Result<Vec<K>, Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    let mut out = Vec::new();
+    if ctx.namespaces.is_empty() {
+        let api: Api<K> = Api::all(ctx.client.clone());
+        out.extend(api.list(&ListParams::default()).await?.items);
+    } else {
+        for ns in &ctx.namespaces {
+            let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+            out.extend(api.list(&ListParams::default()).await?.items);
+        }
+    }
+    Ok(out)
+}
+
 pub fn requeue<K: Resource>(ctx: &Context, obj: &K, after: Duration) -> Action {
     let after = jittered(after, ctx.timing.jitter, unit_random());
     ctx.gate.schedule(&object_key(obj), fingerprint(obj), after);

@@ -236,23 +236,25 @@ impl<'a, K: Tracked> Work<'a, K> {
 impl<K: Tracked> Work<'_, K> {
     /// Reports a create the service refused for good ([`create_refused_for_good`]) on an
     /// object whose phase the caller already set to `Failed`: `Stalled/CreateRefused` with the
-    /// service's answer; nothing is retried.
-    pub async fn fail_create(&mut self, e: CloudError) -> Result<Action> {
+    /// service's answer and `what_now` (what the user can do); the same create is not retried.
+    pub async fn fail_create(&mut self, e: CloudError, what_now: &str) -> Result<Action> {
         if let Some(id) = e.request_id() {
             *self.status.last_request_id_mut() = Some(id.to_string());
         }
+        self.hold_generation = false;
         let message = format!(
-            "{}; the service refused the create, so this {} has failed. Its spec cannot be \
-             changed: create a new {} with a corrected spec (or fix the cloud side) to back up",
+            "{}; the service refused the create, so this {} has failed: {what_now}",
             cloud_error_message(&e),
             K::KIND,
-            K::KIND
         );
         self.commit(&Health::stalled(reasons::CREATE_REFUSED, message))
             .await?;
         Ok(runtime::requeue(self.ctx, self.obj, self.ctx.timing.resync))
     }
 }
+
+/// What to do after a refused create of a kind whose spec is immutable.
+pub const IMMUTABLE_CREATE_REFUSED: &str = "the spec cannot be changed, so create a new object with a corrected spec (or fix the cloud side)";
 
 /// Condition and event reasons shared by the kinds.
 pub mod reasons {

@@ -30,6 +30,9 @@ pub struct EmulatorConfig {
     pub timeout_hold: Duration,
     /// Account id used in STS ARNs.
     pub account_id: String,
+    /// Seed of the draws of faults with a `rate` (none = from entropy): the same seed gives the
+    /// same sequence of hit/miss decisions.
+    pub fault_seed: Option<u64>,
 }
 
 impl Default for EmulatorConfig {
@@ -45,6 +48,7 @@ impl Default for EmulatorConfig {
             timestamp_window: Duration::from_secs(15 * 60),
             timeout_hold: Duration::from_secs(60),
             account_id: "1234567890123456".into(),
+            fault_seed: None,
         }
     }
 }
@@ -107,6 +111,12 @@ impl EmulatorConfig {
     /// Persists state to a file.
     pub fn with_state_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.state_file = Some(path.into());
+        self
+    }
+
+    /// Seeds the draws of faults with a `rate` (reproducible fault sequences).
+    pub fn with_fault_seed(mut self, seed: u64) -> Self {
+        self.fault_seed = Some(seed);
         self
     }
 

@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub held_calls: Vec<HeldCall>,
     /// Holds released so far and how their calls end.
     pub released: BTreeMap<String, Release>,
+    /// Draws of faults with a `rate` (seeded by `EmulatorConfig::fault_seed`).
+    pub fault_rng: rand::rngs::StdRng,
 }
 
 /// State shared by the HTTP server and the in-process handle.
@@ -372,13 +374,15 @@ fn check_qps(shared: &Shared, inner: &mut Inner, ak: &str) -> Result<(), ApiErro
 
 /// Picks the first matching fault (and uses up one of its count).
 fn pick_fault(inner: &mut Inner, product: &str, action: &str, params: &Params) -> Option<Fault> {
-    let mut rng = rand::rng();
-    for f in inner.faults.iter_mut() {
+    let Inner {
+        faults, fault_rng, ..
+    } = inner;
+    for f in faults.iter_mut() {
         if !f.matches(product, action, |k| params.opt(k).map(str::to_owned)) {
             continue;
         }
         if let Some(rate) = f.rate
-            && rng.random::<f64>() >= rate
+            && fault_rng.random::<f64>() >= rate
         {
             continue;
         }

@@ -37,6 +37,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use rand::SeedableRng as _;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -111,6 +112,10 @@ impl Emulator {
                 source,
             })?;
         let (tx, rx) = watch::channel(false);
+        let fault_rng = match config.fault_seed {
+            Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
+            None => rand::rngs::StdRng::from_os_rng(),
+        };
         let shared = Arc::new(Shared {
             config,
             inner: Mutex::new(Inner {
@@ -122,6 +127,7 @@ impl Emulator {
                 held: 0,
                 held_calls: Vec::new(),
                 released: BTreeMap::new(),
+                fault_rng,
             }),
             shutdown: rx.clone(),
             holds: watch::channel(0).0,
@@ -195,6 +201,11 @@ impl EmulatorHandle {
     /// The call log (same as `GET /_emulator/calls`).
     pub fn calls(&self) -> Calls {
         self.shared.lock().calls.clone()
+    }
+
+    /// Number of calls received so far (cheaper than `calls().log.len()`).
+    pub fn call_count(&self) -> usize {
+        self.shared.lock().calls.log.len()
     }
 
     /// All resources with their current status (same as `GET /_emulator/state`).

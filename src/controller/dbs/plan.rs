@@ -699,6 +699,9 @@ pub enum Step {
     Start,
     /// No mutating call: report what is observed.
     Observe,
+    /// The create was refused for good (phase `Failed`, no plan): nothing until the spec
+    /// changes.
+    AwaitSpecChange,
 }
 
 /// Chooses the one next step.
@@ -707,6 +710,9 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
     let status = input.status;
     if status.backup_plan_id.is_none() {
         return match &status.pending_create {
+            None if status.phase == Some(DbsBackupPlanPhase::Failed) && !input.spec_changed => {
+                Step::AwaitSpecChange
+            }
             None => Step::RecordIntent,
             Some(p) => Step::Create {
                 token: p.token.clone(),
@@ -829,17 +835,20 @@ pub const CLOCK_SLACK_MS: i64 = 15 * 60 * 1000;
 
 /// After a crash between `CreateAndStartBackupPlan` and the status write: the plan among
 /// `plans` (listed by name) that is ours — same name, engine and source, created at or after
-/// the intent (minus clock slack). `None` unless exactly one plan matches; the caller then
-/// re-sends the create with the intent's `ClientToken`, which returns the same plan if it
-/// exists.
+/// the intent (minus clock slack), and not held by another object (`claimed`: the
+/// `backupPlanId`s other `DbsBackupPlan`s recorded; two objects may use the same plan name).
+/// `None` unless exactly one plan matches; the caller then re-sends the create with the
+/// intent's `ClientToken`, which returns the same plan if it exists.
 pub fn find_own_plan<'a>(
     desired: &DesiredPlan,
     started_at: &Time,
     plans: &'a [BackupPlanDetail],
+    claimed: &std::collections::HashSet<String>,
 ) -> Option<&'a BackupPlanDetail> {
     let since = started_at.0.as_millisecond() - CLOCK_SLACK_MS;
     let mut matching = plans.iter().filter(|p| {
-        p.backup_plan_name.as_deref() == Some(desired.name.as_str())
+        !claimed.contains(&p.backup_plan_id)
+            && p.backup_plan_name.as_deref() == Some(desired.name.as_str())
             && p.database_type
                 .as_deref()
                 .is_none_or(|t| t.eq_ignore_ascii_case(desired.database_type))

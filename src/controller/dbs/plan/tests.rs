@@ -4,6 +4,7 @@ use crate::crd::{
     DbsPayType, DbsPeriod, DbsSchedule, DbsSourceEndpoint, DbsStorage, DbsStrategyType,
     DeletionPolicy, PendingCreate, Weekday,
 };
+use std::collections::HashSet;
 
 fn spec() -> DbsBackupPlanSpec {
     DbsBackupPlanSpec {
@@ -529,13 +530,42 @@ fn own_plan_is_found_only_when_unambiguous() {
     prefix_name.backup_plan_name = Some("orders-mysql-2".into());
     let plans = vec![old, other_source, prefix_name, mine.clone()];
     assert_eq!(
-        find_own_plan(&d, &started, &plans).map(|p| p.backup_plan_id.as_str()),
+        find_own_plan(&d, &started, &plans, &HashSet::new()).map(|p| p.backup_plan_id.as_str()),
         Some("dbs-1")
     );
     let mut twin = mine.clone();
     twin.backup_plan_id = "dbs-twin".into();
-    assert!(find_own_plan(&d, &started, &[mine, twin]).is_none());
-    assert!(find_own_plan(&d, &started, &[]).is_none());
+    assert!(find_own_plan(&d, &started, &[mine.clone(), twin.clone()], &HashSet::new()).is_none());
+    assert!(find_own_plan(&d, &started, &[], &HashSet::new()).is_none());
+    // A plan of the same name that another object holds is never ours: with the twin claimed,
+    // ours is found; with ours claimed (the create never ran), nothing is.
+    let twin_claimed: HashSet<String> = ["dbs-twin".to_string()].into();
+    assert_eq!(
+        find_own_plan(&d, &started, &[mine.clone(), twin.clone()], &twin_claimed)
+            .map(|p| p.backup_plan_id.as_str()),
+        Some("dbs-1")
+    );
+    let mine_claimed: HashSet<String> = ["dbs-1".to_string()].into();
+    assert!(find_own_plan(&d, &started, &[mine], &mine_claimed).is_none());
+}
+
+#[test]
+fn a_refused_create_waits_for_a_spec_change() {
+    let d = validate(&spec()).unwrap();
+    let st = DbsBackupPlanStatus {
+        phase: Some(DbsBackupPlanPhase::Failed),
+        ..DbsBackupPlanStatus::default()
+    };
+    let input = |spec_changed| PlanInput {
+        desired: &d,
+        status: &st,
+        applied_fingerprint: None,
+        observed: None,
+        last_reason: Some(crate::controller::work::reasons::CREATE_REFUSED),
+        spec_changed,
+    };
+    assert_eq!(plan(&input(false)), Step::AwaitSpecChange);
+    assert_eq!(plan(&input(true)), Step::RecordIntent);
 }
 
 #[test]
