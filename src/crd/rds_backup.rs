@@ -180,6 +180,11 @@ impl RdsBackupType {
 }
 
 impl RdsBackupSpec {
+    /// The instance id as the cloud takes it (`dbInstanceId`, trimmed).
+    pub fn instance(&self) -> &str {
+        self.db_instance_id.trim()
+    }
+
     /// The `DBName` parameter: `dbNames` joined with commas, or `None` when empty.
     pub fn db_name_param(&self) -> Option<String> {
         if self.db_names.is_empty() {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::controller::Timing;
-use crate::crd::{RdsBackupType, create_token};
+use crate::crd::{PendingCreate, RdsBackupType, create_token};
 use kube::api::ObjectMeta;
 
 fn spec() -> RdsBackupSpec {
