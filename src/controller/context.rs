@@ -32,9 +32,6 @@ pub struct Context {
     /// Per-object earliest next run, so that reconciles triggered by the operator's own
     /// status writes do not act (and call the cloud) before the chosen requeue or backoff.
     pub gate: RequeueGate,
-    /// Earliest time of the next cloud poll per object (kind modules may use it to skip a
-    /// describe call when a reconcile comes early; [`RequeueGate`] covers most cases).
-    pub polls: PollGate,
 }
 
 impl std::fmt::Debug for Context {
@@ -102,48 +99,10 @@ impl RequeueGate {
     }
 }
 
-/// Per-object "do not poll the cloud before" instants.
-#[derive(Debug, Default)]
-pub struct PollGate {
-    inner: Mutex<HashMap<String, Instant>>,
-}
-
-impl PollGate {
-    /// How long until `key` may poll again (`None` = now).
-    pub fn wait_time(&self, key: &str) -> Option<Duration> {
-        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key)
-            .and_then(|due| due.checked_duration_since(Instant::now()))
-            .filter(|d| !d.is_zero())
-    }
-
-    /// Allows the next poll of `key` only after `after`.
-    pub fn schedule(&self, key: &str, after: Duration) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(key.to_string(), Instant::now() + after);
-    }
-
-    /// Forgets `key` (the next poll may happen at once).
-    pub fn clear(&self, key: &str) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(key);
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn poll_gate() {
-        let g = PollGate::default();
-        assert_eq!(g.wait_time("a"), None);
-        g.schedule("a", Duration::from_secs(60));
-        assert!(g.wait_time("a").unwrap() > Duration::from_secs(50));
-        g.clear("a");
-        assert_eq!(g.wait_time("a"), None);
-    }
 
     #[test]
     fn requeue_gate() {

@@ -28,10 +28,6 @@ pub enum Error {
     /// The finalizer helper failed (adding/removing the finalizer, or apply/cleanup failed).
     #[error("finalizer step failed")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
-    /// Waiting for something that is not an error but must be retried with backoff
-    /// (e.g. the cloud reported a busy resource).
-    #[error("{0}")]
-    Busy(String),
     /// Not an error: the step is not finished yet (e.g. a cleanup waiting for a running task).
     /// The finalizer helper only keeps its finalizer when cleanup returns `Err`, so waiting is
     /// expressed as this variant. It is not counted as a failure and publishes no event;
@@ -54,7 +50,6 @@ impl Error {
             Error::Cloud(e) => e.name(),
             Error::MissingObjectKey(_) => "MissingObjectKey",
             Error::Serialization(_) => "SerializationError",
-            Error::Busy(_) => "CloudResourceBusy",
             Error::Wait { reason, .. } => reason,
             Error::Finalizer(f) => match f.as_ref() {
                 F::ApplyFailed(e) | F::CleanupFailed(e) => e.name(),
@@ -150,11 +145,12 @@ mod tests {
     fn names_are_pascal_case_and_unwrap_finalizer() {
         let e = Error::MissingObjectKey(".metadata.uid");
         assert_eq!(e.name(), "MissingObjectKey");
-        let f = Error::from(kube::runtime::finalizer::Error::ApplyFailed(Error::Busy(
-            "x".into(),
-        )));
-        assert_eq!(f.name(), "CloudResourceBusy");
-        assert!(matches!(f.inner(), Error::Busy(_)));
+        let f = Error::from(kube::runtime::finalizer::Error::ApplyFailed(Error::Wait {
+            reason: "WaitingForTaskToEnd",
+            after: None,
+        }));
+        assert_eq!(f.name(), "WaitingForTaskToEnd");
+        assert!(matches!(f.inner(), Error::Wait { .. }));
     }
 
     #[test]

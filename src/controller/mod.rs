@@ -242,7 +242,6 @@ pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHan
         namespaces: config.namespaces.clone(),
         locks: context::KeyedLocks::default(),
         gate: context::RequeueGate::default(),
-        polls: context::PollGate::default(),
     });
 
     let leading = Arc::new(AtomicBool::new(false));

@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 
 use super::error::{Error, Result};
 
-/// Field manager of every write the operator makes (DESIGN §2).
-pub const FIELD_MANAGER: &str = "aliyun-backup-operator";
+/// Field manager of every write the operator makes (one definition: [`crate::crd::FIELD_MANAGER`]).
+pub use crate::crd::FIELD_MANAGER;
 
 /// Whether `desired` differs from `current` (compared as JSON, so `None` fields and empty
 /// values are compared the way they would be sent).
