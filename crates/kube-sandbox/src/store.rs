@@ -151,6 +151,27 @@ pub struct WriteResult {
     pub created: bool,
 }
 
+/// One write on its way through the shared write path
+/// ([`Store::finalize_write`]), as prepared by `create`, `update`, `patch` or
+/// `apply`.
+struct PendingWrite<'a> {
+    /// Type of the object.
+    rt: &'a ResourceType,
+    /// Version the request was made at (selects schema, CEL rules, status subresource).
+    version: &'a str,
+    /// Storage key of the object.
+    key: ObjKey,
+    /// The stored object, `None` when creating.
+    old: Option<Value>,
+    /// The requested object, in storage shape.
+    new: Value,
+    /// Request options (subresource, manager, dry run, strict validation).
+    opts: &'a WriteOpts,
+    /// `managedFields` computed by server-side apply; `None` lets the write
+    /// path record `Update` ownership itself.
+    managed: Option<Vec<Managed>>,
+}
+
 /// The whole server state.
 pub struct Store {
     rv: u64,
@@ -656,7 +677,15 @@ impl Store {
         {
             obj.remove("status");
         }
-        self.finalize_write(rt, version, key, None, body, o, managed)
+        self.finalize_write(PendingWrite {
+            rt,
+            version,
+            key,
+            old: None,
+            new: body,
+            opts: o,
+            managed,
+        })
     }
 
     /// Replaces an object (PUT), optionally of a subresource.
@@ -680,15 +709,15 @@ impl Store {
             )));
         }
         Self::check_rv(rt, name, &old, &body)?;
-        self.finalize_write(
+        self.finalize_write(PendingWrite {
             rt,
             version,
-            Self::ns_key(rt, ns, name),
-            Some(old),
-            body,
-            o,
-            None,
-        )
+            key: Self::ns_key(rt, ns, name),
+            old: Some(old),
+            new: body,
+            opts: o,
+            managed: None,
+        })
     }
 
     fn check_rv(rt: &ResourceType, name: &str, old: &Value, body: &Value) -> Result<(), ApiError> {
@@ -763,15 +792,15 @@ impl Store {
                 "the name of the object may not be changed by a patch",
             ));
         }
-        self.finalize_write(
+        self.finalize_write(PendingWrite {
             rt,
             version,
-            Self::ns_key(rt, ns, name),
-            Some(old),
-            doc,
-            o,
-            None,
-        )
+            key: Self::ns_key(rt, ns, name),
+            old: Some(old),
+            new: doc,
+            opts: o,
+            managed: None,
+        })
     }
 
     /// Server-side apply.
@@ -937,15 +966,15 @@ impl Store {
                 if let Some(m) = meta_mut(&mut result) {
                     m.remove("resourceVersion");
                 }
-                self.finalize_write(
+                self.finalize_write(PendingWrite {
                     rt,
                     version,
-                    Self::ns_key(rt, ns, name),
-                    Some(old),
-                    result,
-                    o,
-                    Some(managed),
-                )
+                    key: Self::ns_key(rt, ns, name),
+                    old: Some(old),
+                    new: result,
+                    opts: o,
+                    managed: Some(managed),
+                })
             }
             None => {
                 let mut body = result;
@@ -959,17 +988,16 @@ impl Store {
 
     /// Shared tail of every write: subresource rules, system metadata,
     /// validation, generation, field ownership, no-op detection and commit.
-    #[allow(clippy::too_many_arguments)]
-    fn finalize_write(
-        &mut self,
-        rt: &Arc<ResourceType>,
-        version: &str,
-        key: ObjKey,
-        old: Option<Value>,
-        mut new: Value,
-        o: &WriteOpts,
-        managed_override: Option<Vec<Managed>>,
-    ) -> Result<WriteResult, ApiError> {
+    fn finalize_write(&mut self, w: PendingWrite<'_>) -> Result<WriteResult, ApiError> {
+        let PendingWrite {
+            rt,
+            version,
+            key,
+            old,
+            mut new,
+            opts: o,
+            managed: managed_override,
+        } = w;
         let status_sub = rt.has_status(version);
         let to_status = o.subresource.as_deref() == Some("status");
         if let Some(old) = &old {
