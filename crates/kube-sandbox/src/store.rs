@@ -1088,6 +1088,11 @@ impl Store {
         new
     }
 
+    /// Type-specific admission rules, the last step of [`Store::admit`]:
+    /// the `immutable` rule of Secrets and ConfigMaps
+    /// ([`check_immutable_data`]), then the rules of Secrets
+    /// ([`admit_secret`]), Namespaces ([`admit_namespace`]) and CRDs
+    /// ([`Store::admit_crd`]).
     fn type_hooks(
         &self,
         rt: &ResourceType,
@@ -1098,151 +1103,96 @@ impl Store {
         if rt.group.is_empty()
             && (rt.plural == "secrets" || rt.plural == "configmaps")
             && let Some(old) = old
-            && old.get("immutable").and_then(Value::as_bool) == Some(true)
         {
-            let same = |k: &str| old.get(k) == new.get(k);
-            let string_data = new
-                .get("stringData")
-                .is_some_and(|v| v.as_object().is_some_and(|m| !m.is_empty()));
-            if !same("data") || !same("binaryData") || !same("immutable") || string_data {
-                return Err(ApiError::invalid(
-                    "",
-                    &rt.kind,
-                    &key.1,
-                    &[(
-                        "FieldValueForbidden".into(),
-                        "data".into(),
-                        "Forbidden: field is immutable when `immutable` is set".into(),
-                    )],
-                ));
-            }
+            check_immutable_data(&rt.kind, &key.1, old, new)?;
         }
         match (rt.group.as_str(), rt.plural.as_str()) {
-            ("", "secrets") => {
-                if let Some(o) = new.as_object_mut() {
-                    if let Some(Value::Object(sd)) = o.remove("stringData") {
-                        let data = o.entry("data").or_insert_with(|| json!({}));
-                        if let Some(d) = data.as_object_mut() {
-                            for (k, v) in sd {
-                                d.insert(
-                                    k,
-                                    json!(base64_encode(v.as_str().unwrap_or_default().as_bytes())),
-                                );
-                            }
-                        }
-                    }
-                    if o.get("type")
-                        .is_none_or(|t| t.as_str().is_none_or(str::is_empty))
-                    {
-                        o.insert(
-                            "type".into(),
-                            json!(
-                                old.and_then(|v| v.get("type"))
-                                    .cloned()
-                                    .unwrap_or(json!("Opaque"))
-                            ),
-                        );
-                    }
-                    if let (Some(ot), Some(nt)) = (old.and_then(|v| v.get("type")), o.get("type"))
-                        && ot != nt
-                    {
-                        return Err(ApiError::invalid(
-                            "",
-                            "Secret",
-                            &key.1,
-                            &[(
-                                "FieldValueInvalid".into(),
-                                "type".into(),
-                                "Invalid value: field is immutable".into(),
-                            )],
-                        ));
-                    }
-                }
-            }
+            ("", "secrets") => admit_secret(&key.1, old, new),
             ("", "namespaces") => {
-                if let Some(o) = new.as_object_mut() {
-                    let phase = if is_deleting(&Value::Object(o.clone())) {
-                        "Terminating"
-                    } else {
-                        "Active"
-                    };
-                    o.insert("status".into(), json!({"phase": phase}));
-                    o.entry("spec")
-                        .or_insert_with(|| json!({"finalizers": ["kubernetes"]}));
-                }
-                if let Some(m) = meta_mut(new) {
-                    let labels = m.entry("labels").or_insert_with(|| json!({}));
-                    if let Some(l) = labels.as_object_mut() {
-                        l.insert("kubernetes.io/metadata.name".into(), json!(key.1));
-                    }
-                }
+                admit_namespace(&key.1, new);
+                Ok(())
             }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
-                let causes = validate_crd(new, &key.1);
-                if !causes.is_empty() {
-                    return Err(ApiError::invalid(&rt.group, &rt.kind, &key.1, &causes));
-                }
-                if let (Some(g), Some(p)) = (
-                    new.pointer("/spec/group").and_then(Value::as_str),
-                    new.pointer("/spec/names/plural").and_then(Value::as_str),
-                ) && let Some(existing) = self.types.get(&(g.to_string(), p.to_string()))
-                    && existing.builtin
-                {
-                    return Err(ApiError::invalid(
-                        &rt.group,
-                        &rt.kind,
-                        &key.1,
-                        &[(
-                            "FieldValueInvalid".into(),
-                            "spec.names.plural".into(),
-                            "Invalid value: conflicts with a built-in resource".into(),
-                        )],
-                    ));
-                }
-                let ts = old
-                    .and_then(|v| v.pointer("/status/conditions/0/lastTransitionTime"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or_else(now);
-                let names = new
-                    .pointer("/spec/names")
-                    .cloned()
-                    .unwrap_or_else(|| json!({}));
-                let stored: Vec<Value> = new
-                    .pointer("/spec/versions")
-                    .and_then(Value::as_array)
-                    .map(|vs| {
-                        vs.iter()
-                            .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-                            .filter_map(|v| v.get("name").cloned())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let mut names = names;
-                if let Some(n) = names.as_object_mut() {
-                    if !n.contains_key("singular")
-                        && let Some(k) = n.get("kind").and_then(Value::as_str)
-                    {
-                        n.insert("singular".into(), json!(k.to_lowercase()));
-                    }
-                    if !n.contains_key("listKind")
-                        && let Some(k) = n.get("kind").and_then(Value::as_str)
-                    {
-                        n.insert("listKind".into(), json!(format!("{k}List")));
-                    }
-                }
-                if let Some(o) = new.as_object_mut() {
-                    o.insert("status".into(), json!({
-                        "conditions": [
-                            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": ts},
-                            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": ts}
-                        ],
-                        "acceptedNames": names,
-                        "storedVersions": stored,
-                    }));
-                }
+                self.admit_crd(rt, &key.1, old, new)
             }
-            _ => {}
+            _ => Ok(()),
+        }
+    }
+
+    /// CRD admission: validates the definition (422), refuses a group and
+    /// plural served by a built-in type, and sets the status a real API
+    /// server reaches at once (`NamesAccepted` and `Established` = True, the
+    /// accepted names with `singular`/`listKind` filled in, the stored
+    /// versions). The conditions keep their stored `lastTransitionTime`.
+    fn admit_crd(
+        &self,
+        rt: &ResourceType,
+        name: &str,
+        old: Option<&Value>,
+        new: &mut Value,
+    ) -> Result<(), ApiError> {
+        let causes = validate_crd(new, name);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(&rt.group, &rt.kind, name, &causes));
+        }
+        if let (Some(g), Some(p)) = (
+            new.pointer("/spec/group").and_then(Value::as_str),
+            new.pointer("/spec/names/plural").and_then(Value::as_str),
+        ) && let Some(existing) = self.types.get(&(g.to_string(), p.to_string()))
+            && existing.builtin
+        {
+            return Err(ApiError::invalid(
+                &rt.group,
+                &rt.kind,
+                name,
+                &[(
+                    "FieldValueInvalid".into(),
+                    "spec.names.plural".into(),
+                    "Invalid value: conflicts with a built-in resource".into(),
+                )],
+            ));
+        }
+        let ts = old
+            .and_then(|v| v.pointer("/status/conditions/0/lastTransitionTime"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(now);
+        let names = new
+            .pointer("/spec/names")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let stored: Vec<Value> = new
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .map(|vs| {
+                vs.iter()
+                    .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                    .filter_map(|v| v.get("name").cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut names = names;
+        if let Some(n) = names.as_object_mut() {
+            if !n.contains_key("singular")
+                && let Some(k) = n.get("kind").and_then(Value::as_str)
+            {
+                n.insert("singular".into(), json!(k.to_lowercase()));
+            }
+            if !n.contains_key("listKind")
+                && let Some(k) = n.get("kind").and_then(Value::as_str)
+            {
+                n.insert("listKind".into(), json!(format!("{k}List")));
+            }
+        }
+        if let Some(o) = new.as_object_mut() {
+            o.insert("status".into(), json!({
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": ts},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": ts}
+                ],
+                "acceptedNames": names,
+                "storedVersions": stored,
+            }));
         }
         Ok(())
     }
@@ -1770,6 +1720,100 @@ impl PendingWrite<'_> {
             entry.api_version = self.rt.api_version(self.version);
         }
         managed
+    }
+}
+
+/// The `immutable` rule of Secrets and ConfigMaps: once the stored object
+/// says `immutable: true`, `data`, `binaryData` and `immutable` cannot change
+/// and `stringData` cannot be sent (422).
+fn check_immutable_data(kind: &str, name: &str, old: &Value, new: &Value) -> Result<(), ApiError> {
+    if old.get("immutable").and_then(Value::as_bool) != Some(true) {
+        return Ok(());
+    }
+    let same = |k: &str| old.get(k) == new.get(k);
+    let string_data = new
+        .get("stringData")
+        .is_some_and(|v| v.as_object().is_some_and(|m| !m.is_empty()));
+    if !same("data") || !same("binaryData") || !same("immutable") || string_data {
+        return Err(ApiError::invalid(
+            "",
+            kind,
+            name,
+            &[(
+                "FieldValueForbidden".into(),
+                "data".into(),
+                "Forbidden: field is immutable when `immutable` is set".into(),
+            )],
+        ));
+    }
+    Ok(())
+}
+
+/// Secret admission: `stringData` is folded into `data` (base64), `type`
+/// defaults to the stored type or `Opaque`, and `type` cannot change (422).
+fn admit_secret(name: &str, old: Option<&Value>, new: &mut Value) -> Result<(), ApiError> {
+    let Some(o) = new.as_object_mut() else {
+        return Ok(());
+    };
+    if let Some(Value::Object(sd)) = o.remove("stringData") {
+        let data = o.entry("data").or_insert_with(|| json!({}));
+        if let Some(d) = data.as_object_mut() {
+            for (k, v) in sd {
+                d.insert(
+                    k,
+                    json!(base64_encode(v.as_str().unwrap_or_default().as_bytes())),
+                );
+            }
+        }
+    }
+    if o.get("type")
+        .is_none_or(|t| t.as_str().is_none_or(str::is_empty))
+    {
+        o.insert(
+            "type".into(),
+            json!(
+                old.and_then(|v| v.get("type"))
+                    .cloned()
+                    .unwrap_or(json!("Opaque"))
+            ),
+        );
+    }
+    if let (Some(ot), Some(nt)) = (old.and_then(|v| v.get("type")), o.get("type"))
+        && ot != nt
+    {
+        return Err(ApiError::invalid(
+            "",
+            "Secret",
+            name,
+            &[(
+                "FieldValueInvalid".into(),
+                "type".into(),
+                "Invalid value: field is immutable".into(),
+            )],
+        ));
+    }
+    Ok(())
+}
+
+/// Namespace admission: `status.phase` follows `deletionTimestamp`
+/// (`Active`/`Terminating`), `spec` defaults to the `kubernetes` finalizer,
+/// and the `kubernetes.io/metadata.name` label is set.
+fn admit_namespace(name: &str, new: &mut Value) {
+    if let Some(o) = new.as_object_mut() {
+        let phase = if is_deleting(&Value::Object(o.clone())) {
+            "Terminating"
+        } else {
+            "Active"
+        };
+        o.insert("status".into(), json!({"phase": phase}));
+        o.entry("spec")
+            .or_insert_with(|| json!({"finalizers": ["kubernetes"]}));
+    }
+    if let Some(m) = meta_mut(new) {
+        let labels = m.entry("labels").or_insert_with(|| json!({}));
+        if let Some(l) = labels.as_object_mut() {
+            l.insert("kubernetes.io/metadata.name".into(), json!(name));
+        }
     }
 }
 
