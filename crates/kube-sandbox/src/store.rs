@@ -204,6 +204,52 @@ pub fn valid_name(name: &str) -> bool {
         })
 }
 
+/// The name of an object being created: `metadata.name`, or
+/// `generateName` plus a random suffix; 422 when neither is set or the name
+/// is not a DNS-1123 subdomain (Namespace names cannot contain dots).
+fn new_object_name(rt: &ResourceType, meta: &Map<String, Value>) -> Result<String, ApiError> {
+    let mut name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if name.is_empty() {
+        if let Some(prefix) = meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+        {
+            name = format!("{prefix}{}", random_suffix());
+        } else {
+            return Err(ApiError::invalid(
+                &rt.group,
+                &rt.kind,
+                "",
+                &[(
+                    "FieldValueRequired".into(),
+                    "metadata.name".into(),
+                    "Required value: name or generateName is required".into(),
+                )],
+            ));
+        }
+    }
+    if !valid_name(&name) || (rt.plural == "namespaces" && name.contains('.')) {
+        return Err(ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            &name,
+            &[(
+                "FieldValueInvalid".into(),
+                "metadata.name".into(),
+                format!(
+                    "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+                ),
+            )],
+        ));
+    }
+    Ok(name)
+}
+
 fn random_suffix() -> String {
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     uuid::Uuid::new_v4().as_bytes()[..5]
@@ -563,45 +609,7 @@ impl Store {
                 "the namespace of the provided object does not match the namespace sent on the request",
             ));
         }
-        let mut name = meta
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        if name.is_empty() {
-            if let Some(prefix) = meta
-                .get("generateName")
-                .and_then(Value::as_str)
-                .filter(|p| !p.is_empty())
-            {
-                name = format!("{prefix}{}", random_suffix());
-            } else {
-                return Err(ApiError::invalid(
-                    &rt.group,
-                    &rt.kind,
-                    "",
-                    &[(
-                        "FieldValueRequired".into(),
-                        "metadata.name".into(),
-                        "Required value: name or generateName is required".into(),
-                    )],
-                ));
-            }
-        }
-        if !valid_name(&name) || (rt.plural == "namespaces" && name.contains('.')) {
-            return Err(ApiError::invalid(
-                &rt.group,
-                &rt.kind,
-                &name,
-                &[(
-                    "FieldValueInvalid".into(),
-                    "metadata.name".into(),
-                    format!(
-                        "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
-                    ),
-                )],
-            ));
-        }
+        let name = new_object_name(rt, meta)?;
         if let Some(ns) = ns {
             match self.namespace_state(ns) {
                 None => return Err(ApiError::not_found("", "namespaces", ns)),
