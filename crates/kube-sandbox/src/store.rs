@@ -204,6 +204,52 @@ pub fn valid_name(name: &str) -> bool {
         })
 }
 
+/// The name of an object being created: `metadata.name`, or
+/// `generateName` plus a random suffix; 422 when neither is set or the name
+/// is not a DNS-1123 subdomain (Namespace names cannot contain dots).
+fn new_object_name(rt: &ResourceType, meta: &Map<String, Value>) -> Result<String, ApiError> {
+    let mut name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if name.is_empty() {
+        if let Some(prefix) = meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+        {
+            name = format!("{prefix}{}", random_suffix());
+        } else {
+            return Err(ApiError::invalid(
+                &rt.group,
+                &rt.kind,
+                "",
+                &[(
+                    "FieldValueRequired".into(),
+                    "metadata.name".into(),
+                    "Required value: name or generateName is required".into(),
+                )],
+            ));
+        }
+    }
+    if !valid_name(&name) || (rt.plural == "namespaces" && name.contains('.')) {
+        return Err(ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            &name,
+            &[(
+                "FieldValueInvalid".into(),
+                "metadata.name".into(),
+                format!(
+                    "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+                ),
+            )],
+        ));
+    }
+    Ok(name)
+}
+
 fn random_suffix() -> String {
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     uuid::Uuid::new_v4().as_bytes()[..5]
@@ -563,45 +609,7 @@ impl Store {
                 "the namespace of the provided object does not match the namespace sent on the request",
             ));
         }
-        let mut name = meta
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        if name.is_empty() {
-            if let Some(prefix) = meta
-                .get("generateName")
-                .and_then(Value::as_str)
-                .filter(|p| !p.is_empty())
-            {
-                name = format!("{prefix}{}", random_suffix());
-            } else {
-                return Err(ApiError::invalid(
-                    &rt.group,
-                    &rt.kind,
-                    "",
-                    &[(
-                        "FieldValueRequired".into(),
-                        "metadata.name".into(),
-                        "Required value: name or generateName is required".into(),
-                    )],
-                ));
-            }
-        }
-        if !valid_name(&name) || (rt.plural == "namespaces" && name.contains('.')) {
-            return Err(ApiError::invalid(
-                &rt.group,
-                &rt.kind,
-                &name,
-                &[(
-                    "FieldValueInvalid".into(),
-                    "metadata.name".into(),
-                    format!(
-                        "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
-                    ),
-                )],
-            ));
-        }
+        let name = new_object_name(rt, meta)?;
         if let Some(ns) = ns {
             match self.namespace_state(ns) {
                 None => return Err(ApiError::not_found("", "namespaces", ns)),
@@ -656,7 +664,15 @@ impl Store {
         {
             obj.remove("status");
         }
-        self.finalize_write(rt, version, key, None, body, o, managed)
+        self.finalize_write(PendingWrite {
+            rt,
+            version,
+            key,
+            old: None,
+            new: body,
+            opts: o,
+            managed,
+        })
     }
 
     /// Replaces an object (PUT), optionally of a subresource.
@@ -680,15 +696,15 @@ impl Store {
             )));
         }
         Self::check_rv(rt, name, &old, &body)?;
-        self.finalize_write(
+        self.finalize_write(PendingWrite {
             rt,
             version,
-            Self::ns_key(rt, ns, name),
-            Some(old),
-            body,
-            o,
-            None,
-        )
+            key: Self::ns_key(rt, ns, name),
+            old: Some(old),
+            new: body,
+            opts: o,
+            managed: None,
+        })
     }
 
     fn check_rv(rt: &ResourceType, name: &str, old: &Value, body: &Value) -> Result<(), ApiError> {
@@ -763,15 +779,15 @@ impl Store {
                 "the name of the object may not be changed by a patch",
             ));
         }
-        self.finalize_write(
+        self.finalize_write(PendingWrite {
             rt,
             version,
-            Self::ns_key(rt, ns, name),
-            Some(old),
-            doc,
-            o,
-            None,
-        )
+            key: Self::ns_key(rt, ns, name),
+            old: Some(old),
+            new: doc,
+            opts: o,
+            managed: None,
+        })
     }
 
     /// Server-side apply.
@@ -937,15 +953,15 @@ impl Store {
                 if let Some(m) = meta_mut(&mut result) {
                     m.remove("resourceVersion");
                 }
-                self.finalize_write(
+                self.finalize_write(PendingWrite {
                     rt,
                     version,
-                    Self::ns_key(rt, ns, name),
-                    Some(old),
-                    result,
-                    o,
-                    Some(managed),
-                )
+                    key: Self::ns_key(rt, ns, name),
+                    old: Some(old),
+                    new: result,
+                    opts: o,
+                    managed: Some(managed),
+                })
             }
             None => {
                 let mut body = result;
@@ -957,202 +973,66 @@ impl Store {
         }
     }
 
-    /// Shared tail of every write: subresource rules, system metadata,
-    /// validation, generation, field ownership, no-op detection and commit.
-    #[allow(clippy::too_many_arguments)]
-    fn finalize_write(
-        &mut self,
-        rt: &Arc<ResourceType>,
-        version: &str,
-        key: ObjKey,
-        old: Option<Value>,
-        mut new: Value,
-        o: &WriteOpts,
-        managed_override: Option<Vec<Managed>>,
-    ) -> Result<WriteResult, ApiError> {
-        let status_sub = rt.has_status(version);
-        let to_status = o.subresource.as_deref() == Some("status");
-        if let Some(old) = &old {
-            if to_status {
-                let mut merged = old.clone();
-                if let Some(m) = merged.as_object_mut() {
-                    match new.get("status") {
-                        Some(s) => m.insert("status".into(), s.clone()),
-                        None => m.remove("status"),
-                    };
-                }
-                if let (Some(mm), Some(nm)) = (merged.get_mut("metadata"), new.get("metadata")) {
-                    // managedFields written by apply travel with the status write.
-                    if managed_override.is_some()
-                        && let (Some(mm), Some(mf)) = (mm.as_object_mut(), nm.get("managedFields"))
-                    {
-                        mm.insert("managedFields".into(), mf.clone());
-                    }
-                }
-                new = merged;
-            } else if status_sub && let Some(m) = new.as_object_mut() {
-                match old.get("status") {
-                    Some(s) => m.insert("status".into(), s.clone()),
-                    None => m.remove("status"),
-                };
-            }
-            // System metadata is owned by the server.
-            let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
-            let Some(meta) = meta_mut(&mut new) else {
-                return Err(ApiError::bad_request("metadata must be an object"));
-            };
-            for k in [
-                "name",
-                "namespace",
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "generation",
-            ] {
-                match old_meta.get(k) {
-                    Some(v) => meta.insert(k.into(), v.clone()),
-                    None => meta.remove(k),
-                };
-            }
-            meta.remove("resourceVersion");
-            meta.remove("selfLink");
-            if is_deleting(old) {
-                let before = finalizers(old);
-                let added: Vec<Value> = finalizers(&new)
-                    .into_iter()
-                    .filter(|f| !before.contains(f))
-                    .collect();
-                if !added.is_empty() {
-                    return Err(ApiError::invalid(
-                        &rt.group,
-                        &rt.kind,
-                        &key.1,
-                        &[(
-                            "FieldValueForbidden".into(),
-                            "metadata.finalizers".into(),
-                            format!(
-                                "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {}",
-                                Value::Array(added)
-                            ),
-                        )],
-                    ));
-                }
-            }
+    /// The shared tail of every write (`create`, `update`, `patch`, `apply`).
+    ///
+    /// The callers have already decoded the request and checked what is
+    /// specific to their verb (identity, name, resourceVersion
+    /// preconditions, apply conflicts). The write then goes through four
+    /// phases, in this order; the first error ends it and nothing is stored:
+    ///
+    /// 1. [`PendingWrite::prepare`]: subresource scoping, server-owned
+    ///    metadata, the finalizer rule while deleting, `apiVersion`/`kind`;
+    /// 2. [`Store::admit`]: schema defaulting, pruning and validation, CEL
+    ///    rules, type-specific rules (immutability, Secret/Namespace/CRD);
+    /// 3. [`PendingWrite::bookkeep`]: `metadata.generation` and
+    ///    `managedFields`;
+    /// 4. [`Store::commit`]: no-op detection, dry run, new resourceVersion,
+    ///    storage and the watch event.
+    fn finalize_write(&mut self, mut w: PendingWrite<'_>) -> Result<WriteResult, ApiError> {
+        w.prepare()?;
+        let warnings = self.admit(&mut w)?;
+        w.bookkeep();
+        Ok(self.commit(w, warnings))
+    }
+
+    /// Phase 2, admission: the schema (defaulting, pruning, validation),
+    /// then the CEL rules (when enabled for this store), then the
+    /// type-specific rules of [`Store::type_hooks`].
+    ///
+    /// Returns the warnings for pruned unknown fields.
+    fn admit(&self, w: &mut PendingWrite<'_>) -> Result<Vec<String>, ApiError> {
+        let warnings = w.apply_schema()?;
+        if self.cel {
+            w.check_cel()?;
         }
-        if let Some(o) = new.as_object_mut() {
-            o.insert("apiVersion".into(), json!(rt.api_version(version)));
-            o.insert("kind".into(), json!(rt.kind));
-        }
-        // Validation and type-specific rules.
-        let mut warnings = vec![];
-        if let Some(schema) = rt.version(version).and_then(|d| d.schema.as_ref()) {
-            let out = schema::apply_schema(&mut new, schema);
-            if !out.causes.is_empty() {
-                return Err(ApiError::invalid(&rt.group, &rt.kind, &key.1, &out.causes));
-            }
-            if !out.pruned.is_empty() {
-                if o.strict {
-                    return Err(ApiError::bad_request(format!(
-                        "{} in version \"{version}\" cannot be handled as a {}: strict decoding error: {}",
-                        rt.kind,
-                        rt.kind,
-                        out.pruned
-                            .iter()
-                            .map(|p| format!("unknown field \"{p}\""))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
-                }
-                warnings.extend(out.pruned.iter().map(|p| format!("unknown field \"{p}\"")));
-            }
-        }
-        if self.cel
-            && let Some(compiled) = rt.version(version).and_then(|d| d.cel.as_ref())
-        {
-            let causes = schema::cel_rules(compiled, &new, old.as_ref());
-            if !causes.is_empty() {
-                return Err(ApiError::invalid(&rt.group, &rt.kind, &key.1, &causes));
-            }
-        }
-        self.type_hooks(rt, &key, old.as_ref(), &mut new)?;
-        // Generation.
-        if rt.generation {
-            let old_gen = old
-                .as_ref()
-                .and_then(|v| v.pointer("/metadata/generation"))
-                .and_then(Value::as_i64);
-            let gen_ = match (&old, old_gen) {
-                (Some(old), Some(g)) => {
-                    if spec_of(old, status_sub) != spec_of(&new, status_sub) {
-                        g + 1
-                    } else {
-                        g
-                    }
-                }
-                _ => 1,
-            };
-            if let Some(m) = meta_mut(&mut new) {
-                m.insert("generation".into(), json!(gen_));
-            }
-        }
-        // Field ownership.
-        let managed = match managed_override {
-            Some(m) => m,
-            None => {
-                let mut managed = old.as_ref().map(ssa::read_managed).unwrap_or_default();
-                let empty = json!({});
-                let base = old.as_ref().unwrap_or(&empty);
-                let schema = rt.version(version).and_then(|d| d.schema.as_ref());
-                let changed = ssa::changed_fields(base, &new, schema);
-                let removed = ssa::removed_fields(base, &new, schema);
-                let sub = o.subresource.clone().unwrap_or_default();
-                for m in managed.iter_mut() {
-                    m.fields.retain(|p| {
-                        !changed
-                            .iter()
-                            .any(|c| ssa::overlaps(c, p) && c.len() <= p.len())
-                            && !removed.contains(p)
-                    });
-                }
-                if !changed.is_empty() && !o.manager.is_empty() {
-                    let pos = managed.iter().position(|m| {
-                        m.manager == o.manager && m.operation == "Update" && m.subresource == sub
-                    });
-                    let entry = match pos {
-                        Some(i) => &mut managed[i],
-                        None => {
-                            managed.push(Managed {
-                                manager: o.manager.clone(),
-                                operation: "Update".into(),
-                                api_version: rt.api_version(version),
-                                time: String::new(),
-                                subresource: sub,
-                                fields: BTreeSet::new(),
-                            });
-                            let last = managed.len() - 1;
-                            &mut managed[last]
-                        }
-                    };
-                    entry.fields.extend(changed);
-                    entry.time = now();
-                    entry.api_version = rt.api_version(version);
-                }
-                managed
-            }
-        };
-        ssa::write_managed(&mut new, &managed);
-        // No-op writes change nothing (no new resourceVersion, no event).
-        if let Some(old) = &old
+        self.type_hooks(w.rt, &w.key, w.old.as_ref(), &mut w.new)?;
+        Ok(warnings)
+    }
+
+    /// Phase 4, commit. A write that changes nothing but volatile metadata
+    /// returns the stored object (no new resourceVersion, no event); a dry
+    /// run returns the would-be object carrying the stored resourceVersion;
+    /// anything else is stored by [`Store::store_change`].
+    fn commit(&mut self, w: PendingWrite<'_>, warnings: Vec<String>) -> WriteResult {
+        let PendingWrite {
+            rt,
+            key,
+            old,
+            mut new,
+            opts,
+            ..
+        } = w;
+        if let Some(old) = old.as_ref()
             && strip_volatile(old) == strip_volatile(&new)
         {
-            return Ok(WriteResult {
+            return WriteResult {
                 object: old.clone(),
                 warnings,
                 created: false,
-            });
+            };
         }
-        if o.dry_run {
+        let created = old.is_none();
+        if opts.dry_run {
             if let (Some(m), Some(rv)) = (
                 meta_mut(&mut new),
                 old.as_ref()
@@ -1161,12 +1041,32 @@ impl Store {
             ) {
                 m.insert("resourceVersion".into(), rv);
             }
-            return Ok(WriteResult {
+            return WriteResult {
                 object: new,
                 warnings,
-                created: old.is_none(),
-            });
+                created,
+            };
         }
+        WriteResult {
+            object: self.store_change(rt, key, old, new),
+            warnings,
+            created,
+        }
+    }
+
+    /// Stores a change under a new resourceVersion and tells the watchers.
+    ///
+    /// An update that leaves a deleting object without finalizers removes it
+    /// (`DELETED`, then the removal cascades); otherwise the object is stored
+    /// (`ADDED` or `MODIFIED`) and a stored CRD (re)registers its type.
+    /// Returns the object as stored (or as last seen, when removed).
+    fn store_change(
+        &mut self,
+        rt: &ResourceType,
+        key: ObjKey,
+        old: Option<Value>,
+        mut new: Value,
+    ) -> Value {
         self.rv += 1;
         let rv = self.rv;
         if let Some(m) = meta_mut(&mut new) {
@@ -1182,7 +1082,7 @@ impl Store {
             self.objects
                 .entry(tk.clone())
                 .or_default()
-                .insert(key.clone(), new.clone());
+                .insert(key, new.clone());
             self.record(
                 tk,
                 if created { "ADDED" } else { "MODIFIED" },
@@ -1193,13 +1093,14 @@ impl Store {
                 self.register_crd(&new);
             }
         }
-        Ok(WriteResult {
-            object: new,
-            warnings,
-            created,
-        })
+        new
     }
 
+    /// Type-specific admission rules, the last step of [`Store::admit`]:
+    /// the `immutable` rule of Secrets and ConfigMaps
+    /// ([`check_immutable_data`]), then the rules of Secrets
+    /// ([`admit_secret`]), Namespaces ([`admit_namespace`]) and CRDs
+    /// ([`Store::admit_crd`]).
     fn type_hooks(
         &self,
         rt: &ResourceType,
@@ -1210,151 +1111,96 @@ impl Store {
         if rt.group.is_empty()
             && (rt.plural == "secrets" || rt.plural == "configmaps")
             && let Some(old) = old
-            && old.get("immutable").and_then(Value::as_bool) == Some(true)
         {
-            let same = |k: &str| old.get(k) == new.get(k);
-            let string_data = new
-                .get("stringData")
-                .is_some_and(|v| v.as_object().is_some_and(|m| !m.is_empty()));
-            if !same("data") || !same("binaryData") || !same("immutable") || string_data {
-                return Err(ApiError::invalid(
-                    "",
-                    &rt.kind,
-                    &key.1,
-                    &[(
-                        "FieldValueForbidden".into(),
-                        "data".into(),
-                        "Forbidden: field is immutable when `immutable` is set".into(),
-                    )],
-                ));
-            }
+            check_immutable_data(&rt.kind, &key.1, old, new)?;
         }
         match (rt.group.as_str(), rt.plural.as_str()) {
-            ("", "secrets") => {
-                if let Some(o) = new.as_object_mut() {
-                    if let Some(Value::Object(sd)) = o.remove("stringData") {
-                        let data = o.entry("data").or_insert_with(|| json!({}));
-                        if let Some(d) = data.as_object_mut() {
-                            for (k, v) in sd {
-                                d.insert(
-                                    k,
-                                    json!(base64_encode(v.as_str().unwrap_or_default().as_bytes())),
-                                );
-                            }
-                        }
-                    }
-                    if o.get("type")
-                        .is_none_or(|t| t.as_str().is_none_or(str::is_empty))
-                    {
-                        o.insert(
-                            "type".into(),
-                            json!(
-                                old.and_then(|v| v.get("type"))
-                                    .cloned()
-                                    .unwrap_or(json!("Opaque"))
-                            ),
-                        );
-                    }
-                    if let (Some(ot), Some(nt)) = (old.and_then(|v| v.get("type")), o.get("type"))
-                        && ot != nt
-                    {
-                        return Err(ApiError::invalid(
-                            "",
-                            "Secret",
-                            &key.1,
-                            &[(
-                                "FieldValueInvalid".into(),
-                                "type".into(),
-                                "Invalid value: field is immutable".into(),
-                            )],
-                        ));
-                    }
-                }
-            }
+            ("", "secrets") => admit_secret(&key.1, old, new),
             ("", "namespaces") => {
-                if let Some(o) = new.as_object_mut() {
-                    let phase = if is_deleting(&Value::Object(o.clone())) {
-                        "Terminating"
-                    } else {
-                        "Active"
-                    };
-                    o.insert("status".into(), json!({"phase": phase}));
-                    o.entry("spec")
-                        .or_insert_with(|| json!({"finalizers": ["kubernetes"]}));
-                }
-                if let Some(m) = meta_mut(new) {
-                    let labels = m.entry("labels").or_insert_with(|| json!({}));
-                    if let Some(l) = labels.as_object_mut() {
-                        l.insert("kubernetes.io/metadata.name".into(), json!(key.1));
-                    }
-                }
+                admit_namespace(&key.1, new);
+                Ok(())
             }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
-                let causes = validate_crd(new, &key.1);
-                if !causes.is_empty() {
-                    return Err(ApiError::invalid(&rt.group, &rt.kind, &key.1, &causes));
-                }
-                if let (Some(g), Some(p)) = (
-                    new.pointer("/spec/group").and_then(Value::as_str),
-                    new.pointer("/spec/names/plural").and_then(Value::as_str),
-                ) && let Some(existing) = self.types.get(&(g.to_string(), p.to_string()))
-                    && existing.builtin
-                {
-                    return Err(ApiError::invalid(
-                        &rt.group,
-                        &rt.kind,
-                        &key.1,
-                        &[(
-                            "FieldValueInvalid".into(),
-                            "spec.names.plural".into(),
-                            "Invalid value: conflicts with a built-in resource".into(),
-                        )],
-                    ));
-                }
-                let ts = old
-                    .and_then(|v| v.pointer("/status/conditions/0/lastTransitionTime"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or_else(now);
-                let names = new
-                    .pointer("/spec/names")
-                    .cloned()
-                    .unwrap_or_else(|| json!({}));
-                let stored: Vec<Value> = new
-                    .pointer("/spec/versions")
-                    .and_then(Value::as_array)
-                    .map(|vs| {
-                        vs.iter()
-                            .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-                            .filter_map(|v| v.get("name").cloned())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let mut names = names;
-                if let Some(n) = names.as_object_mut() {
-                    if !n.contains_key("singular")
-                        && let Some(k) = n.get("kind").and_then(Value::as_str)
-                    {
-                        n.insert("singular".into(), json!(k.to_lowercase()));
-                    }
-                    if !n.contains_key("listKind")
-                        && let Some(k) = n.get("kind").and_then(Value::as_str)
-                    {
-                        n.insert("listKind".into(), json!(format!("{k}List")));
-                    }
-                }
-                if let Some(o) = new.as_object_mut() {
-                    o.insert("status".into(), json!({
-                        "conditions": [
-                            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": ts},
-                            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": ts}
-                        ],
-                        "acceptedNames": names,
-                        "storedVersions": stored,
-                    }));
-                }
+                self.admit_crd(rt, &key.1, old, new)
             }
-            _ => {}
+            _ => Ok(()),
+        }
+    }
+
+    /// CRD admission: validates the definition (422), refuses a group and
+    /// plural served by a built-in type, and sets the status a real API
+    /// server reaches at once (`NamesAccepted` and `Established` = True, the
+    /// accepted names with `singular`/`listKind` filled in, the stored
+    /// versions). The conditions keep their stored `lastTransitionTime`.
+    fn admit_crd(
+        &self,
+        rt: &ResourceType,
+        name: &str,
+        old: Option<&Value>,
+        new: &mut Value,
+    ) -> Result<(), ApiError> {
+        let causes = validate_crd(new, name);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(&rt.group, &rt.kind, name, &causes));
+        }
+        if let (Some(g), Some(p)) = (
+            new.pointer("/spec/group").and_then(Value::as_str),
+            new.pointer("/spec/names/plural").and_then(Value::as_str),
+        ) && let Some(existing) = self.types.get(&(g.to_string(), p.to_string()))
+            && existing.builtin
+        {
+            return Err(ApiError::invalid(
+                &rt.group,
+                &rt.kind,
+                name,
+                &[(
+                    "FieldValueInvalid".into(),
+                    "spec.names.plural".into(),
+                    "Invalid value: conflicts with a built-in resource".into(),
+                )],
+            ));
+        }
+        let ts = old
+            .and_then(|v| v.pointer("/status/conditions/0/lastTransitionTime"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(now);
+        let names = new
+            .pointer("/spec/names")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let stored: Vec<Value> = new
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .map(|vs| {
+                vs.iter()
+                    .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                    .filter_map(|v| v.get("name").cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut names = names;
+        if let Some(n) = names.as_object_mut() {
+            if !n.contains_key("singular")
+                && let Some(k) = n.get("kind").and_then(Value::as_str)
+            {
+                n.insert("singular".into(), json!(k.to_lowercase()));
+            }
+            if !n.contains_key("listKind")
+                && let Some(k) = n.get("kind").and_then(Value::as_str)
+            {
+                n.insert("listKind".into(), json!(format!("{k}List")));
+            }
+        }
+        if let Some(o) = new.as_object_mut() {
+            o.insert("status".into(), json!({
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": ts},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": ts}
+                ],
+                "acceptedNames": names,
+                "storedVersions": stored,
+            }));
         }
         Ok(())
     }
@@ -1577,6 +1423,404 @@ impl Store {
                 Some(k.0.as_str())
             };
             let _ = self.delete(&t, ns, &k.1, &Value::Null, false);
+        }
+    }
+}
+
+/// One write on its way through the shared write path
+/// ([`Store::finalize_write`]): the arguments of the write, grouped.
+///
+/// `create`, `update`, `patch` and `apply` build it after decoding the request
+/// (identity checks, conversion to the storage shape) and their own checks.
+struct PendingWrite<'a> {
+    /// Type of the object.
+    rt: &'a ResourceType,
+    /// Version the request was made at (selects the schema, the CEL rules and
+    /// whether there is a status subresource).
+    version: &'a str,
+    /// Storage key of the object.
+    key: ObjKey,
+    /// The stored object, `None` when creating.
+    old: Option<Value>,
+    /// The requested object, in storage shape; each phase refines it into the
+    /// object to store.
+    new: Value,
+    /// Request options (subresource, manager, dry run, strict validation).
+    opts: &'a WriteOpts,
+    /// `managedFields` computed by server-side apply; `None` lets
+    /// [`PendingWrite::bookkeep`] record `Update` ownership itself.
+    managed: Option<Vec<Managed>>,
+}
+
+/// System metadata owned by the server: kept from the stored object on every
+/// update, whatever the request says.
+const SERVER_OWNED_METADATA: [&str; 7] = [
+    "name",
+    "namespace",
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+];
+
+impl PendingWrite<'_> {
+    /// Whether the write targets the `status` subresource.
+    fn to_status(&self) -> bool {
+        self.opts.subresource.as_deref() == Some("status")
+    }
+
+    /// Phase 1, prepare: on an update, [`Self::scope_to_subresource`],
+    /// [`Self::keep_server_metadata`] and
+    /// [`Self::forbid_new_finalizers_while_deleting`]; then
+    /// [`Self::stamp_type`].
+    fn prepare(&mut self) -> Result<(), ApiError> {
+        if self.old.is_some() {
+            self.scope_to_subresource();
+            self.keep_server_metadata()?;
+            self.forbid_new_finalizers_while_deleting()?;
+        }
+        self.stamp_type();
+        Ok(())
+    }
+
+    /// Subresource rules of an update: a `/status` write changes `status`
+    /// only (everything else comes from the stored object, except the
+    /// `managedFields` computed by apply, which travel with it); a
+    /// main-resource write to a type with a status subresource keeps the
+    /// stored `status`.
+    fn scope_to_subresource(&mut self) {
+        let Some(old) = &self.old else {
+            return;
+        };
+        if self.to_status() {
+            let mut merged = old.clone();
+            if let Some(m) = merged.as_object_mut() {
+                match self.new.get("status") {
+                    Some(s) => m.insert("status".into(), s.clone()),
+                    None => m.remove("status"),
+                };
+            }
+            if let (Some(mm), Some(nm)) = (merged.get_mut("metadata"), self.new.get("metadata")) {
+                // managedFields written by apply travel with the status write.
+                if self.managed.is_some()
+                    && let (Some(mm), Some(mf)) = (mm.as_object_mut(), nm.get("managedFields"))
+                {
+                    mm.insert("managedFields".into(), mf.clone());
+                }
+            }
+            self.new = merged;
+        } else if self.rt.has_status(self.version)
+            && let Some(m) = self.new.as_object_mut()
+        {
+            match old.get("status") {
+                Some(s) => m.insert("status".into(), s.clone()),
+                None => m.remove("status"),
+            };
+        }
+    }
+
+    /// System metadata is owned by the server: on an update the
+    /// [`SERVER_OWNED_METADATA`] fields come from the stored object, and
+    /// `resourceVersion` and `selfLink` are dropped (commit sets the new
+    /// version). 400 when `metadata` is not an object.
+    fn keep_server_metadata(&mut self) -> Result<(), ApiError> {
+        let Some(old) = &self.old else {
+            return Ok(());
+        };
+        let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+        let Some(meta) = meta_mut(&mut self.new) else {
+            return Err(ApiError::bad_request("metadata must be an object"));
+        };
+        for k in SERVER_OWNED_METADATA {
+            match old_meta.get(k) {
+                Some(v) => meta.insert(k.into(), v.clone()),
+                None => meta.remove(k),
+            };
+        }
+        meta.remove("resourceVersion");
+        meta.remove("selfLink");
+        Ok(())
+    }
+
+    /// Once an object is being deleted (`deletionTimestamp` set), finalizers
+    /// may be removed but not added (422, as kube-apiserver).
+    fn forbid_new_finalizers_while_deleting(&self) -> Result<(), ApiError> {
+        let Some(old) = self.old.as_ref().filter(|old| is_deleting(old)) else {
+            return Ok(());
+        };
+        let before = finalizers(old);
+        let added: Vec<Value> = finalizers(&self.new)
+            .into_iter()
+            .filter(|f| !before.contains(f))
+            .collect();
+        if added.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::invalid(
+            &self.rt.group,
+            &self.rt.kind,
+            &self.key.1,
+            &[(
+                "FieldValueForbidden".into(),
+                "metadata.finalizers".into(),
+                format!(
+                    "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {}",
+                    Value::Array(added)
+                ),
+            )],
+        ))
+    }
+
+    /// Sets `apiVersion` and `kind` to the request's version and the type's
+    /// kind (what the schema and the CEL rules see).
+    fn stamp_type(&mut self) {
+        if let Some(o) = self.new.as_object_mut() {
+            o.insert(
+                "apiVersion".into(),
+                json!(self.rt.api_version(self.version)),
+            );
+            o.insert("kind".into(), json!(self.rt.kind));
+        }
+    }
+
+    /// Admission by the version's `openAPIV3Schema` (if any): defaulting,
+    /// pruning of unknown fields and validation (422 with the causes).
+    /// Pruned fields are a 400 under `fieldValidation=Strict`, otherwise
+    /// they are returned as warnings.
+    fn apply_schema(&mut self) -> Result<Vec<String>, ApiError> {
+        let rt = self.rt;
+        let Some(schema) = rt.version(self.version).and_then(|d| d.schema.as_ref()) else {
+            return Ok(vec![]);
+        };
+        let out = schema::apply_schema(&mut self.new, schema);
+        if !out.causes.is_empty() {
+            return Err(ApiError::invalid(
+                &rt.group,
+                &rt.kind,
+                &self.key.1,
+                &out.causes,
+            ));
+        }
+        if !out.pruned.is_empty() && self.opts.strict {
+            return Err(ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                rt.kind,
+                self.version,
+                rt.kind,
+                out.pruned
+                    .iter()
+                    .map(|p| format!("unknown field \"{p}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(out
+            .pruned
+            .iter()
+            .map(|p| format!("unknown field \"{p}\""))
+            .collect())
+    }
+
+    /// Admission by the version's CEL `x-kubernetes-validations` (if any),
+    /// with the stored object as `oldSelf` for transition rules (422 with
+    /// the causes).
+    fn check_cel(&self) -> Result<(), ApiError> {
+        let Some(compiled) = self.rt.version(self.version).and_then(|d| d.cel.as_ref()) else {
+            return Ok(());
+        };
+        let causes = schema::cel_rules(compiled, &self.new, self.old.as_ref());
+        if causes.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::invalid(
+            &self.rt.group,
+            &self.rt.kind,
+            &self.key.1,
+            &causes,
+        ))
+    }
+
+    /// Phase 3, bookkeeping: [`Self::set_generation`], then `managedFields`
+    /// (those computed by apply, or [`Self::update_ownership`]).
+    fn bookkeep(&mut self) {
+        self.set_generation();
+        let managed = match self.managed.take() {
+            Some(m) => m,
+            None => self.update_ownership(),
+        };
+        ssa::write_managed(&mut self.new, &managed);
+    }
+
+    /// `metadata.generation` (types that keep one): 1 on create; on update
+    /// the stored generation, plus one when anything outside `metadata` (and
+    /// outside `status` when the version has a status subresource) changed.
+    fn set_generation(&mut self) {
+        if !self.rt.generation {
+            return;
+        }
+        let status_sub = self.rt.has_status(self.version);
+        let old_gen = self
+            .old
+            .as_ref()
+            .and_then(|v| v.pointer("/metadata/generation"))
+            .and_then(Value::as_i64);
+        let gen_ = match (&self.old, old_gen) {
+            (Some(old), Some(g)) => {
+                if spec_of(old, status_sub) != spec_of(&self.new, status_sub) {
+                    g + 1
+                } else {
+                    g
+                }
+            }
+            _ => 1,
+        };
+        if let Some(m) = meta_mut(&mut self.new) {
+            m.insert("generation".into(), json!(gen_));
+        }
+    }
+
+    /// Field ownership of a non-apply write: every manager loses the fields
+    /// this write changed or removed, and the request's manager (if any)
+    /// owns the changed fields in its `Update` entry for this subresource,
+    /// created at the end of the list when missing.
+    fn update_ownership(&self) -> Vec<Managed> {
+        let mut managed = self.old.as_ref().map(ssa::read_managed).unwrap_or_default();
+        let empty = json!({});
+        let base = self.old.as_ref().unwrap_or(&empty);
+        let schema = self
+            .rt
+            .version(self.version)
+            .and_then(|d| d.schema.as_ref());
+        let changed = ssa::changed_fields(base, &self.new, schema);
+        let removed = ssa::removed_fields(base, &self.new, schema);
+        let sub = self.opts.subresource.clone().unwrap_or_default();
+        for m in managed.iter_mut() {
+            m.fields.retain(|p| {
+                !changed
+                    .iter()
+                    .any(|c| ssa::overlaps(c, p) && c.len() <= p.len())
+                    && !removed.contains(p)
+            });
+        }
+        let manager = &self.opts.manager;
+        if !changed.is_empty() && !manager.is_empty() {
+            let pos = managed.iter().position(|m| {
+                &m.manager == manager && m.operation == "Update" && m.subresource == sub
+            });
+            let entry = match pos {
+                Some(i) => &mut managed[i],
+                None => {
+                    managed.push(Managed {
+                        manager: manager.clone(),
+                        operation: "Update".into(),
+                        api_version: self.rt.api_version(self.version),
+                        time: String::new(),
+                        subresource: sub,
+                        fields: BTreeSet::new(),
+                    });
+                    let last = managed.len() - 1;
+                    &mut managed[last]
+                }
+            };
+            entry.fields.extend(changed);
+            entry.time = now();
+            entry.api_version = self.rt.api_version(self.version);
+        }
+        managed
+    }
+}
+
+/// The `immutable` rule of Secrets and ConfigMaps: once the stored object
+/// says `immutable: true`, `data`, `binaryData` and `immutable` cannot change
+/// and `stringData` cannot be sent (422).
+fn check_immutable_data(kind: &str, name: &str, old: &Value, new: &Value) -> Result<(), ApiError> {
+    if old.get("immutable").and_then(Value::as_bool) != Some(true) {
+        return Ok(());
+    }
+    let same = |k: &str| old.get(k) == new.get(k);
+    let string_data = new
+        .get("stringData")
+        .is_some_and(|v| v.as_object().is_some_and(|m| !m.is_empty()));
+    if !same("data") || !same("binaryData") || !same("immutable") || string_data {
+        return Err(ApiError::invalid(
+            "",
+            kind,
+            name,
+            &[(
+                "FieldValueForbidden".into(),
+                "data".into(),
+                "Forbidden: field is immutable when `immutable` is set".into(),
+            )],
+        ));
+    }
+    Ok(())
+}
+
+/// Secret admission: `stringData` is folded into `data` (base64), `type`
+/// defaults to the stored type or `Opaque`, and `type` cannot change (422).
+fn admit_secret(name: &str, old: Option<&Value>, new: &mut Value) -> Result<(), ApiError> {
+    let Some(o) = new.as_object_mut() else {
+        return Ok(());
+    };
+    if let Some(Value::Object(sd)) = o.remove("stringData") {
+        let data = o.entry("data").or_insert_with(|| json!({}));
+        if let Some(d) = data.as_object_mut() {
+            for (k, v) in sd {
+                d.insert(
+                    k,
+                    json!(base64_encode(v.as_str().unwrap_or_default().as_bytes())),
+                );
+            }
+        }
+    }
+    if o.get("type")
+        .is_none_or(|t| t.as_str().is_none_or(str::is_empty))
+    {
+        o.insert(
+            "type".into(),
+            json!(
+                old.and_then(|v| v.get("type"))
+                    .cloned()
+                    .unwrap_or(json!("Opaque"))
+            ),
+        );
+    }
+    if let (Some(ot), Some(nt)) = (old.and_then(|v| v.get("type")), o.get("type"))
+        && ot != nt
+    {
+        return Err(ApiError::invalid(
+            "",
+            "Secret",
+            name,
+            &[(
+                "FieldValueInvalid".into(),
+                "type".into(),
+                "Invalid value: field is immutable".into(),
+            )],
+        ));
+    }
+    Ok(())
+}
+
+/// Namespace admission: `status.phase` follows `deletionTimestamp`
+/// (`Active`/`Terminating`), `spec` defaults to the `kubernetes` finalizer,
+/// and the `kubernetes.io/metadata.name` label is set.
+fn admit_namespace(name: &str, new: &mut Value) {
+    if let Some(o) = new.as_object_mut() {
+        let phase = if is_deleting(&Value::Object(o.clone())) {
+            "Terminating"
+        } else {
+            "Active"
+        };
+        o.insert("status".into(), json!({"phase": phase}));
+        o.entry("spec")
+            .or_insert_with(|| json!({"finalizers": ["kubernetes"]}));
+    }
+    if let Some(m) = meta_mut(new) {
+        let labels = m.entry("labels").or_insert_with(|| json!({}));
+        if let Some(l) = labels.as_object_mut() {
+            l.insert("kubernetes.io/metadata.name".into(), json!(name));
         }
     }
 }
@@ -1884,5 +2128,311 @@ mod tests {
         assert_eq!(base64_encode(b"hello"), "aGVsbG8=");
         assert_eq!(base64_encode(b"hi!"), "aGkh");
         assert_eq!(base64_encode(b"a"), "YQ==");
+    }
+
+    /// A namespaced custom type that keeps `metadata.generation`.
+    fn widgets(status: bool, schema: Option<Value>) -> ResourceType {
+        let mut t = builtin("example.com", "widgets", "Widget", true, &[], status);
+        t.builtin = false;
+        t.generation = true;
+        t.versions[0].schema = schema;
+        t
+    }
+
+    fn pending<'a>(
+        rt: &'a ResourceType,
+        opts: &'a WriteOpts,
+        old: Option<Value>,
+        new: Value,
+    ) -> PendingWrite<'a> {
+        PendingWrite {
+            rt,
+            version: "v1",
+            key: ("ns".into(), "w".into()),
+            old,
+            new,
+            opts,
+            managed: None,
+        }
+    }
+
+    fn stored_widget() -> Value {
+        json!({
+            "apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w", "namespace": "ns", "uid": "u1", "resourceVersion": "5",
+                         "creationTimestamp": "2024-01-01T00:00:00Z", "generation": 3},
+            "spec": {"a": 1},
+            "status": {"s": 1}
+        })
+    }
+
+    #[test]
+    fn prepare_status_write_changes_only_status() {
+        let rt = widgets(true, None);
+        let opts = WriteOpts {
+            subresource: Some("status".into()),
+            ..Default::default()
+        };
+        let new = json!({"metadata": {"name": "w", "uid": "other", "labels": {"x": "y"}},
+                         "spec": {"a": 2}, "status": {"s": 2}});
+        let mut w = pending(&rt, &opts, Some(stored_widget()), new);
+        w.prepare().unwrap();
+        assert_eq!(w.new["spec"], json!({"a": 1}));
+        assert_eq!(w.new["status"], json!({"s": 2}));
+        assert_eq!(w.new["metadata"]["uid"], "u1");
+        assert!(w.new["metadata"].get("labels").is_none());
+        assert!(w.new["metadata"].get("resourceVersion").is_none());
+        assert_eq!(w.new["apiVersion"], "example.com/v1");
+        assert_eq!(w.new["kind"], "Widget");
+    }
+
+    #[test]
+    fn prepare_main_write_keeps_stored_status_and_server_metadata() {
+        let rt = widgets(true, None);
+        let opts = WriteOpts::default();
+        let new = json!({"metadata": {"name": "w", "creationTimestamp": "2030-01-01T00:00:00Z",
+                                      "resourceVersion": "5", "selfLink": "/x", "generation": 9,
+                                      "deletionTimestamp": "2030-01-01T00:00:00Z"},
+                         "spec": {"a": 2}, "status": {"s": 2}});
+        let mut w = pending(&rt, &opts, Some(stored_widget()), new);
+        w.prepare().unwrap();
+        assert_eq!(w.new["spec"], json!({"a": 2}));
+        assert_eq!(w.new["status"], json!({"s": 1}));
+        let meta = &w.new["metadata"];
+        assert_eq!(meta["creationTimestamp"], "2024-01-01T00:00:00Z");
+        assert_eq!(meta["generation"], 3);
+        assert_eq!(meta["namespace"], "ns");
+        for gone in ["resourceVersion", "selfLink", "deletionTimestamp"] {
+            assert!(meta.get(gone).is_none(), "{gone}");
+        }
+
+        // Without a status subresource, status is an ordinary field.
+        let rt = widgets(false, None);
+        let mut w = pending(
+            &rt,
+            &opts,
+            Some(stored_widget()),
+            json!({"metadata": {"name": "w"}, "status": {"s": 2}}),
+        );
+        w.prepare().unwrap();
+        assert_eq!(w.new["status"], json!({"s": 2}));
+
+        // A body that is not an object (so has no metadata object) is refused.
+        let mut w = pending(&rt, &opts, Some(stored_widget()), json!("w"));
+        assert_eq!(w.prepare().unwrap_err().code, 400);
+    }
+
+    #[test]
+    fn prepare_forbids_new_finalizers_while_deleting() {
+        let rt = widgets(false, None);
+        let opts = WriteOpts::default();
+        let mut old = stored_widget();
+        old["metadata"]["deletionTimestamp"] = json!("2024-01-02T00:00:00Z");
+        old["metadata"]["finalizers"] = json!(["a"]);
+        let with = |f: Value| json!({"metadata": {"name": "w", "finalizers": f}});
+        let mut w = pending(&rt, &opts, Some(old.clone()), with(json!(["a", "b"])));
+        let e = w.prepare().unwrap_err();
+        assert_eq!(e.code, 422);
+        assert!(e.message.contains("no new finalizers"), "{}", e.message);
+        let mut w = pending(&rt, &opts, Some(old.clone()), with(json!([])));
+        w.prepare().unwrap();
+        // Not deleting: any finalizer may be added.
+        old["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("deletionTimestamp");
+        let mut w = pending(&rt, &opts, Some(old), with(json!(["a", "b"])));
+        w.prepare().unwrap();
+    }
+
+    #[test]
+    fn schema_admission_prunes_with_warnings_or_refuses_when_strict() {
+        let schema = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {
+                "a": {"type": "integer"}, "d": {"type": "string", "default": "x"}}}}});
+        let rt = widgets(false, Some(schema));
+        let body = json!({"metadata": {"name": "w"}, "spec": {"a": 1, "b": 2}});
+        let lenient = WriteOpts::default();
+        let mut w = pending(&rt, &lenient, None, body.clone());
+        let warnings = w.apply_schema().unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("unknown field"), "{warnings:?}");
+        assert_eq!(w.new["spec"], json!({"a": 1, "d": "x"}));
+        let strict = WriteOpts {
+            strict: true,
+            ..Default::default()
+        };
+        let mut w = pending(&rt, &strict, None, body);
+        assert_eq!(w.apply_schema().unwrap_err().code, 400);
+        let mut w = pending(
+            &rt,
+            &lenient,
+            None,
+            json!({"metadata": {"name": "w"}, "spec": {"a": "no"}}),
+        );
+        assert_eq!(w.apply_schema().unwrap_err().code, 422);
+    }
+
+    #[test]
+    fn type_rules_immutable_data_secret_and_namespace() {
+        let old = json!({"immutable": true, "data": {"k": "dg=="}});
+        assert!(check_immutable_data("ConfigMap", "c", &old, &old.clone()).is_ok());
+        let changed = json!({"immutable": true, "data": {"k": "eA=="}});
+        let e = check_immutable_data("ConfigMap", "c", &old, &changed).unwrap_err();
+        assert_eq!(e.code, 422);
+        let mutable = json!({"data": {"k": "dg=="}});
+        assert!(check_immutable_data("ConfigMap", "c", &mutable, &changed).is_ok());
+
+        let mut secret = json!({"stringData": {"k": "hello"}});
+        admit_secret("s", None, &mut secret).unwrap();
+        assert_eq!(secret, json!({"data": {"k": "aGVsbG8="}, "type": "Opaque"}));
+        let old = json!({"type": "kubernetes.io/tls"});
+        let mut secret = json!({"data": {}});
+        admit_secret("s", Some(&old), &mut secret).unwrap();
+        assert_eq!(secret["type"], "kubernetes.io/tls");
+        let mut secret = json!({"type": "Opaque"});
+        assert_eq!(
+            admit_secret("s", Some(&old), &mut secret).unwrap_err().code,
+            422
+        );
+
+        let mut ns = json!({"metadata": {"name": "n"}});
+        admit_namespace("n", &mut ns);
+        assert_eq!(ns["status"]["phase"], "Active");
+        assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
+        assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "n");
+    }
+
+    #[test]
+    fn bookkeep_sets_generation_and_update_ownership() {
+        let rt = widgets(true, None);
+        let opts = WriteOpts {
+            manager: "m".into(),
+            ..Default::default()
+        };
+        let mut w = pending(
+            &rt,
+            &opts,
+            None,
+            json!({"metadata": {"name": "w"}, "spec": {"a": 1}}),
+        );
+        w.bookkeep();
+        assert_eq!(w.new["metadata"]["generation"], 1);
+        let managed = ssa::read_managed(&w.new);
+        assert_eq!(managed.len(), 1);
+        assert_eq!(managed[0].manager, "m");
+        assert_eq!(managed[0].operation, "Update");
+        assert_eq!(
+            managed[0].fields,
+            BTreeSet::from([vec!["f:spec".to_string(), "f:a".to_string()]])
+        );
+
+        let stored = w.new.clone();
+        // A spec change bumps the generation; metadata and status changes do not.
+        let mut changed = stored.clone();
+        changed["spec"]["a"] = json!(2);
+        let mut w = pending(&rt, &opts, Some(stored.clone()), changed);
+        w.bookkeep();
+        assert_eq!(w.new["metadata"]["generation"], 2);
+        let mut labelled = stored.clone();
+        labelled["metadata"]["labels"] = json!({"x": "y"});
+        labelled["status"] = json!({"s": 1});
+        let mut w = pending(&rt, &opts, Some(stored.clone()), labelled);
+        w.bookkeep();
+        assert_eq!(w.new["metadata"]["generation"], 1);
+
+        // managedFields computed by apply are written as given (here: none),
+        // instead of keeping the stored Update entry.
+        let mut w = pending(&rt, &opts, Some(stored.clone()), stored);
+        w.managed = Some(vec![]);
+        w.bookkeep();
+        assert!(w.new["metadata"].get("managedFields").is_none());
+    }
+
+    #[test]
+    fn commit_skips_no_ops_and_dry_runs_and_stores_the_rest() {
+        let mut store = Store::new(100, true);
+        let cm = store.type_of("", "configmaps").unwrap();
+        let opts = WriteOpts {
+            manager: "m".into(),
+            ..Default::default()
+        };
+        let body = json!({"metadata": {"name": "c"}, "data": {"k": "v"}});
+        let created = store
+            .create(&cm, "v1", Some("default"), body.clone(), &opts)
+            .unwrap();
+        assert!(created.created);
+        let rv = store.rv();
+        assert_eq!(
+            created.object["metadata"]["resourceVersion"],
+            json!(rv.to_string())
+        );
+
+        // The same content again: no new resourceVersion, no event.
+        let history = store.history.len();
+        let same = store
+            .update(&cm, "v1", Some("default"), "c", body, &opts)
+            .unwrap();
+        assert_eq!(store.rv(), rv);
+        assert_eq!(store.history.len(), history);
+        assert_eq!(same.object, created.object);
+
+        // A dry run shows the result under the stored resourceVersion.
+        let changed = json!({"metadata": {"name": "c"}, "data": {"k": "w"}});
+        let dry = WriteOpts {
+            dry_run: true,
+            ..opts.clone()
+        };
+        let r = store
+            .update(&cm, "v1", Some("default"), "c", changed.clone(), &dry)
+            .unwrap();
+        assert_eq!(r.object["data"]["k"], "w");
+        assert_eq!(
+            r.object["metadata"]["resourceVersion"],
+            json!(rv.to_string())
+        );
+        assert_eq!(store.rv(), rv);
+        assert_eq!(
+            store.get(&cm, Some("default"), "c").unwrap()["data"]["k"],
+            "v"
+        );
+
+        // A real change: new resourceVersion, stored, MODIFIED with the previous object.
+        let r = store
+            .update(&cm, "v1", Some("default"), "c", changed, &opts)
+            .unwrap();
+        assert_eq!(store.rv(), rv + 1);
+        assert_eq!(
+            r.object["metadata"]["resourceVersion"],
+            json!((rv + 1).to_string())
+        );
+        let last = store.history.back().unwrap();
+        assert_eq!(last.event, "MODIFIED");
+        assert_eq!(last.previous.as_ref().unwrap()["data"]["k"], "v");
+    }
+
+    #[test]
+    fn commit_removes_a_deleting_object_whose_last_finalizer_goes() {
+        let mut store = Store::new(100, true);
+        let cm = store.type_of("", "configmaps").unwrap();
+        let opts = WriteOpts::default();
+        let body = json!({"metadata": {"name": "c", "finalizers": ["f"]}});
+        store
+            .create(&cm, "v1", Some("default"), body, &opts)
+            .unwrap();
+        let (deleting, gone) = store
+            .delete(&cm, Some("default"), "c", &Value::Null, false)
+            .unwrap();
+        assert!(!gone);
+        let mut released = deleting.clone();
+        released["metadata"]["finalizers"] = json!([]);
+        let r = store
+            .update(&cm, "v1", Some("default"), "c", released, &opts)
+            .unwrap();
+        assert!(!r.created);
+        assert!(store.get(&cm, Some("default"), "c").is_err());
+        let last = store.history.back().unwrap();
+        assert_eq!(last.event, "DELETED");
+        assert_eq!(last.rv, store.rv());
     }
 }
