@@ -54,9 +54,9 @@ use self::plan::{DesiredPlan, PlanInput, Step, reasons};
 use super::backoff::poll_interval;
 use super::conditions::Health;
 use super::context::Context;
-use super::credentials::{self, CredentialsProblem};
 use super::error::{Error, Result};
-use super::runtime::{self, ManagedResource};
+use super::kind::{self, ManagedResource};
+use super::runtime;
 use super::status::FIELD_MANAGER;
 use super::work::{self};
 use crate::cloud::api::dbs::{
@@ -64,7 +64,7 @@ use crate::cloud::api::dbs::{
     ModifyBackupPlanNameRequest, ReleaseBackupPlanRequest, StartBackupPlanRequest,
     StopBackupPlanRequest,
 };
-use crate::cloud::{CloudError, DbsApi, ErrorClass, Secret, Target};
+use crate::cloud::{CloudError, DbsApi, ErrorClass, Secret};
 use crate::crd::{
     DbsBackupPlan, DbsBackupPlanPhase, DbsBackupPlanStatus, DeletionPolicy, PendingCreate,
     create_token, orphan_on_delete,
@@ -87,7 +87,17 @@ impl ManagedResource for DbsBackupPlan {
             .as_ref()
             .map(|t| t.0)
     }
+
+    fn region(&self) -> &str {
+        &self.spec.region
+    }
 }
+
+kind::tracked!(
+    DbsBackupPlan,
+    crate::crd::DbsBackupPlanStatus,
+    crate::crd::DbsBackupPlanPhase
+);
 
 /// The `DbsBackupPlan` controller futures (one per watched namespace).
 pub fn controllers(
@@ -119,17 +129,6 @@ impl Work<'_> {
             .await?;
         Ok(())
     }
-}
-
-async fn target(obj: &DbsBackupPlan, ctx: &Context) -> Result<Result<Target, CredentialsProblem>> {
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let creds = credentials::resolve(&ctx.client, &ns, obj.credentials_secret()).await?;
-    Ok(creds.map(|credentials| Target {
-        region: obj.spec.region.clone(),
-        credentials,
-    }))
 }
 
 /// Reads the source password (only for the calls that carry it). `Ok(Err(problem))` is a
@@ -171,7 +170,7 @@ async fn describe_plan(
 }
 
 async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>) -> Result<Action> {
-    if !is_fresh(&obj, api).await? {
+    if !runtime::is_fresh(obj.as_ref(), api).await? {
         // The cache lags behind a write (ours): plan and write status only from the latest
         // version, which the watch delivers next.
         return Ok(Action::requeue(ctx.timing.poll_initial));
@@ -190,7 +189,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         .annotations()
         .get(plan::ANNOTATION_APPLIED_CONFIG)
         .cloned();
-    let target = match target(&obj, ctx).await? {
+    let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
             w.commit(&Health::stalled(problem.reason(), problem.to_string()))
@@ -351,13 +350,6 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         Step::Observe => observe(&mut w, dbs.as_ref(), &desired, observed.as_ref()).await,
         Step::AwaitSpecChange => Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync)),
     }
-}
-
-/// Whether `obj` is the latest version on the API server (mutating cloud calls are planned only
-/// on the latest status, so a lagging cache can never cause a second create).
-async fn is_fresh(obj: &DbsBackupPlan, api: &Api<DbsBackupPlan>) -> Result<bool> {
-    let fresh = api.get_opt(&obj.name_any()).await?;
-    Ok(fresh.is_some_and(|f| f.metadata.resource_version == obj.metadata.resource_version))
 }
 
 /// Records the raw cloud fields of an observed plan in status.
@@ -707,7 +699,7 @@ async fn cleanup(
         .clone()
         .map(|id| format!("plan {id}"))
         .unwrap_or_else(|| "the plan".to_string());
-    let target = match target(&obj, ctx).await? {
+    let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
             w.commit(&Health::stalled(

@@ -33,22 +33,22 @@ use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, Resource};
 use tokio_util::sync::CancellationToken;
 
 use self::plan::{CleanupStep, Step, reasons};
 use super::backoff::poll_interval;
 use super::conditions::{self, Health};
 use super::context::Context;
-use super::credentials::{self, CredentialsProblem};
 use super::error::{Error, Result};
-use super::runtime::{self, ManagedResource};
+use super::kind::{self, ManagedResource};
+use super::runtime;
 use super::status::write_status;
 use super::work::{self, Publish};
 use crate::cloud::api::hbr::{
     CancelBackupJobRequest, CreateBackupJobRequest, DeleteSnapshotRequest, HbrBackupJob as CloudJob,
 };
-use crate::cloud::{CloudError, ErrorClass, HbrApi, Target};
+use crate::cloud::{CloudError, ErrorClass, HbrApi};
 use crate::crd::{
     DeletionPolicy, HbrBackupJob, HbrBackupJobPhase, PendingCreate, create_token, orphan_on_delete,
 };
@@ -75,7 +75,17 @@ impl ManagedResource for HbrBackupJob {
             .then(|| st.completion_time.as_ref().map(|t| t.0))
             .flatten()
     }
+
+    fn region(&self) -> &str {
+        &self.spec.region
+    }
 }
+
+kind::tracked!(
+    HbrBackupJob,
+    crate::crd::HbrBackupJobStatus,
+    crate::crd::HbrBackupJobPhase
+);
 
 /// The `HbrBackupJob` controller futures (one per watched namespace).
 pub fn controllers(
@@ -102,23 +112,6 @@ impl Work<'_> {
     }
 }
 
-async fn target(obj: &HbrBackupJob, ctx: &Context) -> Result<Result<Target, CredentialsProblem>> {
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let creds = credentials::resolve(&ctx.client, &ns, obj.credentials_secret()).await?;
-    Ok(creds.map(|credentials| Target {
-        region: obj.spec.region.clone(),
-        credentials,
-    }))
-}
-
-/// Whether `obj` is the latest version on the API server.
-async fn is_fresh(obj: &HbrBackupJob, api: &Api<HbrBackupJob>) -> Result<bool> {
-    let fresh = api.get_opt(&obj.name_any()).await?;
-    Ok(fresh.is_some_and(|f| f.metadata.resource_version == obj.metadata.resource_version))
-}
-
 fn uid(obj: &HbrBackupJob) -> Result<String> {
     obj.metadata
         .uid
@@ -143,11 +136,13 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
         // A job exists: keep tracking it whatever the spec says.
         Err(_) => CreateBackupJobRequest::default(),
     };
-    if matches!(step, Step::RecordIntent | Step::RecoverOrCreate) && !is_fresh(&obj, api).await? {
+    if matches!(step, Step::RecordIntent | Step::RecoverOrCreate)
+        && !runtime::is_fresh(obj.as_ref(), api).await?
+    {
         // The cache lags behind a write (ours): act only on the latest state.
         return Ok(Action::requeue(ctx.timing.poll_initial));
     }
-    let target = match target(&obj, ctx).await? {
+    let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
             w.commit(&Health::stalled(problem.reason(), problem.to_string()))
@@ -462,7 +457,7 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
         )
         .await;
     }
-    let target = match target(&obj, ctx).await? {
+    let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
             w.status.phase = Some(HbrBackupJobPhase::Deleting);

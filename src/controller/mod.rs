@@ -17,6 +17,7 @@ pub mod dbs;
 pub mod error;
 pub mod events;
 pub mod hbr;
+pub mod kind;
 pub mod leader;
 pub mod metrics;
 pub mod rds;
@@ -38,9 +39,9 @@ use tokio_util::sync::CancellationToken;
 pub use backoff::Timing;
 pub use context::Context;
 pub use error::{Error, Result};
+pub use kind::ManagedResource;
 pub use leader::LeaderElectionConfig;
 pub use metrics::Metrics;
-pub use runtime::ManagedResource;
 pub use server::Readiness;
 
 use crate::cloud::{AlibabaCloud, CloudConfig, CloudError, CloudProvider};

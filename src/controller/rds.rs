@@ -71,15 +71,15 @@ use self::plan::{
 };
 use super::conditions::Health;
 use super::context::Context;
-use super::credentials::{self, CredentialsProblem};
 use super::error::{Error, Result};
-use super::runtime::{self, ManagedResource};
+use super::kind::{self, ManagedResource};
+use super::runtime;
 use super::work::{self};
 use crate::cloud::api::{
     CreateBackupRequest, DeleteBackupRequest, DescribeBackupTasksRequest, DescribeBackupsRequest,
     RdsApi, RdsBackupJob,
 };
-use crate::cloud::{CloudError, ErrorClass, Target};
+use crate::cloud::{CloudError, ErrorClass};
 use crate::crd::{
     ANNOTATION_ADOPT_BACKUP_ID, DeletionPolicy, PendingCreate, RdsBackup, RdsBackupPhase,
     adopt_backup_id, create_token, orphan_on_delete,
@@ -101,7 +101,17 @@ impl ManagedResource for RdsBackup {
             .then(|| st.completion_time.as_ref().map(|t| t.0))
             .flatten()
     }
+
+    fn region(&self) -> &str {
+        &self.spec.region
+    }
 }
+
+kind::tracked!(
+    RdsBackup,
+    crate::crd::RdsBackupStatus,
+    crate::crd::RdsBackupPhase
+);
 
 /// The `RdsBackup` controller futures (one per watched namespace).
 pub fn controllers(
@@ -127,17 +137,6 @@ fn instance_lock_key(spec: &crate::crd::RdsBackupSpec) -> String {
     format!("rds/{}/{}", spec.region, spec.instance())
 }
 
-async fn target(obj: &RdsBackup, ctx: &Context) -> Result<Result<Target, CredentialsProblem>> {
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let creds = credentials::resolve(&ctx.client, &ns, obj.credentials_secret()).await?;
-    Ok(creds.map(|credentials| Target {
-        region: obj.spec.region.clone(),
-        credentials,
-    }))
-}
-
 async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Result<Action> {
     let mut w = Work::new(&obj, ctx, api);
     let step = plan::plan(w.current.as_ref());
@@ -158,7 +157,7 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
         }
         Err(_) => None,
     };
-    let target = match target(&obj, ctx).await? {
+    let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
             w.commit(&Health::stalled(problem.reason(), problem.to_string()))
@@ -670,7 +669,7 @@ async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Re
         return Ok(Action::await_change());
     }
     w.status.phase = Some(RdsBackupPhase::Deleting);
-    let target = match target(&obj, ctx).await? {
+    let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
             w.commit(&Health::stalled(

@@ -17,7 +17,6 @@ use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -25,30 +24,9 @@ use tracing::Instrument;
 use super::backoff::{jittered, unit_random};
 use super::context::Context;
 use super::error::{Error, error_chain};
+use super::kind::{ManagedResource, Tracked, TrackedStatus};
 use super::metrics::ObjectSample;
-use super::work::{Tracked, TrackedStatus};
 use crate::crd::FINALIZER;
-
-/// A custom resource kind reconciled by this operator.
-pub trait ManagedResource:
-    Resource<DynamicType = (), Scope = NamespaceResourceScope>
-    + Clone
-    + DeserializeOwned
-    + Serialize
-    + Debug
-    + Send
-    + Sync
-    + 'static
-{
-    /// Kind name, used as the `kind` metrics label and in logs.
-    const KIND: &'static str;
-
-    /// Name of the `credentialsRef` Secret in the object's namespace, if any.
-    fn credentials_secret(&self) -> Option<&str>;
-
-    /// When the object's last successful backup finished, if one has.
-    fn last_success(&self) -> Option<jiff::Timestamp>;
-}
 
 /// The per-object metrics sample of `obj`.
 fn object_sample<K: Tracked>(obj: &K) -> ObjectSample {
@@ -90,6 +68,16 @@ pub fn fingerprint<K: Resource>(obj: &K) -> u64 {
 
 /// Requeue `obj` after `after` (with jitter) and hold back earlier triggers that do not change
 /// its fingerprint (see [`super::context::RequeueGate`]).
+/// Whether `obj` is the latest version on the API server (the cache may lag behind our own
+/// writes; mutating cloud calls are planned only on the latest version).
+pub async fn is_fresh<K>(obj: &K, api: &Api<K>) -> Result<bool, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let fresh = api.get_opt(&obj.name_any()).await?;
+    Ok(fresh.is_some_and(|f| f.meta().resource_version == obj.meta().resource_version))
+}
+
 /// All objects of kind `K` the operator watches, read from the API server (not the cache):
 /// for the rare decisions that must see other objects' latest claims.
 pub async fn list_fresh<K>(ctx: &Context) -> Result<Vec<K>, Error>

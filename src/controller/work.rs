@@ -3,97 +3,17 @@
 //! conditions (status write only when something changed, an event on each transition) and
 //! report a cloud error.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
-use serde::Serialize;
 
 use super::conditions::{Health, TRUE, apply_health};
 use super::context::Context;
 use super::error::{Error, Result, error_chain};
-use super::runtime::{self, ManagedResource};
+use super::kind::{Tracked, TrackedStatus};
+use super::runtime;
 use super::status::write_status;
 use crate::cloud::{CloudError, ErrorClass, ErrorKind};
-use crate::crd::{
-    DbsBackupPlan, DbsBackupPlanStatus, HbrBackupJob, HbrBackupJobStatus, RdsBackup,
-    RdsBackupStatus,
-};
-
-/// The status of a kind reconciled through [`Work`].
-pub trait TrackedStatus: Clone + Default + Serialize + Send + Sync {
-    /// The kind's phase enum.
-    type Phase: Copy + PartialEq + Default + Send + Sync;
-    /// `status.phase`.
-    fn phase(&self) -> Option<Self::Phase>;
-    /// `status.phase`, for writing.
-    fn phase_mut(&mut self) -> &mut Option<Self::Phase>;
-    /// Name of a phase (the event action).
-    fn phase_name(phase: Self::Phase) -> &'static str;
-    /// `status.conditions`.
-    fn conditions(&self) -> &[Condition];
-    /// `status.conditions`, for writing.
-    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
-    /// `status.observedGeneration`.
-    fn observed_generation_mut(&mut self) -> &mut Option<i64>;
-    /// `status.lastRequestId`.
-    fn last_request_id_mut(&mut self) -> &mut Option<String>;
-}
-
-/// A kind reconciled through [`Work`].
-pub trait Tracked: ManagedResource {
-    /// The kind's status type.
-    type Status: TrackedStatus;
-    /// `.status`.
-    fn status(&self) -> Option<&Self::Status>;
-}
-
-macro_rules! tracked {
-    ($kind:ty, $status:ty, $phase:ty) => {
-        impl TrackedStatus for $status {
-            type Phase = $phase;
-            fn phase(&self) -> Option<$phase> {
-                self.phase
-            }
-            fn phase_mut(&mut self) -> &mut Option<$phase> {
-                &mut self.phase
-            }
-            fn phase_name(phase: $phase) -> &'static str {
-                phase.as_str()
-            }
-            fn conditions(&self) -> &[Condition] {
-                &self.conditions
-            }
-            fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-                &mut self.conditions
-            }
-            fn observed_generation_mut(&mut self) -> &mut Option<i64> {
-                &mut self.observed_generation
-            }
-            fn last_request_id_mut(&mut self) -> &mut Option<String> {
-                &mut self.last_request_id
-            }
-        }
-        impl Tracked for $kind {
-            type Status = $status;
-            fn status(&self) -> Option<&$status> {
-                self.status.as_ref()
-            }
-        }
-    };
-}
-
-tracked!(RdsBackup, RdsBackupStatus, crate::crd::RdsBackupPhase);
-tracked!(
-    HbrBackupJob,
-    HbrBackupJobStatus,
-    crate::crd::HbrBackupJobPhase
-);
-tracked!(
-    DbsBackupPlan,
-    DbsBackupPlanStatus,
-    crate::crd::DbsBackupPlanPhase
-);
 
 /// Which event a [`Work::commit_with`] publishes when the phase or the true condition changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,126 @@
+//! What a managed kind is: the traits every kind implements so that the shared runtime
+//! (`runtime`), the reconcile cycle (`work`) and the metrics are generic, plus the pieces every
+//! kind's reconcile needs the same way (the cloud target). See `docs/architecture.md`.
+
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::context::Context;
+use super::credentials::{self, CredentialsProblem};
+use super::error::{Error, Result};
+use crate::cloud::Target;
+
+/// A custom resource kind reconciled by this operator.
+pub trait ManagedResource:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// Kind name, used as the `kind` metrics label and in logs.
+    const KIND: &'static str;
+
+    /// Name of the `credentialsRef` Secret in the object's namespace, if any.
+    fn credentials_secret(&self) -> Option<&str>;
+
+    /// When the object's last successful backup finished, if one has.
+    fn last_success(&self) -> Option<jiff::Timestamp>;
+
+    /// The Alibaba Cloud region the object's cloud calls go to (`spec.region`).
+    fn region(&self) -> &str;
+}
+
+/// The status of a kind reconciled through [`Work`](super::work::Work).
+pub trait TrackedStatus: Clone + Default + Serialize + Send + Sync {
+    /// The kind's phase enum.
+    type Phase: Copy + PartialEq + Default + Send + Sync;
+    /// `status.phase`.
+    fn phase(&self) -> Option<Self::Phase>;
+    /// `status.phase`, for writing.
+    fn phase_mut(&mut self) -> &mut Option<Self::Phase>;
+    /// Name of a phase (the event action).
+    fn phase_name(phase: Self::Phase) -> &'static str;
+    /// `status.conditions`.
+    fn conditions(&self) -> &[Condition];
+    /// `status.conditions`, for writing.
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    /// `status.observedGeneration`.
+    fn observed_generation_mut(&mut self) -> &mut Option<i64>;
+    /// `status.lastRequestId`.
+    fn last_request_id_mut(&mut self) -> &mut Option<String>;
+}
+
+/// A kind reconciled through [`Work`](super::work::Work).
+pub trait Tracked: ManagedResource {
+    /// The kind's status type.
+    type Status: TrackedStatus;
+    /// `.status`.
+    fn status(&self) -> Option<&Self::Status>;
+}
+
+/// Implements [`TrackedStatus`] and [`Tracked`] for a kind whose status has the common fields
+/// (`phase`, `conditions`, `observedGeneration`, `lastRequestId`): `tracked!(Kind, Status, Phase)`.
+macro_rules! tracked {
+    ($kind:ty, $status:ty, $phase:ty) => {
+        impl $crate::controller::kind::TrackedStatus for $status {
+            type Phase = $phase;
+            fn phase(&self) -> Option<$phase> {
+                self.phase
+            }
+            fn phase_mut(&mut self) -> &mut Option<$phase> {
+                &mut self.phase
+            }
+            fn phase_name(phase: $phase) -> &'static str {
+                phase.as_str()
+            }
+            fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+                &self.conditions
+            }
+            fn conditions_mut(
+                &mut self,
+            ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+                &mut self.conditions
+            }
+            fn observed_generation_mut(&mut self) -> &mut Option<i64> {
+                &mut self.observed_generation
+            }
+            fn last_request_id_mut(&mut self) -> &mut Option<String> {
+                &mut self.last_request_id
+            }
+        }
+        impl $crate::controller::kind::Tracked for $kind {
+            type Status = $status;
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+        }
+    };
+}
+
+pub(crate) use tracked;
+
+/// Where an object's cloud calls go: its region and the credentials of its `credentialsRef`
+/// (or the operator's default chain). `Ok(Err(problem))` when the Secret is missing or
+/// unusable — a condition for the object, not an error of the reconcile.
+pub async fn target<K: ManagedResource>(
+    obj: &K,
+    ctx: &Context,
+) -> Result<std::result::Result<Target, CredentialsProblem>> {
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let creds = credentials::resolve(&ctx.client, &ns, obj.credentials_secret()).await?;
+    Ok(creds.map(|credentials| Target {
+        region: obj.region().to_string(),
+        credentials,
+    }))
+}
