@@ -735,40 +735,28 @@ impl HbrState {
                 "The SourceType {st} is not supported. Valid values: UDM_ECS, ECS_FILE, CONTAINER."
             )));
         }
+        // A number of days (the API reference states no range): negative is refused.
         let retention: i64 = retention
             .parse()
             .ok()
-            .filter(|r| *r >= 1)
+            .filter(|r| *r >= 0)
             .ok_or_else(|| invalid("Retention"))?;
         let backup_type = p.opt("BackupType").unwrap_or("COMPLETE");
         if !matches!(backup_type, "COMPLETE" | "INCREMENTAL") {
             return Err(invalid("BackupType"));
         }
-        if let Some(name) = p.opt("JobName")
-            && name.chars().count() > 64
-        {
-            return Err(invalid_msg(
-                "The JobName must be at most 64 characters.".into(),
-            ));
-        }
+        // The API reference gives JobName no length limit, and does not say that
+        // CROSS_ACCOUNT needs CrossAccountUserId/CrossAccountRoleName: neither is refused.
         let mut extra = Map::new();
         let cross = p.opt("CrossAccountType");
-        match cross {
-            None | Some("SELF_ACCOUNT") => {}
-            Some("CROSS_ACCOUNT") => {
-                for k in ["CrossAccountUserId", "CrossAccountRoleName"] {
-                    if p.opt(k).is_none() {
-                        return Err(ApiError::missing(k));
-                    }
-                }
-                let uid = p.int("CrossAccountUserId", invalid)?.unwrap_or_default();
-                extra.insert("CrossAccountUserId".into(), json!(uid));
-                extra.insert(
-                    "CrossAccountRoleName".into(),
-                    json!(p.opt("CrossAccountRoleName")),
-                );
-            }
-            Some(_) => return Err(invalid("CrossAccountType")),
+        if !matches!(cross, None | Some("SELF_ACCOUNT" | "CROSS_ACCOUNT")) {
+            return Err(invalid("CrossAccountType"));
+        }
+        if let Some(uid) = p.int("CrossAccountUserId", invalid)? {
+            extra.insert("CrossAccountUserId".into(), json!(uid));
+        }
+        if let Some(role) = p.opt("CrossAccountRoleName") {
+            extra.insert("CrossAccountRoleName".into(), json!(role));
         }
         if let Some(c) = cross {
             extra.insert("CrossAccountType".into(), json!(c));
@@ -779,16 +767,12 @@ impl HbrState {
         match st {
             "UDM_ECS" => {
                 let id = p.req("InstanceId")?;
+                // Required for UDM_ECS (SDK model of CreateBackupJob).
                 if p.opt("BackupType").is_none() {
                     return Err(ApiError::missing("BackupType"));
                 }
-                for k in ["Include", "Exclude", "SpeedLimit", "Options"] {
-                    if p.opt(k).is_some() {
-                        return Err(invalid_msg(format!(
-                            "The parameter {k} is not supported for SourceType UDM_ECS."
-                        )));
-                    }
-                }
+                // Include, Exclude and SpeedLimit "do not take effect" for UDM_ECS and
+                // Options need not be set (SDK model): accepted and ignored.
                 self.ecs_must_exist(id)?;
                 detail = json_param(p, "Detail", false)?.unwrap_or_else(|| json!({}));
                 if let Some(list) = detail.get("diskIdList")
@@ -809,23 +793,17 @@ impl HbrState {
                         }
                     }
                 }
-                if detail.get("doCopy").and_then(Value::as_bool) == Some(true)
-                    && detail
-                        .get("destinationRegionId")
-                        .and_then(Value::as_str)
-                        .is_none_or(str::is_empty)
-                {
-                    return Err(invalid_msg(
-                        "Detail.destinationRegionId is required when doCopy is true.".into(),
-                    ));
-                }
                 instance_id = id.to_owned();
             }
             "ECS_FILE" => {
-                let id = p.req("InstanceId")?;
+                // InstanceId is documented as required only for UDM_ECS; when given it must
+                // name a known instance.
+                let id = p.opt("InstanceId").unwrap_or_default();
                 let include = p.req("Include")?;
                 let v = p.req("VaultId")?;
-                self.ecs_must_exist(id)?;
+                if !id.is_empty() {
+                    self.ecs_must_exist(id)?;
+                }
                 for k in ["Include", "Exclude"] {
                     if let Some(s) = p.opt(k) {
                         if s.chars().count() > 255 {
@@ -871,12 +849,7 @@ impl HbrState {
                 // CONTAINER
                 let cluster = p.req("ContainerClusterId")?;
                 p.req("ContainerResources")?;
-                let res = json_param(p, "ContainerResources", true)?.unwrap_or_else(|| json!([]));
-                if res.as_array().is_none_or(Vec::is_empty) {
-                    return Err(invalid_msg(
-                        "ContainerResources must be a non-empty JSON array.".into(),
-                    ));
-                }
+                json_param(p, "ContainerResources", true)?;
                 let v = p.req("VaultId")?;
                 v.clone_into(&mut vault_id);
                 extra.insert("ContainerClusterId".into(), json!(cluster));

@@ -244,7 +244,8 @@ async fn create_rules_per_source_type() {
     let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
         (base(&[], &["SourceType"]), 400, "MissingParameter"),
         (base(&[], &["Retention"]), 400, "MissingParameter"),
-        (base(&[("Retention", "0")], &[]), 200, "InvalidParameter"),
+        (base(&[("Retention", "-1")], &[]), 200, "InvalidParameter"),
+        (base(&[("Retention", "7d")], &[]), 200, "InvalidParameter"),
         (base(&[("SourceType", "OSS")], &[]), 200, "InvalidParameter"),
         (base(&[], &["InstanceId"]), 400, "MissingParameter"),
         (base(&[], &["BackupType"]), 400, "MissingParameter"),
@@ -259,11 +260,6 @@ async fn create_rules_per_source_type() {
             "InstanceNotExist",
         ),
         (
-            base(&[("Include", "[\"/\"]")], &[]),
-            200,
-            "InvalidParameter",
-        ),
-        (
             base(&[("Detail", "not json")], &[]),
             200,
             "InvalidParameter",
@@ -272,16 +268,6 @@ async fn create_rules_per_source_type() {
             base(&[("Detail", "{\"appConsistent\":true}")], &[]),
             200,
             "InvalidParameter",
-        ),
-        (
-            base(&[("Detail", "{\"doCopy\":true}")], &[]),
-            200,
-            "InvalidParameter",
-        ),
-        (
-            base(&[("CrossAccountType", "CROSS_ACCOUNT")], &[]),
-            400,
-            "MissingParameter",
         ),
         (
             base(&[("CrossAccountType", "OTHER")], &[]),
@@ -307,6 +293,17 @@ async fn create_rules_per_source_type() {
             ],
             400,
             "MissingParameter",
+        ),
+        (
+            vec![
+                ("SourceType", "ECS_FILE"),
+                ("Retention", "7"),
+                ("InstanceId", "i-nope"),
+                ("VaultId", "v-1"),
+                ("Include", "[\"/data\"]"),
+            ],
+            200,
+            "InstanceNotExist",
         ),
         (
             vec![
@@ -347,7 +344,7 @@ async fn create_rules_per_source_type() {
                 ("Retention", "7"),
                 ("VaultId", "v-1"),
                 ("ContainerClusterId", "cc-1"),
-                ("ContainerResources", "[]"),
+                ("ContainerResources", "{}"),
             ],
             200,
             "InvalidParameter",
@@ -399,6 +396,38 @@ async fn create_rules_per_source_type() {
             ],
             &[],
         ),
+        // Not refused where the API reference states no rule (see the README): file-backup
+        // parameters on UDM_ECS ("do not take effect"), doCopy without a destination,
+        // CROSS_ACCOUNT without account and role, a long JobName, ECS_FILE without InstanceId,
+        // an empty ContainerResources array.
+        base(
+            &[
+                ("Include", "[\"/\"]"),
+                ("Exclude", "[\"/proc\"]"),
+                ("SpeedLimit", "0:24:1024"),
+                ("Options", "{\"UseVSS\":false}"),
+            ],
+            &[],
+        ),
+        base(&[("Detail", "{\"doCopy\":true}")], &[]),
+        base(&[("CrossAccountType", "CROSS_ACCOUNT")], &[]),
+        base(
+            &[("JobName", Box::leak("j".repeat(200).into_boxed_str()))],
+            &[],
+        ),
+        vec![
+            ("SourceType", "ECS_FILE"),
+            ("Retention", "7"),
+            ("VaultId", "v-1"),
+            ("Include", "[\"/data\"]"),
+        ],
+        vec![
+            ("SourceType", "CONTAINER"),
+            ("Retention", "7"),
+            ("VaultId", "v-1"),
+            ("ContainerClusterId", "cc-1"),
+            ("ContainerResources", "[]"),
+        ],
     ] {
         c.v3(HBR, "CreateBackupJob", &ok).await.ok();
     }
