@@ -346,6 +346,29 @@ fn classification_table() {
         "CloudSignatureError"
     );
     assert_eq!(api(403, "Forbidden.RAM").name(), "CloudForbidden");
+    assert_eq!(api(403, "NoPermission").name(), "CloudForbidden");
+    // The STS token codes of the error center, whichever the gateway picks.
+    for code in [
+        "InvalidSecurityToken.Malformed",
+        "InvalidSecurityToken.MismatchWithAccessKey",
+        "InvalidSecurityToken.Expired",
+        "MissingSecurityToken",
+    ] {
+        assert_eq!(api(400, code).name(), "CloudForbidden", "{code}");
+        assert_eq!(api(400, code).class(), ErrorClass::Terminal, "{code}");
+        assert!(api(400, code).proves_not_executed(), "{code}");
+    }
+    assert_eq!(api(403, "").name(), "CloudForbidden");
+    // A 403 about the resource, not the caller (CreateBackup's documented 403 codes).
+    assert_eq!(
+        api(403, "Exceeded.BackupTimes").name(),
+        "CloudRequestRejected"
+    );
+    assert_eq!(
+        api(403, "Exceeded.BackupTimes").class(),
+        ErrorClass::Terminal
+    );
+    assert_eq!(api(403, "IncorrectDBInstanceState").name(), "CloudConflict");
     assert_eq!(api(500, "InternalError").name(), "CloudServiceError");
     assert_eq!(api(400, "BackupJobExists").name(), "CloudConflict");
     assert_eq!(api(400, "InvalidParameter").name(), "CloudRequestRejected");

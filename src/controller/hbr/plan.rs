@@ -50,7 +50,8 @@ pub mod reasons {
 #[error("{0}")]
 pub struct InvalidSpec(pub String);
 
-/// Longest `JobName` HBR accepts.
+/// Longest `JobName` the operator sends. The API reference states no limit; 64 characters keep
+/// the name readable in the console and fit the object's UID with room for a prefix.
 pub const MAX_JOB_NAME: usize = 64;
 
 /// The cloud job name: the spec's prefix (or the object name) plus the object's UID, so that
