@@ -654,36 +654,87 @@ async fn password_never_appears_in_status_events_or_logs() {
     assert!(!captured_logs().contains(CANARY), "canary in logs");
 }
 
+const ROTATED: &str = "CANARY-rotated-password-7c1d";
+const APPLIED_PASSWORD: &str = "backup.aliyun.dev/applied-password-secret";
+
+fn applied_password(o: &DbsBackupPlan) -> Option<String> {
+    o.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(APPLIED_PASSWORD).cloned())
+}
+
+/// `<uid>/<resourceVersion>` of the password Secret as it is now.
+async fn password_secret_version(env: &Env) -> String {
+    let s = env.api::<Secret>().get(PASSWORD_SECRET).await.unwrap();
+    format!(
+        "{}/{}",
+        s.metadata.uid.unwrap(),
+        s.metadata.resource_version.unwrap()
+    )
+}
+
+/// Changes the password in place (same Secret, new resourceVersion).
+async fn rotate_in_place(env: &Env, password: &str) {
+    env.api::<Secret>()
+        .patch(
+            PASSWORD_SECRET,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "stringData": { "password": password } })),
+        )
+        .await
+        .unwrap();
+}
+
+/// Makes the operator reconcile `name` at least once more and waits until it has observed the
+/// plan again (two more `DescribeBackupPlanList` calls), so that a second push would have shown.
+async fn reconcile_once_more(env: &Env, name: &str) {
+    let describes = env.calls("DescribeBackupPlanList");
+    env.api::<DbsBackupPlan>()
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({
+                "metadata": { "annotations": {
+                    "backup.aliyun.dev/reconcile-requested-at": describes.to_string()
+                } }
+            })),
+        )
+        .await
+        .unwrap();
+    wait_until("two more reconciles", || {
+        env.calls("DescribeBackupPlanList") >= describes + 2
+    })
+    .await;
+}
+
 #[tokio::test]
-async fn removing_the_applied_config_annotation_pushes_a_rotated_password() {
+async fn a_rotated_password_is_pushed_exactly_once() {
     let mut env = start_env().await;
     env.start_operator().await;
     create(&env, &plan("rot", "rm-demo01")).await;
-    wait_phase(&env, "rot", DbsBackupPlanPhase::Running).await;
+    let o = wait_phase(&env, "rot", DbsBackupPlanPhase::Running).await;
+    let id = plan_id(&o);
     let api = env.api::<DbsBackupPlan>();
-    let annotated = |o: &DbsBackupPlan| {
-        o.metadata
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key("backup.aliyun.dev/applied-config"))
-    };
-    assert!(annotated(&api.get("rot").await.unwrap()));
+    // The create recorded which version of the Secret its password came from.
+    assert_eq!(
+        applied_password(&o),
+        Some(password_secret_version(&env).await)
+    );
     assert_eq!(env.calls("ConfigureBackupPlan"), 0);
-    env.put_secret(PASSWORD_SECRET, &[("password", "rotated-password")])
-        .await;
-    api.patch(
-        "rot",
-        &PatchParams::default(),
-        &Patch::Merge(json!({
-            "metadata": { "annotations": { "backup.aliyun.dev/applied-config": null } }
-        })),
-    )
-    .await
-    .unwrap();
-    wait_until("the configuration to be pushed again", || {
+
+    // 1. The password changes in place: one ConfigureBackupPlan, with the password.
+    rotate_in_place(&env, ROTATED).await;
+    let rotated = password_secret_version(&env).await;
+    wait_until("the new password to be pushed", || {
         env.calls("ConfigureBackupPlan") == 1
     })
     .await;
+    let o = wait_for(&api, "rot", "the new Secret version recorded", |o| {
+        applied_password(o).as_deref() == Some(rotated.as_str())
+    })
+    .await;
+    assert_eq!(plan_id(&o), id);
     let configure = env
         .emulator
         .calls()
@@ -699,11 +750,158 @@ async fn removing_the_applied_config_annotation_pushes_a_rotated_password() {
             .map(String::as_str),
         Some("***")
     );
-    wait_for(&api, "rot", "the annotation to be written back", annotated).await;
+    assert_eq!(configure.params.get("BackupPlanId"), Some(&id));
     wait_phase(&env, "rot", DbsBackupPlanPhase::Running).await;
-    assert_eq!(env.calls("ConfigureBackupPlan"), 1);
+    reconcile_once_more(&env, "rot").await;
+    assert_eq!(env.calls("ConfigureBackupPlan"), 1, "exactly one push");
+    let events = events_for(&env, "rot").await;
+    let rotated_event = events
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("PasswordRotated"))
+        .unwrap_or_else(|| panic!("no PasswordRotated event: {:?}", reasons(&events)));
+    assert_eq!(rotated_event.type_.as_deref(), Some("Normal"));
+    let note = rotated_event.note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains(PASSWORD_SECRET) && note.contains(&id),
+        "{note}"
+    );
+
+    // 2. The Secret is recreated (new uid): one more push.
+    env.put_secret(PASSWORD_SECRET, &[("password", CANARY)])
+        .await;
+    let recreated = password_secret_version(&env).await;
+    assert_ne!(recreated, rotated);
+    wait_for(&api, "rot", "the recreated Secret recorded", |o| {
+        applied_password(o).as_deref() == Some(recreated.as_str())
+    })
+    .await;
+    wait_phase(&env, "rot", DbsBackupPlanPhase::Running).await;
+    reconcile_once_more(&env, "rot").await;
+    assert_eq!(env.calls("ConfigureBackupPlan"), 2);
+
+    // 3. Removing the applied-config annotation still pushes the whole configuration once.
+    api.patch(
+        "rot",
+        &PatchParams::default(),
+        &Patch::Merge(json!({
+            "metadata": { "annotations": { "backup.aliyun.dev/applied-config": null } }
+        })),
+    )
+    .await
+    .unwrap();
+    wait_until("the configuration to be pushed again", || {
+        env.calls("ConfigureBackupPlan") == 3
+    })
+    .await;
+    wait_phase(&env, "rot", DbsBackupPlanPhase::Running).await;
+    reconcile_once_more(&env, "rot").await;
+    assert_eq!(env.calls("ConfigureBackupPlan"), 3);
     assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
+
+    // Neither password is anywhere in the object, its events or the logs.
+    let text = serde_json::to_string(&api.get("rot").await.unwrap()).unwrap();
+    let events = serde_json::to_string(&events_for(&env, "rot").await).unwrap();
     env.stop_operator().await;
+    let logs = captured_logs();
+    for canary in [CANARY, ROTATED] {
+        assert!(!text.contains(canary), "canary in object");
+        assert!(!events.contains(canary), "canary in events");
+        assert!(!logs.contains(canary), "canary in logs");
+    }
+}
+
+#[tokio::test]
+async fn a_new_password_restarts_a_plan_whose_precheck_failed() {
+    let mut env = start_env().await;
+    env.emulator.fail_dbs_precheck(
+        None,
+        "Precheck failed: access denied for user 'backup'@'10.0.0.8'",
+    );
+    env.start_operator().await;
+    create(&env, &plan("wrong-pw", "rm-demo01")).await;
+    wait_for(&env.api::<DbsBackupPlan>(), "wrong-pw", "Stalled", |o| {
+        is_true(o, "Stalled")
+    })
+    .await;
+    assert_eq!(env.calls("StartBackupPlan"), 0);
+    // The database team fixes the password: pushed, then the pre-check runs again.
+    rotate_in_place(&env, ROTATED).await;
+    wait_phase(&env, "wrong-pw", DbsBackupPlanPhase::Running).await;
+    assert_eq!(env.calls("ConfigureBackupPlan"), 1);
+    assert_eq!(env.calls("StartBackupPlan"), 1);
+    assert_eq!(env.calls("CreateAndStartBackupPlan"), 1);
+    let r = reasons(&events_for(&env, "wrong-pw").await);
+    assert!(r.iter().any(|x| x == "PasswordRotated"), "{r:?}");
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn a_deleted_or_broken_password_secret_is_stalled_until_fixed() {
+    let mut env = start_env().await;
+    env.start_operator().await;
+    create(&env, &plan("gone-pw", "rm-demo01")).await;
+    wait_phase(&env, "gone-pw", DbsBackupPlanPhase::Running).await;
+    let api = env.api::<DbsBackupPlan>();
+    let stalled = |reason: &'static str| {
+        move |o: &DbsBackupPlan| {
+            condition(o, "Stalled").is_some_and(|c| c.status == "True" && c.reason == reason)
+        }
+    };
+
+    // Deleted: Stalled, naming the Secret and the key; nothing is pushed.
+    env.api::<Secret>()
+        .delete(PASSWORD_SECRET, &DeleteParams::default())
+        .await
+        .unwrap();
+    let o = wait_for(
+        &api,
+        "gone-pw",
+        "Stalled PasswordSecretNotFound",
+        stalled("PasswordSecretNotFound"),
+    )
+    .await;
+    let c = condition(&o, "Stalled").unwrap();
+    assert!(
+        c.message.contains(PASSWORD_SECRET) && c.message.contains("\"password\""),
+        "{c:#?}"
+    );
+
+    // Back, but without the key: Stalled, naming the key.
+    env.put_secret(PASSWORD_SECRET, &[("passwd", ROTATED)])
+        .await;
+    let o = wait_for(
+        &api,
+        "gone-pw",
+        "Stalled PasswordSecretInvalid",
+        stalled("PasswordSecretInvalid"),
+    )
+    .await;
+    let c = condition(&o, "Stalled").unwrap();
+    assert!(
+        c.message.contains(PASSWORD_SECRET) && c.message.contains("\"password\""),
+        "{c:#?}"
+    );
+    assert_eq!(env.calls("ConfigureBackupPlan"), 0);
+
+    // Fixed: the password is pushed once and the plan is Ready again.
+    env.put_secret(PASSWORD_SECRET, &[("password", ROTATED)])
+        .await;
+    let fixed = password_secret_version(&env).await;
+    wait_for(&api, "gone-pw", "the fixed Secret recorded", |o| {
+        applied_password(o).as_deref() == Some(fixed.as_str())
+    })
+    .await;
+    wait_phase(&env, "gone-pw", DbsBackupPlanPhase::Running).await;
+    reconcile_once_more(&env, "gone-pw").await;
+    assert_eq!(env.calls("ConfigureBackupPlan"), 1);
+    let text = serde_json::to_string(&api.get("gone-pw").await.unwrap()).unwrap();
+    let events = serde_json::to_string(&events_for(&env, "gone-pw").await).unwrap();
+    env.stop_operator().await;
+    for canary in [CANARY, ROTATED] {
+        assert!(!text.contains(canary), "canary in object");
+        assert!(!events.contains(canary), "canary in events");
+        assert!(!captured_logs().contains(canary), "canary in logs");
+    }
 }
 
 #[tokio::test]

@@ -308,21 +308,156 @@ async fn ecs_file_job_carries_lists_speed_limits_and_cross_account() {
     env.stop_operator().await;
 }
 
+/// An `ECS_FILE` job in vault `v-0001` of `i-demo01` with `deletionPolicy`.
+fn ecs_file_with(name: &str, policy: aliyun_backup_operator::crd::DeletionPolicy) -> HbrBackupJob {
+    let mut obj = ecs_file(name);
+    obj.spec.cross_account = None;
+    obj.spec.deletion_policy = policy;
+    obj
+}
+
+fn snapshot_of(env: &Env, job: &str) -> Option<String> {
+    env.emulator.state()["hbr"]["snapshots"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|s| s["JobId"] == job)
+        .and_then(|s| s["SnapshotId"].as_str().map(str::to_string))
+}
+
 #[tokio::test]
-async fn delete_policy_on_ecs_file_warns_that_the_snapshot_stays() {
+async fn delete_policy_removes_an_ecs_file_snapshot_and_only_its_own() {
+    use aliyun_backup_operator::crd::DeletionPolicy;
     let mut env = Env::start().await;
     env.start_operator().await;
-    let mut obj = ecs_file("files-del");
-    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
-    create(&env, &obj).await;
-    wait_phase(&env, "files-del", HbrBackupJobPhase::Succeeded).await;
+    // Two jobs of the same instance in the same vault: only the deleted object's snapshot goes.
+    create(&env, &ecs_file_with("files-keep", DeletionPolicy::Retain)).await;
+    create(&env, &ecs_file_with("files-del", DeletionPolicy::Delete)).await;
+    let keep = job_id(&wait_phase(&env, "files-keep", HbrBackupJobPhase::Succeeded).await);
+    let del = job_id(&wait_phase(&env, "files-del", HbrBackupJobPhase::Succeeded).await);
+    let kept_snapshot = snapshot_of(&env, &keep).expect("snapshot of files-keep");
+    let deleted_snapshot = snapshot_of(&env, &del).expect("snapshot of files-del");
+    assert_eq!(
+        env.calls("SearchHistoricalSnapshots"),
+        0,
+        "looked up only on deletion"
+    );
+
     let api = env.api::<HbrBackupJob>();
     api.delete("files-del", &DeleteParams::default())
         .await
         .unwrap();
     wait_gone(&api, "files-del").await;
+    assert!(env.calls("SearchHistoricalSnapshots") >= 1);
+    assert_eq!(env.calls("DeleteSnapshot"), 1);
+    assert_eq!(snapshot_of(&env, &del), None, "the job's snapshot is gone");
+    assert_eq!(snapshot_of(&env, &keep), Some(kept_snapshot));
+    let calls = env.emulator.calls();
+    let search = calls
+        .of("SearchHistoricalSnapshots")
+        .next()
+        .cloned()
+        .unwrap();
+    assert_eq!(search.params.get("SourceType").unwrap(), "ECS_FILE");
+    let query: Value = serde_json::from_str(search.params.get("Query").unwrap()).unwrap();
+    assert_eq!(
+        query[0],
+        json!({"field": "VaultId", "value": "v-0001", "operation": "MATCH_TERM"})
+    );
+    assert_eq!(query[1]["field"], "InstanceId");
+    let delete = calls.of("DeleteSnapshot").next().cloned().unwrap();
+    assert_eq!(delete.params.get("SnapshotId"), Some(&deleted_snapshot));
+    assert_eq!(delete.params.get("SourceType").unwrap(), "ECS_FILE");
+    assert_eq!(delete.params.get("VaultId").unwrap(), "v-0001");
+    let r = reasons(&events_for(&env, "files-del").await);
+    assert!(r.iter().any(|x| x == "SnapshotsDeleted"), "{r:?}");
+    assert!(!r.iter().any(|x| x == "SnapshotRetained"), "{r:?}");
+
+    // Retain: nothing is looked up or deleted.
+    let searches = env.calls("SearchHistoricalSnapshots");
+    api.delete("files-keep", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "files-keep").await;
+    assert_eq!(env.calls("SearchHistoricalSnapshots"), searches);
+    assert_eq!(env.calls("DeleteSnapshot"), 1);
+    assert!(snapshot_of(&env, &keep).is_some());
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn ecs_file_deletion_keeps_the_finalizer_until_the_snapshot_is_gone() {
+    use aliyun_backup_operator::crd::DeletionPolicy;
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    create(&env, &ecs_file_with("files-hold", DeletionPolicy::Delete)).await;
+    let id = job_id(&wait_phase(&env, "files-hold", HbrBackupJobPhase::Succeeded).await);
+    // The first DeleteSnapshot is refused (a missing RAM permission, say): the object stays,
+    // Stalled, and the deletion is retried.
+    env.emulator.inject_fault(
+        Fault::error(Some("DeleteSnapshot"), "Forbidden.RAM", 403)
+            .for_product("HBR")
+            .times(1),
+    );
+    let api = env.api::<HbrBackupJob>();
+    api.delete("files-hold", &DeleteParams::default())
+        .await
+        .unwrap();
+    let o = wait_for(&api, "files-hold", "Stalled on DeleteSnapshot", |o| {
+        is_true(o, "Stalled")
+    })
+    .await;
+    assert!(
+        o.metadata
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| !f.is_empty())
+    );
+    assert!(
+        condition(&o, "Stalled")
+            .unwrap()
+            .message
+            .contains("DeleteSnapshot"),
+        "{o:#?}"
+    );
+    assert!(snapshot_of(&env, &id).is_some());
+    wait_gone(&api, "files-hold").await;
+    assert_eq!(snapshot_of(&env, &id), None);
+    assert_eq!(env.calls("DeleteSnapshot"), 2);
+
+    // A snapshot that is already gone (SnapshotNotExist) counts as deleted.
+    create(&env, &ecs_file_with("files-gone", DeletionPolicy::Delete)).await;
+    wait_phase(&env, "files-gone", HbrBackupJobPhase::Succeeded).await;
+    env.emulator.inject_fault(
+        Fault::error(Some("DeleteSnapshot"), "SnapshotNotExist", 200)
+            .for_product("HBR")
+            .times(1),
+    );
+    api.delete("files-gone", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "files-gone").await;
+    assert_eq!(env.calls("DeleteSnapshot"), 3);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn delete_policy_on_container_warns_that_the_snapshot_stays() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    let mut obj = container("pvs-del");
+    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    create(&env, &obj).await;
+    wait_phase(&env, "pvs-del", HbrBackupJobPhase::Succeeded).await;
+    let api = env.api::<HbrBackupJob>();
+    api.delete("pvs-del", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "pvs-del").await;
     assert_eq!(env.calls("DeleteSnapshot"), 0);
-    let events = events_for(&env, "files-del").await;
+    assert_eq!(env.calls("SearchHistoricalSnapshots"), 0);
+    let events = events_for(&env, "pvs-del").await;
     let retained = events
         .iter()
         .find(|e| e.reason.as_deref() == Some("SnapshotRetained"))
@@ -330,7 +465,9 @@ async fn delete_policy_on_ecs_file_warns_that_the_snapshot_stays() {
     assert_eq!(retained.type_.as_deref(), Some("Warning"));
     let note = retained.note.as_deref().unwrap_or_default();
     assert!(
-        note.contains("v-0001") && note.contains("ECS_FILE"),
+        note.contains("v-0001")
+            && note.contains("CONTAINER")
+            && note.contains("SearchHistoricalSnapshots"),
         "{note}"
     );
     env.stop_operator().await;

@@ -289,7 +289,9 @@ impl CloudError {
                     "CloudThrottled"
                 } else if is_signature_code(code) {
                     "CloudSignatureError"
-                } else if is_auth_code(code) || self.http_status == Some(403) {
+                } else if is_auth_code(code)
+                    || (self.http_status == Some(403) && is_permission_code(code))
+                {
                     "CloudForbidden"
                 } else {
                     match self.class() {
@@ -364,9 +366,20 @@ fn is_signature_code(code: &str) -> bool {
 fn is_auth_code(code: &str) -> bool {
     code.starts_with("InvalidAccessKeyId")
         || code.starts_with("InvalidSecurityToken")
+        || code == "MissingSecurityToken"
         || code == "Forbidden.RAM"
         || code == "NoPermission"
         || code == "Forbidden.AccessKeyDisabled"
+}
+
+/// Codes of an HTTP 403 that refuse the caller (not the request): no code, `Forbidden*`,
+/// `*Permission*`, `*Unauthorized*`. Other 403 codes refuse the request for a reason of the
+/// resource, e.g. RDS `Exceeded.BackupTimes` (20 backups a day) or `IncorrectDBInstanceState`.
+fn is_permission_code(code: &str) -> bool {
+    code.is_empty()
+        || code.starts_with("Forbidden")
+        || code.contains("Permission")
+        || code.contains("Unauthorized")
 }
 
 /// Codes that mean "not found" only for a read: DBS answers `InvalidParameterValid` for an

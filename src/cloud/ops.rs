@@ -518,6 +518,34 @@ impl ToParams for DescribeUdmSnapshotsRequest {
     }
 }
 
+impl ToParams for SearchHistoricalSnapshotsRequest {
+    const ACTION: &'static str = "SearchHistoricalSnapshots";
+    fn validate(&self) -> Result<(), String> {
+        match self.limit {
+            Some(l) if l < 0 => Err(format!("Limit must not be negative, got {l}")),
+            _ => Ok(()),
+        }
+    }
+    fn params(&self) -> Params {
+        let mut p = Params::new();
+        p.opt_str("SourceType", self.source_type.as_deref());
+        if !self.query.is_empty() {
+            // The SDK sends the array as one JSON string ("Query", style json).
+            let query = serde_json::to_value(&self.query).unwrap_or(Value::Array(Vec::new()));
+            p.json(Location::Query, "Query", &query);
+        }
+        p.opt_int("Limit", self.limit)
+            .opt_str("NextToken", self.next_token.as_deref())
+            .opt_str("SortBy", self.sort_by.as_deref())
+            .opt_str("Order", self.order.as_deref())
+            .opt_str("Edition", self.edition.as_deref());
+        p
+    }
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Safe
+    }
+}
+
 impl ToParams for DeleteSnapshotRequest {
     const ACTION: &'static str = "DeleteSnapshot";
     fn params(&self) -> Params {
@@ -673,6 +701,13 @@ impl HbrApi for ProductClient {
         req: &DescribeUdmSnapshotsRequest,
     ) -> Result<DescribeUdmSnapshotsResponse, CloudError> {
         self.run::<_, DescribeUdmSnapshotsResponse>(req).await
+    }
+
+    async fn search_historical_snapshots(
+        &self,
+        req: &SearchHistoricalSnapshotsRequest,
+    ) -> Result<SearchHistoricalSnapshotsResponse, CloudError> {
+        self.run::<_, SearchHistoricalSnapshotsResponse>(req).await
     }
 
     async fn delete_snapshot(

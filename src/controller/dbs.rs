@@ -32,6 +32,14 @@
 //! (`Reconciling` reason `DriftDetected` plus a Warning event) and corrected with
 //! `ConfigureBackupPlan`.
 //!
+//! # Password rotation
+//!
+//! [`plan::ANNOTATION_APPLIED_PASSWORD`] records the version (`uid/resourceVersion`) of the
+//! password Secret whose value was last pushed — never the password or a hash of it. The
+//! password Secret is watched; when its version differs (changed, recreated, deleted) and the
+//! plan takes a configuration (`running`, `pause`, `stop`), the configuration is pushed once with
+//! `ConfigureBackupPlan` (event `PasswordRotated`). A missing Secret or key is `Stalled`.
+//!
 //! # Deletion
 //!
 //! The orphan annotation and `Retain` let go without cloud calls; `Delete` releases the plan
@@ -58,7 +66,7 @@ use super::error::{Error, Result};
 use super::kind::{self, ManagedResource};
 use super::runtime;
 use super::status::FIELD_MANAGER;
-use super::work::{self};
+use super::work::{self, Publish};
 use crate::cloud::api::dbs::{
     BackupPlanDetail, DescribeBackupPlanListRequest, DescribeFullBackupListRequest,
     ModifyBackupPlanNameRequest, ReleaseBackupPlanRequest, StartBackupPlanRequest,
@@ -78,6 +86,19 @@ impl ManagedResource for DbsBackupPlan {
 
     fn credentials_secret(&self) -> Option<&str> {
         self.spec.credentials_ref.as_ref().map(|r| r.name.as_str())
+    }
+
+    fn watched_secrets(&self) -> Vec<&str> {
+        let password = self
+            .spec
+            .source
+            .password_secret_ref
+            .as_ref()
+            .map(|r| r.name.as_str());
+        self.credentials_secret()
+            .into_iter()
+            .chain(password)
+            .collect()
     }
 
     fn last_success(&self) -> Option<jiff::Timestamp> {
@@ -115,11 +136,25 @@ async fn reconcile(obj: Arc<DbsBackupPlan>, ctx: Arc<Context>) -> Result<Action>
 type Work<'a> = work::Work<'a, DbsBackupPlan>;
 
 impl Work<'_> {
-    /// Records the fingerprint of the configuration just pushed.
-    async fn set_applied(&self, fingerprint: &str) -> Result<()> {
-        let patch = serde_json::json!({
-            "metadata": { "annotations": { plan::ANNOTATION_APPLIED_CONFIG: fingerprint } }
-        });
+    /// Records the fingerprint of the configuration just pushed and the version of the password
+    /// Secret its password came from (`None` removes it: no password was sent).
+    async fn set_applied(&self, fingerprint: &str, password_version: Option<&str>) -> Result<()> {
+        self.annotate(serde_json::json!({
+            plan::ANNOTATION_APPLIED_CONFIG: fingerprint,
+            plan::ANNOTATION_APPLIED_PASSWORD: password_version,
+        }))
+        .await
+    }
+
+    /// Records only the version of the password Secret (see [`Step::RecordPasswordVersion`]).
+    async fn set_applied_password(&self, password_version: &str) -> Result<()> {
+        self.annotate(serde_json::json!({ plan::ANNOTATION_APPLIED_PASSWORD: password_version }))
+            .await
+    }
+
+    /// Merge-patches the object's annotations (`null` removes one).
+    async fn annotate(&self, annotations: serde_json::Value) -> Result<()> {
+        let patch = serde_json::json!({ "metadata": { "annotations": annotations } });
         self.api
             .patch(
                 &self.name,
@@ -131,22 +166,50 @@ impl Work<'_> {
     }
 }
 
+/// The source password read for a call, and the version of the Secret it came from.
+struct Password {
+    value: Secret,
+    version: String,
+}
+
+/// Reads the password Secret named by the spec (`None`: it does not exist).
+async fn password_secret(
+    obj: &DbsBackupPlan,
+    r: &crate::crd::SecretKeyRef,
+    ctx: &Context,
+) -> Result<Option<KubeSecret>> {
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let api: Api<KubeSecret> = Api::namespaced(ctx.client.clone(), &ns);
+    Ok(api.get_opt(&r.name).await?)
+}
+
 /// Reads the source password (only for the calls that carry it). `Ok(Err(problem))` is a
 /// user problem (→ `Stalled`).
 async fn password(
     obj: &DbsBackupPlan,
     desired: &DesiredPlan,
     ctx: &Context,
-) -> Result<Result<Option<Secret>, plan::PasswordProblem>> {
+) -> Result<Result<Option<Password>, plan::PasswordProblem>> {
     let Some(r) = desired.config.password_ref.as_ref() else {
         return Ok(Ok(None));
     };
     let ns = obj
         .namespace()
         .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let api: Api<KubeSecret> = Api::namespaced(ctx.client.clone(), &ns);
-    let secret = api.get_opt(&r.name).await?;
-    Ok(plan::password_from_secret(&ns, r, secret.as_ref()).map(Some))
+    let secret = password_secret(obj, r, ctx).await?;
+    Ok(
+        plan::password_from_secret(&ns, r, secret.as_ref()).map(|value| {
+            Some(Password {
+                value,
+                version: secret
+                    .as_ref()
+                    .map(plan::secret_version)
+                    .unwrap_or_default(),
+            })
+        }),
+    )
 }
 
 /// `DescribeBackupPlanList` for one plan id; `Ok(None)` when the cloud does not know it.
@@ -189,6 +252,10 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         .annotations()
         .get(plan::ANNOTATION_APPLIED_CONFIG)
         .cloned();
+    let applied_password = obj
+        .annotations()
+        .get(plan::ANNOTATION_APPLIED_PASSWORD)
+        .cloned();
     let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
@@ -205,6 +272,15 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             Err(e) => return w.cloud_error(e).await,
         },
     };
+    // The password Secret's version, to notice a rotation (only for an existing plan; the
+    // Secret is read fresh, never from a cache that may lag).
+    let current_password = match (&observed, &desired.config.password_ref) {
+        (Some(_), Some(r)) => password_secret(&obj, r, ctx)
+            .await?
+            .as_ref()
+            .map(plan::secret_version),
+        _ => None,
+    };
     let last_reason = w
         .status
         .conditions
@@ -215,6 +291,8 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         desired: &desired,
         status: &w.status,
         applied_fingerprint: applied.as_deref(),
+        applied_password: applied_password.as_deref(),
+        current_password: current_password.as_deref(),
         observed: observed.as_ref(),
         last_reason: last_reason.as_deref(),
         spec_changed: w.status.observed_generation != generation,
@@ -257,10 +335,27 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                 dbs.as_ref(),
                 &desired,
                 &plan_id,
-                drift,
+                Push::Spec(drift),
                 observed.as_ref(),
             )
             .await
+        }
+        Step::RotatePassword => {
+            configure(
+                &mut w,
+                dbs.as_ref(),
+                &desired,
+                &plan_id,
+                Push::Password,
+                observed.as_ref(),
+            )
+            .await
+        }
+        Step::RecordPasswordVersion => {
+            if let Some(v) = &current_password {
+                w.set_applied_password(v).await?;
+            }
+            Ok(Action::requeue(ctx.timing.poll_initial))
         }
         Step::Rename { drift } => {
             if let Some(d) = &drift {
@@ -456,13 +551,15 @@ async fn create(
             return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
         }
     };
-    let req = plan::create_request(desired, password, token);
+    let version = password.as_ref().map(|p| p.version.clone());
+    let req = plan::create_request(desired, password.map(|p| p.value), token);
     w.hold_generation = true;
     match dbs.create_and_start_backup_plan(&req).await {
         Ok(resp) if !resp.backup_plan_id.is_empty() => {
             // The fingerprint first: a crash after it and before the status write re-sends the
             // same ClientToken and gets the same plan back.
-            w.set_applied(&desired.fingerprint()).await?;
+            w.set_applied(&desired.fingerprint(), version.as_deref())
+                .await?;
             w.hold_generation = false;
             w.status.backup_plan_id = Some(resp.backup_plan_id.clone());
             if let Some(order) = resp.order_id.filter(|o| !o.is_empty()) {
@@ -507,15 +604,27 @@ async fn create(
     }
 }
 
+/// Why the configuration is pushed with `ConfigureBackupPlan`.
+enum Push {
+    /// The spec changed (no differences), or the cloud drifted from it (the differences).
+    Spec(Vec<plan::Difference>),
+    /// The password Secret changed (rotation).
+    Password,
+}
+
 async fn configure(
     w: &mut Work<'_>,
     dbs: &dyn DbsApi,
     desired: &DesiredPlan,
     plan_id: &str,
-    drift: Vec<plan::Difference>,
+    why: Push,
     observed: Option<&BackupPlanDetail>,
 ) -> Result<Action> {
     let ctx = w.ctx;
+    let (drift, rotation) = match why {
+        Push::Spec(drift) => (drift, false),
+        Push::Password => (Vec::new(), true),
+    };
     let drifted = !drift.is_empty();
     if drifted {
         let note = format!(
@@ -533,17 +642,55 @@ async fn configure(
     let password = match password(w.obj, desired, ctx).await? {
         Ok(p) => p,
         Err(problem) => {
-            w.commit(&Health::stalled(problem.reason(), problem.to_string()))
+            let message = if rotation {
+                format!(
+                    "{problem}; plan {plan_id} keeps the password last pushed until the Secret is fixed"
+                )
+            } else {
+                problem.to_string()
+            };
+            w.commit(&Health::stalled(problem.reason(), message))
                 .await?;
             return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
         }
     };
-    let req = plan::configure_request(desired, plan_id, password);
-    w.hold_generation = true;
+    let version = password.as_ref().map(|p| p.version.clone());
+    let req = plan::configure_request(desired, plan_id, password.map(|p| p.value));
+    w.hold_generation = !rotation;
     match dbs.configure_backup_plan(&req).await {
         Ok(_) => {
-            w.set_applied(&desired.fingerprint()).await?;
+            w.set_applied(&desired.fingerprint(), version.as_deref())
+                .await?;
             w.hold_generation = false;
+            if rotation {
+                let secret = desired
+                    .config
+                    .password_ref
+                    .as_ref()
+                    .map(|r| format!("{:?} (key {:?})", r.name, r.key))
+                    .unwrap_or_default();
+                let note = format!(
+                    "password Secret {secret} changed; pushed the new password to plan {plan_id} \
+                     with ConfigureBackupPlan"
+                );
+                w.event(
+                    EventType::Normal,
+                    reasons::PASSWORD_ROTATED,
+                    "Configure",
+                    &note,
+                )
+                .await;
+                if let Some(p) = observed {
+                    record_observed(&mut w.status, p);
+                    w.status.phase = Some(plan::observed_health(p, w.obj.spec.suspend).0);
+                }
+                w.commit_with(
+                    &Health::progressing(reasons::PASSWORD_ROTATED, note),
+                    Publish::Silent,
+                )
+                .await?;
+                return Ok(runtime::requeue(ctx, w.obj, ctx.timing.poll_initial));
+            }
             let health = if drifted {
                 w.status.last_sync_time = Some(Time(jiff::Timestamp::now()));
                 Health::progressing(

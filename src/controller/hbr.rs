@@ -22,8 +22,12 @@
 //! # Deletion
 //!
 //! The orphan annotation lets go at once. Otherwise a running job is cancelled
-//! (`CancelBackupJob`) and awaited; with `deletionPolicy: Delete` the job's snapshots
-//! (`UDM_ECS`: from `DescribeUdmSnapshots`) are deleted (`DeleteSnapshot`). NotFound = done.
+//! (`CancelBackupJob`) and awaited; with `deletionPolicy: Delete` the job's snapshots are
+//! looked up (`UDM_ECS`: `DescribeUdmSnapshots`; `ECS_FILE`: `SearchHistoricalSnapshots` in the
+//! job's vault, matched by `JobId`) and deleted (`DeleteSnapshot`); the finalizer stays until
+//! they are gone, NotFound = done. A `CONTAINER` job's snapshot cannot be looked up (the
+//! snapshot search covers `ECS_FILE`, `OSS` and `NAS`): it stays, with a `SnapshotRetained`
+//! Warning event.
 
 pub mod plan;
 
@@ -50,7 +54,8 @@ use crate::cloud::api::hbr::{
 };
 use crate::cloud::{CloudError, ErrorClass, HbrApi};
 use crate::crd::{
-    DeletionPolicy, HbrBackupJob, HbrBackupJobPhase, PendingCreate, create_token, orphan_on_delete,
+    DeletionPolicy, HbrBackupJob, HbrBackupJobPhase, HbrSourceType, PendingCreate, create_token,
+    orphan_on_delete,
 };
 
 /// Kind name used in metrics and logs.
@@ -372,10 +377,15 @@ async fn finish(w: &mut Work<'_>, hbr: &dyn HbrApi, view: plan::JobView) -> Resu
     Ok(runtime::requeue(w.ctx, w.obj, after))
 }
 
+/// The snapshot ids of the job: `UDM_ECS` with `DescribeUdmSnapshots`, `ECS_FILE` with
+/// `SearchHistoricalSnapshots` (see [`plan::snapshots_findable`]).
 async fn lookup_snapshots(
     w: &Work<'_>,
     hbr: &dyn HbrApi,
 ) -> std::result::Result<Vec<String>, CloudError> {
+    if w.obj.spec.source_type == HbrSourceType::EcsFile {
+        return search_snapshots(w, hbr).await;
+    }
     let job_id = w.status.job_id.clone().unwrap_or_default();
     let now = jiff::Timestamp::now().as_second();
     let since = w
@@ -394,6 +404,39 @@ async fn lookup_snapshots(
     let req = plan::describe_snapshots(&w.obj.spec, &job_id, since, until);
     let resp = hbr.describe_udm_snapshots(&req).await?;
     Ok(plan::snapshot_ids(&resp.snapshots, &job_id))
+}
+
+/// Pages of `SearchHistoricalSnapshots` searched for the snapshot of an `ECS_FILE` job.
+const MAX_SNAPSHOT_PAGES: u32 = 20;
+
+/// Pages through `SearchHistoricalSnapshots` (the job's vault and instance, completed since the
+/// job started) until the job's snapshots show up.
+async fn search_snapshots(
+    w: &Work<'_>,
+    hbr: &dyn HbrApi,
+) -> std::result::Result<Vec<String>, CloudError> {
+    let job_id = w.status.job_id.clone().unwrap_or_default();
+    let since = w
+        .status
+        .start_time
+        .as_ref()
+        .or(w.status.pending_create.as_ref().map(|p| &p.started_at))
+        .map(|t| t.0.as_second())
+        .unwrap_or_else(|| jiff::Timestamp::now().as_second());
+    let mut token = None;
+    for _ in 0..MAX_SNAPSHOT_PAGES {
+        let req = plan::search_snapshots(&w.obj.spec, since, token);
+        let resp = hbr.search_historical_snapshots(&req).await?;
+        let ids = plan::historical_snapshot_ids(&resp.snapshots, &job_id);
+        if !ids.is_empty() {
+            return Ok(ids);
+        }
+        token = resp.next_token.filter(|t| !t.is_empty());
+        if token.is_none() || resp.snapshots.is_empty() {
+            break;
+        }
+    }
+    Ok(Vec::new())
 }
 
 async fn fetch_snapshots(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Result<Action> {
@@ -595,8 +638,9 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
                 if plan::snapshot_left_in_vault(&obj.spec, job.as_ref(), delete) {
                     let note = format!(
                         "deletionPolicy Delete: the snapshot of {source_type} job {job_id} stays in \
-                         vault {}; the operator can only find UDM_ECS snapshots. Delete it in the \
-                         Cloud Backup console or with the HBR API",
+                         vault {}: Cloud Backup's snapshot search (SearchHistoricalSnapshots) \
+                         covers ECS_FILE, OSS and NAS backups only, so the operator cannot find \
+                         it. Delete it in the Cloud Backup console",
                         obj.spec.vault_id.as_deref().unwrap_or("-")
                     );
                     w.event(

@@ -32,6 +32,13 @@ pub trait ManagedResource:
     /// Name of the `credentialsRef` Secret in the object's namespace, if any.
     fn credentials_secret(&self) -> Option<&str>;
 
+    /// Names of every Secret in the object's namespace whose change requeues the object: the
+    /// `credentialsRef` Secret, plus any other Secret the kind reads (a `DbsBackupPlan`'s
+    /// source password).
+    fn watched_secrets(&self) -> Vec<&str> {
+        self.credentials_secret().into_iter().collect()
+    }
+
     /// When the object's last successful backup finished, if one has.
     fn last_success(&self) -> Option<jiff::Timestamp>;
 

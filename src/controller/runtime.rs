@@ -283,7 +283,8 @@ where
                             .state()
                             .into_iter()
                             .filter(|o| {
-                                o.namespace() == ns && o.credentials_secret() == Some(name.as_str())
+                                o.namespace() == ns
+                                    && o.watched_secrets().contains(&name.as_str())
                             })
                             .map(|o| {
                                 // A changed Secret is worth acting on at once.

@@ -367,7 +367,9 @@ pub struct DbsSourceEndpoint {
     #[schemars(length(min = 1, max = 128))]
     pub user_name: Option<String>,
     /// Secret key holding the account's password (`SourceEndpointPassword`). The password is
-    /// read at create/configure time and never written anywhere else.
+    /// read at create/configure time and never written anywhere else. The Secret is watched: a
+    /// change (rotation) is pushed to the plan once with `ConfigureBackupPlan` (event
+    /// `PasswordRotated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_secret_ref: Option<SecretKeyRef>,
     /// Oracle system ID (`SourceEndpointOracleSID`). Required for Oracle.

@@ -79,9 +79,11 @@ pub struct HbrBackupJobSpec {
     pub credentials_ref: Option<CredentialsRef>,
 
     /// What deleting this object does in the cloud. A running job is always cancelled
-    /// (`CancelBackupJob`); `Delete` additionally deletes the job's snapshot (`DeleteSnapshot`;
-    /// `UDM_ECS` only — an `ECS_FILE`/`CONTAINER` snapshot stays in the vault and a
-    /// `SnapshotRetained` Warning event says so), `Retain` (default) keeps it.
+    /// (`CancelBackupJob`); `Delete` additionally deletes the job's snapshot (`DeleteSnapshot`,
+    /// found with `DescribeUdmSnapshots` for `UDM_ECS` and `SearchHistoricalSnapshots` for
+    /// `ECS_FILE`; the finalizer stays until it is gone). A `CONTAINER` snapshot cannot be found
+    /// (the snapshot search covers `ECS_FILE`, `OSS` and `NAS`): it stays in the vault and a
+    /// `SnapshotRetained` Warning event says so. `Retain` (default) keeps the snapshot.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 

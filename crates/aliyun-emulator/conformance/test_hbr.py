@@ -89,6 +89,54 @@ def test_file_and_container_jobs(cfg):
     assert k.body.success is True and k.body.job_id
 
 
+def test_file_snapshot_search_and_delete(cfg):
+    """SearchHistoricalSnapshots finds the snapshot of an ECS_FILE job by vault, instance and
+    completion time; DeleteSnapshot removes it (the operator's deletionPolicy Delete path)."""
+    c = Client(cfg)
+    job_id = c.create_backup_job(m.CreateBackupJobRequest(
+        source_type="ECS_FILE", instance_id="i-demo01", vault_id="v-000emulator", retention=7,
+        include='["/data"]')).body.job_id
+    query = [{"field": "VaultId", "value": "v-000emulator", "operation": "MATCH_TERM"},
+             {"field": "InstanceId", "value": "i-demo01", "operation": "MATCH_TERM"},
+             {"field": "CompleteTime", "value": str(int(time.time()) - 3600),
+              "operation": "GREATER_THAN_OR_EQUAL"}]
+    r = c.search_historical_snapshots(m.SearchHistoricalSnapshotsRequest(
+        source_type="ECS_FILE", query=query, limit=100))
+    assert r.body.success is True and r.body.total_count == 0 and not r.body.next_token
+    advance(6)
+    r = c.search_historical_snapshots(m.SearchHistoricalSnapshotsRequest(
+        source_type="ECS_FILE", query=query, limit=100))
+    assert r.body.success is True and r.body.code == "200" and r.body.total_count == 1
+    snap = r.body.snapshots.snapshot[0]
+    assert snap.job_id == job_id and snap.status == "COMPLETE" and snap.source_type == "ECS_FILE"
+    assert snap.vault_id == "v-000emulator" and snap.instance_id == "i-demo01"
+    assert isinstance(snap.complete_time, int) and snap.paths.path == ["/data"]
+
+    # NextToken paging with a second snapshot in the vault.
+    c.create_backup_job(m.CreateBackupJobRequest(
+        source_type="ECS_FILE", instance_id="i-demo01", vault_id="v-000emulator", retention=7,
+        include='["/home"]'))
+    advance(6)
+    first = c.search_historical_snapshots(m.SearchHistoricalSnapshotsRequest(
+        source_type="ECS_FILE", query=query, limit=1))
+    assert first.body.total_count == 2 and len(first.body.snapshots.snapshot) == 1
+    assert first.body.next_token
+    second = c.search_historical_snapshots(m.SearchHistoricalSnapshotsRequest(
+        source_type="ECS_FILE", query=query, limit=1, next_token=first.body.next_token))
+    assert second.body.snapshots.snapshot[0].snapshot_id != first.body.snapshots.snapshot[0].snapshot_id
+    assert not second.body.next_token
+
+    d = c.delete_snapshot(m.DeleteSnapshotRequest(
+        snapshot_id=snap.snapshot_id, source_type="ECS_FILE", vault_id="v-000emulator",
+        instance_id="i-demo01"))
+    assert d.body.success is True
+    r = c.search_historical_snapshots(m.SearchHistoricalSnapshotsRequest(
+        source_type="ECS_FILE", query=query, limit=100))
+    assert [s.snapshot_id for s in r.body.snapshots.snapshot] == [second.body.snapshots.snapshot[0].snapshot_id]
+    again = c.delete_snapshot(m.DeleteSnapshotRequest(snapshot_id=snap.snapshot_id))
+    assert again.body.success is False and again.body.code == "SnapshotNotExist"
+
+
 def test_injected_outcomes(cfg):
     admin("POST", "scenarios", {"kind": "hbr_job_outcome", "outcome": "PARTIAL_COMPLETE", "message": "3 files skipped"})
     c = Client(cfg)

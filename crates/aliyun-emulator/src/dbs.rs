@@ -301,7 +301,9 @@ fn strategy_fields(
         f.insert("BackupStartTime".into(), json!(t));
     }
     let strategy = one_of(p, "BackupStrategyType", &["simple", "manual"])?;
-    if create && strategy.is_none_or(|s| s.eq_ignore_ascii_case("simple")) {
+    // "If you specify this value (simple) ..., you must also specify BackupPeriod and
+    // BackupStartTime" (CreateAndStartBackupPlan): only an explicit `simple` needs them.
+    if create && strategy.is_some_and(|s| s.eq_ignore_ascii_case("simple")) {
         for k in ["BackupPeriod", "BackupStartTime"] {
             if p.opt(k).is_none() {
                 return Err(required_when(k, "BackupStrategyType is simple"));
@@ -406,21 +408,19 @@ fn purchase_fields(p: &Params, f: &mut BTreeMap<String, Value>) -> Result<String
     )?;
     let period = one_of(p, "Period", &["Year", "Month"])?;
     let used = p.int("UsedTime", invalid)?;
-    match (period, used) {
-        (Some(per), Some(u)) => {
-            let max = if per.eq_ignore_ascii_case("Year") {
-                9
-            } else {
-                11
-            };
-            if !(1..=max).contains(&u) {
-                return Err(invalid_msg(format!(
-                    "The specified parameter UsedTime value {u} is not valid. Valid values for Period {per}: 1 to {max}."
-                )));
-            }
+    // The API reference gives UsedTime's range per Period; it does not say that Period needs
+    // UsedTime, so Period alone is accepted.
+    if let (Some(per), Some(u)) = (period, used) {
+        let max = if per.eq_ignore_ascii_case("Year") {
+            9
+        } else {
+            11
+        };
+        if !(1..=max).contains(&u) {
+            return Err(invalid_msg(format!(
+                "The specified parameter UsedTime value {u} is not valid. Valid values for Period {per}: 1 to {max}."
+            )));
         }
-        (Some(_), None) => return Err(required_when("UsedTime", "Period is set")),
-        _ => {}
     }
     let pay = one_of(p, "PayType", &["prepay", "postpay", "Postpaid"])?.unwrap_or("prepay");
     if !pay.eq_ignore_ascii_case("prepay") {

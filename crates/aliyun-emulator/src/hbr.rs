@@ -1,4 +1,5 @@
-//! HBR (Cloud Backup) `2017-09-08`: backup jobs and UDM snapshots.
+//! HBR (Cloud Backup) `2017-09-08`: backup jobs, UDM snapshots (`UDM_ECS`) and the snapshots
+//! of file backups (`ECS_FILE`, found with `SearchHistoricalSnapshots`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -12,6 +13,7 @@ pub const ACTIONS: &[&str] = &[
     "DescribeBackupJobs2",
     "CancelBackupJob",
     "DescribeUdmSnapshots",
+    "SearchHistoricalSnapshots",
     "DeleteSnapshot",
 ];
 
@@ -51,7 +53,7 @@ pub struct HbrJob {
     /// Other request fields echoed back (`Include`, `Exclude`, `Options`, `SpeedLimit`,
     /// `ClusterId`, `ContainerClusterId`, `CrossAccount*`).
     pub extra: Map<String, Value>,
-    /// Snapshot produced by the job.
+    /// Snapshot produced by the job (`UDM_ECS` and `ECS_FILE` jobs that complete).
     pub snapshot_id: String,
     /// Snapshot deleted by `DeleteSnapshot`.
     pub snapshot_deleted: bool,
@@ -214,6 +216,73 @@ impl HbrJob {
             );
         }
         Value::Object(m)
+    }
+
+    /// The job's snapshot in the form of its lookup call: `DescribeUdmSnapshots` for `UDM_ECS`,
+    /// `SearchHistoricalSnapshots` for `ECS_FILE`. `CONTAINER` jobs leave none.
+    fn snapshot(&self, now: i64) -> Option<Value> {
+        match self.source_type.as_str() {
+            "UDM_ECS" => self.snapshot_json(now),
+            "ECS_FILE" => self.file_snapshot_json(now),
+            _ => None,
+        }
+    }
+
+    /// The snapshot of a finished `ECS_FILE` job, as `SearchHistoricalSnapshots` lists it
+    /// (fields of `Snapshots.Snapshot[]` in the API reference).
+    fn file_snapshot_json(&self, now: i64) -> Option<Value> {
+        if self.snapshot_deleted || self.source_type != "ECS_FILE" {
+            return None;
+        }
+        let pr = self.progress(now);
+        if !matches!(pr.status, "COMPLETE" | "PARTIAL_COMPLETE") {
+            return None;
+        }
+        let complete = pr.complete.unwrap_or(now / 1000);
+        let start = pr.start.unwrap_or(complete);
+        let text = |k: &str| {
+            self.extra
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let include = text("Include");
+        let paths: Vec<String> = serde_json::from_str(&include).unwrap_or_default();
+        let items = 12_000;
+        Some(json!({
+            "SnapshotId": self.snapshot_id,
+            "JobId": self.id,
+            "Status": pr.status,
+            "SourceType": "ECS_FILE",
+            "VaultId": self.vault_id,
+            "InstanceId": self.instance_id,
+            "InstanceName": self.instance_id,
+            "ClientId": format!("c-000{}", self.snapshot_id.trim_start_matches("s-000")),
+            "BackupType": self.backup_type,
+            "CreatedTime": complete,
+            "CreateTime": complete,
+            "StartTime": start,
+            "CompleteTime": complete,
+            "UpdatedTime": complete,
+            "ExpireTime": complete + self.retention * 86_400,
+            "Retention": self.retention,
+            "BytesTotal": self.bytes_total,
+            "BytesDone": self.bytes_total,
+            "ActualBytes": self.bytes_total * 3 / 5,
+            "ItemsTotal": items,
+            "ItemsDone": items,
+            "ActualItems": items,
+            "SnapshotHash": format!("{:016x}", complete.wrapping_mul(0x9e37_79b9)),
+            "ParentSnapshotHash": "",
+            "Path": paths.first().cloned().unwrap_or_default(),
+            "Paths": { "Path": paths },
+            "Include": include,
+            "Exclude": text("Exclude"),
+            "Prefix": "",
+            "StorageClass": "STANDARD",
+            "ErrorFile": "",
+        }))
     }
 
     fn snapshot_json(&self, now: i64) -> Option<Value> {
@@ -455,6 +524,136 @@ fn filter_matches(f: &Filter, job: &Value) -> bool {
     }
 }
 
+/// `SourceType` values of `SearchHistoricalSnapshots` (API reference).
+const SEARCH_SOURCE_TYPES: &[&str] = &["ECS_FILE", "OSS", "NAS"];
+
+/// `Query` fields of `SearchHistoricalSnapshots` (API reference).
+const QUERY_FIELDS: &[&str] = &[
+    "VaultId",
+    "InstanceId",
+    "Bucket",
+    "FileSystemId",
+    "CreateTime",
+    "CompleteTime",
+    "PlanId",
+];
+
+/// One `Query` condition of `SearchHistoricalSnapshots`.
+struct QueryCondition {
+    field: String,
+    op: String,
+    values: Vec<String>,
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses `Query` (a JSON array of `{field, value, operation}`; `operation` defaults to
+/// `MATCH_TERM`; `value` is an array, or a JSON-array string, for `BETWEEN`, `IN`, `NOT_IN`).
+fn parse_query(raw: &str) -> Result<Vec<QueryCondition>, ApiError> {
+    let bad = |m: &str| invalid_msg(format!("The parameter Query is not valid: {m}."));
+    let Ok(Value::Array(items)) = serde_json::from_str::<Value>(raw) else {
+        return Err(bad("it must be a JSON array of {field, value, operation}"));
+    };
+    let mut out = Vec::new();
+    for item in &items {
+        let field = item
+            .get("field")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("every condition needs a field"))?;
+        if !QUERY_FIELDS.contains(&field) {
+            return Err(invalid_msg(format!(
+                "The query field {field} is not supported. Supported fields: {}.",
+                QUERY_FIELDS.join(", ")
+            )));
+        }
+        let op = item
+            .get("operation")
+            .and_then(Value::as_str)
+            .unwrap_or("MATCH_TERM");
+        let many = matches!(op, "BETWEEN" | "IN" | "NOT_IN");
+        if !many
+            && !matches!(
+                op,
+                "MATCH_TERM"
+                    | "GREATER_THAN"
+                    | "GREATER_THAN_OR_EQUAL"
+                    | "LESS_THAN"
+                    | "LESS_THAN_OR_EQUAL"
+            )
+        {
+            return Err(invalid_msg(format!(
+                "The query operation {op} is not supported."
+            )));
+        }
+        let value = item
+            .get("value")
+            .ok_or_else(|| bad("every condition needs a value"))?;
+        let values: Vec<String> = match value {
+            Value::Array(a) => a.iter().map(value_text).collect(),
+            Value::String(s) if many => match serde_json::from_str::<Value>(s) {
+                Ok(Value::Array(a)) => a.iter().map(value_text).collect(),
+                _ => vec![s.clone()],
+            },
+            other => vec![value_text(other)],
+        };
+        if op == "BETWEEN" && values.len() != 2 {
+            return Err(bad("BETWEEN needs [lower bound, upper bound]"));
+        }
+        if values.is_empty() {
+            return Err(bad("a condition has no value"));
+        }
+        out.push(QueryCondition {
+            field: field.to_owned(),
+            op: op.to_owned(),
+            values,
+        });
+    }
+    Ok(out)
+}
+
+/// Orders two snapshot fields: numerically when both are numbers, else as text.
+fn compare_field(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+    match (a.and_then(Value::as_i64), b.and_then(Value::as_i64)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => a.map(value_text).cmp(&b.map(value_text)),
+    }
+}
+
+impl QueryCondition {
+    fn matches(&self, snapshot: &Value) -> bool {
+        let Some(field) = snapshot.get(&self.field) else {
+            return false;
+        };
+        let cmp = |v: &str| -> std::cmp::Ordering {
+            match (field.as_i64(), v.parse::<i64>()) {
+                (Some(x), Ok(y)) => x.cmp(&y),
+                _ => value_text(field).as_str().cmp(v),
+            }
+        };
+        use std::cmp::Ordering::*;
+        let first = self.values.first().map(String::as_str).unwrap_or_default();
+        match self.op.as_str() {
+            "MATCH_TERM" => cmp(first) == Equal,
+            "GREATER_THAN" => cmp(first) == Greater,
+            "GREATER_THAN_OR_EQUAL" => cmp(first) != Less,
+            "LESS_THAN" => cmp(first) == Less,
+            "LESS_THAN_OR_EQUAL" => cmp(first) != Greater,
+            "BETWEEN" => {
+                let hi = self.values.get(1).map(String::as_str).unwrap_or_default();
+                cmp(first) != Less && cmp(hi) != Greater
+            }
+            "IN" => self.values.iter().any(|v| cmp(v) == Equal),
+            "NOT_IN" => self.values.iter().all(|v| cmp(v) != Equal),
+            _ => false,
+        }
+    }
+}
+
 impl HbrState {
     /// Seeds the known ECS instances.
     pub fn seeded(ecs: &[String]) -> Self {
@@ -467,11 +666,7 @@ impl HbrState {
     /// JSON view for the admin API.
     pub fn view(&self, now: i64) -> Value {
         let jobs: Vec<Value> = self.jobs.iter().map(|j| j.json(now)).collect();
-        let snaps: Vec<Value> = self
-            .jobs
-            .iter()
-            .filter_map(|j| j.snapshot_json(now))
-            .collect();
+        let snaps: Vec<Value> = self.jobs.iter().filter_map(|j| j.snapshot(now)).collect();
         json!({ "ecs_instances": self.ecs_instances, "jobs": jobs, "snapshots": snaps })
     }
 
@@ -508,6 +703,7 @@ impl HbrState {
             "DescribeBackupJobs2" => self.describe_jobs(p, now),
             "CancelBackupJob" => self.cancel(p, now),
             "DescribeUdmSnapshots" => self.describe_snapshots(p, now),
+            "SearchHistoricalSnapshots" => self.search_snapshots(p, now),
             "DeleteSnapshot" => self.delete_snapshot(p, now),
             _ => return None,
         })
@@ -539,40 +735,28 @@ impl HbrState {
                 "The SourceType {st} is not supported. Valid values: UDM_ECS, ECS_FILE, CONTAINER."
             )));
         }
+        // A number of days (the API reference states no range): negative is refused.
         let retention: i64 = retention
             .parse()
             .ok()
-            .filter(|r| *r >= 1)
+            .filter(|r| *r >= 0)
             .ok_or_else(|| invalid("Retention"))?;
         let backup_type = p.opt("BackupType").unwrap_or("COMPLETE");
         if !matches!(backup_type, "COMPLETE" | "INCREMENTAL") {
             return Err(invalid("BackupType"));
         }
-        if let Some(name) = p.opt("JobName")
-            && name.chars().count() > 64
-        {
-            return Err(invalid_msg(
-                "The JobName must be at most 64 characters.".into(),
-            ));
-        }
+        // The API reference gives JobName no length limit, and does not say that
+        // CROSS_ACCOUNT needs CrossAccountUserId/CrossAccountRoleName: neither is refused.
         let mut extra = Map::new();
         let cross = p.opt("CrossAccountType");
-        match cross {
-            None | Some("SELF_ACCOUNT") => {}
-            Some("CROSS_ACCOUNT") => {
-                for k in ["CrossAccountUserId", "CrossAccountRoleName"] {
-                    if p.opt(k).is_none() {
-                        return Err(ApiError::missing(k));
-                    }
-                }
-                let uid = p.int("CrossAccountUserId", invalid)?.unwrap_or_default();
-                extra.insert("CrossAccountUserId".into(), json!(uid));
-                extra.insert(
-                    "CrossAccountRoleName".into(),
-                    json!(p.opt("CrossAccountRoleName")),
-                );
-            }
-            Some(_) => return Err(invalid("CrossAccountType")),
+        if !matches!(cross, None | Some("SELF_ACCOUNT" | "CROSS_ACCOUNT")) {
+            return Err(invalid("CrossAccountType"));
+        }
+        if let Some(uid) = p.int("CrossAccountUserId", invalid)? {
+            extra.insert("CrossAccountUserId".into(), json!(uid));
+        }
+        if let Some(role) = p.opt("CrossAccountRoleName") {
+            extra.insert("CrossAccountRoleName".into(), json!(role));
         }
         if let Some(c) = cross {
             extra.insert("CrossAccountType".into(), json!(c));
@@ -583,16 +767,12 @@ impl HbrState {
         match st {
             "UDM_ECS" => {
                 let id = p.req("InstanceId")?;
+                // Required for UDM_ECS (SDK model of CreateBackupJob).
                 if p.opt("BackupType").is_none() {
                     return Err(ApiError::missing("BackupType"));
                 }
-                for k in ["Include", "Exclude", "SpeedLimit", "Options"] {
-                    if p.opt(k).is_some() {
-                        return Err(invalid_msg(format!(
-                            "The parameter {k} is not supported for SourceType UDM_ECS."
-                        )));
-                    }
-                }
+                // Include, Exclude and SpeedLimit "do not take effect" for UDM_ECS and
+                // Options need not be set (SDK model): accepted and ignored.
                 self.ecs_must_exist(id)?;
                 detail = json_param(p, "Detail", false)?.unwrap_or_else(|| json!({}));
                 if let Some(list) = detail.get("diskIdList")
@@ -613,23 +793,17 @@ impl HbrState {
                         }
                     }
                 }
-                if detail.get("doCopy").and_then(Value::as_bool) == Some(true)
-                    && detail
-                        .get("destinationRegionId")
-                        .and_then(Value::as_str)
-                        .is_none_or(str::is_empty)
-                {
-                    return Err(invalid_msg(
-                        "Detail.destinationRegionId is required when doCopy is true.".into(),
-                    ));
-                }
                 instance_id = id.to_owned();
             }
             "ECS_FILE" => {
-                let id = p.req("InstanceId")?;
+                // InstanceId is documented as required only for UDM_ECS; when given it must
+                // name a known instance.
+                let id = p.opt("InstanceId").unwrap_or_default();
                 let include = p.req("Include")?;
                 let v = p.req("VaultId")?;
-                self.ecs_must_exist(id)?;
+                if !id.is_empty() {
+                    self.ecs_must_exist(id)?;
+                }
                 for k in ["Include", "Exclude"] {
                     if let Some(s) = p.opt(k) {
                         if s.chars().count() > 255 {
@@ -675,12 +849,7 @@ impl HbrState {
                 // CONTAINER
                 let cluster = p.req("ContainerClusterId")?;
                 p.req("ContainerResources")?;
-                let res = json_param(p, "ContainerResources", true)?.unwrap_or_else(|| json!([]));
-                if res.as_array().is_none_or(Vec::is_empty) {
-                    return Err(invalid_msg(
-                        "ContainerResources must be a non-empty JSON array.".into(),
-                    ));
-                }
+                json_param(p, "ContainerResources", true)?;
                 let v = p.req("VaultId")?;
                 v.clone_into(&mut vault_id);
                 extra.insert("ContainerClusterId".into(), json!(cluster));
@@ -847,6 +1016,80 @@ impl HbrState {
         ]))
     }
 
+    /// `SearchHistoricalSnapshots`: the snapshots of file backups matching `Query` (API
+    /// reference: `VaultId` is required, `InstanceId` too for `ECS_FILE`), `NextToken` paging.
+    fn search_snapshots(&self, p: &Params, now: i64) -> ApiResult {
+        let source_type = p.opt("SourceType");
+        if let Some(st) = source_type
+            && !SEARCH_SOURCE_TYPES.contains(&st)
+        {
+            return Err(invalid_msg(format!(
+                "The SourceType {st} is not supported. Valid values: ECS_FILE, OSS, NAS."
+            )));
+        }
+        let query = parse_query(p.req("Query")?)?;
+        if !query.iter().any(|q| q.field == "VaultId") {
+            return Err(invalid_msg("The query field VaultId is required.".into()));
+        }
+        if source_type == Some("ECS_FILE") && !query.iter().any(|q| q.field == "InstanceId") {
+            return Err(invalid_msg(
+                "The query field InstanceId is required when SourceType is ECS_FILE.".into(),
+            ));
+        }
+        let limit = p.int("Limit", invalid)?.unwrap_or(10);
+        if limit < 0 {
+            return Err(invalid("Limit"));
+        }
+        let desc = match p.opt("Order").unwrap_or("ASC") {
+            "ASC" => false,
+            "DESC" => true,
+            _ => return Err(invalid("Order")),
+        };
+        if let Some(e) = p.opt("Edition")
+            && !matches!(e, "BASIC" | "STANDARD")
+        {
+            return Err(invalid("Edition"));
+        }
+        let offset = match p.opt("NextToken").filter(|t| !t.is_empty()) {
+            None => 0,
+            Some(t) => t
+                .strip_prefix("next-")
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| invalid("NextToken"))?,
+        };
+        let sort_by = p.opt("SortBy").unwrap_or("CompleteTime");
+        let mut all: Vec<Value> = self
+            .jobs
+            .iter()
+            .filter_map(|j| j.snapshot(now))
+            .filter(|s| {
+                let st = s.get("SourceType").and_then(Value::as_str);
+                SEARCH_SOURCE_TYPES.iter().any(|t| Some(*t) == st)
+                    && source_type.is_none_or(|want| st == Some(want))
+            })
+            .filter(|s| query.iter().all(|q| q.matches(s)))
+            .collect();
+        all.sort_by(|a, b| compare_field(a.get(sort_by), b.get(sort_by)));
+        if desc {
+            all.reverse();
+        }
+        let total = all.len();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let page: Vec<Value> = all.into_iter().skip(offset).take(limit).collect();
+        let next = offset.saturating_add(page.len());
+        let token = if next < total && limit > 0 {
+            format!("next-{next}")
+        } else {
+            String::new()
+        };
+        Ok(obj([
+            ("Snapshots", json!({ "Snapshot": page })),
+            ("TotalCount", json!(total)),
+            ("Limit", json!(limit)),
+            ("NextToken", json!(token)),
+        ]))
+    }
+
     fn delete_snapshot(&mut self, p: &Params, now: i64) -> ApiResult {
         let id = p.req("SnapshotId")?;
         if let Some(st) = p.opt("SourceType")
@@ -857,7 +1100,7 @@ impl HbrState {
         let job = self
             .jobs
             .iter_mut()
-            .find(|j| j.snapshot_id == id && j.snapshot_json(now).is_some())
+            .find(|j| j.snapshot_id == id && j.snapshot(now).is_some())
             .ok_or_else(|| {
                 ApiError::product(
                     404,

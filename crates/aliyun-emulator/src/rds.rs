@@ -282,9 +282,13 @@ impl RdsState {
                 "The specified parameter \"BackupMethod\" is not valid.",
             ));
         }
+        // The API reference says when BackupType, BackupStrategy and DBName "can be specified"
+        // or are "valid" (BackupType: Physical; BackupStrategy: MySQL logical or SQL Server
+        // physical; DBName: database-level backups), not that other uses are refused: they are
+        // accepted (and have no effect). Only values outside the documented ones are refused.
         let backup_type = p.opt("BackupType");
         if let Some(bt) = backup_type
-            && (!matches!(bt, "Auto" | "FullBackup") || method != "Physical")
+            && !matches!(bt, "Auto" | "FullBackup")
         {
             return Err(ApiError::product(
                 400,
@@ -293,36 +297,24 @@ impl RdsState {
             ));
         }
         let strategy = p.opt("BackupStrategy");
-        if let Some(s) = strategy {
-            if !matches!(s, "db" | "instance") {
-                return Err(invalid("BackupStrategy"));
-            }
-            if inst.engine == "MySQL" && method != "Logical" {
-                return Err(ApiError::product(
-                    400,
-                    "InvalidParameter",
-                    "BackupStrategy can only be specified for a logical backup of a MySQL instance.",
-                ));
-            }
+        if let Some(s) = strategy
+            && !matches!(s, "db" | "instance")
+        {
+            return Err(invalid("BackupStrategy"));
         }
         let db_names = p.opt("DBName");
-        match (strategy, db_names) {
-            (Some("db"), None) => return Err(ApiError::missing("DBName")),
-            (Some("db"), Some(names)) if !names.split(',').all(|n| valid_db_name(n.trim())) => {
-                return Err(ApiError::product(
-                    400,
-                    "InvalidDBName.Format",
-                    "Specified DB name is not valid.",
-                ));
-            }
-            (s, Some(_)) if s != Some("db") => {
-                return Err(ApiError::product(
-                    400,
-                    "InvalidParameter",
-                    "DBName can only be specified when BackupStrategy is db.",
-                ));
-            }
-            _ => {}
+        if let Some(names) = db_names
+            && !names.split(',').all(|n| valid_db_name(n.trim()))
+        {
+            return Err(ApiError::product(
+                400,
+                "InvalidDBName.Format",
+                "Specified DB name is not valid.",
+            ));
+        }
+        if strategy == Some("db") && db_names.is_none() {
+            // A database-level backup names its databases (emulator's choice of code).
+            return Err(ApiError::missing("DBName"));
         }
         let retention = p.int("BackupRetentionPeriod", invalid)?;
         if let Some(r) = retention
@@ -356,10 +348,11 @@ impl RdsState {
             .filter(|t| t.instance_id == id && utc_day(t.created_ms) == today)
             .count();
         if created_today >= DAILY_BACKUP_LIMIT {
+            // Code, HTTP status and message of the CreateBackup error table.
             return Err(ApiError::product(
-                400,
+                403,
                 "Exceeded.BackupTimes",
-                "The number of backup sets created for the instance today exceeds the limit of 20.",
+                "The backup times exceeds.",
             ));
         }
         let job_id = self.next_job_id;
@@ -608,7 +601,15 @@ impl RdsState {
             return Err(instance_not_found(404));
         }
         let ids: Vec<&str> = ids_raw.split(',').map(str::trim).collect();
-        if ids.len() > 100 || ids.iter().any(|s| s.is_empty()) {
+        if ids.len() > 100 {
+            // Code and message of the DeleteBackup error table.
+            return Err(ApiError::product(
+                400,
+                "DeleteBackupSetNumExceed",
+                "Delete backup set number is more than 100.",
+            ));
+        }
+        if ids.iter().any(|s| s.is_empty()) {
             return Err(invalid("BackupId"));
         }
         let mut idx = Vec::new();

@@ -410,7 +410,12 @@ async fn create_validation() {
             200,
             "InvalidParameterValid",
         ),
-        (with(&[("BackupPeriod", "")]), 200, "Param.NotFound"),
+        // An explicit `simple` needs BackupPeriod and BackupStartTime (the API reference).
+        (
+            with(&[("BackupStrategyType", "simple"), ("BackupPeriod", "")]),
+            200,
+            "Param.NotFound",
+        ),
         (
             with(&[("BackupStrategyType", "weekly")]),
             200,
@@ -426,7 +431,6 @@ async fn create_validation() {
             200,
             "InvalidParameterValid",
         ),
-        (with(&[("Period", "Month")]), 200, "Param.NotFound"),
         (
             with(&[("Period", "Week"), ("UsedTime", "1")]),
             200,
@@ -484,6 +488,10 @@ async fn create_validation() {
             ("BackupStartTime", "00:00Z"),
         ],
         vec![("Period", "Year"), ("UsedTime", "9")],
+        // Not refused where the API reference states no rule: no BackupStrategyType (so no
+        // schedule), Period without UsedTime.
+        vec![("BackupPeriod", ""), ("BackupStartTime", "")],
+        vec![("Period", "Month")],
         vec![
             ("PayType", "postpay"),
             ("BackupMethod", "duplication"),

@@ -158,7 +158,8 @@ async fn twenty_backups_per_day() {
         emu.advance_time(Duration::from_secs(2));
     }
     let r = c.v3(RDS, "CreateBackup", &[INST]).await;
-    assert_eq!((r.status, r.code()), (400, "Exceeded.BackupTimes"));
+    // Code and HTTP status of the CreateBackup error table.
+    assert_eq!((r.status, r.code()), (403, "Exceeded.BackupTimes"));
     emu.advance_time(Duration::from_secs(86_400));
     c.v3(RDS, "CreateBackup", &[INST]).await.ok();
 }
@@ -186,26 +187,7 @@ async fn create_backup_validation() {
             &[
                 INST,
                 ("BackupMethod", "Logical"),
-                ("BackupType", "FullBackup"),
-            ],
-            400,
-            "BackupType.NotSupport",
-        ),
-        (
-            &[
-                INST,
-                ("BackupMethod", "Logical"),
                 ("BackupStrategy", "table"),
-            ],
-            400,
-            "InvalidParameter",
-        ),
-        (
-            &[
-                INST,
-                ("BackupMethod", "Physical"),
-                ("BackupStrategy", "db"),
-                ("DBName", "a"),
             ],
             400,
             "InvalidParameter",
@@ -245,7 +227,7 @@ async fn create_backup_validation() {
             400,
             "InvalidDBName.Format",
         ),
-        (&[INST, ("DBName", "db1")], 400, "InvalidParameter"),
+        (&[INST, ("DBName", "db-1")], 400, "InvalidDBName.Format"),
         (
             &[INST, ("BackupRetentionPeriod", "3")],
             400,
@@ -300,6 +282,31 @@ async fn create_backup_validation() {
     .await
     .ok();
     emu.advance_time(Duration::from_secs(101));
+    // Where the API reference only says when a parameter can be specified, other uses are
+    // accepted: BackupStrategy on a physical MySQL backup, BackupType on a logical one, DBName
+    // without BackupStrategy db.
+    for params in [
+        &[
+            INST,
+            ("BackupMethod", "Physical"),
+            ("BackupStrategy", "instance"),
+        ][..],
+        &[
+            INST,
+            ("BackupMethod", "Physical"),
+            ("BackupStrategy", "db"),
+            ("DBName", "a"),
+        ],
+        &[
+            INST,
+            ("BackupMethod", "Logical"),
+            ("BackupType", "FullBackup"),
+        ],
+        &[INST, ("DBName", "db1")],
+    ] {
+        c.v3(RDS, "CreateBackup", params).await.ok();
+        emu.advance_time(Duration::from_secs(101));
+    }
     emu.set_rds_instance_status("rm-demo01", "Restarting");
     let r = c.v3(RDS, "CreateBackup", &[INST]).await;
     assert_eq!((r.status, r.code()), (403, "IncorrectDBInstanceState"));
@@ -458,4 +465,13 @@ async fn describe_filters_and_paging() {
     assert_eq!((r.status, r.code()), (404, "InvalidBackupId.NotFound"));
     let r = c.v3(RDS, "DeleteBackup", &[INST]).await;
     assert_eq!(r.code(), "MissingParameter");
+    // More than 100 ids: the DeleteBackup error table's code.
+    let many = (0..101)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let r = c
+        .v3(RDS, "DeleteBackup", &[INST, ("BackupId", &many)])
+        .await;
+    assert_eq!((r.status, r.code()), (400, "DeleteBackupSetNumExceed"));
 }

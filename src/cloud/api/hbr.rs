@@ -284,6 +284,125 @@ fn snapshot_items<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<UdmSnaps
     de::wrapped_list(d, "Snapshot")
 }
 
+/// One condition of `SearchHistoricalSnapshots.Query`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotQuery {
+    /// `field`: `VaultId` (required), `InstanceId` (required for `ECS_FILE`), `Bucket`,
+    /// `FileSystemId`, `CreateTime`, `CompleteTime`, `PlanId`.
+    pub field: String,
+    /// `value`: a string; a JSON array for `IN`, `NOT_IN` and `BETWEEN` (`[lower, upper]`).
+    pub value: Value,
+    /// `operation`: `MATCH_TERM`, `GREATER_THAN`, `GREATER_THAN_OR_EQUAL`, `LESS_THAN`,
+    /// `LESS_THAN_OR_EQUAL`, `BETWEEN`, `IN`, `NOT_IN`.
+    pub operation: String,
+}
+
+impl SnapshotQuery {
+    /// `field` `MATCH_TERM` `value`.
+    pub fn term(field: &str, value: &str) -> Self {
+        Self {
+            field: field.to_string(),
+            value: Value::String(value.to_string()),
+            operation: "MATCH_TERM".to_string(),
+        }
+    }
+}
+
+/// `SearchHistoricalSnapshots`: the snapshots (backup points) in a vault that match `Query`
+/// (the snapshot search of `ECS_FILE`, `OSS` and `NAS` backups).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchHistoricalSnapshotsRequest {
+    /// `SourceType` (`ECS_FILE` | `OSS` | `NAS`).
+    pub source_type: Option<String>,
+    /// `Query`: the conditions, sent as one JSON array string.
+    pub query: Vec<SnapshotQuery>,
+    /// `Limit`: rows per page.
+    pub limit: Option<i64>,
+    /// `NextToken` of the previous page.
+    pub next_token: Option<String>,
+    /// `SortBy`.
+    pub sort_by: Option<String>,
+    /// `Order` (`ASC` (default) | `DESC`).
+    pub order: Option<String>,
+    /// `Edition` (`BASIC` | `STANDARD`).
+    pub edition: Option<String>,
+}
+
+/// One snapshot of `SearchHistoricalSnapshots` (`Snapshots.Snapshot[]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HistoricalSnapshot {
+    /// `SnapshotId`.
+    #[serde(default, deserialize_with = "de::string")]
+    pub snapshot_id: String,
+    /// `JobId` of the backup job that made it.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub job_id: Option<String>,
+    /// `Status` (`COMPLETE`, `PARTIAL_COMPLETE`, …).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub status: Option<String>,
+    /// `SourceType`.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub source_type: Option<String>,
+    /// `VaultId`.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub vault_id: Option<String>,
+    /// `InstanceId`.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub instance_id: Option<String>,
+    /// `ClientId`.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub client_id: Option<String>,
+    /// `BackupType`.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub backup_type: Option<String>,
+    /// `CreatedTime` (unix seconds).
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    pub created_time: Option<i64>,
+    /// `CompleteTime` (unix seconds).
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    pub complete_time: Option<i64>,
+    /// `ExpireTime` (unix seconds).
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    pub expire_time: Option<i64>,
+    /// `Retention` (days).
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    pub retention: Option<i64>,
+    /// `BytesTotal`.
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    pub bytes_total: Option<i64>,
+    /// `ActualBytes`.
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    pub actual_bytes: Option<i64>,
+}
+
+/// Response of `SearchHistoricalSnapshots`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SearchHistoricalSnapshotsResponse {
+    /// `RequestId`.
+    #[serde(default, deserialize_with = "de::string")]
+    pub request_id: String,
+    /// `Snapshots.Snapshot[]`.
+    #[serde(default, deserialize_with = "historical_snapshot_items")]
+    pub snapshots: Vec<HistoricalSnapshot>,
+    /// `NextToken`: empty or absent on the last page.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub next_token: Option<String>,
+    /// `TotalCount`.
+    #[serde(default, deserialize_with = "de::i64_or_zero")]
+    pub total_count: i64,
+    /// `Limit`.
+    #[serde(default, deserialize_with = "de::i64_or_zero")]
+    pub limit: i64,
+}
+
+fn historical_snapshot_items<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<HistoricalSnapshot>, D::Error> {
+    de::wrapped_list(d, "Snapshot")
+}
+
 /// `DeleteSnapshot`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeleteSnapshotRequest {

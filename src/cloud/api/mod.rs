@@ -112,6 +112,12 @@ pub trait HbrApi: Send + Sync {
         &self,
         req: &DescribeUdmSnapshotsRequest,
     ) -> Result<DescribeUdmSnapshotsResponse, CloudError>;
+    /// `SearchHistoricalSnapshots` (the snapshots of `ECS_FILE`, `OSS` and `NAS` backups,
+    /// `NextToken` paging).
+    async fn search_historical_snapshots(
+        &self,
+        req: &SearchHistoricalSnapshotsRequest,
+    ) -> Result<SearchHistoricalSnapshotsResponse, CloudError>;
     /// `DeleteSnapshot`.
     async fn delete_snapshot(
         &self,

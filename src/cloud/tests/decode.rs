@@ -200,6 +200,49 @@ fn hbr_envelope() {
 }
 
 #[test]
+fn search_historical_snapshots_pages_and_errors() {
+    // The sample of the API reference (SearchHistoricalSnapshots), trimmed.
+    let r: SearchHistoricalSnapshotsResponse = ok(
+        Product::Hbr,
+        r#"{"NextToken":"BE","RequestId":"473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E","Success":true,
+            "Limit":10,"Code":"200","Message":"successful","TotalCount":20,
+            "Snapshots":{"Snapshot":[{"Status":"COMPLETE","SnapshotHash":"f2fe...",
+              "VaultId":"v-0003rf9m17pap3ltpqx5","ActualItems":6,"BackupType":"COMPLETE",
+              "CreateTime":1607436917,"ActualBytes":600,"SourceType":"ECS_FILE",
+              "ClientId":"c-0001","BytesTotal":1000,"CompleteTime":1554347313,"Retention":7,
+              "CreatedTime":1554347313,"JobId":"job-0001","SnapshotId":"s-0001",
+              "InstanceId":"i-0001","Paths":{"Path":["/data"]}}]}}"#,
+    );
+    assert_eq!(r.next_token.as_deref(), Some("BE"));
+    assert_eq!((r.total_count, r.limit), (20, 10));
+    let snap = &r.snapshots[0];
+    assert_eq!(snap.snapshot_id, "s-0001");
+    assert_eq!(snap.job_id.as_deref(), Some("job-0001"));
+    assert_eq!(snap.status.as_deref(), Some("COMPLETE"));
+    assert_eq!(snap.vault_id.as_deref(), Some("v-0003rf9m17pap3ltpqx5"));
+    assert_eq!(snap.complete_time, Some(1_554_347_313));
+    assert_eq!(snap.actual_bytes, Some(600));
+    // Last page: no token, no snapshots (an empty wrapper or none at all).
+    let r: SearchHistoricalSnapshotsResponse = ok(
+        Product::Hbr,
+        r#"{"Success":true,"Code":"200","NextToken":"","TotalCount":0,"Snapshots":{"Snapshot":[]}}"#,
+    );
+    assert!(r.snapshots.is_empty());
+    assert_eq!(r.next_token.as_deref(), Some(""));
+    let r: SearchHistoricalSnapshotsResponse = ok(Product::Hbr, r#"{"Success":true,"Code":"200"}"#);
+    assert!(r.snapshots.is_empty() && r.next_token.is_none());
+    // A refusal in an HTTP 200 body.
+    let e = err::<SearchHistoricalSnapshotsResponse>(
+        Product::Hbr,
+        200,
+        r#"{"Success":false,"Code":"InvalidParameter","Message":"VaultId is required","RequestId":"r9"}"#,
+    );
+    assert_eq!(e.code(), Some("InvalidParameter"));
+    assert_eq!(e.request_id(), Some("r9"));
+    assert_eq!(e.class(), ErrorClass::Terminal);
+}
+
+#[test]
 fn malformed_bodies_are_typed_errors() {
     for body in ["", "not json", "[1,2]", "{\"RequestId\":", "null", "\"x\""] {
         let e = err::<CreateBackupResponse>(Product::Rds, 200, body);
@@ -303,6 +346,29 @@ fn classification_table() {
         "CloudSignatureError"
     );
     assert_eq!(api(403, "Forbidden.RAM").name(), "CloudForbidden");
+    assert_eq!(api(403, "NoPermission").name(), "CloudForbidden");
+    // The STS token codes of the error center, whichever the gateway picks.
+    for code in [
+        "InvalidSecurityToken.Malformed",
+        "InvalidSecurityToken.MismatchWithAccessKey",
+        "InvalidSecurityToken.Expired",
+        "MissingSecurityToken",
+    ] {
+        assert_eq!(api(400, code).name(), "CloudForbidden", "{code}");
+        assert_eq!(api(400, code).class(), ErrorClass::Terminal, "{code}");
+        assert!(api(400, code).proves_not_executed(), "{code}");
+    }
+    assert_eq!(api(403, "").name(), "CloudForbidden");
+    // A 403 about the resource, not the caller (CreateBackup's documented 403 codes).
+    assert_eq!(
+        api(403, "Exceeded.BackupTimes").name(),
+        "CloudRequestRejected"
+    );
+    assert_eq!(
+        api(403, "Exceeded.BackupTimes").class(),
+        ErrorClass::Terminal
+    );
+    assert_eq!(api(403, "IncorrectDBInstanceState").name(), "CloudConflict");
     assert_eq!(api(500, "InternalError").name(), "CloudServiceError");
     assert_eq!(api(400, "BackupJobExists").name(), "CloudConflict");
     assert_eq!(api(400, "InvalidParameter").name(), "CloudRequestRejected");
@@ -339,6 +405,7 @@ fn all_decoders(product: Product, status: u16, body: &[u8]) -> Vec<Result<(), Cl
         d::<DescribeBackupJobs2Response>(product, status, body),
         d::<CancelBackupJobResponse>(product, status, body),
         d::<DescribeUdmSnapshotsResponse>(product, status, body),
+        d::<SearchHistoricalSnapshotsResponse>(product, status, body),
     ]
 }
 

@@ -142,6 +142,91 @@ fn udm_snapshot_ids_go_to_the_body_as_json() {
 }
 
 #[test]
+fn search_historical_snapshots_sends_the_query_as_one_json_string() {
+    let req = SearchHistoricalSnapshotsRequest {
+        source_type: Some("ECS_FILE".into()),
+        query: vec![
+            SnapshotQuery::term("VaultId", "v-0001"),
+            SnapshotQuery::term("InstanceId", "i-1"),
+            SnapshotQuery {
+                field: "CompleteTime".into(),
+                value: json!("1626769913"),
+                operation: "GREATER_THAN_OR_EQUAL".into(),
+            },
+        ],
+        limit: Some(100),
+        next_token: Some("tok en".into()),
+        ..Default::default()
+    };
+    let p = req.params();
+    assert_eq!(p.get("SourceType"), Some("ECS_FILE"));
+    assert_eq!(
+        p.get("Query"),
+        Some(concat!(
+            r#"[{"field":"VaultId","operation":"MATCH_TERM","value":"v-0001"},"#,
+            r#"{"field":"InstanceId","operation":"MATCH_TERM","value":"i-1"},"#,
+            r#"{"field":"CompleteTime","operation":"GREATER_THAN_OR_EQUAL","value":"1626769913"}]"#
+        ))
+    );
+    assert!(
+        encode_pairs(&p.query).contains("Query=%5B%7B%22field%22%3A%22VaultId%22"),
+        "{}",
+        encode_pairs(&p.query)
+    );
+    assert_eq!(p.get("Limit"), Some("100"));
+    assert_eq!(p.get("NextToken"), Some("tok en"));
+    assert_eq!(p.get("SortBy"), None, "unset optionals are left out");
+    assert_eq!(p.get("Order"), None);
+    assert!(p.body.is_empty(), "everything travels in the query");
+    assert_eq!(req.idempotency(), Idempotency::Safe);
+    // A range is a JSON array value.
+    let between = SearchHistoricalSnapshotsRequest {
+        query: vec![SnapshotQuery {
+            field: "CompleteTime".into(),
+            value: json!([1, 2]),
+            operation: "BETWEEN".into(),
+        }],
+        ..Default::default()
+    };
+    assert_eq!(
+        between.params().get("Query"),
+        Some(r#"[{"field":"CompleteTime","operation":"BETWEEN","value":[1,2]}]"#)
+    );
+    assert_eq!(between.params().get("SourceType"), None);
+    assert_eq!(
+        SearchHistoricalSnapshotsRequest::default()
+            .params()
+            .get("Query"),
+        None
+    );
+    // A negative Limit is refused before any call.
+    let bad = SearchHistoricalSnapshotsRequest {
+        limit: Some(-1),
+        ..Default::default()
+    };
+    assert!(bad.validate().is_err());
+    assert!(req.validate().is_ok());
+}
+
+#[test]
+fn delete_snapshot_params() {
+    let req = DeleteSnapshotRequest {
+        snapshot_id: "s-1".into(),
+        source_type: Some("ECS_FILE".into()),
+        vault_id: Some("v-1".into()),
+        instance_id: Some("i-1".into()),
+        ..Default::default()
+    };
+    let p = req.params();
+    assert_eq!(p.get("SnapshotId"), Some("s-1"));
+    assert_eq!(p.get("SourceType"), Some("ECS_FILE"));
+    assert_eq!(p.get("VaultId"), Some("v-1"));
+    assert_eq!(p.get("InstanceId"), Some("i-1"));
+    assert_eq!(p.get("Force"), None);
+    assert_eq!(req.idempotency(), Idempotency::Safe);
+}
+
+#[test]
 fn dbs_backup_objects_typed_and_raw() {
     let mut req = CreateAndStartBackupPlanRequest {
         backup_plan_name: "p".into(),

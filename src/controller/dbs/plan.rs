@@ -26,6 +26,13 @@ use crate::crd::{
 /// or `planName` is not.
 pub const ANNOTATION_APPLIED_CONFIG: &str = "backup.aliyun.dev/applied-config";
 
+/// Annotation recording which version of the password Secret (`source.passwordSecretRef`) the
+/// password last pushed to the cloud came from: `<Secret uid>/<resourceVersion>`
+/// ([`secret_version`]). Never the password or anything derived from it. A Secret whose
+/// version differs (changed, recreated or deleted) is a rotation, pushed once with
+/// `ConfigureBackupPlan`.
+pub const ANNOTATION_APPLIED_PASSWORD: &str = "backup.aliyun.dev/applied-password-secret";
+
 /// Condition / event reasons of the `DbsBackupPlan` controller (stable PascalCase).
 pub mod reasons {
     /// The spec cannot be turned into a request; the message says what to change.
@@ -52,6 +59,8 @@ pub mod reasons {
     pub const RESUMING: &str = "Resuming";
     /// `ConfigureBackupPlan` pushed a spec change.
     pub const CONFIGURING: &str = "Configuring";
+    /// The password Secret changed; `ConfigureBackupPlan` pushed the new password.
+    pub const PASSWORD_ROTATED: &str = "PasswordRotated";
     /// `ModifyBackupPlanName` pushed a name change.
     pub const RENAMING: &str = "Renaming";
     /// The cloud plan differs from the spec; corrected with `ConfigureBackupPlan`.
@@ -664,6 +673,11 @@ pub struct PlanInput<'a> {
     pub status: &'a DbsBackupPlanStatus,
     /// The [`ANNOTATION_APPLIED_CONFIG`] value.
     pub applied_fingerprint: Option<&'a str>,
+    /// The [`ANNOTATION_APPLIED_PASSWORD`] value: the password Secret version last pushed.
+    pub applied_password: Option<&'a str>,
+    /// The password Secret's version now ([`secret_version`]); `None` when the spec names no
+    /// password Secret or the Secret does not exist.
+    pub current_password: Option<&'a str>,
     /// The plan from `DescribeBackupPlanList` (`None`: not described, or not found).
     pub observed: Option<&'a BackupPlanDetail>,
     /// Reason of the condition that is currently true (what the last reconcile did).
@@ -687,6 +701,11 @@ pub enum Step {
         /// Observed differences (drift), if any.
         drift: Vec<Difference>,
     },
+    /// `ConfigureBackupPlan` with the password of a changed password Secret (rotation).
+    RotatePassword,
+    /// Record the version of the password Secret without a cloud call: the configuration was
+    /// pushed by an operator version that did not record it.
+    RecordPasswordVersion,
     /// `ModifyBackupPlanName`: the spec's name changed, or (with `drift`) the cloud's name was
     /// changed outside the operator.
     Rename {
@@ -727,6 +746,21 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
     if input.applied_fingerprint != Some(desired.fingerprint().as_str()) {
         return Step::Configure { drift: Vec::new() };
     }
+    if desired.config.password_ref.is_some() {
+        match (input.applied_password, input.current_password) {
+            // Pushed by an operator that did not record the Secret version: record it.
+            (None, Some(_)) => return Step::RecordPasswordVersion,
+            // Rotated, recreated or deleted: push once, in a state that takes a
+            // configuration (steady or stopped; not while starting or locked).
+            (Some(applied), current)
+                if current != Some(applied)
+                    && matches!(raw, cs::RUNNING | cs::PAUSE | cs::STOP) =>
+            {
+                return Step::RotatePassword;
+            }
+            _ => {}
+        }
+    }
     if name_differs(desired, observed) {
         let drift = (!input.spec_changed).then(|| Difference {
             field: "planName",
@@ -740,11 +774,15 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
         cs::RUNNING | cs::CHECK_PASS | cs::WAIT if desired.suspend => return Step::Stop,
         cs::INIT if desired.suspend && !errored => return Step::Stop,
         cs::PAUSE if !desired.suspend => return Step::Start,
-        // Stopped by us, or failed and then reconfigured by a spec change: (re)start, which
-        // runs the pre-check again.
+        // Stopped by us, or failed and then reconfigured by a spec change or a new password:
+        // (re)start, which runs the pre-check again.
         cs::STOP
             if !desired.suspend
-                && (!errored || input.last_reason == Some(reasons::CONFIGURING)) =>
+                && (!errored
+                    || matches!(
+                        input.last_reason,
+                        Some(reasons::CONFIGURING | reasons::PASSWORD_ROTATED)
+                    )) =>
         {
             return Step::Start;
         }
@@ -763,12 +801,16 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordProblem {
     /// The Secret does not exist.
-    #[error("password Secret {namespace}/{name} not found (spec.source.passwordSecretRef)")]
+    #[error(
+        "password Secret {namespace}/{name} (key {key:?}) not found (spec.source.passwordSecretRef)"
+    )]
     SecretNotFound {
         /// Namespace.
         namespace: String,
         /// Secret name.
         name: String,
+        /// Key.
+        key: String,
     },
     /// The key is missing, empty or not UTF-8.
     #[error(
@@ -805,6 +847,7 @@ pub fn password_from_secret(
         return Err(PasswordProblem::SecretNotFound {
             namespace: namespace.to_string(),
             name: r.name.clone(),
+            key: r.key.clone(),
         });
     };
     let invalid = || PasswordProblem::KeyInvalid {
@@ -828,6 +871,22 @@ pub fn password_from_secret(
         return Err(invalid());
     }
     Ok(Secret::new(value))
+}
+
+/// The version of a Secret as recorded in [`ANNOTATION_APPLIED_PASSWORD`]:
+/// `<uid>/<resourceVersion>`. It changes whenever the Secret is written or recreated and says
+/// nothing about its content (a hash of the password, even a truncated one, would let anyone
+/// who can read the object test guesses offline).
+pub fn secret_version(secret: &k8s_openapi::api::core::v1::Secret) -> String {
+    format!(
+        "{}/{}",
+        secret.metadata.uid.as_deref().unwrap_or_default(),
+        secret
+            .metadata
+            .resource_version
+            .as_deref()
+            .unwrap_or_default()
+    )
 }
 
 /// Allowed clock difference between the operator and the cloud when matching creation times.

@@ -8,7 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::cloud::api::hbr::{
     CreateBackupJobRequest, DescribeBackupJobs2Request, DescribeUdmSnapshotsRequest,
-    HbrBackupJob as CloudJob, HbrFilter, UdmSnapshot,
+    HbrBackupJob as CloudJob, HbrFilter, HistoricalSnapshot, SearchHistoricalSnapshotsRequest,
+    SnapshotQuery, UdmSnapshot,
 };
 use crate::controller::conditions::Health;
 use crate::crd::{
@@ -39,7 +40,8 @@ pub mod reasons {
     pub const CANCELLING: &str = "CancellingJob";
     /// Cleanup: deleting the job's snapshots.
     pub const DELETING_SNAPSHOTS: &str = "DeletingSnapshots";
-    /// Cleanup with `Delete`: the snapshot of an `ECS_FILE`/`CONTAINER` job stays in the vault.
+    /// Cleanup with `Delete`: the snapshot of a `CONTAINER` job stays in the vault (the snapshot
+    /// search covers `ECS_FILE`, `OSS` and `NAS` only).
     pub const SNAPSHOT_RETAINED: &str = "SnapshotRetained";
 }
 
@@ -48,7 +50,8 @@ pub mod reasons {
 #[error("{0}")]
 pub struct InvalidSpec(pub String);
 
-/// Longest `JobName` HBR accepts.
+/// Longest `JobName` the operator sends. The API reference states no limit; 64 characters keep
+/// the name readable in the console and fit the object's UID with room for a prefix.
 pub const MAX_JOB_NAME: usize = 64;
 
 /// The cloud job name: the spec's prefix (or the object name) plus the object's UID, so that
@@ -258,6 +261,62 @@ pub fn describe_snapshots(
     }
 }
 
+/// Rows per `SearchHistoricalSnapshots` page.
+pub const SEARCH_PAGE_SIZE: i64 = 100;
+
+/// `SearchHistoricalSnapshots` for the snapshot of an `ECS_FILE` job: the snapshots in the job's
+/// vault, of its instance, completed at or after `since` (unix seconds, minus clock slack);
+/// `next_token` of the previous page. The API reference lists no query field for the job id,
+/// so the caller keeps the snapshots whose `JobId` is the job's ([`historical_snapshot_ids`]).
+pub fn search_snapshots(
+    spec: &HbrBackupJobSpec,
+    since: i64,
+    next_token: Option<String>,
+) -> SearchHistoricalSnapshotsRequest {
+    let mut query = vec![SnapshotQuery::term(
+        "VaultId",
+        spec.vault_id.as_deref().unwrap_or_default(),
+    )];
+    if let Some(i) = &spec.instance_id {
+        query.push(SnapshotQuery::term("InstanceId", i));
+    }
+    query.push(SnapshotQuery {
+        field: "CompleteTime".into(),
+        value: serde_json::Value::String((since - CLOCK_SLACK_SECONDS).to_string()),
+        operation: "GREATER_THAN_OR_EQUAL".into(),
+    });
+    SearchHistoricalSnapshotsRequest {
+        source_type: Some(spec.source_type.as_str().to_string()),
+        query,
+        limit: Some(SEARCH_PAGE_SIZE),
+        next_token,
+        ..SearchHistoricalSnapshotsRequest::default()
+    }
+}
+
+/// Ids of the snapshots that `job_id` made (sorted, deduplicated). A snapshot without a
+/// `JobId` is never taken: the search spans a whole vault and instance, and deleting another
+/// job's snapshot would lose data.
+pub fn historical_snapshot_ids(snapshots: &[HistoricalSnapshot], job_id: &str) -> Vec<String> {
+    let mut ids: Vec<String> = snapshots
+        .iter()
+        .filter(|s| s.job_id.as_deref() == Some(job_id))
+        .map(|s| s.snapshot_id.clone())
+        .filter(|s| !s.is_empty())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Whether the operator can look up the snapshots of a job of this source type: `UDM_ECS`
+/// with `DescribeUdmSnapshots`, `ECS_FILE` with `SearchHistoricalSnapshots`. `CONTAINER` has
+/// no such call: the documented `SourceType` values of `SearchHistoricalSnapshots` are
+/// `ECS_FILE`, `OSS` and `NAS`, and its query fields name no container cluster.
+pub fn snapshots_findable(source_type: HbrSourceType) -> bool {
+    matches!(source_type, HbrSourceType::UdmEcs | HbrSourceType::EcsFile)
+}
+
 /// Snapshot ids of `job_id` (sorted, deduplicated).
 pub fn snapshot_ids(snapshots: &[UdmSnapshot], job_id: &str) -> Vec<String> {
     let mut ids: Vec<String> = snapshots
@@ -464,15 +523,15 @@ pub enum CleanupStep {
 }
 
 /// Whether deleting with `deletionPolicy: Delete` leaves a snapshot behind: the job produced one,
-/// but only `UDM_ECS` snapshots can be found (`DescribeUdmSnapshots`) with the calls the operator
-/// uses, so an `ECS_FILE` or `CONTAINER` snapshot stays in the vault.
+/// but its snapshots cannot be looked up ([`snapshots_findable`]: a `CONTAINER` job), so it
+/// stays in the vault.
 pub fn snapshot_left_in_vault(
     spec: &HbrBackupJobSpec,
     job: Option<&CloudJob>,
     delete: bool,
 ) -> bool {
     delete
-        && spec.source_type != HbrSourceType::UdmEcs
+        && !snapshots_findable(spec.source_type)
         && job.is_some_and(|j| {
             matches!(
                 j.status.as_deref().map(str::trim),
@@ -512,7 +571,7 @@ pub fn plan_cleanup(
         return CleanupStep::Done;
     }
     if status.snapshot_ids.is_empty()
-        && spec.source_type == HbrSourceType::UdmEcs
+        && snapshots_findable(spec.source_type)
         && !snapshots_fetched
         && matches!(raw.trim(), "COMPLETE" | "PARTIAL_COMPLETE")
     {

@@ -241,6 +241,8 @@ fn input<'a>(
         desired: d,
         status,
         applied_fingerprint: fp,
+        applied_password: None,
+        current_password: None,
         observed,
         last_reason: None,
         spec_changed: true,
@@ -488,6 +490,7 @@ fn password_is_read_from_secret_and_problems_name_the_key() {
     let e = password_from_secret("ns", &r, None).unwrap_err();
     assert_eq!(e.reason(), reasons::PASSWORD_SECRET_NOT_FOUND);
     assert!(e.to_string().contains("ns/pw"));
+    assert!(e.to_string().contains("\"password\""));
     let mut s = k8s_openapi::api::core::v1::Secret {
         data: Some(
             [("password".to_string(), ByteString(b"CANARY-pw\n".to_vec()))]
@@ -563,6 +566,8 @@ fn a_refused_create_waits_for_a_spec_change() {
         observed: None,
         last_reason: Some(crate::controller::work::reasons::CREATE_REFUSED),
         spec_changed,
+        applied_password: None,
+        current_password: None,
     };
     assert_eq!(plan(&input(false)), Step::AwaitSpecChange);
     assert_eq!(plan(&input(true)), Step::RecordIntent);
@@ -583,6 +588,106 @@ fn failed_precheck_is_restarted_only_after_a_reconfigure() {
     // A spec change on a failed plan is pushed first.
     i.applied_fingerprint = Some("old");
     assert_eq!(plan(&i), Step::Configure { drift: vec![] });
+}
+
+#[test]
+fn a_changed_password_secret_is_pushed_once_in_states_that_take_a_configuration() {
+    let d = validate(&spec()).unwrap();
+    let fp = d.fingerprint();
+    let st = created_status();
+    let o = observed("running");
+    let mut i = input(&d, &st, Some(&fp), Some(&o));
+    i.spec_changed = false;
+    // Unchanged Secret: nothing to do.
+    i.applied_password = Some("uid-1/10");
+    i.current_password = Some("uid-1/10");
+    assert_eq!(plan(&i), Step::Observe);
+    // Written (new resourceVersion), recreated (new uid) or deleted: push.
+    for now in [Some("uid-1/11"), Some("uid-2/12"), None] {
+        i.current_password = now;
+        assert_eq!(plan(&i), Step::RotatePassword, "{now:?}");
+    }
+    i.current_password = Some("uid-1/11");
+    for (status, want) in [
+        ("running", Step::RotatePassword),
+        ("pause", Step::RotatePassword),
+        ("stop", Step::RotatePassword),
+        // Starting or locked: later, once the plan takes a configuration.
+        ("init", Step::Observe),
+        ("check_pass", Step::Observe),
+        ("wait", Step::Observe),
+        ("locked", Step::Observe),
+    ] {
+        let o = observed(status);
+        let mut j = i;
+        j.observed = Some(&o);
+        assert_eq!(plan(&j), want, "{status}");
+    }
+    // A spec change pushes everything (the password included) first.
+    let o = observed("running");
+    i.observed = Some(&o);
+    i.applied_fingerprint = Some("old");
+    assert_eq!(plan(&i), Step::Configure { drift: vec![] });
+    // No password in the spec (Redis): the Secret version does not matter.
+    let mut redis = spec();
+    redis.database_type = DbsDatabaseType::Redis;
+    redis.source.password_secret_ref = None;
+    let d = validate(&redis).unwrap();
+    let fp = d.fingerprint();
+    let mut i = input(&d, &st, Some(&fp), Some(&o));
+    i.applied_password = Some("uid-1/10");
+    i.current_password = None;
+    assert_eq!(plan(&i), Step::Observe);
+}
+
+#[test]
+fn a_configuration_pushed_without_a_secret_version_records_it_without_a_call() {
+    let d = validate(&spec()).unwrap();
+    let fp = d.fingerprint();
+    let st = created_status();
+    let o = observed("running");
+    let mut i = input(&d, &st, Some(&fp), Some(&o));
+    i.current_password = Some("uid-1/10");
+    assert_eq!(plan(&i), Step::RecordPasswordVersion);
+    // Secret missing as well: nothing to record, nothing to push.
+    i.current_password = None;
+    assert_eq!(plan(&i), Step::Observe);
+}
+
+#[test]
+fn a_failed_precheck_is_restarted_after_a_new_password() {
+    let d = validate(&spec()).unwrap();
+    let fp = d.fingerprint();
+    let st = created_status();
+    let mut failed = observed("stop");
+    failed.err_message = Some("Precheck failed: access denied for user 'backup'".into());
+    let mut i = input(&d, &st, Some(&fp), Some(&failed));
+    i.applied_password = Some("uid-1/10");
+    i.current_password = Some("uid-1/11");
+    i.last_reason = Some(reasons::PLAN_STOPPED);
+    assert_eq!(plan(&i), Step::RotatePassword);
+    i.applied_password = Some("uid-1/11");
+    i.last_reason = Some(reasons::PASSWORD_ROTATED);
+    assert_eq!(plan(&i), Step::Start);
+}
+
+#[test]
+fn secret_version_is_uid_and_resource_version_only() {
+    use k8s_openapi::ByteString;
+    let s = k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            uid: Some("u-1".into()),
+            resource_version: Some("42".into()),
+            ..Default::default()
+        },
+        data: Some(
+            [("password".to_string(), ByteString(b"CANARY-pw".to_vec()))]
+                .into_iter()
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    assert_eq!(secret_version(&s), "u-1/42");
 }
 
 #[test]

@@ -448,26 +448,124 @@ fn snapshot_lookup() {
 }
 
 #[test]
-fn only_non_udm_snapshots_are_left_in_the_vault() {
+fn only_container_snapshots_are_left_in_the_vault() {
     let done = job("COMPLETE");
-    assert!(snapshot_left_in_vault(&ecs_file(), Some(&done), true));
+    assert!(snapshot_left_in_vault(&container(), Some(&done), true));
     assert!(snapshot_left_in_vault(
         &container(),
         Some(&job("PARTIAL_COMPLETE")),
         true
     ));
     assert!(
-        !snapshot_left_in_vault(&ecs_file(), Some(&done), false),
+        !snapshot_left_in_vault(&container(), Some(&done), false),
         "Retain"
     );
     assert!(
         !snapshot_left_in_vault(&udm(), Some(&done), true),
         "UDM snapshots are deleted"
     );
+    assert!(
+        !snapshot_left_in_vault(&ecs_file(), Some(&done), true),
+        "ECS_FILE snapshots are found and deleted"
+    );
     assert!(!snapshot_left_in_vault(
-        &ecs_file(),
+        &container(),
         Some(&job("FAILED")),
         true
     ));
-    assert!(!snapshot_left_in_vault(&ecs_file(), None, true));
+    assert!(!snapshot_left_in_vault(&container(), None, true));
+    assert!(snapshots_findable(HbrSourceType::UdmEcs));
+    assert!(snapshots_findable(HbrSourceType::EcsFile));
+    assert!(!snapshots_findable(HbrSourceType::Container));
+}
+
+#[test]
+fn ecs_file_cleanup_searches_then_deletes() {
+    let spec = ecs_file();
+    let mut st = HbrBackupJobStatus {
+        job_id: Some("job-1".into()),
+        ..Default::default()
+    };
+    let done = job("COMPLETE");
+    assert_eq!(
+        plan_cleanup(&spec, &st, Some(&done), false, true, false),
+        CleanupStep::FetchSnapshots
+    );
+    assert_eq!(
+        plan_cleanup(&spec, &st, Some(&done), false, true, true),
+        CleanupStep::Done,
+        "nothing found: done"
+    );
+    st.snapshot_ids = vec!["s-1".into()];
+    assert_eq!(
+        plan_cleanup(&spec, &st, Some(&done), false, true, true),
+        CleanupStep::DeleteSnapshots(vec!["s-1".into()])
+    );
+    assert_eq!(
+        plan_cleanup(&spec, &st, Some(&done), false, false, false),
+        CleanupStep::Done,
+        "Retain"
+    );
+    // CONTAINER: nothing to look up.
+    let st = HbrBackupJobStatus {
+        job_id: Some("job-1".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        plan_cleanup(&container(), &st, Some(&done), false, true, false),
+        CleanupStep::Done
+    );
+}
+
+#[test]
+fn ecs_file_snapshot_search() {
+    let spec = ecs_file();
+    let req = search_snapshots(&spec, 1_700_000_000, None);
+    assert_eq!(req.source_type.as_deref(), Some("ECS_FILE"));
+    assert_eq!(req.limit, Some(SEARCH_PAGE_SIZE));
+    assert_eq!(req.next_token, None);
+    let fields: Vec<(&str, &str)> = req
+        .query
+        .iter()
+        .map(|q| (q.field.as_str(), q.operation.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            ("VaultId", "MATCH_TERM"),
+            ("InstanceId", "MATCH_TERM"),
+            ("CompleteTime", "GREATER_THAN_OR_EQUAL"),
+        ]
+    );
+    assert_eq!(
+        req.query[0].value,
+        serde_json::json!(spec.vault_id.clone().unwrap())
+    );
+    assert_eq!(
+        req.query[1].value,
+        serde_json::json!(spec.instance_id.clone().unwrap())
+    );
+    assert_eq!(
+        req.query[2].value,
+        serde_json::json!((1_700_000_000 - CLOCK_SLACK_SECONDS).to_string())
+    );
+    let next = search_snapshots(&spec, 1_700_000_000, Some("t2".into()));
+    assert_eq!(next.next_token.as_deref(), Some("t2"));
+
+    // Only the job's own snapshots, never one without a JobId.
+    let snap = |id: &str, job: Option<&str>| HistoricalSnapshot {
+        snapshot_id: id.into(),
+        job_id: job.map(str::to_string),
+        ..Default::default()
+    };
+    let found = vec![
+        snap("s-3", Some("job-1")),
+        snap("s-other", Some("job-2")),
+        snap("s-anon", None),
+        snap("s-1", Some("job-1")),
+        snap("s-1", Some("job-1")),
+        snap("", Some("job-1")),
+    ];
+    assert_eq!(historical_snapshot_ids(&found, "job-1"), vec!["s-1", "s-3"]);
+    assert!(historical_snapshot_ids(&found, "job-9").is_empty());
 }
