@@ -1,4 +1,4 @@
-//! `aliyun-backup-operator` binary: thin clap front end (DESIGN §3).
+//! `aliyun-backup-operator` binary: thin clap front end (the rooms: `docs/architecture.md`).
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -70,7 +70,7 @@ use super::Product;
 use super::config::CloudConfig;
 use super::error::{CloudError, ErrorKind};
 
-/// Environment variable names of the default chain (aliyun-api.md §4).
+/// Environment variable names of the default chain (those of Alibaba's credential providers; see `docs/credentials.md`).
 pub mod env {
     /// AccessKey ID.
     pub const ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";

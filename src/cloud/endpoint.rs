@@ -1,4 +1,4 @@
-//! Endpoints per product and region (aliyun-api.md §2), and overrides.
+//! Endpoints per product and region (the official SDKs' endpoint maps), and overrides.
 
 use url::Url;
 

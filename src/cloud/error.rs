@@ -345,7 +345,7 @@ impl CloudError {
     }
 }
 
-/// `Throttling`, `Throttling.User`, `Throttling.Api`, `Rejected.Throttling`, … (aliyun-api.md §1.4).
+/// `Throttling`, `Throttling.User`, `Throttling.Api`, `Rejected.Throttling`, … (Alibaba's API error-code documentation).
 pub(crate) fn is_throttling_code(code: &str) -> bool {
     code.contains("Throttling") || code == "Throttled" || code == "RequestLimitExceeded"
 }
@@ -387,7 +387,7 @@ fn is_permission_code(code: &str) -> bool {
 /// code on a mutating call is a bad parameter.
 const AMBIGUOUS_NOT_FOUND: &[&str] = &["InvalidParameterValid"];
 
-/// Classifies an API error of `action` by HTTP status and code (aliyun-api.md §1.4).
+/// Classifies an API error of `action` by HTTP status and code (Alibaba's API error-code documentation).
 pub(crate) fn classify_for(
     action: &str,
     http_status: Option<u16>,
@@ -402,7 +402,7 @@ pub(crate) fn classify_for(
     classify(http_status, code)
 }
 
-/// Classifies an API error by HTTP status and code (aliyun-api.md §1.4).
+/// Classifies an API error by HTTP status and code (Alibaba's API error-code documentation).
 pub(crate) fn classify(http_status: Option<u16>, code: Option<&str>) -> ErrorClass {
     let code = code.unwrap_or("");
     if is_throttling_code(code)

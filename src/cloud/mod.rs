@@ -1,6 +1,6 @@
 //! Alibaba Cloud client for DBS, RDS and HBR.
 //!
-//! Layers, bottom up (see `DESIGN.md` §4):
+//! Layers, bottom up (see `docs/architecture.md`):
 //!
 //! * [`credentials`] — static key pairs and the operator's default chain
 //!   (environment → RRSA/OIDC via STS `AssumeRoleWithOIDC` → ECS RAM role via metadata),

@@ -1,6 +1,6 @@
 //! Request signing: `ACS3-HMAC-SHA256` (V3) and RPC V1 `HMAC-SHA1`.
 //!
-//! Both follow aliyun-api.md §3 and reproduce the published vectors (T1–T7) in the tests
+//! Both follow Alibaba's published signature documentation and reproduce the published vectors (T1–T7) in the tests
 //! below. Nothing here logs; the secret only enters the HMAC key.
 
 use base64::Engine as _;

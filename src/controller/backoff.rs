@@ -1,5 +1,5 @@
 //! Requeue delays: per-object exponential backoff on errors, jittered steady-state requeues and
-//! adaptive polling of running cloud work (DESIGN §7).
+//! adaptive polling of running cloud work (`docs/architecture.md#requeues-and-backoff`).
 //!
 //! The delay functions are pure (the random draw is a parameter) and unit-tested; the
 //! [`BackoffTracker`] keeps one failure counter per object and is reset on every success.

@@ -10,7 +10,7 @@
 //!
 //! `lastTransitionTime` changes only when a condition's `status` flips; reason, message and
 //! `observedGeneration` are updated in place. The setters report whether anything changed so
-//! the caller can skip a no-op status write (DESIGN §7: no self-triggered reconcile storms).
+//! the caller can skip a no-op status write (no self-triggered reconcile storms: `docs/architecture.md#requeues-and-backoff`).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 

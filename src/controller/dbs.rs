@@ -2,7 +2,7 @@
 //! kept in line with the spec, paused/resumed with `suspend`, and released per
 //! `deletionPolicy`.
 //!
-//! Reconcile is `load → validate → observe → plan → act → status` (DESIGN §4):
+//! Reconcile is `load → validate → observe → plan → act → status` (`docs/architecture.md#one-reconcile`):
 //!
 //! * **validate** ([`plan::validate`], pure): spec → [`plan::DesiredPlan`] (rendered request
 //!   parts), or `Stalled/InvalidSpec`.
@@ -584,10 +584,7 @@ async fn create(
                 "CreateAndStartBackupPlan returned no BackupPlanId; retrying with the same ClientToken",
             ))
             .await?;
-            Err(Error::Wait {
-                reason: reasons::CREATING,
-                after: None,
-            })
+            Err(Error::backoff(reasons::CREATING))
         }
         // Refused for good (e.g. an invalid parameter): nothing was created. The plan fails;
         // a changed spec is tried again with a new ClientToken.
@@ -849,18 +846,9 @@ async fn cleanup(
     let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
-            w.commit(&Health::stalled(
-                problem.reason(),
-                format!(
-                    "{problem}; cannot release {what}. Fix the Secret, or set the annotation \
-                     backup.aliyun.dev/orphan-on-delete=\"true\" to delete the object without cloud cleanup"
-                ),
-            ))
-            .await?;
-            return Err(Error::Wait {
-                reason: problem.reason(),
-                after: Some(ctx.timing.error_max),
-            });
+            return w
+                .cleanup_needs_credentials(&problem, &format!("release {what}"))
+                .await;
         }
     };
     let dbs = ctx.cloud.dbs(&target);
@@ -877,10 +865,7 @@ async fn cleanup(
                 Ok(None) => return Ok(Action::await_change()),
                 Err(e) => {
                     w.cloud_error(e).await?;
-                    return Err(Error::Wait {
-                        reason: reasons::RELEASING,
-                        after: None,
-                    });
+                    return Err(Error::backoff(reasons::RELEASING));
                 }
             }
         }
@@ -894,10 +879,7 @@ async fn cleanup(
         Err(e) if e.class() == ErrorClass::NotFound => {}
         Err(e) => {
             w.cloud_error(e).await?;
-            return Err(Error::Wait {
-                reason: reasons::RELEASING,
-                after: None,
-            });
+            return Err(Error::backoff(reasons::RELEASING));
         }
     }
     w.event(

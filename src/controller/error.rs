@@ -42,6 +42,22 @@ pub enum Error {
 }
 
 impl Error {
+    /// "Not done yet": look again after `after` ([`Error::Wait`]).
+    pub fn wait(reason: &'static str, after: std::time::Duration) -> Self {
+        Error::Wait {
+            reason,
+            after: Some(after),
+        }
+    }
+
+    /// "Not done yet": look again after the per-object exponential backoff ([`Error::Wait`]).
+    pub fn backoff(reason: &'static str) -> Self {
+        Error::Wait {
+            reason,
+            after: None,
+        }
+    }
+
     /// Fixed PascalCase name for metrics labels and event reasons.
     pub fn name(&self) -> &'static str {
         use kube::runtime::finalizer::Error as F;

@@ -1,7 +1,7 @@
 //! The `HbrBackupJob` controller: one Cloud Backup (HBR) job, created exactly once, tracked to
 //! its end, cancelled and cleaned up per `deletionPolicy`.
 //!
-//! Reconcile is `load → validate → plan → act → status` (DESIGN §4):
+//! Reconcile is `load → validate → plan → act → status` (`docs/architecture.md#one-reconcile`):
 //!
 //! * **validate** ([`plan::validate`], pure): spec → `CreateBackupJobRequest` (the `Detail`
 //!   object, include/exclude lists, speed limits, container resources, cross-account fields and
@@ -11,7 +11,7 @@
 //! * **status**: [`plan::job_view`] / [`plan::record_job`] (pure) and a server-side-apply write
 //!   only when something changed; an event on every transition.
 //!
-//! # Exactly once (DESIGN §6)
+//! # Exactly once (`docs/architecture.md#exactly-once`)
 //!
 //! `CreateBackupJob` has no idempotency token. Status records `pendingCreate` and the job name
 //! (prefix + UID) before the call; while an intent has no `jobId`, every reconcile first looks
@@ -269,10 +269,7 @@ async fn create(
                 "CreateBackupJob returned no JobId; looking for the job by name",
             ))
             .await?;
-            Err(Error::Wait {
-                reason: reasons::CREATING,
-                after: None,
-            })
+            Err(Error::backoff(reasons::CREATING))
         }
         // Refused for good (e.g. `InstanceNotExist`): the call did not run and the immutable
         // spec can never work. The object fails; no intent is left behind.
@@ -470,13 +467,6 @@ async fn skip(obj: &HbrBackupJob, ctx: &Context, note: &str) -> Result<Action> {
     Ok(Action::await_change())
 }
 
-fn wait(reason: &'static str, after: std::time::Duration) -> Error {
-    Error::Wait {
-        reason,
-        after: Some(after),
-    }
-}
-
 async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -> Result<Action> {
     if orphan_on_delete(obj.metadata.annotations.as_ref()) {
         return skip(
@@ -504,16 +494,9 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
         Ok(t) => t,
         Err(problem) => {
             w.status.phase = Some(HbrBackupJobPhase::Deleting);
-            w.commit(
-                &Health::stalled(
-                    problem.reason(),
-                    format!(
-                        "{problem}; cannot clean up the backup job. Fix the Secret, or set the annotation \
-                         backup.aliyun.dev/orphan-on-delete=\"true\" to delete the object without cloud cleanup"
-                    ),
-                ))
-            .await?;
-            return Err(wait(problem.reason(), ctx.timing.error_max));
+            return w
+                .cleanup_needs_credentials(&problem, "clean up the backup job")
+                .await;
         }
     };
     let hbr = ctx.cloud.hbr(&target);
@@ -529,7 +512,7 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
             Ok(None) => return Ok(Action::await_change()),
             Err(e) => {
                 w.cloud_error(e).await?;
-                return Err(wait(reasons::CANCELLING, ctx.timing.error_max));
+                return Err(Error::wait(reasons::CANCELLING, ctx.timing.error_max));
             }
         }
     }
@@ -538,7 +521,7 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
         Ok(j) => j,
         Err(e) => {
             w.cloud_error(e).await?;
-            return Err(wait(reasons::CANCELLING, ctx.timing.error_max));
+            return Err(Error::wait(reasons::CANCELLING, ctx.timing.error_max));
         }
     };
     if let Some(j) = &job {
@@ -575,7 +558,7 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
                             || e.code() == Some(JOB_STATUS_NOT_ALLOW_CANCEL) => {}
                     Err(e) => {
                         w.cloud_error(e).await?;
-                        return Err(wait(reasons::CANCELLING, ctx.timing.error_max));
+                        return Err(Error::wait(reasons::CANCELLING, ctx.timing.error_max));
                     }
                 }
                 w.status.phase = Some(HbrBackupJobPhase::Deleting);
@@ -584,7 +567,7 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
                     format!("job {job_id} is running; cancelled it and waiting for it to end"),
                 ))
                 .await?;
-                return Err(wait(reasons::CANCELLING, ctx.timing.poll_initial));
+                return Err(Error::wait(reasons::CANCELLING, ctx.timing.poll_initial));
             }
             CleanupStep::AwaitCancel => {
                 w.status.phase = Some(HbrBackupJobPhase::Deleting);
@@ -593,7 +576,7 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
                     format!("waiting for cancelled job {job_id} to end"),
                 ))
                 .await?;
-                return Err(wait(reasons::CANCELLING, ctx.timing.poll_initial));
+                return Err(Error::wait(reasons::CANCELLING, ctx.timing.poll_initial));
             }
             CleanupStep::FetchSnapshots => {
                 fetched = true;
@@ -601,7 +584,10 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
                     Ok(ids) => w.status.snapshot_ids = ids,
                     Err(e) => {
                         w.cloud_error(e).await?;
-                        return Err(wait(reasons::DELETING_SNAPSHOTS, ctx.timing.error_max));
+                        return Err(Error::wait(
+                            reasons::DELETING_SNAPSHOTS,
+                            ctx.timing.error_max,
+                        ));
                     }
                 }
             }
@@ -620,7 +606,10 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
                         Err(e) => {
                             w.status.phase = Some(HbrBackupJobPhase::Deleting);
                             w.cloud_error(e).await?;
-                            return Err(wait(reasons::DELETING_SNAPSHOTS, ctx.timing.error_max));
+                            return Err(Error::wait(
+                                reasons::DELETING_SNAPSHOTS,
+                                ctx.timing.error_max,
+                            ));
                         }
                     }
                 }

@@ -1,7 +1,7 @@
 //! The `RdsBackup` controller: one manual ApsaraDB RDS backup, created exactly once, tracked to
 //! its end, and cleaned up per `deletionPolicy`.
 //!
-//! Reconcile is `load → validate → plan → act → status` (DESIGN §4):
+//! Reconcile is `load → validate → plan → act → status` (`docs/architecture.md#one-reconcile`):
 //!
 //! * **load**: the object (and, for a create, a fresh list of the `RdsBackup`s on the same
 //!   instance), the credentials Secret.
@@ -13,7 +13,7 @@
 //! * **status**: computed from the observation by pure functions ([`observe_task`],
 //!   [`record_backup_set`]) and written with server-side apply only when it changed.
 //!
-//! # Exactly once (DESIGN §6)
+//! # Exactly once (`docs/architecture.md#rdsbackup`)
 //!
 //! RDS `CreateBackup` has no idempotency token, so the operator keeps these rules:
 //!
@@ -464,10 +464,7 @@ async fn create_or_adopt(
                 ),
             ))
             .await?;
-            return Err(Error::Wait {
-                reason: reasons::WAITING_FOR_INSTANCE,
-                after: Some(ctx.timing.wait),
-            });
+            return Err(Error::wait(reasons::WAITING_FOR_INSTANCE, ctx.timing.wait));
         }
         // 1. Intent first.
         w.status.pending_create = Some(PendingCreate {
@@ -510,10 +507,7 @@ async fn create_or_adopt(
                 "CreateBackup returned no BackupJobId; looking for the task",
             ))
             .await?;
-            Err(Error::Wait {
-                reason: reasons::CREATING,
-                after: None,
-            })
+            Err(Error::backoff(reasons::CREATING))
         }
         Err(e) if e.code() == Some(BACKUP_JOB_EXISTS) => {
             if had_intent {
@@ -538,10 +532,7 @@ async fn create_or_adopt(
                 ),
             ))
             .await?;
-            Err(Error::Wait {
-                reason: reasons::WAITING_FOR_RUNNING_BACKUP,
-                after: None,
-            })
+            Err(Error::backoff(reasons::WAITING_FOR_RUNNING_BACKUP))
         }
         Err(e) if work::create_refused_for_good(&e) => {
             // The spec is immutable: this object can never succeed.
@@ -631,10 +622,7 @@ async fn fetch_backup_set(w: &mut Work<'_>, rds: &dyn RdsApi, backup_id: &str) -
 // ---------------------------------------------------------------------------------------------
 
 fn wait_deleting(ctx: &Context) -> Error {
-    Error::Wait {
-        reason: reasons::DELETING,
-        after: Some(ctx.timing.error_max),
-    }
+    Error::wait(reasons::DELETING, ctx.timing.error_max)
 }
 
 async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Result<Action> {
@@ -672,18 +660,9 @@ async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Re
     let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
-            w.commit(&Health::stalled(
-                problem.reason(),
-                format!(
-                    "{problem}; cannot delete the backup set. Fix the Secret, or set the annotation \
-                     backup.aliyun.dev/orphan-on-delete=\"true\" to delete the object without cloud cleanup"
-                ),
-            ))
-            .await?;
-            return Err(Error::Wait {
-                reason: problem.reason(),
-                after: Some(ctx.timing.error_max),
-            });
+            return w
+                .cleanup_needs_credentials(&problem, "delete the backup set")
+                .await;
         }
     };
     let rds = ctx.cloud.rds(&target);
@@ -757,10 +736,10 @@ async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Re
                 format!("waiting for backup task {job_id} to end before deleting its backup set"),
             ))
             .await?;
-            return Err(Error::Wait {
-                reason: reasons::WAITING_FOR_TASK_TO_END,
-                after: Some(next.unwrap_or(ctx.timing.wait)),
-            });
+            return Err(Error::wait(
+                reasons::WAITING_FOR_TASK_TO_END,
+                next.unwrap_or(ctx.timing.wait),
+            ));
         }
     }
     if w.status.cloud_status.as_deref() == Some(TASK_FAILED) && w.status.backup_id.is_none() {
@@ -834,8 +813,8 @@ async fn not_deletable(w: &mut Work<'_>, backup_id: &str) -> Result<Action> {
         ),
     ))
     .await?;
-    Err(Error::Wait {
-        reason: reasons::BACKUP_NOT_DELETABLE,
-        after: Some(w.ctx.timing.error_max),
-    })
+    Err(Error::wait(
+        reasons::BACKUP_NOT_DELETABLE,
+        w.ctx.timing.error_max,
+    ))
 }

@@ -9,11 +9,13 @@ use kube::{Api, ResourceExt};
 
 use super::conditions::{Health, TRUE, apply_health};
 use super::context::Context;
+use super::credentials::CredentialsProblem;
 use super::error::{Error, Result, error_chain};
 use super::kind::{Tracked, TrackedStatus};
 use super::runtime;
 use super::status::write_status;
 use crate::cloud::{CloudError, ErrorClass, ErrorKind};
+use crate::crd::ANNOTATION_ORPHAN_ON_DELETE;
 
 /// Which event a [`Work::commit_with`] publishes when the phase or the true condition changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +156,26 @@ impl<'a, K: Tracked> Work<'a, K> {
 }
 
 impl<K: Tracked> Work<'_, K> {
+    /// Cleanup needs the cloud but the credentials are unusable: `Stalled` with the problem and
+    /// the two ways out (fix the Secret, or let go with the orphan annotation); the finalizer
+    /// stays and the object is looked at again after `error_max` (or at once when the Secret
+    /// changes). `cannot` says what cannot be done, e.g. "delete the backup set".
+    pub async fn cleanup_needs_credentials(
+        &mut self,
+        problem: &CredentialsProblem,
+        cannot: &str,
+    ) -> Result<Action> {
+        self.commit(&Health::stalled(
+            problem.reason(),
+            format!(
+                "{problem}; cannot {cannot}. Fix the Secret, or set the annotation \
+                 {ANNOTATION_ORPHAN_ON_DELETE}=\"true\" to delete the object without cloud cleanup"
+            ),
+        ))
+        .await?;
+        Err(Error::wait(problem.reason(), self.ctx.timing.error_max))
+    }
+
     /// Reports a create the service refused for good ([`create_refused_for_good`]) on an
     /// object whose phase the caller already set to `Failed`: `Stalled/CreateRefused` with the
     /// service's answer and `what_now` (what the user can do); the same create is not retried.

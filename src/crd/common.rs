@@ -157,7 +157,7 @@ impl CrossAccount {
     }
 }
 
-/// Intent record written to status *before* the first cloud create call (DESIGN §6), so that a
+/// Intent record written to status *before* the first cloud create call (`docs/architecture.md#exactly-once`), so that a
 /// crash between the call and the status write never leads to a second cloud resource.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -1,4 +1,4 @@
-//! Custom resource types of `backup.aliyun.dev/v1alpha1` (DESIGN §2, §5).
+//! Custom resource types of `backup.aliyun.dev/v1alpha1` (see `docs/architecture.md`).
 //!
 //! - [`RdsBackup`]: one manual ApsaraDB RDS backup (one-shot, spec immutable).
 //! - [`HbrBackupJob`]: one Cloud Backup (HBR) job (one-shot, spec immutable).

@@ -934,7 +934,7 @@ pub fn time_from_ms(ms: Option<i64>) -> Option<Time> {
 }
 
 /// Whether a full backup set is still being made (`schedule`, `running`, ...). `finish`, a
-/// failure (`failed`, anything containing `fail`) and `stop` are final (aliyun-api.md §1.1).
+/// failure (`failed`, anything containing `fail`) and `stop` are final (DBS `DescribeFullBackupList` documentation).
 pub fn full_backup_in_progress(set: &DbsFullBackupSet) -> bool {
     let s = set
         .status
