@@ -66,8 +66,6 @@ pub fn fingerprint<K: Resource>(obj: &K) -> u64 {
     h.finish()
 }
 
-/// Requeue `obj` after `after` (with jitter) and hold back earlier triggers that do not change
-/// its fingerprint (see [`super::context::RequeueGate`]).
 /// Whether `obj` is the latest version on the API server (the cache may lag behind our own
 /// writes; mutating cloud calls are planned only on the latest version).
 pub async fn is_fresh<K>(obj: &K, api: &Api<K>) -> Result<bool, Error>
@@ -100,6 +98,8 @@ where
     Ok(out)
 }
 
+/// Requeue `obj` after `after` (with jitter) and hold back earlier triggers that do not change
+/// its fingerprint (see [`super::context::RequeueGate`]).
 pub fn requeue<K: Resource>(ctx: &Context, obj: &K, after: Duration) -> Action {
     let after = jittered(after, ctx.timing.jitter, unit_random());
     ctx.gate.schedule(&object_key(obj), fingerprint(obj), after);
@@ -263,6 +263,7 @@ where
             let controller = Controller::new(api, watcher::Config::default().any_semantic());
             let store = controller.store();
             let cached = store.clone();
+            let readiness = store.clone();
             ctx.metrics.add_object_source(K::KIND, move || {
                 cached
                     .state()
@@ -272,7 +273,7 @@ where
             });
             let r = reconcile.clone();
             let mapper_ctx = ctx.clone();
-            controller
+            let run = controller
                 .watches(
                     secrets,
                     watcher::Config::default().any_semantic(),
@@ -307,10 +308,34 @@ where
                         // watch errors (the watcher retries on its own).
                         tracing::debug!(kind = K::KIND, error = %error_chain(&e), "controller event");
                     }
-                })
-                .boxed()
+                });
+            stop_before_ready(run, readiness, shutdown.clone()).boxed()
         })
         .collect()
+}
+
+/// Runs a controller until it ends, with one exception: when shutdown is requested before the
+/// controller's cache was filled for the first time, it is dropped at once. kube-runtime holds
+/// the reconcile runner until the cache is ready, and a graceful shutdown stops the watch that
+/// would fill it, so such a controller would wait forever; nothing can be in flight then.
+async fn stop_before_ready<F, K>(
+    run: F,
+    store: kube::runtime::reflector::Store<K>,
+    shutdown: CancellationToken,
+) where
+    F: Future<Output = ()>,
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    tokio::pin!(run);
+    tokio::select! {
+        () = &mut run => return,
+        () = shutdown.cancelled() => {}
+    }
+    if store.wait_until_ready().now_or_never().is_none() {
+        tracing::debug!("shutdown before the first list completed; controller dropped");
+        return;
+    }
+    run.await;
 }
 
 /// Waits until kind `K` is served (its CRD is installed and established), logging while it
@@ -351,5 +376,49 @@ pub async fn wait_for_kind<K: ManagedResource>(
             () = shutdown.cancelled() => return false,
             () = tokio::time::sleep(poll) => {}
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::crd::RdsBackup;
+    use kube::runtime::reflector::store::Writer;
+
+    #[tokio::test]
+    async fn shutdown_before_the_cache_is_ready_drops_the_controller() {
+        // kube-runtime would never end such a controller (its runner waits for the cache).
+        let writer = Writer::<RdsBackup>::default();
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let run = futures::future::pending::<()>();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            stop_before_ready(run, writer.as_reader(), shutdown),
+        )
+        .await
+        .expect("returns at once");
+    }
+
+    #[tokio::test]
+    async fn shutdown_after_the_cache_is_ready_waits_for_the_graceful_end() {
+        let mut writer = Writer::<RdsBackup>::default();
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let shutdown = CancellationToken::new();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ended.clone();
+        let run = async move {
+            let _ = rx.await;
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        };
+        let task = tokio::spawn(stop_before_ready(run, writer.as_reader(), shutdown.clone()));
+        shutdown.cancel();
+        tokio::task::yield_now().await;
+        assert!(!task.is_finished(), "in-flight work is awaited");
+        tx.send(()).unwrap();
+        task.await.unwrap();
+        assert!(ended.load(std::sync::atomic::Ordering::SeqCst));
     }
 }
