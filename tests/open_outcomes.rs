@@ -122,7 +122,13 @@ async fn rds_backup_strategy_on_a_physical_backup_accepted_or_refused() {
     ));
     let _: RdsBackup = create(&env, rds("refused", spec)).await;
     let c = rds_stalled(&env, "refused").await;
-    assert_eq!(c.reason, "CloudRequestRejected");
+    // Refused for good: the immutable object fails, the message keeps the cloud's answer.
+    assert_eq!(c.reason, "CreateRefused");
+    let o = env.api::<RdsBackup>().get("refused").await.unwrap();
+    assert_eq!(
+        o.status.unwrap().phase,
+        Some(aliyun_backup_operator::crd::RdsBackupPhase::Failed)
+    );
     assert!(
         c.message.contains("CreateBackup failed: InvalidParameter") && c.message.contains(message),
         "{c:#?}"
@@ -244,8 +250,14 @@ async fn dbs_plan_without_a_schedule_accepted_or_refused() {
             .is_some_and(|s| stalled(&s.conditions).is_some())
     })
     .await;
-    let c = stalled(&o.status.unwrap().conditions).cloned().unwrap();
-    assert_eq!(c.reason, "CloudRequestRejected");
+    let status = o.status.unwrap();
+    let c = stalled(&status.conditions).cloned().unwrap();
+    // Refused for good: the plan fails until its spec changes.
+    assert_eq!(c.reason, "CreateRefused");
+    assert_eq!(
+        status.phase,
+        Some(aliyun_backup_operator::crd::DbsBackupPlanPhase::Failed)
+    );
     assert!(
         c.message.contains("Param.NotFound") && c.message.contains(message),
         "{c:#?}"

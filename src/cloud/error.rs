@@ -306,15 +306,13 @@ impl CloudError {
     }
 
     /// Whether the service refused the caller's credentials or permissions (bad or disabled
-    /// AccessKey, bad signature, expired STS token, missing RAM permission, HTTP 403). Fixing
-    /// the credentials (or the RAM policy) can make the same request succeed.
+    /// AccessKey, bad signature, expired STS token, missing RAM permission) — the errors named
+    /// `CloudSignatureError` or `CloudForbidden`. Fixing the credentials (or the RAM policy)
+    /// can make the same request succeed.
     pub fn is_credentials_problem(&self) -> bool {
         match self.kind {
             ErrorKind::Credentials => true,
-            ErrorKind::Api => {
-                let code = self.code.as_deref().unwrap_or("");
-                is_signature_code(code) || is_auth_code(code) || self.http_status == Some(403)
-            }
+            ErrorKind::Api => matches!(self.name(), "CloudSignatureError" | "CloudForbidden"),
             _ => false,
         }
     }

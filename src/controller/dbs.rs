@@ -47,6 +47,7 @@
 
 pub mod plan;
 
+use crate::controller::times;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -451,7 +452,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
 fn record_observed(status: &mut DbsBackupPlanStatus, p: &BackupPlanDetail) {
     status.cloud_status.clone_from(&p.backup_plan_status);
     status.cloud_message = p.err_message.clone().filter(|m| !m.trim().is_empty());
-    if let Some(t) = plan::time_from_ms(p.backup_plan_create_time) {
+    if let Some(t) = times::from_unix_ms(p.backup_plan_create_time) {
         status.create_time = Some(t);
     }
 }

@@ -24,6 +24,7 @@ pub mod rds;
 pub mod runtime;
 pub mod server;
 pub mod status;
+pub mod times;
 pub mod work;
 
 use std::net::SocketAddr;

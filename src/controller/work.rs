@@ -205,13 +205,14 @@ pub mod reasons {
 }
 
 /// Whether a create error is a refusal that sending the same request again cannot change: the
-/// service answered with an error code that is not transient, not a conflict (busy) and not a
+/// service answered with an error code that is not transient, not a conflict (busy), not a
 /// credentials or permission problem (those are fixed in the Secret or RAM, after which the
-/// same create may work). The call did not run.
+/// same create may work) and not an HTTP 403 (a quota or state of the resource, such as RDS
+/// `Exceeded.BackupTimes`, that lifts with time). The call did not run.
 pub fn create_refused_for_good(e: &CloudError) -> bool {
     e.kind == ErrorKind::Api
         && e.code().is_some()
-        && e.http_status().is_none_or(|s| s < 500)
+        && e.http_status().is_none_or(|s| s < 500 && s != 403)
         && matches!(e.class(), ErrorClass::Terminal | ErrorClass::NotFound)
         && !e.is_credentials_problem()
 }

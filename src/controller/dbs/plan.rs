@@ -6,6 +6,7 @@
 //! Nothing here performs I/O; the reconcile in [`super`] loads inputs, calls these functions,
 //! performs at most one mutating cloud call and writes status.
 
+use crate::controller::times;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
 
@@ -926,13 +927,6 @@ pub fn find_own_plan<'a>(
     matching.next().is_none().then_some(first)
 }
 
-/// Converts epoch milliseconds to a `Time`.
-pub fn time_from_ms(ms: Option<i64>) -> Option<Time> {
-    ms.filter(|m| *m > 0)
-        .and_then(|m| jiff::Timestamp::from_millisecond(m).ok())
-        .map(Time)
-}
-
 /// Whether a full backup set is still being made (`schedule`, `running`, ...). `finish`, a
 /// failure (`failed`, anything containing `fail`) and `stop` are final (DBS `DescribeFullBackupList` documentation).
 pub fn full_backup_in_progress(set: &DbsFullBackupSet) -> bool {
@@ -957,7 +951,7 @@ pub fn last_successful_backup(items: &[FullBackupFile]) -> Option<Time> {
         })
         .filter_map(|f| f.end_time.or(f.finish_time))
         .max()
-        .and_then(|ms| time_from_ms(Some(ms)))
+        .and_then(|ms| times::from_unix_ms(Some(ms)))
 }
 
 /// The latest full backup set of a `DescribeFullBackupList` page (by start, then create time).
@@ -974,8 +968,8 @@ pub fn latest_full_backup(items: &[FullBackupFile]) -> Option<DbsFullBackupSet> 
         .map(|f| DbsFullBackupSet {
             id: Some(f.backup_set_id.clone()).filter(|s| !s.is_empty()),
             status: f.backup_status.clone(),
-            start_time: time_from_ms(f.start_time.or(f.create_time)),
-            end_time: time_from_ms(f.end_time.or(f.finish_time)),
+            start_time: times::from_unix_ms(f.start_time.or(f.create_time)),
+            end_time: times::from_unix_ms(f.end_time.or(f.finish_time)),
             size_bytes: f.backup_size,
         })
 }

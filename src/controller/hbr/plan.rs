@@ -4,6 +4,7 @@
 //!
 //! Nothing here performs I/O; the reconcile in [`super`] does.
 
+use crate::controller::times;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::cloud::api::hbr::{
@@ -349,13 +350,6 @@ pub fn progress_percent(progress: Option<i64>) -> Option<i32> {
     progress.map(|p| i32::try_from((p.clamp(0, 10_000)) / 100).unwrap_or(0))
 }
 
-/// Unix seconds to `Time`.
-pub fn time_from_secs(s: Option<i64>) -> Option<Time> {
-    s.filter(|s| *s > 0)
-        .and_then(|s| jiff::Timestamp::from_second(s).ok())
-        .map(Time)
-}
-
 /// What a cloud job means for the object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobView {
@@ -454,9 +448,9 @@ pub fn record_job(status: &mut HbrBackupJobStatus, job: &CloudJob) {
         .filter(|m| !m.trim().is_empty())
         .or(status.error_message.take());
     status.start_time =
-        time_from_secs(job.start_time.or(job.created_time)).or(status.start_time.take());
+        times::from_unix_secs(job.start_time.or(job.created_time)).or(status.start_time.take());
     if is_terminal_status(job.status.as_deref().unwrap_or("")) {
-        status.completion_time = time_from_secs(job.complete_time.or(job.updated_time))
+        status.completion_time = times::from_unix_secs(job.complete_time.or(job.updated_time))
             .or(status.completion_time.take());
     }
 }

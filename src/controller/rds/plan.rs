@@ -5,6 +5,7 @@
 //!
 //! Nothing here performs I/O; the reconcile in [`super`] does.
 
+use crate::controller::times;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -277,7 +278,7 @@ pub fn candidate_sets<'a>(
         .filter(|b| {
             b.backup_start_time
                 .as_deref()
-                .and_then(parse_time)
+                .and_then(times::from_iso)
                 .is_none_or(|t| t.0 >= not_before)
         })
         .collect();
@@ -285,7 +286,7 @@ pub fn candidate_sets<'a>(
         (
             b.backup_start_time
                 .as_deref()
-                .and_then(parse_time)
+                .and_then(times::from_iso)
                 .map(|t| t.0),
             b.backup_id.clone(),
         )
@@ -350,17 +351,6 @@ pub fn outcome_unknown_message(instance: &str, started_at: &Time, candidates: &[
 // ---------------------------------------------------------------------------------------------
 // observation → status (pure)
 // ---------------------------------------------------------------------------------------------
-
-/// Parses an Alibaba timestamp (`2024-01-01T00:00:00Z`, also without seconds).
-pub fn parse_time(s: &str) -> Option<Time> {
-    let s = s.trim();
-    if let Ok(t) = s.parse::<jiff::Timestamp>() {
-        return Some(Time(t));
-    }
-    // `yyyy-MM-ddTHH:mmZ`
-    let with_secs = s.strip_suffix('Z').map(|p| format!("{p}:00Z"))?;
-    with_secs.parse::<jiff::Timestamp>().ok().map(Time)
-}
 
 /// The `StartTime` parameter of `DescribeBackups` for adoption: one minute before `t`,
 /// truncated to the minute (`yyyy-MM-ddTHH:mmZ`, UTC).
@@ -471,8 +461,8 @@ pub fn record_backup_set(
         backup_method: set.backup_method.clone(),
         backup_type: set.backup_type.clone(),
         backup_mode: set.backup_mode.clone(),
-        start_time: set.backup_start_time.as_deref().and_then(parse_time),
-        end_time: set.backup_end_time.as_deref().and_then(parse_time),
+        start_time: set.backup_start_time.as_deref().and_then(times::from_iso),
+        end_time: set.backup_end_time.as_deref().and_then(times::from_iso),
         consistent_time: set
             .consistent_time
             .filter(|t| *t > 0)

@@ -1,4 +1,5 @@
 use super::*;
+use crate::controller::times;
 use crate::crd::{
     CrossAccount, DeletionPolicy, HbrBackupType, HbrContainerResource, HbrDetail, HbrOptions,
     HbrSpeedLimit, PendingCreate,
@@ -283,10 +284,13 @@ fn progress_and_bytes() {
     assert_eq!(st.bytes_total, Some(1000));
     assert_eq!(st.cloud_status.as_deref(), Some("RUNNING"));
     assert_eq!(st.completion_time, None);
-    assert_eq!(st.start_time, time_from_secs(Some(1_700_000_010)));
+    assert_eq!(st.start_time, times::from_unix_secs(Some(1_700_000_010)));
     record_job(&mut st, &job("COMPLETE"));
     assert_eq!(st.progress, Some(100));
-    assert_eq!(st.completion_time, time_from_secs(Some(1_700_000_900)));
+    assert_eq!(
+        st.completion_time,
+        times::from_unix_secs(Some(1_700_000_900))
+    );
 }
 
 #[test]

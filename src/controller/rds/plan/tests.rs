@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::controller::Timing;
+use crate::controller::times;
 use crate::crd::{PendingCreate, RdsBackupType, create_token};
 use kube::api::ObjectMeta;
 
@@ -333,14 +334,14 @@ fn start_time_param_is_a_minute_earlier_truncated() {
         "2026-03-04T05:05Z"
     );
     assert_eq!(
-        parse_time("2026-03-04T05:06Z").unwrap().0,
+        times::from_iso("2026-03-04T05:06Z").unwrap().0,
         ts("2026-03-04T05:06:00Z")
     );
     assert_eq!(
-        parse_time("2026-03-04T05:06:07Z").unwrap().0,
+        times::from_iso("2026-03-04T05:06:07Z").unwrap().0,
         ts("2026-03-04T05:06:07Z")
     );
-    assert!(parse_time("yesterday").is_none());
+    assert!(times::from_iso("yesterday").is_none());
 }
 
 // ---- observation → status ----
