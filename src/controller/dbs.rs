@@ -56,7 +56,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use self::plan::{DesiredPlan, PlanInput, Step, reasons};
@@ -798,39 +798,26 @@ async fn observe(
     Ok(runtime::requeue(ctx, w.obj, delay))
 }
 
-/// Lets the object go without touching the cloud.
-async fn skip(obj: &DbsBackupPlan, ctx: &Context, note: &str) -> Result<Action> {
-    ctx.events
-        .normal(
-            &obj.object_ref(&()),
-            "CloudCleanupSkipped",
-            "Deleting",
-            note.to_string(),
-        )
-        .await;
-    Ok(Action::await_change())
-}
-
 async fn cleanup(
     obj: Arc<DbsBackupPlan>,
     ctx: &Context,
     api: &Api<DbsBackupPlan>,
 ) -> Result<Action> {
     if orphan_on_delete(obj.metadata.annotations.as_ref()) {
-        return skip(
-            &obj,
+        return Ok(runtime::let_go(
+            obj.as_ref(),
             ctx,
             "orphan-on-delete annotation set: the backup plan is left in the cloud",
         )
-        .await;
+        .await);
     }
     if obj.spec.deletion_policy == DeletionPolicy::Retain {
-        return skip(
-            &obj,
+        return Ok(runtime::let_go(
+            obj.as_ref(),
             ctx,
             "deletionPolicy Retain: the backup plan keeps running in the cloud",
         )
-        .await;
+        .await);
     }
     let mut w = Work::new(&obj, ctx, api);
     if w.status.backup_plan_id.is_none() && w.status.pending_create.is_none() {

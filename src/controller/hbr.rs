@@ -251,7 +251,7 @@ async fn create(
             w.status.job_id = Some(resp.job_id.clone());
             w.status.pending_create = None;
             w.status.phase = Some(HbrBackupJobPhase::Running);
-            w.status.cloud_status = Some("CREATED".into());
+            w.status.cloud_status = Some(plan::JOB_CREATED.into());
             w.status.progress = Some(0);
             w.status.start_time = Some(Time(jiff::Timestamp::now()));
             w.commit(&Health::progressing(
@@ -455,26 +455,14 @@ async fn fetch_snapshots(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Result<Action> {
 // cleanup
 // ---------------------------------------------------------------------------------------------
 
-async fn skip(obj: &HbrBackupJob, ctx: &Context, note: &str) -> Result<Action> {
-    ctx.events
-        .normal(
-            &obj.object_ref(&()),
-            "CloudCleanupSkipped",
-            "Deleting",
-            note.to_string(),
-        )
-        .await;
-    Ok(Action::await_change())
-}
-
 async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -> Result<Action> {
     if orphan_on_delete(obj.metadata.annotations.as_ref()) {
-        return skip(
-            &obj,
+        return Ok(runtime::let_go(
+            obj.as_ref(),
             ctx,
             "orphan-on-delete annotation set: the job and its snapshots are left in the cloud",
         )
-        .await;
+        .await);
     }
     let mut w = Work::new(&obj, ctx, api);
     if w.status.job_id.is_none() && w.status.pending_create.is_none() {
@@ -483,12 +471,12 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
     }
     let delete = obj.spec.deletion_policy == DeletionPolicy::Delete;
     if !delete && w.status.phase.is_some_and(HbrBackupJobPhase::is_terminal) {
-        return skip(
-            &obj,
+        return Ok(runtime::let_go(
+            obj.as_ref(),
             ctx,
             "deletionPolicy Retain: the job's backup is kept in the cloud",
         )
-        .await;
+        .await);
     }
     let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,

@@ -64,10 +64,10 @@ use kube::{Api, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use self::plan::{
-    BACKUP_JOB_EXISTS, INCORRECT_BACKUP_SET_STATE, Peers, Resolution, Step, TASK_FAILED,
-    TASK_FINISHED, candidate_sets, create_not_executed, describe_backups_start_time, observe_task,
-    outcome_unknown_message, peers, pick_task, reasons, record_backup_set, resolve_intent,
-    task_ended, terminal_health, validate,
+    BACKUP_JOB_EXISTS, BACKUP_MODE_MANUAL, INCORRECT_BACKUP_SET_STATE, Peers, Resolution,
+    STORE_STATUS_DISABLED, Step, TASK_FAILED, TASK_FINISHED, TASK_NO_START, candidate_sets,
+    create_not_executed, describe_backups_start_time, observe_task, outcome_unknown_message, peers,
+    pick_task, reasons, record_backup_set, resolve_intent, task_ended, terminal_health, validate,
 };
 use super::conditions::Health;
 use super::context::Context;
@@ -197,7 +197,7 @@ async fn running_tasks(
 ) -> std::result::Result<Vec<RdsBackupJob>, CloudError> {
     rds.describe_backup_tasks(&DescribeBackupTasksRequest {
         db_instance_id: instance.to_string(),
-        backup_mode: Some("Manual".into()),
+        backup_mode: Some(BACKUP_MODE_MANUAL.into()),
         ..DescribeBackupTasksRequest::default()
     })
     .await
@@ -280,7 +280,7 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Res
     let sets = match rds
         .describe_backups(&DescribeBackupsRequest {
             db_instance_id: instance.clone(),
-            backup_mode: Some("Manual".into()),
+            backup_mode: Some(BACKUP_MODE_MANUAL.into()),
             start_time: Some(describe_backups_start_time(started_at)),
             page_size: Some(100),
             ..DescribeBackupsRequest::default()
@@ -490,7 +490,7 @@ async fn create_or_adopt(
             w.status.pending_create = None;
             w.status.phase = Some(RdsBackupPhase::Running);
             w.status.start_time = Some(Time(now));
-            w.status.cloud_status = Some("NoStart".into());
+            w.status.cloud_status = Some(TASK_NO_START.into());
             w.status.progress = Some(0);
             w.commit(&Health::progressing(
                 reasons::BACKUP_CREATED,
@@ -627,26 +627,12 @@ fn wait_deleting(ctx: &Context) -> Error {
 
 async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Result<Action> {
     if orphan_on_delete(obj.metadata.annotations.as_ref()) {
-        ctx.events
-            .normal(
-                &obj.object_ref(&()),
-                reasons::CLOUD_CLEANUP_SKIPPED,
-                "Deleting",
-                "orphan-on-delete annotation set: the backup is left in the cloud".into(),
-            )
-            .await;
-        return Ok(Action::await_change());
+        let note = "orphan-on-delete annotation set: the backup is left in the cloud";
+        return Ok(runtime::let_go(obj.as_ref(), ctx, note).await);
     }
     if obj.spec.deletion_policy == DeletionPolicy::Retain {
-        ctx.events
-            .normal(
-                &obj.object_ref(&()),
-                reasons::CLOUD_CLEANUP_SKIPPED,
-                "Deleting",
-                "deletionPolicy Retain: the backup set is kept in the cloud".into(),
-            )
-            .await;
-        return Ok(Action::await_change());
+        let note = "deletionPolicy Retain: the backup set is kept in the cloud";
+        return Ok(runtime::let_go(obj.as_ref(), ctx, note).await);
     }
     let mut w = Work::new(&obj, ctx, api);
     let unresolved = w.status.pending_create.is_some()
@@ -769,7 +755,7 @@ async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Re
         // Already gone.
         return Ok(Action::await_change());
     };
-    if set.store_status.as_deref() == Some("Disabled") {
+    if set.store_status.as_deref() == Some(STORE_STATUS_DISABLED) {
         return not_deletable(&mut w, &backup_id).await;
     }
     match rds

@@ -202,6 +202,8 @@ pub const IMMUTABLE_CREATE_REFUSED: &str = "the spec cannot be changed, so creat
 pub mod reasons {
     /// A create was refused for good; the object ends `Failed`.
     pub const CREATE_REFUSED: &str = "CreateRefused";
+    /// Deletion let the object go without touching the cloud.
+    pub const CLOUD_CLEANUP_SKIPPED: &str = "CloudCleanupSkipped";
 }
 
 /// Whether a create error is a refusal that sending the same request again cannot change: the

@@ -17,6 +17,9 @@ use crate::crd::{
     CrossAccountType, HbrBackupJobPhase, HbrBackupJobSpec, HbrBackupJobStatus, HbrSourceType,
 };
 
+/// `Status` of a job that was accepted but has not started (also assumed right after the create).
+pub const JOB_CREATED: &str = "CREATED";
+
 /// Condition / event reasons of the `HbrBackupJob` controller (stable PascalCase).
 pub mod reasons {
     /// The spec cannot be turned into a request.
@@ -416,7 +419,7 @@ pub fn job_view(job: &CloudJob) -> JobView {
                 .map(|p| format!(", {p}%"))
                 .unwrap_or_default();
             let state = if raw.is_empty() {
-                "CREATED"
+                JOB_CREATED
             } else {
                 raw.as_str()
             };

@@ -26,6 +26,12 @@ use crate::crd::{
 pub const TASK_FINISHED: &str = "Finished";
 /// `BackupStatus` of a task that failed.
 pub const TASK_FAILED: &str = "Failed";
+/// `BackupStatus` of a task that has not started yet (also assumed right after the create).
+pub const TASK_NO_START: &str = "NoStart";
+/// `BackupMode`/`JobMode` of backups made with `CreateBackup` (as opposed to `Automated`).
+pub const BACKUP_MODE_MANUAL: &str = "Manual";
+/// `StoreStatus` of a backup set RDS will not delete.
+pub const STORE_STATUS_DISABLED: &str = "Disabled";
 /// Error code of `CreateBackup` when a backup already runs on the instance.
 pub const BACKUP_JOB_EXISTS: &str = "BackupJobExists";
 /// Error code of `DeleteBackup` for a set whose `StoreStatus` is `Disabled`.
@@ -64,7 +70,7 @@ pub mod reasons {
     /// The backup set was deleted.
     pub const BACKUP_DELETED: &str = "BackupDeleted";
     /// Deletion let the object go without touching the cloud.
-    pub const CLOUD_CLEANUP_SKIPPED: &str = "CloudCleanupSkipped";
+    pub const CLOUD_CLEANUP_SKIPPED: &str = crate::controller::work::reasons::CLOUD_CLEANUP_SKIPPED;
     /// A create's outcome cannot be proven (see [`super::outcome_unknown_message`]).
     pub const CREATE_OUTCOME_UNKNOWN: &str = "CreateOutcomeUnknown";
     /// The set named by the adopt annotation is held by another object.
@@ -254,7 +260,11 @@ pub fn peers(me_uid: &str, spec: &RdsBackupSpec, all: &[RdsBackup]) -> Peers {
 pub fn pick_task<'a>(tasks: &'a [RdsBackupJob], peers: &Peers) -> Option<&'a RdsBackupJob> {
     tasks
         .iter()
-        .filter(|t| t.job_mode.as_deref().is_none_or(|m| m == "Manual"))
+        .filter(|t| {
+            t.job_mode
+                .as_deref()
+                .is_none_or(|m| m == BACKUP_MODE_MANUAL)
+        })
         .filter(|t| !t.backup_job_id.is_empty() && !peers.claimed_jobs.contains(&t.backup_job_id))
         .min_by_key(|t| {
             (
@@ -273,7 +283,11 @@ pub fn candidate_sets<'a>(
 ) -> Vec<&'a CloudBackupSet> {
     let mut out: Vec<&CloudBackupSet> = sets
         .iter()
-        .filter(|b| b.backup_mode.as_deref().is_none_or(|m| m == "Manual"))
+        .filter(|b| {
+            b.backup_mode
+                .as_deref()
+                .is_none_or(|m| m == BACKUP_MODE_MANUAL)
+        })
         .filter(|b| !b.backup_id.is_empty() && !peers.claimed_backups.contains(&b.backup_id))
         .filter(|b| {
             b.backup_start_time
@@ -437,7 +451,7 @@ pub fn observe_task(
                     format!(
                         "backup task {} is {} ({}%)",
                         task.backup_job_id,
-                        other.unwrap_or("NoStart"),
+                        other.unwrap_or(TASK_NO_START),
                         status.progress.unwrap_or(0)
                     ),
                 ),
