@@ -259,16 +259,31 @@ fn violations(s: &Snapshot) -> Vec<String> {
     v
 }
 
+fn rds_done(o: &RdsBackup) -> bool {
+    o.status.as_ref().and_then(|s| s.phase) == Some(RdsBackupPhase::Succeeded)
+}
+
+fn hbr_done(o: &HbrBackupJob) -> bool {
+    o.status.as_ref().and_then(|s| s.phase) == Some(HbrBackupJobPhase::Succeeded)
+}
+
+fn dbs_done(o: &DbsBackupPlan) -> bool {
+    o.status.as_ref().and_then(|s| s.phase) == Some(DbsBackupPlanPhase::Running)
+}
+
 fn converged(s: &Snapshot) -> bool {
-    s.rds
-        .iter()
-        .all(|o| o.status.as_ref().and_then(|s| s.phase) == Some(RdsBackupPhase::Succeeded))
-        && s.hbr
-            .iter()
-            .all(|o| o.status.as_ref().and_then(|s| s.phase) == Some(HbrBackupJobPhase::Succeeded))
-        && s.dbs
-            .iter()
-            .all(|o| o.status.as_ref().and_then(|s| s.phase) == Some(DbsBackupPlanPhase::Running))
+    s.rds.iter().all(rds_done) && s.hbr.iter().all(hbr_done) && s.dbs.iter().all(dbs_done)
+}
+
+/// `name status` of every object not done yet (for the failure message).
+fn not_done<'a, K: kube::Resource + serde::Serialize>(
+    objects: &'a [K],
+    done: fn(&K) -> bool,
+) -> impl Iterator<Item = String> + 'a {
+    objects.iter().filter(move |o| !done(o)).map(|o| {
+        let v = serde_json::to_value(o).unwrap_or_default();
+        format!("{} {}", v["metadata"]["name"], v["status"])
+    })
 }
 
 /// The candidate sets named in a `CreateOutcomeUnknown` message.
@@ -502,49 +517,9 @@ async fn exactly_once_survives_kills_lost_answers_and_faults() {
             }
             user_adoptions += resolve_unknown_outcomes(&env, &s).await;
             if Instant::now() > deadline {
-                let stuck: Vec<String> = s
-                    .rds
-                    .iter()
-                    .filter(|o| {
-                        o.status.as_ref().and_then(|s| s.phase) != Some(RdsBackupPhase::Succeeded)
-                    })
-                    .map(|o| {
-                        format!(
-                            "{} {:?}",
-                            o.metadata.name.as_deref().unwrap_or_default(),
-                            o.status
-                        )
-                    })
-                    .chain(
-                        s.hbr
-                            .iter()
-                            .filter(|o| {
-                                o.status.as_ref().and_then(|s| s.phase)
-                                    != Some(HbrBackupJobPhase::Succeeded)
-                            })
-                            .map(|o| {
-                                format!(
-                                    "{} {:?}",
-                                    o.metadata.name.as_deref().unwrap_or_default(),
-                                    o.status
-                                )
-                            }),
-                    )
-                    .chain(
-                        s.dbs
-                            .iter()
-                            .filter(|o| {
-                                o.status.as_ref().and_then(|s| s.phase)
-                                    != Some(DbsBackupPlanPhase::Running)
-                            })
-                            .map(|o| {
-                                format!(
-                                    "{} {:?}",
-                                    o.metadata.name.as_deref().unwrap_or_default(),
-                                    o.status
-                                )
-                            }),
-                    )
+                let stuck: Vec<String> = not_done(&s.rds, rds_done)
+                    .chain(not_done(&s.hbr, hbr_done))
+                    .chain(not_done(&s.dbs, dbs_done))
                     .collect();
                 panic!("seed {seed}: wave {wave} did not converge: {stuck:#?}");
             }

@@ -118,7 +118,8 @@ impl ManagedResource for DbsBackupPlan {
 kind::tracked!(
     DbsBackupPlan,
     crate::crd::DbsBackupPlanStatus,
-    crate::crd::DbsBackupPlanPhase
+    crate::crd::DbsBackupPlanPhase,
+    failed = crate::crd::DbsBackupPlanPhase::Failed
 );
 
 /// The `DbsBackupPlan` controller futures (one per watched namespace).
@@ -590,8 +591,6 @@ async fn create(
         // Refused for good (e.g. an invalid parameter): nothing was created. The plan fails;
         // a changed spec is tried again with a new ClientToken.
         Err(e) if work::create_refused_for_good(&e) => {
-            w.status.pending_create = None;
-            w.status.phase = Some(DbsBackupPlanPhase::Failed);
             w.fail_create(
                 e,
                 "fix the spec (the operator tries again when the spec changes) or the cloud side",

@@ -89,7 +89,9 @@ impl ManagedResource for HbrBackupJob {
 kind::tracked!(
     HbrBackupJob,
     crate::crd::HbrBackupJobStatus,
-    crate::crd::HbrBackupJobPhase
+    crate::crd::HbrBackupJobPhase,
+    failed = crate::crd::HbrBackupJobPhase::Failed,
+    completion_time = completion_time
 );
 
 /// The `HbrBackupJob` controller futures (one per watched namespace).
@@ -274,11 +276,6 @@ async fn create(
         // Refused for good (e.g. `InstanceNotExist`): the call did not run and the immutable
         // spec can never work. The object fails; no intent is left behind.
         Err(e) if work::create_refused_for_good(&e) => {
-            w.status.pending_create = None;
-            w.status.phase = Some(HbrBackupJobPhase::Failed);
-            w.status
-                .completion_time
-                .get_or_insert(Time(jiff::Timestamp::now()));
             w.fail_create(e, work::IMMUTABLE_CREATE_REFUSED).await
         }
         // The intent stays whatever other error: the next attempt looks for the job by name

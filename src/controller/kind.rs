@@ -64,6 +64,16 @@ pub trait TrackedStatus: Clone + Default + Serialize + Send + Sync {
     fn observed_generation_mut(&mut self) -> &mut Option<i64>;
     /// `status.lastRequestId`.
     fn last_request_id_mut(&mut self) -> &mut Option<String>;
+    /// The phase of an object that can no longer succeed as it is.
+    const FAILED: Self::Phase;
+    /// `status.pendingCreate`, for writing.
+    fn pending_create_mut(&mut self) -> &mut Option<crate::crd::PendingCreate>;
+    /// `status.completionTime`, for writing, on kinds that have one (one-shot backups).
+    fn completion_time_mut(
+        &mut self,
+    ) -> Option<&mut Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>> {
+        None
+    }
 }
 
 /// A kind reconciled through [`Work`](super::work::Work).
@@ -75,11 +85,23 @@ pub trait Tracked: ManagedResource {
 }
 
 /// Implements [`TrackedStatus`] and [`Tracked`] for a kind whose status has the common fields
-/// (`phase`, `conditions`, `observedGeneration`, `lastRequestId`): `tracked!(Kind, Status, Phase)`.
+/// (`phase`, `conditions`, `observedGeneration`, `lastRequestId`, `pendingCreate`):
+/// `tracked!(Kind, Status, Phase, failed = Phase::Failed[, completion_time = completion_time])`.
 macro_rules! tracked {
-    ($kind:ty, $status:ty, $phase:ty) => {
+    ($kind:ty, $status:ty, $phase:ty, failed = $failed:expr $(, completion_time = $ct:ident)?) => {
         impl $crate::controller::kind::TrackedStatus for $status {
             type Phase = $phase;
+            const FAILED: $phase = $failed;
+            fn pending_create_mut(&mut self) -> &mut Option<$crate::crd::PendingCreate> {
+                &mut self.pending_create
+            }
+            $(
+            fn completion_time_mut(
+                &mut self,
+            ) -> Option<&mut Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>> {
+                Some(&mut self.$ct)
+            }
+            )?
             fn phase(&self) -> Option<$phase> {
                 self.phase
             }

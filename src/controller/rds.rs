@@ -110,7 +110,9 @@ impl ManagedResource for RdsBackup {
 kind::tracked!(
     RdsBackup,
     crate::crd::RdsBackupStatus,
-    crate::crd::RdsBackupPhase
+    crate::crd::RdsBackupPhase,
+    failed = crate::crd::RdsBackupPhase::Failed,
+    completion_time = completion_time
 );
 
 /// The `RdsBackup` controller futures (one per watched namespace).
@@ -536,11 +538,6 @@ async fn create_or_adopt(
         }
         Err(e) if work::create_refused_for_good(&e) => {
             // The spec is immutable: this object can never succeed.
-            w.status.pending_create = None;
-            w.status.phase = Some(RdsBackupPhase::Failed);
-            w.status
-                .completion_time
-                .get_or_insert(Time(jiff::Timestamp::now()));
             w.fail_create(e, work::IMMUTABLE_CREATE_REFUSED).await
         }
         Err(e) => {

@@ -3,6 +3,7 @@
 //! conditions (status write only when something changed, an event on each transition) and
 //! report a cloud error.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
@@ -176,10 +177,16 @@ impl<K: Tracked> Work<'_, K> {
         Err(Error::wait(problem.reason(), self.ctx.timing.error_max))
     }
 
-    /// Reports a create the service refused for good ([`create_refused_for_good`]) on an
-    /// object whose phase the caller already set to `Failed`: `Stalled/CreateRefused` with the
-    /// service's answer and `what_now` (what the user can do); the same create is not retried.
+    /// Reports a create the service refused for good ([`create_refused_for_good`]): the intent
+    /// is cleared (the call did not run), the phase becomes `Failed` (with a completion time on
+    /// one-shot kinds), and `Stalled/CreateRefused` carries the service's answer and `what_now`
+    /// (what the user can do); the same create is not retried.
     pub async fn fail_create(&mut self, e: CloudError, what_now: &str) -> Result<Action> {
+        *self.status.pending_create_mut() = None;
+        *self.status.phase_mut() = Some(<K::Status as TrackedStatus>::FAILED);
+        if let Some(t) = self.status.completion_time_mut() {
+            t.get_or_insert(Time(jiff::Timestamp::now()));
+        }
         if let Some(id) = e.request_id() {
             *self.status.last_request_id_mut() = Some(id.to_string());
         }
