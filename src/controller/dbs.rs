@@ -300,8 +300,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         spec_changed: w.status.observed_generation != generation,
     });
     tracing::debug!(kind = KIND, name = %w.name, ?step, "planned");
-    let plan_id = w.status.backup_plan_id.clone().unwrap_or_default();
-    match step {
+    match &step {
         Step::RecordIntent => {
             let uid = obj
                 .metadata
@@ -320,17 +319,25 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                 format!("creating backup plan {:?}", desired.name),
             ))
             .await?;
-            create(&mut w, dbs.as_ref(), &desired, &token).await
+            return create(&mut w, dbs.as_ref(), &desired, &token).await;
         }
         Step::Create { token } => {
             // The outcome of an earlier create is unknown (crash, lost answer): look for the
             // plan first; re-sending the same ClientToken is the fallback.
-            match find_own_plan(&w, dbs.as_ref(), &desired).await? {
+            return match find_own_plan(&w, dbs.as_ref(), &desired).await? {
                 Ok(Some(found)) => adopt(&mut w, &found).await,
-                Ok(None) => create(&mut w, dbs.as_ref(), &desired, &token).await,
+                Ok(None) => create(&mut w, dbs.as_ref(), &desired, token).await,
                 Err(e) => w.cloud_error(e).await,
-            }
+            };
         }
+        Step::AwaitSpecChange => return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync)),
+        _ => {}
+    }
+    // Every other step acts on the recorded plan (`plan::plan` plans them only then).
+    let Some(plan_id) = w.status.backup_plan_id.clone() else {
+        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+    };
+    match step {
         Step::Configure { drift } => {
             configure(
                 &mut w,
@@ -444,8 +451,11 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                 Err(e) => w.cloud_error(e).await,
             }
         }
-        Step::Observe => observe(&mut w, dbs.as_ref(), &desired, observed.as_ref()).await,
-        Step::AwaitSpecChange => Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync)),
+        Step::Observe => observe(&mut w, dbs.as_ref(), &plan_id, &desired, observed.as_ref()).await,
+        // Handled above.
+        Step::RecordIntent | Step::Create { .. } | Step::AwaitSpecChange => {
+            Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync))
+        }
     }
 }
 
@@ -712,11 +722,11 @@ async fn configure(
 async fn observe(
     w: &mut Work<'_>,
     dbs: &dyn DbsApi,
+    plan_id: &str,
     desired: &DesiredPlan,
     observed: Option<&BackupPlanDetail>,
 ) -> Result<Action> {
     let ctx = w.ctx;
-    let plan_id = w.status.backup_plan_id.clone().unwrap_or_default();
     let Some(p) = observed else {
         if w.status.cloud_status.is_none() {
             w.commit(&Health::progressing(
@@ -748,7 +758,7 @@ async fn observe(
         // The drift comparison just ran (plan() found no difference).
         w.status.last_sync_time = Some(Time(jiff::Timestamp::now()));
         let req = DescribeFullBackupListRequest {
-            backup_plan_id: plan_id.clone(),
+            backup_plan_id: plan_id.to_string(),
             page_num: Some(0),
             page_size: Some(100),
             ..DescribeFullBackupListRequest::default()

@@ -182,8 +182,8 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
             Ok(None) => create(&mut w, hbr.as_ref(), &request).await,
             Err(e) => w.cloud_error(e).await,
         },
-        Step::Track => track(&mut w, hbr.as_ref()).await,
-        Step::FetchSnapshots => fetch_snapshots(&mut w, hbr.as_ref()).await,
+        Step::Track { job_id } => track(&mut w, hbr.as_ref(), &job_id).await,
+        Step::FetchSnapshots { job_id } => fetch_snapshots(&mut w, hbr.as_ref(), &job_id).await,
         Step::Done => Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync)),
     }
 }
@@ -229,7 +229,7 @@ async fn adopt(w: &mut Work<'_>, hbr: &dyn HbrApi, job: &CloudJob) -> Result<Act
     w.status.pending_create = None;
     let view = w.record(job);
     if view.phase.is_terminal() {
-        return finish(w, hbr, view).await;
+        return finish(w, hbr, &job.job_id, view).await;
     }
     w.commit(&Health::progressing(
         reasons::JOB_ADOPTED,
@@ -300,10 +300,9 @@ async fn describe_job(
     }
 }
 
-async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Result<Action> {
+async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi, job_id: &str) -> Result<Action> {
     let ctx = w.ctx;
-    let job_id = w.status.job_id.clone().unwrap_or_default();
-    let job = match describe_job(hbr, w.obj.spec.source_type.as_str(), &job_id).await {
+    let job = match describe_job(hbr, w.obj.spec.source_type.as_str(), job_id).await {
         Ok(j) => j,
         Err(e) => return w.cloud_error(e).await,
     };
@@ -332,7 +331,7 @@ async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Result<Action> {
     };
     let view = w.record(&job);
     if view.phase.is_terminal() {
-        return finish(w, hbr, view).await;
+        return finish(w, hbr, job_id, view).await;
     }
     w.commit(&view.health).await?;
     let now = jiff::Timestamp::now();
@@ -346,14 +345,19 @@ async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Result<Action> {
 }
 
 /// The job ended: record snapshot ids (`UDM_ECS`) and the terminal status.
-async fn finish(w: &mut Work<'_>, hbr: &dyn HbrApi, view: plan::JobView) -> Result<Action> {
+async fn finish(
+    w: &mut Work<'_>,
+    hbr: &dyn HbrApi,
+    job_id: &str,
+    view: plan::JobView,
+) -> Result<Action> {
     let publish = if view.warning {
         Publish::Warning
     } else {
         Publish::Auto
     };
     if plan::needs_snapshot_ids(&w.obj.spec, &w.status) {
-        match lookup_snapshots(w, hbr).await {
+        match lookup_snapshots(w, hbr, job_id).await {
             Ok(ids) => w.status.snapshot_ids = ids,
             Err(e) => {
                 // The outcome is known; record it and retry the lookup later.
@@ -376,11 +380,11 @@ async fn finish(w: &mut Work<'_>, hbr: &dyn HbrApi, view: plan::JobView) -> Resu
 async fn lookup_snapshots(
     w: &Work<'_>,
     hbr: &dyn HbrApi,
+    job_id: &str,
 ) -> std::result::Result<Vec<String>, CloudError> {
     if w.obj.spec.source_type == HbrSourceType::EcsFile {
-        return search_snapshots(w, hbr).await;
+        return search_snapshots(w, hbr, job_id).await;
     }
-    let job_id = w.status.job_id.clone().unwrap_or_default();
     let now = jiff::Timestamp::now().as_second();
     let since = w
         .status
@@ -395,9 +399,9 @@ async fn lookup_snapshots(
         .map(|t| t.0.as_second())
         .unwrap_or(now)
         .max(now);
-    let req = plan::describe_snapshots(&w.obj.spec, &job_id, since, until);
+    let req = plan::describe_snapshots(&w.obj.spec, job_id, since, until);
     let resp = hbr.describe_udm_snapshots(&req).await?;
-    Ok(plan::snapshot_ids(&resp.snapshots, &job_id))
+    Ok(plan::snapshot_ids(&resp.snapshots, job_id))
 }
 
 /// Pages of `SearchHistoricalSnapshots` searched for the snapshot of an `ECS_FILE` job.
@@ -408,8 +412,8 @@ const MAX_SNAPSHOT_PAGES: u32 = 20;
 async fn search_snapshots(
     w: &Work<'_>,
     hbr: &dyn HbrApi,
+    job_id: &str,
 ) -> std::result::Result<Vec<String>, CloudError> {
-    let job_id = w.status.job_id.clone().unwrap_or_default();
     let since = w
         .status
         .start_time
@@ -421,7 +425,7 @@ async fn search_snapshots(
     for _ in 0..MAX_SNAPSHOT_PAGES {
         let req = plan::search_snapshots(&w.obj.spec, since, token);
         let resp = hbr.search_historical_snapshots(&req).await?;
-        let ids = plan::historical_snapshot_ids(&resp.snapshots, &job_id);
+        let ids = plan::historical_snapshot_ids(&resp.snapshots, job_id);
         if !ids.is_empty() {
             return Ok(ids);
         }
@@ -433,8 +437,8 @@ async fn search_snapshots(
     Ok(Vec::new())
 }
 
-async fn fetch_snapshots(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Result<Action> {
-    match lookup_snapshots(w, hbr).await {
+async fn fetch_snapshots(w: &mut Work<'_>, hbr: &dyn HbrApi, job_id: &str) -> Result<Action> {
+    match lookup_snapshots(w, hbr, job_id).await {
         Ok(ids) => w.status.snapshot_ids = ids,
         Err(e) => return w.cloud_error(e).await,
     }
@@ -501,7 +505,9 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
             }
         }
     }
-    let job_id = w.status.job_id.clone().unwrap_or_default();
+    let Some(job_id) = w.status.job_id.clone() else {
+        return Ok(Action::await_change());
+    };
     let job = match describe_job(hbr.as_ref(), source_type, &job_id).await {
         Ok(j) => j,
         Err(e) => {
@@ -565,7 +571,7 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
             }
             CleanupStep::FetchSnapshots => {
                 fetched = true;
-                match lookup_snapshots(&w, hbr.as_ref()).await {
+                match lookup_snapshots(&w, hbr.as_ref(), &job_id).await {
                     Ok(ids) => w.status.snapshot_ids = ids,
                     Err(e) => {
                         w.cloud_error(e).await?;

@@ -477,9 +477,15 @@ pub enum Step {
     /// Search the jobs for ours by name (after a crash), then create if it is not there.
     RecoverOrCreate,
     /// Poll the job by id.
-    Track,
+    Track {
+        /// `JobId`.
+        job_id: String,
+    },
     /// Fetch the snapshot ids of a finished `UDM_ECS` job.
-    FetchSnapshots,
+    FetchSnapshots {
+        /// `JobId`.
+        job_id: String,
+    },
     /// Nothing left to do.
     Done,
 }
@@ -491,12 +497,13 @@ pub fn plan(spec: &HbrBackupJobSpec, status: &HbrBackupJobStatus) -> Step {
         (None, None) if status.phase == Some(HbrBackupJobPhase::Failed) => Step::Done,
         (None, None) => Step::RecordIntent,
         (None, Some(_)) => Step::RecoverOrCreate,
-        (Some(_), _) => {
+        (Some(job_id), _) => {
+            let job_id = job_id.clone();
             let terminal = status.phase.is_some_and(HbrBackupJobPhase::is_terminal);
             if !terminal {
-                Step::Track
+                Step::Track { job_id }
             } else if needs_snapshot_ids(spec, status) {
-                Step::FetchSnapshots
+                Step::FetchSnapshots { job_id }
             } else {
                 Step::Done
             }

@@ -356,9 +356,19 @@ fn apply_plan() {
     assert_eq!(plan(&spec, &st), Step::RecoverOrCreate);
     st.job_id = Some("job-1".into());
     st.phase = Some(HbrBackupJobPhase::Running);
-    assert_eq!(plan(&spec, &st), Step::Track);
+    assert_eq!(
+        plan(&spec, &st),
+        Step::Track {
+            job_id: "job-1".into()
+        }
+    );
     st.phase = Some(HbrBackupJobPhase::Succeeded);
-    assert_eq!(plan(&spec, &st), Step::FetchSnapshots);
+    assert_eq!(
+        plan(&spec, &st),
+        Step::FetchSnapshots {
+            job_id: "job-1".into()
+        }
+    );
     st.snapshot_ids = vec!["s-1".into()];
     assert_eq!(plan(&spec, &st), Step::Done);
     st.snapshot_ids.clear();
