@@ -38,7 +38,10 @@ pub use manifests::{
 };
 pub use observe::{ObjectState, Verdict, observe, observe_all};
 pub use render::{render_line, render_table};
-pub use world::{World, WorldConfig, install_crds, sandbox_timing};
+pub use world::{
+    CredentialsSecret, OperatorSettings, World, WorldConfig, demo_emulator, install_crds,
+    sandbox_timing,
+};
 
 /// Field manager of the sandbox's server-side applies.
 pub const FIELD_MANAGER: &str = "aliyun-backup-sandbox";
