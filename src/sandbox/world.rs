@@ -8,6 +8,25 @@
 //! configured ([`OperatorSettings`]) and whether it starts right away; [`World::start`] builds
 //! it, and the [`World`] then starts, stops and kills the operator as often as needed while the
 //! API server and the emulator keep their state.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), aliyun_backup_operator::sandbox::SandboxError> {
+//! use std::time::Duration;
+//!
+//! use aliyun_backup_operator::sandbox::{CredentialsSecret, World, WorldConfig};
+//!
+//! let config = WorldConfig::demo(Duration::from_secs(2))
+//!     .with_credentials_secret(CredentialsSecret::demo("team-a", "aliyun-credentials"))
+//!     .without_operator();
+//! let mut world = World::start(&config).await?;
+//! let mut operator = world.operator_config();
+//! operator.namespaces = vec!["team-a".into()];
+//! world.start_operator_with(operator).await?;
+//! // … create objects with `world.client`, look at `world.emulator.calls()` …
+//! world.stop().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
