@@ -1,10 +1,12 @@
 //! The `sandbox` subcommand: a complete, throw-away demo in one process.
 //!
-//! [`World::start`] starts an in-memory Kubernetes API server ([`kube_sandbox`]), the Alibaba
-//! Cloud emulator ([`aliyun_emulator`]) with the demo credentials and instances, installs the
-//! CRDs, waits until they are established and starts the real operator (the same
-//! [`crate::controller::start`] the `run` subcommand and the integration tests use) with the
-//! emulator as its endpoint and leader election off. [`run_demo`] then applies manifests (by
+//! [`World::start`] with [`WorldConfig::demo`] starts an in-memory Kubernetes API server
+//! ([`kube_sandbox`]), the Alibaba Cloud emulator ([`aliyun_emulator`]) with the demo
+//! credentials and instances, installs the CRDs, waits until they are established and starts
+//! the real operator (the same [`crate::controller::start`] the `run` subcommand and the
+//! integration tests use) with the emulator as its endpoint and leader election off; the
+//! integration tests and the convergence benchmark build their worlds with the same
+//! [`WorldConfig`], configured differently. [`run_demo`] then applies manifests (by
 //! default every `examples/*.yaml`) with server-side apply and shows each object's phase,
 //! progress and cloud id until all of them are done, and returns a [`Report`].
 //!
