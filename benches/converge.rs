@@ -15,17 +15,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aliyun_backup_operator::crd::{RdsBackup, RdsBackupPhase};
-use aliyun_backup_operator::sandbox::{
-    DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, World, WorldConfig, ensure_namespace,
-    sandbox_timing,
-};
-use k8s_openapi::api::core::v1::Secret;
+use aliyun_backup_operator::sandbox::{CredentialsSecret, World, WorldConfig};
 use kube::Api;
-use kube::api::{ListParams, ObjectMeta, PostParams};
+use kube::api::{ListParams, PostParams};
 
 const NS: &str = "bench";
 
@@ -74,36 +69,18 @@ fn main() {
 
 async fn run(n: usize, job: Duration, qps: f64, timeout: Duration) -> bool {
     let instances: Vec<String> = (0..n).map(|i| format!("rm-bench{i:04}")).collect();
-    let world = World::start(&WorldConfig {
-        job_duration: job,
-        rds_instances: instances.clone(),
-        ecs_instances: vec![],
-        timing: sandbox_timing(),
-        cloud_qps: Some(qps),
-        metrics: false,
-    })
-    .await
-    .unwrap();
+    // The sandbox's world (sandbox timing), with one emulated instance per object, no metrics
+    // listener, the chosen rate limit and the objects' credentials Secret.
+    let mut config =
+        WorldConfig::demo(job).with_credentials_secret(CredentialsSecret::demo(NS, "creds"));
+    config.emulator = config
+        .emulator
+        .rds_instances(instances.clone())
+        .ecs_instances(Vec::<String>::new());
+    config.operator.metrics = false;
+    config.operator.cloud_qps = Some(qps);
+    let world = World::start(&config).await.unwrap();
     let client = world.client.clone();
-    ensure_namespace(&client, NS).await.unwrap();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
-    secrets
-        .create(
-            &PostParams::default(),
-            &Secret {
-                metadata: ObjectMeta {
-                    name: Some("creds".into()),
-                    ..ObjectMeta::default()
-                },
-                string_data: Some(BTreeMap::from([
-                    ("accessKeyId".into(), DEMO_ACCESS_KEY_ID.into()),
-                    ("accessKeySecret".into(), DEMO_ACCESS_KEY_SECRET.into()),
-                ])),
-                ..Secret::default()
-            },
-        )
-        .await
-        .unwrap();
     world.sandbox.reset_counters();
 
     println!(

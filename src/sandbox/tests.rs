@@ -1,6 +1,13 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::render::{ALT_SCREEN_OFF, ALT_SCREEN_ON, CLEAR_HOME, Progress};
 use super::*;
-use crate::crd::{DbsBackupPlanStatus, HbrBackupJobStatus, RdsBackupStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use crate::crd::{
+    DbsBackupPlan, DbsBackupPlanPhase, DbsBackupPlanStatus, HbrBackupJob, HbrBackupJobPhase,
+    HbrBackupJobStatus, RdsBackup, RdsBackupPhase, RdsBackupStatus,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 fn cond(type_: &str, status: bool, reason: &str, gen_: Option<i64>) -> Condition {
     Condition {

@@ -1,26 +1,29 @@
 //! Test harness: an in-process kube-sandbox + aliyun-emulator + the real operator.
 //!
-//! Every test gets its own sandbox and emulator (loopback, port 0), installs the CRDs from
-//! `crd::all_crds()`, and starts the operator in-process with the emulator as endpoint
-//! override. Helpers wait for conditions with a generous timeout (polling, never sleeping to
-//! "wait long enough"), stop, kill and restart the operator, and capture all operator logs so
-//! tests can check that secrets never appear in them.
+//! Every test gets its own world from the library's builder
+//! (`aliyun_backup_operator::sandbox::World`, the same one the `sandbox` subcommand and the
+//! benchmark use): sandbox and emulator on loopback port 0, the CRDs from `crd::all_crds()`,
+//! the test namespace and its credentials Secret; the operator runs in-process with the
+//! emulator as endpoint override and is started by the test. Helpers wait for conditions with
+//! a generous timeout (polling, never sleeping to "wait long enough"), stop, kill and restart
+//! the operator, and capture all operator logs so tests can check that secrets never appear in
+//! them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::fmt::Debug;
 use std::io::Write;
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use aliyun_backup_operator::controller::{self, OperatorConfig, OperatorHandle, Timing};
-use aliyun_backup_operator::crd;
-use aliyun_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, ObjectMeta, PostParams};
-use kube::{Api, Client, Resource};
-use kube_sandbox::Sandbox;
+use aliyun_backup_operator::cloud::RetryPolicy;
+use aliyun_backup_operator::controller::{OperatorConfig, OperatorHandle, Timing};
+use aliyun_backup_operator::sandbox::{
+    self, CredentialsSecret, OperatorSettings, World, WorldConfig,
+};
+use aliyun_emulator::EmulatorConfig;
+use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
 /// Generous upper bound for anything the tests wait for.
@@ -85,15 +88,25 @@ pub fn captured_logs() -> String {
 // environment
 // ------------------------------------------------------------------------------------------
 
-/// One test's world.
+/// One test's world: a [`World`] whose operator the test starts. Its `sandbox`, `emulator`
+/// and `client` are reached through `Deref` (`env.sandbox`, `env.emulator`, `env.client`); the
+/// methods below panic instead of returning errors.
 pub struct Env {
-    /// The in-memory API server.
-    pub sandbox: Sandbox,
-    /// The cloud emulator.
-    pub emulator: EmulatorHandle,
-    /// A client for the sandbox.
-    pub client: Client,
-    operator: Option<OperatorHandle>,
+    world: World,
+}
+
+impl Deref for Env {
+    type Target = World;
+
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}
+
+impl DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
 }
 
 /// Emulator settings used by [`Env::start`]: the default key pair, `rm-demo01` plus
@@ -102,6 +115,41 @@ pub fn emulator_config() -> EmulatorConfig {
     EmulatorConfig::default()
         .rds_instances(["rm-demo01", "rm-demo02"])
         .with_job_duration(Duration::from_secs(2))
+}
+
+/// Operator settings for tests: fast timings, one namespace ([`NS`]), no HTTP listeners, the
+/// operator's own default credential chain, quick client-side retries so fault tests stay
+/// short.
+pub fn operator_settings() -> OperatorSettings {
+    OperatorSettings {
+        namespaces: vec![NS.into()],
+        instance: "test-operator".into(),
+        timing: Timing::fast(),
+        metrics: false,
+        cloud_qps: None,
+        cloud_retry: Some(RetryPolicy {
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(200),
+            max_total_time: Duration::from_secs(5),
+            ..RetryPolicy::default()
+        }),
+        cloud_request_timeout: Some(Duration::from_secs(5)),
+        demo_default_credentials: false,
+    }
+}
+
+/// The world of [`Env::start_with`]: `emulator`, the CRDs, namespace [`NS`] with the
+/// credentials Secret [`CREDS`] (`testid`/`testsecret`), [`operator_settings`], the operator
+/// not started.
+pub fn world_config(emulator: EmulatorConfig) -> WorldConfig {
+    WorldConfig::new(emulator, operator_settings())
+        .with_credentials_secret(CredentialsSecret {
+            namespace: NS.into(),
+            name: CREDS.into(),
+            access_key_id: KEY_ID.into(),
+            access_key_secret: KEY_SECRET.into(),
+        })
+        .without_operator()
 }
 
 impl Env {
@@ -113,70 +161,33 @@ impl Env {
 
     /// Like [`Env::start`] with a custom emulator configuration.
     pub async fn start_with(emulator: EmulatorConfig) -> Env {
-        let env = Self::start_bare(emulator).await;
-        env.install_crds().await;
-        env
-    }
-
-    /// Installs the CRDs of all kinds (from `crd::all_crds()`).
-    pub async fn install_crds(&self) {
-        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        for c in crd::all_crds() {
-            crds.create(&PostParams::default(), &c)
-                .await
-                .expect("install CRD");
-        }
+        Self::start_world(world_config(emulator)).await
     }
 
     /// Sandbox, emulator, namespace and credentials Secret, but no CRDs.
     pub async fn start_bare(emulator: EmulatorConfig) -> Env {
-        capture_logs();
-        let sandbox = Sandbox::start().await.expect("sandbox");
-        let emulator = Emulator::start(emulator).await.expect("emulator");
-        let client = sandbox.client();
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        let ns = Namespace {
-            metadata: ObjectMeta {
-                name: Some(NS.into()),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        namespaces
-            .create(&PostParams::default(), &ns)
-            .await
-            .expect("namespace");
-        let env = Env {
-            sandbox,
-            emulator,
-            client,
-            operator: None,
-        };
-        env.put_secret(
-            CREDS,
-            &[("accessKeyId", KEY_ID), ("accessKeySecret", KEY_SECRET)],
-        )
-        .await;
-        env
+        Self::start_world(world_config(emulator).without_crds()).await
     }
 
-    /// Operator settings for tests: fast timings, the emulator as endpoint, one namespace,
-    /// no leader election, no HTTP listeners.
+    /// Starts the world `config` describes, with log capture.
+    pub async fn start_world(config: WorldConfig) -> Env {
+        capture_logs();
+        let world = World::start(&config).await.expect("start the world");
+        Env { world }
+    }
+
+    /// Installs the CRDs of all kinds (from `crd::all_crds()`) and waits until they are
+    /// established.
+    pub async fn install_crds(&self) {
+        sandbox::install_crds(&self.client)
+            .await
+            .expect("install CRDs");
+    }
+
+    /// Operator settings for tests ([`operator_settings`]) with the emulator as endpoint and
+    /// no leader election.
     pub fn operator_config(&self) -> OperatorConfig {
-        let mut cfg = OperatorConfig {
-            namespaces: vec![NS.into()],
-            timing: Timing::fast(),
-            crd_poll_interval: Duration::from_millis(100),
-            instance: Some("test-operator".into()),
-            ..OperatorConfig::default()
-        };
-        cfg.cloud.endpoint_override = Some(self.emulator.url().parse().unwrap());
-        // Quick client-side retries so fault tests stay short.
-        cfg.cloud.retry.base_delay = Duration::from_millis(20);
-        cfg.cloud.retry.max_delay = Duration::from_millis(200);
-        cfg.cloud.retry.max_total_time = Duration::from_secs(5);
-        cfg.cloud.timeouts.request = Duration::from_secs(5);
-        cfg
+        self.world.operator_config()
     }
 
     /// Starts the operator with [`Env::operator_config`].
@@ -188,51 +199,33 @@ impl Env {
     /// Starts the operator with `cfg` (stopping a running one first).
     pub async fn start_operator_with(&mut self, cfg: OperatorConfig) {
         self.stop_operator().await;
-        let handle = controller::start(cfg, self.client.clone())
+        self.world
+            .start_operator_with(cfg)
             .await
             .expect("start operator");
-        self.operator = Some(handle);
     }
 
     /// The running operator.
     pub fn operator(&self) -> &OperatorHandle {
-        self.operator.as_ref().expect("operator running")
+        self.world.operator().expect("operator running")
     }
 
     /// Graceful stop (waits for in-flight reconciles).
     pub async fn stop_operator(&mut self) {
-        if let Some(h) = self.operator.take() {
-            h.stop().await.expect("operator stopped cleanly");
-        }
+        self.world
+            .stop_operator()
+            .await
+            .expect("operator stopped cleanly");
     }
 
     /// Kills the operator like a crash (in-flight work dropped at its current await).
     pub async fn kill_operator(&mut self) {
-        if let Some(h) = self.operator.take() {
-            h.kill().await;
-        }
+        self.world.kill_operator().await;
     }
 
     /// Creates or replaces a Secret in [`NS`].
     pub async fn put_secret(&self, name: &str, data: &[(&str, &str)]) {
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), NS);
-        let _ = api.delete(name, &DeleteParams::default()).await;
-        let s = Secret {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                namespace: Some(NS.into()),
-                ..ObjectMeta::default()
-            },
-            string_data: Some(
-                data.iter()
-                    .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-                    .collect(),
-            ),
-            ..Secret::default()
-        };
-        api.create(&PostParams::default(), &s)
-            .await
-            .expect("secret");
+        self.world.put_secret(NS, name, data).await.expect("secret");
     }
 
     /// Api for a namespaced kind in [`NS`].
