@@ -15,9 +15,7 @@ use aliyun_backup_operator::crd::{HbrBackupJob, HbrBackupJobPhase};
 use aliyun_emulator::{Fault, HbrOutcome, Release};
 use common::*;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_sandbox::FailureMatcher;
 use serde_json::{Value, json};
@@ -99,45 +97,11 @@ async fn create(env: &Env, obj: &HbrBackupJob) -> HbrBackupJob {
         .expect("create HbrBackupJob")
 }
 
-fn phase(o: &HbrBackupJob) -> Option<HbrBackupJobPhase> {
-    o.status.as_ref().and_then(|s| s.phase)
-}
-
-fn condition<'a>(o: &'a HbrBackupJob, type_: &str) -> Option<&'a Condition> {
-    o.status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
-}
-
-fn is_true(o: &HbrBackupJob, type_: &str) -> bool {
-    condition(o, type_).is_some_and(|c| c.status == "True")
-}
-
 async fn wait_phase(env: &Env, name: &str, p: HbrBackupJobPhase) -> HbrBackupJob {
     wait_for(&env.api::<HbrBackupJob>(), name, &format!("{p}"), |o| {
         phase(o) == Some(p)
     })
     .await
-}
-
-async fn events_for(env: &Env, name: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(env.client.clone(), NS);
-    api.list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| {
-            e.regarding
-                .as_ref()
-                .and_then(|r| r.name.as_deref())
-                .is_some_and(|n| n == name)
-        })
-        .collect()
-}
-
-fn reasons(events: &[Event]) -> Vec<String> {
-    events.iter().filter_map(|e| e.reason.clone()).collect()
 }
 
 fn emulator_jobs(env: &Env) -> Vec<Value> {

@@ -11,7 +11,6 @@ use aliyun_backup_operator::crd::{RdsBackup, RdsBackupPhase};
 use aliyun_emulator::{Fault, Release};
 use common::*;
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_sandbox::FailureMatcher;
@@ -38,20 +37,6 @@ async fn create(env: &Env, obj: &RdsBackup) -> RdsBackup {
         .expect("create RdsBackup")
 }
 
-fn phase(o: &RdsBackup) -> Option<RdsBackupPhase> {
-    o.status.as_ref().and_then(|s| s.phase)
-}
-
-fn condition<'a>(o: &'a RdsBackup, type_: &str) -> Option<&'a Condition> {
-    o.status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
-}
-
-fn is_true(o: &RdsBackup, type_: &str) -> bool {
-    condition(o, type_).is_some_and(|c| c.status == "True")
-}
-
 fn succeeded(o: &RdsBackup) -> bool {
     phase(o) == Some(RdsBackupPhase::Succeeded) && is_true(o, "Ready")
 }
@@ -64,26 +49,6 @@ async fn wait_succeeded(env: &Env, name: &str) -> RdsBackup {
         succeeded,
     )
     .await
-}
-
-async fn events_for(env: &Env, name: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(env.client.clone(), NS);
-    api.list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| {
-            e.regarding
-                .as_ref()
-                .and_then(|r| r.name.as_deref())
-                .is_some_and(|n| n == name)
-        })
-        .collect()
-}
-
-fn reasons(events: &[Event]) -> Vec<String> {
-    events.iter().filter_map(|e| e.reason.clone()).collect()
 }
 
 /// Backup sets of the emulator state: `(BackupId, Deleted)`.

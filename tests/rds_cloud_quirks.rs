@@ -128,10 +128,6 @@ fn backup(name: &str, policy: DeletionPolicy) -> RdsBackup {
     b
 }
 
-fn phase(o: &RdsBackup) -> Option<RdsBackupPhase> {
-    o.status.as_ref().and_then(|s| s.phase)
-}
-
 fn stalled_reason(o: &RdsBackup) -> Option<String> {
     o.status.as_ref().and_then(|s| {
         s.conditions

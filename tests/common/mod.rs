@@ -11,6 +11,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod status;
+#[allow(unused_imports)]
+pub use status::*;
+
 use std::fmt::Debug;
 use std::io::Write;
 use std::ops::{Deref, DerefMut};
