@@ -81,21 +81,21 @@ async fn leader_and_standby_both_pass_the_charts_probes() {
         handles.push(controller::start(cfg, env.client.clone()).await.unwrap());
     }
     let addrs: Vec<_> = handles.iter().map(|h| h.health_addr.unwrap()).collect();
-    let deadline = tokio::time::Instant::now() + common::TIMEOUT;
-    loop {
-        let mut codes = Vec::new();
-        for a in &addrs {
-            codes.push((status(*a, &liveness).await, status(*a, &readiness).await));
-        }
-        if codes.iter().all(|c| *c == (200, 200)) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "both replicas must be live and ready (leader and standby); (liveness, readiness) = {codes:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::eventually(
+        "both replicas to be live and ready (leader and standby)",
+        || async {
+            let mut codes = Vec::new();
+            for a in &addrs {
+                codes.push((status(*a, &liveness).await, status(*a, &readiness).await));
+            }
+            if codes.iter().all(|c| *c == (200, 200)) {
+                Ok(())
+            } else {
+                Err(format!("(liveness, readiness) = {codes:?}"))
+            }
+        },
+    )
+    .await;
     for h in handles {
         h.stop().await.unwrap();
     }

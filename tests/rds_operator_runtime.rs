@@ -80,18 +80,11 @@ async fn only_the_leader_acts_and_a_standby_takes_over() {
         .await
         .unwrap();
     // While the backup runs to completion, the standby is ready but never acts.
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
+    wait_for(&api, "led-1", "Succeeded", |o| {
         assert!(!b.is_leading(), "the standby must not act while a leads");
-        if api.get("led-1").await.ok().is_some_and(|o| succeeded(&o)) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "led-1 never succeeded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        succeeded(o)
+    })
+    .await;
     assert_eq!(env.calls("CreateBackup"), 1);
     assert_eq!(
         b.metrics.reconcile_count("RdsBackup"),
@@ -226,18 +219,15 @@ async fn endpoints_serve_metrics_health_and_readiness() {
     // A deleted object has no series left.
     api.delete("m1", &Default::default()).await.unwrap();
     wait_gone(&api, "m1").await;
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
+    eventually("the series of a deleted object to vanish", || async {
         let body = scrape().await;
-        if !body.contains("name=\"m1\"") {
-            break;
+        if body.contains("name=\"m1\"") {
+            Err(body)
+        } else {
+            Ok(())
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "series of a deleted object remain:\n{body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     env.stop_operator().await;
 }
 

@@ -46,3 +46,24 @@ pub async fn events_for(env: &Env, name: &str) -> Vec<Event> {
 pub fn reasons(events: &[Event]) -> Vec<String> {
     events.iter().filter_map(|e| e.reason.clone()).collect()
 }
+
+/// Polls an async check (an HTTP probe, a metrics scrape) until it holds, failing after
+/// [`super::TIMEOUT`] with the last value `check` described.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = tokio::time::Instant::now() + super::TIMEOUT;
+    loop {
+        let last = match check().await {
+            Ok(()) => return,
+            Err(last) => last,
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}; last seen: {last}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
