@@ -25,6 +25,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use aliyun_backup_operator::controller::kind::Tracked;
 use aliyun_backup_operator::crd::{
     DbsBackupPlan, DbsBackupPlanPhase, HbrBackupJob, HbrBackupJobPhase, RdsBackup, RdsBackupPhase,
 };
@@ -161,6 +162,17 @@ fn adopt_annotation(o: &RdsBackup) -> Option<String> {
         .cloned()
 }
 
+/// `(object name, id)` for every object whose status holds an id.
+fn held<'a, K: Tracked>(
+    objects: &'a [K],
+    id: impl Fn(&K::Status) -> Option<String> + 'a,
+) -> impl Iterator<Item = (&'a str, String)> + 'a {
+    objects.iter().filter_map(move |o| {
+        let id = id(o.status()?)?;
+        Some((o.meta().name.as_deref().unwrap_or_default(), id))
+    })
+}
+
 /// Ids that appear on more than one object.
 fn duplicates<'a>(what: &str, ids: impl Iterator<Item = (&'a str, String)>) -> Vec<String> {
     let mut seen: HashMap<String, &str> = HashMap::new();
@@ -180,17 +192,11 @@ fn violations(s: &Snapshot) -> Vec<String> {
     // RDS: unique jobs and sets; success only with own ids that the cloud confirms.
     v.extend(duplicates(
         "RDS backup job",
-        s.rds.iter().filter_map(|o| {
-            let id = o.status.as_ref()?.backup_job_id.clone()?;
-            Some((o.metadata.name.as_deref().unwrap_or_default(), id))
-        }),
+        held(&s.rds, |st| st.backup_job_id.clone()),
     ));
     v.extend(duplicates(
         "RDS backup set",
-        s.rds.iter().filter_map(|o| {
-            let id = o.status.as_ref()?.backup_id.clone()?;
-            Some((o.metadata.name.as_deref().unwrap_or_default(), id))
-        }),
+        held(&s.rds, |st| st.backup_id.clone()),
     ));
     for o in &s.rds {
         let Some(st) = &o.status else { continue };
@@ -214,13 +220,7 @@ fn violations(s: &Snapshot) -> Vec<String> {
         }
     }
     // HBR: unique jobs; success only with a job the cloud completed.
-    v.extend(duplicates(
-        "HBR job",
-        s.hbr.iter().filter_map(|o| {
-            let id = o.status.as_ref()?.job_id.clone()?;
-            Some((o.metadata.name.as_deref().unwrap_or_default(), id))
-        }),
-    ));
+    v.extend(duplicates("HBR job", held(&s.hbr, |st| st.job_id.clone())));
     for o in &s.hbr {
         let Some(st) = &o.status else { continue };
         if st.phase != Some(HbrBackupJobPhase::Succeeded) {
@@ -238,10 +238,7 @@ fn violations(s: &Snapshot) -> Vec<String> {
     // DBS: unique plans; running only with a plan that exists.
     v.extend(duplicates(
         "DBS plan",
-        s.dbs.iter().filter_map(|o| {
-            let id = o.status.as_ref()?.backup_plan_id.clone()?;
-            Some((o.metadata.name.as_deref().unwrap_or_default(), id))
-        }),
+        held(&s.dbs, |st| st.backup_plan_id.clone()),
     ));
     for o in &s.dbs {
         let Some(st) = &o.status else { continue };

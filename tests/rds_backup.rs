@@ -14,7 +14,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_sandbox::FailureMatcher;
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn backup(name: &str, instance: &str) -> RdsBackup {
     serde_json::from_value(json!({
@@ -51,16 +51,25 @@ async fn wait_succeeded(env: &Env, name: &str) -> RdsBackup {
     .await
 }
 
-/// Backup sets of the emulator state: `(BackupId, Deleted)`.
-fn emulator_tasks(env: &Env) -> Vec<(String, bool)> {
+/// The tasks of the emulator state.
+fn rds_tasks(env: &Env) -> Vec<Value> {
     env.emulator.state()["rds"]["tasks"]
         .as_array()
         .cloned()
         .unwrap_or_default()
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// Backup sets of the emulator state: `(BackupId, Deleted)`.
+fn emulator_tasks(env: &Env) -> Vec<(String, bool)> {
+    rds_tasks(env)
         .iter()
         .map(|t| {
             (
-                t["BackupId"].as_str().unwrap_or_default().to_string(),
+                text(&t["BackupId"]),
                 t["Deleted"].as_bool().unwrap_or(false),
             )
         })
@@ -531,17 +540,9 @@ async fn failed_task_ends_failed_and_stalled_then_deletes_cleanly() {
 
 /// `(BackupJobId, BackupId)` of every task in the emulator.
 fn cloud_tasks(env: &Env) -> Vec<(String, String)> {
-    env.emulator.state()["rds"]["tasks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    rds_tasks(env)
         .iter()
-        .map(|t| {
-            (
-                t["BackupJobId"].as_str().unwrap_or_default().to_string(),
-                t["BackupId"].as_str().unwrap_or_default().to_string(),
-            )
-        })
+        .map(|t| (text(&t["BackupJobId"]), text(&t["BackupId"])))
         .collect()
 }
 

@@ -19,9 +19,7 @@ use aliyun_backup_operator::cloud::{
 };
 use aliyun_backup_operator::crd::{DeletionPolicy, RdsBackup, RdsBackupPhase};
 use common::*;
-use k8s_openapi::api::events::v1::Event;
-use kube::Api;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 /// What the wrapper changes in `DescribeBackups(BackupId)` answers.
@@ -138,20 +136,7 @@ fn stalled_reason(o: &RdsBackup) -> Option<String> {
 }
 
 async fn event_reasons(env: &Env, name: &str) -> Vec<String> {
-    let api: Api<Event> = Api::namespaced(env.client.clone(), NS);
-    api.list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| {
-            e.regarding
-                .as_ref()
-                .and_then(|r| r.name.as_deref())
-                .is_some_and(|n| n == name)
-        })
-        .filter_map(|e| e.reason)
-        .collect()
+    reasons(&events_for(env, name).await)
 }
 
 #[tokio::test]
