@@ -216,14 +216,18 @@ pub mod reasons {
 /// Whether a create error is a refusal that sending the same request again cannot change: the
 /// service answered with an error code that is not transient, not a conflict (busy), not a
 /// credentials or permission problem (those are fixed in the Secret or RAM, after which the
-/// same create may work) and not an HTTP 403 (a quota or state of the resource, such as RDS
-/// `Exceeded.BackupTimes`, that lifts with time). The call did not run.
+/// same create may work), not an HTTP 403 (a quota or state of the resource, such as RDS
+/// `Exceeded.BackupTimes`, that lifts with time) and not a denial because of the resource's
+/// current state (`OperationDenied.*`, `Incorrect*State`). The call did not run.
 pub fn create_refused_for_good(e: &CloudError) -> bool {
+    let code = e.code().unwrap_or_default();
     e.kind == ErrorKind::Api
-        && e.code().is_some()
+        && !code.is_empty()
         && e.http_status().is_none_or(|s| s < 500 && s != 403)
         && matches!(e.class(), ErrorClass::Terminal | ErrorClass::NotFound)
         && !e.is_credentials_problem()
+        && !code.starts_with("OperationDenied")
+        && !(code.starts_with("Incorrect") && code.contains("State"))
 }
 
 /// The type and reason of the condition that is `True`.
@@ -252,4 +256,61 @@ pub fn cloud_error_message(e: &CloudError) -> String {
         m.push(')');
     }
     m
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::cloud::Product;
+
+    fn api(status: u16, code: &str) -> CloudError {
+        CloudError::api(
+            Product::Rds,
+            "CreateBackup",
+            status,
+            Some(code.to_string()),
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn only_refusals_that_cannot_lift_fail_a_create() {
+        for code in [
+            "InvalidDBInstanceId.NotFound",
+            "InvalidParameter",
+            "InvalidBackupMethod.ValueNotSupport",
+        ] {
+            assert!(create_refused_for_good(&api(400, code)), "{code}");
+        }
+        assert!(create_refused_for_good(&api(404, "InstanceNotExist")));
+        // Transient, busy, state, quota, credentials, permissions: tried again.
+        for (status, code) in [
+            (503, "ServiceUnavailable"),
+            (500, "InternalError"),
+            (400, "Throttling.User"),
+            (400, "BackupJobExists"),
+            (403, "IncorrectDBInstanceState"),
+            (400, "IncorrectDBInstanceState"),
+            (400, "OperationDenied.DBInstanceStatus"),
+            (403, "Exceeded.BackupTimes"),
+            (404, "InvalidAccessKeyId.NotFound"),
+            (400, "SignatureDoesNotMatch"),
+            (403, "Forbidden.RAM"),
+        ] {
+            assert!(
+                !create_refused_for_good(&api(status, code)),
+                "{status} {code}"
+            );
+        }
+        // No answer at all: the outcome is unknown, never "refused".
+        let timeout = CloudError::new(
+            Product::Rds,
+            "CreateBackup",
+            ErrorKind::Timeout,
+            "timed out",
+        );
+        assert!(!create_refused_for_good(&timeout));
+    }
 }
