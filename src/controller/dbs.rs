@@ -333,12 +333,9 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         Step::AwaitSpecChange => return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync)),
         _ => {}
     }
-    // Every other step acts on the recorded plan (`plan::plan` plans them only then).
-    let Some(plan_id) = w.status.backup_plan_id.clone() else {
-        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
-    };
+    // Every other step carries the plan it acts on.
     match step {
-        Step::Configure { drift } => {
+        Step::Configure { plan_id, drift } => {
             configure(
                 &mut w,
                 dbs.as_ref(),
@@ -349,7 +346,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             )
             .await
         }
-        Step::RotatePassword => {
+        Step::RotatePassword { plan_id } => {
             configure(
                 &mut w,
                 dbs.as_ref(),
@@ -366,7 +363,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             }
             Ok(Action::requeue(ctx.timing.poll_initial))
         }
-        Step::Rename { drift } => {
+        Step::Rename { plan_id, drift } => {
             if let Some(d) = &drift {
                 let note = format!(
                     "plan {plan_id} differs from the spec: {d}; correcting it with ModifyBackupPlanName"
@@ -403,7 +400,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                 Err(e) => w.cloud_error(e).await,
             }
         }
-        Step::Stop => {
+        Step::Stop { plan_id } => {
             w.hold_generation = true;
             let req = StopBackupPlanRequest {
                 backup_plan_id: plan_id.clone(),
@@ -426,7 +423,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                 Err(e) => w.cloud_error(e).await,
             }
         }
-        Step::Start => {
+        Step::Start { plan_id } => {
             w.hold_generation = true;
             let req = StartBackupPlanRequest {
                 backup_plan_id: plan_id.clone(),
@@ -451,7 +448,9 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                 Err(e) => w.cloud_error(e).await,
             }
         }
-        Step::Observe => observe(&mut w, dbs.as_ref(), &plan_id, &desired, observed.as_ref()).await,
+        Step::Observe { plan_id } => {
+            observe(&mut w, dbs.as_ref(), &plan_id, &desired, observed.as_ref()).await
+        }
         // Handled above.
         Step::RecordIntent | Step::Create { .. } | Step::AwaitSpecChange => {
             Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync))

@@ -699,26 +699,42 @@ pub enum Step {
     },
     /// `ConfigureBackupPlan`: the spec changed (`drift` empty) or the cloud drifted.
     Configure {
+        /// `BackupPlanId`.
+        plan_id: String,
         /// Observed differences (drift), if any.
         drift: Vec<Difference>,
     },
     /// `ConfigureBackupPlan` with the password of a changed password Secret (rotation).
-    RotatePassword,
+    RotatePassword {
+        /// `BackupPlanId`.
+        plan_id: String,
+    },
     /// Record the version of the password Secret without a cloud call: the configuration was
     /// pushed by an operator version that did not record it.
     RecordPasswordVersion,
     /// `ModifyBackupPlanName`: the spec's name changed, or (with `drift`) the cloud's name was
     /// changed outside the operator.
     Rename {
+        /// `BackupPlanId`.
+        plan_id: String,
         /// The name difference when no spec change is pending (drift).
         drift: Option<Difference>,
     },
     /// `StopBackupPlan(StopMethod=ALL)`.
-    Stop,
+    Stop {
+        /// `BackupPlanId`.
+        plan_id: String,
+    },
     /// `StartBackupPlan`.
-    Start,
+    Start {
+        /// `BackupPlanId`.
+        plan_id: String,
+    },
     /// No mutating call: report what is observed.
-    Observe,
+    Observe {
+        /// `BackupPlanId`.
+        plan_id: String,
+    },
     /// The create was refused for good (phase `Failed`, no plan): nothing until the spec
     /// changes.
     AwaitSpecChange,
@@ -728,7 +744,7 @@ pub enum Step {
 pub fn plan(input: &PlanInput<'_>) -> Step {
     use cloud_status as cs;
     let status = input.status;
-    if status.backup_plan_id.is_none() {
+    let Some(plan_id) = status.backup_plan_id.clone() else {
         return match &status.pending_create {
             None if status.phase == Some(DbsBackupPlanPhase::Failed) && !input.spec_changed => {
                 Step::AwaitSpecChange
@@ -738,14 +754,17 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
                 token: p.token.clone(),
             },
         };
-    }
+    };
     let Some(observed) = input.observed else {
-        return Step::Observe;
+        return Step::Observe { plan_id };
     };
     let desired = input.desired;
     let raw = observed.backup_plan_status.as_deref().unwrap_or("").trim();
     if input.applied_fingerprint != Some(desired.fingerprint().as_str()) {
-        return Step::Configure { drift: Vec::new() };
+        return Step::Configure {
+            plan_id,
+            drift: Vec::new(),
+        };
     }
     if desired.config.password_ref.is_some() {
         match (input.applied_password, input.current_password) {
@@ -757,7 +776,7 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
                 if current != Some(applied)
                     && matches!(raw, cs::RUNNING | cs::PAUSE | cs::STOP) =>
             {
-                return Step::RotatePassword;
+                return Step::RotatePassword { plan_id };
             }
             _ => {}
         }
@@ -768,13 +787,15 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
             desired: desired.name.clone(),
             observed: observed.backup_plan_name.clone().unwrap_or_default(),
         });
-        return Step::Rename { drift };
+        return Step::Rename { plan_id, drift };
     }
     let errored = err_message(observed).is_some();
     match raw {
-        cs::RUNNING | cs::CHECK_PASS | cs::WAIT if desired.suspend => return Step::Stop,
-        cs::INIT if desired.suspend && !errored => return Step::Stop,
-        cs::PAUSE if !desired.suspend => return Step::Start,
+        cs::RUNNING | cs::CHECK_PASS | cs::WAIT if desired.suspend => {
+            return Step::Stop { plan_id };
+        }
+        cs::INIT if desired.suspend && !errored => return Step::Stop { plan_id },
+        cs::PAUSE if !desired.suspend => return Step::Start { plan_id },
         // Stopped by us, or failed and then reconfigured by a spec change or a new password:
         // (re)start, which runs the pre-check again.
         cs::STOP
@@ -785,17 +806,17 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
                         Some(reasons::CONFIGURING | reasons::PASSWORD_ROTATED)
                     )) =>
         {
-            return Step::Start;
+            return Step::Start { plan_id };
         }
         _ => {}
     }
     if matches!(raw, cs::RUNNING | cs::PAUSE) {
         let drift = config_differences(desired, observed);
         if !drift.is_empty() {
-            return Step::Configure { drift };
+            return Step::Configure { plan_id, drift };
         }
     }
-    Step::Observe
+    Step::Observe { plan_id }
 }
 
 /// Why the source password cannot be read. The texts name the Secret and key, never a value.

@@ -82,6 +82,11 @@ fn t0() -> Time {
     Time(jiff::Timestamp::from_second(1_700_000_000).unwrap())
 }
 
+/// The plan id of [`created_status`].
+fn id() -> String {
+    "dbs-1".into()
+}
+
 fn created_status() -> DbsBackupPlanStatus {
     DbsBackupPlanStatus {
         backup_plan_id: Some("dbs-1".into()),
@@ -273,7 +278,10 @@ fn create_path_records_intent_then_creates_with_its_token() {
 fn existing_plan_without_observation_only_observes() {
     let d = validate(&spec()).unwrap();
     let st = created_status();
-    assert_eq!(plan(&input(&d, &st, None, None)), Step::Observe);
+    assert_eq!(
+        plan(&input(&d, &st, None, None)),
+        Step::Observe { plan_id: id() }
+    );
 }
 
 #[test]
@@ -284,20 +292,31 @@ fn spec_change_configures_name_change_renames() {
     let o = observed("running");
     assert_eq!(
         plan(&input(&d, &st, Some("old"), Some(&o))),
-        Step::Configure { drift: vec![] }
+        Step::Configure {
+            plan_id: id(),
+            drift: vec![]
+        }
     );
-    assert_eq!(plan(&input(&d, &st, Some(&fp), Some(&o))), Step::Observe);
+    assert_eq!(
+        plan(&input(&d, &st, Some(&fp), Some(&o))),
+        Step::Observe { plan_id: id() }
+    );
     let mut renamed = o.clone();
     renamed.backup_plan_name = Some("old-name".into());
     assert_eq!(
         plan(&input(&d, &st, Some(&fp), Some(&renamed))),
-        Step::Rename { drift: None }
+        Step::Rename {
+            plan_id: id(),
+            drift: None
+        }
     );
     // No spec change pending: someone renamed the plan in the console.
     let mut i = input(&d, &st, Some(&fp), Some(&renamed));
     i.spec_changed = false;
     match plan(&i) {
-        Step::Rename { drift: Some(diff) } => {
+        Step::Rename {
+            drift: Some(diff), ..
+        } => {
             assert_eq!(diff.field, "planName");
             assert_eq!(diff.desired, "orders-mysql");
             assert_eq!(diff.observed, "old-name");
@@ -316,13 +335,13 @@ fn suspend_stops_and_resume_starts() {
     for raw in ["running", "check_pass", "wait", "init"] {
         assert_eq!(
             plan(&input(&d, &st, Some(&fp), Some(&observed(raw)))),
-            Step::Stop,
+            Step::Stop { plan_id: id() },
             "{raw}"
         );
     }
     assert_eq!(
         plan(&input(&d, &st, Some(&fp), Some(&observed("pause")))),
-        Step::Observe
+        Step::Observe { plan_id: id() }
     );
     let (phase, h) = observed_health(&observed("pause"), true);
     assert_eq!(phase, DbsBackupPlanPhase::Paused);
@@ -334,18 +353,18 @@ fn suspend_stops_and_resume_starts() {
     let d = validate(&spec()).unwrap();
     assert_eq!(
         plan(&input(&d, &st, Some(&fp), Some(&observed("pause")))),
-        Step::Start
+        Step::Start { plan_id: id() }
     );
     assert_eq!(
         plan(&input(&d, &st, Some(&fp), Some(&observed("stop")))),
-        Step::Start,
+        Step::Start { plan_id: id() },
         "stopped without an error: resume"
     );
     let mut failed = observed("stop");
     failed.err_message = Some("precheck failed: access denied".into());
     assert_eq!(
         plan(&input(&d, &st, Some(&fp), Some(&failed))),
-        Step::Observe
+        Step::Observe { plan_id: id() }
     );
 }
 
@@ -360,7 +379,7 @@ fn drift_is_detected_only_when_steady() {
     o.backup_start_time = Some("18:30Z".into());
     o.backup_objects = Some(r#"[ {"DBName": "orders"} ]"#.into());
     match plan(&input(&d, &st, Some(&fp), Some(&o))) {
-        Step::Configure { drift } => {
+        Step::Configure { drift, .. } => {
             assert_eq!(drift.len(), 1, "{drift:?}");
             assert_eq!(drift[0].field, "storage.retentionDays");
             assert_eq!(drift[0].desired, "30");
@@ -370,7 +389,10 @@ fn drift_is_detected_only_when_steady() {
         other => panic!("unexpected {other:?}"),
     }
     o.backup_plan_status = Some("init".into());
-    assert_eq!(plan(&input(&d, &st, Some(&fp), Some(&o))), Step::Observe);
+    assert_eq!(
+        plan(&input(&d, &st, Some(&fp), Some(&o))),
+        Step::Observe { plan_id: id() }
+    );
 }
 
 #[test]
@@ -582,12 +604,18 @@ fn failed_precheck_is_restarted_only_after_a_reconfigure() {
     failed.err_message = Some("Precheck failed".into());
     let mut i = input(&d, &st, Some(&fp), Some(&failed));
     i.last_reason = Some(reasons::PLAN_STOPPED);
-    assert_eq!(plan(&i), Step::Observe);
+    assert_eq!(plan(&i), Step::Observe { plan_id: id() });
     i.last_reason = Some(reasons::CONFIGURING);
-    assert_eq!(plan(&i), Step::Start);
+    assert_eq!(plan(&i), Step::Start { plan_id: id() });
     // A spec change on a failed plan is pushed first.
     i.applied_fingerprint = Some("old");
-    assert_eq!(plan(&i), Step::Configure { drift: vec![] });
+    assert_eq!(
+        plan(&i),
+        Step::Configure {
+            plan_id: id(),
+            drift: vec![]
+        }
+    );
 }
 
 #[test]
@@ -601,22 +629,22 @@ fn a_changed_password_secret_is_pushed_once_in_states_that_take_a_configuration(
     // Unchanged Secret: nothing to do.
     i.applied_password = Some("uid-1/10");
     i.current_password = Some("uid-1/10");
-    assert_eq!(plan(&i), Step::Observe);
+    assert_eq!(plan(&i), Step::Observe { plan_id: id() });
     // Written (new resourceVersion), recreated (new uid) or deleted: push.
     for now in [Some("uid-1/11"), Some("uid-2/12"), None] {
         i.current_password = now;
-        assert_eq!(plan(&i), Step::RotatePassword, "{now:?}");
+        assert_eq!(plan(&i), Step::RotatePassword { plan_id: id() }, "{now:?}");
     }
     i.current_password = Some("uid-1/11");
     for (status, want) in [
-        ("running", Step::RotatePassword),
-        ("pause", Step::RotatePassword),
-        ("stop", Step::RotatePassword),
+        ("running", Step::RotatePassword { plan_id: id() }),
+        ("pause", Step::RotatePassword { plan_id: id() }),
+        ("stop", Step::RotatePassword { plan_id: id() }),
         // Starting or locked: later, once the plan takes a configuration.
-        ("init", Step::Observe),
-        ("check_pass", Step::Observe),
-        ("wait", Step::Observe),
-        ("locked", Step::Observe),
+        ("init", Step::Observe { plan_id: id() }),
+        ("check_pass", Step::Observe { plan_id: id() }),
+        ("wait", Step::Observe { plan_id: id() }),
+        ("locked", Step::Observe { plan_id: id() }),
     ] {
         let o = observed(status);
         let mut j = i;
@@ -627,7 +655,13 @@ fn a_changed_password_secret_is_pushed_once_in_states_that_take_a_configuration(
     let o = observed("running");
     i.observed = Some(&o);
     i.applied_fingerprint = Some("old");
-    assert_eq!(plan(&i), Step::Configure { drift: vec![] });
+    assert_eq!(
+        plan(&i),
+        Step::Configure {
+            plan_id: id(),
+            drift: vec![]
+        }
+    );
     // No password in the spec (Redis): the Secret version does not matter.
     let mut redis = spec();
     redis.database_type = DbsDatabaseType::Redis;
@@ -637,7 +671,7 @@ fn a_changed_password_secret_is_pushed_once_in_states_that_take_a_configuration(
     let mut i = input(&d, &st, Some(&fp), Some(&o));
     i.applied_password = Some("uid-1/10");
     i.current_password = None;
-    assert_eq!(plan(&i), Step::Observe);
+    assert_eq!(plan(&i), Step::Observe { plan_id: id() });
 }
 
 #[test]
@@ -651,7 +685,7 @@ fn a_configuration_pushed_without_a_secret_version_records_it_without_a_call() {
     assert_eq!(plan(&i), Step::RecordPasswordVersion);
     // Secret missing as well: nothing to record, nothing to push.
     i.current_password = None;
-    assert_eq!(plan(&i), Step::Observe);
+    assert_eq!(plan(&i), Step::Observe { plan_id: id() });
 }
 
 #[test]
@@ -665,10 +699,10 @@ fn a_failed_precheck_is_restarted_after_a_new_password() {
     i.applied_password = Some("uid-1/10");
     i.current_password = Some("uid-1/11");
     i.last_reason = Some(reasons::PLAN_STOPPED);
-    assert_eq!(plan(&i), Step::RotatePassword);
+    assert_eq!(plan(&i), Step::RotatePassword { plan_id: id() });
     i.applied_password = Some("uid-1/11");
     i.last_reason = Some(reasons::PASSWORD_ROTATED);
-    assert_eq!(plan(&i), Step::Start);
+    assert_eq!(plan(&i), Step::Start { plan_id: id() });
 }
 
 #[test]
