@@ -328,6 +328,70 @@ async fn resolve_unknown_outcomes(env: &Env, s: &Snapshot) -> usize {
     n
 }
 
+/// What [`converge`] saw.
+struct Converged {
+    /// The converged state.
+    last: Snapshot,
+    /// Invariant checks made.
+    checks: usize,
+    /// `CreateOutcomeUnknown`s resolved with the adopt annotation.
+    user_adoptions: usize,
+}
+
+/// Waits (bounded by [`CONVERGE_WITHIN`]) until every object is done, checking the invariant
+/// on every look and resolving `CreateOutcomeUnknown` as a user would. `context` names the run
+/// in failures; `more` adds to the message when it does not converge (e.g. an operator log).
+async fn converge(env: &Env, context: &str, more: impl Fn() -> String) -> Converged {
+    let deadline = Instant::now() + CONVERGE_WITHIN;
+    let (mut checks, mut user_adoptions) = (0, 0);
+    loop {
+        let s = snapshot(env).await;
+        checks += 1;
+        let v = violations(&s);
+        assert!(v.is_empty(), "{context}: {v:#?}");
+        if converged(&s) {
+            return Converged {
+                last: s,
+                checks,
+                user_adoptions,
+            };
+        }
+        user_adoptions += resolve_unknown_outcomes(env, &s).await;
+        if Instant::now() > deadline {
+            let stuck: Vec<String> = not_done(&s.rds, rds_done)
+                .chain(not_done(&s.hbr, hbr_done))
+                .chain(not_done(&s.dbs, dbs_done))
+                .collect();
+            panic!("{context}: did not converge: {stuck:#?}\n{}", more());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The invariant, and one backup (job, plan) in the cloud per object.
+fn assert_exactly_once(s: &Snapshot, seed: u64) {
+    let v = violations(s);
+    assert!(v.is_empty(), "seed {seed}: {v:#?}");
+    assert_eq!(
+        s.rds_tasks.len(),
+        s.rds.len(),
+        "seed {seed}: RDS tasks {:?}",
+        s.rds_tasks
+    );
+    assert_eq!(
+        s.hbr_jobs.len(),
+        s.hbr.len(),
+        "seed {seed}: HBR jobs {:?}",
+        s.hbr_jobs
+    );
+    assert_eq!(
+        s.dbs_plans.len(),
+        s.dbs.len(),
+        "seed {seed}: DBS plans {:?}",
+        s.dbs_plans
+    );
+}
+
 /// How the operator dies at one kill point.
 #[derive(Debug)]
 enum KillPoint {
@@ -503,50 +567,15 @@ async fn exactly_once_survives_kills_lost_answers_and_faults() {
             }
         }
         // The faults stay; the operator runs to the end.
-        let deadline = Instant::now() + CONVERGE_WITHIN;
-        loop {
-            let s = snapshot(&env).await;
-            checks += 1;
-            let v = violations(&s);
-            assert!(v.is_empty(), "seed {seed}, converging wave {wave}: {v:#?}");
-            if converged(&s) {
-                break;
-            }
-            user_adoptions += resolve_unknown_outcomes(&env, &s).await;
-            if Instant::now() > deadline {
-                let stuck: Vec<String> = not_done(&s.rds, rds_done)
-                    .chain(not_done(&s.hbr, hbr_done))
-                    .chain(not_done(&s.dbs, dbs_done))
-                    .collect();
-                panic!("seed {seed}: wave {wave} did not converge: {stuck:#?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let run = converge(&env, &format!("seed {seed}, wave {wave}"), String::new).await;
+        checks += run.checks;
+        user_adoptions += run.user_adoptions;
         env.stop_operator().await;
         wave += 1;
     }
 
     // Exactly once: the cloud holds one backup (job, plan) per object.
-    let s = snapshot(&env).await;
-    assert!(violations(&s).is_empty());
-    assert_eq!(
-        s.rds_tasks.len(),
-        s.rds.len(),
-        "seed {seed}: RDS tasks {:?}",
-        s.rds_tasks
-    );
-    assert_eq!(
-        s.hbr_jobs.len(),
-        s.hbr.len(),
-        "seed {seed}: HBR jobs {:?}",
-        s.hbr_jobs
-    );
-    assert_eq!(
-        s.dbs_plans.len(),
-        s.dbs.len(),
-        "seed {seed}: DBS plans {:?}",
-        s.dbs_plans
-    );
+    assert_exactly_once(&snapshot(&env).await, seed);
     let calls = env.emulator.calls().counts();
     let lost = calls
         .iter()
@@ -671,38 +700,17 @@ async fn sigkill_of_the_real_binary_keeps_exactly_once() {
         resolve_unknown_outcomes(&env, &s).await;
         child = spawn_binary(&env, &kubeconfig, &log);
     }
-    let deadline = Instant::now() + CONVERGE_WITHIN;
-    let s = loop {
-        let s = snapshot(&env).await;
-        let v = violations(&s);
-        assert!(v.is_empty(), "seed {seed}: {v:#?}");
-        if converged(&s) {
-            break s;
-        }
-        resolve_unknown_outcomes(&env, &s).await;
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!(
-                "seed {seed}: not converged; operator log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let s = converge(&env, &format!("seed {seed}"), || {
+        format!(
+            "operator log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    })
+    .await
+    .last;
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(
-        s.rds_tasks.len(),
-        s.rds.len(),
-        "seed {seed}: {:?}",
-        s.rds_tasks
-    );
-    assert_eq!(
-        s.hbr_jobs.len(),
-        s.hbr.len(),
-        "seed {seed}: {:?}",
-        s.hbr_jobs
-    );
+    assert_exactly_once(&s, seed);
     println!(
         "binary torture: seed {seed}: {kills} SIGKILLs, {} objects, violations 0",
         s.rds.len() + s.hbr.len()
