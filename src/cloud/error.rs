@@ -469,4 +469,8 @@ fn is_conflict_code(code: &str) -> bool {
         || code.ends_with("AlreadyExist")
         || code.ends_with(".Exists")
         || code.contains("Conflict")
+        // Denied because of the resource's current state (`OperationDenied.DBInstanceStatus`,
+        // `IncorrectDBInstanceState`, …): it can change without a different request.
+        || code.starts_with("OperationDenied")
+        || (code.starts_with("Incorrect") && code.ends_with("State"))
 }

@@ -216,18 +216,15 @@ pub mod reasons {
 /// Whether a create error is a refusal that sending the same request again cannot change: the
 /// service answered with an error code that is not transient, not a conflict (busy), not a
 /// credentials or permission problem (those are fixed in the Secret or RAM, after which the
-/// same create may work), not an HTTP 403 (a quota or state of the resource, such as RDS
-/// `Exceeded.BackupTimes`, that lifts with time) and not a denial because of the resource's
-/// current state (`OperationDenied.*`, `Incorrect*State`). The call did not run.
+/// same create may work) and not an HTTP 403 (a quota or state of the resource, such as RDS
+/// `Exceeded.BackupTimes`, that lifts with time). Denials because of the resource's current
+/// state are conflicts (`ErrorClass::Conflict`), not refusals. The call did not run.
 pub fn create_refused_for_good(e: &CloudError) -> bool {
-    let code = e.code().unwrap_or_default();
     e.kind == ErrorKind::Api
-        && !code.is_empty()
+        && e.code().is_some_and(|c| !c.is_empty())
         && e.http_status().is_none_or(|s| s < 500 && s != 403)
         && matches!(e.class(), ErrorClass::Terminal | ErrorClass::NotFound)
         && !e.is_credentials_problem()
-        && !code.starts_with("OperationDenied")
-        && !(code.starts_with("Incorrect") && code.contains("State"))
 }
 
 /// The type and reason of the condition that is `True`.

@@ -323,6 +323,11 @@ fn classification_table() {
     assert_eq!(c(403, "Forbidden.InstanceNotFound"), ErrorClass::NotFound);
     assert_eq!(c(400, "BackupJobExists"), ErrorClass::Conflict);
     assert_eq!(c(400, "OperationDenied.DBStatus"), ErrorClass::Conflict);
+    assert_eq!(
+        c(400, "OperationDenied.DBInstanceStatus"),
+        ErrorClass::Conflict
+    );
+    assert_eq!(c(400, "IncorrectDBInstanceState"), ErrorClass::Conflict);
     assert_eq!(c(400, "InvalidParameter"), ErrorClass::Terminal);
     assert_eq!(c(400, "SignatureDoesNotMatch"), ErrorClass::Terminal);
     assert_eq!(c(404, "InvalidAccessKeyId.NotFound"), ErrorClass::Terminal);
