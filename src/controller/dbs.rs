@@ -47,27 +47,26 @@
 
 pub mod plan;
 
-use crate::controller::times;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use self::plan::{DesiredPlan, PlanInput, Step, reasons};
+use self::plan::{CleanupStep, DesiredPlan, PlanInput, Step, reasons};
 use super::backoff::poll_interval;
 use super::conditions::Health;
 use super::context::Context;
 use super::error::{Error, Result};
 use super::kind::{self, ManagedResource};
 use super::runtime;
-use super::status::FIELD_MANAGER;
-use super::work::{self, Publish};
+use super::times;
+use super::work::{self, Next, Outcome, Publish};
 use crate::cloud::api::dbs::{
     BackupPlanDetail, DescribeBackupPlanListRequest, DescribeFullBackupListRequest,
     ModifyBackupPlanNameRequest, ReleaseBackupPlanRequest, StartBackupPlanRequest,
@@ -75,8 +74,8 @@ use crate::cloud::api::dbs::{
 };
 use crate::cloud::{CloudError, DbsApi, ErrorClass, Secret};
 use crate::crd::{
-    DbsBackupPlan, DbsBackupPlanPhase, DbsBackupPlanStatus, DeletionPolicy, PendingCreate,
-    create_token, orphan_on_delete,
+    DbsBackupPlan, DbsBackupPlanPhase, DbsBackupPlanStatus, PendingCreate, create_token,
+    orphan_on_delete,
 };
 
 /// Kind name used in metrics and logs.
@@ -118,8 +117,7 @@ impl ManagedResource for DbsBackupPlan {
 kind::tracked!(
     DbsBackupPlan,
     crate::crd::DbsBackupPlanStatus,
-    crate::crd::DbsBackupPlanPhase,
-    failed = crate::crd::DbsBackupPlanPhase::Failed
+    DbsBackupPlanPhase
 );
 
 /// The `DbsBackupPlan` controller futures (one per watched namespace).
@@ -147,32 +145,18 @@ impl Work<'_> {
         }))
         .await
     }
-
-    /// Records only the version of the password Secret (see [`Step::RecordPasswordVersion`]).
-    async fn set_applied_password(&self, password_version: &str) -> Result<()> {
-        self.annotate(serde_json::json!({ plan::ANNOTATION_APPLIED_PASSWORD: password_version }))
-            .await
-    }
-
-    /// Merge-patches the object's annotations (`null` removes one).
-    async fn annotate(&self, annotations: serde_json::Value) -> Result<()> {
-        let patch = serde_json::json!({ "metadata": { "annotations": annotations } });
-        self.api
-            .patch(
-                &self.name,
-                &PatchParams::apply(FIELD_MANAGER),
-                &Patch::Merge(&patch),
-            )
-            .await?;
-        Ok(())
-    }
 }
 
 /// The source password read for a call, and the version of the Secret it came from.
+#[derive(Debug)]
 struct Password {
     value: Secret,
     version: String,
 }
+
+/// The source password as loaded for an act: absent (none configured), usable, or a user
+/// problem (→ `Stalled`).
+type PasswordRead = std::result::Result<Option<Password>, plan::PasswordProblem>;
 
 /// Reads the password Secret named by the spec (`None`: it does not exist).
 async fn password_secret(
@@ -187,13 +171,12 @@ async fn password_secret(
     Ok(api.get_opt(&r.name).await?)
 }
 
-/// Reads the source password (only for the calls that carry it). `Ok(Err(problem))` is a
-/// user problem (→ `Stalled`).
+/// Reads the source password (only for the calls that carry it).
 async fn password(
     obj: &DbsBackupPlan,
     desired: &DesiredPlan,
     ctx: &Context,
-) -> Result<Result<Option<Password>, plan::PasswordProblem>> {
+) -> Result<PasswordRead> {
     let Some(r) = desired.config.password_ref.as_ref() else {
         return Ok(Ok(None));
     };
@@ -212,6 +195,18 @@ async fn password(
             })
         }),
     )
+}
+
+/// The `backupPlanId`s other `DbsBackupPlan`s hold, read fresh (the cache may lag behind
+/// another object's write). Needed only on the rare paths after an unknown create outcome.
+async fn claimed_plans(obj: &DbsBackupPlan, ctx: &Context) -> Result<HashSet<String>> {
+    let me = obj.metadata.uid.as_deref();
+    Ok(runtime::list_fresh::<DbsBackupPlan>(ctx)
+        .await?
+        .into_iter()
+        .filter(|o| o.metadata.uid.as_deref() != me)
+        .filter_map(|o| o.status.and_then(|s| s.backup_plan_id))
+        .collect())
 }
 
 /// `DescribeBackupPlanList` for one plan id; `Ok(None)` when the cloud does not know it.
@@ -244,12 +239,13 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
     let desired = match plan::validate(&obj.spec) {
         Ok(d) => d,
         Err(e) => {
-            w.commit(&Health::stalled(reasons::INVALID_SPEC, e.0))
-                .await?;
-            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+            let outcome = Outcome::requeue(
+                Health::stalled(reasons::INVALID_SPEC, e.0),
+                ctx.timing.resync,
+            );
+            return work::finish(&mut w, ctx, outcome).await;
         }
     };
-    let generation = obj.metadata.generation;
     let applied = obj
         .annotations()
         .get(plan::ANNOTATION_APPLIED_CONFIG)
@@ -261,9 +257,8 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
     let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
-            w.commit(&Health::stalled(problem.reason(), problem.to_string()))
-                .await?;
-            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+            let outcome = w.credentials_problem(&problem);
+            return work::finish(&mut w, ctx, outcome).await;
         }
     };
     let dbs = ctx.cloud.dbs(&target);
@@ -271,7 +266,10 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         None => None,
         Some(id) => match describe_plan(dbs.as_ref(), &desired.region, &id).await {
             Ok(p) => p,
-            Err(e) => return w.cloud_error(e).await,
+            Err(e) => {
+                let outcome = w.cloud_error(e);
+                return work::finish(&mut w, ctx, outcome).await;
+            }
         },
     };
     // The password Secret's version, to notice a rotation (only for an existing plan; the
@@ -297,17 +295,67 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         current_password: current_password.as_deref(),
         observed: observed.as_ref(),
         last_reason: last_reason.as_deref(),
-        spec_changed: w.status.observed_generation != generation,
+        spec_changed: w.status.observed_generation != obj.metadata.generation,
     });
     tracing::debug!(kind = KIND, name = %w.name, ?step, "planned");
-    match &step {
+    // What the step needs from the API server besides the object: the password for the calls
+    // that carry it, the other objects' claims to recover an unknown create.
+    let loaded = Loaded {
+        password: match &step {
+            Step::RecordIntent
+            | Step::Create { .. }
+            | Step::Configure { .. }
+            | Step::RotatePassword { .. } => password(&obj, &desired, ctx).await?,
+            _ => Ok(None),
+        },
+        claimed: match &step {
+            Step::Create { .. } => claimed_plans(&obj, ctx).await?,
+            _ => HashSet::new(),
+        },
+        current_password,
+    };
+    let outcome = act(
+        &mut w,
+        dbs.as_ref(),
+        step,
+        &desired,
+        observed.as_ref(),
+        loaded,
+    )
+    .await?;
+    work::finish(&mut w, ctx, outcome).await
+}
+
+/// What [`apply`] loaded from the API server for the act.
+struct Loaded {
+    /// The source password (for the calls that carry it).
+    password: PasswordRead,
+    /// The plans other objects hold (for [`Step::Create`]).
+    claimed: HashSet<String>,
+    /// The version of the password Secret now (for an existing plan).
+    current_password: Option<String>,
+}
+
+/// Takes one step; the outcome is committed by [`work::finish`]. The writes before it are
+/// checkpoints that must be durable before or right after a cloud call: the intent, and the
+/// applied-configuration annotation after a push.
+async fn act(
+    w: &mut Work<'_>,
+    dbs: &dyn DbsApi,
+    step: Step,
+    desired: &DesiredPlan,
+    observed: Option<&BackupPlanDetail>,
+    loaded: Loaded,
+) -> Result<Outcome> {
+    let Loaded {
+        password,
+        claimed,
+        current_password,
+    } = loaded;
+    Ok(match step {
         Step::RecordIntent => {
-            let uid = obj
-                .metadata
-                .uid
-                .clone()
-                .ok_or(Error::MissingObjectKey(".metadata.uid"))?;
-            let token = create_token(&uid, generation);
+            let uid = kind::uid(w.obj)?;
+            let token = create_token(&uid, w.obj.metadata.generation);
             w.status.pending_create = Some(PendingCreate {
                 token: token.clone(),
                 started_at: Time(jiff::Timestamp::now()),
@@ -319,57 +367,48 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                 format!("creating backup plan {:?}", desired.name),
             ))
             .await?;
-            return create(&mut w, dbs.as_ref(), &desired, &token).await;
+            create(w, dbs, desired, &token, password).await?
         }
         Step::Create { token } => {
             // The outcome of an earlier create is unknown (crash, lost answer): look for the
             // plan first; re-sending the same ClientToken is the fallback.
-            return match find_own_plan(&w, dbs.as_ref(), &desired).await? {
-                Ok(Some(found)) => adopt(&mut w, &found).await,
-                Ok(None) => create(&mut w, dbs.as_ref(), &desired, token).await,
-                Err(e) => w.cloud_error(e).await,
-            };
+            match find_own_plan(w, dbs, desired, &claimed).await {
+                Ok(Some(found)) => adopt(w, &found),
+                Ok(None) => create(w, dbs, desired, &token, password).await?,
+                Err(e) => w.cloud_error(e),
+            }
         }
-        Step::AwaitSpecChange => return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync)),
-        _ => {}
-    }
-    // Every other step carries the plan it acts on.
-    match step {
+        Step::AwaitSpecChange => Outcome::fields(Next::After(w.timing.resync)),
         Step::Configure { plan_id, drift } => {
-            configure(
-                &mut w,
-                dbs.as_ref(),
-                &desired,
-                &plan_id,
-                Push::Spec(drift),
-                observed.as_ref(),
-            )
-            .await
+            let push = Push::Spec(drift);
+            configure(w, dbs, desired, &plan_id, push, observed, password).await?
         }
         Step::RotatePassword { plan_id } => {
             configure(
-                &mut w,
-                dbs.as_ref(),
-                &desired,
+                w,
+                dbs,
+                desired,
                 &plan_id,
                 Push::Password,
-                observed.as_ref(),
+                observed,
+                password,
             )
-            .await
+            .await?
         }
         Step::RecordPasswordVersion => {
             if let Some(v) = &current_password {
-                w.set_applied_password(v).await?;
+                w.annotate(serde_json::json!({ plan::ANNOTATION_APPLIED_PASSWORD: v }))
+                    .await?;
             }
-            Ok(Action::requeue(ctx.timing.poll_initial))
+            Outcome::fields(Next::After(w.timing.poll_initial))
         }
         Step::Rename { plan_id, drift } => {
+            let mut notes = Vec::new();
             if let Some(d) = &drift {
-                let note = format!(
-                    "plan {plan_id} differs from the spec: {d}; correcting it with ModifyBackupPlanName"
-                );
-                w.event(EventType::Warning, reasons::DRIFT_DETECTED, "Rename", &note)
-                    .await;
+                notes.push(format!(
+                    "plan {plan_id} differs from the spec: {d}; correcting it with \
+                     ModifyBackupPlanName"
+                ));
             }
             w.hold_generation = true;
             let req = ModifyBackupPlanNameRequest {
@@ -377,7 +416,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                 backup_plan_name: desired.name.clone(),
                 ..ModifyBackupPlanNameRequest::default()
             };
-            match dbs.modify_backup_plan_name(&req).await {
+            let outcome = match dbs.modify_backup_plan_name(&req).await {
                 Ok(_) => {
                     w.hold_generation = false;
                     let health = match &drift {
@@ -386,7 +425,8 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                             Health::progressing(
                                 reasons::DRIFT_DETECTED,
                                 format!(
-                                    "plan {plan_id} differed from the spec ({d}); corrected with ModifyBackupPlanName"
+                                    "plan {plan_id} differed from the spec ({d}); corrected with \
+                                     ModifyBackupPlanName"
                                 ),
                             )
                         }
@@ -395,10 +435,13 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                             format!("plan {plan_id} renamed to {:?}", desired.name),
                         ),
                     };
-                    after_push(&mut w, observed.as_ref(), health).await
+                    after_push(w, observed, health)
                 }
-                Err(e) => w.cloud_error(e).await,
-            }
+                Err(e) => w.cloud_error(e),
+            };
+            notes.into_iter().fold(outcome, |o, note| {
+                o.note(EventType::Warning, reasons::DRIFT_DETECTED, "Rename", note)
+            })
         }
         Step::Stop { plan_id } => {
             w.hold_generation = true;
@@ -410,17 +453,13 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             match dbs.stop_backup_plan(&req).await {
                 Ok(_) => {
                     w.hold_generation = false;
-                    after_push(
-                        &mut w,
-                        observed.as_ref(),
-                        Health::progressing(
-                            reasons::PAUSING,
-                            format!("pausing plan {plan_id} (StopBackupPlan, StopMethod ALL)"),
-                        ),
-                    )
-                    .await
+                    let health = Health::progressing(
+                        reasons::PAUSING,
+                        format!("pausing plan {plan_id} (StopBackupPlan, StopMethod ALL)"),
+                    );
+                    after_push(w, observed, health)
                 }
-                Err(e) => w.cloud_error(e).await,
+                Err(e) => w.cloud_error(e),
             }
         }
         Step::Start { plan_id } => {
@@ -435,27 +474,17 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
                     if let Some(set) = resp.created_full_backupset_id.filter(|s| !s.is_empty()) {
                         w.status.created_full_backupset_id = Some(set);
                     }
-                    after_push(
-                        &mut w,
-                        observed.as_ref(),
-                        Health::progressing(
-                            reasons::RESUMING,
-                            format!("resuming plan {plan_id} (StartBackupPlan)"),
-                        ),
-                    )
-                    .await
+                    let health = Health::progressing(
+                        reasons::RESUMING,
+                        format!("resuming plan {plan_id} (StartBackupPlan)"),
+                    );
+                    after_push(w, observed, health)
                 }
-                Err(e) => w.cloud_error(e).await,
+                Err(e) => w.cloud_error(e),
             }
         }
-        Step::Observe { plan_id } => {
-            observe(&mut w, dbs.as_ref(), &plan_id, &desired, observed.as_ref()).await
-        }
-        // Handled above.
-        Step::RecordIntent | Step::Create { .. } | Step::AwaitSpecChange => {
-            Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync))
-        }
-    }
+        Step::Observe { plan_id } => observe(w, dbs, &plan_id, desired, observed).await,
+    })
 }
 
 /// Records the raw cloud fields of an observed plan in status.
@@ -468,33 +497,29 @@ fn record_observed(status: &mut DbsBackupPlanStatus, p: &BackupPlanDetail) {
 }
 
 /// Status after a successful push (rename/stop/start/configure): observe again soon.
-async fn after_push(
-    w: &mut Work<'_>,
-    observed: Option<&BackupPlanDetail>,
-    health: Health,
-) -> Result<Action> {
+fn after_push(w: &mut Work<'_>, observed: Option<&BackupPlanDetail>, health: Health) -> Outcome {
     if let Some(p) = observed {
         record_observed(&mut w.status, p);
         w.status.phase = Some(plan::observed_health(p, w.obj.spec.suspend).0);
     }
-    w.commit(&health).await?;
-    let d = w.ctx.timing.poll_initial;
-    Ok(runtime::requeue(w.ctx, w.obj, d))
+    Outcome::requeue(health, w.timing.poll_initial)
 }
 
-/// Lists the plans named like ours and picks ours ([`plan::find_own_plan`]).
+/// Lists the plans named like ours and picks ours ([`plan::find_own_plan`]); `claimed` are the
+/// plans other objects hold (never ours: names may repeat).
 async fn find_own_plan(
     w: &Work<'_>,
     dbs: &dyn DbsApi,
     desired: &DesiredPlan,
-) -> Result<std::result::Result<Option<BackupPlanDetail>, CloudError>> {
+    claimed: &HashSet<String>,
+) -> std::result::Result<Option<BackupPlanDetail>, CloudError> {
     let Some(started_at) = w
         .status
         .pending_create
         .as_ref()
         .map(|p| p.started_at.clone())
     else {
-        return Ok(Ok(None));
+        return Ok(None);
     };
     let req = DescribeBackupPlanListRequest {
         backup_plan_name: Some(desired.name.clone()),
@@ -505,45 +530,28 @@ async fn find_own_plan(
     };
     let resp = match dbs.describe_backup_plan_list(&req).await {
         Ok(r) => r,
-        Err(e) if e.class() == ErrorClass::NotFound => return Ok(Ok(None)),
-        Err(e) => return Ok(Err(e)),
+        Err(e) if e.class() == ErrorClass::NotFound => return Ok(None),
+        Err(e) => return Err(e),
     };
-    if resp.items.is_empty() {
-        return Ok(Ok(None));
-    }
-    // Plans other objects hold are never ours (names may repeat). A fresh read: this is the
-    // rare path after an unknown outcome, and the cache may lag behind another object's write.
-    let me = w.obj.metadata.uid.as_deref();
-    let claimed: std::collections::HashSet<String> = runtime::list_fresh::<DbsBackupPlan>(w.ctx)
-        .await?
-        .into_iter()
-        .filter(|o| o.metadata.uid.as_deref() != me)
-        .filter_map(|o| o.status.and_then(|s| s.backup_plan_id))
-        .collect();
-    Ok(Ok(plan::find_own_plan(
-        desired,
-        &started_at,
-        &resp.items,
-        &claimed,
-    )
-    .cloned()))
+    Ok(plan::find_own_plan(desired, &started_at, &resp.items, claimed).cloned())
 }
 
 /// Records a plan found by [`find_own_plan`] as ours.
-async fn adopt(w: &mut Work<'_>, found: &BackupPlanDetail) -> Result<Action> {
+fn adopt(w: &mut Work<'_>, found: &BackupPlanDetail) -> Outcome {
     w.status.backup_plan_id = Some(found.backup_plan_id.clone());
     w.status.pending_create = None;
     record_observed(&mut w.status, found);
     w.status.phase = Some(plan::observed_health(found, w.obj.spec.suspend).0);
-    w.commit(&Health::progressing(
-        reasons::PLAN_ADOPTED,
-        format!(
-            "adopted plan {} created before the operator could record it",
-            found.backup_plan_id
+    Outcome::requeue(
+        Health::progressing(
+            reasons::PLAN_ADOPTED,
+            format!(
+                "adopted plan {} created before the operator could record it",
+                found.backup_plan_id
+            ),
         ),
-    ))
-    .await?;
-    Ok(runtime::requeue(w.ctx, w.obj, w.ctx.timing.poll_initial))
+        w.timing.poll_initial,
+    )
 }
 
 async fn create(
@@ -551,21 +559,22 @@ async fn create(
     dbs: &dyn DbsApi,
     desired: &DesiredPlan,
     token: &str,
-) -> Result<Action> {
-    let ctx = w.ctx;
-    let password = match password(w.obj, desired, ctx).await? {
+    password: PasswordRead,
+) -> Result<Outcome> {
+    let password = match password {
         Ok(p) => p,
         Err(problem) => {
             w.hold_generation = false;
-            w.commit(&Health::stalled(problem.reason(), problem.to_string()))
-                .await?;
-            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+            return Ok(Outcome::requeue(
+                Health::stalled(problem.reason(), problem.to_string()),
+                w.timing.error_max,
+            ));
         }
     };
     let version = password.as_ref().map(|p| p.version.clone());
     let req = plan::create_request(desired, password.map(|p| p.value), token);
     w.hold_generation = true;
-    match dbs.create_and_start_backup_plan(&req).await {
+    Ok(match dbs.create_and_start_backup_plan(&req).await {
         Ok(resp) if !resp.backup_plan_id.is_empty() => {
             // The fingerprint first: a crash after it and before the status write re-sends the
             // same ClientToken and gets the same plan back.
@@ -578,36 +587,33 @@ async fn create(
             }
             w.status.pending_create = None;
             w.status.phase = Some(DbsBackupPlanPhase::Starting);
-            w.commit(&Health::progressing(
-                reasons::PLAN_CREATED,
-                format!(
-                    "backup plan {} created; waiting for it to run",
-                    resp.backup_plan_id
+            Outcome::requeue(
+                Health::progressing(
+                    reasons::PLAN_CREATED,
+                    format!(
+                        "backup plan {} created; waiting for it to run",
+                        resp.backup_plan_id
+                    ),
                 ),
-            ))
-            .await?;
-            let d = ctx.timing.poll_initial;
-            Ok(runtime::requeue(ctx, w.obj, d))
+                w.timing.poll_initial,
+            )
         }
-        Ok(_) => {
-            w.commit(&Health::progressing(
+        Ok(_) => Outcome::retry(
+            Health::progressing(
                 reasons::CREATING,
-                "CreateAndStartBackupPlan returned no BackupPlanId; retrying with the same ClientToken",
-            ))
-            .await?;
-            Err(Error::backoff(reasons::CREATING))
-        }
+                "CreateAndStartBackupPlan returned no BackupPlanId; retrying with the same \
+                 ClientToken",
+            ),
+            Error::backoff(reasons::CREATING),
+        ),
         // Refused for good (e.g. an invalid parameter): nothing was created. The plan fails;
         // a changed spec is tried again with a new ClientToken.
-        Err(e) if work::create_refused_for_good(&e) => {
-            w.fail_create(
-                e,
-                "fix the spec (the operator tries again when the spec changes) or the cloud side",
-            )
-            .await
-        }
-        Err(e) => w.cloud_error(e).await,
-    }
+        Err(e) if work::create_refused_for_good(&e) => w.fail_create(
+            e,
+            "fix the spec (the operator tries again when the spec changes) or the cloud side",
+        ),
+        Err(e) => w.cloud_error(e),
+    })
 }
 
 /// Why the configuration is pushed with `ConfigureBackupPlan`.
@@ -625,45 +631,49 @@ async fn configure(
     plan_id: &str,
     why: Push,
     observed: Option<&BackupPlanDetail>,
-) -> Result<Action> {
-    let ctx = w.ctx;
+    password: PasswordRead,
+) -> Result<Outcome> {
     let (drift, rotation) = match why {
         Push::Spec(drift) => (drift, false),
         Push::Password => (Vec::new(), true),
     };
     let drifted = !drift.is_empty();
-    if drifted {
-        let note = format!(
+    let drift_note = drifted.then(|| {
+        format!(
             "plan {plan_id} differs from the spec: {}; correcting it with ConfigureBackupPlan",
             plan::describe_differences(&drift)
-        );
-        w.event(
+        )
+    });
+    let with_drift_note = |o: Outcome| match &drift_note {
+        Some(n) => o.note(
             EventType::Warning,
             reasons::DRIFT_DETECTED,
             "Configure",
-            &note,
-        )
-        .await;
-    }
-    let password = match password(w.obj, desired, ctx).await? {
+            n.clone(),
+        ),
+        None => o,
+    };
+    let password = match password {
         Ok(p) => p,
         Err(problem) => {
             let message = if rotation {
                 format!(
-                    "{problem}; plan {plan_id} keeps the password last pushed until the Secret is fixed"
+                    "{problem}; plan {plan_id} keeps the password last pushed until the Secret \
+                     is fixed"
                 )
             } else {
                 problem.to_string()
             };
-            w.commit(&Health::stalled(problem.reason(), message))
-                .await?;
-            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+            return Ok(with_drift_note(Outcome::requeue(
+                Health::stalled(problem.reason(), message),
+                w.timing.error_max,
+            )));
         }
     };
     let version = password.as_ref().map(|p| p.version.clone());
     let req = plan::configure_request(desired, plan_id, password.map(|p| p.value));
     w.hold_generation = !rotation;
-    match dbs.configure_backup_plan(&req).await {
+    let outcome = match dbs.configure_backup_plan(&req).await {
         Ok(_) => {
             w.set_applied(&desired.fingerprint(), version.as_deref())
                 .await?;
@@ -679,43 +689,44 @@ async fn configure(
                     "password Secret {secret} changed; pushed the new password to plan {plan_id} \
                      with ConfigureBackupPlan"
                 );
-                w.event(
-                    EventType::Normal,
-                    reasons::PASSWORD_ROTATED,
-                    "Configure",
-                    &note,
-                )
-                .await;
                 if let Some(p) = observed {
                     record_observed(&mut w.status, p);
                     w.status.phase = Some(plan::observed_health(p, w.obj.spec.suspend).0);
                 }
-                w.commit_with(
-                    &Health::progressing(reasons::PASSWORD_ROTATED, note),
-                    Publish::Silent,
+                Outcome::requeue(
+                    Health::progressing(reasons::PASSWORD_ROTATED, note.clone()),
+                    w.timing.poll_initial,
                 )
-                .await?;
-                return Ok(runtime::requeue(ctx, w.obj, ctx.timing.poll_initial));
-            }
-            let health = if drifted {
-                w.status.last_sync_time = Some(Time(jiff::Timestamp::now()));
-                Health::progressing(
-                    reasons::DRIFT_DETECTED,
-                    format!(
-                        "plan {plan_id} differed from the spec ({}); corrected with ConfigureBackupPlan",
-                        plan::describe_differences(&drift)
-                    ),
+                .publish(Publish::Silent)
+                .note(
+                    EventType::Normal,
+                    reasons::PASSWORD_ROTATED,
+                    "Configure",
+                    note,
                 )
             } else {
-                Health::progressing(
-                    reasons::CONFIGURING,
-                    format!("spec pushed to plan {plan_id} (ConfigureBackupPlan)"),
-                )
-            };
-            after_push(w, observed, health).await
+                let health = if drifted {
+                    w.status.last_sync_time = Some(Time(jiff::Timestamp::now()));
+                    Health::progressing(
+                        reasons::DRIFT_DETECTED,
+                        format!(
+                            "plan {plan_id} differed from the spec ({}); corrected with \
+                             ConfigureBackupPlan",
+                            plan::describe_differences(&drift)
+                        ),
+                    )
+                } else {
+                    Health::progressing(
+                        reasons::CONFIGURING,
+                        format!("spec pushed to plan {plan_id} (ConfigureBackupPlan)"),
+                    )
+                };
+                after_push(w, observed, health)
+            }
         }
-        Err(e) => w.cloud_error(e).await,
-    }
+        Err(e) => w.cloud_error(e),
+    };
+    Ok(with_drift_note(outcome))
 }
 
 async fn observe(
@@ -724,27 +735,28 @@ async fn observe(
     plan_id: &str,
     desired: &DesiredPlan,
     observed: Option<&BackupPlanDetail>,
-) -> Result<Action> {
-    let ctx = w.ctx;
+) -> Outcome {
     let Some(p) = observed else {
         if w.status.cloud_status.is_none() {
-            w.commit(&Health::progressing(
-                reasons::WAITING_FOR_PLAN,
-                format!("plan {plan_id} is not listed by DescribeBackupPlanList yet"),
-            ))
-            .await?;
-            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.wait));
+            return Outcome::requeue(
+                Health::progressing(
+                    reasons::WAITING_FOR_PLAN,
+                    format!("plan {plan_id} is not listed by DescribeBackupPlanList yet"),
+                ),
+                w.timing.wait,
+            );
         }
         w.status.phase = Some(DbsBackupPlanPhase::Failed);
-        w.commit(&Health::stalled(
-            reasons::PLAN_NOT_FOUND,
-            format!(
-                "plan {plan_id} no longer exists in DBS (released outside the operator); \
-                 delete this object and create it again for a new plan"
+        return Outcome::requeue(
+            Health::stalled(
+                reasons::PLAN_NOT_FOUND,
+                format!(
+                    "plan {plan_id} no longer exists in DBS (released outside the operator); \
+                     delete this object and create it again for a new plan"
+                ),
             ),
-        ))
-        .await?;
-        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+            w.timing.resync,
+        );
     };
     record_observed(&mut w.status, p);
     let (phase, health) = plan::observed_health(p, desired.suspend);
@@ -777,10 +789,9 @@ async fn observe(
                     w.status.last_successful_backup_time = Some(t);
                 }
             }
-            Err(e) => return w.cloud_error(e).await,
+            Err(e) => return w.cloud_error(e),
         }
     }
-    w.commit(&health).await?;
     let set_running = w
         .status
         .latest_full_backup_set
@@ -788,8 +799,8 @@ async fn observe(
         .is_some_and(plan::full_backup_in_progress);
     let delay = match (&health, phase) {
         // Follow a running full backup to its end, then only resync.
-        (Health::Ready { .. }, _) if set_running => ctx.timing.poll_max,
-        (Health::Ready { .. } | Health::Stalled { .. }, _) => ctx.timing.resync,
+        (Health::Ready { .. }, _) if set_running => w.timing.poll_max,
+        (Health::Ready { .. } | Health::Stalled { .. }, _) => w.timing.resync,
         (Health::Progressing { .. }, DbsBackupPlanPhase::Starting) => {
             let since = w
                 .status
@@ -799,69 +810,73 @@ async fn observe(
                 .map(|t| t.0)
                 .unwrap_or_else(jiff::Timestamp::now);
             let elapsed = jiff::Timestamp::now().duration_since(since).unsigned_abs();
-            poll_interval(elapsed, &ctx.timing)
+            poll_interval(elapsed, w.timing)
         }
-        (Health::Progressing { .. }, _) => ctx.timing.poll_initial,
+        (Health::Progressing { .. }, _) => w.timing.poll_initial,
     };
-    Ok(runtime::requeue(ctx, w.obj, delay))
+    Outcome::requeue(health, delay)
 }
+
+// ---------------------------------------------------------------------------------------------
+// cleanup: plan_cleanup (pure) picks the step, act_cleanup takes it
+// ---------------------------------------------------------------------------------------------
 
 async fn cleanup(
     obj: Arc<DbsBackupPlan>,
     ctx: &Context,
     api: &Api<DbsBackupPlan>,
 ) -> Result<Action> {
-    if orphan_on_delete(obj.metadata.annotations.as_ref()) {
-        return Ok(runtime::let_go(
-            obj.as_ref(),
-            ctx,
-            "orphan-on-delete annotation set: the backup plan is left in the cloud",
-        )
-        .await);
-    }
-    if obj.spec.deletion_policy == DeletionPolicy::Retain {
-        return Ok(runtime::let_go(
-            obj.as_ref(),
-            ctx,
-            "deletionPolicy Retain: the backup plan keeps running in the cloud",
-        )
-        .await);
-    }
     let mut w = Work::new(&obj, ctx, api);
-    if w.status.backup_plan_id.is_none() && w.status.pending_create.is_none() {
-        // Nothing was ever sent to the cloud.
-        return Ok(Action::await_change());
-    }
-    w.status.phase = Some(DbsBackupPlanPhase::Deleting);
-    let what = w
-        .status
-        .backup_plan_id
-        .clone()
-        .map(|id| format!("plan {id}"))
-        .unwrap_or_else(|| "the plan".to_string());
-    let target = match kind::target(obj.as_ref(), ctx).await? {
-        Ok(t) => t,
-        Err(problem) => {
-            return w
-                .cleanup_needs_credentials(&problem, &format!("release {what}"))
-                .await;
+    let orphan = orphan_on_delete(obj.metadata.annotations.as_ref());
+    let step = plan::plan_cleanup(orphan, obj.spec.deletion_policy, &w.status);
+    let outcome = match step {
+        CleanupStep::LetGo(note) => work::let_go(note),
+        CleanupStep::Finished => Outcome::finished(),
+        step => {
+            let what = match &step {
+                CleanupStep::Release { plan_id } => format!("release plan {plan_id}"),
+                _ => "release the plan".to_string(),
+            };
+            match w.cleanup_target(ctx, &what).await? {
+                Err(stalled) => stalled,
+                Ok(target) => {
+                    let claimed = match &step {
+                        CleanupStep::FindPlan => claimed_plans(&obj, ctx).await?,
+                        _ => HashSet::new(),
+                    };
+                    act_cleanup(&mut w, ctx.cloud.dbs(&target).as_ref(), step, &claimed).await
+                }
+            }
         }
     };
-    let dbs = ctx.cloud.dbs(&target);
-    let plan_id = match w.status.backup_plan_id.clone() {
-        Some(id) => id,
-        None => {
+    work::finish(&mut w, ctx, outcome).await
+}
+
+/// Takes the cleanup step [`plan::plan_cleanup`] picked (finding the plan of an unknown create
+/// first); `claimed` are the plans other objects hold.
+async fn act_cleanup(
+    w: &mut Work<'_>,
+    dbs: &dyn DbsApi,
+    step: CleanupStep,
+    claimed: &HashSet<String>,
+) -> Outcome {
+    w.status.phase = Some(DbsBackupPlanPhase::Deleting);
+    let plan_id = match step {
+        CleanupStep::LetGo(note) => return work::let_go(note),
+        CleanupStep::Finished => return Outcome::finished(),
+        CleanupStep::Release { plan_id } => plan_id,
+        CleanupStep::FindPlan => {
             // A create whose outcome was never recorded: release the plan if it exists.
-            let desired = match plan::validate(&obj.spec) {
-                Ok(d) => d,
-                Err(_) => return Ok(Action::await_change()),
+            let Ok(desired) = plan::validate(&w.obj.spec) else {
+                return Outcome::finished();
             };
-            match find_own_plan(&w, dbs.as_ref(), &desired).await? {
+            match find_own_plan(w, dbs, &desired, claimed).await {
                 Ok(Some(found)) => found.backup_plan_id,
-                Ok(None) => return Ok(Action::await_change()),
+                Ok(None) => return Outcome::finished(),
                 Err(e) => {
-                    w.cloud_error(e).await?;
-                    return Err(Error::backoff(reasons::RELEASING));
+                    return w
+                        .cloud_error(e)
+                        .or_retry(Error::backoff(reasons::RELEASING));
                 }
             }
         }
@@ -874,16 +889,18 @@ async fn cleanup(
         Ok(_) => {}
         Err(e) if e.class() == ErrorClass::NotFound => {}
         Err(e) => {
-            w.cloud_error(e).await?;
-            return Err(Error::backoff(reasons::RELEASING));
+            return w
+                .cloud_error(e)
+                .or_retry(Error::backoff(reasons::RELEASING));
         }
     }
-    w.event(
+    Outcome::finished().note(
         EventType::Normal,
         reasons::RELEASED,
         "Deleting",
-        &format!("backup plan {plan_id} released"),
+        format!("backup plan {plan_id} released"),
     )
-    .await;
-    Ok(Action::await_change())
 }
+
+#[cfg(test)]
+mod tests;

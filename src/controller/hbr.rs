@@ -35,9 +35,9 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::{Api, Resource};
 use tokio_util::sync::CancellationToken;
 
 use self::plan::{CleanupStep, Step, reasons};
@@ -47,10 +47,10 @@ use super::context::Context;
 use super::error::{Error, Result};
 use super::kind::{self, ManagedResource};
 use super::runtime;
-use super::status::write_status;
-use super::work::{self, Publish};
+use super::work::{self, Next, Outcome, Publish};
 use crate::cloud::api::hbr::{
-    CancelBackupJobRequest, CreateBackupJobRequest, DeleteSnapshotRequest, HbrBackupJob as CloudJob,
+    CancelBackupJobRequest, CreateBackupJobRequest, DeleteSnapshotRequest,
+    HbrBackupJob as CloudJob, JobState,
 };
 use crate::cloud::{CloudError, ErrorClass, HbrApi};
 use crate::crd::{
@@ -89,8 +89,7 @@ impl ManagedResource for HbrBackupJob {
 kind::tracked!(
     HbrBackupJob,
     crate::crd::HbrBackupJobStatus,
-    crate::crd::HbrBackupJobPhase,
-    failed = crate::crd::HbrBackupJobPhase::Failed,
+    HbrBackupJobPhase,
     completion_time = completion_time
 );
 
@@ -119,26 +118,21 @@ impl Work<'_> {
     }
 }
 
-fn uid(obj: &HbrBackupJob) -> Result<String> {
-    obj.metadata
-        .uid
-        .clone()
-        .ok_or(Error::MissingObjectKey(".metadata.uid"))
-}
-
 async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -> Result<Action> {
     let mut w = Work::new(&obj, ctx, api);
     let step = plan::plan(&obj.spec, &w.status);
     if step == Step::Done {
         return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
     }
-    let uid = uid(&obj)?;
+    let uid = kind::uid(obj.as_ref())?;
     let request = match plan::validate(&obj.spec, &w.name, &uid) {
         Ok(r) => r,
         Err(e) if matches!(step, Step::RecordIntent | Step::RecoverOrCreate) => {
-            w.commit(&Health::stalled(reasons::INVALID_SPEC, e.0))
-                .await?;
-            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+            let outcome = Outcome::requeue(
+                Health::stalled(reasons::INVALID_SPEC, e.0),
+                ctx.timing.resync,
+            );
+            return work::finish(&mut w, ctx, outcome).await;
         }
         // A job exists: keep tracking it whatever the spec says.
         Err(_) => CreateBackupJobRequest::default(),
@@ -152,16 +146,28 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
     let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
-            w.commit(&Health::stalled(problem.reason(), problem.to_string()))
-                .await?;
-            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+            let outcome = w.credentials_problem(&problem);
+            return work::finish(&mut w, ctx, outcome).await;
         }
     };
     let hbr = ctx.cloud.hbr(&target);
-    match step {
+    let outcome = act(&mut w, hbr.as_ref(), step, &request).await?;
+    work::finish(&mut w, ctx, outcome).await
+}
+
+/// Takes one step of the apply path; the outcome is committed by [`work::finish`]. The only
+/// write before a cloud call is the intent (a checkpoint).
+async fn act(
+    w: &mut Work<'_>,
+    hbr: &dyn HbrApi,
+    step: Step,
+    request: &CreateBackupJobRequest,
+) -> Result<Outcome> {
+    Ok(match step {
         Step::RecordIntent => {
+            let uid = kind::uid(w.obj)?;
             w.status.pending_create = Some(PendingCreate {
-                token: create_token(&uid, obj.metadata.generation),
+                token: create_token(&uid, w.obj.metadata.generation),
                 started_at: Time(jiff::Timestamp::now()),
             });
             w.status.job_name = request.job_name.clone();
@@ -170,31 +176,31 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
                 reasons::CREATING,
                 format!(
                     "creating {} backup job {}",
-                    obj.spec.source_type.as_str(),
+                    w.obj.spec.source_type.as_str(),
                     request.job_name.as_deref().unwrap_or_default()
                 ),
             ))
             .await?;
-            create(&mut w, hbr.as_ref(), &request).await
+            create(w, hbr, request).await
         }
-        Step::RecoverOrCreate => match find_own_job(&mut w, hbr.as_ref()).await {
-            Ok(Some(job)) => adopt(&mut w, hbr.as_ref(), &job).await,
-            Ok(None) => create(&mut w, hbr.as_ref(), &request).await,
-            Err(e) => w.cloud_error(e).await,
+        Step::RecoverOrCreate => match find_own_job(w, hbr).await {
+            Ok(Some(job)) => adopt(w, hbr, &job).await?,
+            Ok(None) => create(w, hbr, request).await,
+            Err(e) => w.cloud_error(e),
         },
-        Step::Track { job_id } => track(&mut w, hbr.as_ref(), &job_id).await,
-        Step::FetchSnapshots { job_id } => fetch_snapshots(&mut w, hbr.as_ref(), &job_id).await,
-        Step::Done => Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync)),
-    }
+        Step::Track { job_id } => track(w, hbr, &job_id).await?,
+        Step::FetchSnapshots { job_id } => fetch_snapshots(w, hbr, &job_id).await,
+        Step::Done => Outcome::fields(Next::After(w.timing.resync)),
+    })
 }
 
 /// Looks for our job by name among the jobs created since the intent.
 async fn find_own_job(
-    w: &mut Work<'_>,
+    w: &Work<'_>,
     hbr: &dyn HbrApi,
 ) -> std::result::Result<Option<CloudJob>, CloudError> {
     let Some(name) = w.status.job_name.clone().or_else(|| {
-        uid(w.obj)
+        kind::uid(w.obj)
             .ok()
             .map(|u| plan::job_name(&w.obj.spec, &w.name, &u))
     }) else {
@@ -221,7 +227,7 @@ async fn find_own_job(
     Ok(None)
 }
 
-async fn adopt(w: &mut Work<'_>, hbr: &dyn HbrApi, job: &CloudJob) -> Result<Action> {
+async fn adopt(w: &mut Work<'_>, hbr: &dyn HbrApi, job: &CloudJob) -> Result<Outcome> {
     w.status.job_id = Some(job.job_id.clone());
     if job.job_name.is_some() {
         w.status.job_name.clone_from(&job.job_name);
@@ -229,58 +235,54 @@ async fn adopt(w: &mut Work<'_>, hbr: &dyn HbrApi, job: &CloudJob) -> Result<Act
     w.status.pending_create = None;
     let view = w.record(job);
     if view.phase.is_terminal() {
-        return finish(w, hbr, &job.job_id, view).await;
+        return finish_job(w, hbr, &job.job_id, view).await;
     }
-    w.commit(&Health::progressing(
-        reasons::JOB_ADOPTED,
-        format!(
-            "adopted job {} created before the operator could record it",
-            job.job_id
+    Ok(Outcome::requeue(
+        Health::progressing(
+            reasons::JOB_ADOPTED,
+            format!(
+                "adopted job {} created before the operator could record it",
+                job.job_id
+            ),
         ),
+        w.timing.poll_initial,
     ))
-    .await?;
-    Ok(runtime::requeue(w.ctx, w.obj, w.ctx.timing.poll_initial))
 }
 
-async fn create(
-    w: &mut Work<'_>,
-    hbr: &dyn HbrApi,
-    request: &CreateBackupJobRequest,
-) -> Result<Action> {
-    let ctx = w.ctx;
+async fn create(w: &mut Work<'_>, hbr: &dyn HbrApi, request: &CreateBackupJobRequest) -> Outcome {
     match hbr.create_backup_job(request).await {
         Ok(resp) if !resp.job_id.is_empty() => {
             w.status.job_id = Some(resp.job_id.clone());
             w.status.pending_create = None;
             w.status.phase = Some(HbrBackupJobPhase::Running);
-            w.status.cloud_status = Some(plan::JOB_CREATED.into());
+            w.status.cloud_status = Some(JobState::Created.as_str().into());
             w.status.progress = Some(0);
             w.status.start_time = Some(Time(jiff::Timestamp::now()));
-            w.commit(&Health::progressing(
-                reasons::BACKUP_RUNNING,
-                format!("backup job {} created", resp.job_id),
-            ))
-            .await?;
-            Ok(runtime::requeue(ctx, w.obj, ctx.timing.poll_initial))
+            Outcome::requeue(
+                Health::progressing(
+                    reasons::BACKUP_RUNNING,
+                    format!("backup job {} created", resp.job_id),
+                ),
+                w.timing.poll_initial,
+            )
         }
-        Ok(_) => {
-            // Success without a JobId: the outcome is unknown; the intent stays and the next
-            // reconcile looks for the job by name.
-            w.commit(&Health::progressing(
+        // Success without a JobId: the outcome is unknown; the intent stays and the next
+        // reconcile looks for the job by name.
+        Ok(_) => Outcome::retry(
+            Health::progressing(
                 reasons::CREATING,
                 "CreateBackupJob returned no JobId; looking for the job by name",
-            ))
-            .await?;
-            Err(Error::backoff(reasons::CREATING))
-        }
+            ),
+            Error::backoff(reasons::CREATING),
+        ),
         // Refused for good (e.g. `InstanceNotExist`): the call did not run and the immutable
         // spec can never work. The object fails; no intent is left behind.
         Err(e) if work::create_refused_for_good(&e) => {
-            w.fail_create(e, work::IMMUTABLE_CREATE_REFUSED).await
+            w.fail_create(e, work::IMMUTABLE_CREATE_REFUSED)
         }
         // The intent stays whatever other error: the next attempt looks for the job by name
         // first, so an unknown outcome (timeout, 5xx) never leads to a second job.
-        Err(e) => w.cloud_error(e).await,
+        Err(e) => w.cloud_error(e),
     }
 }
 
@@ -300,11 +302,10 @@ async fn describe_job(
     }
 }
 
-async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi, job_id: &str) -> Result<Action> {
-    let ctx = w.ctx;
+async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi, job_id: &str) -> Result<Outcome> {
     let job = match describe_job(hbr, w.obj.spec.source_type.as_str(), job_id).await {
         Ok(j) => j,
-        Err(e) => return w.cloud_error(e).await,
+        Err(e) => return Ok(w.cloud_error(e)),
     };
     let Some(job) = job else {
         // Right after the create the list may lag; a job missing for longer is gone.
@@ -312,45 +313,45 @@ async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi, job_id: &str) -> Result<Actio
         let known_since = w.status.start_time.as_ref().map(|t| t.0).unwrap_or(now);
         if now.duration_since(known_since).as_secs() > plan::CLOCK_SLACK_SECONDS {
             w.status.phase = Some(HbrBackupJobPhase::Failed);
-            w.commit(&Health::stalled(
-                reasons::JOB_NOT_FOUND,
-                format!(
-                    "job {job_id} no longer exists in Cloud Backup (deleted outside the \
+            return Ok(Outcome::requeue(
+                Health::stalled(
+                    reasons::JOB_NOT_FOUND,
+                    format!(
+                        "job {job_id} no longer exists in Cloud Backup (deleted outside the \
                          operator); create a new HbrBackupJob to back up again"
+                    ),
                 ),
-            ))
-            .await?;
-            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+                w.timing.resync,
+            ));
         }
-        w.commit(&Health::progressing(
-            reasons::JOB_NOT_FOUND,
-            format!("job {job_id} is not listed by DescribeBackupJobs2 yet; retrying"),
-        ))
-        .await?;
-        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.wait));
+        return Ok(Outcome::requeue(
+            Health::progressing(
+                reasons::JOB_NOT_FOUND,
+                format!("job {job_id} is not listed by DescribeBackupJobs2 yet; retrying"),
+            ),
+            w.timing.wait,
+        ));
     };
     let view = w.record(&job);
     if view.phase.is_terminal() {
-        return finish(w, hbr, job_id, view).await;
+        return finish_job(w, hbr, job_id, view).await;
     }
-    w.commit(&view.health).await?;
     let now = jiff::Timestamp::now();
     let started = w.status.start_time.as_ref().map(|t| t.0).unwrap_or(now);
     let elapsed = now.duration_since(started).unsigned_abs();
-    Ok(runtime::requeue(
-        ctx,
-        w.obj,
-        poll_interval(elapsed, &ctx.timing),
+    Ok(Outcome::requeue(
+        view.health,
+        poll_interval(elapsed, w.timing),
     ))
 }
 
-/// The job ended: record snapshot ids (`UDM_ECS`) and the terminal status.
-async fn finish(
+/// The job ended: record snapshot ids (`UDM_ECS`, `ECS_FILE`) and the terminal status.
+async fn finish_job(
     w: &mut Work<'_>,
     hbr: &dyn HbrApi,
     job_id: &str,
     view: plan::JobView,
-) -> Result<Action> {
+) -> Result<Outcome> {
     let publish = if view.warning {
         Publish::Warning
     } else {
@@ -360,19 +361,19 @@ async fn finish(
         match lookup_snapshots(w, hbr, job_id).await {
             Ok(ids) => w.status.snapshot_ids = ids,
             Err(e) => {
-                // The outcome is known; record it and retry the lookup later.
+                // The job's outcome is known: record it (a checkpoint), then report the lookup
+                // error; the `FetchSnapshots` step retries the lookup.
                 w.commit_with(&view.health, publish).await?;
-                return w.cloud_error(e).await;
+                return Ok(w.cloud_error(e));
             }
         }
     }
-    w.commit_with(&view.health, publish).await?;
     let after = if plan::needs_snapshot_ids(&w.obj.spec, &w.status) {
-        w.ctx.timing.wait
+        w.timing.wait
     } else {
-        w.ctx.timing.resync
+        w.timing.resync
     };
-    Ok(runtime::requeue(w.ctx, w.obj, after))
+    Ok(Outcome::requeue(view.health, after).publish(publish))
 }
 
 /// The snapshot ids of the job: `UDM_ECS` with `DescribeUdmSnapshots`, `ECS_FILE` with
@@ -437,83 +438,72 @@ async fn search_snapshots(
     Ok(Vec::new())
 }
 
-async fn fetch_snapshots(w: &mut Work<'_>, hbr: &dyn HbrApi, job_id: &str) -> Result<Action> {
+async fn fetch_snapshots(w: &mut Work<'_>, hbr: &dyn HbrApi, job_id: &str) -> Outcome {
     match lookup_snapshots(w, hbr, job_id).await {
         Ok(ids) => w.status.snapshot_ids = ids,
-        Err(e) => return w.cloud_error(e).await,
+        Err(e) => return w.cloud_error(e),
     }
     let after = if w.status.snapshot_ids.is_empty() {
-        w.ctx.timing.wait
+        w.timing.wait
     } else {
-        w.ctx.timing.resync
+        w.timing.resync
     };
     // Conditions are unchanged (the job's terminal outcome); only the ids are new.
-    write_status(w.api, &w.name, w.current.as_ref(), &w.status).await?;
-    Ok(runtime::requeue(w.ctx, w.obj, after))
+    Outcome::fields(Next::After(after))
 }
 
 // ---------------------------------------------------------------------------------------------
-// cleanup
+// cleanup: plan_cleanup (pure) picks the step, act_cleanup takes it
 // ---------------------------------------------------------------------------------------------
 
+/// Why an object with the orphan annotation goes without cloud cleanup.
+const NOTE_ORPHAN: &str =
+    "orphan-on-delete annotation set: the job and its snapshots are left in the cloud";
+/// Why an object with `deletionPolicy: Retain` goes without cloud cleanup once its job ended.
+const NOTE_RETAIN: &str = "deletionPolicy Retain: the job's backup is kept in the cloud";
+
 async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -> Result<Action> {
-    if orphan_on_delete(obj.metadata.annotations.as_ref()) {
-        return Ok(runtime::let_go(
-            obj.as_ref(),
-            ctx,
-            "orphan-on-delete annotation set: the job and its snapshots are left in the cloud",
-        )
-        .await);
-    }
     let mut w = Work::new(&obj, ctx, api);
-    if w.status.job_id.is_none() && w.status.pending_create.is_none() {
-        // Nothing was ever sent to the cloud.
-        return Ok(Action::await_change());
-    }
     let delete = obj.spec.deletion_policy == DeletionPolicy::Delete;
-    if !delete && w.status.phase.is_some_and(HbrBackupJobPhase::is_terminal) {
-        return Ok(runtime::let_go(
-            obj.as_ref(),
-            ctx,
-            "deletionPolicy Retain: the job's backup is kept in the cloud",
-        )
-        .await);
-    }
-    let target = match kind::target(obj.as_ref(), ctx).await? {
-        Ok(t) => t,
-        Err(problem) => {
-            w.status.phase = Some(HbrBackupJobPhase::Deleting);
-            return w
-                .cleanup_needs_credentials(&problem, "clean up the backup job")
-                .await;
+    let outcome = if orphan_on_delete(obj.metadata.annotations.as_ref()) {
+        work::let_go(NOTE_ORPHAN)
+    } else if w.status.job_id.is_none() && w.status.pending_create.is_none() {
+        // Nothing was ever sent to the cloud.
+        Outcome::finished()
+    } else if !delete && w.status.phase.is_some_and(HbrBackupJobPhase::is_terminal) {
+        work::let_go(NOTE_RETAIN)
+    } else {
+        match w.cleanup_target(ctx, "clean up the backup job").await? {
+            Ok(target) => act_cleanup(&mut w, ctx.cloud.hbr(&target).as_ref()).await,
+            Err(stalled) => stalled,
         }
     };
-    let hbr = ctx.cloud.hbr(&target);
-    let source_type = obj.spec.source_type.as_str();
+    work::finish(&mut w, ctx, outcome).await
+}
 
+/// Observes the job, then takes the steps [`plan::plan_cleanup`] picks until one needs to
+/// wait or the cleanup is done.
+async fn act_cleanup(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Outcome {
+    let cancelling = Error::wait(reasons::CANCELLING, w.timing.error_max);
+    let delete = w.obj.spec.deletion_policy == DeletionPolicy::Delete;
+    let source_type = w.obj.spec.source_type.as_str();
     if w.status.job_id.is_none() {
         // A create may have run before the crash: find it before deciding there is nothing.
-        match find_own_job(&mut w, hbr.as_ref()).await {
+        match find_own_job(w, hbr).await {
             Ok(Some(job)) => {
                 w.status.job_id = Some(job.job_id.clone());
                 w.status.pending_create = None;
             }
-            Ok(None) => return Ok(Action::await_change()),
-            Err(e) => {
-                w.cloud_error(e).await?;
-                return Err(Error::wait(reasons::CANCELLING, ctx.timing.error_max));
-            }
+            Ok(None) => return Outcome::finished(),
+            Err(e) => return w.cloud_error(e).or_retry(cancelling),
         }
     }
     let Some(job_id) = w.status.job_id.clone() else {
-        return Ok(Action::await_change());
+        return Outcome::finished();
     };
-    let job = match describe_job(hbr.as_ref(), source_type, &job_id).await {
+    let job = match describe_job(hbr, source_type, &job_id).await {
         Ok(j) => j,
-        Err(e) => {
-            w.cloud_error(e).await?;
-            return Err(Error::wait(reasons::CANCELLING, ctx.timing.error_max));
-        }
+        Err(e) => return w.cloud_error(e).or_retry(cancelling),
     };
     if let Some(j) = &job {
         plan::record_job(&mut w.status, j);
@@ -523,7 +513,7 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
     let mut fetched = false;
     loop {
         let step = plan::plan_cleanup(
-            &obj.spec,
+            &w.obj.spec,
             &w.status,
             job.as_ref(),
             cancel_sent,
@@ -535,49 +525,45 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
             CleanupStep::Cancel => {
                 let req = CancelBackupJobRequest {
                     job_id: job_id.clone(),
-                    vault_id: obj.spec.vault_id.clone(),
+                    vault_id: w.obj.spec.vault_id.clone(),
                     edition: None,
                 };
                 match hbr.cancel_backup_job(&req).await {
                     Ok(_) => {}
-                    Err(e) if e.class() == ErrorClass::NotFound => {
-                        return Ok(Action::await_change());
-                    }
+                    Err(e) if e.class() == ErrorClass::NotFound => return Outcome::finished(),
                     // Ended between the describe and the cancel: the next round sees it.
                     Err(e)
                         if e.class() == ErrorClass::Conflict
                             || e.code() == Some(JOB_STATUS_NOT_ALLOW_CANCEL) => {}
-                    Err(e) => {
-                        w.cloud_error(e).await?;
-                        return Err(Error::wait(reasons::CANCELLING, ctx.timing.error_max));
-                    }
+                    Err(e) => return w.cloud_error(e).or_retry(cancelling),
                 }
                 w.status.phase = Some(HbrBackupJobPhase::Deleting);
-                w.commit(&Health::progressing(
-                    reasons::CANCELLING,
-                    format!("job {job_id} is running; cancelled it and waiting for it to end"),
-                ))
-                .await?;
-                return Err(Error::wait(reasons::CANCELLING, ctx.timing.poll_initial));
+                return Outcome::retry(
+                    Health::progressing(
+                        reasons::CANCELLING,
+                        format!("job {job_id} is running; cancelled it and waiting for it to end"),
+                    ),
+                    Error::wait(reasons::CANCELLING, w.timing.poll_initial),
+                );
             }
             CleanupStep::AwaitCancel => {
                 w.status.phase = Some(HbrBackupJobPhase::Deleting);
-                w.commit(&Health::progressing(
-                    reasons::CANCELLING,
-                    format!("waiting for cancelled job {job_id} to end"),
-                ))
-                .await?;
-                return Err(Error::wait(reasons::CANCELLING, ctx.timing.poll_initial));
+                return Outcome::retry(
+                    Health::progressing(
+                        reasons::CANCELLING,
+                        format!("waiting for cancelled job {job_id} to end"),
+                    ),
+                    Error::wait(reasons::CANCELLING, w.timing.poll_initial),
+                );
             }
             CleanupStep::FetchSnapshots => {
                 fetched = true;
-                match lookup_snapshots(&w, hbr.as_ref(), &job_id).await {
+                match lookup_snapshots(w, hbr, &job_id).await {
                     Ok(ids) => w.status.snapshot_ids = ids,
                     Err(e) => {
-                        w.cloud_error(e).await?;
-                        return Err(Error::wait(
+                        return w.cloud_error(e).or_retry(Error::wait(
                             reasons::DELETING_SNAPSHOTS,
-                            ctx.timing.error_max,
+                            w.timing.error_max,
                         ));
                     }
                 }
@@ -587,8 +573,8 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
                     let req = DeleteSnapshotRequest {
                         snapshot_id: id.clone(),
                         source_type: Some(source_type.to_string()),
-                        vault_id: obj.spec.vault_id.clone(),
-                        instance_id: obj.spec.instance_id.clone(),
+                        vault_id: w.obj.spec.vault_id.clone(),
+                        instance_id: w.obj.spec.instance_id.clone(),
                         ..DeleteSnapshotRequest::default()
                     };
                     match hbr.delete_snapshot(&req).await {
@@ -596,43 +582,40 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
                         Err(e) if e.class() == ErrorClass::NotFound => {}
                         Err(e) => {
                             w.status.phase = Some(HbrBackupJobPhase::Deleting);
-                            w.cloud_error(e).await?;
-                            return Err(Error::wait(
+                            return w.cloud_error(e).or_retry(Error::wait(
                                 reasons::DELETING_SNAPSHOTS,
-                                ctx.timing.error_max,
+                                w.timing.error_max,
                             ));
                         }
                     }
                 }
-                ctx.events
-                    .normal(
-                        &obj.object_ref(&()),
-                        "SnapshotsDeleted",
-                        "Deleting",
-                        format!("deleted snapshot(s) {}", ids.join(", ")),
-                    )
-                    .await;
-                return Ok(Action::await_change());
+                return Outcome::finished().note(
+                    EventType::Normal,
+                    reasons::SNAPSHOTS_DELETED,
+                    "Deleting",
+                    format!("deleted snapshot(s) {}", ids.join(", ")),
+                );
             }
             CleanupStep::Done => {
-                if plan::snapshot_left_in_vault(&obj.spec, job.as_ref(), delete) {
-                    let note = format!(
-                        "deletionPolicy Delete: the snapshot of {source_type} job {job_id} stays in \
-                         vault {}: Cloud Backup's snapshot search (SearchHistoricalSnapshots) \
+                if !plan::snapshot_left_in_vault(&w.obj.spec, job.as_ref(), delete) {
+                    return Outcome::finished();
+                }
+                return Outcome::finished().note(
+                    EventType::Warning,
+                    reasons::SNAPSHOT_RETAINED,
+                    "Delete",
+                    format!(
+                        "deletionPolicy Delete: the snapshot of {source_type} job {job_id} stays \
+                         in vault {}: Cloud Backup's snapshot search (SearchHistoricalSnapshots) \
                          covers ECS_FILE, OSS and NAS backups only, so the operator cannot find \
                          it. Delete it in the Cloud Backup console",
-                        obj.spec.vault_id.as_deref().unwrap_or("-")
-                    );
-                    w.event(
-                        EventType::Warning,
-                        reasons::SNAPSHOT_RETAINED,
-                        "Delete",
-                        &note,
-                    )
-                    .await;
-                }
-                return Ok(Action::await_change());
+                        w.obj.spec.vault_id.as_deref().unwrap_or("-")
+                    ),
+                );
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

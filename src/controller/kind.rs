@@ -66,6 +66,8 @@ pub trait TrackedStatus: Clone + Default + Serialize + Send + Sync {
     fn last_request_id_mut(&mut self) -> &mut Option<String>;
     /// The phase of an object that can no longer succeed as it is.
     const FAILED: Self::Phase;
+    /// The phase of an object whose cleanup is under way.
+    const DELETING: Self::Phase;
     /// `status.pendingCreate`, for writing.
     fn pending_create_mut(&mut self) -> &mut Option<crate::crd::PendingCreate>;
     /// `status.completionTime`, for writing, on kinds that have one (one-shot backups).
@@ -85,13 +87,15 @@ pub trait Tracked: ManagedResource {
 }
 
 /// Implements [`TrackedStatus`] and [`Tracked`] for a kind whose status has the common fields
-/// (`phase`, `conditions`, `observedGeneration`, `lastRequestId`, `pendingCreate`):
-/// `tracked!(Kind, Status, Phase, failed = Phase::Failed[, completion_time = completion_time])`.
+/// (`phase`, `conditions`, `observedGeneration`, `lastRequestId`, `pendingCreate`) and the
+/// phases `Failed` and `Deleting`:
+/// `tracked!(Kind, Status, Phase[, completion_time = completion_time])`.
 macro_rules! tracked {
-    ($kind:ty, $status:ty, $phase:ty, failed = $failed:expr $(, completion_time = $ct:ident)?) => {
+    ($kind:ty, $status:ty, $phase:ident $(, completion_time = $ct:ident)?) => {
         impl $crate::controller::kind::TrackedStatus for $status {
             type Phase = $phase;
-            const FAILED: $phase = $failed;
+            const FAILED: $phase = $phase::Failed;
+            const DELETING: $phase = $phase::Deleting;
             fn pending_create_mut(&mut self) -> &mut Option<$crate::crd::PendingCreate> {
                 &mut self.pending_create
             }
@@ -136,6 +140,14 @@ macro_rules! tracked {
 }
 
 pub(crate) use tracked;
+
+/// The object's UID (every object read from the API server has one).
+pub fn uid<K: Resource>(obj: &K) -> Result<String> {
+    obj.meta()
+        .uid
+        .clone()
+        .ok_or(Error::MissingObjectKey(".metadata.uid"))
+}
 
 /// Where an object's cloud calls go: its region and the credentials of its `credentialsRef`
 /// (or the operator's default chain). `Ok(Err(problem))` when the Secret is missing or

@@ -24,6 +24,8 @@ pub mod rds;
 pub mod runtime;
 pub mod server;
 pub mod status;
+#[cfg(test)]
+pub mod testing;
 pub mod times;
 pub mod work;
 

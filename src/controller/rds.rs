@@ -60,29 +60,29 @@ use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use self::plan::{
-    BACKUP_JOB_EXISTS, BACKUP_MODE_MANUAL, INCORRECT_BACKUP_SET_STATE, Peers, Resolution,
-    STORE_STATUS_DISABLED, Step, TASK_FAILED, TASK_FINISHED, TASK_NO_START, candidate_sets,
-    create_not_executed, describe_backups_start_time, observe_task, outcome_unknown_message, peers,
-    pick_task, reasons, record_backup_set, resolve_intent, task_ended, terminal_health, validate,
+    BACKUP_JOB_EXISTS, CleanupStep, INCORRECT_BACKUP_SET_STATE, Peers, Resolution, Step,
+    candidate_sets, create_not_executed, describe_backups_start_time, observe_task,
+    outcome_unknown_message, peers, pick_task, plan_cleanup, reasons, record_backup_set,
+    resolve_intent, task_ended, terminal_health, validate,
 };
 use super::conditions::Health;
 use super::context::Context;
 use super::error::{Error, Result};
 use super::kind::{self, ManagedResource};
 use super::runtime;
-use super::work::{self};
+use super::work::{self, Next, Outcome};
 use crate::cloud::api::{
-    CreateBackupRequest, DeleteBackupRequest, DescribeBackupTasksRequest, DescribeBackupsRequest,
-    RdsApi, RdsBackupJob,
+    BackupMode, CreateBackupRequest, DeleteBackupRequest, DescribeBackupTasksRequest,
+    DescribeBackupsRequest, RdsApi, RdsBackup as CloudBackupSet, RdsBackupJob, TaskState,
 };
 use crate::cloud::{CloudError, ErrorClass};
 use crate::crd::{
-    ANNOTATION_ADOPT_BACKUP_ID, DeletionPolicy, PendingCreate, RdsBackup, RdsBackupPhase,
-    adopt_backup_id, create_token, orphan_on_delete,
+    ANNOTATION_ADOPT_BACKUP_ID, ANNOTATION_ORPHAN_ON_DELETE, DeletionPolicy, PendingCreate,
+    RdsBackup, RdsBackupPhase, adopt_backup_id, create_token, orphan_on_delete,
 };
 
 /// Kind name used in metrics and logs.
@@ -110,8 +110,7 @@ impl ManagedResource for RdsBackup {
 kind::tracked!(
     RdsBackup,
     crate::crd::RdsBackupStatus,
-    crate::crd::RdsBackupPhase,
-    failed = crate::crd::RdsBackupPhase::Failed,
+    RdsBackupPhase,
     completion_time = completion_time
 );
 
@@ -125,7 +124,7 @@ pub fn controllers(
 }
 
 // ---------------------------------------------------------------------------------------------
-// reconcile (I/O)
+// reconcile: load, then act (returns an outcome), then `work::finish` commits it
 // ---------------------------------------------------------------------------------------------
 
 async fn reconcile(obj: Arc<RdsBackup>, ctx: Arc<Context>) -> Result<Action> {
@@ -143,53 +142,92 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
     let mut w = Work::new(&obj, ctx, api);
     let step = plan::plan(w.current.as_ref());
     if step == Step::Done {
-        if let Some(h) = terminal_health(&w.status) {
-            w.commit(&h).await?;
-        }
-        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+        let outcome = match terminal_health(&w.status) {
+            Some(h) => Outcome::requeue(h, ctx.timing.resync),
+            None => Outcome::fields(Next::After(ctx.timing.resync)),
+        };
+        return work::finish(&mut w, ctx, outcome).await;
     }
     // Validated once; only a create needs the request (a recorded task is tracked whatever
     // the spec says).
     let request = match validate(&obj.spec) {
         Ok(r) => Some(r),
         Err(message) if matches!(step, Step::Create | Step::Adopt) => {
-            w.commit(&Health::stalled(reasons::INVALID_SPEC, message))
-                .await?;
-            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+            let outcome = Outcome::requeue(
+                Health::stalled(reasons::INVALID_SPEC, message),
+                ctx.timing.resync,
+            );
+            return work::finish(&mut w, ctx, outcome).await;
         }
         Err(_) => None,
     };
     let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
-            w.commit(&Health::stalled(problem.reason(), problem.to_string()))
-                .await?;
-            // A change of the Secret requeues the object at once (Secret watch).
-            return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+            let outcome = w.credentials_problem(&problem);
+            return work::finish(&mut w, ctx, outcome).await;
         }
     };
     let rds = ctx.cloud.rds(&target);
-    match step {
-        Step::Create | Step::Adopt => match &request {
-            Some(request) => create_or_adopt(&mut w, rds.as_ref(), request).await,
-            None => Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync)),
-        },
-        Step::Track { job_id } => track(&mut w, rds.as_ref(), &job_id).await,
-        Step::FetchBackupSet { backup_id } => {
-            fetch_backup_set(&mut w, rds.as_ref(), &backup_id).await
+    let outcome = match step {
+        Step::Create | Step::Adopt => {
+            let Some(request) = &request else {
+                return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+            };
+            // The create critical section: lock, fresh claims, act, commit.
+            let _guard = ctx.locks.lock(&instance_lock_key(&obj.spec)).await;
+            let Some(claims) = load_claims(&mut w, ctx).await? else {
+                return Ok(Action::await_change());
+            };
+            create_or_adopt(&mut w, rds.as_ref(), request, claims).await?
         }
-        Step::Done => Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync)),
-    }
+        Step::Track { job_id } => track(&mut w, rds.as_ref(), &job_id).await?,
+        Step::FetchBackupSet { backup_id } => {
+            fetch_backup_set(&mut w, rds.as_ref(), &backup_id).await?
+        }
+        Step::Done => Outcome::fields(Next::After(ctx.timing.resync)),
+    };
+    work::finish(&mut w, ctx, outcome).await
+}
+
+/// What the create critical section reads fresh, under the per-instance lock.
+struct Claims {
+    /// The claims of the other objects on the instance.
+    peers: Peers,
+    /// The step planned from our own fresh status.
+    step: Step,
+    /// The `adopt-backup-id` annotation.
+    adopt: Option<String>,
+}
+
+/// Fresh reads under the lock: our own status (the cache can lag behind our last write, so
+/// `w` is rebased on it) and the claims of the other objects on the instance. `None` when the
+/// object was deleted meanwhile.
+async fn load_claims(w: &mut Work<'_>, ctx: &Context) -> Result<Option<Claims>> {
+    let all = runtime::list_fresh::<RdsBackup>(ctx).await?;
+    let uid = kind::uid(w.obj)?;
+    let Some(me) = all
+        .iter()
+        .find(|o| o.metadata.uid.as_deref() == Some(uid.as_str()))
+    else {
+        return Ok(None);
+    };
+    w.rebase(me.status.clone());
+    Ok(Some(Claims {
+        peers: peers(&uid, &w.obj.spec, &all),
+        step: plan::plan(w.current.as_ref()),
+        adopt: adopt_backup_id(me.metadata.annotations.as_ref()).map(str::to_string),
+    }))
 }
 
 /// Result of an adoption lookup.
 enum Adoption {
-    /// Our task was found and recorded; requeue with this action.
-    Adopted(Action),
+    /// Our task was found and recorded in status; this outcome reports it.
+    Adopted(Outcome),
     /// The search ended without a running task of ours: what the intent comes to.
     Unresolved(Resolution),
-    /// The lookup failed with a terminal error (status written as `Stalled`).
-    Stalled(Action),
+    /// A lookup failed (the outcome of the cloud error).
+    Failed(Outcome),
 }
 
 /// Lists the running manual tasks of the instance.
@@ -199,11 +237,48 @@ async fn running_tasks(
 ) -> std::result::Result<Vec<RdsBackupJob>, CloudError> {
     rds.describe_backup_tasks(&DescribeBackupTasksRequest {
         db_instance_id: instance.to_string(),
-        backup_mode: Some(BACKUP_MODE_MANUAL.into()),
+        backup_mode: Some(BackupMode::Manual.as_str().into()),
         ..DescribeBackupTasksRequest::default()
     })
     .await
     .map(|r| r.items)
+}
+
+/// Describes one task of the instance; `None` when it is not listed.
+async fn describe_task(
+    rds: &dyn RdsApi,
+    instance: &str,
+    job_id: &str,
+) -> std::result::Result<Option<RdsBackupJob>, CloudError> {
+    let items = rds
+        .describe_backup_tasks(&DescribeBackupTasksRequest {
+            db_instance_id: instance.to_string(),
+            backup_job_id: Some(job_id.to_string()),
+            ..DescribeBackupTasksRequest::default()
+        })
+        .await?
+        .items;
+    Ok(items.into_iter().find(|t| t.backup_job_id == job_id))
+}
+
+/// Describes one backup set of the instance; `None` when it is not listed (or not found).
+async fn describe_set(
+    rds: &dyn RdsApi,
+    instance: &str,
+    backup_id: &str,
+) -> std::result::Result<Option<CloudBackupSet>, CloudError> {
+    match rds
+        .describe_backups(&DescribeBackupsRequest {
+            db_instance_id: instance.to_string(),
+            backup_id: Some(backup_id.to_string()),
+            ..DescribeBackupsRequest::default()
+        })
+        .await
+    {
+        Ok(r) => Ok(r.items.into_iter().find(|s| s.backup_id == backup_id)),
+        Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Resolves the tasks other objects hold without a recorded set ([`Peers::open_jobs`]) to the
@@ -220,18 +295,9 @@ async fn resolve_peer_jobs(
 ) -> std::result::Result<Vec<String>, CloudError> {
     let mut unresolved = Vec::new();
     for job in peers.open_jobs.clone() {
-        let items = rds
-            .describe_backup_tasks(&DescribeBackupTasksRequest {
-                db_instance_id: instance.to_string(),
-                backup_job_id: Some(job.clone()),
-                ..DescribeBackupTasksRequest::default()
-            })
-            .await?
-            .items;
-        let task = items.iter().find(|t| t.backup_job_id == job);
-        match task {
-            Some(t) if t.backup_status.as_deref() == Some(TASK_FAILED) => {}
-            Some(t) if !task_ended(t.backup_status.as_deref()) => {}
+        match describe_task(rds, instance, &job).await? {
+            Some(t) if t.state() == TaskState::Failed => {}
+            Some(t) if !t.state().is_ended() => {}
             Some(t) => match t.backup_id.as_deref().filter(|b| !b.is_empty()) {
                 Some(b) => {
                     peers.claimed_backups.insert(b.to_string());
@@ -246,8 +312,8 @@ async fn resolve_peer_jobs(
 
 /// Looks for our running task and records it in status; otherwise searches the finished sets
 /// and says what the intent comes to. Never adopts a finished set: only a task id proves
-/// ownership. Retryable lookup errors are returned as `Err`.
-async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Result<Adoption> {
+/// ownership.
+async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Adoption {
     let instance = w.obj.spec.instance().to_string();
     let started_at = w
         .status
@@ -257,14 +323,14 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Res
         .unwrap_or_else(jiff::Timestamp::now);
     let tasks = match running_tasks(rds, &instance).await {
         Ok(t) => t,
-        Err(e) => return w.cloud_error(e).await.map(Adoption::Stalled),
+        Err(e) => return Adoption::Failed(w.cloud_error(e)),
     };
     if let Some(task) = pick_task(&tasks, peers) {
         let now = jiff::Timestamp::now();
         w.status.backup_job_id = Some(task.backup_job_id.clone());
         w.status.pending_create = None;
         w.status.start_time.get_or_insert(Time(now));
-        let (health, next) = observe_task(&mut w.status, Some(task), now, &w.ctx.timing);
+        let (health, next) = observe_task(&mut w.status, Some(task), now, w.timing);
         let health = match health {
             Health::Progressing { .. } => Health::progressing(
                 reasons::BACKUP_ADOPTED,
@@ -275,14 +341,12 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Res
             ),
             other => other,
         };
-        w.commit(&health).await?;
-        let after = next.unwrap_or(w.ctx.timing.resync);
-        return Ok(Adoption::Adopted(runtime::requeue(w.ctx, w.obj, after)));
+        return Adoption::Adopted(Outcome::requeue(health, next.unwrap_or(w.timing.resync)));
     }
     let sets = match rds
         .describe_backups(&DescribeBackupsRequest {
             db_instance_id: instance.clone(),
-            backup_mode: Some(BACKUP_MODE_MANUAL.into()),
+            backup_mode: Some(BackupMode::Manual.as_str().into()),
             start_time: Some(describe_backups_start_time(started_at)),
             page_size: Some(100),
             ..DescribeBackupsRequest::default()
@@ -290,11 +354,11 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Res
         .await
     {
         Ok(r) => r.items,
-        Err(e) => return w.cloud_error(e).await.map(Adoption::Stalled),
+        Err(e) => return Adoption::Failed(w.cloud_error(e)),
     };
     let unresolved_peers = match resolve_peer_jobs(rds, &instance, peers).await {
         Ok(u) => u,
-        Err(e) => return w.cloud_error(e).await.map(Adoption::Stalled),
+        Err(e) => return Adoption::Failed(w.cloud_error(e)),
     };
     // The StartTime filter has minute precision; compare exactly here, with a minute of
     // tolerance for clock differences between the operator and the service.
@@ -302,33 +366,28 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Res
         .checked_sub(jiff::SignedDuration::from_secs(60))
         .unwrap_or(started_at);
     let candidates = candidate_sets(&sets, peers, not_before);
-    Ok(Adoption::Unresolved(resolve_intent(
-        &candidates,
-        &unresolved_peers,
-    )))
+    Adoption::Unresolved(resolve_intent(&candidates, &unresolved_peers))
 }
 
-/// Records that an intent cannot be resolved now (`WaitForPeers`: progressing, look again
-/// soon; `Unknown`: `Stalled/CreateOutcomeUnknown`, look again slowly). The intent stays.
-async fn hold_intent(w: &mut Work<'_>, resolution: &Resolution) -> Result<Action> {
-    let ctx = w.ctx;
+/// The outcome of an intent that cannot be resolved now (`WaitForPeers`: progressing, look
+/// again soon; `Unknown`: `Stalled/CreateOutcomeUnknown`, look again slowly). The intent stays.
+fn hold_intent(w: &mut Work<'_>, resolution: &Resolution) -> Outcome {
     if w.status.phase != Some(RdsBackupPhase::Deleting) {
         w.status.phase = Some(RdsBackupPhase::Creating);
     }
     match resolution {
-        Resolution::WaitForPeers { jobs } => {
-            w.commit(&Health::progressing(
+        Resolution::WaitForPeers { jobs } => Outcome::requeue(
+            Health::progressing(
                 reasons::WAITING_FOR_INSTANCE,
                 format!(
                     "the outcome of an earlier CreateBackup is being resolved; waiting until the \
                      backup task(s) {} of other RdsBackups on instance {} show their backup sets",
                     jobs.join(", "),
-                    w.obj.spec.db_instance_id
+                    w.obj.spec.instance()
                 ),
-            ))
-            .await?;
-            Ok(runtime::requeue(ctx, w.obj, ctx.timing.wait))
-        }
+            ),
+            w.timing.wait,
+        ),
         Resolution::Unknown { candidates } => {
             let started = w
                 .status
@@ -337,11 +396,12 @@ async fn hold_intent(w: &mut Work<'_>, resolution: &Resolution) -> Result<Action
                 .map(|p| p.started_at.clone())
                 .unwrap_or_else(|| Time(jiff::Timestamp::now()));
             let message = outcome_unknown_message(w.obj.spec.instance(), &started, candidates);
-            w.commit(&Health::stalled(reasons::CREATE_OUTCOME_UNKNOWN, message))
-                .await?;
-            Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max))
+            Outcome::requeue(
+                Health::stalled(reasons::CREATE_OUTCOME_UNKNOWN, message),
+                w.timing.error_max,
+            )
         }
-        Resolution::NotCreated => Ok(runtime::requeue(ctx, w.obj, ctx.timing.poll_initial)),
+        Resolution::NotCreated => Outcome::fields(Next::After(w.timing.poll_initial)),
     }
 }
 
@@ -353,102 +413,81 @@ async fn adopt_named(
     rds: &dyn RdsApi,
     peers: &mut Peers,
     backup_id: &str,
-) -> Result<Action> {
-    let ctx = w.ctx;
+) -> Outcome {
     let instance = w.obj.spec.instance().to_string();
     let unresolved = match resolve_peer_jobs(rds, &instance, peers).await {
         Ok(u) => u,
-        Err(e) => return w.cloud_error(e).await,
+        Err(e) => return w.cloud_error(e),
     };
     if peers.claimed_backups.contains(backup_id) {
-        w.commit(&Health::stalled(
-            reasons::ADOPTION_REFUSED,
-            format!(
-                "backup set {backup_id} named by {ANNOTATION_ADOPT_BACKUP_ID} belongs to another \
-                 RdsBackup on instance {instance}; name a set no other object holds"
+        return Outcome::requeue(
+            Health::stalled(
+                reasons::ADOPTION_REFUSED,
+                format!(
+                    "backup set {backup_id} named by {ANNOTATION_ADOPT_BACKUP_ID} belongs to \
+                     another RdsBackup on instance {instance}; name a set no other object holds"
+                ),
             ),
-        ))
-        .await?;
-        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+            w.timing.error_max,
+        );
     }
     if !unresolved.is_empty() {
-        return hold_intent(w, &Resolution::WaitForPeers { jobs: unresolved }).await;
+        return hold_intent(w, &Resolution::WaitForPeers { jobs: unresolved });
     }
-    let sets = match rds
-        .describe_backups(&DescribeBackupsRequest {
-            db_instance_id: instance.clone(),
-            backup_id: Some(backup_id.to_string()),
-            ..DescribeBackupsRequest::default()
-        })
-        .await
-    {
-        Ok(r) => r.items,
-        Err(e) if e.class() == ErrorClass::NotFound => Vec::new(),
-        Err(e) => return w.cloud_error(e).await,
+    let set = match describe_set(rds, &instance, backup_id).await {
+        Ok(s) => s,
+        Err(e) => return w.cloud_error(e),
     };
-    let Some(set) = sets.iter().find(|s| s.backup_id == backup_id) else {
-        w.commit(&Health::stalled(
-            reasons::BACKUP_SET_NOT_FOUND,
-            format!(
-                "backup set {backup_id} named by {ANNOTATION_ADOPT_BACKUP_ID} does not exist on \
-                 instance {instance}; correct the annotation"
+    let Some(set) = set else {
+        return Outcome::requeue(
+            Health::stalled(
+                reasons::BACKUP_SET_NOT_FOUND,
+                format!(
+                    "backup set {backup_id} named by {ANNOTATION_ADOPT_BACKUP_ID} does not exist \
+                     on instance {instance}; correct the annotation"
+                ),
             ),
-        ))
-        .await?;
-        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.error_max));
+            w.timing.error_max,
+        );
     };
-    record_backup_set(&mut w.status, set, jiff::Timestamp::now());
-    w.status.cloud_status = Some(TASK_FINISHED.into());
-    w.commit(&Health::ready(
-        reasons::BACKUP_ADOPTED,
-        format!("adopted backup set {backup_id}, named by {ANNOTATION_ADOPT_BACKUP_ID}"),
-    ))
-    .await?;
-    Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync))
+    record_backup_set(&mut w.status, &set, jiff::Timestamp::now());
+    w.status.cloud_status = Some(TaskState::Finished.as_str().into());
+    Outcome::requeue(
+        Health::ready(
+            reasons::BACKUP_ADOPTED,
+            format!("adopted backup set {backup_id}, named by {ANNOTATION_ADOPT_BACKUP_ID}"),
+        ),
+        w.timing.resync,
+    )
 }
 
+/// The create critical section after the fresh reads ([`load_claims`]): adopt what an earlier
+/// attempt made, or record the intent (a checkpoint: durable before the call) and create.
 async fn create_or_adopt(
     w: &mut Work<'_>,
     rds: &dyn RdsApi,
     request: &CreateBackupRequest,
-) -> Result<Action> {
-    let ctx = w.ctx;
-    let lock_key = instance_lock_key(&w.obj.spec);
-    let _guard = ctx.locks.lock(&lock_key).await;
-
-    // Fresh reads under the lock: our own status (the cache can lag behind our last write)
-    // and the claims of the other objects on the instance.
-    let all = runtime::list_fresh::<RdsBackup>(ctx).await?;
-    let uid = w
-        .obj
-        .metadata
-        .uid
-        .clone()
-        .ok_or(Error::MissingObjectKey(".metadata.uid"))?;
-    let Some(me) = all
-        .iter()
-        .find(|o| o.metadata.uid.as_deref() == Some(uid.as_str()))
-    else {
-        // Deleted meanwhile.
-        return Ok(Action::await_change());
-    };
-    w.rebase(me.status.clone());
-    let step = plan::plan(w.current.as_ref());
+    claims: Claims,
+) -> Result<Outcome> {
+    let Claims {
+        mut peers,
+        step,
+        adopt,
+    } = claims;
     if !matches!(step, Step::Create | Step::Adopt) {
         // Resolved by an earlier reconcile whose write the cache had not seen yet.
-        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.poll_initial));
+        return Ok(Outcome::fields(Next::After(w.timing.poll_initial)));
     }
-    let mut peers = peers(&uid, &w.obj.spec, &all);
-    if let Some(backup_id) = adopt_backup_id(me.metadata.annotations.as_ref()) {
-        return adopt_named(w, rds, &mut peers, backup_id).await;
+    if let Some(backup_id) = adopt {
+        return Ok(adopt_named(w, rds, &mut peers, &backup_id).await);
     }
 
     let had_intent = step == Step::Adopt;
     if had_intent {
-        match try_adopt(w, rds, &mut peers).await? {
-            Adoption::Adopted(action) | Adoption::Stalled(action) => return Ok(action),
+        match try_adopt(w, rds, &mut peers).await {
+            Adoption::Adopted(o) | Adoption::Failed(o) => return Ok(o),
             Adoption::Unresolved(Resolution::NotCreated) => {}
-            Adoption::Unresolved(other) => return hold_intent(w, &other).await,
+            Adoption::Unresolved(other) => return Ok(hold_intent(w, &other)),
         }
         tracing::info!(
             namespace = w.obj.namespace().unwrap_or_default(),
@@ -458,17 +497,19 @@ async fn create_or_adopt(
     } else {
         if let Some(other) = &peers.unresolved {
             w.status.phase = Some(RdsBackupPhase::Pending);
-            w.commit(&Health::progressing(
-                reasons::WAITING_FOR_INSTANCE,
-                format!(
-                    "waiting: RdsBackup {other} is creating a backup on instance {}",
-                    w.obj.spec.db_instance_id
+            return Ok(Outcome::retry(
+                Health::progressing(
+                    reasons::WAITING_FOR_INSTANCE,
+                    format!(
+                        "waiting: RdsBackup {other} is creating a backup on instance {}",
+                        w.obj.spec.instance()
+                    ),
                 ),
-            ))
-            .await?;
-            return Err(Error::wait(reasons::WAITING_FOR_INSTANCE, ctx.timing.wait));
+                Error::wait(reasons::WAITING_FOR_INSTANCE, w.timing.wait),
+            ));
         }
-        // 1. Intent first.
+        // 1. Intent first: durable before the call.
+        let uid = kind::uid(w.obj)?;
         w.status.pending_create = Some(PendingCreate {
             token: create_token(&uid, w.obj.metadata.generation),
             started_at: Time(jiff::Timestamp::now()),
@@ -476,48 +517,47 @@ async fn create_or_adopt(
         w.status.phase = Some(RdsBackupPhase::Creating);
         w.commit(&Health::progressing(
             reasons::CREATING,
-            format!(
-                "creating a backup of instance {}",
-                w.obj.spec.db_instance_id
-            ),
+            format!("creating a backup of instance {}", w.obj.spec.instance()),
         ))
         .await?;
     }
 
     // 2. The one mutating call.
-    match rds.create_backup(request).await {
+    let outcome = match rds.create_backup(request).await {
         Ok(resp) if !resp.backup_job_id.is_empty() => {
             let now = jiff::Timestamp::now();
             w.status.backup_job_id = Some(resp.backup_job_id.clone());
             w.status.pending_create = None;
             w.status.phase = Some(RdsBackupPhase::Running);
             w.status.start_time = Some(Time(now));
-            w.status.cloud_status = Some(TASK_NO_START.into());
+            w.status.cloud_status = Some(TaskState::NoStart.as_str().into());
             w.status.progress = Some(0);
-            w.commit(&Health::progressing(
-                reasons::BACKUP_CREATED,
-                format!("backup task {} created", resp.backup_job_id),
-            ))
-            .await?;
-            Ok(runtime::requeue(ctx, w.obj, ctx.timing.poll_initial))
+            Outcome::requeue(
+                Health::progressing(
+                    reasons::BACKUP_CREATED,
+                    format!("backup task {} created", resp.backup_job_id),
+                ),
+                w.timing.poll_initial,
+            )
         }
+        // A success without a job id: the outcome is unknown; keep the intent and adopt.
         Ok(_) => {
-            // A success without a job id: the outcome is unknown; keep the intent and adopt.
             w.status.phase = Some(RdsBackupPhase::Creating);
-            w.commit(&Health::progressing(
-                reasons::CREATING,
-                "CreateBackup returned no BackupJobId; looking for the task",
-            ))
-            .await?;
-            Err(Error::backoff(reasons::CREATING))
+            Outcome::retry(
+                Health::progressing(
+                    reasons::CREATING,
+                    "CreateBackup returned no BackupJobId; looking for the task",
+                ),
+                Error::backoff(reasons::CREATING),
+            )
         }
         Err(e) if e.code() == Some(BACKUP_JOB_EXISTS) => {
             if had_intent {
                 // Our earlier call may have become visible just now.
-                match try_adopt(w, rds, &mut peers).await? {
-                    Adoption::Adopted(action) | Adoption::Stalled(action) => return Ok(action),
+                match try_adopt(w, rds, &mut peers).await {
+                    Adoption::Adopted(o) | Adoption::Failed(o) => return Ok(o),
                     Adoption::Unresolved(Resolution::NotCreated) => {}
-                    Adoption::Unresolved(other) => return hold_intent(w, &other).await,
+                    Adoption::Unresolved(other) => return Ok(hold_intent(w, &other)),
                 }
             }
             // Refused: our call did not run. Another backup is running on the instance.
@@ -526,147 +566,125 @@ async fn create_or_adopt(
             }
             w.status.pending_create = None;
             w.status.phase = Some(RdsBackupPhase::Pending);
-            w.commit(&Health::progressing(
-                reasons::WAITING_FOR_RUNNING_BACKUP,
-                format!(
-                    "another backup is running on instance {} (BackupJobExists); retrying with backoff",
-                    w.obj.spec.db_instance_id
+            Outcome::retry(
+                Health::progressing(
+                    reasons::WAITING_FOR_RUNNING_BACKUP,
+                    format!(
+                        "another backup is running on instance {} (BackupJobExists); retrying \
+                         with backoff",
+                        w.obj.spec.instance()
+                    ),
                 ),
-            ))
-            .await?;
-            Err(Error::backoff(reasons::WAITING_FOR_RUNNING_BACKUP))
+                Error::backoff(reasons::WAITING_FOR_RUNNING_BACKUP),
+            )
         }
+        // The spec is immutable: this object can never succeed.
         Err(e) if work::create_refused_for_good(&e) => {
-            // The spec is immutable: this object can never succeed.
-            w.fail_create(e, work::IMMUTABLE_CREATE_REFUSED).await
+            w.fail_create(e, work::IMMUTABLE_CREATE_REFUSED)
         }
         Err(e) => {
             if create_not_executed(&e) {
                 w.status.pending_create = None;
                 w.status.phase = Some(RdsBackupPhase::Pending);
             }
-            w.cloud_error(e).await
+            w.cloud_error(e)
         }
-    }
+    };
+    Ok(outcome)
 }
 
-async fn track(w: &mut Work<'_>, rds: &dyn RdsApi, job_id: &str) -> Result<Action> {
-    let ctx = w.ctx;
-    let resp = rds
-        .describe_backup_tasks(&DescribeBackupTasksRequest {
-            db_instance_id: w.obj.spec.instance().to_string(),
-            backup_job_id: Some(job_id.to_string()),
-            ..DescribeBackupTasksRequest::default()
-        })
-        .await;
-    let tasks = match resp {
-        Ok(r) => r.items,
-        Err(e) => return w.cloud_error(e).await,
+async fn track(w: &mut Work<'_>, rds: &dyn RdsApi, job_id: &str) -> Result<Outcome> {
+    let task = match describe_task(rds, w.obj.spec.instance(), job_id).await {
+        Ok(t) => t,
+        Err(e) => return Ok(w.cloud_error(e)),
     };
-    let task = tasks.iter().find(|t| t.backup_job_id == job_id);
     let now = jiff::Timestamp::now();
-    let (health, next) = observe_task(&mut w.status, task, now, &ctx.timing);
-    match (next, w.status.backup_id.clone()) {
-        (Some(d), Some(backup_id)) if d.is_zero() => fetch_backup_set(w, rds, &backup_id).await,
-        (Some(d), _) => {
-            w.commit(&health).await?;
-            Ok(runtime::requeue(ctx, w.obj, d))
-        }
-        (None, _) => {
-            w.commit(&health).await?;
-            Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync))
-        }
-    }
+    let (health, next) = observe_task(&mut w.status, task.as_ref(), now, w.timing);
+    Ok(match (next, w.status.backup_id.clone()) {
+        (Some(d), Some(backup_id)) if d.is_zero() => fetch_backup_set(w, rds, &backup_id).await?,
+        (Some(d), _) => Outcome::requeue(health, d),
+        (None, _) => Outcome::requeue(health, w.timing.resync),
+    })
 }
 
-async fn fetch_backup_set(w: &mut Work<'_>, rds: &dyn RdsApi, backup_id: &str) -> Result<Action> {
-    let ctx = w.ctx;
-    let resp = rds
-        .describe_backups(&DescribeBackupsRequest {
-            db_instance_id: w.obj.spec.instance().to_string(),
-            backup_id: Some(backup_id.to_string()),
-            ..DescribeBackupsRequest::default()
-        })
-        .await;
-    let sets = match resp {
-        Ok(r) => r.items,
-        Err(e) => return w.cloud_error(e).await,
+async fn fetch_backup_set(w: &mut Work<'_>, rds: &dyn RdsApi, backup_id: &str) -> Result<Outcome> {
+    let set = match describe_set(rds, w.obj.spec.instance(), backup_id).await {
+        Ok(s) => s,
+        Err(e) => return Ok(w.cloud_error(e)),
     };
-    match sets.iter().find(|s| s.backup_id == backup_id) {
+    Ok(match set {
         Some(set) => {
-            let health = record_backup_set(&mut w.status, set, jiff::Timestamp::now());
-            w.commit(&health).await?;
-            Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync))
+            let health = record_backup_set(&mut w.status, &set, jiff::Timestamp::now());
+            Outcome::requeue(health, w.timing.resync)
         }
         None => {
             // DescribeBackups lags behind the task: keep waiting, never fail.
             w.status.phase = Some(RdsBackupPhase::Running);
-            w.status.cloud_status = Some(TASK_FINISHED.into());
-            w.commit(&Health::progressing(
-                reasons::WAITING_FOR_BACKUP_SET,
-                format!(
-                    "task finished; backup set {backup_id} is not listed by DescribeBackups yet"
+            w.status.cloud_status = Some(TaskState::Finished.as_str().into());
+            Outcome::requeue(
+                Health::progressing(
+                    reasons::WAITING_FOR_BACKUP_SET,
+                    format!(
+                        "task finished; backup set {backup_id} is not listed by DescribeBackups yet"
+                    ),
                 ),
-            ))
-            .await?;
-            Ok(runtime::requeue(ctx, w.obj, ctx.timing.wait))
+                w.timing.wait,
+            )
         }
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
-// cleanup
+// cleanup: plan_cleanup (pure) picks the step, act_cleanup takes it
 // ---------------------------------------------------------------------------------------------
-
-fn wait_deleting(ctx: &Context) -> Error {
-    Error::wait(reasons::DELETING, ctx.timing.error_max)
-}
 
 async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Result<Action> {
-    if orphan_on_delete(obj.metadata.annotations.as_ref()) {
-        let note = "orphan-on-delete annotation set: the backup is left in the cloud";
-        return Ok(runtime::let_go(obj.as_ref(), ctx, note).await);
-    }
-    if obj.spec.deletion_policy == DeletionPolicy::Retain {
-        let note = "deletionPolicy Retain: the backup set is kept in the cloud";
-        return Ok(runtime::let_go(obj.as_ref(), ctx, note).await);
-    }
     let mut w = Work::new(&obj, ctx, api);
-    let unresolved = w.status.pending_create.is_some()
-        && w.status.backup_job_id.is_none()
-        && w.status.backup_id.is_none();
-    if w.status.backup_job_id.is_none() && w.status.backup_id.is_none() && !unresolved {
-        // Nothing was ever created.
-        return Ok(Action::await_change());
-    }
-    w.status.phase = Some(RdsBackupPhase::Deleting);
-    let target = match kind::target(obj.as_ref(), ctx).await? {
-        Ok(t) => t,
-        Err(problem) => {
-            return w
-                .cleanup_needs_credentials(&problem, "delete the backup set")
-                .await;
-        }
+    let orphan = orphan_on_delete(obj.metadata.annotations.as_ref());
+    let step = plan_cleanup(orphan, obj.spec.deletion_policy, &w.status);
+    let outcome = match step {
+        CleanupStep::LetGo(note) => work::let_go(note),
+        CleanupStep::Finished => Outcome::finished(),
+        step => match w.cleanup_target(ctx, "delete the backup set").await? {
+            Err(stalled) => stalled,
+            Ok(target) => {
+                let rds = ctx.cloud.rds(&target);
+                if step == CleanupStep::ResolveIntent {
+                    // A create may have run: find it (under the instance lock, with fresh
+                    // claims) before deciding there is nothing to delete.
+                    let _guard = ctx.locks.lock(&instance_lock_key(&obj.spec)).await;
+                    let all = runtime::list_fresh::<RdsBackup>(ctx).await?;
+                    let uid = obj.metadata.uid.clone().unwrap_or_default();
+                    let outcome =
+                        act_cleanup(&mut w, rds.as_ref(), peers(&uid, &obj.spec, &all)).await;
+                    return work::finish(&mut w, ctx, outcome).await;
+                }
+                act_cleanup(&mut w, rds.as_ref(), Peers::default()).await
+            }
+        },
     };
-    let rds = ctx.cloud.rds(&target);
-    let instance = obj.spec.instance().to_string();
+    work::finish(&mut w, ctx, outcome).await
+}
 
-    if unresolved {
-        // A create may have run: find it before deciding there is nothing to delete.
-        let lock_key = instance_lock_key(&obj.spec);
-        let _guard = ctx.locks.lock(&lock_key).await;
-        let all = runtime::list_fresh::<RdsBackup>(ctx).await?;
-        let uid = obj.metadata.uid.clone().unwrap_or_default();
-        let mut peers = peers(&uid, &obj.spec, &all);
-        match try_adopt(&mut w, rds.as_ref(), &mut peers).await? {
-            Adoption::Adopted(_) => w.status.phase = Some(RdsBackupPhase::Deleting),
-            Adoption::Unresolved(Resolution::NotCreated) => return Ok(Action::await_change()),
-            Adoption::Unresolved(Resolution::Unknown { candidates }) => {
-                // No set is provably ours: deleting one on a guess could destroy another
-                // backup. Let go and say what stays.
-                ctx.events
-                    .publish(
-                        &obj.object_ref(&()),
+/// Takes the cleanup steps [`plan_cleanup`] picks until one needs to wait or the cleanup is
+/// done. `peers` are the fresh claims on the instance (needed only to resolve an intent).
+async fn act_cleanup(w: &mut Work<'_>, rds: &dyn RdsApi, mut peers: Peers) -> Outcome {
+    let deleting = Error::wait(reasons::DELETING, w.timing.error_max);
+    let instance = w.obj.spec.instance().to_string();
+    w.status.phase = Some(RdsBackupPhase::Deleting);
+    loop {
+        let step = plan_cleanup(false, DeletionPolicy::Delete, &w.status);
+        tracing::debug!(kind = KIND, name = %w.name, ?step, "cleanup step");
+        match step {
+            CleanupStep::LetGo(note) => return work::let_go(note),
+            CleanupStep::Finished => return Outcome::finished(),
+            CleanupStep::ResolveIntent => match try_adopt(w, rds, &mut peers).await {
+                Adoption::Adopted(_) => w.status.phase = Some(RdsBackupPhase::Deleting),
+                Adoption::Unresolved(Resolution::NotCreated) => return Outcome::finished(),
+                Adoption::Unresolved(Resolution::Unknown { candidates }) => {
+                    // No set is provably ours: deleting one on a guess could destroy another
+                    // backup. Let go and say what stays.
+                    return Outcome::finished().note(
                         EventType::Warning,
                         reasons::CLOUD_CLEANUP_SKIPPED,
                         "Deleting",
@@ -675,90 +693,71 @@ async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Re
                              instance {instance} may be this object's and were left in the cloud",
                             candidates.join(", ")
                         ),
-                    )
-                    .await;
-                return Ok(Action::await_change());
-            }
-            Adoption::Unresolved(wait @ Resolution::WaitForPeers { .. }) => {
+                    );
+                }
+                Adoption::Unresolved(wait @ Resolution::WaitForPeers { .. }) => {
+                    return hold_intent(w, &wait).or_retry(deleting);
+                }
+                Adoption::Failed(o) => return o.or_retry(deleting),
+            },
+            CleanupStep::AwaitTask { job_id } => {
+                let task = match describe_task(rds, &instance, &job_id).await {
+                    Ok(t) => t,
+                    Err(e) => return w.cloud_error(e).or_retry(deleting),
+                };
+                let now = jiff::Timestamp::now();
+                let (_, next) = observe_task(&mut w.status, task.as_ref(), now, w.timing);
                 w.status.phase = Some(RdsBackupPhase::Deleting);
-                hold_intent(&mut w, &wait).await?;
-                return Err(wait_deleting(ctx));
+                if task.is_none() {
+                    // The task is gone from the task list: nothing left to wait for.
+                    w.status.cloud_status = Some(TaskState::Finished.as_str().into());
+                } else if !task_ended(w.status.cloud_status.as_deref()) {
+                    return Outcome::retry(
+                        Health::progressing(
+                            reasons::WAITING_FOR_TASK_TO_END,
+                            format!(
+                                "waiting for backup task {job_id} to end before deleting its \
+                                 backup set"
+                            ),
+                        ),
+                        Error::wait(
+                            reasons::WAITING_FOR_TASK_TO_END,
+                            next.unwrap_or(w.timing.wait),
+                        ),
+                    );
+                }
             }
-            Adoption::Stalled(_) => return Err(wait_deleting(ctx)),
-        }
-    }
-
-    // Wait for a running task to end.
-    if let Some(job_id) = w.status.backup_job_id.clone()
-        && !task_ended(w.status.cloud_status.as_deref())
-    {
-        let tasks = match rds
-            .describe_backup_tasks(&DescribeBackupTasksRequest {
-                db_instance_id: instance.clone(),
-                backup_job_id: Some(job_id.clone()),
-                ..DescribeBackupTasksRequest::default()
-            })
-            .await
-        {
-            Ok(r) => r.items,
-            Err(e) => {
-                w.cloud_error(e).await?;
-                return Err(wait_deleting(ctx));
+            CleanupStep::DeleteSet { backup_id } => {
+                return delete_set(w, rds, &instance, &backup_id)
+                    .await
+                    .or_retry(deleting);
             }
-        };
-        let now = jiff::Timestamp::now();
-        let task = tasks.iter().find(|t| t.backup_job_id == job_id);
-        let (_, next) = observe_task(&mut w.status, task, now, &ctx.timing);
-        w.status.phase = Some(RdsBackupPhase::Deleting);
-        if task.is_none() {
-            // The task is gone from the task list: nothing left to wait for.
-            w.status.cloud_status = Some(TASK_FINISHED.into());
-        } else if !task_ended(w.status.cloud_status.as_deref()) {
-            w.commit(&Health::progressing(
-                reasons::WAITING_FOR_TASK_TO_END,
-                format!("waiting for backup task {job_id} to end before deleting its backup set"),
-            ))
-            .await?;
-            return Err(Error::wait(
-                reasons::WAITING_FOR_TASK_TO_END,
-                next.unwrap_or(ctx.timing.wait),
-            ));
         }
     }
-    if w.status.cloud_status.as_deref() == Some(TASK_FAILED) && w.status.backup_id.is_none() {
-        return Ok(Action::await_change());
-    }
-    let Some(backup_id) = w.status.backup_id.clone() else {
-        // Ended without a visible backup id: nothing we can address.
-        return Ok(Action::await_change());
-    };
+}
 
-    let sets = match rds
-        .describe_backups(&DescribeBackupsRequest {
-            db_instance_id: instance.clone(),
-            backup_id: Some(backup_id.clone()),
-            ..DescribeBackupsRequest::default()
-        })
-        .await
-    {
-        Ok(r) => r.items,
-        Err(e) if e.class() == ErrorClass::NotFound => return Ok(Action::await_change()),
-        Err(e) => {
-            w.cloud_error(e).await?;
-            return Err(wait_deleting(ctx));
-        }
+/// Deletes our backup set unless RDS keeps it (`StoreStatus: Disabled`).
+async fn delete_set(
+    w: &mut Work<'_>,
+    rds: &dyn RdsApi,
+    instance: &str,
+    backup_id: &str,
+) -> Outcome {
+    let set = match describe_set(rds, instance, backup_id).await {
+        Ok(s) => s,
+        Err(e) => return w.cloud_error(e),
     };
-    let Some(set) = sets.iter().find(|s| s.backup_id == backup_id) else {
+    let Some(set) = set else {
         // Already gone.
-        return Ok(Action::await_change());
+        return Outcome::finished();
     };
-    if set.store_status.as_deref() == Some(STORE_STATUS_DISABLED) {
-        return not_deletable(&mut w, &backup_id).await;
+    if set.is_delete_protected() {
+        return not_deletable(w, backup_id);
     }
     match rds
         .delete_backup(&DeleteBackupRequest {
-            db_instance_id: instance,
-            backup_ids: vec![backup_id.clone()],
+            db_instance_id: instance.to_string(),
+            backup_ids: vec![backup_id.to_string()],
             ..DeleteBackupRequest::default()
         })
         .await
@@ -766,38 +765,33 @@ async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Re
         Ok(_) => {}
         Err(e) if e.class() == ErrorClass::NotFound => {}
         Err(e) if e.code() == Some(INCORRECT_BACKUP_SET_STATE) => {
-            return not_deletable(&mut w, &backup_id).await;
+            return not_deletable(w, backup_id);
         }
-        Err(e) => {
-            w.cloud_error(e).await?;
-            return Err(wait_deleting(ctx));
-        }
+        Err(e) => return w.cloud_error(e),
     }
-    ctx.events
-        .normal(
-            &obj.object_ref(&()),
-            reasons::BACKUP_DELETED,
-            "Deleting",
-            format!("backup set {backup_id} deleted"),
-        )
-        .await;
-    Ok(Action::await_change())
+    Outcome::finished().note(
+        EventType::Normal,
+        reasons::BACKUP_DELETED,
+        "Deleting",
+        format!("backup set {backup_id} deleted"),
+    )
 }
 
-async fn not_deletable(w: &mut Work<'_>, backup_id: &str) -> Result<Action> {
+fn not_deletable(w: &mut Work<'_>, backup_id: &str) -> Outcome {
     w.status.phase = Some(RdsBackupPhase::Deleting);
-    w.commit(&Health::stalled(
-        reasons::BACKUP_NOT_DELETABLE,
-        format!(
-            "backup set {backup_id} has StoreStatus Disabled: RDS deletes only backup sets whose \
-             StoreStatus is Enabled (sets the instance still needs, or locked ones, are Disabled). \
-             Delete it later in the console, or set the annotation \
-             backup.aliyun.dev/orphan-on-delete=\"true\" to delete this object and keep the set"
+    Outcome::retry(
+        Health::stalled(
+            reasons::BACKUP_NOT_DELETABLE,
+            format!(
+                "backup set {backup_id} has StoreStatus Disabled: RDS deletes only backup sets \
+                 whose StoreStatus is Enabled (sets the instance still needs, or locked ones, are \
+                 Disabled). Delete it later in the console, or set the annotation \
+                 {ANNOTATION_ORPHAN_ON_DELETE}=\"true\" to delete this object and keep the set"
+            ),
         ),
-    ))
-    .await?;
-    Err(Error::wait(
-        reasons::BACKUP_NOT_DELETABLE,
-        w.ctx.timing.error_max,
-    ))
+        Error::wait(reasons::BACKUP_NOT_DELETABLE, w.timing.error_max),
+    )
 }
+
+#[cfg(test)]
+mod tests;

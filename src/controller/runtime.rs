@@ -314,20 +314,6 @@ where
         .collect()
 }
 
-/// Lets a deleted object go without touching the cloud: a `CloudCleanupSkipped` event saying
-/// why (`note`), then the finalizer is removed.
-pub async fn let_go<K: ManagedResource>(obj: &K, ctx: &Context, note: &str) -> Action {
-    ctx.events
-        .normal(
-            &obj.object_ref(&()),
-            super::work::reasons::CLOUD_CLEANUP_SKIPPED,
-            "Deleting",
-            note.to_string(),
-        )
-        .await;
-    Action::await_change()
-}
-
 /// Runs a controller until it ends, with one exception: when shutdown is requested before the
 /// controller's cache was filled for the first time, it is dropped at once. kube-runtime holds
 /// the reconcile runner until the cache is ready, and a graceful shutdown stops the watch that

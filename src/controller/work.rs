@@ -3,22 +3,27 @@
 //! conditions (status write only when something changed, an event on each transition) and
 //! report a cloud error.
 
+use std::time::Duration;
+
+use async_trait::async_trait;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
+use super::backoff::Timing;
 use super::conditions::{Health, TRUE, apply_health};
 use super::context::Context;
 use super::credentials::CredentialsProblem;
 use super::error::{Error, Result, error_chain};
-use super::kind::{Tracked, TrackedStatus};
+use super::kind::{self, Tracked, TrackedStatus};
 use super::runtime;
-use super::status::write_status;
-use crate::cloud::{CloudError, ErrorClass, ErrorKind};
+use super::status::{FIELD_MANAGER, write_status};
+use crate::cloud::{CloudError, ErrorClass, ErrorKind, Target};
 use crate::crd::ANNOTATION_ORPHAN_ON_DELETE;
 
-/// Which event a [`Work::commit_with`] publishes when the phase or the true condition changed.
+/// Which event a commit publishes when the phase or the true condition changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Publish {
     /// `Warning` for `Stalled`, else `Normal`.
@@ -29,14 +34,183 @@ pub enum Publish {
     Silent,
 }
 
+/// Where a reconcile's writes go: the object's status subresource and its events. The API
+/// server in production ([`ApiSink`]); a recorder in the act unit tests.
+#[async_trait]
+pub trait Sink<K: Tracked>: Send + Sync {
+    /// Writes `status` unless it equals `current`.
+    async fn write_status(
+        &self,
+        name: &str,
+        current: Option<&K::Status>,
+        status: &K::Status,
+    ) -> Result<()>;
+    /// Publishes an event about `obj` (failures are logged, not returned).
+    async fn event(&self, obj: &K, type_: EventType, reason: &str, action: &str, note: String);
+    /// Merge-patches the annotations of `name` (`null` removes one).
+    async fn annotate(&self, name: &str, annotations: serde_json::Value) -> Result<()>;
+}
+
+/// The production [`Sink`]: server-side apply on the status subresource, events through the
+/// operator's publisher.
+pub struct ApiSink<'a, K: Tracked> {
+    api: &'a Api<K>,
+    ctx: &'a Context,
+}
+
+#[async_trait]
+impl<K: Tracked> Sink<K> for ApiSink<'_, K> {
+    async fn write_status(
+        &self,
+        name: &str,
+        current: Option<&K::Status>,
+        status: &K::Status,
+    ) -> Result<()> {
+        write_status(self.api, name, current, status)
+            .await
+            .map(|_| ())
+    }
+
+    async fn event(&self, obj: &K, type_: EventType, reason: &str, action: &str, note: String) {
+        self.ctx
+            .events
+            .publish(&obj.object_ref(&()), type_, reason, action, note)
+            .await;
+    }
+
+    async fn annotate(&self, name: &str, annotations: serde_json::Value) -> Result<()> {
+        let patch = serde_json::json!({ "metadata": { "annotations": annotations } });
+        self.api
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// What happens after an act: when the object is looked at again.
+#[derive(Debug)]
+pub enum Next {
+    /// Look again after this long (jittered; a user change looks at once).
+    After(Duration),
+    /// Nothing more to do until the object changes (a finished cleanup: the finalizer goes).
+    Finished,
+    /// Return this error: a wait or backoff, or a retryable error (the runtime publishes the
+    /// Warning event and applies the per-object backoff).
+    Retry(Error),
+}
+
+/// An event an act asks to publish besides the one a phase/condition change publishes.
+#[derive(Debug)]
+pub struct Note {
+    /// `Normal` or `Warning`.
+    pub type_: EventType,
+    /// The event reason (a fixed name).
+    pub reason: &'static str,
+    /// The event action.
+    pub action: &'static str,
+    /// The event note.
+    pub message: String,
+}
+
+/// What one act decided after the cloud's answers: the status edits are in the
+/// [`Work::status`] it was given; this carries the conditions to set, the events and what
+/// happens next. One function, [`finish`], commits it.
+#[must_use]
+#[derive(Debug)]
+pub struct Outcome {
+    /// The conditions to set; `None` leaves them as they are (a status-fields-only write).
+    pub health: Option<Health>,
+    /// The event of a phase/condition change.
+    pub publish: Publish,
+    /// A failed status write does not fail the reconcile (the [`Next::Retry`] error is what
+    /// drives the retry).
+    pub best_effort: bool,
+    /// Events to publish, before the write.
+    pub notes: Vec<Note>,
+    /// When to look again.
+    pub next: Next,
+}
+
+impl Outcome {
+    /// Sets `health` and looks again after `after`.
+    pub fn requeue(health: Health, after: Duration) -> Self {
+        Self::with(Some(health), Next::After(after))
+    }
+
+    /// Sets `health` and returns `error` (a wait, backoff or retryable error).
+    pub fn retry(health: Health, error: Error) -> Self {
+        Self::with(Some(health), Next::Retry(error))
+    }
+
+    /// Writes the status fields only (conditions unchanged), then `next`.
+    pub fn fields(next: Next) -> Self {
+        Self::with(None, next)
+    }
+
+    /// Cleanup is done: the finalizer can go (status fields written if they changed).
+    pub fn finished() -> Self {
+        Self::with(None, Next::Finished)
+    }
+
+    fn with(health: Option<Health>, next: Next) -> Self {
+        Outcome {
+            health,
+            publish: Publish::Auto,
+            best_effort: false,
+            notes: Vec::new(),
+            next,
+        }
+    }
+
+    /// With this choice of event for a phase/condition change.
+    pub fn publish(mut self, publish: Publish) -> Self {
+        self.publish = publish;
+        self
+    }
+
+    /// With an extra event.
+    pub fn note(
+        mut self,
+        type_: EventType,
+        reason: &'static str,
+        action: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        self.notes.push(Note {
+            type_,
+            reason,
+            action,
+            message: message.into(),
+        });
+        self
+    }
+
+    /// A requeue becomes `error` (cleanup: the finalizer stays and the object is looked at
+    /// again); an error stays what it is, and so does a finished cleanup.
+    pub fn or_retry(mut self, error: Error) -> Self {
+        if matches!(self.next, Next::After(_)) {
+            self.next = Next::Retry(error);
+        }
+        self
+    }
+
+    /// The reason of the conditions this outcome sets, if it sets them.
+    pub fn reason(&self) -> Option<&'static str> {
+        self.health.as_ref().map(Health::reason)
+    }
+}
+
 /// One reconcile's view of an object: the status as last read and the status being built.
 pub struct Work<'a, K: Tracked> {
     /// The object.
     pub obj: &'a K,
-    /// The operator's context.
-    pub ctx: &'a Context,
-    /// The object's namespaced API.
-    pub api: &'a Api<K>,
+    /// The requeue/backoff settings.
+    pub timing: &'a Timing,
+    sink: Box<dyn Sink<K> + 'a>,
     /// The object's name.
     pub name: String,
     /// The status as last read or written.
@@ -49,12 +223,18 @@ pub struct Work<'a, K: Tracked> {
 }
 
 impl<'a, K: Tracked> Work<'a, K> {
-    /// Starts from the object's status; a missing phase is the phase's default (`Pending`).
+    /// Starts from the object's status, writing to the API server.
     pub fn new(obj: &'a K, ctx: &'a Context, api: &'a Api<K>) -> Self {
+        Self::with_sink(obj, &ctx.timing, Box::new(ApiSink { api, ctx }))
+    }
+
+    /// Starts from the object's status, writing to `sink`; a missing phase is the phase's
+    /// default (`Pending`).
+    pub fn with_sink(obj: &'a K, timing: &'a Timing, sink: Box<dyn Sink<K> + 'a>) -> Self {
         let mut w = Work {
             obj,
-            ctx,
-            api,
+            timing,
+            sink,
             name: obj.name_any(),
             current: None,
             status: K::Status::default(),
@@ -71,8 +251,10 @@ impl<'a, K: Tracked> Work<'a, K> {
         self.status.phase_mut().get_or_insert_with(Default::default);
     }
 
-    /// Sets the conditions from `health`, writes the status if it changed, and publishes an
-    /// event when the phase or the true condition/reason changed.
+    /// A checkpoint: sets the conditions from `health`, writes the status if it changed, and
+    /// publishes an event when the phase or the true condition/reason changed. Acts use it
+    /// only for a write that must be durable *before* a cloud call (an intent); everything
+    /// else goes through the [`Outcome`] the act returns.
     pub async fn commit(&mut self, health: &Health) -> Result<()> {
         self.commit_with(health, Publish::Auto).await
     }
@@ -91,7 +273,7 @@ impl<'a, K: Tracked> Work<'a, K> {
         );
         let before_phase = self.current.as_ref().and_then(TrackedStatus::phase);
         let before_cond = self.current.as_ref().and_then(true_condition);
-        write_status(self.api, &self.name, self.current.as_ref(), &self.status).await?;
+        self.write_fields().await?;
         let after_cond = Some((health.condition_type(), health.reason()));
         let after_phase = self.status.phase();
         let changed = before_phase != after_phase
@@ -108,28 +290,59 @@ impl<'a, K: Tracked> Work<'a, K> {
             self.event(type_, health.reason(), action, health.message())
                 .await;
         }
+        Ok(())
+    }
+
+    /// Writes the status as built (conditions as they are) if it changed.
+    async fn write_fields(&mut self) -> Result<()> {
+        self.sink
+            .write_status(&self.name, self.current.as_ref(), &self.status)
+            .await?;
         self.current = Some(self.status.clone());
         Ok(())
     }
 
     /// Publishes an event about the object.
     pub async fn event(&self, type_: EventType, reason: &str, action: &str, note: &str) {
-        self.ctx
-            .events
-            .publish(
-                &self.obj.object_ref(&()),
-                type_,
-                reason,
-                action,
-                note.to_string(),
-            )
+        self.sink
+            .event(self.obj, type_, reason, action, note.to_string())
             .await;
     }
 
-    /// Reports a cloud error: `Terminal`/`NotFound` → `Stalled` (returns a slow requeue);
-    /// `Retryable`/`Conflict` → `Reconciling` and `Err` (per-object backoff; the runtime
-    /// publishes the Warning event).
-    pub async fn cloud_error(&mut self, e: CloudError) -> Result<Action> {
+    /// A checkpoint on the object itself: merge-patches its annotations (`null` removes one).
+    pub async fn annotate(&self, annotations: serde_json::Value) -> Result<()> {
+        self.sink.annotate(&self.name, annotations).await
+    }
+
+    /// Commits `outcome`: the status (and conditions) written if changed, the events
+    /// published; returns what happens next. The part of [`finish`] that needs no runtime.
+    pub async fn settle(&mut self, outcome: Outcome) -> Result<Next> {
+        // The notes first: they say what the act found and did (a drift, then its
+        // correction), before the transition the write may publish.
+        for note in &outcome.notes {
+            self.event(note.type_, note.reason, note.action, &note.message)
+                .await;
+        }
+        let written = match (&outcome.health, &outcome.next) {
+            (Some(health), _) => self.commit_with(health, outcome.publish).await,
+            // A finished cleanup writes nothing: the object is about to go.
+            (None, Next::Finished) => Ok(()),
+            (None, _) => self.write_fields().await,
+        };
+        match written {
+            Ok(()) => {}
+            Err(e) if outcome.best_effort => {
+                tracing::debug!(error = %error_chain(&e), "status write failed");
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(outcome.next)
+    }
+
+    /// The outcome of a cloud error: `Terminal`/`NotFound` → `Stalled`, look again after
+    /// `error_max`; `Retryable`/`Conflict` → `Reconciling` (written best effort) and the error
+    /// returned (per-object backoff; the runtime publishes the Warning event).
+    pub fn cloud_error(&mut self, e: CloudError) -> Outcome {
         if let Some(id) = e.request_id() {
             *self.status.last_request_id_mut() = Some(id.to_string());
         }
@@ -137,22 +350,29 @@ impl<'a, K: Tracked> Work<'a, K> {
         match e.class() {
             ErrorClass::Terminal | ErrorClass::NotFound => {
                 self.hold_generation = false;
-                self.commit(&Health::stalled(e.name(), message)).await?;
-                Ok(runtime::requeue(
-                    self.ctx,
-                    self.obj,
-                    self.ctx.timing.error_max,
-                ))
+                Outcome::requeue(Health::stalled(e.name(), message), self.timing.error_max)
             }
             ErrorClass::Retryable | ErrorClass::Conflict => {
-                // Best effort: the error itself is what drives the retry.
-                let health = Health::progressing(e.name(), message);
-                if let Err(write) = self.commit_with(&health, Publish::Silent).await {
-                    tracing::debug!(error = %error_chain(&write), "status write failed");
-                }
-                Err(Error::from(e))
+                let mut o = Outcome::retry(Health::progressing(e.name(), message), Error::from(e))
+                    .publish(Publish::Silent);
+                o.best_effort = true;
+                o
             }
         }
+    }
+}
+
+/// Commits an act's outcome ([`Work::settle`]) and turns what happens next into the
+/// runtime's action: the one place an act's decision is written.
+pub async fn finish<K: Tracked>(
+    w: &mut Work<'_, K>,
+    ctx: &Context,
+    outcome: Outcome,
+) -> Result<Action> {
+    match w.settle(outcome).await? {
+        Next::After(after) => Ok(runtime::requeue(ctx, w.obj, after)),
+        Next::Finished => Ok(Action::await_change()),
+        Next::Retry(e) => Err(e),
     }
 }
 
@@ -161,27 +381,54 @@ impl<K: Tracked> Work<'_, K> {
     /// the two ways out (fix the Secret, or let go with the orphan annotation); the finalizer
     /// stays and the object is looked at again after `error_max` (or at once when the Secret
     /// changes). `cannot` says what cannot be done, e.g. "delete the backup set".
-    pub async fn cleanup_needs_credentials(
+    pub fn cleanup_needs_credentials(
         &mut self,
         problem: &CredentialsProblem,
         cannot: &str,
-    ) -> Result<Action> {
-        self.commit(&Health::stalled(
-            problem.reason(),
-            format!(
-                "{problem}; cannot {cannot}. Fix the Secret, or set the annotation \
-                 {ANNOTATION_ORPHAN_ON_DELETE}=\"true\" to delete the object without cloud cleanup"
+    ) -> Outcome {
+        Outcome::retry(
+            Health::stalled(
+                problem.reason(),
+                format!(
+                    "{problem}; cannot {cannot}. Fix the Secret, or set the annotation \
+                     {ANNOTATION_ORPHAN_ON_DELETE}=\"true\" to delete the object without cloud cleanup"
+                ),
             ),
-        ))
-        .await?;
-        Err(Error::wait(problem.reason(), self.ctx.timing.error_max))
+            Error::wait(problem.reason(), self.timing.error_max),
+        )
+    }
+
+    /// Cleanup needs the cloud: where its calls go, or (the credentials are unusable) the
+    /// [`Work::cleanup_needs_credentials`] outcome, with the phase `Deleting`.
+    pub async fn cleanup_target(
+        &mut self,
+        ctx: &Context,
+        cannot: &str,
+    ) -> Result<std::result::Result<Target, Outcome>> {
+        match kind::target(self.obj, ctx).await? {
+            Ok(target) => Ok(Ok(target)),
+            Err(problem) => {
+                *self.status.phase_mut() = Some(<K::Status as TrackedStatus>::DELETING);
+                Ok(Err(self.cleanup_needs_credentials(&problem, cannot)))
+            }
+        }
+    }
+
+    /// The credentials of an object are unusable: `Stalled` with the problem; a change of the
+    /// Secret requeues the object at once (Secret watch), else it is looked at after
+    /// `error_max`.
+    pub fn credentials_problem(&self, problem: &CredentialsProblem) -> Outcome {
+        Outcome::requeue(
+            Health::stalled(problem.reason(), problem.to_string()),
+            self.timing.error_max,
+        )
     }
 
     /// Reports a create the service refused for good ([`create_refused_for_good`]): the intent
     /// is cleared (the call did not run), the phase becomes `Failed` (with a completion time on
     /// one-shot kinds), and `Stalled/CreateRefused` carries the service's answer and `what_now`
     /// (what the user can do); the same create is not retried.
-    pub async fn fail_create(&mut self, e: CloudError, what_now: &str) -> Result<Action> {
+    pub fn fail_create(&mut self, e: CloudError, what_now: &str) -> Outcome {
         *self.status.pending_create_mut() = None;
         *self.status.phase_mut() = Some(<K::Status as TrackedStatus>::FAILED);
         if let Some(t) = self.status.completion_time_mut() {
@@ -196,10 +443,22 @@ impl<K: Tracked> Work<'_, K> {
             cloud_error_message(&e),
             K::KIND,
         );
-        self.commit(&Health::stalled(reasons::CREATE_REFUSED, message))
-            .await?;
-        Ok(runtime::requeue(self.ctx, self.obj, self.ctx.timing.resync))
+        Outcome::requeue(
+            Health::stalled(reasons::CREATE_REFUSED, message),
+            self.timing.resync,
+        )
     }
+}
+
+/// Lets a deleted object go without touching the cloud: a `CloudCleanupSkipped` event saying
+/// why (`note`), then the finalizer is removed.
+pub fn let_go(note: &str) -> Outcome {
+    Outcome::finished().note(
+        EventType::Normal,
+        reasons::CLOUD_CLEANUP_SKIPPED,
+        "Deleting",
+        note,
+    )
 }
 
 /// What to do after a refused create of a kind whose spec is immutable.

@@ -528,3 +528,47 @@ pub struct DescribeFullBackupListResponse {
 fn full_items<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<FullBackupFile>, D::Error> {
     de::wrapped_list(d, "FullBackupFile")
 }
+
+/// `BackupPlanStatus` of a DBS backup plan, as the controllers read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanState {
+    /// `wait`: not configured yet.
+    Wait,
+    /// `init`: not started / pre-checking (a pre-check failure when `ErrMessage` is set).
+    Init,
+    /// `check_pass`: the pre-check passed.
+    CheckPass,
+    /// `running`.
+    Running,
+    /// `stop`: stopped (failed).
+    Stop,
+    /// `pause`: paused by `StopBackupPlan`.
+    Pause,
+    /// `locked`.
+    Locked,
+    /// A value this operator does not know (treated as starting).
+    Other,
+}
+
+impl PlanState {
+    /// The state of a raw `BackupPlanStatus`.
+    pub fn parse(raw: Option<&str>) -> Self {
+        match raw.map(str::trim).unwrap_or_default() {
+            "wait" => PlanState::Wait,
+            "init" => PlanState::Init,
+            "check_pass" => PlanState::CheckPass,
+            "running" => PlanState::Running,
+            "stop" => PlanState::Stop,
+            "pause" => PlanState::Pause,
+            "locked" => PlanState::Locked,
+            _ => PlanState::Other,
+        }
+    }
+}
+
+impl BackupPlanDetail {
+    /// The plan's [`PlanState`].
+    pub fn state(&self) -> PlanState {
+        PlanState::parse(self.backup_plan_status.as_deref())
+    }
+}

@@ -421,3 +421,67 @@ pub struct DeleteSnapshotRequest {
     /// `Force` (deprecated).
     pub force: Option<bool>,
 }
+
+/// `Status` of a Cloud Backup job, as the controllers read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// `CREATED` (or not reported yet).
+    Created,
+    /// `RUNNING`, or any value this operator does not know (not an end).
+    Running,
+    /// `COMPLETE`.
+    Complete,
+    /// `PARTIAL_COMPLETE`: some data was not backed up.
+    PartialComplete,
+    /// `FAILED`, `EXPIRED` or `UNAVAILABLE`.
+    Failed,
+    /// `CANCELED` (also spelled `CANCELLED`).
+    Cancelled,
+}
+
+impl JobState {
+    /// The state of a raw `Status` (any case, as reported or as recorded in
+    /// `status.cloudStatus`).
+    pub fn parse(raw: Option<&str>) -> Self {
+        let raw = raw
+            .map(|r| r.trim().to_ascii_uppercase())
+            .unwrap_or_default();
+        match raw.as_str() {
+            "" | "CREATED" => JobState::Created,
+            "COMPLETE" => JobState::Complete,
+            "PARTIAL_COMPLETE" => JobState::PartialComplete,
+            "FAILED" | "EXPIRED" | "UNAVAILABLE" => JobState::Failed,
+            "CANCELED" | "CANCELLED" => JobState::Cancelled,
+            _ => JobState::Running,
+        }
+    }
+
+    /// The wire name (`Failed` has several; `FAILED` stands for them).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobState::Created => "CREATED",
+            JobState::Running => "RUNNING",
+            JobState::Complete => "COMPLETE",
+            JobState::PartialComplete => "PARTIAL_COMPLETE",
+            JobState::Failed => "FAILED",
+            JobState::Cancelled => "CANCELED",
+        }
+    }
+
+    /// Whether the job ended.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, JobState::Created | JobState::Running)
+    }
+
+    /// Whether the job made a backup (complete or partially complete).
+    pub fn made_backup(self) -> bool {
+        matches!(self, JobState::Complete | JobState::PartialComplete)
+    }
+}
+
+impl HbrBackupJob {
+    /// The job's [`JobState`].
+    pub fn state(&self) -> JobState {
+        JobState::parse(self.status.as_deref())
+    }
+}

@@ -260,3 +260,94 @@ pub struct DeleteBackupResponse {
     #[serde(default, deserialize_with = "de::string")]
     pub request_id: String,
 }
+
+/// `BackupStatus` of a backup task, as the controllers read it. The service reports
+/// `NoStart`, `Checking`, `Preparing`, `Waiting`, `Uploading`, `Finished` and `Failed`;
+/// everything between the first and the last two is one state here: running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// `NoStart` (or not reported yet).
+    NoStart,
+    /// `Checking`, `Preparing`, `Waiting`, `Uploading` (or a value this operator does not
+    /// know, which is not an end).
+    Running,
+    /// `Finished`: the task made its backup set.
+    Finished,
+    /// `Failed`.
+    Failed,
+}
+
+impl TaskState {
+    /// The state of a raw `BackupStatus` (as reported, or as recorded in `status.cloudStatus`).
+    pub fn parse(raw: Option<&str>) -> Self {
+        match raw.map(str::trim) {
+            None | Some("" | "NoStart") => TaskState::NoStart,
+            Some("Finished") => TaskState::Finished,
+            Some("Failed") => TaskState::Failed,
+            Some(_) => TaskState::Running,
+        }
+    }
+
+    /// The wire name (`Running` has several; `Uploading` stands for them).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TaskState::NoStart => "NoStart",
+            TaskState::Running => "Uploading",
+            TaskState::Finished => "Finished",
+            TaskState::Failed => "Failed",
+        }
+    }
+
+    /// Whether the task ended (finished or failed).
+    pub fn is_ended(self) -> bool {
+        matches!(self, TaskState::Finished | TaskState::Failed)
+    }
+}
+
+impl RdsBackupJob {
+    /// The task's [`TaskState`].
+    pub fn state(&self) -> TaskState {
+        TaskState::parse(self.backup_status.as_deref())
+    }
+
+    /// Whether the task is a manual backup (or the mode is not reported).
+    pub fn is_manual(&self) -> bool {
+        self.job_mode
+            .as_deref()
+            .is_none_or(|m| m == BackupMode::Manual.as_str())
+    }
+}
+
+/// `BackupMode` of a task or set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupMode {
+    /// `Manual`: made by `CreateBackup`.
+    Manual,
+    /// `Automated`: made by the instance's backup policy.
+    Automated,
+}
+
+impl BackupMode {
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BackupMode::Manual => "Manual",
+            BackupMode::Automated => "Automated",
+        }
+    }
+}
+
+impl RdsBackup {
+    /// Whether the set was made by a manual backup (or the mode is not reported).
+    pub fn is_manual(&self) -> bool {
+        self.backup_mode
+            .as_deref()
+            .is_none_or(|m| m == BackupMode::Manual.as_str())
+    }
+
+    /// Whether RDS refuses to delete the set: `StoreStatus: Disabled` (sets the instance still
+    /// needs, or locked ones); only `Enabled` sets can be deleted.
+    pub fn is_delete_protected(&self) -> bool {
+        self.store_status.as_deref().map(str::trim) == Some("Disabled")
+    }
+}

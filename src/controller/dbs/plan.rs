@@ -13,12 +13,12 @@ use serde::Serialize;
 use crate::cloud::Secret;
 use crate::cloud::api::dbs::{
     BackupObjects, BackupPlanDetail, ConfigureBackupPlanRequest, CreateAndStartBackupPlanRequest,
-    FullBackupFile, SourceEndpoint,
+    FullBackupFile, PlanState, SourceEndpoint,
 };
 use crate::controller::conditions::Health;
 use crate::crd::{
     DbsBackupMethod, DbsBackupPlanPhase, DbsBackupPlanSpec, DbsBackupPlanStatus, DbsDatabaseType,
-    DbsFullBackupSet, DbsSourceInstanceType, DbsStorageType, SecretKeyRef,
+    DbsFullBackupSet, DbsSourceInstanceType, DbsStorageType, DeletionPolicy, SecretKeyRef,
 };
 
 /// Annotation recording the fingerprint of the plan configuration last pushed to the cloud
@@ -576,24 +576,6 @@ pub fn name_differs(desired: &DesiredPlan, observed: &BackupPlanDetail) -> bool 
         .is_some_and(|n| n != desired.name)
 }
 
-/// Cloud `BackupPlanStatus` values.
-pub mod cloud_status {
-    /// Not configured yet.
-    pub const WAIT: &str = "wait";
-    /// Not started / pre-checking (pre-check failure when `ErrMessage` is set).
-    pub const INIT: &str = "init";
-    /// Pre-check passed.
-    pub const CHECK_PASS: &str = "check_pass";
-    /// Running.
-    pub const RUNNING: &str = "running";
-    /// Stopped (failed).
-    pub const STOP: &str = "stop";
-    /// Paused by `StopBackupPlan`.
-    pub const PAUSE: &str = "pause";
-    /// Locked.
-    pub const LOCKED: &str = "locked";
-}
-
 fn err_message(p: &BackupPlanDetail) -> Option<&str> {
     p.err_message
         .as_deref()
@@ -603,12 +585,12 @@ fn err_message(p: &BackupPlanDetail) -> Option<&str> {
 
 /// Phase and health that the observed plan alone implies (no pending action).
 pub fn observed_health(plan: &BackupPlanDetail, suspend: bool) -> (DbsBackupPlanPhase, Health) {
-    use cloud_status as cs;
+    use PlanState as cs;
     let raw = plan.backup_plan_status.as_deref().unwrap_or("").trim();
     let id = &plan.backup_plan_id;
     let err = err_message(plan);
-    match (raw, err) {
-        (cs::LOCKED, _) => (
+    match (plan.state(), err) {
+        (cs::Locked, _) => (
             DbsBackupPlanPhase::Failed,
             Health::stalled(
                 reasons::PLAN_LOCKED,
@@ -618,48 +600,48 @@ pub fn observed_health(plan: &BackupPlanDetail, suspend: bool) -> (DbsBackupPlan
                 ),
             ),
         ),
-        (cs::STOP, Some(e)) | (cs::INIT, Some(e)) => (
+        (cs::Stop, Some(e)) | (cs::Init, Some(e)) => (
             DbsBackupPlanPhase::Failed,
             Health::stalled(
                 reasons::PLAN_STOPPED,
                 format!("plan {id} stopped ({raw}): {e}"),
             ),
         ),
-        (cs::STOP, None) if !suspend => (
+        (cs::Stop, None) if !suspend => (
             DbsBackupPlanPhase::Failed,
             Health::stalled(
                 reasons::PLAN_STOPPED,
                 format!("plan {id} is stopped in the cloud"),
             ),
         ),
-        (cs::PAUSE | cs::STOP, _) if suspend => (
+        (cs::Pause | cs::Stop, _) if suspend => (
             DbsBackupPlanPhase::Paused,
             Health::ready(reasons::PLAN_PAUSED, format!("plan {id} is paused")),
         ),
-        (cs::PAUSE, _) => (
+        (cs::Pause, _) => (
             DbsBackupPlanPhase::Paused,
             Health::progressing(reasons::RESUMING, format!("plan {id} is paused; resuming")),
         ),
-        (cs::RUNNING, _) if suspend => (
+        (cs::Running, _) if suspend => (
             DbsBackupPlanPhase::Running,
             Health::progressing(reasons::PAUSING, format!("plan {id} runs; pausing")),
         ),
-        (cs::RUNNING, _) => (
+        (cs::Running, _) => (
             DbsBackupPlanPhase::Running,
             Health::ready(reasons::PLAN_RUNNING, format!("plan {id} is running")),
         ),
-        (cs::WAIT | cs::INIT | cs::CHECK_PASS, None) => (
+        (cs::Wait | cs::Init | cs::CheckPass, None) => (
             DbsBackupPlanPhase::Starting,
             Health::progressing(
                 reasons::PLAN_STARTING,
                 format!("plan {id} is starting ({raw})"),
             ),
         ),
-        (other, _) => (
+        _ => (
             DbsBackupPlanPhase::Starting,
             Health::progressing(
                 reasons::PLAN_STARTING,
-                format!("plan {id} is in cloud state {other:?}"),
+                format!("plan {id} is in cloud state {raw:?}"),
             ),
         ),
     }
@@ -685,6 +667,49 @@ pub struct PlanInput<'a> {
     pub last_reason: Option<&'a str>,
     /// Whether the spec changed since status was last written (`observedGeneration` behind).
     pub spec_changed: bool,
+}
+
+/// What deleting a `DbsBackupPlan` takes (`docs/architecture.md#deletion`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CleanupStep {
+    /// Let the object go without touching the cloud; the note says why.
+    LetGo(&'static str),
+    /// Nothing was ever sent to the cloud: the finalizer goes.
+    Finished,
+    /// A create whose outcome was never recorded: find the plan it made (if any), release it.
+    FindPlan,
+    /// Release our plan.
+    Release {
+        /// The plan.
+        plan_id: String,
+    },
+}
+
+/// Why an object with the orphan annotation goes without cloud cleanup.
+pub const NOTE_ORPHAN: &str =
+    "orphan-on-delete annotation set: the backup plan is left in the cloud";
+/// Why an object with `deletionPolicy: Retain` goes without cloud cleanup.
+pub const NOTE_RETAIN: &str = "deletionPolicy Retain: the backup plan keeps running in the cloud";
+
+/// The cleanup step of a deleted object: `orphan` is the orphan annotation.
+pub fn plan_cleanup(
+    orphan: bool,
+    policy: DeletionPolicy,
+    status: &DbsBackupPlanStatus,
+) -> CleanupStep {
+    if orphan {
+        return CleanupStep::LetGo(NOTE_ORPHAN);
+    }
+    if policy == DeletionPolicy::Retain {
+        return CleanupStep::LetGo(NOTE_RETAIN);
+    }
+    match (&status.backup_plan_id, &status.pending_create) {
+        (Some(plan_id), _) => CleanupStep::Release {
+            plan_id: plan_id.clone(),
+        },
+        (None, Some(_)) => CleanupStep::FindPlan,
+        (None, None) => CleanupStep::Finished,
+    }
 }
 
 /// The one next step of a reconcile.
@@ -742,7 +767,7 @@ pub enum Step {
 
 /// Chooses the one next step.
 pub fn plan(input: &PlanInput<'_>) -> Step {
-    use cloud_status as cs;
+    use PlanState as cs;
     let status = input.status;
     let Some(plan_id) = status.backup_plan_id.clone() else {
         return match &status.pending_create {
@@ -759,7 +784,7 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
         return Step::Observe { plan_id };
     };
     let desired = input.desired;
-    let raw = observed.backup_plan_status.as_deref().unwrap_or("").trim();
+    let state = observed.state();
     if input.applied_fingerprint != Some(desired.fingerprint().as_str()) {
         return Step::Configure {
             plan_id,
@@ -774,7 +799,10 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
             // configuration (steady or stopped; not while starting or locked).
             (Some(applied), current)
                 if current != Some(applied)
-                    && matches!(raw, cs::RUNNING | cs::PAUSE | cs::STOP) =>
+                    && matches!(
+                        state,
+                        PlanState::Running | PlanState::Pause | PlanState::Stop
+                    ) =>
             {
                 return Step::RotatePassword { plan_id };
             }
@@ -790,15 +818,15 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
         return Step::Rename { plan_id, drift };
     }
     let errored = err_message(observed).is_some();
-    match raw {
-        cs::RUNNING | cs::CHECK_PASS | cs::WAIT if desired.suspend => {
+    match state {
+        cs::Running | cs::CheckPass | cs::Wait if desired.suspend => {
             return Step::Stop { plan_id };
         }
-        cs::INIT if desired.suspend && !errored => return Step::Stop { plan_id },
-        cs::PAUSE if !desired.suspend => return Step::Start { plan_id },
+        cs::Init if desired.suspend && !errored => return Step::Stop { plan_id },
+        cs::Pause if !desired.suspend => return Step::Start { plan_id },
         // Stopped by us, or failed and then reconfigured by a spec change or a new password:
         // (re)start, which runs the pre-check again.
-        cs::STOP
+        cs::Stop
             if !desired.suspend
                 && (!errored
                     || matches!(
@@ -810,7 +838,7 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
         }
         _ => {}
     }
-    if matches!(raw, cs::RUNNING | cs::PAUSE) {
+    if matches!(state, cs::Running | cs::Pause) {
         let drift = config_differences(desired, observed);
         if !drift.is_empty() {
             return Step::Configure { plan_id, drift };
@@ -997,4 +1025,4 @@ pub fn latest_full_backup(items: &[FullBackupFile]) -> Option<DbsFullBackupSet> 
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests;
+pub(crate) mod tests;

@@ -9,16 +9,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::cloud::api::hbr::{
     CreateBackupJobRequest, DescribeBackupJobs2Request, DescribeUdmSnapshotsRequest,
-    HbrBackupJob as CloudJob, HbrFilter, HistoricalSnapshot, SearchHistoricalSnapshotsRequest,
-    SnapshotQuery, UdmSnapshot,
+    HbrBackupJob as CloudJob, HbrFilter, HistoricalSnapshot, JobState,
+    SearchHistoricalSnapshotsRequest, SnapshotQuery, UdmSnapshot,
 };
 use crate::controller::conditions::Health;
 use crate::crd::{
     CrossAccountType, HbrBackupJobPhase, HbrBackupJobSpec, HbrBackupJobStatus, HbrSourceType,
 };
-
-/// `Status` of a job that was accepted but has not started (also assumed right after the create).
-pub const JOB_CREATED: &str = "CREATED";
 
 /// Condition / event reasons of the `HbrBackupJob` controller (stable PascalCase).
 pub mod reasons {
@@ -44,6 +41,8 @@ pub mod reasons {
     pub const CANCELLING: &str = "CancellingJob";
     /// Cleanup: deleting the job's snapshots.
     pub const DELETING_SNAPSHOTS: &str = "DeletingSnapshots";
+    /// Cleanup with `Delete` deleted the job's snapshots.
+    pub const SNAPSHOTS_DELETED: &str = "SnapshotsDeleted";
     /// Cleanup with `Delete`: the snapshot of a `CONTAINER` job stays in the vault (the snapshot
     /// search covers `ECS_FILE`, `OSS` and `NAS` only).
     pub const SNAPSHOT_RETAINED: &str = "SnapshotRetained";
@@ -336,16 +335,7 @@ pub fn snapshot_ids(snapshots: &[UdmSnapshot], job_id: &str) -> Vec<String> {
 
 /// Cloud job `Status` values that end a job.
 pub fn is_terminal_status(raw: &str) -> bool {
-    matches!(
-        raw.trim().to_ascii_uppercase().as_str(),
-        "COMPLETE"
-            | "PARTIAL_COMPLETE"
-            | "FAILED"
-            | "CANCELED"
-            | "CANCELLED"
-            | "EXPIRED"
-            | "UNAVAILABLE"
-    )
+    JobState::parse(Some(raw)).is_terminal()
 }
 
 /// `Progress` (0–10000) as a percentage (0–100).
@@ -382,13 +372,13 @@ pub fn job_view(job: &CloudJob) -> JobView {
         Some(e) => format!("{base}: {e}"),
         None => base,
     };
-    match raw.as_str() {
-        "COMPLETE" => JobView {
+    match job.state() {
+        JobState::Complete => JobView {
             phase: HbrBackupJobPhase::Succeeded,
             health: Health::ready(reasons::BACKUP_SUCCEEDED, format!("job {id} completed")),
             warning: false,
         },
-        "PARTIAL_COMPLETE" => JobView {
+        JobState::PartialComplete => JobView {
             phase: HbrBackupJobPhase::PartiallySucceeded,
             health: Health::ready(
                 reasons::BACKUP_PARTIALLY_SUCCEEDED,
@@ -398,7 +388,7 @@ pub fn job_view(job: &CloudJob) -> JobView {
             ),
             warning: true,
         },
-        "FAILED" | "EXPIRED" | "UNAVAILABLE" => JobView {
+        JobState::Failed => JobView {
             phase: HbrBackupJobPhase::Failed,
             health: Health::stalled(
                 reasons::BACKUP_FAILED,
@@ -406,7 +396,7 @@ pub fn job_view(job: &CloudJob) -> JobView {
             ),
             warning: true,
         },
-        "CANCELED" | "CANCELLED" => JobView {
+        JobState::Cancelled => JobView {
             phase: HbrBackupJobPhase::Cancelled,
             health: Health::stalled(
                 reasons::BACKUP_CANCELLED,
@@ -414,12 +404,12 @@ pub fn job_view(job: &CloudJob) -> JobView {
             ),
             warning: true,
         },
-        _ => {
+        JobState::Created | JobState::Running => {
             let pct = progress_percent(job.progress)
                 .map(|p| format!(", {p}%"))
                 .unwrap_or_default();
             let state = if raw.is_empty() {
-                JOB_CREATED
+                JobState::Created.as_str()
             } else {
                 raw.as_str()
             };
@@ -439,7 +429,7 @@ pub fn job_view(job: &CloudJob) -> JobView {
 pub fn record_job(status: &mut HbrBackupJobStatus, job: &CloudJob) {
     status.cloud_status = job.status.clone();
     status.progress = progress_percent(job.progress).or(status.progress);
-    if job.status.as_deref().map(str::trim) == Some("COMPLETE") {
+    if job.state() == JobState::Complete {
         status.progress = Some(100);
     }
     status.bytes_done = job.bytes_done.or(status.bytes_done);
@@ -534,14 +524,7 @@ pub fn snapshot_left_in_vault(
     job: Option<&CloudJob>,
     delete: bool,
 ) -> bool {
-    delete
-        && !snapshots_findable(spec.source_type)
-        && job.is_some_and(|j| {
-            matches!(
-                j.status.as_deref().map(str::trim),
-                Some("COMPLETE" | "PARTIAL_COMPLETE")
-            )
-        })
+    delete && !snapshots_findable(spec.source_type) && job.is_some_and(|j| j.state().made_backup())
 }
 
 /// Chooses the next cleanup step. `job` is the job as just observed (`None` when the cloud no
@@ -577,7 +560,7 @@ pub fn plan_cleanup(
     if status.snapshot_ids.is_empty()
         && snapshots_findable(spec.source_type)
         && !snapshots_fetched
-        && matches!(raw.trim(), "COMPLETE" | "PARTIAL_COMPLETE")
+        && JobState::parse(Some(raw)).made_backup()
     {
         return CleanupStep::FetchSnapshots;
     }
@@ -590,4 +573,4 @@ pub fn plan_cleanup(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests;
+pub(crate) mod tests;

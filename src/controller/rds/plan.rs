@@ -13,25 +13,17 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
 use crate::cloud::CloudError;
-use crate::cloud::api::{CreateBackupRequest, RdsBackup as CloudBackupSet, RdsBackupJob};
+use crate::cloud::api::{
+    CreateBackupRequest, RdsBackup as CloudBackupSet, RdsBackupJob, TaskState,
+};
 use crate::controller::Timing;
 use crate::controller::backoff::poll_interval;
 use crate::controller::conditions::Health;
 use crate::crd::{
-    ANNOTATION_ADOPT_BACKUP_ID, RdsBackup, RdsBackupMethod, RdsBackupPhase, RdsBackupSet,
-    RdsBackupSpec, RdsBackupStatus, RdsBackupStrategy,
+    ANNOTATION_ADOPT_BACKUP_ID, DeletionPolicy, RdsBackup, RdsBackupMethod, RdsBackupPhase,
+    RdsBackupSet, RdsBackupSpec, RdsBackupStatus, RdsBackupStrategy,
 };
 
-/// `BackupStatus` of a task that finished successfully.
-pub const TASK_FINISHED: &str = "Finished";
-/// `BackupStatus` of a task that failed.
-pub const TASK_FAILED: &str = "Failed";
-/// `BackupStatus` of a task that has not started yet (also assumed right after the create).
-pub const TASK_NO_START: &str = "NoStart";
-/// `BackupMode`/`JobMode` of backups made with `CreateBackup` (as opposed to `Automated`).
-pub const BACKUP_MODE_MANUAL: &str = "Manual";
-/// `StoreStatus` of a backup set RDS will not delete.
-pub const STORE_STATUS_DISABLED: &str = "Disabled";
 /// Error code of `CreateBackup` when a backup already runs on the instance.
 pub const BACKUP_JOB_EXISTS: &str = "BackupJobExists";
 /// Error code of `DeleteBackup` for a set whose `StoreStatus` is `Disabled`.
@@ -160,7 +152,7 @@ pub enum Step {
 
 /// Whether a raw task status is final.
 pub fn task_ended(status: Option<&str>) -> bool {
-    matches!(status, Some(TASK_FINISHED) | Some(TASK_FAILED))
+    TaskState::parse(status).is_ended()
 }
 
 /// Chooses the next step from the status alone.
@@ -174,7 +166,8 @@ pub fn plan(status: Option<&RdsBackupStatus>) -> Step {
         _ => {}
     }
     if let Some(backup_id) = &s.backup_id
-        && (s.backup_job_id.is_none() || s.cloud_status.as_deref() == Some(TASK_FINISHED))
+        && (s.backup_job_id.is_none()
+            || TaskState::parse(s.cloud_status.as_deref()) == TaskState::Finished)
     {
         return Step::FetchBackupSet {
             backup_id: backup_id.clone(),
@@ -189,6 +182,64 @@ pub fn plan(status: Option<&RdsBackupStatus>) -> Step {
         return Step::Adopt;
     }
     Step::Create
+}
+
+/// What deleting an `RdsBackup` takes next (`docs/architecture.md#deletion`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CleanupStep {
+    /// Let the object go without touching the cloud; the note says why.
+    LetGo(&'static str),
+    /// Nothing (more) in the cloud to clean up: the finalizer goes.
+    Finished,
+    /// A create may have run (intent without a task id): find what it made first.
+    ResolveIntent,
+    /// A task of ours is running: wait for it to end (its set cannot be deleted before).
+    AwaitTask {
+        /// The task.
+        job_id: String,
+    },
+    /// Delete our backup set.
+    DeleteSet {
+        /// The set.
+        backup_id: String,
+    },
+}
+
+/// Why an object with the orphan annotation goes without cloud cleanup.
+pub const NOTE_ORPHAN: &str = "orphan-on-delete annotation set: the backup is left in the cloud";
+/// Why an object with `deletionPolicy: Retain` goes without cloud cleanup.
+pub const NOTE_RETAIN: &str = "deletionPolicy Retain: the backup set is kept in the cloud";
+
+/// The next cleanup step of a deleted object: `orphan` is the orphan annotation.
+pub fn plan_cleanup(orphan: bool, policy: DeletionPolicy, s: &RdsBackupStatus) -> CleanupStep {
+    if orphan {
+        return CleanupStep::LetGo(NOTE_ORPHAN);
+    }
+    if policy == DeletionPolicy::Retain {
+        return CleanupStep::LetGo(NOTE_RETAIN);
+    }
+    if s.backup_job_id.is_none() && s.backup_id.is_none() {
+        return if s.pending_create.is_some() {
+            CleanupStep::ResolveIntent
+        } else {
+            // Nothing was ever created.
+            CleanupStep::Finished
+        };
+    }
+    if let Some(job_id) = &s.backup_job_id
+        && !task_ended(s.cloud_status.as_deref())
+    {
+        return CleanupStep::AwaitTask {
+            job_id: job_id.clone(),
+        };
+    }
+    match &s.backup_id {
+        Some(backup_id) => CleanupStep::DeleteSet {
+            backup_id: backup_id.clone(),
+        },
+        // Failed, or ended without a visible backup id: nothing we can address.
+        None => CleanupStep::Finished,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,7 +281,7 @@ pub fn peers(me_uid: &str, spec: &RdsBackupSpec, all: &[RdsBackup]) -> Peers {
             p.claimed_jobs.insert(j.clone());
             if s.backup_id.is_none()
                 && s.phase != Some(RdsBackupPhase::Failed)
-                && s.cloud_status.as_deref() != Some(TASK_FAILED)
+                && TaskState::parse(s.cloud_status.as_deref()) != TaskState::Failed
             {
                 p.open_jobs.push(j.clone());
             }
@@ -260,11 +311,7 @@ pub fn peers(me_uid: &str, spec: &RdsBackupSpec, all: &[RdsBackup]) -> Peers {
 pub fn pick_task<'a>(tasks: &'a [RdsBackupJob], peers: &Peers) -> Option<&'a RdsBackupJob> {
     tasks
         .iter()
-        .filter(|t| {
-            t.job_mode
-                .as_deref()
-                .is_none_or(|m| m == BACKUP_MODE_MANUAL)
-        })
+        .filter(|t| t.is_manual())
         .filter(|t| !t.backup_job_id.is_empty() && !peers.claimed_jobs.contains(&t.backup_job_id))
         .min_by_key(|t| {
             (
@@ -283,11 +330,7 @@ pub fn candidate_sets<'a>(
 ) -> Vec<&'a CloudBackupSet> {
     let mut out: Vec<&CloudBackupSet> = sets
         .iter()
-        .filter(|b| {
-            b.backup_mode
-                .as_deref()
-                .is_none_or(|m| m == BACKUP_MODE_MANUAL)
-        })
+        .filter(|b| b.is_manual())
         .filter(|b| !b.backup_id.is_empty() && !peers.claimed_backups.contains(&b.backup_id))
         .filter(|b| {
             b.backup_start_time
@@ -402,8 +445,8 @@ pub fn observe_task(
     if let Some(p) = task.process {
         status.progress = Some(i32::try_from(p.clamp(0, 100)).unwrap_or(0));
     }
-    match task.backup_status.as_deref() {
-        Some(TASK_FINISHED) => {
+    match task.state() {
+        TaskState::Finished => {
             status.progress = Some(100);
             status.phase = Some(RdsBackupPhase::Running);
             match task.backup_id.clone().filter(|b| !b.is_empty()) {
@@ -426,7 +469,7 @@ pub fn observe_task(
                 ),
             }
         }
-        Some(TASK_FAILED) => {
+        TaskState::Failed => {
             status.phase = Some(RdsBackupPhase::Failed);
             status.pending_create = None;
             status.completion_time.get_or_insert(Time(now));
@@ -441,7 +484,7 @@ pub fn observe_task(
                 None,
             )
         }
-        other => {
+        TaskState::NoStart | TaskState::Running => {
             status.phase = Some(RdsBackupPhase::Running);
             let started = status.start_time.as_ref().map(|t| t.0).unwrap_or(now);
             let elapsed = now.duration_since(started).unsigned_abs();
@@ -451,7 +494,9 @@ pub fn observe_task(
                     format!(
                         "backup task {} is {} ({}%)",
                         task.backup_job_id,
-                        other.unwrap_or(TASK_NO_START),
+                        task.backup_status
+                            .as_deref()
+                            .unwrap_or(TaskState::NoStart.as_str()),
                         status.progress.unwrap_or(0)
                     ),
                 ),

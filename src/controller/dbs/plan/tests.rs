@@ -6,7 +6,7 @@ use crate::crd::{
 };
 use std::collections::HashSet;
 
-fn spec() -> DbsBackupPlanSpec {
+pub(crate) fn spec() -> DbsBackupPlanSpec {
     DbsBackupPlanSpec {
         region: "cn-hangzhou".into(),
         credentials_ref: None,
@@ -62,7 +62,7 @@ fn spec() -> DbsBackupPlanSpec {
     }
 }
 
-fn observed(status: &str) -> BackupPlanDetail {
+pub(crate) fn observed(status: &str) -> BackupPlanDetail {
     BackupPlanDetail {
         backup_plan_id: "dbs-1".into(),
         backup_plan_name: Some("orders-mysql".into()),
@@ -736,4 +736,41 @@ fn full_backup_progress() {
     assert!(!full_backup_in_progress(&set("failed")));
     assert!(!full_backup_in_progress(&set("stop")));
     assert!(!full_backup_in_progress(&DbsFullBackupSet::default()));
+}
+
+#[test]
+fn cleanup_plan_follows_policy_then_what_the_status_holds() {
+    let del = DeletionPolicy::Delete;
+    let with_plan = DbsBackupPlanStatus {
+        backup_plan_id: Some("dbs1".into()),
+        ..DbsBackupPlanStatus::default()
+    };
+    assert_eq!(
+        plan_cleanup(true, del, &with_plan),
+        CleanupStep::LetGo(NOTE_ORPHAN)
+    );
+    assert_eq!(
+        plan_cleanup(false, DeletionPolicy::Retain, &with_plan),
+        CleanupStep::LetGo(NOTE_RETAIN)
+    );
+    assert_eq!(
+        plan_cleanup(false, del, &with_plan),
+        CleanupStep::Release {
+            plan_id: "dbs1".into()
+        }
+    );
+    assert_eq!(
+        plan_cleanup(false, del, &DbsBackupPlanStatus::default()),
+        CleanupStep::Finished
+    );
+    let intent = DbsBackupPlanStatus {
+        pending_create: Some(PendingCreate {
+            token: "t".into(),
+            started_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-11-30T10:00:00Z".parse().unwrap(),
+            ),
+        }),
+        ..DbsBackupPlanStatus::default()
+    };
+    assert_eq!(plan_cleanup(false, del, &intent), CleanupStep::FindPlan);
 }

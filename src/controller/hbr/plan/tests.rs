@@ -5,9 +5,9 @@ use crate::crd::{
     HbrSpeedLimit, PendingCreate,
 };
 
-const UID: &str = "0f6f0a7e-4a2b-4c4e-9d1c-1c2b3d4e5f60";
+pub(crate) const UID: &str = "0f6f0a7e-4a2b-4c4e-9d1c-1c2b3d4e5f60";
 
-fn udm() -> HbrBackupJobSpec {
+pub(crate) fn udm() -> HbrBackupJobSpec {
     HbrBackupJobSpec {
         region: "cn-hangzhou".into(),
         credentials_ref: None,
@@ -84,7 +84,7 @@ fn container() -> HbrBackupJobSpec {
     }
 }
 
-fn job(status: &str) -> CloudJob {
+pub(crate) fn job(status: &str) -> CloudJob {
     CloudJob {
         job_id: "job-1".into(),
         job_name: Some(format!("web-server-full-{UID}")),

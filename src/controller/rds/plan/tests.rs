@@ -117,7 +117,7 @@ fn plan_walks_the_lifecycle() {
             job_id: "42".into()
         }
     );
-    s.cloud_status = Some(TASK_FINISHED.into());
+    s.cloud_status = Some(TaskState::Finished.as_str().into());
     s.backup_id = Some("99".into());
     assert_eq!(
         plan(Some(&s)),
@@ -267,7 +267,7 @@ fn peers_list_open_jobs_whose_sets_are_not_recorded_yet() {
     let failed = RdsBackupStatus {
         backup_job_id: Some("22".into()),
         phase: Some(RdsBackupPhase::Failed),
-        cloud_status: Some(TASK_FAILED.into()),
+        cloud_status: Some(TaskState::Failed.as_str().into()),
         ..RdsBackupStatus::default()
     };
     let all = vec![
@@ -372,7 +372,7 @@ fn observe_finished_and_failed_tasks() {
     let timing = Timing::default();
     let now = ts("2026-01-01T00:00:00Z");
     let mut s = RdsBackupStatus::default();
-    let mut t = task("1", TASK_FINISHED, 100);
+    let mut t = task("1", TaskState::Finished.as_str(), 100);
     t.backup_id = Some("b1".into());
     let (h, next) = observe_task(&mut s, Some(&t), now, &timing);
     assert_eq!(next, Some(Duration::ZERO));
@@ -380,12 +380,22 @@ fn observe_finished_and_failed_tasks() {
     assert!(matches!(h, Health::Progressing { .. }));
     // Finished without a BackupId yet: wait.
     let mut s = RdsBackupStatus::default();
-    let (_, next) = observe_task(&mut s, Some(&task("1", TASK_FINISHED, 100)), now, &timing);
+    let (_, next) = observe_task(
+        &mut s,
+        Some(&task("1", TaskState::Finished.as_str(), 100)),
+        now,
+        &timing,
+    );
     assert_eq!(next, Some(timing.wait));
     assert_eq!(s.backup_id, None);
     // Failed: terminal and stalled.
     let mut s = RdsBackupStatus::default();
-    let (h, next) = observe_task(&mut s, Some(&task("1", TASK_FAILED, 60)), now, &timing);
+    let (h, next) = observe_task(
+        &mut s,
+        Some(&task("1", TaskState::Failed.as_str(), 60)),
+        now,
+        &timing,
+    );
     assert_eq!(next, None);
     assert_eq!(s.phase, Some(RdsBackupPhase::Failed));
     assert_eq!(h.reason(), reasons::BACKUP_FAILED);
@@ -467,4 +477,69 @@ fn create_errors_that_prove_nothing_ran() {
         "timed out",
     );
     assert!(!create_not_executed(&timeout));
+}
+
+// ---- plan_cleanup ----
+
+#[test]
+fn cleanup_plan_follows_policy_then_what_the_status_holds() {
+    let st =
+        |job: Option<&str>, set: Option<&str>, cloud: Option<&str>, intent: bool| RdsBackupStatus {
+            backup_job_id: job.map(str::to_string),
+            backup_id: set.map(str::to_string),
+            cloud_status: cloud.map(str::to_string),
+            pending_create: intent.then(|| PendingCreate {
+                token: "t".into(),
+                started_at: times::from_iso("2026-11-30T10:00:00Z").unwrap(),
+            }),
+            ..RdsBackupStatus::default()
+        };
+    let del = DeletionPolicy::Delete;
+    let done = st(
+        Some("j"),
+        Some("b"),
+        Some(TaskState::Finished.as_str()),
+        false,
+    );
+    assert_eq!(
+        plan_cleanup(true, del, &done),
+        CleanupStep::LetGo(NOTE_ORPHAN)
+    );
+    assert_eq!(
+        plan_cleanup(false, DeletionPolicy::Retain, &done),
+        CleanupStep::LetGo(NOTE_RETAIN)
+    );
+    assert_eq!(
+        plan_cleanup(false, del, &done),
+        CleanupStep::DeleteSet {
+            backup_id: "b".into()
+        }
+    );
+    assert_eq!(
+        plan_cleanup(false, del, &st(None, None, None, false)),
+        CleanupStep::Finished
+    );
+    assert_eq!(
+        plan_cleanup(false, del, &st(None, None, None, true)),
+        CleanupStep::ResolveIntent
+    );
+    assert_eq!(
+        plan_cleanup(false, del, &st(Some("j"), None, Some("Uploading"), false)),
+        CleanupStep::AwaitTask { job_id: "j".into() }
+    );
+    assert_eq!(
+        plan_cleanup(
+            false,
+            del,
+            &st(Some("j"), None, Some(TaskState::Failed.as_str()), false)
+        ),
+        CleanupStep::Finished
+    );
+    // An adopted set (no task) is deleted.
+    assert_eq!(
+        plan_cleanup(false, del, &st(None, Some("b"), None, false)),
+        CleanupStep::DeleteSet {
+            backup_id: "b".into()
+        }
+    );
 }

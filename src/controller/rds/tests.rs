@@ -1,0 +1,453 @@
+//! Unit tests of the `RdsBackup` act: what is written after each cloud answer, with a scripted
+//! cloud and a recording sink (no API server, no emulator).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use crate::cloud::Product;
+use crate::cloud::api::{
+    CreateBackupResponse, DeleteBackupResponse, DescribeBackupTasksResponse,
+    DescribeBackupsResponse,
+};
+use crate::controller::testing::{
+    Log, Recorder, Script, api_error, settle, timing, true_reason, work,
+};
+use crate::crd::{RdsBackupSpec, RdsBackupStatus};
+use kube::api::ObjectMeta;
+
+fn obj(status: Option<RdsBackupStatus>) -> RdsBackup {
+    let spec: RdsBackupSpec = serde_json::from_value(serde_json::json!({
+        "region": "cn-hangzhou",
+        "dbInstanceId": "rm-demo01",
+        "deletionPolicy": "Delete",
+    }))
+    .unwrap();
+    let mut o = RdsBackup::new("nightly", spec);
+    o.metadata = ObjectMeta {
+        name: Some("nightly".into()),
+        namespace: Some("ns".into()),
+        uid: Some("uid-1".into()),
+        generation: Some(1),
+        ..ObjectMeta::default()
+    };
+    o.status = status;
+    o
+}
+
+fn with_intent() -> RdsBackupStatus {
+    RdsBackupStatus {
+        phase: Some(RdsBackupPhase::Creating),
+        pending_create: Some(PendingCreate {
+            token: "t".into(),
+            started_at: Time("2026-11-30T10:00:00Z".parse().unwrap()),
+        }),
+        ..RdsBackupStatus::default()
+    }
+}
+
+fn tracking(job: &str, cloud_status: &str) -> RdsBackupStatus {
+    RdsBackupStatus {
+        phase: Some(RdsBackupPhase::Running),
+        backup_job_id: Some(job.into()),
+        cloud_status: Some(cloud_status.into()),
+        start_time: Some(Time(jiff::Timestamp::now())),
+        ..RdsBackupStatus::default()
+    }
+}
+
+fn task(id: &str, status: &str, backup_id: Option<&str>) -> RdsBackupJob {
+    RdsBackupJob {
+        backup_job_id: id.into(),
+        backup_id: backup_id.map(str::to_string),
+        backup_status: Some(status.into()),
+        job_mode: Some("Manual".into()),
+        process: Some(50),
+        ..RdsBackupJob::default()
+    }
+}
+
+fn tasks(items: Vec<RdsBackupJob>) -> DescribeBackupTasksResponse {
+    DescribeBackupTasksResponse {
+        items,
+        ..DescribeBackupTasksResponse::default()
+    }
+}
+
+fn set(id: &str, store_status: &str) -> CloudBackupSet {
+    CloudBackupSet {
+        backup_id: id.into(),
+        backup_status: Some("Success".into()),
+        store_status: Some(store_status.into()),
+        backup_mode: Some("Manual".into()),
+        backup_start_time: Some("2026-11-30T10:00:30Z".into()),
+        backup_end_time: Some("2026-11-30T10:05:00Z".into()),
+        backup_method: Some("Physical".into()),
+        ..CloudBackupSet::default()
+    }
+}
+
+fn sets(items: Vec<CloudBackupSet>) -> DescribeBackupsResponse {
+    DescribeBackupsResponse {
+        items,
+        ..DescribeBackupsResponse::default()
+    }
+}
+
+fn claims(step: Step) -> Claims {
+    Claims {
+        peers: Peers::default(),
+        step,
+        adopt: None,
+    }
+}
+
+fn reason(status: &RdsBackupStatus) -> String {
+    true_reason(&status.conditions).unwrap().1
+}
+
+fn rds_error(action: &str, status: u16, code: &str) -> CloudError {
+    api_error(Product::Rds, action, status, code)
+}
+
+async fn create(
+    obj: &RdsBackup,
+    script: Script,
+    claims: Claims,
+) -> (Recorder<RdsBackup>, Next, Log) {
+    let log = script.log.clone();
+    let rec = Recorder::new(&log);
+    let mut w = work(obj, &rec);
+    let request = validate(&obj.spec).unwrap();
+    let outcome = create_or_adopt(&mut w, &script, &request, claims)
+        .await
+        .unwrap();
+    let next = settle(&mut w, outcome).await;
+    script.assert_done();
+    (rec, next, log)
+}
+
+#[tokio::test]
+async fn the_intent_is_written_before_create_backup_and_the_job_id_after() {
+    let log = Log::default();
+    let script = Script::new(&log).then(
+        "CreateBackup",
+        Ok(CreateBackupResponse {
+            backup_job_id: "j1".into(),
+            ..CreateBackupResponse::default()
+        }),
+    );
+    let (rec, next, log) = create(&obj(None), script, claims(Step::Create)).await;
+    assert_eq!(
+        log.entries(),
+        [
+            "write",
+            "event Creating",
+            "call CreateBackup",
+            "write",
+            "event BackupCreated"
+        ]
+    );
+    let writes = rec.writes();
+    assert!(writes[0].pending_create.is_some());
+    assert_eq!(writes[0].backup_job_id, None);
+    assert_eq!(writes[0].phase, Some(RdsBackupPhase::Creating));
+    assert_eq!(writes[1].backup_job_id.as_deref(), Some("j1"));
+    assert_eq!(writes[1].pending_create, None);
+    assert_eq!(writes[1].phase, Some(RdsBackupPhase::Running));
+    assert!(matches!(next, Next::After(d) if d == timing().poll_initial));
+}
+
+#[tokio::test]
+async fn a_lost_answer_keeps_the_intent() {
+    for error in [
+        crate::controller::testing::timeout(Product::Rds, "CreateBackup"),
+        rds_error("CreateBackup", 503, "ServiceUnavailable"),
+    ] {
+        let log = Log::default();
+        let script = Script::new(&log).then::<CreateBackupResponse>("CreateBackup", Err(error));
+        let (rec, next, _) = create(&obj(None), script, claims(Step::Create)).await;
+        let last = rec.writes().pop().unwrap();
+        assert!(last.pending_create.is_some(), "the outcome is unknown");
+        assert_eq!(last.backup_job_id, None);
+        assert!(matches!(next, Next::Retry(_)));
+    }
+}
+
+#[tokio::test]
+async fn backup_job_exists_on_a_fresh_intent_clears_it_and_backs_off() {
+    let log = Log::default();
+    let script = Script::new(&log).then::<CreateBackupResponse>(
+        "CreateBackup",
+        Err(rds_error("CreateBackup", 400, "BackupJobExists")),
+    );
+    let (rec, next, _) = create(&obj(None), script, claims(Step::Create)).await;
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.pending_create, None, "the call provably did not run");
+    assert_eq!(last.phase, Some(RdsBackupPhase::Pending));
+    assert_eq!(reason(&last), reasons::WAITING_FOR_RUNNING_BACKUP);
+    assert_eq!(last.last_request_id.as_deref(), Some("req-1"));
+    assert!(matches!(next, Next::Retry(Error::Wait { .. })));
+}
+
+#[tokio::test]
+async fn a_create_refused_for_good_fails_the_object() {
+    let log = Log::default();
+    let script = Script::new(&log).then::<CreateBackupResponse>(
+        "CreateBackup",
+        Err(rds_error(
+            "CreateBackup",
+            404,
+            "InvalidDBInstanceId.NotFound",
+        )),
+    );
+    let (rec, next, _) = create(&obj(None), script, claims(Step::Create)).await;
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.phase, Some(RdsBackupPhase::Failed));
+    assert_eq!(last.pending_create, None);
+    assert!(last.completion_time.is_some());
+    assert_eq!(reason(&last), reasons::CREATE_REFUSED);
+    assert!(matches!(next, Next::After(d) if d == timing().resync));
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_adopts_our_running_task_without_creating() {
+    let log = Log::default();
+    let script = Script::new(&log).then(
+        "DescribeBackupTasks",
+        Ok(tasks(vec![task("j9", "Uploading", None)])),
+    );
+    let o = obj(Some(with_intent()));
+    let (rec, _, log) = create(&o, script, claims(Step::Adopt)).await;
+    assert_eq!(log.calls(), ["DescribeBackupTasks"]);
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.backup_job_id.as_deref(), Some("j9"));
+    assert_eq!(last.pending_create, None);
+    assert_eq!(reason(&last), reasons::BACKUP_ADOPTED);
+}
+
+#[tokio::test]
+async fn a_task_another_object_holds_is_never_adopted() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then(
+            "DescribeBackupTasks",
+            Ok(tasks(vec![task("j9", "Uploading", None)])),
+        )
+        .then("DescribeBackups", Ok(sets(vec![])))
+        .then::<CreateBackupResponse>(
+            "CreateBackup",
+            Err(rds_error("CreateBackup", 400, "BackupJobExists")),
+        )
+        .then(
+            "DescribeBackupTasks",
+            Ok(tasks(vec![task("j9", "Uploading", None)])),
+        )
+        .then("DescribeBackups", Ok(sets(vec![])));
+    let mut c = claims(Step::Adopt);
+    c.peers.claimed_jobs.insert("j9".into());
+    let (rec, next, _) = create(&obj(Some(with_intent())), script, c).await;
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.backup_job_id, None);
+    assert_eq!(reason(&last), reasons::WAITING_FOR_RUNNING_BACKUP);
+    assert!(matches!(next, Next::Retry(_)));
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_with_an_unclaimed_set_stalls_instead_of_creating() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then("DescribeBackupTasks", Ok(tasks(vec![])))
+        .then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])));
+    let (rec, next, log) = create(&obj(Some(with_intent())), script, claims(Step::Adopt)).await;
+    assert!(!log.calls().contains(&"CreateBackup".to_string()));
+    let last = rec.writes().pop().unwrap();
+    assert!(last.pending_create.is_some(), "the intent stays");
+    assert_eq!(last.backup_id, None, "a set is never adopted on a guess");
+    assert_eq!(reason(&last), reasons::CREATE_OUTCOME_UNKNOWN);
+    assert!(matches!(next, Next::After(d) if d == timing().error_max));
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_with_nothing_found_creates_again_under_the_same_intent() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then("DescribeBackupTasks", Ok(tasks(vec![])))
+        .then("DescribeBackups", Ok(sets(vec![])))
+        .then(
+            "CreateBackup",
+            Ok(CreateBackupResponse {
+                backup_job_id: "j2".into(),
+                ..CreateBackupResponse::default()
+            }),
+        );
+    let (rec, _, log) = create(&obj(Some(with_intent())), script, claims(Step::Adopt)).await;
+    assert_eq!(
+        log.entries(),
+        [
+            "call DescribeBackupTasks",
+            "call DescribeBackups",
+            "call CreateBackup",
+            "write",
+            "event BackupCreated"
+        ],
+        "no second intent write: the recorded one covers the retry"
+    );
+    assert_eq!(rec.writes()[0].backup_job_id.as_deref(), Some("j2"));
+}
+
+#[tokio::test]
+async fn waits_while_another_object_on_the_instance_has_an_unresolved_intent() {
+    let log = Log::default();
+    let mut c = claims(Step::Create);
+    c.peers.unresolved = Some("ns/other".into());
+    let (rec, next, log) = create(&obj(None), Script::new(&log), c).await;
+    assert!(log.calls().is_empty());
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.pending_create, None);
+    assert_eq!(reason(&last), reasons::WAITING_FOR_INSTANCE);
+    assert!(matches!(next, Next::Retry(Error::Wait { .. })));
+}
+
+#[tokio::test]
+async fn a_finished_task_is_followed_to_its_backup_set() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then(
+            "DescribeBackupTasks",
+            Ok(tasks(vec![task("j1", "Finished", Some("b1"))])),
+        )
+        .then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])));
+    let o = obj(Some(tracking("j1", "Uploading")));
+    let rec = Recorder::new(&log);
+    let mut w = work(&o, &rec);
+    let outcome = track(&mut w, &script, "j1").await.unwrap();
+    let next = settle(&mut w, outcome).await;
+    script.assert_done();
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.phase, Some(RdsBackupPhase::Succeeded));
+    assert_eq!(last.backup_id.as_deref(), Some("b1"));
+    assert!(last.backup_set.is_some());
+    assert_eq!(reason(&last), reasons::BACKUP_SUCCEEDED);
+    assert!(matches!(next, Next::After(d) if d == timing().resync));
+}
+
+#[tokio::test]
+async fn a_set_not_listed_yet_is_waited_for_never_failed() {
+    let log = Log::default();
+    let script = Script::new(&log).then("DescribeBackups", Ok(sets(vec![])));
+    let mut st = tracking("j1", "Finished");
+    st.backup_id = Some("b1".into());
+    let o = obj(Some(st));
+    let rec = Recorder::new(&log);
+    let mut w = work(&o, &rec);
+    let outcome = fetch_backup_set(&mut w, &script, "b1").await.unwrap();
+    settle(&mut w, outcome).await;
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.phase, Some(RdsBackupPhase::Running));
+    assert_eq!(reason(&last), reasons::WAITING_FOR_BACKUP_SET);
+}
+
+// ---- cleanup ----
+
+async fn clean(o: &RdsBackup, script: Script) -> (Recorder<RdsBackup>, Next, Log) {
+    let log = script.log.clone();
+    let rec = Recorder::new(&log);
+    let mut w = work(o, &rec);
+    let outcome = act_cleanup(&mut w, &script, Peers::default()).await;
+    let next = settle(&mut w, outcome).await;
+    script.assert_done();
+    (rec, next, log)
+}
+
+fn finished_with_set(backup_id: &str) -> RdsBackupStatus {
+    let mut st = tracking("j1", "Finished");
+    st.backup_id = Some(backup_id.into());
+    st.phase = Some(RdsBackupPhase::Succeeded);
+    st
+}
+
+#[tokio::test]
+async fn cleanup_deletes_our_set_and_says_so() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])))
+        .ok::<DeleteBackupResponse>("DeleteBackup");
+    let (rec, next, _) = clean(&obj(Some(finished_with_set("b1"))), script).await;
+    assert!(matches!(next, Next::Finished));
+    assert!(rec.writes().is_empty(), "a finished cleanup writes nothing");
+    assert_eq!(rec.event_reasons(), [reasons::BACKUP_DELETED]);
+}
+
+#[tokio::test]
+async fn cleanup_keeps_a_set_rds_will_not_delete() {
+    let log = Log::default();
+    let script = Script::new(&log).then("DescribeBackups", Ok(sets(vec![set("b1", "Disabled")])));
+    let (rec, next, log) = clean(&obj(Some(finished_with_set("b1"))), script).await;
+    assert!(!log.calls().contains(&"DeleteBackup".to_string()));
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.phase, Some(RdsBackupPhase::Deleting));
+    assert_eq!(reason(&last), reasons::BACKUP_NOT_DELETABLE);
+    assert!(matches!(next, Next::Retry(Error::Wait { .. })));
+}
+
+#[tokio::test]
+async fn cleanup_waits_for_a_running_task_then_deletes_its_set() {
+    let log = Log::default();
+    let script = Script::new(&log).then(
+        "DescribeBackupTasks",
+        Ok(tasks(vec![task("j1", "Uploading", None)])),
+    );
+    let (rec, next, _) = clean(&obj(Some(tracking("j1", "Uploading"))), script).await;
+    assert_eq!(
+        reason(&rec.writes().pop().unwrap()),
+        reasons::WAITING_FOR_TASK_TO_END
+    );
+    assert!(matches!(next, Next::Retry(Error::Wait { .. })));
+
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then(
+            "DescribeBackupTasks",
+            Ok(tasks(vec![task("j1", "Finished", Some("b7"))])),
+        )
+        .then("DescribeBackups", Ok(sets(vec![set("b7", "Enabled")])))
+        .ok::<DeleteBackupResponse>("DeleteBackup");
+    let (_, next, log) = clean(&obj(Some(tracking("j1", "Uploading"))), script).await;
+    assert!(matches!(next, Next::Finished));
+    assert_eq!(
+        log.calls(),
+        ["DescribeBackupTasks", "DescribeBackups", "DeleteBackup"]
+    );
+}
+
+#[tokio::test]
+async fn cleanup_of_an_unknown_outcome_deletes_nothing_on_a_guess() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then("DescribeBackupTasks", Ok(tasks(vec![])))
+        .then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])));
+    let (rec, next, log) = clean(&obj(Some(with_intent())), script).await;
+    assert!(matches!(next, Next::Finished));
+    assert!(!log.calls().contains(&"DeleteBackup".to_string()));
+    assert_eq!(rec.event_reasons(), [reasons::CLOUD_CLEANUP_SKIPPED]);
+    assert!(rec.event_notes()[0].contains("b1"));
+}
+
+#[tokio::test]
+async fn cleanup_retries_a_failed_delete_and_keeps_the_finalizer() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])))
+        .then::<DeleteBackupResponse>(
+            "DeleteBackup",
+            Err(rds_error("DeleteBackup", 400, "InvalidParameter")),
+        );
+    let (rec, next, _) = clean(&obj(Some(finished_with_set("b1"))), script).await;
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(reason(&last), "CloudRequestRejected");
+    assert!(true_reason(&last.conditions).unwrap().0 == "Stalled");
+    assert!(
+        matches!(next, Next::Retry(Error::Wait { .. })),
+        "a terminal error keeps the finalizer: {next:?}"
+    );
+}
