@@ -10,6 +10,7 @@
 
 pub mod backoff;
 pub mod cli;
+pub mod clock;
 pub mod conditions;
 pub mod context;
 pub mod credentials;
@@ -21,7 +22,9 @@ pub mod kind;
 pub mod leader;
 pub mod metrics;
 pub mod rds;
+pub mod rpo;
 pub mod runtime;
+pub mod schedule;
 pub mod server;
 pub mod status;
 pub mod times;
