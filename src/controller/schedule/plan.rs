@@ -321,13 +321,22 @@ pub fn plan_slots(cron: &CronSchedule, input: &SlotInput<'_>) -> SlotPlan {
         plan.skip = Some((slot, reasons::MISSED_DEADLINE));
         return plan;
     }
-    if !input.active.is_empty() {
+    let name = slot_child_name(input.name, slot);
+    // The slot's own child may exist already (made before a crash, before the status said
+    // so): it is this slot's run, not a concurrent one.
+    let active: Vec<String> = input
+        .active
+        .iter()
+        .filter(|a| **a != name)
+        .cloned()
+        .collect();
+    if !active.is_empty() {
         match input.policy {
             ConcurrencyPolicy::Forbid => {
                 plan.skip = Some((slot, reasons::CONCURRENCY_FORBID));
                 return plan;
             }
-            ConcurrencyPolicy::Replace => plan.replace = input.active.to_vec(),
+            ConcurrencyPolicy::Replace => plan.replace = active,
             ConcurrencyPolicy::Allow => {}
         }
     }
@@ -340,7 +349,7 @@ pub fn plan_slots(cron: &CronSchedule, input: &SlotInput<'_>) -> SlotPlan {
         None => RunKind::Slot,
     };
     plan.runs.push(Run {
-        name: slot_child_name(input.name, slot),
+        name,
         at: slot,
         kind,
     });

@@ -261,6 +261,22 @@ fn concurrency_policies() {
 }
 
 #[test]
+fn the_slots_own_child_made_before_a_crash_is_not_a_concurrent_run() {
+    let c = cron("0 * * * *", "UTC");
+    let active = vec!["nightly-202503011000".to_string()];
+    let mut i = input("2025-03-01T10:00:01Z", &active);
+    i.last_schedule = Some(t("2025-03-01T09:00:00Z"));
+    for policy in [ConcurrencyPolicy::Forbid, ConcurrencyPolicy::Replace] {
+        i.policy = policy;
+        let p = plan_slots(&c, &i);
+        assert_eq!(p.skip, None);
+        assert!(p.replace.is_empty());
+        assert_eq!(p.runs.len(), 1);
+        assert_eq!(p.runs[0].name, active[0]);
+    }
+}
+
+#[test]
 fn suspend_and_resume() {
     let c = cron("0 * * * *", "UTC");
     let mut i = input("2025-03-01T10:30:00Z", &[]);
