@@ -22,7 +22,7 @@ import chart_tool  # noqa: E402
 ROOT = chart_tool.ROOT
 NS = chart_tool.NAMESPACE
 VALUES_DIR = ROOT / "hack" / "chart-values"
-KINDS = ("dbsbackupplans", "rdsbackups", "hbrbackupjobs")
+KINDS = ("dbsbackupplans", "rdsbackups", "hbrbackupjobs", "rdsbackupschedules", "hbrbackupschedules")
 
 # Exactly the calls the operator makes (tests/chart_rbac.rs records them against kube-sandbox):
 #   its kinds: get/list/watch, patch (finalizers: JSON patch); their status: patch (SSA);
@@ -31,6 +31,7 @@ KINDS = ("dbsbackupplans", "rdsbackups", "hbrbackupjobs")
 WORKLOAD_RULES = {
     ("backup.aliyun.dev", KINDS, ("get", "list", "watch", "patch"), ()),
     ("backup.aliyun.dev", tuple(f"{k}/status" for k in KINDS), ("patch",), ()),
+    ("backup.aliyun.dev", ("rdsbackups", "hbrbackupjobs"), ("create", "delete"), ()),
     ("", ("secrets",), ("get", "list", "watch"), ()),
     ("events.k8s.io", ("events",), ("create", "patch"), ()),
 }
@@ -450,7 +451,7 @@ def test_gitops_files_are_what_the_docs_and_the_patch_show():
         assert all(v == lua for v in cm["data"].values())
 
     exprs = yaml.safe_load((chart_tool.CHART / "files" / "flux-healthcheckexprs.yaml").read_text())
-    assert [(e["apiVersion"], e["kind"]) for e in exprs] == [("backup.aliyun.dev/v1alpha1", k) for k in ("RdsBackup", "HbrBackupJob", "DbsBackupPlan")]
+    assert [(e["apiVersion"], e["kind"]) for e in exprs] == [("backup.aliyun.dev/v1alpha1", k) for k in ("RdsBackup", "HbrBackupJob", "DbsBackupPlan", "RdsBackupSchedule", "HbrBackupSchedule")]
     for e in exprs:
         assert set(e) == {"apiVersion", "kind", "inProgress", "failed", "current"}
         for field in ("inProgress", "failed", "current"):
