@@ -277,7 +277,11 @@ def test_rrsa_webhook_and_monitoring():
         "AliyunBackupCloudThrottled",
         "AliyunBackupCredentialsInvalid",
         "AliyunBackupCredentialsUnavailable",
+        "AliyunBackupRPOMissed",
+        "AliyunBackupScheduleNotRunning",
     }
+    assert "aliyun_backup_rpo_met" in alerts["AliyunBackupRPOMissed"]["expr"]
+    assert "aliyun_backup_next_schedule_timestamp_seconds" in alerts["AliyunBackupScheduleNotRunning"]["expr"]
     assert 'aliyun_backup_resource_phase{phase="Failed"}' in alerts["AliyunBackupFailed"]["expr"]
     assert "aliyun_backup_last_success_timestamp_seconds" in alerts["AliyunBackupStale"]["expr"]
     assert "> 129600" in alerts["AliyunBackupStale"]["expr"]
@@ -297,6 +301,8 @@ def test_rrsa_webhook_and_monitoring():
     # the metrics the alerts need from the operator (docs/install.md, "Monitoring")
     assert metrics == {
         "aliyun_backup_resource_phase",
+        "aliyun_backup_rpo_met",
+        "aliyun_backup_next_schedule_timestamp_seconds",
         "aliyun_backup_last_success_timestamp_seconds",
         "aliyun_backup_resource_created_timestamp_seconds",
         "aliyun_backup_cloud_throttled_total",
@@ -412,7 +418,7 @@ def test_deploy_kustomization_lists_every_manifest():
     on_disk = {str(p.relative_to(deploy)) for p in deploy.rglob("*.yaml") if p.name != "kustomization.yaml"}
     assert listed == on_disk
     objs = [d for f in sorted(on_disk) for d in yaml.safe_load_all((deploy / f).read_text()) if d]
-    assert len(all_of(objs, "CustomResourceDefinition")) == 3
+    assert len(all_of(objs, "CustomResourceDefinition")) == 5
     assert only(objs, "Namespace")["metadata"]["name"] == NS
     # the plain manifests are exactly the default render
     canon = lambda o: yaml.safe_dump(o, sort_keys=True)  # noqa: E731

@@ -2,6 +2,8 @@
 //! real operator. The schedule controller reads a [`ManualClock`] the test moves, so slots
 //! minutes apart come at once; backups themselves run in the emulator in real time (2 s).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::sync::Arc;

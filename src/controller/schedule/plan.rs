@@ -498,6 +498,9 @@ impl RetentionRule {
     }
 }
 
+/// The period a wall-clock time falls in, for one `keep*` rule.
+type BucketOf = fn(DateTime) -> Bucket;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Bucket {
     Hour(i16, i8, i8, i8),
@@ -535,7 +538,7 @@ pub fn select_pruned(
     if let Some(n) = rule.keep_last {
         keep.extend(successes.iter().take(n as usize).map(|c| c.name.as_str()));
     }
-    let bucket_rules: [(Option<u32>, fn(DateTime) -> Bucket); 5] = [
+    let bucket_rules: [(Option<u32>, BucketOf); 5] = [
         (rule.keep_hourly, |d| {
             Bucket::Hour(d.year(), d.month(), d.day(), d.hour())
         }),
