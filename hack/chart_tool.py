@@ -149,7 +149,7 @@ def render_deploy(out: Path) -> None:
     (out / "kustomization.yaml").write_text(header + yaml.safe_dump(kustomization, sort_keys=False))
 
 
-GITOPS_KINDS = ("DbsBackupPlan", "RdsBackup", "HbrBackupJob")
+GITOPS_KINDS = ("DbsBackupPlan", "RdsBackup", "HbrBackupJob", "RdsBackupSchedule", "HbrBackupSchedule")
 ARGOCD_LUA = CHART / "files" / "argocd-health.lua"
 ARGOCD_PATCH = ROOT / "docs" / "gitops" / "argocd-cm-patch.yaml"
 

@@ -22,7 +22,7 @@ import chart_tool  # noqa: E402
 ROOT = chart_tool.ROOT
 NS = chart_tool.NAMESPACE
 VALUES_DIR = ROOT / "hack" / "chart-values"
-KINDS = ("dbsbackupplans", "rdsbackups", "hbrbackupjobs")
+KINDS = ("dbsbackupplans", "rdsbackups", "hbrbackupjobs", "rdsbackupschedules", "hbrbackupschedules")
 
 # Exactly the calls the operator makes (tests/chart_rbac.rs records them against kube-sandbox):
 #   its kinds: get/list/watch, patch (finalizers: JSON patch); their status: patch (SSA);
@@ -31,6 +31,7 @@ KINDS = ("dbsbackupplans", "rdsbackups", "hbrbackupjobs")
 WORKLOAD_RULES = {
     ("backup.aliyun.dev", KINDS, ("get", "list", "watch", "patch"), ()),
     ("backup.aliyun.dev", tuple(f"{k}/status" for k in KINDS), ("patch",), ()),
+    ("backup.aliyun.dev", ("rdsbackups", "hbrbackupjobs"), ("create", "delete"), ()),
     ("", ("secrets",), ("get", "list", "watch"), ()),
     ("events.k8s.io", ("events",), ("create", "patch"), ()),
 }
@@ -276,7 +277,11 @@ def test_rrsa_webhook_and_monitoring():
         "AliyunBackupCloudThrottled",
         "AliyunBackupCredentialsInvalid",
         "AliyunBackupCredentialsUnavailable",
+        "AliyunBackupRPOMissed",
+        "AliyunBackupScheduleNotRunning",
     }
+    assert "aliyun_backup_rpo_met" in alerts["AliyunBackupRPOMissed"]["expr"]
+    assert "aliyun_backup_next_schedule_timestamp_seconds" in alerts["AliyunBackupScheduleNotRunning"]["expr"]
     assert 'aliyun_backup_resource_phase{phase="Failed"}' in alerts["AliyunBackupFailed"]["expr"]
     assert "aliyun_backup_last_success_timestamp_seconds" in alerts["AliyunBackupStale"]["expr"]
     assert "> 129600" in alerts["AliyunBackupStale"]["expr"]
@@ -296,6 +301,8 @@ def test_rrsa_webhook_and_monitoring():
     # the metrics the alerts need from the operator (docs/install.md, "Monitoring")
     assert metrics == {
         "aliyun_backup_resource_phase",
+        "aliyun_backup_rpo_met",
+        "aliyun_backup_next_schedule_timestamp_seconds",
         "aliyun_backup_last_success_timestamp_seconds",
         "aliyun_backup_resource_created_timestamp_seconds",
         "aliyun_backup_cloud_throttled_total",
@@ -411,7 +418,7 @@ def test_deploy_kustomization_lists_every_manifest():
     on_disk = {str(p.relative_to(deploy)) for p in deploy.rglob("*.yaml") if p.name != "kustomization.yaml"}
     assert listed == on_disk
     objs = [d for f in sorted(on_disk) for d in yaml.safe_load_all((deploy / f).read_text()) if d]
-    assert len(all_of(objs, "CustomResourceDefinition")) == 3
+    assert len(all_of(objs, "CustomResourceDefinition")) == 5
     assert only(objs, "Namespace")["metadata"]["name"] == NS
     # the plain manifests are exactly the default render
     canon = lambda o: yaml.safe_dump(o, sort_keys=True)  # noqa: E731
@@ -450,7 +457,7 @@ def test_gitops_files_are_what_the_docs_and_the_patch_show():
         assert all(v == lua for v in cm["data"].values())
 
     exprs = yaml.safe_load((chart_tool.CHART / "files" / "flux-healthcheckexprs.yaml").read_text())
-    assert [(e["apiVersion"], e["kind"]) for e in exprs] == [("backup.aliyun.dev/v1alpha1", k) for k in ("RdsBackup", "HbrBackupJob", "DbsBackupPlan")]
+    assert [(e["apiVersion"], e["kind"]) for e in exprs] == [("backup.aliyun.dev/v1alpha1", k) for k in ("RdsBackup", "HbrBackupJob", "DbsBackupPlan", "RdsBackupSchedule", "HbrBackupSchedule")]
     for e in exprs:
         assert set(e) == {"apiVersion", "kind", "inProgress", "failed", "current"}
         for field in ("inProgress", "failed", "current"):

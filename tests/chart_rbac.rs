@@ -29,7 +29,9 @@ use std::time::Duration;
 
 use aliyun_backup_operator::controller::cli::RunArgs;
 use aliyun_backup_operator::controller::{self, Timing};
-use aliyun_backup_operator::crd::{DbsBackupPlan, HbrBackupJob, RdsBackup};
+use aliyun_backup_operator::crd::{
+    DbsBackupPlan, HbrBackupJob, HbrBackupSchedule, RdsBackup, RdsBackupSchedule,
+};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -316,6 +318,8 @@ fn dynamic_api(client: &Client, kind: &str) -> Api<DynamicObject> {
         "RdsBackup" => ApiResource::erase::<RdsBackup>(&()),
         "HbrBackupJob" => ApiResource::erase::<HbrBackupJob>(&()),
         "DbsBackupPlan" => ApiResource::erase::<DbsBackupPlan>(&()),
+        "RdsBackupSchedule" => ApiResource::erase::<RdsBackupSchedule>(&()),
+        "HbrBackupSchedule" => ApiResource::erase::<HbrBackupSchedule>(&()),
         other => panic!("unknown kind {other}"),
     };
     Api::namespaced_with(client.clone(), NS, &ar)
@@ -382,6 +386,8 @@ async fn scenario(extra_args: &[&str]) -> Vec<Call> {
         "rds-backup",
         "hbr-backup-job",
         "dbs-backup-plan",
+        "rds-backup-schedule",
+        "hbr-backup-schedule",
     ] {
         let path = format!("{}/examples/{file}.yaml", env!("CARGO_MANIFEST_DIR"));
         let mut manifest: Json =
@@ -402,7 +408,13 @@ async fn scenario(extra_args: &[&str]) -> Vec<Call> {
                 .unwrap();
             continue;
         }
-        manifest["spec"]["deletionPolicy"] = "Delete".into();
+        if kind.ends_with("Schedule") {
+            // One child at once (made and, on deletion, deleted by the schedule).
+            manifest["spec"]["runOnCreate"] = true.into();
+            manifest["spec"]["childrenDeletionPolicy"] = "Delete".into();
+        } else {
+            manifest["spec"]["deletionPolicy"] = "Delete".into();
+        }
         let name = manifest["metadata"]["name"].as_str().unwrap().to_string();
         let obj: DynamicObject = serde_json::from_value(manifest).unwrap();
         let api = dynamic_api(&env.client, &kind);
@@ -410,6 +422,13 @@ async fn scenario(extra_args: &[&str]) -> Vec<Call> {
         objects.push((kind, name));
     }
     for (kind, name) in &objects {
+        if kind.ends_with("Schedule") {
+            wait_for(&dynamic_api(&env.client, kind), name, "a success", |o| {
+                o.data["status"]["lastSuccessfulTime"].is_string()
+            })
+            .await;
+            continue;
+        }
         let done = if kind == "DbsBackupPlan" {
             "Running"
         } else {

@@ -535,3 +535,90 @@ fn every_phase_of_every_kind_gets_a_known_verdict() {
         }
     }
 }
+
+const SCHEDULES: [&str; 2] = ["RdsBackupSchedule", "HbrBackupSchedule"];
+
+/// A schedule's status: phase, the three kstatus conditions and optionally `RPOMet`.
+fn schedule_status(g: i64, phase: &str, health: &str, rpo_met: Option<&str>) -> Json {
+    let (ready, reconciling, stalled) = match health {
+        "ready" => ("True", "False", "False"),
+        "reconciling" => ("False", "True", "False"),
+        _ => ("False", "False", "True"),
+    };
+    let mut s = status(
+        g,
+        phase,
+        ready,
+        reconciling,
+        stalled,
+        "next run at 2026-11-24T02:30:00Z",
+    );
+    if let Some(met) = rpo_met {
+        let reason = if met == "True" { "RPOMet" } else { "RPOMissed" };
+        s["conditions"].as_array_mut().unwrap().push(cond(
+            "RPOMet",
+            met,
+            reason,
+            "the newest successful backup finished 2h ago; rpo is 1h",
+            g,
+        ));
+    }
+    s
+}
+
+#[test]
+fn schedules_are_healthy_suspended_or_degraded_by_rpo() {
+    for kind in SCHEDULES {
+        assert_health(object(kind, 1, None), "Progressing");
+        assert_health(
+            object(kind, 1, Some(schedule_status(1, "Active", "ready", None))),
+            "Healthy",
+        );
+        assert_health(
+            object(
+                kind,
+                1,
+                Some(schedule_status(1, "Active", "ready", Some("True"))),
+            ),
+            "Healthy",
+        );
+        let msg = assert_health(
+            object(
+                kind,
+                1,
+                Some(schedule_status(1, "Active", "ready", Some("False"))),
+            ),
+            "Degraded",
+        );
+        assert!(msg.contains("rpo"), "{msg}");
+        assert_health(
+            object(
+                kind,
+                1,
+                Some(schedule_status(1, "Suspended", "ready", None)),
+            ),
+            "Suspended",
+        );
+        assert_health(
+            object(kind, 1, Some(schedule_status(1, "Active", "stalled", None))),
+            "Degraded",
+        );
+        assert_health(
+            object(
+                kind,
+                1,
+                Some(schedule_status(1, "Active", "reconciling", None)),
+            ),
+            "Progressing",
+        );
+        // A status of an older generation says nothing about the current spec, RPOMet included.
+        assert_health(
+            object(
+                kind,
+                2,
+                Some(schedule_status(1, "Active", "ready", Some("False"))),
+            ),
+            "Progressing",
+        );
+    }
+}

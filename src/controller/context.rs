@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use kube::Client;
 
 use super::backoff::{BackoffTracker, Timing};
+use super::clock::Clock;
 use super::events::EventPublisher;
 use super::metrics::Metrics;
 use crate::cloud::CloudProvider;
@@ -32,6 +33,8 @@ pub struct Context {
     /// Per-object earliest next run, so that reconciles triggered by the operator's own
     /// status writes do not act (and call the cloud) before the chosen requeue or backoff.
     pub gate: RequeueGate,
+    /// The time the schedules read (the system clock, except in tests and the sandbox).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Context {

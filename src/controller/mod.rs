@@ -10,6 +10,7 @@
 
 pub mod backoff;
 pub mod cli;
+pub mod clock;
 pub mod conditions;
 pub mod context;
 pub mod credentials;
@@ -21,7 +22,9 @@ pub mod kind;
 pub mod leader;
 pub mod metrics;
 pub mod rds;
+pub mod rpo;
 pub mod runtime;
+pub mod schedule;
 pub mod server;
 pub mod status;
 #[cfg(test)]
@@ -71,6 +74,9 @@ pub struct OperatorConfig {
     pub cloud: CloudConfig,
     /// Use this cloud provider instead of building [`AlibabaCloud`] from `cloud`.
     pub cloud_provider: Option<Arc<dyn CloudProvider>>,
+    /// The time the schedules read ([`clock::SystemClock`] unless a test or the sandbox
+    /// injects another).
+    pub clock: Arc<dyn clock::Clock>,
 }
 
 impl std::fmt::Debug for OperatorConfig {
@@ -101,6 +107,7 @@ impl Default for OperatorConfig {
             crd_poll_interval: Duration::from_secs(2),
             cloud: CloudConfig::default(),
             cloud_provider: None,
+            clock: Arc::new(clock::SystemClock),
         }
     }
 }
@@ -188,6 +195,16 @@ fn all_controllers(
     controllers.extend(rds::controllers(ctx.clone(), concurrency, shutdown));
     controllers.extend(dbs::controllers(ctx.clone(), concurrency, shutdown));
     controllers.extend(hbr::controllers(ctx.clone(), concurrency, shutdown));
+    controllers.extend(schedule::controllers::<crate::crd::RdsBackupSchedule>(
+        ctx.clone(),
+        concurrency,
+        shutdown,
+    ));
+    controllers.extend(schedule::controllers::<crate::crd::HbrBackupSchedule>(
+        ctx.clone(),
+        concurrency,
+        shutdown,
+    ));
     controllers
 }
 
@@ -202,6 +219,8 @@ async fn wait_for_crds(
     runtime::wait_for_kind::<crate::crd::RdsBackup>(client, ns, poll, shutdown).await
         && runtime::wait_for_kind::<crate::crd::DbsBackupPlan>(client, ns, poll, shutdown).await
         && runtime::wait_for_kind::<crate::crd::HbrBackupJob>(client, ns, poll, shutdown).await
+        && runtime::wait_for_kind::<crate::crd::RdsBackupSchedule>(client, ns, poll, shutdown).await
+        && runtime::wait_for_kind::<crate::crd::HbrBackupSchedule>(client, ns, poll, shutdown).await
 }
 
 /// Starts the operator in the background and returns once its listeners are bound.
@@ -246,6 +265,7 @@ pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHan
         namespaces: config.namespaces.clone(),
         locks: context::KeyedLocks::default(),
         gate: context::RequeueGate::default(),
+        clock: config.clock.clone(),
     });
 
     let leading = Arc::new(AtomicBool::new(false));

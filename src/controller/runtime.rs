@@ -108,7 +108,9 @@ pub fn requeue<K: Resource>(ctx: &Context, obj: &K, after: Duration) -> Action {
 
 /// A future that resolves when `token` is cancelled and is `Send + Sync + 'static`
 /// (what `Controller::graceful_shutdown_on` requires).
-fn shutdown_future(token: CancellationToken) -> impl Future<Output = ()> + Send + Sync + 'static {
+pub(crate) fn shutdown_future(
+    token: CancellationToken,
+) -> impl Future<Output = ()> + Send + Sync + 'static {
     let (tx, rx) = futures::channel::oneshot::channel::<()>();
     tokio::spawn(async move {
         token.cancelled().await;
@@ -318,7 +320,7 @@ where
 /// controller's cache was filled for the first time, it is dropped at once. kube-runtime holds
 /// the reconcile runner until the cache is ready, and a graceful shutdown stops the watch that
 /// would fill it, so such a controller would wait forever; nothing can be in flight then.
-async fn stop_before_ready<F, K>(
+pub(crate) async fn stop_before_ready<F, K>(
     run: F,
     store: kube::runtime::reflector::Store<K>,
     shutdown: CancellationToken,

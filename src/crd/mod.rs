@@ -3,6 +3,8 @@
 //! - [`RdsBackup`]: one manual ApsaraDB RDS backup (one-shot, spec immutable).
 //! - [`HbrBackupJob`]: one Cloud Backup (HBR) job (one-shot, spec immutable).
 //! - [`DbsBackupPlan`]: a long-lived Database Backup (DBS) plan (identity fields immutable).
+//! - [`RdsBackupSchedule`], [`HbrBackupSchedule`]: cron schedules that make `RdsBackup` /
+//!   `HbrBackupJob` children, prune them by retention and report `RPOMet`.
 //!
 //! The generated CRDs live in `crds/` (one file per kind); regenerate them with
 //! `UPDATE_CRDS=1 cargo test -p aliyun-backup-operator --lib crd::tests::crds_dir_is_up_to_date`.
@@ -11,18 +13,27 @@ pub mod common;
 pub mod dbs_backup_plan;
 pub mod hbr_backup_job;
 pub mod rds_backup;
+pub mod schedule;
 
 pub use common::*;
 pub use dbs_backup_plan::*;
 pub use hbr_backup_job::*;
 pub use rds_backup::*;
+pub use schedule::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-/// The CRDs of all kinds, in a stable order (DbsBackupPlan, HbrBackupJob, RdsBackup).
+/// The CRDs of all kinds, in a stable order (DbsBackupPlan, HbrBackupJob, HbrBackupSchedule,
+/// RdsBackup, RdsBackupSchedule).
 pub fn all_crds() -> Vec<CustomResourceDefinition> {
-    vec![DbsBackupPlan::crd(), HbrBackupJob::crd(), RdsBackup::crd()]
+    vec![
+        DbsBackupPlan::crd(),
+        HbrBackupJob::crd(),
+        HbrBackupSchedule::crd(),
+        RdsBackup::crd(),
+        RdsBackupSchedule::crd(),
+    ]
 }
 
 /// File name under `crds/` for a CRD: `<group>_<plural>.yaml`.

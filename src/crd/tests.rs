@@ -46,7 +46,9 @@ fn names_match_design() {
         vec![
             expect("DbsBackupPlan", "dbsbackupplans", "dbsplan"),
             expect("HbrBackupJob", "hbrbackupjobs", "hbrjob"),
+            expect("HbrBackupSchedule", "hbrbackupschedules", "hbrsched"),
             expect("RdsBackup", "rdsbackups", "rdsbk"),
+            expect("RdsBackupSchedule", "rdsbackupschedules", "rdssched"),
         ]
     );
     for c in &crds {
@@ -71,6 +73,29 @@ fn printer_columns_have_phase_id_progress_age_and_wide_reason() {
                 .unwrap_or_else(|| panic!("{} lacks column {n}", c.spec.names.kind))
                 .clone()
         };
+        if c.spec.names.kind.ends_with("Schedule") {
+            // schedule, suspend, last run, next run, last success, RPO met, age (+ wide reason).
+            let shown: Vec<&str> = cols
+                .iter()
+                .filter(|x| x.priority.unwrap_or(0) == 0)
+                .map(|x| x.name.as_str())
+                .collect();
+            assert_eq!(
+                shown,
+                [
+                    "Schedule",
+                    "Suspend",
+                    "Last Run",
+                    "Next Run",
+                    "Last Success",
+                    "RPO Met",
+                    "Age"
+                ]
+            );
+            assert!(find("RPO Met").json_path.contains("RPOMet"));
+            assert_eq!(find("Reason").priority, Some(1));
+            continue;
+        }
         assert_eq!(find("Phase").json_path, ".status.phase");
         assert_eq!(find("Age").type_, "date");
         let reason = find("Reason");
@@ -1021,7 +1046,7 @@ fn crds_yaml_is_the_concatenation_of_all_crds() {
             serde_yaml::from_value::<Value>(serde_yaml::Value::deserialize(d).unwrap()).unwrap()
         })
         .collect();
-    assert_eq!(docs.len(), 3);
+    assert_eq!(docs.len(), 5);
     for (doc, crd) in docs.iter().zip(all_crds()) {
         assert_eq!(doc, &serde_json::to_value(&crd).unwrap());
     }
@@ -1211,6 +1236,27 @@ fn examples_parse_and_validate() {
         assert_eq!(r.unwrap().name, creds_name);
     }
 
+    for (file, kind) in [
+        ("rds-backup-schedule.yaml", "RdsBackupSchedule"),
+        ("hbr-backup-schedule.yaml", "HbrBackupSchedule"),
+    ] {
+        let v = example(file);
+        assert_example_valid(kind, &v);
+        assert_eq!(
+            v["spec"]["template"]["spec"]["credentialsRef"]["name"],
+            creds_name.as_str()
+        );
+    }
+    let rs: RdsBackupSchedule =
+        serde_json::from_value(example("rds-backup-schedule.yaml")).unwrap();
+    assert_eq!(rs.spec.schedule.template.spec.db_instance_id, "rm-demo01");
+    let hs: HbrBackupSchedule =
+        serde_json::from_value(example("hbr-backup-schedule.yaml")).unwrap();
+    assert_eq!(
+        hs.spec.schedule.template.spec.instance_id.as_deref(),
+        Some("i-demo01")
+    );
+
     let pw: Secret = serde_json::from_value(example("dbs-password-secret.yaml")).unwrap();
     let pw_ref = dbs.spec.source.password_secret_ref.unwrap();
     assert_eq!(pw.metadata.name.unwrap(), pw_ref.name);
@@ -1233,6 +1279,8 @@ fn every_example_file_is_covered() {
             "dbs-backup-plan.yaml",
             "dbs-password-secret.yaml",
             "hbr-backup-job.yaml",
+            "hbr-backup-schedule.yaml",
+            "rds-backup-schedule.yaml",
             "rds-backup.yaml"
         ]
     );

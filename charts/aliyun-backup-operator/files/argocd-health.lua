@@ -1,11 +1,13 @@
--- Argo CD health check for DbsBackupPlan, RdsBackup and HbrBackupJob (backup.aliyun.dev).
+-- Argo CD health check for DbsBackupPlan, RdsBackup, HbrBackupJob, RdsBackupSchedule and
+-- HbrBackupSchedule (backup.aliyun.dev).
 -- Source: charts/aliyun-backup-operator/files/argocd-health.lua; see docs/gitops.md.
 -- Verdicts, first match wins:
 --   status missing, or status/condition observedGeneration behind metadata.generation
 --                                              -> Progressing (the operator has not acted yet)
---   Stalled=True, phase Failed, Cancelled or PartiallySucceeded
+--   Stalled=True, RPOMet=False, phase Failed, Cancelled or PartiallySucceeded
 --                                              -> Degraded (needs a human)
---   phase Paused (DbsBackupPlan spec.suspend)  -> Suspended
+--   phase Paused (DbsBackupPlan spec.suspend) or Suspended (a schedule's spec.suspend)
+--                                              -> Suspended
 --   phase Deleting, or Reconciling=True        -> Progressing
 --   Ready=True                                 -> Healthy
 --   no Ready condition, phase Succeeded, or Running for a DbsBackupPlan
@@ -68,11 +70,18 @@ end
 local ready = current(condition(status.conditions, "Ready"))
 local stalled = current(condition(status.conditions, "Stalled"))
 local reconciling = current(condition(status.conditions, "Reconciling"))
+local rpo = current(condition(status.conditions, "RPOMet"))
 local phase = status.phase or ""
 
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
   hs.message = describe(stalled, "Stalled")
+  return hs
+end
+
+if rpo ~= nil and rpo.status == "False" then
+  hs.status = "Degraded"
+  hs.message = describe(rpo, "The newest successful backup is older than spec.rpo")
   return hs
 end
 
@@ -94,9 +103,9 @@ if phase == "PartiallySucceeded" then
   return hs
 end
 
-if phase == "Paused" then
+if phase == "Paused" or phase == "Suspended" then
   hs.status = "Suspended"
-  hs.message = describe(ready, "Backup plan is paused (spec.suspend)")
+  hs.message = describe(ready, "Suspended (spec.suspend)")
   return hs
 end
 

@@ -97,11 +97,15 @@ Kept exactly to the calls the code makes (tests/chart_rbac.rs records them):
 - Events: kube-runtime's Recorder writes events.k8s.io/v1 (create, patch for series). */}}
 {{- define "abo.workloadRules" -}}
 - apiGroups: ["backup.aliyun.dev"]
-  resources: ["dbsbackupplans", "rdsbackups", "hbrbackupjobs"]
+  resources: ["dbsbackupplans", "rdsbackups", "hbrbackupjobs", "rdsbackupschedules", "hbrbackupschedules"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["backup.aliyun.dev"]
-  resources: ["dbsbackupplans/status", "rdsbackups/status", "hbrbackupjobs/status"]
+  resources: ["dbsbackupplans/status", "rdsbackups/status", "hbrbackupjobs/status", "rdsbackupschedules/status", "hbrbackupschedules/status"]
   verbs: ["patch"]
+# Schedules make and prune their children.
+- apiGroups: ["backup.aliyun.dev"]
+  resources: ["rdsbackups", "hbrbackupjobs"]
+  verbs: ["create", "delete"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
