@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admission;
 mod error;
 mod protobuf;
 mod schema;
