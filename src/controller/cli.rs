@@ -262,9 +262,7 @@ pub fn check_label_selector(selector: &str) -> Result<(), String> {
             }
             continue;
         }
-        let set_op = [" notin ", " in "]
-            .iter()
-            .find_map(|op| req.split_once(op).map(|(k, v)| (k, v)));
+        let set_op = [" notin ", " in "].iter().find_map(|op| req.split_once(op));
         if let Some((key, values)) = set_op {
             let values = values.trim();
             let inner = values
