@@ -224,15 +224,15 @@ fn to_cel(v: &Value, schema: &Value, raw_keys: bool) -> Cel {
                 raw_keys || matches!(additional, Some(Value::Object(_)) | Some(Value::Bool(true)));
             let mut map = HashMap::with_capacity(o.len());
             for (k, x) in o {
-                let (child, child_raw) = match props.and_then(|p| p.get(k)) {
-                    Some(s) => (s, false),
+                let child = match props.and_then(|p| p.get(k)) {
+                    Some(s) => s,
                     None => match additional {
-                        Some(a @ Value::Object(_)) => (a, false),
-                        _ => (&Value::Null, false),
+                        Some(a @ Value::Object(_)) => a,
+                        _ => &Value::Null,
                     },
                 };
                 let name = if is_map { k.clone() } else { escape(k) };
-                map.insert(key(&name), to_cel(x, child, child_raw));
+                map.insert(key(&name), to_cel(x, child, false));
             }
             cel_map(map)
         }
