@@ -23,6 +23,9 @@ ROOT = chart_tool.ROOT
 NS = chart_tool.NAMESPACE
 VALUES_DIR = ROOT / "hack" / "chart-values"
 KINDS = ("dbsbackupplans", "rdsbackups", "hbrbackupjobs", "rdsbackupschedules", "hbrbackupschedules")
+VAP = "aliyun-backup-operator-deletion-protection"
+# ValidatingAdmissionPolicy v1 exists from Kubernetes 1.30 (the chart leaves it out before).
+VAP_KINDS = {("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"), ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding")}
 
 # Exactly the calls the operator makes (tests/chart_rbac.rs records them against kube-sandbox):
 #   its kinds: get/list/watch, patch (finalizers: JSON patch); their status: patch (SSA);
@@ -116,7 +119,11 @@ def test_default_objects(default):
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in default)
     assert kinds == sorted([
         ("ClusterRole", "aliyun-backup-operator"),
+        ("ClusterRole", "aliyun-backup-operator-view"),
+        ("ClusterRole", "aliyun-backup-operator-edit"),
         ("ClusterRoleBinding", "aliyun-backup-operator"),
+        ("ValidatingAdmissionPolicy", VAP),
+        ("ValidatingAdmissionPolicyBinding", VAP),
         ("Deployment", "aliyun-backup-operator"),
         ("PodDisruptionBudget", "aliyun-backup-operator"),
         ("Role", "aliyun-backup-operator-leader-election"),
@@ -125,7 +132,7 @@ def test_default_objects(default):
         ("ServiceAccount", "aliyun-backup-operator"),
     ])
     for o in default:
-        if not o["kind"].startswith("Cluster"):
+        if not o["kind"].startswith("Cluster") and o["kind"] not in {k for _, k in VAP_KINDS}:
             assert o["metadata"]["namespace"] == NS, o["kind"]
         assert o["metadata"]["labels"]["app.kubernetes.io/name"] == "aliyun-backup-operator"
 
@@ -181,7 +188,7 @@ def test_default_deployment(default):
 
 
 def test_default_rbac_is_exactly_what_the_operator_needs(default):
-    cr = only(default, "ClusterRole")
+    cr = only(default, "ClusterRole", "aliyun-backup-operator")
     assert rules(cr) == WORKLOAD_RULES
     lease = only(default, "Role", "aliyun-backup-operator-leader-election")
     assert lease["metadata"]["namespace"] == NS
@@ -221,7 +228,7 @@ def test_default_service_and_pdb(default):
 
 def test_namespace_scoped_install():
     objs = render(values("namespaced"))
-    assert not all_of(objs, "ClusterRole") and not all_of(objs, "ClusterRoleBinding"), "nothing cluster-wide"
+    assert not all_of(objs, "ClusterRole") and not all_of(objs, "ClusterRoleBinding"), "no cluster-wide RBAC"
     roles = {r["metadata"]["namespace"]: r for r in all_of(objs, "Role")}
     assert set(roles) == {"team-a", "team-b"}, "no Lease Role without leader election"
     for ns, role in roles.items():
@@ -279,6 +286,7 @@ def test_rrsa_webhook_and_monitoring():
         "AliyunBackupCredentialsUnavailable",
         "AliyunBackupRPOMissed",
         "AliyunBackupScheduleNotRunning",
+        "AliyunBackupCredentialsRefused",
     }
     assert "aliyun_backup_rpo_met" in alerts["AliyunBackupRPOMissed"]["expr"]
     assert "aliyun_backup_next_schedule_timestamp_seconds" in alerts["AliyunBackupScheduleNotRunning"]["expr"]
@@ -289,6 +297,8 @@ def test_rrsa_webhook_and_monitoring():
     assert "aliyun_backup_cloud_throttled_total" in alerts["AliyunBackupCloudThrottled"]["expr"]
     assert "aliyun_backup_cloud_requests_total" in alerts["AliyunBackupCredentialsInvalid"]["expr"]
     assert "aliyun_backup_reconcile_errors_total" in alerts["AliyunBackupCredentialsUnavailable"]["expr"]
+    assert alerts["AliyunBackupCredentialsRefused"]["expr"] == "max by (credential) (aliyun_backup_cloud_credential_breaker_open) > 0"
+    assert alerts["AliyunBackupCredentialsRefused"]["for"] == "2m"
     metrics = set()
     for a in alerts.values():
         assert a["labels"] == {"severity": "warning"}
@@ -308,6 +318,7 @@ def test_rrsa_webhook_and_monitoring():
         "aliyun_backup_cloud_throttled_total",
         "aliyun_backup_cloud_requests_total",
         "aliyun_backup_reconcile_errors_total",
+        "aliyun_backup_cloud_credential_breaker_open",
     }
 
 
@@ -348,7 +359,63 @@ def test_existing_secret_endpoint_override_and_digest():
     assert c["args"][-1] == "--log-level=aliyun_backup_operator=trace"
     assert e["WATCH_NAMESPACES"]["value"] == "backups"
     # watching one namespace with the default cluster scope keeps the ClusterRole
-    assert rules(only(objs, "ClusterRole")) == WORKLOAD_RULES
+    assert rules(only(objs, "ClusterRole", "aliyun-backup-operator")) == WORKLOAD_RULES
+
+
+def test_user_roles_aggregate_into_view_edit_admin(default):
+    view = only(default, "ClusterRole", "aliyun-backup-operator-view")
+    edit = only(default, "ClusterRole", "aliyun-backup-operator-edit")
+    agg = "rbac.authorization.k8s.io/aggregate-to-"
+    assert {k: v for k, v in view["metadata"]["labels"].items() if k.startswith(agg)} == {
+        agg + "view": "true", agg + "edit": "true", agg + "admin": "true"}
+    assert {k: v for k, v in edit["metadata"]["labels"].items() if k.startswith(agg)} == {
+        agg + "edit": "true", agg + "admin": "true"}
+    read = ("get", "list", "watch")
+    assert rules(view) == {
+        ("backup.aliyun.dev", KINDS, read, ()),
+        ("backup.aliyun.dev", tuple(f"{k}/status" for k in KINDS), read, ()),
+    }
+    assert rules(edit) == {
+        ("backup.aliyun.dev", KINDS, read + ("create", "update", "patch", "delete", "deletecollection"), ()),
+    }
+    # status is read-only for users: no role for people writes it
+    for role in (view, edit):
+        for r in role["rules"]:
+            if any(x.endswith("/status") for x in r["resources"]):
+                assert set(r["verbs"]) <= set(read)
+    # no binding: aggregation does the granting
+    for b in all_of(default, "ClusterRoleBinding"):
+        assert b["roleRef"]["name"] == "aliyun-backup-operator"
+    objs = render({"rbac": {"aggregateToDefaultRoles": False}})
+    assert [r["metadata"]["name"] for r in all_of(objs, "ClusterRole")] == ["aliyun-backup-operator"]
+
+
+def test_deletion_protection_policy(default):
+    vap = only(default, "ValidatingAdmissionPolicy", VAP)
+    spec = vap["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConstraints"]["resourceRules"] == [{
+        "apiGroups": ["backup.aliyun.dev"], "apiVersions": ["*"], "operations": ["DELETE"], "resources": ["*"]}]
+    (v,) = spec["validations"]
+    assert "oldObject" in v["expression"] and "object." not in v["expression"].replace("oldObject.", "")
+    assert "backup.aliyun.dev/deletion-protection" in v["message"]
+    assert "\n" not in v["message"] and "\n" not in v["messageExpression"]
+    binding = only(default, "ValidatingAdmissionPolicyBinding", VAP)
+    assert binding["spec"] == {"policyName": VAP, "validationActions": ["Deny"]}
+    # off
+    objs = render({"deletionProtection": {"enabled": False}})
+    assert not [o for o in objs if (o["apiVersion"], o["kind"]) in VAP_KINDS]
+    # a namespace-scoped install binds the policy to its namespaces only
+    objs = render(values("namespaced"))
+    binding = only(objs, "ValidatingAdmissionPolicyBinding", VAP)
+    assert binding["spec"]["matchResources"] == {"namespaceSelector": {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}]}}
+
+
+def test_watch_selector_value(default):
+    assert "WATCH_SELECTOR" not in env(default)
+    objs = render({"watchSelector": "team=payments,tier in (prod,staging)"})
+    assert env(objs)["WATCH_SELECTOR"] == {"name": "WATCH_SELECTOR", "value": "team=payments,tier in (prod,staging)"}
 
 
 @pytest.mark.parametrize(
@@ -376,6 +443,9 @@ def test_contradictory_values_fail_with_a_message(vals, message):
         {"cloud": {"endpoints": {"oss": "https://oss.example.com"}}},
         {"cloud": {"qps": 0}},
         {"watchNamespaces": ["Not_A_Namespace"]},
+        {"watchSelector": "a=b\nc=d"},
+        {"deletionProtection": {"enabled": "yes"}},
+        {"rbac": {"aggregateToDefaultRoles": "true"}},
         {"replicas": 2},
     ],
 )
@@ -395,7 +465,8 @@ def test_every_object_matches_the_kubernetes_schema(name, kube):
     for obj in render(values(name) if name else None):
         if (obj["apiVersion"], obj["kind"]) in NO_SCHEMA:
             continue
-        kubernetes_validate.validate(obj, kube, strict=True)
+        at = "1.30" if (obj["apiVersion"], obj["kind"]) in VAP_KINDS and kube < "1.30" else kube
+        kubernetes_validate.validate(obj, at, strict=True)
 
 
 def test_deploy_and_chart_crds_match_the_kubernetes_schema():
@@ -405,7 +476,8 @@ def test_deploy_and_chart_crds_match_the_kubernetes_schema():
             continue
         for obj in yaml.safe_load_all(f.read_text()):
             if obj:
-                kubernetes_validate.validate(obj, "1.28", strict=True)
+                at = "1.30" if (obj["apiVersion"], obj["kind"]) in VAP_KINDS else "1.28"
+                kubernetes_validate.validate(obj, at, strict=True)
 
 
 # ---------------------------------------------------------------- deploy/ and GitOps files

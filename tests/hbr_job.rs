@@ -354,7 +354,11 @@ async fn delete_policy_removes_an_ecs_file_snapshot_and_only_its_own() {
 async fn ecs_file_deletion_keeps_the_finalizer_until_the_snapshot_is_gone() {
     use aliyun_backup_operator::crd::DeletionPolicy;
     let mut env = Env::start().await;
-    env.start_operator().await;
+    // `Forbidden.RAM` opens the key's circuit breaker (30 s in production); a short cool-down
+    // keeps the retried deletion quick.
+    let mut cfg = env.operator_config();
+    cfg.cloud.breaker.base_cooldown = Duration::from_millis(200);
+    env.start_operator_with(cfg).await;
     create(&env, &ecs_file_with("files-hold", DeletionPolicy::Delete)).await;
     let id = job_id(&wait_phase(&env, "files-hold", HbrBackupJobPhase::Succeeded).await);
     // The first DeleteSnapshot is refused (a missing RAM permission, say): the object stays,

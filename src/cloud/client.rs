@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::api::{DbsApi, HbrApi, RdsApi};
+use super::breaker::{Breakers, CredentialRefusal, Fingerprint, Outcome, credential_label};
 use super::config::{CloudConfig, SignatureVersion};
 use super::credentials::{CredentialSource, Credentials, DefaultChain};
 use super::endpoint;
@@ -23,6 +24,7 @@ pub(crate) struct Shared {
     pub(crate) config: CloudConfig,
     http: reqwest::Client,
     limiters: RateLimiters,
+    breakers: Breakers,
     chain: OnceLock<Result<Arc<DefaultChain>, String>>,
 }
 
@@ -70,11 +72,17 @@ impl AlibabaCloud {
                 .with_source(e.without_url())
             })?;
         let limiters = RateLimiters::new(config.rate_limit.clone(), Arc::clone(&config.time));
+        let breakers = Breakers::new(
+            config.breaker.clone(),
+            Arc::clone(&config.time),
+            config.metrics.clone(),
+        );
         Ok(AlibabaCloud {
             shared: Arc::new(Shared {
                 config,
                 http,
                 limiters,
+                breakers,
                 chain: OnceLock::new(),
             }),
         })
@@ -114,6 +122,13 @@ impl CloudProvider for AlibabaCloud {
     }
     fn hbr(&self, target: &Target) -> Arc<dyn HbrApi> {
         self.client(target, Product::Hbr)
+    }
+    fn credential_refusal(&self, source: &CredentialSource) -> Option<CredentialRefusal> {
+        let creds = match source {
+            CredentialSource::Static(s) => Credentials::from(s),
+            CredentialSource::Default => self.shared.chain.get()?.as_ref().ok()?.current()?,
+        };
+        self.shared.breakers.refusal(Fingerprint::of(&creds))
     }
 }
 
@@ -464,6 +479,19 @@ impl ProductClient {
                 e.action = call.action.to_string();
                 e
             })?;
+        // A credential the service refused a moment ago is not sent again (see `breaker`).
+        let label = credential_label(&self.credentials);
+        let permit = match shared.breakers.admit(Fingerprint::of(&creds)) {
+            Ok(p) => p,
+            Err(refusal) => {
+                cfg.metrics.breaker_rejected(&refusal.credential);
+                return Err(super::breaker::refused_error(
+                    product,
+                    call.action,
+                    &refusal,
+                ));
+            }
+        };
         // The default chain's temporary key id changes on every refresh; keep one bucket.
         let identity = match &self.credentials {
             CredentialSource::Static(s) => s.access_key_id.trim().to_string(),
@@ -526,6 +554,7 @@ impl ProductClient {
             cfg.metrics.throttled(product.as_str());
             shared.limiters.penalize(&key);
         }
+        shared.breakers.record(permit, &label, Outcome::of(&result));
         result
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::Product;
+use super::breaker::BreakerSettings;
 use super::metrics::CloudMetrics;
 use super::time::{TimeSource, TokioTime};
 
@@ -138,6 +139,8 @@ pub struct CloudConfig {
     pub timeouts: Timeouts,
     /// Default credential chain inputs.
     pub chain: ChainConfig,
+    /// Per-credential circuit breaker (cool-downs after an authentication failure).
+    pub breaker: BreakerSettings,
     /// Metrics sink (register it with [`CloudMetrics::register`]).
     pub metrics: CloudMetrics,
     /// Clock and sleeper used by retries and rate limiting (tests inject a manual clock).
@@ -156,6 +159,7 @@ impl std::fmt::Debug for CloudConfig {
             .field("retry", &self.retry)
             .field("timeouts", &self.timeouts)
             .field("chain", &self.chain)
+            .field("breaker", &self.breaker)
             .field("user_agent", &self.user_agent)
             .finish_non_exhaustive()
     }
@@ -171,6 +175,7 @@ impl Default for CloudConfig {
             retry: RetryPolicy::default(),
             timeouts: Timeouts::default(),
             chain: ChainConfig::default(),
+            breaker: BreakerSettings::default(),
             metrics: CloudMetrics::default(),
             time: Arc::new(TokioTime),
             user_agent: concat!("aliyun-backup-operator/", env!("CARGO_PKG_VERSION")).to_string(),

@@ -532,6 +532,11 @@ impl DefaultChain {
         self.fetches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The credentials the chain holds now (not refreshed; `None` before the first use).
+    pub(crate) fn current(&self) -> Option<Credentials> {
+        self.cached().map(|c| c.creds)
+    }
+
     fn cached(&self) -> Option<Cached> {
         self.cached.read().ok().and_then(|g| g.clone())
     }

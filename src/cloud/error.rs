@@ -53,6 +53,10 @@ pub enum ErrorKind {
     Credentials,
     /// The request could not be built (bad endpoint, bad parameter value, bad configuration).
     InvalidRequest,
+    /// Not sent: Alibaba Cloud refused these credentials a moment ago (authentication failure)
+    /// and the per-credential circuit breaker holds calls with them back for a cool-down
+    /// (see `cloud::breaker`). The message names the credential's label and the code.
+    CredentialsRefused,
 }
 
 impl ErrorKind {
@@ -65,6 +69,7 @@ impl ErrorKind {
             ErrorKind::Decode => "decode",
             ErrorKind::Credentials => "credentials",
             ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::CredentialsRefused => "credentials_refused",
         }
     }
 }
@@ -254,7 +259,7 @@ impl CloudError {
                     ErrorClass::Terminal
                 }
             }
-            ErrorKind::InvalidRequest => ErrorClass::Terminal,
+            ErrorKind::InvalidRequest | ErrorKind::CredentialsRefused => ErrorClass::Terminal,
             ErrorKind::Credentials => {
                 if self.http_status.is_some_and(|s| s >= 500 || s == 429)
                     || self.source_is_transport()
@@ -283,6 +288,7 @@ impl CloudError {
             ErrorKind::Decode => "CloudDecodeError",
             ErrorKind::Credentials => "CloudCredentialsError",
             ErrorKind::InvalidRequest => "CloudInvalidRequest",
+            ErrorKind::CredentialsRefused => "CloudCredentialsRefused",
             ErrorKind::Api => {
                 let code = self.code.as_deref().unwrap_or("");
                 if self.is_throttling() {
@@ -311,10 +317,25 @@ impl CloudError {
     /// can make the same request succeed.
     pub fn is_credentials_problem(&self) -> bool {
         match self.kind {
-            ErrorKind::Credentials => true,
+            ErrorKind::Credentials | ErrorKind::CredentialsRefused => true,
             ErrorKind::Api => matches!(self.name(), "CloudSignatureError" | "CloudForbidden"),
             _ => false,
         }
+    }
+
+    /// Whether the service refused the credential itself — AccessKey unknown or disabled
+    /// (`InvalidAccessKeyId.*`, `Forbidden.AccessKeyDisabled`), wrong secret
+    /// (`SignatureDoesNotMatch`), bad or expired STS token (`InvalidSecurityToken.*`,
+    /// `MissingSecurityToken`) or RAM refusal (`Forbidden.RAM`). These trip the per-credential
+    /// circuit breaker; clock skew, nonce reuse and other 403s do not.
+    pub fn is_authentication_failure(&self) -> bool {
+        self.kind == ErrorKind::Api && self.code.as_deref().is_some_and(is_authentication_code)
+    }
+
+    /// Whether the call was not sent because the credential's circuit breaker is open
+    /// (name `CloudCredentialsRefused`).
+    pub fn is_breaker_open(&self) -> bool {
+        self.kind == ErrorKind::CredentialsRefused
     }
 
     /// Whether the error proves the service did not execute the call (so even a
@@ -330,7 +351,9 @@ impl CloudError {
                     || is_auth_code(code)
             }
             ErrorKind::Transport => self.source_is_connect(),
-            ErrorKind::Credentials | ErrorKind::InvalidRequest => true,
+            ErrorKind::Credentials | ErrorKind::InvalidRequest | ErrorKind::CredentialsRefused => {
+                true
+            }
             ErrorKind::Timeout | ErrorKind::Decode => false,
         }
     }
@@ -359,6 +382,19 @@ fn is_signature_code(code: &str) -> bool {
             | "InvalidSignatureMethod"
             | "UnsupportedSignatureType"
     )
+}
+
+/// Codes that refuse the credential (see [`CloudError::is_authentication_failure`]).
+pub(crate) fn is_authentication_code(code: &str) -> bool {
+    code.starts_with("InvalidAccessKeyId")
+        || code.starts_with("InvalidSecurityToken")
+        || matches!(
+            code,
+            "SignatureDoesNotMatch"
+                | "MissingSecurityToken"
+                | "Forbidden.RAM"
+                | "Forbidden.AccessKeyDisabled"
+        )
 }
 
 fn is_auth_code(code: &str) -> bool {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -35,6 +36,14 @@ pub struct ProductLabels {
     pub product: String,
 }
 
+/// Labels of the credential breaker metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct CredentialLabels {
+    /// The credential's non-secret label (`ak-` + 8 hex digits of SHA-256 of the AccessKey
+    /// id, or `default-chain`); see `cloud::breaker::credential_label`.
+    pub credential: String,
+}
+
 fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.01, 2.0, 14))
 }
@@ -44,11 +53,17 @@ fn duration_histogram() -> Histogram {
 /// * `aliyun_backup_cloud_requests_total{product,action,code}` — one per HTTP attempt.
 /// * `aliyun_backup_cloud_request_duration_seconds{product,action}` — per attempt.
 /// * `aliyun_backup_cloud_throttled_total{product}` — throttling responses received.
+/// * `aliyun_backup_cloud_credential_breaker_open{credential}` — 1 while calls with a
+///   credential Alibaba Cloud refused are held back (open or half-open), else 0.
+/// * `aliyun_backup_cloud_credential_breaker_rejected_total{credential}` — calls not sent
+///   because of it.
 #[derive(Debug, Clone)]
 pub struct CloudMetrics {
     requests: Family<RequestLabels, Counter>,
     duration: Family<ActionLabels, Histogram, fn() -> Histogram>,
     throttled: Family<ProductLabels, Counter>,
+    breaker_open: Family<CredentialLabels, Gauge>,
+    breaker_rejected: Family<CredentialLabels, Counter>,
 }
 
 impl Default for CloudMetrics {
@@ -57,6 +72,8 @@ impl Default for CloudMetrics {
             requests: Family::default(),
             duration: Family::new_with_constructor(duration_histogram),
             throttled: Family::default(),
+            breaker_open: Family::default(),
+            breaker_rejected: Family::default(),
         }
     }
 }
@@ -84,6 +101,53 @@ impl CloudMetrics {
             "Throttling responses from Alibaba Cloud APIs",
             self.throttled.clone(),
         );
+        registry.register(
+            "aliyun_backup_cloud_credential_breaker_open",
+            "Credentials Alibaba Cloud refused, whose calls are held back (1 = breaker open)",
+            self.breaker_open.clone(),
+        );
+        registry.register(
+            "aliyun_backup_cloud_credential_breaker_rejected",
+            "Calls not sent because their credentials' breaker is open",
+            self.breaker_rejected.clone(),
+        );
+    }
+
+    /// Sets the open-breaker gauge of a credential label (the number of refused
+    /// fingerprints with that label: 0 or, rarely, more than 1).
+    pub fn set_breaker_open(&self, credential: &str, open: i64) {
+        self.breaker_open
+            .get_or_create(&CredentialLabels {
+                credential: credential.to_string(),
+            })
+            .set(open);
+    }
+
+    /// Records one call held back by an open breaker.
+    pub fn breaker_rejected(&self, credential: &str) {
+        self.breaker_rejected
+            .get_or_create(&CredentialLabels {
+                credential: credential.to_string(),
+            })
+            .inc();
+    }
+
+    /// Current value of the open-breaker gauge of a credential label.
+    pub fn breaker_open(&self, credential: &str) -> i64 {
+        self.breaker_open
+            .get_or_create(&CredentialLabels {
+                credential: credential.to_string(),
+            })
+            .get()
+    }
+
+    /// Calls held back so far for a credential label.
+    pub fn breaker_rejected_count(&self, credential: &str) -> u64 {
+        self.breaker_rejected
+            .get_or_create(&CredentialLabels {
+                credential: credential.to_string(),
+            })
+            .get()
     }
 
     /// Records one finished attempt.
@@ -151,6 +215,8 @@ mod tests {
             Duration::from_millis(5),
         );
         m.throttled("rds");
+        m.set_breaker_open("ak-0123abcd", 1);
+        m.breaker_rejected("ak-0123abcd");
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
         assert!(
@@ -166,6 +232,12 @@ mod tests {
             r#"aliyun_backup_cloud_request_duration_seconds_count{product="rds",action="CreateBackup"} 2"#
         ));
         assert!(out.contains(r#"aliyun_backup_cloud_throttled_total{product="rds"} 1"#));
+        assert!(out.contains(
+            r#"aliyun_backup_cloud_credential_breaker_open{credential="ak-0123abcd"} 1"#
+        ));
+        assert!(out.contains(
+            r#"aliyun_backup_cloud_credential_breaker_rejected_total{credential="ak-0123abcd"} 1"#
+        ));
         assert_eq!(m.requests_count("rds", "CreateBackup", "Success"), 1);
         assert_eq!(m.throttled_count("rds"), 1);
     }

@@ -56,6 +56,14 @@
 //! key — shared by all clients of an [`AlibabaCloud`]. After a throttling response the
 //! bucket also runs at `qps × throttle_factor` for `throttle_cooldown` ([`RateLimit`]).
 //!
+//! # Refused credentials
+//!
+//! A credential that the service refuses (`InvalidAccessKeyId.*`, `SignatureDoesNotMatch`,
+//! `InvalidSecurityToken.*`, `Forbidden.RAM`, …) trips a circuit breaker keyed by a
+//! fingerprint of that credential ([`breaker`]): further calls with it fail at once with
+//! [`ErrorKind::CredentialsRefused`] for a cool-down (30 s doubling to 10 min), then one probe
+//! goes out. A rotated Secret is a new credential and is never held back.
+//!
 //! # Testing
 //!
 //! [`time::ManualTime`] replaces the clock and sleeper ([`CloudConfig::time`]), so retry and
@@ -66,6 +74,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod breaker;
 pub mod config;
 pub mod credentials;
 pub mod endpoint;
@@ -89,6 +98,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 pub use api::{DbsApi, HbrApi, RdsApi};
+pub use breaker::{BreakerSettings, CredentialRefusal, credential_label};
 pub use client::AlibabaCloud;
 pub use config::{CloudConfig, RateLimit, RetryPolicy, SignatureVersion, Timeouts};
 pub use credentials::{CredentialSource, Credentials, StaticCredentials};
@@ -173,4 +183,14 @@ pub trait CloudProvider: Send + Sync + 'static {
     fn rds(&self, target: &Target) -> Arc<dyn RdsApi>;
     /// HBR client for `target`.
     fn hbr(&self, target: &Target) -> Arc<dyn HbrApi>;
+
+    /// Whether Alibaba Cloud refused these credentials recently, so that calls with them are
+    /// held back by the per-credential circuit breaker (`None`: no refusal on record). Answers
+    /// from memory, without a call; for the default chain it looks at the credentials the
+    /// chain currently holds. For a `CredentialsValid` condition: `Some` means "invalid",
+    /// with the code and when the next attempt goes out.
+    fn credential_refusal(&self, source: &CredentialSource) -> Option<CredentialRefusal> {
+        let _ = source;
+        None
+    }
 }

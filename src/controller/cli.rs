@@ -27,6 +27,11 @@ pub struct RunArgs {
     )]
     pub namespaces: Vec<String>,
 
+    /// Label selector: manage only the objects of the three kinds whose labels match it
+    /// (e.g. `team=payments` or `tier in (prod,staging),!legacy`; default: all objects).
+    #[arg(long, value_name = "SELECTOR", env = "WATCH_SELECTOR")]
+    pub selector: Option<String>,
+
     /// Listen address of the /metrics endpoint.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
@@ -131,6 +136,17 @@ impl RunArgs {
                 "--max-concurrent-reconciles must be > 0".into(),
             ));
         }
+        let selector = self
+            .selector
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                check_label_selector(s)
+                    .map(|()| s.to_string())
+                    .map_err(|m| ConfigError::Invalid(format!("--selector {s:?}: {m}")))
+            })
+            .transpose()?;
         let id = identity();
         let namespaces: Vec<String> = self
             .namespaces
@@ -148,6 +164,7 @@ impl RunArgs {
         });
         Ok(OperatorConfig {
             namespaces,
+            selector,
             metrics_addr: Some(self.metrics_addr),
             health_addr: Some(self.health_addr),
             max_concurrent_reconciles: self.max_concurrent_reconciles,
@@ -181,6 +198,96 @@ impl RunArgs {
                 .map_err(kube::Error::InferConfig),
         }
     }
+}
+
+fn is_label_name(s: &str) -> bool {
+    s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn is_label_key(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((prefix, name)) => {
+            !prefix.is_empty()
+                && prefix.len() <= 253
+                && prefix
+                    .split('.')
+                    .all(|p| !p.is_empty() && p.len() <= 63 && is_label_name(p) && !p.contains('_'))
+                && is_label_name(name)
+        }
+        None => is_label_name(s),
+    }
+}
+
+fn is_label_value(s: &str) -> bool {
+    s.is_empty() || is_label_name(s)
+}
+
+/// Checks a label selector in the API server's syntax: comma-separated requirements `key`,
+/// `!key`, `key=value`, `key==value`, `key!=value`, `key in (v1,v2)`, `key notin (v1,v2)`.
+/// Refused at startup so that a typo does not leave every watch failing.
+pub fn check_label_selector(selector: &str) -> Result<(), String> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, c) in selector.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&selector[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        if !(0..=1).contains(&depth) {
+            return Err("unbalanced parentheses".into());
+        }
+    }
+    if depth != 0 {
+        return Err("unbalanced parentheses".into());
+    }
+    parts.push(&selector[start..]);
+    for raw in parts {
+        let req = raw.trim();
+        let bad = || format!("invalid requirement {req:?}");
+        if req.is_empty() {
+            return Err("empty requirement".into());
+        }
+        if let Some(key) = req.strip_prefix('!') {
+            if !is_label_key(key.trim()) {
+                return Err(bad());
+            }
+            continue;
+        }
+        let set_op = [" notin ", " in "].iter().find_map(|op| req.split_once(op));
+        if let Some((key, values)) = set_op {
+            let values = values.trim();
+            let inner = values
+                .strip_prefix('(')
+                .and_then(|v| v.strip_suffix(')'))
+                .ok_or_else(bad)?;
+            if !is_label_key(key.trim()) || inner.split(',').any(|v| !is_label_value(v.trim())) {
+                return Err(bad());
+            }
+            continue;
+        }
+        let (key, value) = if let Some((k, v)) = req.split_once("!=") {
+            (k, Some(v))
+        } else if let Some((k, v)) = req.split_once("==") {
+            (k, Some(v))
+        } else if let Some((k, v)) = req.split_once('=') {
+            (k, Some(v))
+        } else {
+            (req, None)
+        };
+        if !is_label_key(key.trim()) || value.is_some_and(|v| !is_label_value(v.trim())) {
+            return Err(bad());
+        }
+    }
+    Ok(())
 }
 
 /// Entry point of the `run` subcommand: builds a Tokio runtime, runs [`execute`] and maps the
@@ -288,6 +395,49 @@ mod tests {
         assert_eq!(c.cloud.rate_limit.qps, 2.5);
         assert_eq!(c.cloud.endpoints.len(), 1);
         assert!(c.cloud.endpoint_override.is_some());
+    }
+
+    #[test]
+    fn selector_flag_is_checked_and_passed_on() {
+        let c = parse(&[
+            "--selector",
+            "team=payments,tier in (prod, staging),!legacy",
+        ])
+        .to_config("d")
+        .unwrap();
+        assert_eq!(
+            c.selector.as_deref(),
+            Some("team=payments,tier in (prod, staging),!legacy")
+        );
+        assert!(parse(&[]).to_config("d").unwrap().selector.is_none());
+        assert!(
+            parse(&["--selector", " "])
+                .to_config("d")
+                .unwrap()
+                .selector
+                .is_none()
+        );
+        for ok in [
+            "a",
+            "!a",
+            "a==b",
+            "a!=b",
+            "a=",
+            "example.com/team=x",
+            "a notin (x,y)",
+            "app.kubernetes.io/part-of in (backups)",
+        ] {
+            assert!(check_label_selector(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "a=b,", "a in x", "a in (x", "a=b c", "-a=b", "a=b=c", "a=(b)", "/a",
+        ] {
+            assert!(check_label_selector(bad).is_err(), "{bad:?}");
+        }
+        let e = parse(&["--selector", "team=a b"])
+            .to_config("d")
+            .unwrap_err();
+        assert!(e.to_string().contains("--selector"), "{e}");
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct Context {
     pub backoff: BackoffTracker,
     /// Watched namespaces (empty = all).
     pub namespaces: Vec<String>,
+    /// Label selector of the managed objects (`None` = all); applied to the watches and lists
+    /// of the three kinds.
+    pub selector: Option<String>,
     /// Named async locks (e.g. one per RDS instance) serializing critical sections.
     pub locks: KeyedLocks,
     /// Per-object earliest next run, so that reconciles triggered by the operator's own
@@ -42,6 +45,7 @@ impl std::fmt::Debug for Context {
         f.debug_struct("Context")
             .field("timing", &self.timing)
             .field("namespaces", &self.namespaces)
+            .field("selector", &self.selector)
             .finish_non_exhaustive()
     }
 }

@@ -56,6 +56,8 @@ use crate::cloud::{AlibabaCloud, CloudConfig, CloudError, CloudProvider};
 pub struct OperatorConfig {
     /// Namespaces to watch; empty = all namespaces.
     pub namespaces: Vec<String>,
+    /// Label selector of the objects to manage (`--selector`); `None` = all objects.
+    pub selector: Option<String>,
     /// Address of the `/metrics` listener (`None` = no listener).
     pub metrics_addr: Option<SocketAddr>,
     /// Address of the `/healthz` + `/readyz` listener (`None` = no listener).
@@ -83,6 +85,7 @@ impl std::fmt::Debug for OperatorConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OperatorConfig")
             .field("namespaces", &self.namespaces)
+            .field("selector", &self.selector)
             .field("metrics_addr", &self.metrics_addr)
             .field("health_addr", &self.health_addr)
             .field("max_concurrent_reconciles", &self.max_concurrent_reconciles)
@@ -98,6 +101,7 @@ impl Default for OperatorConfig {
     fn default() -> Self {
         OperatorConfig {
             namespaces: Vec::new(),
+            selector: None,
             metrics_addr: None,
             health_addr: None,
             max_concurrent_reconciles: 8,
@@ -263,6 +267,7 @@ pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHan
         timing: config.timing.clone(),
         backoff: backoff::BackoffTracker::default(),
         namespaces: config.namespaces.clone(),
+        selector: config.selector.clone(),
         locks: context::KeyedLocks::default(),
         gate: context::RequeueGate::default(),
         clock: config.clock.clone(),
@@ -328,7 +333,7 @@ async fn operate(
         &shutdown,
     ));
     leading.store(true, Ordering::SeqCst);
-    tracing::info!(namespaces = ?config.namespaces, "controllers running");
+    tracing::info!(namespaces = ?config.namespaces, selector = ?config.selector, "controllers running");
 
     let result = match elector.as_mut() {
         None => {

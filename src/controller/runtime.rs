@@ -85,6 +85,8 @@ where
         + DeserializeOwned
         + Debug,
 {
+    // Not narrowed by `ctx.selector`: objects another operator instance manages still hold
+    // their claims.
     let mut out = Vec::new();
     if ctx.namespaces.is_empty() {
         let api: Api<K> = Api::all(ctx.client.clone());
@@ -262,7 +264,11 @@ where
                 ),
                 None => (Api::all(client.clone()), Api::all(client)),
             };
-            let controller = Controller::new(api, watcher::Config::default().any_semantic());
+            let mut config = watcher::Config::default().any_semantic();
+            if let Some(sel) = &ctx.selector {
+                config = config.labels(sel);
+            }
+            let controller = Controller::new(api, config);
             let store = controller.store();
             let cached = store.clone();
             let readiness = store.clone();

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admission;
 mod error;
 mod protobuf;
 mod schema;
@@ -240,7 +241,8 @@ pub struct SandboxConfig {
     pub history_limit: usize,
     /// Interval between watch BOOKMARK events (when requested).
     pub bookmark_interval: Duration,
-    /// Evaluate CRD `x-kubernetes-validations` CEL rules (with kube-cel).
+    /// Evaluate CEL (with kube-cel): CRD `x-kubernetes-validations` rules and
+    /// ValidatingAdmissionPolicies on DELETE.
     pub cel: bool,
 }
 

@@ -104,6 +104,49 @@ impl LabelSelector {
         Ok(Self(reqs))
     }
 
+    /// Builds a selector from a `metav1.LabelSelector` object (`matchLabels`,
+    /// `matchExpressions` with `In`, `NotIn`, `Exists`, `DoesNotExist`). An absent or empty
+    /// selector matches everything.
+    pub fn from_object(sel: &Value) -> Result<Self, ApiError> {
+        let mut reqs = Vec::new();
+        if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
+            for (k, v) in m {
+                reqs.push(LabelReq::Eq(
+                    valid_key(k)?,
+                    v.as_str().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+        for e in sel
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = valid_key(e.get("key").and_then(Value::as_str).unwrap_or_default())?;
+            let values: BTreeSet<String> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+            reqs.push(match e.get("operator").and_then(Value::as_str) {
+                Some("In") => LabelReq::In(key, values),
+                Some("NotIn") => LabelReq::NotIn(key, values),
+                Some("Exists") => LabelReq::Exists(key),
+                Some("DoesNotExist") => LabelReq::NotExists(key),
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid label selector operator {other:?}"
+                    )));
+                }
+            });
+        }
+        Ok(Self(reqs))
+    }
+
     /// Whether an object's labels satisfy the selector.
     pub fn matches(&self, obj: &Value) -> bool {
         let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);

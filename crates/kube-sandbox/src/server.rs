@@ -450,7 +450,11 @@ async fn route(
                     .and_then(Value::as_array)
                     .is_some_and(|a| a.iter().any(|x| x == "All"));
             let name = name.as_deref().unwrap_or_default();
-            let (obj, gone) = lock(&st.store).delete(&rt, ns, name, &preconditions, dry)?;
+            let (obj, gone) = {
+                let mut store = lock(&st.store);
+                crate::admission::check_delete(&store, &rt, version, ns, name, dry)?;
+                store.delete(&rt, ns, name, &preconditions, dry)?
+            };
             if gone {
                 let uid = obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
                 Ok(json_response(
@@ -481,6 +485,9 @@ async fn route(
             let mut store = lock(&st.store);
             let (items, _, _) = store.list(&rt, ns, &labels, &fields, None, None);
             let mut out = vec![];
+            // Like kube-apiserver: the items admission allows are deleted, and the request
+            // fails with the first denial.
+            let mut denied = None;
             for it in items {
                 let iname = it
                     .pointer("/metadata/name")
@@ -491,11 +498,25 @@ async fn route(
                     .pointer("/metadata/namespace")
                     .and_then(Value::as_str)
                     .map(str::to_string);
+                if let Err(e) = crate::admission::check_delete(
+                    &store,
+                    &rt,
+                    version,
+                    ins.as_deref(),
+                    &iname,
+                    opts.dry_run,
+                ) {
+                    denied.get_or_insert(e);
+                    continue;
+                }
                 if let Ok((o, _)) =
                     store.delete(&rt, ins.as_deref(), &iname, &Value::Null, opts.dry_run)
                 {
                     out.push(Store::serve(&rt, version, o));
                 }
+            }
+            if let Some(e) = denied {
+                return Err(e);
             }
             let rv = store.rv();
             Ok(json_response(

@@ -345,6 +345,22 @@ impl Store {
             builtin("", "events", "Event", true, &["ev"], false),
             builtin("events.k8s.io", "events", "Event", true, &["ev"], false),
             builtin("coordination.k8s.io", "leases", "Lease", true, &[], false),
+            builtin(
+                "admissionregistration.k8s.io",
+                "validatingadmissionpolicies",
+                "ValidatingAdmissionPolicy",
+                false,
+                &[],
+                true,
+            ),
+            builtin(
+                "admissionregistration.k8s.io",
+                "validatingadmissionpolicybindings",
+                "ValidatingAdmissionPolicyBinding",
+                false,
+                &[],
+                false,
+            ),
             crd,
         ] {
             s.types
@@ -457,6 +473,19 @@ impl Store {
             .and_then(|m| m.get(&Self::ns_key(rt, ns, name)))
             .cloned()
             .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
+    }
+
+    /// Every stored object of a type (by group and plural), in key order.
+    pub fn objects_of(&self, group: &str, plural: &str) -> Vec<Value> {
+        self.objects
+            .get(&(group.to_string(), plural.to_string()))
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether CEL evaluation is on (CRD rules and admission policies).
+    pub fn cel_enabled(&self) -> bool {
+        self.cel
     }
 
     fn namespace_state(&self, ns: &str) -> Option<bool> {

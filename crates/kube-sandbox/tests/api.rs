@@ -1726,3 +1726,197 @@ async fn kubeconfig_builds_a_working_client() {
         Some(sb.url())
     );
 }
+
+// ------------------------------------------------------------------ ValidatingAdmissionPolicy
+
+fn vap(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+           "metadata": {"name": name}, "spec": spec})
+}
+
+fn vap_binding(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+           "metadata": {"name": name}, "spec": spec})
+}
+
+async fn put_policy(client: &Client, policy: serde_json::Value, binding: serde_json::Value) {
+    use k8s_openapi::api::admissionregistration::v1::{
+        ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    };
+    let p: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
+    p.create(
+        &PostParams::default(),
+        &serde_json::from_value(policy).unwrap(),
+    )
+    .await
+    .unwrap();
+    let b: Api<ValidatingAdmissionPolicyBinding> = Api::all(client.clone());
+    b.create(
+        &PostParams::default(),
+        &serde_json::from_value(binding).unwrap(),
+    )
+    .await
+    .unwrap();
+}
+
+const KEEP: &str = "!has(oldObject.metadata.annotations) || !('example.com/keep' in oldObject.metadata.annotations) || oldObject.metadata.annotations['example.com/keep'] != 'true'";
+
+async fn annotated(api: &Api<Widget>, name: &str, keep: bool) {
+    let mut w = widget(name, 1);
+    if keep {
+        w.metadata.annotations =
+            Some([("example.com/keep".to_string(), "true".to_string())].into());
+    }
+    api.create(&PostParams::default(), &w).await.unwrap();
+}
+
+#[tokio::test]
+async fn validating_admission_policy_refuses_delete_like_kube_apiserver() {
+    let (sb, api) = setup().await;
+    let client = sb.client();
+    put_policy(
+        &client,
+        vap("keep", json!({
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{"apiGroups": ["test.example.com"], "apiVersions": ["*"], "operations": ["DELETE"], "resources": ["*"]}]},
+            "validations": [{"expression": KEEP, "messageExpression": "'keep ' + oldObject.metadata.name + ' (' + request.resource.resource + ', ' + request.operation + ')'"}],
+        })),
+        vap_binding("keep-binding", json!({"policyName": "keep", "validationActions": ["Deny"]})),
+    )
+    .await;
+    annotated(&api, "kept", true).await;
+    annotated(&api, "free", false).await;
+
+    let e = api_err(
+        api.delete("kept", &DeleteParams::default())
+            .await
+            .unwrap_err(),
+    );
+    let inner = "ValidatingAdmissionPolicy 'keep' with binding 'keep-binding' denied request: keep kept (widgets, DELETE)";
+    assert_eq!(e.code, 422);
+    assert_eq!(e.reason, "Invalid");
+    assert_eq!(e.status, Some(kube::core::response::StatusSummary::Failure));
+    assert_eq!(
+        e.message,
+        format!("widgets.test.example.com \"kept\" is forbidden: {inner}")
+    );
+    let d = e.details.unwrap();
+    assert_eq!(
+        (d.name.as_str(), d.group.as_str(), d.kind.as_str()),
+        ("kept", "test.example.com", "widgets")
+    );
+    assert_eq!(d.causes.len(), 1);
+    assert_eq!(d.causes[0].message, inner);
+    assert!(api.get("kept").await.is_ok(), "still there");
+    // a dry run is refused the same way
+    let dry = DeleteParams {
+        dry_run: true,
+        ..DeleteParams::default()
+    };
+    assert_eq!(
+        api_err(api.delete("kept", &dry).await.unwrap_err()).code,
+        422
+    );
+
+    api.delete("free", &DeleteParams::default()).await.unwrap();
+    assert!(api.get_opt("free").await.unwrap().is_none());
+
+    // deletecollection deletes what admission allows and fails with the denial
+    annotated(&api, "free2", false).await;
+    let e = api_err(
+        api.delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, 422);
+    assert!(api.get_opt("free2").await.unwrap().is_none());
+    assert!(api.get_opt("kept").await.unwrap().is_some());
+
+    // lifting the annotation lifts the protection
+    api.patch(
+        "kept",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"example.com/keep": null}}})),
+    )
+    .await
+    .unwrap();
+    api.delete("kept", &DeleteParams::default()).await.unwrap();
+    assert!(api.get_opt("kept").await.unwrap().is_none());
+    // other kinds are not matched
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("c".into());
+    cm.metadata.annotations = Some([("example.com/keep".to_string(), "true".to_string())].into());
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    cms.delete("c", &DeleteParams::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn validating_admission_policy_reason_actions_selectors_and_failure_policy() {
+    let (sb, api) = setup().await;
+    let client = sb.client();
+    let rules = json!({"resourceRules": [{"apiGroups": ["test.example.com"], "apiVersions": ["v1"], "operations": ["DELETE"], "resources": ["widgets"]}]});
+    // Warn only: not enforced.
+    put_policy(
+        &client,
+        vap(
+            "deny-all-warn",
+            json!({"matchConstraints": rules, "validations": [{"expression": "false"}]}),
+        ),
+        vap_binding(
+            "warn",
+            json!({"policyName": "deny-all-warn", "validationActions": ["Warn"]}),
+        ),
+    )
+    .await;
+    // Forbidden reason, bound to objects labelled locked=yes only, static message fallback.
+    put_policy(
+        &client,
+        vap("locked", json!({"matchConstraints": rules, "validations": [{"expression": "false", "reason": "Forbidden"}]})),
+        vap_binding("locked", json!({"policyName": "locked", "validationActions": ["Deny"],
+            "matchResources": {"objectSelector": {"matchLabels": {"locked": "yes"}}}})),
+    )
+    .await;
+    // An expression that cannot be evaluated: ignored under failurePolicy Ignore.
+    put_policy(
+        &client,
+        vap("broken", json!({"failurePolicy": "Ignore", "matchConstraints": rules, "validations": [{"expression": "oldObject.no.such.field == 1"}]})),
+        vap_binding("broken", json!({"policyName": "broken", "validationActions": ["Deny"]})),
+    )
+    .await;
+    let mut w = widget("locked", 1);
+    w.metadata.labels = Some([("locked".to_string(), "yes".to_string())].into());
+    api.create(&PostParams::default(), &w).await.unwrap();
+    api.create(&PostParams::default(), &widget("open", 1))
+        .await
+        .unwrap();
+    let e = api_err(
+        api.delete("locked", &DeleteParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((e.code, e.reason.as_str()), (403, "Forbidden"));
+    assert!(
+        e.message.ends_with("ValidatingAdmissionPolicy 'locked' with binding 'locked' denied request: failed expression: false"),
+        "{}",
+        e.message
+    );
+    api.delete("open", &DeleteParams::default()).await.unwrap();
+    // The same broken expression under failurePolicy Fail denies.
+    put_policy(
+        &client,
+        vap("broken-fail", json!({"matchConstraints": rules, "validations": [{"expression": "oldObject.no.such.field == 1"}]})),
+        vap_binding("broken-fail", json!({"policyName": "broken-fail", "validationActions": ["Deny"]})),
+    )
+    .await;
+    api.create(&PostParams::default(), &widget("open2", 1))
+        .await
+        .unwrap();
+    let e = api_err(
+        api.delete("open2", &DeleteParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, 422);
+    assert!(e.message.contains("with binding 'broken-fail' denied request: expression 'oldObject.no.such.field == 1' resulted in error"), "{}", e.message);
+}

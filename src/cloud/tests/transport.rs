@@ -738,7 +738,10 @@ async fn signature_error_messages_are_scrubbed() {
     )
     .await;
     let time = Arc::new(ManualTime::new());
-    let cloud = AlibabaCloud::new(config(&fake, &time)).unwrap();
+    let mut cfg = config(&fake, &time);
+    // Both answers must reach the client: no breaker holding the second call back.
+    cfg.breaker.enabled = false;
+    let cloud = AlibabaCloud::new(cfg).unwrap();
     let rds = cloud.rds(&target(true));
     for _ in 0..2 {
         let e = rds
@@ -752,4 +755,83 @@ async fn signature_error_messages_are_scrubbed() {
         );
         assert_eq!(e.class(), ErrorClass::Terminal);
     }
+    assert_eq!(fake.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn refused_credentials_are_held_back_until_rotated_or_probed() {
+    let refused = serde_json::json!({"Code": "InvalidAccessKeyId.NotFound", "Message": "Specified access key is not found.", "RequestId": "r"}).to_string();
+    let ok = r#"{"RequestId":"ok","Items":{"Backup":[]},"TotalRecordCount":0,"PageNumber":1,"PageRecordCount":0}"#;
+    let fake = Fake::start(
+        vec![Canned::json(404, &refused), Canned::json(404, &refused)],
+        Some(Canned::json(200, ok)),
+    )
+    .await;
+    let time = Arc::new(ManualTime::new());
+    let cloud = AlibabaCloud::new(config(&fake, &time)).unwrap();
+    let bad = target(false);
+    let label = crate::cloud::credential_label(&bad.credentials);
+    let first = cloud
+        .rds(&bad)
+        .describe_backups(&DescribeBackupsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(first.code(), Some("InvalidAccessKeyId.NotFound"));
+    assert!(first.is_authentication_failure());
+    // Many objects using the same key: nothing more is sent.
+    for _ in 0..20 {
+        let e = cloud
+            .rds(&bad)
+            .describe_backups(&DescribeBackupsRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::CredentialsRefused);
+        assert_eq!(e.name(), "CloudCredentialsRefused");
+        assert!(e.is_breaker_open() && e.is_credentials_problem() && e.proves_not_executed());
+        assert_eq!(e.class(), ErrorClass::Terminal);
+        let text = e.to_string();
+        assert!(
+            text.contains(&label) && text.contains("InvalidAccessKeyId.NotFound"),
+            "{text}"
+        );
+        assert!(!text.contains(SECRET) && !text.contains("testid"), "{text}");
+    }
+    assert_eq!(fake.requests().len(), 1);
+    assert_eq!(cloud.metrics().breaker_open(&label), 1);
+    assert_eq!(cloud.metrics().breaker_rejected_count(&label), 20);
+    let refusal = cloud.credential_refusal(&bad.credentials).unwrap();
+    assert_eq!(refusal.code, "InvalidAccessKeyId.NotFound");
+    assert_eq!(refusal.retry_in, Duration::from_secs(30));
+    // A rotated Secret (new secret for the same id) goes out at once; it is refused too here.
+    let rotated = Target {
+        region: "cn-hangzhou".into(),
+        credentials: CredentialSource::Static(StaticCredentials {
+            access_key_id: "testid".into(),
+            access_key_secret: Secret::new("rotated-secret"),
+            security_token: None,
+        }),
+    };
+    assert!(cloud.credential_refusal(&rotated.credentials).is_none());
+    let e = cloud
+        .rds(&rotated)
+        .describe_backups(&DescribeBackupsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("InvalidAccessKeyId.NotFound"));
+    assert_eq!(fake.requests().len(), 2);
+    // After the cool-down one probe goes out; it succeeds and the breaker closes.
+    time.advance(Duration::from_secs(30));
+    cloud
+        .rds(&bad)
+        .describe_backups(&DescribeBackupsRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(fake.requests().len(), 3);
+    assert!(cloud.credential_refusal(&bad.credentials).is_none());
+    assert_eq!(
+        cloud.metrics().breaker_open(&label),
+        1,
+        "the rotated one is still refused"
+    );
+    assert!(cloud.credential_refusal(&rotated.credentials).is_some());
 }
