@@ -976,3 +976,44 @@ async fn deleting_during_an_unrecorded_create_releases_the_plan() {
     assert!(emulator_plans(&env).is_empty(), "the plan was released");
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn rpo_met_follows_the_newest_successful_full_backup() {
+    let mut env = start_env().await;
+    env.start_operator().await;
+    let mut obj = plan("rpo", "rm-rpo01");
+    obj.spec.rpo = Some("24h".into());
+    create(&env, &obj).await;
+    let api = env.api::<DbsBackupPlan>();
+    let o = wait_for(&api, "rpo", "RPOMet True", |o| {
+        current(o) && is_true(o, "RPOMet")
+    })
+    .await;
+    let c = condition(&o, "RPOMet").unwrap();
+    assert!(
+        ["RPOMet", "NoBackupYet"].contains(&c.reason.as_str()),
+        "{c:?}"
+    );
+    assert!(c.message.contains("rpo is 24h"), "{c:?}");
+
+    // An objective the plan cannot meet turns the condition False, with the age in the message.
+    patch_spec(&env, "rpo", json!({ "rpo": "1s" })).await;
+    let o = wait_for(&api, "rpo", "RPOMet False", |o| {
+        current(o) && condition(o, "RPOMet").is_some_and(|c| c.status == "False")
+    })
+    .await;
+    let c = condition(&o, "RPOMet").unwrap();
+    assert!(
+        ["RPOMissed", "NoSuccessfulBackup"].contains(&c.reason.as_str()),
+        "{c:?}"
+    );
+    assert!(c.message.contains("rpo is 1s"), "{c:?}");
+
+    // Without an objective the condition goes away.
+    patch_spec(&env, "rpo", json!({ "rpo": null })).await;
+    wait_for(&api, "rpo", "no RPOMet", |o| {
+        current(o) && condition(o, "RPOMet").is_none()
+    })
+    .await;
+    env.stop_operator().await;
+}

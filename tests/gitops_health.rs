@@ -350,6 +350,24 @@ fn running_backup_plan_is_healthy_when_ready() {
 }
 
 #[test]
+fn a_backup_plan_missing_its_rpo_is_degraded() {
+    let with_rpo = |met: &str, reason: &str| {
+        let mut s = status(4, "Running", "True", "False", "False", "plan running");
+        s["conditions"].as_array_mut().unwrap().push(cond(
+            "RPOMet",
+            met,
+            reason,
+            "the newest successful backup finished at 2026-11-29T18:30:00Z (1d2h ago); rpo is 26h",
+            4,
+        ));
+        object("DbsBackupPlan", 4, Some(s))
+    };
+    assert_health(with_rpo("True", "RPOMet"), "Healthy");
+    assert_health(with_rpo("False", "RPOMissed"), "Degraded");
+    assert_health(with_rpo("False", "NoSuccessfulBackup"), "Degraded");
+}
+
+#[test]
 fn paused_backup_plan_is_suspended() {
     let msg = assert_health(
         object(

@@ -343,10 +343,16 @@ async fn refused_key_is_held_back_and_a_fixed_secret_proceeds_at_once() {
         env.emulator.calls().log.iter().all(|c| c.code != "OK"),
         "nothing succeeded with the refused key"
     );
-    // The objects show the refusal without the key.
-    let b0 = api.get("b0").await.unwrap();
+    // The objects show the refusal without the key: CredentialsValid=False.
+    let b0 = wait_for(&api, "b0", "CredentialsValid=False", |o| {
+        condition(o, "CredentialsValid").is_some_and(|c| c.status == "False")
+    })
+    .await;
+    let c = condition(&b0, "CredentialsValid").unwrap();
+    assert_eq!(c.reason, "CredentialsRefused", "{c:?}");
+    assert!(c.message.contains("InvalidAccessKeyId.NotFound"), "{c:?}");
     let text = serde_json::to_string(&b0.status).unwrap();
-    assert!(!text.contains("CANARY"), "{text}");
+    assert!(!text.contains("CANARY") && !text.contains(BAD_ID), "{text}");
 
     // Fix the Secret: a new credential, not held back; every object proceeds at once (the
     // cool-down of 30 s is not waited for: the test would time out long before).
@@ -356,7 +362,12 @@ async fn refused_key_is_held_back_and_a_fixed_secret_proceeds_at_once() {
     )
     .await;
     for i in 0..N {
-        wait_for(&api, &format!("b{i}"), "Succeeded", succeeded).await;
+        let o = wait_for(&api, &format!("b{i}"), "Succeeded", succeeded).await;
+        let c = condition(&o, "CredentialsValid").unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", "CredentialsAccepted")
+        );
     }
     assert_eq!(
         refused(&env),

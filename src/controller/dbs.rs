@@ -60,7 +60,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::plan::{CleanupStep, DesiredPlan, PlanInput, Step, reasons};
 use super::backoff::poll_interval;
-use super::conditions::Health;
+use super::conditions::{self, Health};
 use super::context::Context;
 use super::error::{Error, Result};
 use super::kind::{self, ManagedResource};
@@ -74,8 +74,8 @@ use crate::cloud::api::dbs::{
 };
 use crate::cloud::{CloudError, DbsApi, ErrorClass, Secret};
 use crate::crd::{
-    DbsBackupPlan, DbsBackupPlanPhase, DbsBackupPlanStatus, PendingCreate, create_token,
-    orphan_on_delete,
+    CONDITION_RPO_MET, DbsBackupPlan, DbsBackupPlanPhase, DbsBackupPlanStatus, PendingCreate,
+    create_token, orphan_on_delete,
 };
 
 /// Kind name used in metrics and logs.
@@ -111,6 +111,10 @@ impl ManagedResource for DbsBackupPlan {
 
     fn region(&self) -> &str {
         &self.spec.region
+    }
+
+    fn rpo(&self) -> Option<&str> {
+        self.spec.rpo.as_deref()
     }
 }
 
@@ -268,6 +272,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             Ok(p) => p,
             Err(e) => {
                 let outcome = w.cloud_error(e);
+                w.note_credentials(ctx, &target);
                 return work::finish(&mut w, ctx, outcome).await;
             }
         },
@@ -323,7 +328,44 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         loaded,
     )
     .await?;
+    let outcome = with_rpo(&mut w, &desired, outcome, jiff::Timestamp::now());
+    w.note_credentials(ctx, &target);
     work::finish(&mut w, ctx, outcome).await
+}
+
+/// Sets (or, without `spec.rpo`, removes) the condition `RPOMet` ([`plan::rpo_verdict`]) and
+/// looks again when the verdict would turn False.
+fn with_rpo(
+    w: &mut Work<'_>,
+    desired: &DesiredPlan,
+    mut outcome: Outcome,
+    now: jiff::Timestamp,
+) -> Outcome {
+    let created = w
+        .obj
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or(now);
+    match plan::rpo_verdict(desired, &w.status, created, now) {
+        Some(v) => {
+            conditions::set_condition(
+                &mut w.status.conditions,
+                CONDITION_RPO_MET,
+                v.met,
+                v.reason,
+                &v.message,
+                w.obj.metadata.generation,
+                now,
+            );
+            if let (Some(flip), Next::After(after)) = (v.flips_in, &mut outcome.next) {
+                *after = (*after).min(flip);
+            }
+        }
+        None => w.status.conditions.retain(|c| c.type_ != CONDITION_RPO_MET),
+    }
+    outcome
 }
 
 /// What [`apply`] loaded from the API server for the act.
@@ -844,7 +886,10 @@ async fn cleanup(
                         CleanupStep::FindPlan => claimed_plans(&obj, ctx).await?,
                         _ => HashSet::new(),
                     };
-                    act_cleanup(&mut w, ctx.cloud.dbs(&target).as_ref(), step, &claimed).await
+                    let outcome =
+                        act_cleanup(&mut w, ctx.cloud.dbs(&target).as_ref(), step, &claimed).await;
+                    w.note_credentials(ctx, &target);
+                    outcome
                 }
             }
         }

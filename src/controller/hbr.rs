@@ -152,6 +152,7 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
     };
     let hbr = ctx.cloud.hbr(&target);
     let outcome = act(&mut w, hbr.as_ref(), step, &request).await?;
+    w.note_credentials(ctx, &target);
     work::finish(&mut w, ctx, outcome).await
 }
 
@@ -474,7 +475,11 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
         work::let_go(NOTE_RETAIN)
     } else {
         match w.cleanup_target(ctx, "clean up the backup job").await? {
-            Ok(target) => act_cleanup(&mut w, ctx.cloud.hbr(&target).as_ref()).await,
+            Ok(target) => {
+                let outcome = act_cleanup(&mut w, ctx.cloud.hbr(&target).as_ref()).await;
+                w.note_credentials(ctx, &target);
+                outcome
+            }
             Err(stalled) => stalled,
         }
     };

@@ -44,6 +44,11 @@ pub trait ManagedResource:
 
     /// The Alibaba Cloud region the object's cloud calls go to (`spec.region`).
     fn region(&self) -> &str;
+
+    /// `spec.rpo`, on kinds that have one.
+    fn rpo(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The status of a kind reconciled through [`Work`](super::work::Work).

@@ -187,6 +187,7 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
         }
         Step::Done => Outcome::fields(Next::After(ctx.timing.resync)),
     };
+    w.note_credentials(ctx, &target);
     work::finish(&mut w, ctx, outcome).await
 }
 
@@ -657,9 +658,12 @@ async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Re
                     let uid = obj.metadata.uid.clone().unwrap_or_default();
                     let outcome =
                         act_cleanup(&mut w, rds.as_ref(), peers(&uid, &obj.spec, &all)).await;
+                    w.note_credentials(ctx, &target);
                     return work::finish(&mut w, ctx, outcome).await;
                 }
-                act_cleanup(&mut w, rds.as_ref(), Peers::default()).await
+                let outcome = act_cleanup(&mut w, rds.as_ref(), Peers::default()).await;
+                w.note_credentials(ctx, &target);
+                outcome
             }
         },
     };

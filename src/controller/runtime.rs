@@ -25,7 +25,7 @@ use super::backoff::{jittered, unit_random};
 use super::context::Context;
 use super::error::{Error, error_chain};
 use super::kind::{ManagedResource, Tracked, TrackedStatus};
-use super::metrics::ObjectSample;
+use super::metrics::{ObjectSample, RpoSample};
 use crate::crd::FINALIZER;
 
 /// The per-object metrics sample of `obj`.
@@ -41,6 +41,23 @@ fn object_sample<K: Tracked>(obj: &K) -> ObjectSample {
         last_success: obj.last_success().map(secs),
         created: obj.meta().creation_timestamp.as_ref().map(|t| secs(t.0)),
     }
+}
+
+/// The RPO gauges' sample of an object with `spec.rpo` (`None` for the others).
+fn rpo_sample<K: Tracked>(obj: &K) -> Option<RpoSample> {
+    let rpo = obj.rpo()?;
+    Some(RpoSample {
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        rpo_seconds: super::rpo::parse_duration(rpo)
+            .ok()
+            .map(|d| d.as_secs_f64()),
+        rpo_met: obj
+            .status()
+            .and_then(|s| super::conditions::find(s.conditions(), crate::crd::CONDITION_RPO_MET))
+            .map(|c| c.status == super::conditions::TRUE),
+        next_schedule: None,
+    })
 }
 
 /// Key of an object for per-object state (backoff): its UID, or `namespace/name`.
@@ -277,6 +294,13 @@ where
                     .state()
                     .iter()
                     .map(|o| object_sample(o.as_ref()))
+                    .collect()
+            });
+            let rpos = store.clone();
+            ctx.metrics.add_rpo_source(K::KIND, move || {
+                rpos.state()
+                    .iter()
+                    .filter_map(|o| rpo_sample(o.as_ref()))
                     .collect()
             });
             let r = reconcile.clone();

@@ -13,7 +13,7 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
 use super::backoff::Timing;
-use super::conditions::{Health, TRUE, apply_health};
+use super::conditions::{Health, TRUE, apply_health, set_condition};
 use super::context::Context;
 use super::credentials::CredentialsProblem;
 use super::error::{Error, Result, error_chain};
@@ -220,6 +220,8 @@ pub struct Work<'a, K: Tracked> {
     /// A change of the current generation is being pushed to the cloud: keep
     /// `observedGeneration` where it is until the push is done.
     pub hold_generation: bool,
+    /// A cloud answer of this reconcile refused the credentials (the code).
+    refused: Option<String>,
 }
 
 impl<'a, K: Tracked> Work<'a, K> {
@@ -239,6 +241,7 @@ impl<'a, K: Tracked> Work<'a, K> {
             current: None,
             status: K::Status::default(),
             hold_generation: false,
+            refused: None,
         };
         w.rebase(obj.status().cloned());
         w
@@ -343,6 +346,9 @@ impl<'a, K: Tracked> Work<'a, K> {
     /// `error_max`; `Retryable`/`Conflict` → `Reconciling` (written best effort) and the error
     /// returned (per-object backoff; the runtime publishes the Warning event).
     pub fn cloud_error(&mut self, e: CloudError) -> Outcome {
+        if e.is_authentication_failure() || e.kind == ErrorKind::CredentialsRefused {
+            self.refused = Some(e.code().unwrap_or(e.name()).to_string());
+        }
         if let Some(id) = e.request_id() {
             *self.status.last_request_id_mut() = Some(id.to_string());
         }
@@ -409,15 +415,59 @@ impl<K: Tracked> Work<'_, K> {
             Ok(target) => Ok(Ok(target)),
             Err(problem) => {
                 *self.status.phase_mut() = Some(<K::Status as TrackedStatus>::DELETING);
+                self.set_credentials_valid(false, problem.reason(), &problem.to_string());
                 Ok(Err(self.cleanup_needs_credentials(&problem, cannot)))
             }
         }
     }
 
+    /// Sets the condition `CredentialsValid` after an act that called the cloud with
+    /// `target`'s credentials (no extra call): False while the cloud refuses them (an answer of
+    /// this reconcile, or the per-credential breaker holding them back), else True.
+    pub fn note_credentials(&mut self, ctx: &Context, target: &Target) {
+        let refusal = ctx.cloud.credential_refusal(&target.credentials);
+        let (valid, reason, message) = match (&self.refused, refusal) {
+            (_, Some(r)) => (
+                false,
+                reasons::CREDENTIALS_REFUSED,
+                format!(
+                    "the cloud refused the credentials ({}, key {}); calls with them are held \
+                     back with a growing cool-down. Fix the Secret: a changed key is tried at once",
+                    r.code, r.credential
+                ),
+            ),
+            (Some(code), None) => (
+                false,
+                reasons::CREDENTIALS_REFUSED,
+                format!("the cloud refused the credentials ({code}); fix the Secret"),
+            ),
+            (None, None) => (
+                true,
+                reasons::CREDENTIALS_ACCEPTED,
+                "the cloud accepted the credentials".to_string(),
+            ),
+        };
+        self.set_credentials_valid(valid, reason, &message);
+    }
+
+    fn set_credentials_valid(&mut self, valid: bool, reason: &str, message: &str) {
+        let generation = self.obj.meta().generation;
+        set_condition(
+            self.status.conditions_mut(),
+            CREDENTIALS_VALID,
+            valid,
+            reason,
+            message,
+            generation,
+            jiff::Timestamp::now(),
+        );
+    }
+
     /// The credentials of an object are unusable: `Stalled` with the problem; a change of the
     /// Secret requeues the object at once (Secret watch), else it is looked at after
     /// `error_max`.
-    pub fn credentials_problem(&self, problem: &CredentialsProblem) -> Outcome {
+    pub fn credentials_problem(&mut self, problem: &CredentialsProblem) -> Outcome {
+        self.set_credentials_valid(false, problem.reason(), &problem.to_string());
         Outcome::requeue(
             Health::stalled(problem.reason(), problem.to_string()),
             self.timing.error_max,
@@ -464,8 +514,16 @@ pub fn let_go(note: &str) -> Outcome {
 /// What to do after a refused create of a kind whose spec is immutable.
 pub const IMMUTABLE_CREATE_REFUSED: &str = "the spec cannot be changed, so create a new object with a corrected spec (or fix the cloud side)";
 
+/// Condition type: the cloud accepts the object's credentials (`True`), or they are missing,
+/// unusable or refused (`False`, with the reason).
+pub const CREDENTIALS_VALID: &str = "CredentialsValid";
+
 /// Condition and event reasons shared by the kinds.
 pub mod reasons {
+    /// `CredentialsValid=True`: the cloud accepted the credentials.
+    pub const CREDENTIALS_ACCEPTED: &str = "CredentialsAccepted";
+    /// `CredentialsValid=False`: the cloud refused the credentials.
+    pub const CREDENTIALS_REFUSED: &str = "CredentialsRefused";
     /// A create was refused for good; the object ends `Failed`.
     pub const CREATE_REFUSED: &str = "CreateRefused";
     /// Deletion let the object go without touching the cloud.

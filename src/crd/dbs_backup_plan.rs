@@ -161,6 +161,14 @@ pub struct DbsBackupPlanSpec {
     /// to false.
     #[serde(default)]
     pub suspend: bool,
+
+    /// Recovery point objective, e.g. `26h` (units `s`, `m`, `h`, `d`): condition `RPOMet` turns
+    /// False (and the `AliyunBackupRPOMissed` alert fires) when the newest successful full backup
+    /// set of the plan (`status.lastSuccessfulBackupTime`) is older, or when no full backup has
+    /// succeeded this long after the object was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(s|m|h|d))+$"), length(max = 64))]
+    pub rpo: Option<String>,
 }
 
 /// `DatabaseType` of `CreateAndStartBackupPlan`.
@@ -865,6 +873,7 @@ mod tests {
             cross_account: None,
             resource_group_id: None,
             suspend: false,
+            rpo: None,
         }
     }
 

@@ -196,6 +196,8 @@ pub struct DesiredPlan {
     pub config: PlanConfig,
     /// `suspend`.
     pub suspend: bool,
+    /// `rpo`, parsed, with its text.
+    pub rpo: Option<(std::time::Duration, String)>,
 }
 
 impl DesiredPlan {
@@ -214,6 +216,14 @@ fn nonempty(s: &Option<String>) -> Option<String> {
 /// Validates what the schema cannot express and renders the request parts.
 pub fn validate(spec: &DbsBackupPlanSpec) -> Result<DesiredPlan, InvalidSpec> {
     let src = &spec.source;
+    let rpo = match spec.rpo.as_deref() {
+        Some(text) => Some((
+            crate::controller::rpo::parse_duration(text)
+                .map_err(|e| InvalidSpec(format!("spec.rpo: {e}")))?,
+            text.to_string(),
+        )),
+        None => None,
+    };
     let physical_mysql = spec.backup_method == DbsBackupMethod::Physical
         && spec.database_type == DbsDatabaseType::MySQL;
     if let Some(limits) = &spec.limits
@@ -349,6 +359,7 @@ pub fn validate(spec: &DbsBackupPlanSpec) -> Result<DesiredPlan, InvalidSpec> {
         storage_region: spec.storage_region().to_string(),
         config,
         suspend: spec.suspend,
+        rpo,
     })
 }
 
@@ -667,6 +678,21 @@ pub struct PlanInput<'a> {
     pub last_reason: Option<&'a str>,
     /// Whether the spec changed since status was last written (`observedGeneration` behind).
     pub spec_changed: bool,
+}
+
+/// The `RPOMet` verdict of a plan with `spec.rpo`: from its newest successful full backup set
+/// (`status.lastSuccessfulBackupTime`), counted from the object's creation before the first.
+pub fn rpo_verdict(
+    desired: &DesiredPlan,
+    status: &DbsBackupPlanStatus,
+    created: jiff::Timestamp,
+    now: jiff::Timestamp,
+) -> Option<crate::controller::rpo::RpoVerdict> {
+    let (rpo, text) = desired.rpo.as_ref()?;
+    let last = status.last_successful_backup_time.as_ref().map(|t| t.0);
+    Some(crate::controller::rpo::evaluate(
+        *rpo, text, last, created, now,
+    ))
 }
 
 /// What deleting a `DbsBackupPlan` takes (`docs/architecture.md#deletion`).

@@ -59,6 +59,7 @@ pub(crate) fn spec() -> DbsBackupPlanSpec {
         cross_account: None,
         resource_group_id: None,
         suspend: false,
+        rpo: None,
     }
 }
 
@@ -773,4 +774,34 @@ fn cleanup_plan_follows_policy_then_what_the_status_holds() {
         ..DbsBackupPlanStatus::default()
     };
     assert_eq!(plan_cleanup(false, del, &intent), CleanupStep::FindPlan);
+}
+
+#[test]
+fn rpo_is_validated_and_judged_from_the_newest_successful_full_backup() {
+    let mut s = spec();
+    s.rpo = Some("26h".into());
+    let desired = validate(&s).unwrap();
+    let created = t0().0;
+    let now = created + jiff::SignedDuration::from_hours(30);
+    let mut status = created_status();
+    // No success yet, 30 h after creation: missed.
+    let v = rpo_verdict(&desired, &status, created, now).unwrap();
+    assert!(!v.met);
+    assert_eq!(
+        v.reason,
+        crate::controller::rpo::reasons::NO_SUCCESSFUL_BACKUP
+    );
+    // A success 2 h ago: met, flips 24 h later.
+    status.last_successful_backup_time = Some(Time(now - jiff::SignedDuration::from_hours(2)));
+    let v = rpo_verdict(&desired, &status, created, now).unwrap();
+    assert!(v.met);
+    assert_eq!(
+        v.flips_in,
+        Some(std::time::Duration::from_secs(24 * 3600 + 1))
+    );
+    // No objective: no verdict.
+    assert!(rpo_verdict(&validate(&spec()).unwrap(), &status, created, now).is_none());
+    // The controller refuses what the schema pattern would refuse too.
+    s.rpo = Some("26 hours".into());
+    assert!(validate(&s).unwrap_err().0.contains("spec.rpo"));
 }
