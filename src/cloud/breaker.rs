@@ -85,6 +85,9 @@ impl Fingerprint {
     }
 }
 
+/// The label of the operator's own credentials (the default chain).
+pub(crate) const DEFAULT_CHAIN_LABEL: &str = "default-chain";
+
 /// The non-secret name of a credential in metrics, logs and messages: `ak-` and the first 8
 /// hex digits of SHA-256 of the AccessKey id for an explicit key pair (compute it with
 /// `printf %s "$ID" | sha256sum | cut -c1-8`), `default-chain` for the operator's own
@@ -92,7 +95,7 @@ impl Fingerprint {
 pub fn credential_label(source: &CredentialSource) -> String {
     match source {
         CredentialSource::Static(s) => access_key_label(&s.access_key_id),
-        CredentialSource::Default => "default-chain".to_string(),
+        CredentialSource::Default => DEFAULT_CHAIN_LABEL.to_string(),
     }
 }
 

@@ -68,13 +68,21 @@ pub struct CloudMetrics {
 
 impl Default for CloudMetrics {
     fn default() -> Self {
-        CloudMetrics {
+        let m = CloudMetrics {
             requests: Family::default(),
             duration: Family::new_with_constructor(duration_histogram),
             throttled: Family::default(),
             breaker_open: Family::default(),
             breaker_rejected: Family::default(),
-        }
+        };
+        // A family without a series is not exported at all; the breaker families start with
+        // the operator's own credentials (`default-chain`: not refused, nothing held back), so
+        // that the alert's metric exists before the first refusal.
+        m.set_breaker_open(super::breaker::DEFAULT_CHAIN_LABEL, 0);
+        drop(m.breaker_rejected.get_or_create(&CredentialLabels {
+            credential: super::breaker::DEFAULT_CHAIN_LABEL.to_string(),
+        }));
+        m
     }
 }
 

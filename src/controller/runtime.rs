@@ -139,7 +139,7 @@ pub(crate) fn shutdown_future(
 }
 
 /// Runs one reconcile with metrics, logging, events and backoff bookkeeping.
-async fn instrumented<K, R, Fut>(
+pub(crate) async fn instrumented<K, R, Fut>(
     obj: Arc<K>,
     ctx: Arc<Context>,
     reconcile: R,

@@ -35,7 +35,6 @@ use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use self::plan::{ChildState, ChildView, RetentionRule, RunKind, SlotInput, reasons};
 use super::conditions::{self, Health};
@@ -256,7 +255,11 @@ pub fn controllers<S: BackupSchedule>(
                 .owns(children, watcher::Config::default().any_semantic())
                 .with_config(ControllerConfig::default().concurrency(concurrency))
                 .graceful_shutdown_on(runtime::shutdown_future(shutdown.clone()))
-                .run(instrumented::<S>, error_policy::<S>, ctx.clone())
+                .run(
+                    |obj, ctx| runtime::instrumented(obj, ctx, reconcile::<S>),
+                    error_policy::<S>,
+                    ctx.clone(),
+                )
                 .for_each(|res| async move {
                     if let Err(e) = res {
                         tracing::debug!(kind = S::KIND, error = %error_chain(&e), "controller event");
@@ -267,33 +270,11 @@ pub fn controllers<S: BackupSchedule>(
         .collect()
 }
 
-async fn instrumented<S: BackupSchedule>(obj: Arc<S>, ctx: Arc<Context>) -> Result<Action> {
-    let span = tracing::info_span!(
-        "reconcile",
-        kind = S::KIND,
-        namespace = obj.namespace().unwrap_or_default(),
-        name = obj.name_any(),
-    );
-    let result = {
-        let _timer = ctx.metrics.reconcile_started(S::KIND);
-        runtime::reconcile_with_finalizer(obj.clone(), ctx.clone(), apply::<S>, cleanup::<S>)
-            .instrument(span)
-            .await
-    };
-    if let Err(e) = &result
-        && !e.is_wait()
-    {
-        let name = e.name();
-        let chain = error_chain(e);
-        ctx.metrics.reconcile_failed(S::KIND, name);
-        tracing::warn!(kind = S::KIND, name = obj.name_any(), error = name, detail = %chain, "reconcile failed");
-        ctx.events
-            .warning(&obj.object_ref(&()), name, "Reconcile", chain)
-            .await;
-    }
-    result
+async fn reconcile<S: BackupSchedule>(obj: Arc<S>, ctx: Arc<Context>) -> Result<Action> {
+    runtime::reconcile_with_finalizer(obj, ctx, apply::<S>, cleanup::<S>).await
 }
 
+/// Like the other kinds' (`runtime::instrumented`), but a backoff runs on the schedule's clock.
 fn error_policy<S: BackupSchedule>(obj: Arc<S>, err: &Error, ctx: Arc<Context>) -> Action {
     if let Error::Wait {
         after: Some(after), ..

@@ -242,127 +242,98 @@ pub struct ChildTemplate<T> {
     pub spec: T,
 }
 
-/// A cron schedule of manual ApsaraDB RDS backups: one `RdsBackup` per slot, pruned by
-/// `retention`.
-#[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[kube(
-    group = "backup.aliyun.dev",
-    version = "v1alpha1",
+/// Declares the spec of a schedule kind (the CRD `$kind` over children of spec `$child`): the
+/// same derive, printer columns and flattened [`BackupScheduleSpec`] for every schedule kind.
+macro_rules! schedule_crd {
+    (
+        $(#[$meta:meta])*
+        $spec:ident, $child:ty,
+        kind = $kind:literal, plural = $plural:literal, shortname = $short:literal,
+        doc = $doc:literal
+    ) => {
+        $(#[$meta])*
+        #[allow(clippy::duplicated_attributes)]
+        #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+        #[kube(
+            group = "backup.aliyun.dev",
+            version = "v1alpha1",
+            kind = $kind,
+            plural = $plural,
+            shortname = $short,
+            category = "aliyunbackup",
+            namespaced,
+            status = "BackupScheduleStatus",
+            derive = "PartialEq",
+            doc = $doc,
+            printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
+            printcolumn(name = "Suspend", type_ = "boolean", json_path = ".spec.suspend"),
+            printcolumn(
+                name = "Last Run",
+                type_ = "date",
+                json_path = ".status.lastScheduleTime"
+            ),
+            printcolumn(
+                name = "Next Run",
+                type_ = "date",
+                json_path = ".status.nextScheduleTime"
+            ),
+            printcolumn(
+                name = "Last Success",
+                type_ = "date",
+                json_path = ".status.lastSuccessfulTime"
+            ),
+            printcolumn(
+                name = "RPO Met",
+                type_ = "string",
+                json_path = ".status.conditions[?(@.type==\"RPOMet\")].status"
+            ),
+            printcolumn(
+                name = "Age",
+                type_ = "date",
+                json_path = ".metadata.creationTimestamp"
+            ),
+            printcolumn(
+                name = "Reason",
+                type_ = "string",
+                json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+                priority = 1
+            ),
+            printcolumn(
+                name = "Message",
+                type_ = "string",
+                json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+                priority = 1
+            )
+        )]
+        pub struct $spec {
+            /// The schedule (flattened: every field sits directly under `spec`).
+            #[serde(flatten)]
+            pub schedule: BackupScheduleSpec<$child>,
+        }
+    };
+}
+
+schedule_crd!(
+    /// A cron schedule of manual ApsaraDB RDS backups: one `RdsBackup` per slot, pruned by
+    /// `retention`.
+    RdsBackupScheduleSpec,
+    RdsBackupSpec,
     kind = "RdsBackupSchedule",
     plural = "rdsbackupschedules",
     shortname = "rdssched",
-    category = "aliyunbackup",
-    namespaced,
-    status = "BackupScheduleStatus",
-    derive = "PartialEq",
-    doc = "A cron schedule of RDS backups: makes one RdsBackup per slot, prunes old ones by retention, reports RPOMet.",
-    printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
-    printcolumn(name = "Suspend", type_ = "boolean", json_path = ".spec.suspend"),
-    printcolumn(
-        name = "Last Run",
-        type_ = "date",
-        json_path = ".status.lastScheduleTime"
-    ),
-    printcolumn(
-        name = "Next Run",
-        type_ = "date",
-        json_path = ".status.nextScheduleTime"
-    ),
-    printcolumn(
-        name = "Last Success",
-        type_ = "date",
-        json_path = ".status.lastSuccessfulTime"
-    ),
-    printcolumn(
-        name = "RPO Met",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"RPOMet\")].status"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Message",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
-        priority = 1
-    )
-)]
-pub struct RdsBackupScheduleSpec {
-    /// The schedule (flattened: every field sits directly under `spec`).
-    #[serde(flatten)]
-    pub schedule: BackupScheduleSpec<RdsBackupSpec>,
-}
+    doc = "A cron schedule of RDS backups: makes one RdsBackup per slot, prunes old ones by retention, reports RPOMet."
+);
 
-/// A cron schedule of Cloud Backup (HBR) jobs: one `HbrBackupJob` per slot, pruned by
-/// `retention`.
-#[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[kube(
-    group = "backup.aliyun.dev",
-    version = "v1alpha1",
+schedule_crd!(
+    /// A cron schedule of Cloud Backup (HBR) jobs: one `HbrBackupJob` per slot, pruned by
+    /// `retention`.
+    HbrBackupScheduleSpec,
+    HbrBackupJobSpec,
     kind = "HbrBackupSchedule",
     plural = "hbrbackupschedules",
     shortname = "hbrsched",
-    category = "aliyunbackup",
-    namespaced,
-    status = "BackupScheduleStatus",
-    derive = "PartialEq",
-    doc = "A cron schedule of HBR backup jobs: makes one HbrBackupJob per slot, prunes old ones by retention, reports RPOMet.",
-    printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
-    printcolumn(name = "Suspend", type_ = "boolean", json_path = ".spec.suspend"),
-    printcolumn(
-        name = "Last Run",
-        type_ = "date",
-        json_path = ".status.lastScheduleTime"
-    ),
-    printcolumn(
-        name = "Next Run",
-        type_ = "date",
-        json_path = ".status.nextScheduleTime"
-    ),
-    printcolumn(
-        name = "Last Success",
-        type_ = "date",
-        json_path = ".status.lastSuccessfulTime"
-    ),
-    printcolumn(
-        name = "RPO Met",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"RPOMet\")].status"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Message",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
-        priority = 1
-    )
-)]
-pub struct HbrBackupScheduleSpec {
-    /// The schedule (flattened: every field sits directly under `spec`).
-    #[serde(flatten)]
-    pub schedule: BackupScheduleSpec<HbrBackupJobSpec>,
-}
+    doc = "A cron schedule of HBR backup jobs: makes one HbrBackupJob per slot, prunes old ones by retention, reports RPOMet."
+);
 
 /// Phase of a schedule.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
