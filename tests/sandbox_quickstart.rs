@@ -71,6 +71,9 @@ async fn examples_all_succeed() {
         "RdsBackup/nightly-orders",
         "DbsBackupPlan/orders",
         "HbrBackupJob/web-server-full",
+        "RdsBackupSchedule/orders-every-minute",
+        "RdsBackupSchedule/nightly-orders",
+        "HbrBackupSchedule/ecs-app",
     ] {
         assert!(applied.contains(&want.to_string()), "{applied:?}");
     }
@@ -105,8 +108,64 @@ async fn examples_all_succeed() {
         .unwrap();
     assert_eq!(dbs.phase.as_deref(), Some("Running"));
 
+    // The every-minute schedule ran on the sandbox's fast clock: two backups succeeded, and
+    // retention (keepLast 1) pruned the older one.
+    let every_minute = report
+        .objects
+        .iter()
+        .find(|o| o.label() == "RdsBackupSchedule/orders-every-minute")
+        .unwrap();
+    assert_eq!(every_minute.verdict, Verdict::Succeeded, "{output}");
+    let sched = every_minute.schedule.as_ref().unwrap();
+    assert_eq!(sched.cron, "* * * * *");
+    assert!(sched.made >= 2, "{sched:?}");
+    assert!(sched.succeeded >= 2, "{sched:?}");
+    assert!(sched.pruned >= 1, "{sched:?}");
+    assert_eq!(sched.failed, 0, "{sched:?}");
+    assert_eq!(sched.rpo_met.as_deref(), Some("True"), "{sched:?}");
+    let last: jiff::Timestamp = sched
+        .last_successful_time
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // On the fast clock's time line: later than wall time by then.
+    assert!(last > jiff::Timestamp::now(), "{last} {output}");
+    // The examples' real schedules (nightly, every 6 hours) are shown, ready, without runs
+    // to wait for.
+    for name in [
+        "RdsBackupSchedule/nightly-orders",
+        "HbrBackupSchedule/ecs-app",
+    ] {
+        let o = report.objects.iter().find(|o| o.label() == name).unwrap();
+        assert_eq!(o.verdict, Verdict::Succeeded, "{o:?}");
+        assert_eq!(o.reason.as_deref(), Some("Scheduled"), "{o:?}");
+    }
     assert!(
-        output.contains("3 objects: 3 succeeded, 0 failed, 0 not done."),
+        output.contains("Schedules (on a clock 60x faster than wall time; their times are on it):"),
+        "{output}"
+    );
+    let line = output
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "  RdsBackupSchedule/orders-every-minute \"* * * * *\" (UTC): children made ",
+            )
+        })
+        .unwrap_or_else(|| panic!("no schedule line in {output}"));
+    assert!(
+        line.contains(&format!("succeeded {}", sched.succeeded)),
+        "{line}"
+    );
+    assert!(line.contains(&format!("pruned {}", sched.pruned)), "{line}");
+    assert!(
+        line.contains(&format!("lastSuccessfulTime {last}")),
+        "{line}"
+    );
+    assert!(line.ends_with("RPOMet True"), "{line}");
+
+    assert!(
+        output.contains("6 objects: 6 succeeded, 0 failed, 0 not done."),
         "{output}"
     );
     assert!(output.contains("All done."), "{output}");

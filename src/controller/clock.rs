@@ -11,6 +11,12 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> jiff::Timestamp;
     /// How long to wait in real time until `span` of this clock's time has passed.
     fn real_delay(&self, span: Duration) -> Duration;
+    /// A wall-clock time recorded elsewhere (an object's `creationTimestamp`, when a child's
+    /// backup finished) on this clock's time line, so it compares with [`Clock::now`]. The
+    /// identity, except for clocks that run at another speed than wall time.
+    fn map_wall(&self, wall: jiff::Timestamp) -> jiff::Timestamp {
+        wall
+    }
 }
 
 /// The system clock.
@@ -66,7 +72,11 @@ impl Clock for ManualClock {
 }
 
 /// Wall time sped up `factor` times from the moment it is made (the sandbox runs an
-/// every-minute schedule once a second with factor 60).
+/// every-minute schedule once a second with factor 60). Wall-clock times from elsewhere are
+/// mapped onto the same time line ([`Clock::map_wall`]): a backup that finished 2 s of wall
+/// time after the clock was made finished 2 min after its origin with factor 60, so the ages the
+/// schedule controller computes (RPO, retention) are in this clock's time throughout, and so are
+/// the times it writes to status.
 #[derive(Debug)]
 pub struct FastClock {
     origin: jiff::Timestamp,
@@ -93,6 +103,17 @@ impl Clock for FastClock {
     }
     fn real_delay(&self, span: Duration) -> Duration {
         span / self.factor
+    }
+    fn map_wall(&self, wall: jiff::Timestamp) -> jiff::Timestamp {
+        let since = wall.duration_since(self.origin);
+        let scaled = since
+            .checked_mul(i32::try_from(self.factor).unwrap_or(i32::MAX))
+            .unwrap_or(if since.is_negative() {
+                jiff::SignedDuration::MIN
+            } else {
+                jiff::SignedDuration::MAX
+            });
+        self.origin.saturating_add(scaled).unwrap_or(self.origin)
     }
 }
 
@@ -122,5 +143,26 @@ mod tests {
             Duration::from_secs(1)
         );
         assert!(c.now() >= c.origin);
+    }
+
+    #[test]
+    fn fast_clock_maps_wall_times_onto_its_time_line() {
+        let c = FastClock::new(60);
+        let wall = |secs: i64| {
+            c.origin
+                .checked_add(jiff::SignedDuration::from_secs(secs))
+                .unwrap()
+        };
+        assert_eq!(c.map_wall(c.origin), c.origin);
+        assert_eq!(c.map_wall(wall(2)), wall(120));
+        assert_eq!(c.map_wall(wall(-1)), wall(-60));
+        // Its own "now" and a wall time read at the same moment agree (within the test's run).
+        let now = c.now();
+        let mapped = c.map_wall(jiff::Timestamp::now());
+        assert!(mapped.duration_since(now).abs() < jiff::SignedDuration::from_secs(60));
+        // The identity elsewhere.
+        assert_eq!(SystemClock.map_wall(wall(2)), wall(2));
+        let m = ManualClock::new(wall(0), Duration::from_millis(1));
+        assert_eq!(m.map_wall(wall(5)), wall(5));
     }
 }

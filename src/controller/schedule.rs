@@ -37,6 +37,7 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use self::plan::{ChildState, ChildView, RetentionRule, RunKind, SlotInput, reasons};
+use super::clock::Clock;
 use super::conditions::{self, Health};
 use super::context::Context;
 use super::error::{Error, Result, error_chain};
@@ -314,12 +315,17 @@ async fn list_children<S: BackupSchedule>(obj: &S, api: &Api<S::Child>) -> Resul
         .collect())
 }
 
-fn child_view<C: ScheduledChild>(c: &C) -> ChildView {
+fn child_view<C: ScheduledChild>(c: &C, clock: &dyn Clock) -> ChildView {
     let at = c
         .annotations()
         .get(ANNOTATION_SCHEDULED_AT)
         .and_then(|v| v.parse::<jiff::Timestamp>().ok())
-        .or_else(|| c.meta().creation_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| {
+            c.meta()
+                .creation_timestamp
+                .as_ref()
+                .map(|t| clock.map_wall(t.0))
+        })
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     ChildView {
         name: c.name_any(),
@@ -452,7 +458,8 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
     // load
     let mut children = list_children(obj, &children_api).await?;
     children.retain(|c| c.meta().deletion_timestamp.is_none());
-    let mut views: Vec<ChildView> = children.iter().map(child_view).collect();
+    let clock = ctx.clock.as_ref();
+    let mut views: Vec<ChildView> = children.iter().map(|c| child_view(c, clock)).collect();
     let active: Vec<String> = views
         .iter()
         .filter(|v| v.state == ChildState::Running)
@@ -460,7 +467,13 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
         .collect();
 
     // plan
-    let created = obj.meta().creation_timestamp.as_ref().map_or(now, |t| t.0);
+    // Times written by the API server and the children are wall-clock times; the schedule
+    // compares them with `now` on its clock's time line.
+    let created = obj
+        .meta()
+        .creation_timestamp
+        .as_ref()
+        .map_or(now, |t| clock.map_wall(t.0));
     let trigger = obj.annotations().get(ANNOTATION_TRIGGER).cloned();
     let input = SlotInput {
         name: &name,
@@ -589,6 +602,7 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
     let newest_success = children
         .iter()
         .filter_map(ScheduledChild::succeeded_at)
+        .map(|t| clock.map_wall(t))
         .max();
     let last_success = [
         status.last_successful_time.as_ref().map(|t| t.0),

@@ -1238,6 +1238,7 @@ fn examples_parse_and_validate() {
 
     for (file, kind) in [
         ("rds-backup-schedule.yaml", "RdsBackupSchedule"),
+        ("rds-backup-schedule-every-minute.yaml", "RdsBackupSchedule"),
         ("hbr-backup-schedule.yaml", "HbrBackupSchedule"),
     ] {
         let v = example(file);
@@ -1250,6 +1251,14 @@ fn examples_parse_and_validate() {
     let rs: RdsBackupSchedule =
         serde_json::from_value(example("rds-backup-schedule.yaml")).unwrap();
     assert_eq!(rs.spec.schedule.template.spec.db_instance_id, "rm-demo01");
+    // The sandbox's schedule: its own instance, so it never waits for the other examples.
+    let every_minute: RdsBackupSchedule =
+        serde_json::from_value(example("rds-backup-schedule-every-minute.yaml")).unwrap();
+    assert_eq!(every_minute.spec.schedule.schedule, "* * * * *");
+    assert_eq!(
+        every_minute.spec.schedule.template.spec.db_instance_id,
+        "rm-demo02"
+    );
     let hs: HbrBackupSchedule =
         serde_json::from_value(example("hbr-backup-schedule.yaml")).unwrap();
     assert_eq!(
@@ -1280,6 +1289,7 @@ fn every_example_file_is_covered() {
             "dbs-password-secret.yaml",
             "hbr-backup-job.yaml",
             "hbr-backup-schedule.yaml",
+            "rds-backup-schedule-every-minute.yaml",
             "rds-backup-schedule.yaml",
             "rds-backup.yaml"
         ]

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::render::{Progress, dash};
 use super::{
-    Applied, ObjectState, SandboxError, TrackedKind, Verdict, World, apply_manifests,
-    ensure_namespace, load_manifests, observe, observe_all, render_line,
+    Applied, ObjectState, SandboxError, ScheduleState, ScheduleTally, TrackedKind, Verdict, World,
+    apply_manifests, ensure_namespace, load_manifests, observe, observe_all, render_line,
 };
 
 /// Options of [`run_demo`].
@@ -27,6 +27,8 @@ pub struct DemoOptions {
     pub timeout: Duration,
     /// How often the objects are read.
     pub poll: Duration,
+    /// How much faster than wall time the operator's schedules run (for the summary).
+    pub schedule_clock_speed: u32,
 }
 
 /// How the demo ended.
@@ -51,6 +53,8 @@ pub struct Report {
     pub outcome: Outcome,
     /// Time from the first apply to the end.
     pub elapsed: Duration,
+    /// How much faster than wall time the operator's schedules ran.
+    pub schedule_clock_speed: u32,
 }
 
 impl Report {
@@ -97,6 +101,38 @@ impl Report {
             failed.len(),
             pending.len()
         );
+        let schedules: Vec<(&ObjectState, &ScheduleState)> = self
+            .objects
+            .iter()
+            .filter_map(|o| o.schedule.as_ref().map(|s| (o, s)))
+            .collect();
+        if !schedules.is_empty() {
+            if self.schedule_clock_speed > 1 {
+                let _ = writeln!(
+                    out,
+                    "Schedules (on a clock {}x faster than wall time; their times are on it):",
+                    self.schedule_clock_speed
+                );
+            } else {
+                out.push_str("Schedules:\n");
+            }
+            for (o, s) in schedules {
+                let _ = writeln!(
+                    out,
+                    "  {} {:?} ({}): children made {}, succeeded {}, failed {}, running {}, pruned {}; lastSuccessfulTime {}; RPOMet {}",
+                    o.label(),
+                    s.cron,
+                    s.time_zone,
+                    s.made,
+                    s.succeeded,
+                    s.failed,
+                    s.running,
+                    s.pruned,
+                    dash(s.last_successful_time.as_deref()),
+                    dash(s.rpo_met.as_deref()),
+                );
+            }
+        }
         for s in failed.iter().chain(pending.iter()) {
             if let Some(m) = &s.message {
                 let _ = writeln!(
@@ -157,8 +193,9 @@ pub async fn run_demo(
         .collect();
     let deadline = tokio::time::Instant::now() + options.timeout;
     let mut progress = Progress::new(out, tty, preamble);
+    let mut tally = ScheduleTally::default();
     let outcome = loop {
-        let states = observe(client, &tracked).await?;
+        let states = observe(client, &tracked, &mut tally).await?;
         progress
             .update(&states, started.elapsed())
             .map_err(SandboxError::Output)?;
@@ -169,7 +206,7 @@ pub async fn run_demo(
             () = cancel.cancelled() => break (Outcome::Interrupted, states),
             () = tokio::time::sleep_until(deadline) => {
                 // One last look, so work finished right at the deadline counts.
-                let states = observe(client, &tracked).await?;
+                let states = observe(client, &tracked, &mut tally).await?;
                 progress.update(&states, started.elapsed()).map_err(SandboxError::Output)?;
                 let outcome = if states.iter().all(|s| s.verdict != Verdict::InProgress) {
                     Outcome::AllDone
@@ -188,6 +225,7 @@ pub async fn run_demo(
         objects,
         outcome,
         elapsed: started.elapsed(),
+        schedule_clock_speed: options.schedule_clock_speed,
     })
 }
 
@@ -201,15 +239,18 @@ pub(super) async fn follow_all(
     cancel: &CancellationToken,
 ) {
     let key = |s: &ObjectState| (s.kind, s.namespace.clone(), s.name.clone());
-    let mut last: HashMap<(TrackedKind, String, String), ObjectState> =
-        known.iter().map(|s| (key(s), s.clone())).collect();
+    // Compared as printed: a schedule's status changes at every slot (its next run), which is
+    // not worth a line.
+    let mut last: HashMap<(TrackedKind, String, String), String> =
+        known.iter().map(|s| (key(s), render_line(s))).collect();
+    let mut tally = ScheduleTally::default();
     let started = Instant::now();
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        let states = match observe_all(client).await {
+        let states = match observe_all(client, &mut tally).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %crate::controller::error::error_chain(&e), "cannot list objects");
@@ -221,14 +262,10 @@ pub(super) async fn follow_all(
         for s in states {
             let k = key(&s);
             seen.insert(k.clone());
-            if last.get(&k) != Some(&s) {
-                let _ = writeln!(
-                    out,
-                    "[{elapsed:>6.1}s] {}: {}",
-                    s.namespace,
-                    render_line(&s)
-                );
-                last.insert(k, s);
+            let line = render_line(&s);
+            if last.get(&k) != Some(&line) {
+                let _ = writeln!(out, "[{elapsed:>6.1}s] {}: {line}", s.namespace);
+                last.insert(k, line);
             }
         }
         let gone: Vec<_> = last
@@ -265,6 +302,7 @@ pub fn serve_instructions(kubeconfig: &Path, world: &World) -> String {
          \x20 kubectl get aliyunbackup -A\n\
          \x20 kubectl apply -f examples/            # the same examples again, in namespace default\n\
          \x20 kubectl get rdsbackups -w\n\
+         \x20 kubectl get rdssched                # the schedules: last and next run, RPO met\n\
          \x20 kubectl describe rdsbackup nightly-orders\n"
     );
     s

@@ -121,6 +121,10 @@ pub enum TrackedKind {
     HbrBackupJob,
     /// `RdsBackup`.
     RdsBackup,
+    /// `RdsBackupSchedule`.
+    RdsBackupSchedule,
+    /// `HbrBackupSchedule`.
+    HbrBackupSchedule,
 }
 
 impl TrackedKind {
@@ -130,6 +134,8 @@ impl TrackedKind {
             "DbsBackupPlan" => Some(Self::DbsBackupPlan),
             "HbrBackupJob" => Some(Self::HbrBackupJob),
             "RdsBackup" => Some(Self::RdsBackup),
+            "RdsBackupSchedule" => Some(Self::RdsBackupSchedule),
+            "HbrBackupSchedule" => Some(Self::HbrBackupSchedule),
             _ => None,
         }
     }
@@ -140,6 +146,8 @@ impl TrackedKind {
             Self::DbsBackupPlan => "DbsBackupPlan",
             Self::HbrBackupJob => "HbrBackupJob",
             Self::RdsBackup => "RdsBackup",
+            Self::RdsBackupSchedule => "RdsBackupSchedule",
+            Self::HbrBackupSchedule => "HbrBackupSchedule",
         }
     }
 }

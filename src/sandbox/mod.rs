@@ -38,11 +38,14 @@ pub use manifests::{
     Applied, Manifest, TrackedKind, apply_manifests, ensure_namespace, load_manifests,
     parse_manifests,
 };
-pub use observe::{ObjectState, Verdict, observe, observe_all};
+pub use observe::{
+    ANNOTATION_WAIT_FOR_SUCCESSES, ObjectState, ScheduleState, ScheduleTally, Verdict, observe,
+    observe_all,
+};
 pub use render::{render_line, render_table};
 pub use world::{
-    CredentialsSecret, OperatorSettings, World, WorldConfig, demo_emulator, install_crds,
-    sandbox_timing,
+    CredentialsSecret, OperatorSettings, SANDBOX_SCHEDULE_CLOCK_SPEED, World, WorldConfig,
+    demo_emulator, install_crds, sandbox_timing,
 };
 
 /// Field manager of the sandbox's server-side applies.
@@ -52,7 +55,7 @@ pub const DEMO_ACCESS_KEY_ID: &str = "testid";
 /// AccessKey secret the sandbox's emulator accepts. A public demo value, never a real secret.
 pub const DEMO_ACCESS_KEY_SECRET: &str = "testsecret";
 /// RDS instances seeded in the sandbox's emulator (referenced by the examples).
-pub const DEMO_RDS_INSTANCES: &[&str] = &["rm-demo01"];
+pub const DEMO_RDS_INSTANCES: &[&str] = &["rm-demo01", "rm-demo02"];
 /// ECS instances seeded in the sandbox's emulator (referenced by the examples).
 pub const DEMO_ECS_INSTANCES: &[&str] = &["i-demo01"];
 
@@ -186,7 +189,8 @@ pub async fn execute(
     let world = World::start(&WorldConfig::demo(args.job_duration)).await?;
     writeln!(
         out,
-        "kube-sandbox API server on {}, aliyun-emulator on {} (job duration {}), operator running.",
+        "kube-sandbox API server on {}, aliyun-emulator on {} (job duration {}), operator running \
+         (schedules on a clock {SANDBOX_SCHEDULE_CLOCK_SPEED}x faster than wall time).",
         world.sandbox.url(),
         world.emulator.url(),
         humantime::format_duration(args.job_duration)
@@ -203,6 +207,7 @@ pub async fn execute(
         namespace: args.namespace.clone(),
         timeout: args.timeout,
         poll: Duration::from_millis(200),
+        schedule_clock_speed: SANDBOX_SCHEDULE_CLOCK_SPEED,
     };
     let report = match run_demo(&world.client, &options, out, tty, cancel).await {
         Ok(r) => r,

@@ -4,13 +4,21 @@ use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::ListParams;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 
 use super::{Applied, SandboxError, TrackedKind, kube_err};
+use crate::controller::schedule::plan::ChildState;
+use crate::controller::schedule::{BackupSchedule, ScheduledChild};
 use crate::crd::{
-    CONDITION_READY, CONDITION_STALLED, DbsBackupPlan, DbsBackupPlanPhase, HbrBackupJob,
-    HbrBackupJobPhase, RdsBackup, RdsBackupPhase, find_condition,
+    CONDITION_READY, CONDITION_RPO_MET, CONDITION_STALLED, ChildCounts, DbsBackupPlan,
+    DbsBackupPlanPhase, HbrBackupJob, HbrBackupJobPhase, HbrBackupSchedule, RdsBackup,
+    RdsBackupPhase, RdsBackupSchedule, find_condition,
 };
+
+/// Annotation of a schedule that the sandbox (only) reads: wait until this many of its
+/// children succeeded, and the schedule's status has caught up with them (retention applied),
+/// before the schedule counts as done. Without it a schedule is done once it is `Ready`.
+pub const ANNOTATION_WAIT_FOR_SUCCESSES: &str = "sandbox.backup.aliyun.dev/wait-for-successes";
 
 /// Where an object stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +54,84 @@ pub struct ObjectState {
     pub message: Option<String>,
     /// Done or not, good or bad.
     pub verdict: Verdict,
+    /// What a schedule did (`None` for the other kinds).
+    pub schedule: Option<ScheduleState>,
+}
+
+/// What the sandbox shows of a schedule: its spec, its status and the children it made, as far
+/// as the sandbox saw them (see [`ScheduleTally`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleState {
+    /// `spec.schedule`.
+    pub cron: String,
+    /// `spec.timeZone`.
+    pub time_zone: String,
+    /// Children made (seen by the sandbox, including those gone since).
+    pub made: u32,
+    /// Of those, children that succeeded (including those gone since).
+    pub succeeded: u32,
+    /// Of those, children that failed (including those gone since).
+    pub failed: u32,
+    /// Children running now.
+    pub running: u32,
+    /// Children that finished and are gone (retention prunes them; with `--serve` also
+    /// `kubectl delete`).
+    pub pruned: u32,
+    /// `status.lastSuccessfulTime` (in the schedule clock's time).
+    pub last_successful_time: Option<String>,
+    /// Status of the `RPOMet` condition (`None` without `spec.rpo` or before it is set).
+    pub rpo_met: Option<String>,
+    /// [`ANNOTATION_WAIT_FOR_SUCCESSES`].
+    pub wait_for_successes: Option<u32>,
+}
+
+/// The children of each schedule the sandbox has seen, with the state it last saw them in, so
+/// that children retention deleted since still count. Keep one across the reads of a run.
+#[derive(Debug, Default)]
+pub struct ScheduleTally {
+    seen: HashMap<String, BTreeMap<String, ChildState>>,
+}
+
+/// What [`ScheduleTally::record`] counts.
+#[derive(Debug, Clone, Default)]
+struct Tallied {
+    made: u32,
+    succeeded: u32,
+    failed: u32,
+    pruned: u32,
+    now: ChildCounts,
+}
+
+impl ScheduleTally {
+    /// Records the children of schedule `uid` listed now and counts them with those seen before.
+    fn record(&mut self, uid: &str, now: &[(String, ChildState)]) -> Tallied {
+        let seen = self.seen.entry(uid.to_string()).or_default();
+        let mut t = Tallied::default();
+        for (name, state) in now {
+            seen.insert(name.clone(), *state);
+            match state {
+                ChildState::Running => t.now.running += 1,
+                ChildState::Succeeded => t.now.succeeded += 1,
+                ChildState::Failed => t.now.failed += 1,
+            }
+        }
+        for (name, state) in seen.iter() {
+            t.made += 1;
+            match state {
+                ChildState::Succeeded => t.succeeded += 1,
+                ChildState::Failed => t.failed += 1,
+                ChildState::Running => {}
+            }
+            if *state != ChildState::Running && !now.iter().any(|(n, _)| n == name) {
+                t.pruned += 1;
+            }
+        }
+        t
+    }
+}
+
+fn counts_eq(a: &ChildCounts, b: &ChildCounts) -> bool {
+    (a.running, a.succeeded, a.failed) == (b.running, b.succeeded, b.failed)
 }
 
 fn condition_true(conditions: &[Condition], type_: &str) -> bool {
@@ -97,7 +183,72 @@ impl ObjectState {
             reason: None,
             message: None,
             verdict: Verdict::InProgress,
+            schedule: None,
         }
+    }
+
+    /// A schedule (`RdsBackupSchedule`, `HbrBackupSchedule`) and `children` (any objects of
+    /// its child kind; those it owns count): failed when `Stalled`; succeeded when `Ready`
+    /// for the current generation, `RPOMet` is not `False` and, with
+    /// [`ANNOTATION_WAIT_FOR_SUCCESSES`] = N, at least N of its children succeeded and its
+    /// status counts the children the sandbox sees now (so retention has run on them).
+    pub fn from_schedule<S: BackupSchedule>(
+        kind: TrackedKind,
+        o: &S,
+        children: &[S::Child],
+        tally: &mut ScheduleTally,
+    ) -> Self {
+        let mut s = Self::missing(kind, &o.namespace().unwrap_or_default(), &o.name_any());
+        let spec = o.schedule_spec();
+        let uid = o.uid().unwrap_or_default();
+        let mine: Vec<(String, ChildState)> = children
+            .iter()
+            .filter(|c| c.owner_references().iter().any(|r| r.uid == uid))
+            .filter(|c| c.meta().deletion_timestamp.is_none())
+            .map(|c| (c.name_any(), c.state()))
+            .collect();
+        let t = tally.record(&uid, &mine);
+        let wait_for_successes = o
+            .annotations()
+            .get(ANNOTATION_WAIT_FOR_SUCCESSES)
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        let status = o.schedule_status();
+        let time = |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+            t.map(|t| t.0.to_string())
+        };
+        let rpo_met = status
+            .and_then(|st| find_condition(&st.conditions, CONDITION_RPO_MET))
+            .map(|c| c.status.clone());
+        s.schedule = Some(ScheduleState {
+            cron: spec.schedule.clone(),
+            time_zone: spec.time_zone.clone(),
+            made: t.made,
+            succeeded: t.succeeded,
+            failed: t.failed,
+            running: t.now.running,
+            pruned: t.pruned,
+            last_successful_time: time(status.and_then(|st| st.last_successful_time.as_ref())),
+            rpo_met: rpo_met.clone(),
+            wait_for_successes,
+        });
+        if let Some(st) = status {
+            s.phase = st.phase.map(|p| p.as_str().to_string());
+            (s.reason, s.message) = headline(&st.conditions);
+            let ready = ready_now(&st.conditions, o.meta().generation);
+            let caught_up = st.counts.as_ref().is_some_and(|c| counts_eq(c, &t.now));
+            let waited = match wait_for_successes {
+                None | Some(0) => true,
+                Some(n) => t.succeeded >= n && caught_up && st.last_successful_time.is_some(),
+            };
+            s.verdict = if condition_true(&st.conditions, CONDITION_STALLED) {
+                Verdict::Failed
+            } else if ready && waited && rpo_met.as_deref() != Some("False") {
+                Verdict::Succeeded
+            } else {
+                Verdict::InProgress
+            };
+        }
+        s
     }
 
     /// `RdsBackup`: done at `Succeeded` or `Failed` (or `Stalled`).
@@ -206,10 +357,47 @@ impl ObjectState {
     }
 }
 
-/// Reads the current state of every tracked object (one list per kind and namespace).
+/// Reads the states of the schedules of kind `S` in `ns` (all namespaces for `None`) and
+/// of their children.
+async fn schedules<S: BackupSchedule>(
+    client: &Client,
+    ns: Option<&str>,
+    kind: TrackedKind,
+    tally: &mut ScheduleTally,
+) -> Result<Vec<ObjectState>, SandboxError> {
+    let (api, children): (Api<S>, Api<S::Child>) = match ns {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
+    let lp = ListParams::default();
+    let where_ = ns.map(|n| format!(" in {n}")).unwrap_or_default();
+    let list = api
+        .list(&lp)
+        .await
+        .map_err(kube_err(format!("list {kind}{where_}")))?;
+    if list.items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let child_kind = <S::Child as kube::Resource>::kind(&());
+    let children = children
+        .list(&ListParams::default().labels(crate::crd::LABEL_SCHEDULE))
+        .await
+        .map_err(kube_err(format!("list {child_kind}{where_}")))?;
+    Ok(list
+        .iter()
+        .map(|o| ObjectState::from_schedule(kind, o, &children.items, tally))
+        .collect())
+}
+
+/// Reads the current state of every tracked object (one list per kind and namespace); the
+/// children of schedules are counted in `tally`.
 pub async fn observe(
     client: &Client,
     tracked: &[Applied],
+    tally: &mut ScheduleTally,
 ) -> Result<Vec<ObjectState>, SandboxError> {
     let mut wanted: BTreeMap<(TrackedKind, String), Vec<&str>> = BTreeMap::new();
     for a in tracked {
@@ -246,6 +434,12 @@ pub async fn observe(
                 .iter()
                 .map(ObjectState::from_dbs)
                 .collect(),
+            TrackedKind::RdsBackupSchedule => {
+                schedules::<RdsBackupSchedule>(client, Some(ns), *kind, tally).await?
+            }
+            TrackedKind::HbrBackupSchedule => {
+                schedules::<HbrBackupSchedule>(client, Some(ns), *kind, tally).await?
+            }
         };
         for s in states {
             found.insert((s.kind, s.namespace.clone(), s.name.clone()), s);
@@ -266,8 +460,12 @@ pub async fn observe(
         .collect())
 }
 
-/// Reads every object of the three kinds in all namespaces.
-pub async fn observe_all(client: &Client) -> Result<Vec<ObjectState>, SandboxError> {
+/// Reads every object of our kinds in all namespaces; the children of schedules are counted
+/// in `tally`.
+pub async fn observe_all(
+    client: &Client,
+    tally: &mut ScheduleTally,
+) -> Result<Vec<ObjectState>, SandboxError> {
     let lp = ListParams::default();
     let mut states: Vec<ObjectState> = Vec::new();
     states.extend(
@@ -293,6 +491,12 @@ pub async fn observe_all(client: &Client) -> Result<Vec<ObjectState>, SandboxErr
             .map_err(kube_err("list RdsBackups"))?
             .iter()
             .map(ObjectState::from_rds),
+    );
+    states.extend(
+        schedules::<HbrBackupSchedule>(client, None, TrackedKind::HbrBackupSchedule, tally).await?,
+    );
+    states.extend(
+        schedules::<RdsBackupSchedule>(client, None, TrackedKind::RdsBackupSchedule, tally).await?,
     );
     Ok(states)
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::time::Duration;
 
-use super::{ObjectState, Verdict};
+use super::{ObjectState, ScheduleState, Verdict};
 
 pub(super) fn dash(s: Option<&str>) -> &str {
     s.filter(|s| !s.is_empty()).unwrap_or("-")
@@ -22,6 +22,14 @@ fn shorten(s: &str, max: usize) -> String {
 
 fn progress_text(p: Option<i32>) -> String {
     p.map(|p| format!("{p}%")).unwrap_or_else(|| "-".into())
+}
+
+/// A schedule's children, short (the table's cloud id column).
+fn children_text(s: &ScheduleState) -> String {
+    format!(
+        "{} made, {} succeeded, {} pruned",
+        s.made, s.succeeded, s.pruned
+    )
 }
 
 fn mark(v: Verdict) -> &'static str {
@@ -50,8 +58,14 @@ pub fn render_table(states: &[ObjectState], elapsed: Duration) -> String {
                 format!("{} {}", mark(s.verdict), s.label()),
                 dash(s.phase.as_deref()).to_string(),
                 progress_text(s.progress),
-                dash(s.cloud_id.as_deref()).to_string(),
-                dash(s.cloud_status.as_deref()).to_string(),
+                match &s.schedule {
+                    Some(sc) => children_text(sc),
+                    None => dash(s.cloud_id.as_deref()).to_string(),
+                },
+                match &s.schedule {
+                    Some(sc) => format!("RPOMet={}", dash(sc.rpo_met.as_deref())),
+                    None => dash(s.cloud_status.as_deref()).to_string(),
+                },
                 shorten(dash(s.reason.as_deref()), 28),
             ]
         })
@@ -90,6 +104,26 @@ pub fn render_table(states: &[ObjectState], elapsed: Duration) -> String {
 
 /// One line describing an object's state (for non-terminal output and the summary).
 pub fn render_line(s: &ObjectState) -> String {
+    if let Some(sc) = &s.schedule {
+        let mut line = format!(
+            "{} {} phase={} schedule={:?} made={} succeeded={} failed={} running={} pruned={} lastSuccessfulTime={} RPOMet={}",
+            mark(s.verdict),
+            s.label(),
+            dash(s.phase.as_deref()),
+            sc.cron,
+            sc.made,
+            sc.succeeded,
+            sc.failed,
+            sc.running,
+            sc.pruned,
+            dash(sc.last_successful_time.as_deref()),
+            dash(sc.rpo_met.as_deref()),
+        );
+        if let Some(r) = &s.reason {
+            let _ = write!(line, " reason={r}");
+        }
+        return line;
+    }
     let mut line = format!(
         "{} {} phase={} progress={} cloud={}",
         mark(s.verdict),
@@ -121,7 +155,8 @@ pub(super) struct Progress<'a> {
     preamble: String,
     in_alt_screen: bool,
     last_table: String,
-    last: HashMap<String, ObjectState>,
+    /// The line last printed for each object.
+    last: HashMap<String, String>,
 }
 
 impl<'a> Progress<'a> {
@@ -155,14 +190,10 @@ impl<'a> Progress<'a> {
         } else {
             for s in states {
                 let key = s.label();
-                if self.last.get(&key) != Some(s) {
-                    writeln!(
-                        self.out,
-                        "[{:>6.1}s] {}",
-                        elapsed.as_secs_f64(),
-                        render_line(s)
-                    )?;
-                    self.last.insert(key, s.clone());
+                let line = render_line(s);
+                if self.last.get(&key) != Some(&line) {
+                    writeln!(self.out, "[{:>6.1}s] {line}", elapsed.as_secs_f64())?;
+                    self.last.insert(key, line);
                 }
             }
         }

@@ -258,9 +258,12 @@ fn summary_says_what_failed_and_why() {
         ],
         outcome: Outcome::AllDone,
         elapsed: Duration::from_secs(5),
+        schedule_clock_speed: 1,
     };
     assert!(!report.succeeded());
     let s = report.summary();
+    // No schedule, no schedule section.
+    assert!(!s.contains("Schedules"), "{s}");
     assert!(
         s.contains("2 objects: 1 succeeded, 1 failed, 0 not done."),
         "{s}"
@@ -331,4 +334,137 @@ fn terminal_output_redraws_in_place_and_plain_output_prints_changes_only() {
     }
     let text = String::from_utf8(buf).unwrap();
     assert!(text.ends_with(ALT_SCREEN_OFF), "{text:?}");
+}
+
+fn schedule(wait: Option<&str>, status: serde_json::Value) -> crate::crd::RdsBackupSchedule {
+    let mut annotations = serde_json::Map::new();
+    if let Some(w) = wait {
+        annotations.insert(ANNOTATION_WAIT_FOR_SUCCESSES.into(), w.into());
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "backup.aliyun.dev/v1alpha1",
+        "kind": "RdsBackupSchedule",
+        "metadata": {
+            "name": "every-minute", "namespace": "demo", "uid": "u-1", "generation": 1,
+            "annotations": annotations,
+        },
+        "spec": {
+            "schedule": "* * * * *",
+            "rpo": "15m",
+            "template": { "spec": { "region": "cn-hangzhou", "dbInstanceId": "rm-demo02" } },
+        },
+        "status": status,
+    }))
+    .unwrap()
+}
+
+fn child(name: &str, owner_uid: &str, phase: Option<RdsBackupPhase>) -> RdsBackup {
+    let mut o = rds(phase.map(|p| RdsBackupStatus {
+        phase: Some(p),
+        ..Default::default()
+    }));
+    o.metadata.name = Some(name.into());
+    o.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "backup.aliyun.dev/v1alpha1".into(),
+            kind: "RdsBackupSchedule".into(),
+            name: "every-minute".into(),
+            uid: owner_uid.into(),
+            ..Default::default()
+        },
+    ]);
+    o
+}
+
+fn schedule_status(succeeded: u32, running: u32, rpo_met: &str) -> serde_json::Value {
+    serde_json::json!({
+        "phase": "Active",
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Scheduled", "message": "next run",
+             "observedGeneration": 1, "lastTransitionTime": "2026-01-01T00:00:00Z"},
+            {"type": "RPOMet", "status": rpo_met, "reason": "RPOMet", "message": "m",
+             "observedGeneration": 1, "lastTransitionTime": "2026-01-01T00:00:00Z"},
+        ],
+        "lastSuccessfulTime": "2026-01-01T00:02:00Z",
+        "counts": {"running": running, "succeeded": succeeded, "failed": 0},
+    })
+}
+
+#[test]
+fn schedules_count_pruned_children_and_wait_for_successes() {
+    use RdsBackupPhase::{Running, Succeeded};
+    let kind = TrackedKind::RdsBackupSchedule;
+    let mut tally = ScheduleTally::default();
+    let s = schedule(Some("2"), schedule_status(0, 1, "True"));
+    // Another schedule's child (same label, other owner) does not count.
+    let other = child("other-1", "u-2", Some(Succeeded));
+    let st = ObjectState::from_schedule(
+        kind,
+        &s,
+        &[child("a", "u-1", Some(Running)), other.clone()],
+        &mut tally,
+    );
+    let sc = st.schedule.clone().unwrap();
+    assert_eq!((sc.made, sc.succeeded, sc.running, sc.pruned), (1, 0, 1, 0));
+    assert_eq!(st.verdict, Verdict::InProgress);
+    assert_eq!(sc.cron, "* * * * *");
+    assert_eq!(sc.time_zone, "UTC");
+
+    // `a` succeeded, `b` runs.
+    let s = schedule(Some("2"), schedule_status(1, 1, "True"));
+    let children = [child("a", "u-1", Some(Succeeded)), child("b", "u-1", None)];
+    let st = ObjectState::from_schedule(kind, &s, &children, &mut tally);
+    assert_eq!(st.verdict, Verdict::InProgress);
+
+    // `b` succeeded, retention has not run yet: the status still says 1 succeeded.
+    let children = [
+        child("a", "u-1", Some(Succeeded)),
+        child("b", "u-1", Some(Succeeded)),
+    ];
+    let st = ObjectState::from_schedule(kind, &s, &children, &mut tally);
+    let sc = st.schedule.clone().unwrap();
+    assert_eq!((sc.made, sc.succeeded, sc.pruned), (2, 2, 0));
+    assert_eq!(st.verdict, Verdict::InProgress, "status not caught up");
+
+    // Retention deleted `a`; the status counts what is left: done.
+    let s = schedule(Some("2"), schedule_status(1, 0, "True"));
+    let st =
+        ObjectState::from_schedule(kind, &s, &[child("b", "u-1", Some(Succeeded))], &mut tally);
+    let sc = st.schedule.clone().unwrap();
+    assert_eq!((sc.made, sc.succeeded, sc.running, sc.pruned), (2, 2, 0, 1));
+    assert_eq!(
+        sc.last_successful_time.as_deref(),
+        Some("2026-01-01T00:02:00Z")
+    );
+    assert_eq!(sc.rpo_met.as_deref(), Some("True"));
+    assert_eq!(st.verdict, Verdict::Succeeded);
+    let line = render_line(&st);
+    assert!(
+        line.contains("made=2 succeeded=2 failed=0 running=0 pruned=1"),
+        "{line}"
+    );
+    assert!(line.contains("RPOMet=True"), "{line}");
+
+    // RPOMet False keeps it from being done.
+    let s = schedule(Some("2"), schedule_status(1, 0, "False"));
+    let st =
+        ObjectState::from_schedule(kind, &s, &[child("b", "u-1", Some(Succeeded))], &mut tally);
+    assert_eq!(st.verdict, Verdict::InProgress);
+
+    // Without the annotation a ready schedule is done at once; stalled is failed.
+    let mut fresh = ScheduleTally::default();
+    let s = schedule(None, schedule_status(0, 0, "True"));
+    assert_eq!(
+        ObjectState::from_schedule(kind, &s, &[], &mut fresh).verdict,
+        Verdict::Succeeded
+    );
+    let mut stalled = schedule_status(0, 0, "True");
+    stalled["conditions"][0] = serde_json::json!({
+        "type": "Stalled", "status": "True", "reason": "InvalidSpec", "message": "spec.schedule",
+        "observedGeneration": 1, "lastTransitionTime": "2026-01-01T00:00:00Z"
+    });
+    let s = schedule(None, stalled);
+    let st = ObjectState::from_schedule(kind, &s, &[other], &mut fresh);
+    assert_eq!(st.verdict, Verdict::Failed);
+    assert_eq!(st.reason.as_deref(), Some("InvalidSpec"));
 }

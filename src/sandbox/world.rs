@@ -30,6 +30,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aliyun_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
@@ -46,6 +47,7 @@ use super::{
     FIELD_MANAGER, SandboxError, ensure_namespace, kube_err,
 };
 use crate::cloud::RetryPolicy;
+use crate::controller::clock::{Clock, FastClock, SystemClock};
 use crate::controller::{self, OperatorConfig, OperatorHandle, Timing};
 use crate::crd::{self, credential_keys};
 
@@ -77,11 +79,16 @@ pub struct OperatorSettings {
     /// `credentialsRef`) and never the process environment or an ECS metadata service. When
     /// off, the default credential chain is the operator's own.
     pub demo_default_credentials: bool,
+    /// How many times faster than wall time the schedules' clock runs (1 = the system clock).
+    /// The [`World`] makes that clock once, so it keeps running across operator restarts.
+    pub schedule_clock_speed: u32,
 }
 
 impl OperatorSettings {
     /// The sandbox's operator: all namespaces, [`sandbox_timing`], metrics on a free port, the
-    /// demo key as default credentials, cloud client defaults otherwise.
+    /// demo key as default credentials, schedules on a clock [`SANDBOX_SCHEDULE_CLOCK_SPEED`]
+    /// times faster than wall time (an every-minute schedule fires every second), cloud client
+    /// defaults otherwise.
     pub fn sandbox() -> Self {
         OperatorSettings {
             namespaces: Vec::new(),
@@ -92,9 +99,14 @@ impl OperatorSettings {
             cloud_retry: None,
             cloud_request_timeout: None,
             demo_default_credentials: true,
+            schedule_clock_speed: SANDBOX_SCHEDULE_CLOCK_SPEED,
         }
     }
 }
+
+/// How much faster than wall time the sandbox's schedules run: 60, so a minute of schedule
+/// time passes every second and a `* * * * *` schedule fires about once a second.
+pub const SANDBOX_SCHEDULE_CLOCK_SPEED: u32 = 60;
 
 /// An access key stored in a Secret (keys `accessKeyId` and `accessKeySecret`), for objects
 /// to name in `spec.credentialsRef`. `Debug` does not show the secret.
@@ -264,6 +276,7 @@ pub struct World {
     pub client: Client,
     endpoint: Url,
     settings: OperatorSettings,
+    clock: Arc<dyn Clock>,
     operator: Option<OperatorHandle>,
 }
 
@@ -297,6 +310,10 @@ impl World {
             client,
             endpoint,
             settings: config.operator.clone(),
+            clock: match config.operator.schedule_clock_speed {
+                0 | 1 => Arc::new(SystemClock),
+                speed => Arc::new(FastClock::new(speed)),
+            },
             operator: None,
         };
         if config.install_crds {
@@ -318,7 +335,7 @@ impl World {
 
     /// A fresh operator configuration from the world's [`OperatorSettings`]: the emulator as
     /// endpoint of every product, no leader election, CRDs checked every 100 ms while the
-    /// operator waits for them. Change it and pass it to [`World::start_operator_with`].
+    /// operator waits for them, the world's schedule clock. Change it and pass it to [`World::start_operator_with`].
     pub fn operator_config(&self) -> OperatorConfig {
         let s = &self.settings;
         let mut config = OperatorConfig {
@@ -328,6 +345,7 @@ impl World {
             instance: Some(s.instance.clone()),
             timing: s.timing.clone(),
             crd_poll_interval: CRD_POLL_INTERVAL,
+            clock: self.clock.clone(),
             ..OperatorConfig::default()
         };
         config.cloud.endpoint_override = Some(self.endpoint.clone());

@@ -123,7 +123,7 @@ pub fn emulator_config() -> EmulatorConfig {
 
 /// Operator settings for tests: fast timings, one namespace ([`NS`]), no HTTP listeners, the
 /// operator's own default credential chain, quick client-side retries so fault tests stay
-/// short.
+/// short, the system clock for schedules (tests that need another set `OperatorConfig::clock`).
 pub fn operator_settings() -> OperatorSettings {
     OperatorSettings {
         namespaces: vec![NS.into()],
@@ -139,6 +139,7 @@ pub fn operator_settings() -> OperatorSettings {
         }),
         cloud_request_timeout: Some(Duration::from_secs(5)),
         demo_default_credentials: false,
+        schedule_clock_speed: 1,
     }
 }
 
