@@ -88,7 +88,30 @@ pub struct ObjectSample {
     pub created: Option<f64>,
 }
 
-type ObjectSource = Box<dyn Fn() -> Vec<ObjectSample> + Send + Sync>;
+/// Functions that list samples of type `T` at scrape time, by kind (the controllers' caches).
+struct Sources<T>(Mutex<Vec<(&'static str, SampleFn<T>)>>);
+
+type SampleFn<T> = Box<dyn Fn() -> Vec<T> + Send + Sync>;
+
+impl<T> Default for Sources<T> {
+    fn default() -> Self {
+        Sources(Mutex::new(Vec::new()))
+    }
+}
+
+impl<T> std::fmt::Debug for Sources<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources").finish_non_exhaustive()
+    }
+}
+
+impl<T> Sources<T> {
+    fn add(&self, kind: &'static str, source: SampleFn<T>) {
+        if let Ok(mut sources) = self.0.lock() {
+            sources.push((kind, source));
+        }
+    }
+}
 
 /// What the RPO and schedule gauges report about one object.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -105,18 +128,10 @@ pub struct RpoSample {
     pub next_schedule: Option<f64>,
 }
 
-type RpoSource = Box<dyn Fn() -> Vec<RpoSample> + Send + Sync>;
-
 /// Collects the RPO and schedule gauges from the registered sources at scrape time.
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct RpoCollector {
-    sources: Mutex<Vec<(&'static str, RpoSource)>>,
-}
-
-impl std::fmt::Debug for RpoCollector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RpoCollector").finish_non_exhaustive()
-    }
+    sources: Sources<RpoSample>,
 }
 
 impl Collector for RpoCollector {
@@ -124,7 +139,7 @@ impl Collector for RpoCollector {
         let rpo = Family::<ObjectLabels, Gauge<f64, AtomicU64>>::default();
         let met = Family::<ObjectLabels, Gauge>::default();
         let next = Family::<ObjectLabels, Gauge<f64, AtomicU64>>::default();
-        let sources = self.sources.lock().map_err(|_| std::fmt::Error)?;
+        let sources = self.sources.0.lock().map_err(|_| std::fmt::Error)?;
         for (kind, source) in sources.iter() {
             for s in source() {
                 let labels = ObjectLabels {
@@ -167,15 +182,9 @@ impl Collector for RpoCollector {
 }
 
 /// Collects the per-object gauges from the registered sources at scrape time.
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct ObjectCollector {
-    sources: Mutex<Vec<(&'static str, ObjectSource)>>,
-}
-
-impl std::fmt::Debug for ObjectCollector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObjectCollector").finish_non_exhaustive()
-    }
+    sources: Sources<ObjectSample>,
 }
 
 impl Collector for ObjectCollector {
@@ -183,7 +192,7 @@ impl Collector for ObjectCollector {
         let phase = Family::<PhaseLabels, Gauge>::default();
         let success = Family::<ObjectLabels, Gauge<f64, AtomicU64>>::default();
         let created = Family::<ObjectLabels, Gauge<f64, AtomicU64>>::default();
-        let sources = self.sources.lock().map_err(|_| std::fmt::Error)?;
+        let sources = self.sources.0.lock().map_err(|_| std::fmt::Error)?;
         for (kind, source) in sources.iter() {
             for s in source() {
                 let labels = ObjectLabels {
@@ -303,9 +312,7 @@ impl Metrics {
         kind: &'static str,
         source: impl Fn() -> Vec<RpoSample> + Send + Sync + 'static,
     ) {
-        if let Ok(mut sources) = self.rpo.sources.lock() {
-            sources.push((kind, Box::new(source)));
-        }
+        self.rpo.sources.add(kind, Box::new(source));
     }
 
     /// Adds a source of per-object gauges for `kind` (a controller's cache), read at each
@@ -315,9 +322,7 @@ impl Metrics {
         kind: &'static str,
         source: impl Fn() -> Vec<ObjectSample> + Send + Sync + 'static,
     ) {
-        if let Ok(mut sources) = self.objects.sources.lock() {
-            sources.push((kind, Box::new(source)));
-        }
+        self.objects.sources.add(kind, Box::new(source));
     }
 
     /// Lets another component (the cloud client) register its metrics in the same registry.
