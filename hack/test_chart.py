@@ -38,6 +38,8 @@ WORKLOAD_RULES = {
     ("", ("secrets",), ("get", "list", "watch"), ()),
     ("events.k8s.io", ("events",), ("create", "patch"), ()),
 }
+# Cluster-wide installs also read Namespaces (their default-deletion-policy annotation).
+NAMESPACE_RULES = {("", ("namespaces",), ("get",), ())}
 LEASE_RULES = {
     ("coordination.k8s.io", ("leases",), ("create",), ()),
     ("coordination.k8s.io", ("leases",), ("get", "update"), ("aliyun-backup-operator",)),
@@ -175,6 +177,7 @@ def test_default_deployment(default):
         "--cloud-qps=10",
         "--cloud-burst=20",
         "--max-concurrent-reconciles=8",
+        "--default-deletion-policy=Retain",
         "--leader-election=true",
         "--leader-election-lease=aliyun-backup-operator",
     ]
@@ -189,7 +192,7 @@ def test_default_deployment(default):
 
 def test_default_rbac_is_exactly_what_the_operator_needs(default):
     cr = only(default, "ClusterRole", "aliyun-backup-operator")
-    assert rules(cr) == WORKLOAD_RULES
+    assert rules(cr) == WORKLOAD_RULES | NAMESPACE_RULES
     lease = only(default, "Role", "aliyun-backup-operator-leader-election")
     assert lease["metadata"]["namespace"] == NS
     assert rules(lease) == LEASE_RULES
@@ -252,6 +255,7 @@ def test_namespace_scoped_install():
         "--cloud-qps=5",
         "--cloud-burst=7",
         "--max-concurrent-reconciles=3",
+        "--default-deletion-policy=Retain",
         "--leader-election=false",
         "--endpoint=dbs=https://dbs-api.cn-hangzhou.aliyuncs.com",
         "--endpoint=rds=https://rds-vpc.cn-hangzhou.aliyuncs.com",
@@ -359,7 +363,10 @@ def test_existing_secret_endpoint_override_and_digest():
     assert c["args"][-1] == "--log-level=aliyun_backup_operator=trace"
     assert e["WATCH_NAMESPACES"]["value"] == "backups"
     # watching one namespace with the default cluster scope keeps the ClusterRole
-    assert rules(only(objs, "ClusterRole", "aliyun-backup-operator")) == WORKLOAD_RULES
+    assert rules(only(objs, "ClusterRole", "aliyun-backup-operator")) == WORKLOAD_RULES | NAMESPACE_RULES
+    # a paused namespace and the Delete default reach the operator's flags
+    assert e["PAUSED_NAMESPACES"]["value"] == "frozen,incident"
+    assert "--default-deletion-policy=Delete" in c["args"]
 
 
 def test_user_roles_aggregate_into_view_edit_admin(default):

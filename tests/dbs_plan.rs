@@ -528,7 +528,7 @@ async fn delete_with_delete_policy_releases_the_plan() {
     let mut env = start_env().await;
     env.start_operator().await;
     let mut obj = plan("gone", "rm-demo01");
-    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    obj.spec.deletion_policy = Some(aliyun_backup_operator::crd::DeletionPolicy::Delete);
     create(&env, &obj).await;
     let o = wait_phase(&env, "gone", DbsBackupPlanPhase::Running).await;
     let id = plan_id(&o);
@@ -548,7 +548,7 @@ async fn released_outside_counts_as_gone_and_orphan_lets_go() {
     env.start_operator().await;
     // Delete policy, but the plan is released outside the operator first: InvalidJobId = done.
     let mut obj = plan("outside", "rm-demo01");
-    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    obj.spec.deletion_policy = Some(aliyun_backup_operator::crd::DeletionPolicy::Delete);
     create(&env, &obj).await;
     let o = wait_phase(&env, "outside", DbsBackupPlanPhase::Running).await;
     let id = plan_id(&o);
@@ -577,7 +577,7 @@ async fn released_outside_counts_as_gone_and_orphan_lets_go() {
 
     // Orphan annotation with broken credentials: lets go without a cloud call.
     let mut obj = plan("orphan", "rm-demo01");
-    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    obj.spec.deletion_policy = Some(aliyun_backup_operator::crd::DeletionPolicy::Delete);
     create(&env, &obj).await;
     let o = wait_phase(&env, "orphan", DbsBackupPlanPhase::Running).await;
     let id = plan_id(&o);
@@ -948,7 +948,7 @@ async fn deleting_during_an_unrecorded_create_releases_the_plan() {
     cfg.timing.error_max = Duration::from_secs(600);
     env.start_operator_with(cfg).await;
     let mut obj = plan("early", "rm-demo01");
-    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    obj.spec.deletion_policy = Some(aliyun_backup_operator::crd::DeletionPolicy::Delete);
     create(&env, &obj).await;
     let api = env.api::<DbsBackupPlan>();
     env.wait_held("create").await;

@@ -276,7 +276,7 @@ async fn ecs_file_job_carries_lists_speed_limits_and_cross_account() {
 fn ecs_file_with(name: &str, policy: aliyun_backup_operator::crd::DeletionPolicy) -> HbrBackupJob {
     let mut obj = ecs_file(name);
     obj.spec.cross_account = None;
-    obj.spec.deletion_policy = policy;
+    obj.spec.deletion_policy = Some(policy);
     obj
 }
 
@@ -415,7 +415,7 @@ async fn delete_policy_on_container_warns_that_the_snapshot_stays() {
     let mut env = Env::start().await;
     env.start_operator().await;
     let mut obj = container("pvs-del");
-    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    obj.spec.deletion_policy = Some(aliyun_backup_operator::crd::DeletionPolicy::Delete);
     create(&env, &obj).await;
     wait_phase(&env, "pvs-del", HbrBackupJobPhase::Succeeded).await;
     let api = env.api::<HbrBackupJob>();
@@ -681,7 +681,7 @@ async fn delete_policy_removes_the_snapshot() {
     let mut env = Env::start().await;
     env.start_operator().await;
     let mut obj = udm("del");
-    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    obj.spec.deletion_policy = Some(aliyun_backup_operator::crd::DeletionPolicy::Delete);
     create(&env, &obj).await;
     let o = wait_for(
         &env.api::<HbrBackupJob>(),
@@ -730,7 +730,7 @@ async fn delete_policy_cancels_then_deletes_and_orphan_lets_go() {
     env.start_operator().await;
     // Delete policy on a running UDM job: cancelled (no snapshot is produced).
     let mut obj = udm("cancel-del");
-    obj.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    obj.spec.deletion_policy = Some(aliyun_backup_operator::crd::DeletionPolicy::Delete);
     create(&env, &obj).await;
     let o = wait_for(&env.api::<HbrBackupJob>(), "cancel-del", "running", |o| {
         o.status.as_ref().and_then(|s| s.job_id.as_ref()).is_some()

@@ -333,7 +333,7 @@ async fn delete_with_delete_policy_removes_the_backup_set() {
     let mut env = Env::start().await;
     env.start_operator().await;
     let mut b = backup("drop", "rm-demo01");
-    b.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    b.spec.deletion_policy = Some(aliyun_backup_operator::crd::DeletionPolicy::Delete);
     create(&env, &b).await;
     let api = env.api::<RdsBackup>();
     // Delete while the task still runs: cleanup waits for it to end, then deletes the set.
@@ -355,7 +355,7 @@ async fn orphan_annotation_lets_go_even_with_broken_credentials() {
     let mut env = Env::start().await;
     env.start_operator().await;
     let mut b = backup("orphan", "rm-demo01");
-    b.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    b.spec.deletion_policy = Some(aliyun_backup_operator::crd::DeletionPolicy::Delete);
     b.spec.credentials_ref = Some(aliyun_backup_operator::crd::CredentialsRef {
         name: "missing-secret".into(),
     });
@@ -390,7 +390,7 @@ async fn broken_credentials_on_delete_policy_stall_until_orphaned() {
     let mut env = Env::start().await;
     env.start_operator().await;
     let mut b = backup("stuck", "rm-demo01");
-    b.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    b.spec.deletion_policy = Some(aliyun_backup_operator::crd::DeletionPolicy::Delete);
     create(&env, &b).await;
     wait_succeeded(&env, "stuck").await;
     // Break the credentials: the Secret loses its secret key.
@@ -514,7 +514,7 @@ async fn failed_task_ends_failed_and_stalled_then_deletes_cleanly() {
     env.emulator.fail_rds_task(Some("rm-demo01"));
     env.start_operator().await;
     let mut b = backup("broken", "rm-demo01");
-    b.spec.deletion_policy = aliyun_backup_operator::crd::DeletionPolicy::Delete;
+    b.spec.deletion_policy = Some(aliyun_backup_operator::crd::DeletionPolicy::Delete);
     create(&env, &b).await;
     let api = env.api::<RdsBackup>();
     let o = wait_for(&api, "broken", "Failed", |o| {

@@ -122,7 +122,7 @@ fn backup(name: &str, policy: DeletionPolicy) -> RdsBackup {
         }
     }))
     .unwrap();
-    b.spec.deletion_policy = policy;
+    b.spec.deletion_policy = Some(policy);
     b
 }
 

@@ -32,6 +32,26 @@ pub struct RunArgs {
     #[arg(long, value_name = "SELECTOR", env = "WATCH_SELECTOR")]
     pub selector: Option<String>,
 
+    /// Namespace whose objects are paused: no cloud calls, no status change but the `Paused`
+    /// condition, deletions wait (repeatable or comma-separated).
+    #[arg(
+        long = "paused-namespace",
+        value_name = "NS",
+        env = "PAUSED_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub paused_namespaces: Vec<String>,
+
+    /// Deletion policy of objects whose `spec.deletionPolicy` and namespace annotation
+    /// `backup.aliyun.dev/default-deletion-policy` are unset.
+    #[arg(
+        long,
+        env = "DEFAULT_DELETION_POLICY",
+        default_value = "Retain",
+        value_parser = ["Retain", "Delete"]
+    )]
+    pub default_deletion_policy: String,
+
     /// Listen address of the /metrics endpoint.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
@@ -162,9 +182,22 @@ impl RunArgs {
                 .unwrap_or_else(|| namespace_fallback.to_string());
             LeaderElectionConfig::new(ns, self.leader_election_lease.clone(), id.clone())
         });
+        let paused_namespaces = self
+            .paused_namespaces
+            .iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let default_deletion_policy = if self.default_deletion_policy == "Delete" {
+            crate::crd::DeletionPolicy::Delete
+        } else {
+            crate::crd::DeletionPolicy::Retain
+        };
         Ok(OperatorConfig {
             namespaces,
             selector,
+            paused_namespaces,
+            default_deletion_policy,
             metrics_addr: Some(self.metrics_addr),
             health_addr: Some(self.health_addr),
             max_concurrent_reconciles: self.max_concurrent_reconciles,
@@ -438,6 +471,34 @@ mod tests {
             .to_config("d")
             .unwrap_err();
         assert!(e.to_string().contains("--selector"), "{e}");
+    }
+
+    #[test]
+    fn pause_and_deletion_policy_flags() {
+        let c = parse(&[]).to_config("d").unwrap();
+        assert!(c.paused_namespaces.is_empty());
+        assert_eq!(
+            c.default_deletion_policy,
+            crate::crd::DeletionPolicy::Retain
+        );
+        let c = parse(&[
+            "--paused-namespace",
+            "a, b",
+            "--paused-namespace=c",
+            "--default-deletion-policy",
+            "Delete",
+        ])
+        .to_config("d")
+        .unwrap();
+        assert_eq!(c.paused_namespaces, ["a", "b", "c"]);
+        assert_eq!(
+            c.default_deletion_policy,
+            crate::crd::DeletionPolicy::Delete
+        );
+        assert!(
+            T::try_parse_from(["x", "--default-deletion-policy", "Destroy"]).is_err(),
+            "only Retain or Delete"
+        );
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! | `Ready`         | True    | False         | False     |
 //! | `Progressing`   | False   | True          | False     |
 //! | `Stalled`       | False   | False         | True      |
+//! | `Paused`        | False   | False         | False     |
+//!
+//! A paused object also carries the condition `Paused=True`; any other health removes it.
 //!
 //! `lastTransitionTime` changes only when a condition's `status` flips; reason, message and
 //! `observedGeneration` are updated in place. The setters report whether anything changed so
@@ -15,8 +18,8 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 pub use crate::crd::{
-    CONDITION_READY as READY, CONDITION_RECONCILING as RECONCILING, CONDITION_STALLED as STALLED,
-    find_condition as find,
+    CONDITION_PAUSED as PAUSED, CONDITION_READY as READY, CONDITION_RECONCILING as RECONCILING,
+    CONDITION_STALLED as STALLED, find_condition as find,
 };
 
 /// Condition status `True`.
@@ -48,7 +51,15 @@ pub enum Health {
         /// Human-readable detail saying what to change.
         message: String,
     },
+    /// The operator leaves the object alone (reason `Paused`); see `docs/operations.md#pause`.
+    Paused {
+        /// Why, and how to resume.
+        message: String,
+    },
 }
+
+/// Reason of every condition of a paused object.
+pub const PAUSED_REASON: &str = "Paused";
 
 impl Health {
     /// Shorthand for [`Health::Ready`].
@@ -75,12 +86,20 @@ impl Health {
         }
     }
 
+    /// Shorthand for [`Health::Paused`].
+    pub fn paused(message: impl Into<String>) -> Self {
+        Health::Paused {
+            message: message.into(),
+        }
+    }
+
     /// The reason of the condition that is `True`.
     pub fn reason(&self) -> &'static str {
         match self {
             Health::Ready { reason, .. }
             | Health::Progressing { reason, .. }
             | Health::Stalled { reason, .. } => reason,
+            Health::Paused { .. } => PAUSED_REASON,
         }
     }
 
@@ -89,7 +108,8 @@ impl Health {
         match self {
             Health::Ready { message, .. }
             | Health::Progressing { message, .. }
-            | Health::Stalled { message, .. } => message,
+            | Health::Stalled { message, .. }
+            | Health::Paused { message } => message,
         }
     }
 
@@ -99,6 +119,7 @@ impl Health {
             Health::Ready { .. } => READY,
             Health::Progressing { .. } => RECONCILING,
             Health::Stalled { .. } => STALLED,
+            Health::Paused { .. } => PAUSED,
         }
     }
 }
@@ -169,8 +190,24 @@ pub fn apply_health(
         Health::Ready { .. } => (true, false, false),
         Health::Progressing { .. } => (false, true, false),
         Health::Stalled { .. } => (false, false, true),
+        Health::Paused { .. } => (false, false, false),
     };
     let mut changed = false;
+    if let Health::Paused { .. } = health {
+        changed |= set_condition(
+            conditions,
+            PAUSED,
+            true,
+            reason,
+            message,
+            observed_generation,
+            now,
+        );
+    } else {
+        let before = conditions.len();
+        conditions.retain(|c| c.type_ != PAUSED);
+        changed |= conditions.len() != before;
+    }
     changed |= set_condition(
         conditions,
         READY,
@@ -335,5 +372,51 @@ mod tests {
         apply_health(&mut c, &Health::ready("Ok", ""), None, t(1));
         assert_eq!(c.len(), 4);
         assert_eq!(c[3].type_, "Custom");
+    }
+
+    #[test]
+    fn paused_sets_none_of_the_three_true_and_adds_paused_until_resumed() {
+        let mut c = Vec::new();
+        apply_health(
+            &mut c,
+            &Health::ready("BackupSucceeded", "done"),
+            Some(1),
+            t(0),
+        );
+        assert!(apply_health(
+            &mut c,
+            &Health::paused("paused by annotation"),
+            Some(1),
+            t(1)
+        ));
+        for type_ in [READY, RECONCILING, STALLED] {
+            let cond = find(&c, type_).unwrap();
+            assert_eq!(
+                (cond.status.as_str(), cond.reason.as_str()),
+                (FALSE, "Paused")
+            );
+        }
+        let p = find(&c, PAUSED).unwrap();
+        assert_eq!(
+            (p.status.as_str(), p.message.as_str()),
+            (TRUE, "paused by annotation")
+        );
+        assert_eq!(find(&c, READY).unwrap().message, "paused by annotation");
+        // Same pause again: nothing changes.
+        assert!(!apply_health(
+            &mut c,
+            &Health::paused("paused by annotation"),
+            Some(1),
+            t(2)
+        ));
+        // Any other health removes `Paused`.
+        assert!(apply_health(
+            &mut c,
+            &Health::ready("BackupSucceeded", "done"),
+            Some(1),
+            t(3)
+        ));
+        assert!(find(&c, PAUSED).is_none());
+        assert!(is_true(&c, READY));
     }
 }

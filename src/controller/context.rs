@@ -4,13 +4,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kube::Client;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{Api, Client};
 
 use super::backoff::{BackoffTracker, Timing};
 use super::clock::Clock;
+use super::error::{Error, Result};
 use super::events::EventPublisher;
 use super::metrics::Metrics;
 use crate::cloud::CloudProvider;
+use crate::crd::{ANNOTATION_DEFAULT_DELETION_POLICY, DeletionPolicy};
 
 /// Everything a reconcile needs, built once at startup.
 pub struct Context {
@@ -31,6 +34,12 @@ pub struct Context {
     /// Label selector of the managed objects (`None` = all); applied to the watches and lists
     /// of the three kinds.
     pub selector: Option<String>,
+    /// Namespaces whose objects are paused (`--paused-namespace`).
+    pub paused_namespaces: Vec<String>,
+    /// The deletion policy of objects whose spec and namespace set none.
+    pub default_deletion_policy: DeletionPolicy,
+    /// Cached namespace annotations (`backup.aliyun.dev/default-deletion-policy`).
+    pub namespace_defaults: NamespaceDefaults,
     /// Named async locks (e.g. one per RDS instance) serializing critical sections.
     pub locks: KeyedLocks,
     /// Per-object earliest next run, so that reconciles triggered by the operator's own
@@ -46,6 +55,8 @@ impl std::fmt::Debug for Context {
             .field("timing", &self.timing)
             .field("namespaces", &self.namespaces)
             .field("selector", &self.selector)
+            .field("paused_namespaces", &self.paused_namespaces)
+            .field("default_deletion_policy", &self.default_deletion_policy)
             .finish_non_exhaustive()
     }
 }
@@ -103,6 +114,59 @@ impl RequeueGate {
     pub fn clear(&self, key: &str) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(key);
+    }
+}
+
+/// How long a namespace's `default-deletion-policy` annotation is reused for the status of its
+/// objects; cleanup always reads it fresh.
+pub const NAMESPACE_DEFAULTS_TTL: Duration = Duration::from_secs(30);
+
+/// The `backup.aliyun.dev/default-deletion-policy` annotation of each namespace, read with a
+/// GET of the Namespace and cached for [`NAMESPACE_DEFAULTS_TTL`] (a handful of namespaces: a
+/// GET per namespace and TTL, not per object).
+#[derive(Debug, Default)]
+pub struct NamespaceDefaults {
+    inner: Mutex<HashMap<String, (Instant, Option<String>)>>,
+}
+
+impl NamespaceDefaults {
+    /// The annotation's value on namespace `ns` (`None` when unset). `fresh` skips the cache.
+    /// Without permission to read Namespaces (a namespace-scoped install without the
+    /// ClusterRole the chart ships) the annotation counts as unset, and a warning is logged.
+    pub async fn deletion_policy(
+        &self,
+        client: &Client,
+        ns: &str,
+        fresh: bool,
+    ) -> Result<Option<String>> {
+        if !fresh {
+            let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, value)) = map.get(ns)
+                && at.elapsed() < NAMESPACE_DEFAULTS_TTL
+            {
+                return Ok(value.clone());
+            }
+        }
+        let api: Api<Namespace> = Api::all(client.clone());
+        let value = match api.get_opt(ns).await {
+            Ok(n) => n.and_then(|n| {
+                n.metadata
+                    .annotations
+                    .and_then(|mut a| a.remove(ANNOTATION_DEFAULT_DELETION_POLICY))
+            }),
+            Err(kube::Error::Api(e)) if e.code == 403 => {
+                tracing::warn!(
+                    namespace = ns,
+                    "cannot read the Namespace (forbidden); its {ANNOTATION_DEFAULT_DELETION_POLICY} \
+                     annotation is ignored"
+                );
+                None
+            }
+            Err(e) => return Err(Error::from(e)),
+        };
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(ns.to_string(), (Instant::now(), value.clone()));
+        Ok(value)
     }
 }
 

@@ -116,12 +116,17 @@ impl ManagedResource for DbsBackupPlan {
     fn rpo(&self) -> Option<&str> {
         self.spec.rpo.as_deref()
     }
+
+    fn deletion_policy(&self) -> Option<crate::crd::DeletionPolicy> {
+        self.spec.deletion_policy
+    }
 }
 
 kind::tracked!(
     DbsBackupPlan,
     crate::crd::DbsBackupPlanStatus,
-    DbsBackupPlanPhase
+    DbsBackupPlanPhase,
+    settled = plan::settled_health
 );
 
 /// The `DbsBackupPlan` controller futures (one per watched namespace).
@@ -134,7 +139,7 @@ pub fn controllers(
 }
 
 async fn reconcile(obj: Arc<DbsBackupPlan>, ctx: Arc<Context>) -> Result<Action> {
-    runtime::reconcile_with_finalizer(obj, ctx, apply, cleanup).await
+    work::reconcile(obj, ctx, apply, cleanup).await
 }
 
 type Work<'a> = work::Work<'a, DbsBackupPlan>;
@@ -240,6 +245,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
         return Ok(Action::requeue(ctx.timing.poll_initial));
     }
     let mut w = Work::new(&obj, ctx, api);
+    w.resolve_deletion_policy(ctx, false).await?;
     let desired = match plan::validate(&obj.spec) {
         Ok(d) => d,
         Err(e) => {
@@ -842,7 +848,9 @@ async fn observe(
     let delay = match (&health, phase) {
         // Follow a running full backup to its end, then only resync.
         (Health::Ready { .. }, _) if set_running => w.timing.poll_max,
-        (Health::Ready { .. } | Health::Stalled { .. }, _) => w.timing.resync,
+        (Health::Ready { .. } | Health::Stalled { .. } | Health::Paused { .. }, _) => {
+            w.timing.resync
+        }
         (Health::Progressing { .. }, DbsBackupPlanPhase::Starting) => {
             let since = w
                 .status
@@ -870,7 +878,12 @@ async fn cleanup(
 ) -> Result<Action> {
     let mut w = Work::new(&obj, ctx, api);
     let orphan = orphan_on_delete(obj.metadata.annotations.as_ref());
-    let step = plan::plan_cleanup(orphan, obj.spec.deletion_policy, &w.status);
+    let policy = if orphan {
+        crate::crd::DeletionPolicy::Retain
+    } else {
+        w.resolve_deletion_policy(ctx, true).await?
+    };
+    let step = plan::plan_cleanup(orphan, policy, &w.status);
     let outcome = match step {
         CleanupStep::LetGo(note) => work::let_go(note),
         CleanupStep::Finished => Outcome::finished(),

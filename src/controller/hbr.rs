@@ -46,6 +46,7 @@ use super::conditions::{self, Health};
 use super::context::Context;
 use super::error::{Error, Result};
 use super::kind::{self, ManagedResource};
+use super::policy;
 use super::runtime;
 use super::work::{self, Next, Outcome, Publish};
 use crate::cloud::api::hbr::{
@@ -84,12 +85,17 @@ impl ManagedResource for HbrBackupJob {
     fn region(&self) -> &str {
         &self.spec.region
     }
+
+    fn deletion_policy(&self) -> Option<crate::crd::DeletionPolicy> {
+        self.spec.deletion_policy
+    }
 }
 
 kind::tracked!(
     HbrBackupJob,
     crate::crd::HbrBackupJobStatus,
     HbrBackupJobPhase,
+    settled = plan::settled_health,
     completion_time = completion_time
 );
 
@@ -103,7 +109,7 @@ pub fn controllers(
 }
 
 async fn reconcile(obj: Arc<HbrBackupJob>, ctx: Arc<Context>) -> Result<Action> {
-    runtime::reconcile_with_finalizer(obj, ctx, apply, cleanup).await
+    work::reconcile(obj, ctx, apply, cleanup).await
 }
 
 type Work<'a> = work::Work<'a, HbrBackupJob>;
@@ -120,9 +126,11 @@ impl Work<'_> {
 
 async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -> Result<Action> {
     let mut w = Work::new(&obj, ctx, api);
+    w.resolve_deletion_policy(ctx, false).await?;
     let step = plan::plan(&obj.spec, &w.status);
     if step == Step::Done {
-        return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
+        let outcome = Outcome::fields(Next::After(ctx.timing.resync));
+        return work::finish(&mut w, ctx, outcome).await;
     }
     let uid = kind::uid(obj.as_ref())?;
     let request = match plan::validate(&obj.spec, &w.name, &uid) {
@@ -143,6 +151,19 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
         // The cache lags behind a write (ours): act only on the latest state.
         return Ok(Action::requeue(ctx.timing.poll_initial));
     }
+    let deadline = match w.deadline(obj.spec.timeout.as_deref()) {
+        Ok(d) => d,
+        Err(outcome) => return work::finish(&mut w, ctx, *outcome).await,
+    };
+    if step == Step::RecordIntent && policy::past(deadline, jiff::Timestamp::now()) {
+        // Planned on the latest version (checked above): nothing was sent.
+        let outcome = w.exceed_deadline(format!(
+            "the backup did not start within spec.timeout ({}); nothing was created in Cloud \
+             Backup",
+            obj.spec.timeout.as_deref().unwrap_or_default()
+        ));
+        return work::finish(&mut w, ctx, outcome).await;
+    }
     let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
@@ -151,18 +172,20 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
         }
     };
     let hbr = ctx.cloud.hbr(&target);
-    let outcome = act(&mut w, hbr.as_ref(), step, &request).await?;
+    let outcome = act(&mut w, hbr.as_ref(), step, &request, deadline).await?;
     w.note_credentials(ctx, &target);
     work::finish(&mut w, ctx, outcome).await
 }
 
 /// Takes one step of the apply path; the outcome is committed by [`work::finish`]. The only
-/// write before a cloud call is the intent (a checkpoint).
+/// write before a cloud call is the intent (a checkpoint). `deadline`: `spec.timeout` from the
+/// object's creation.
 async fn act(
     w: &mut Work<'_>,
     hbr: &dyn HbrApi,
     step: Step,
     request: &CreateBackupJobRequest,
+    deadline: Option<jiff::Timestamp>,
 ) -> Result<Outcome> {
     Ok(match step {
         Step::RecordIntent => {
@@ -189,7 +212,7 @@ async fn act(
             Ok(None) => create(w, hbr, request).await,
             Err(e) => w.cloud_error(e),
         },
-        Step::Track { job_id } => track(w, hbr, &job_id).await?,
+        Step::Track { job_id } => track(w, hbr, &job_id, deadline).await?,
         Step::FetchSnapshots { job_id } => fetch_snapshots(w, hbr, &job_id).await,
         Step::Done => Outcome::fields(Next::After(w.timing.resync)),
     })
@@ -303,7 +326,13 @@ async fn describe_job(
     }
 }
 
-async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi, job_id: &str) -> Result<Outcome> {
+/// Observes the job; past `deadline` a job that has not ended is cancelled and the object fails.
+async fn track(
+    w: &mut Work<'_>,
+    hbr: &dyn HbrApi,
+    job_id: &str,
+    deadline: Option<jiff::Timestamp>,
+) -> Result<Outcome> {
     let job = match describe_job(hbr, w.obj.spec.source_type.as_str(), job_id).await {
         Ok(j) => j,
         Err(e) => return Ok(w.cloud_error(e)),
@@ -338,11 +367,41 @@ async fn track(w: &mut Work<'_>, hbr: &dyn HbrApi, job_id: &str) -> Result<Outco
         return finish_job(w, hbr, job_id, view).await;
     }
     let now = jiff::Timestamp::now();
+    if policy::past(deadline, now) {
+        return Ok(cancel_past_deadline(w, hbr, &job).await);
+    }
     let started = w.status.start_time.as_ref().map(|t| t.0).unwrap_or(now);
     let elapsed = now.duration_since(started).unsigned_abs();
     Ok(Outcome::requeue(
         view.health,
-        poll_interval(elapsed, w.timing),
+        policy::until_deadline(poll_interval(elapsed, w.timing), deadline, now),
+    ))
+}
+
+/// `spec.timeout` passed while the job runs: `CancelBackupJob`, then the object fails. A job
+/// that ended meanwhile (the cancel is refused) is observed again at once instead.
+async fn cancel_past_deadline(w: &mut Work<'_>, hbr: &dyn HbrApi, job: &CloudJob) -> Outcome {
+    let req = CancelBackupJobRequest {
+        job_id: job.job_id.clone(),
+        vault_id: w.obj.spec.vault_id.clone(),
+        edition: None,
+    };
+    let cancelled = match hbr.cancel_backup_job(&req).await {
+        Ok(_) => "it was cancelled (CancelBackupJob)",
+        Err(e) if e.class() == ErrorClass::NotFound => "it no longer exists",
+        Err(e)
+            if e.class() == ErrorClass::Conflict
+                || e.code() == Some(JOB_STATUS_NOT_ALLOW_CANCEL) =>
+        {
+            return Outcome::fields(Next::After(w.timing.poll_initial));
+        }
+        Err(e) => return w.cloud_error(e),
+    };
+    w.exceed_deadline(format!(
+        "job {} was still {} when spec.timeout ({}) passed; {cancelled}",
+        job.job_id,
+        job.status.as_deref().unwrap_or("running"),
+        w.obj.spec.timeout.as_deref().unwrap_or_default()
     ))
 }
 
@@ -465,8 +524,9 @@ const NOTE_RETAIN: &str = "deletionPolicy Retain: the job's backup is kept in th
 
 async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -> Result<Action> {
     let mut w = Work::new(&obj, ctx, api);
-    let delete = obj.spec.deletion_policy == DeletionPolicy::Delete;
-    let outcome = if orphan_on_delete(obj.metadata.annotations.as_ref()) {
+    let orphan = orphan_on_delete(obj.metadata.annotations.as_ref());
+    let delete = !orphan && w.resolve_deletion_policy(ctx, true).await? == DeletionPolicy::Delete;
+    let outcome = if orphan {
         work::let_go(NOTE_ORPHAN)
     } else if w.status.job_id.is_none() && w.status.pending_create.is_none() {
         // Nothing was ever sent to the cloud.
@@ -476,7 +536,7 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
     } else {
         match w.cleanup_target(ctx, "clean up the backup job").await? {
             Ok(target) => {
-                let outcome = act_cleanup(&mut w, ctx.cloud.hbr(&target).as_ref()).await;
+                let outcome = act_cleanup(&mut w, ctx.cloud.hbr(&target).as_ref(), delete).await;
                 w.note_credentials(ctx, &target);
                 outcome
             }
@@ -488,9 +548,9 @@ async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>)
 
 /// Observes the job, then takes the steps [`plan::plan_cleanup`] picks until one needs to
 /// wait or the cleanup is done.
-async fn act_cleanup(w: &mut Work<'_>, hbr: &dyn HbrApi) -> Outcome {
+/// `delete`: the deletion policy in effect is `Delete`.
+async fn act_cleanup(w: &mut Work<'_>, hbr: &dyn HbrApi, delete: bool) -> Outcome {
     let cancelling = Error::wait(reasons::CANCELLING, w.timing.error_max);
-    let delete = w.obj.spec.deletion_policy == DeletionPolicy::Delete;
     let source_type = w.obj.spec.source_type.as_str();
     if w.status.job_id.is_none() {
         // A create may have run before the crash: find it before deciding there is nothing.

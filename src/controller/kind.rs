@@ -49,6 +49,12 @@ pub trait ManagedResource:
     fn rpo(&self) -> Option<&str> {
         None
     }
+
+    /// `spec.deletionPolicy`, on kinds that have one (unset: the namespace's or the operator's
+    /// default applies, see [`super::policy`]).
+    fn deletion_policy(&self) -> Option<crate::crd::DeletionPolicy> {
+        None
+    }
 }
 
 /// The status of a kind reconciled through [`Work`](super::work::Work).
@@ -75,6 +81,16 @@ pub trait TrackedStatus: Clone + Default + Serialize + Send + Sync {
     const DELETING: Self::Phase;
     /// `status.pendingCreate`, for writing.
     fn pending_create_mut(&mut self) -> &mut Option<crate::crd::PendingCreate>;
+    /// `status.deletionPolicy` and `status.deletionPolicySource`, for writing.
+    fn deletion_policy_mut(
+        &mut self,
+    ) -> (&mut Option<crate::crd::DeletionPolicy>, &mut Option<String>);
+    /// The conditions of an object that rests (a terminal or steady phase whose reconcile only
+    /// rewrites status fields), derived from the status alone; used when such an object
+    /// resumes after a pause. `None` for an object in flight (its next act sets them).
+    fn settled_health(&self) -> Option<super::conditions::Health> {
+        None
+    }
     /// `status.completionTime`, for writing, on kinds that have one (one-shot backups).
     fn completion_time_mut(
         &mut self,
@@ -94,15 +110,27 @@ pub trait Tracked: ManagedResource {
 /// Implements [`TrackedStatus`] and [`Tracked`] for a kind whose status has the common fields
 /// (`phase`, `conditions`, `observedGeneration`, `lastRequestId`, `pendingCreate`) and the
 /// phases `Failed` and `Deleting`:
-/// `tracked!(Kind, Status, Phase[, completion_time = completion_time])`.
+/// `tracked!(Kind, Status, Phase, settled = fn[, completion_time = completion_time])`, where
+/// `fn(&Status) -> Option<Health>` is [`TrackedStatus::settled_health`].
 macro_rules! tracked {
-    ($kind:ty, $status:ty, $phase:ident $(, completion_time = $ct:ident)?) => {
+    ($kind:ty, $status:ty, $phase:ident, settled = $settled:path $(, completion_time = $ct:ident)?) => {
         impl $crate::controller::kind::TrackedStatus for $status {
             type Phase = $phase;
             const FAILED: $phase = $phase::Failed;
             const DELETING: $phase = $phase::Deleting;
             fn pending_create_mut(&mut self) -> &mut Option<$crate::crd::PendingCreate> {
                 &mut self.pending_create
+            }
+            fn deletion_policy_mut(
+                &mut self,
+            ) -> (
+                &mut Option<$crate::crd::DeletionPolicy>,
+                &mut Option<String>,
+            ) {
+                (&mut self.deletion_policy, &mut self.deletion_policy_source)
+            }
+            fn settled_health(&self) -> Option<$crate::controller::conditions::Health> {
+                $settled(self)
             }
             $(
             fn completion_time_mut(

@@ -21,6 +21,7 @@ pub mod hbr;
 pub mod kind;
 pub mod leader;
 pub mod metrics;
+pub mod policy;
 pub mod rds;
 pub mod rpo;
 pub mod runtime;
@@ -58,6 +59,11 @@ pub struct OperatorConfig {
     pub namespaces: Vec<String>,
     /// Label selector of the objects to manage (`--selector`); `None` = all objects.
     pub selector: Option<String>,
+    /// Namespaces whose objects are paused (`--paused-namespace`).
+    pub paused_namespaces: Vec<String>,
+    /// The deletion policy of objects whose spec and namespace set none
+    /// (`--default-deletion-policy`).
+    pub default_deletion_policy: crate::crd::DeletionPolicy,
     /// Address of the `/metrics` listener (`None` = no listener).
     pub metrics_addr: Option<SocketAddr>,
     /// Address of the `/healthz` + `/readyz` listener (`None` = no listener).
@@ -86,6 +92,8 @@ impl std::fmt::Debug for OperatorConfig {
         f.debug_struct("OperatorConfig")
             .field("namespaces", &self.namespaces)
             .field("selector", &self.selector)
+            .field("paused_namespaces", &self.paused_namespaces)
+            .field("default_deletion_policy", &self.default_deletion_policy)
             .field("metrics_addr", &self.metrics_addr)
             .field("health_addr", &self.health_addr)
             .field("max_concurrent_reconciles", &self.max_concurrent_reconciles)
@@ -102,6 +110,8 @@ impl Default for OperatorConfig {
         OperatorConfig {
             namespaces: Vec::new(),
             selector: None,
+            paused_namespaces: Vec::new(),
+            default_deletion_policy: crate::crd::DeletionPolicy::Retain,
             metrics_addr: None,
             health_addr: None,
             max_concurrent_reconciles: 8,
@@ -268,6 +278,9 @@ pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHan
         backoff: backoff::BackoffTracker::default(),
         namespaces: config.namespaces.clone(),
         selector: config.selector.clone(),
+        paused_namespaces: config.paused_namespaces.clone(),
+        default_deletion_policy: config.default_deletion_policy,
+        namespace_defaults: context::NamespaceDefaults::default(),
         locks: context::KeyedLocks::default(),
         gate: context::RequeueGate::default(),
         clock: config.clock.clone(),

@@ -73,6 +73,7 @@ use super::conditions::Health;
 use super::context::Context;
 use super::error::{Error, Result};
 use super::kind::{self, ManagedResource};
+use super::policy;
 use super::runtime;
 use super::work::{self, Next, Outcome};
 use crate::cloud::api::{
@@ -105,12 +106,17 @@ impl ManagedResource for RdsBackup {
     fn region(&self) -> &str {
         &self.spec.region
     }
+
+    fn deletion_policy(&self) -> Option<crate::crd::DeletionPolicy> {
+        self.spec.deletion_policy
+    }
 }
 
 kind::tracked!(
     RdsBackup,
     crate::crd::RdsBackupStatus,
     RdsBackupPhase,
+    settled = plan::settled_health,
     completion_time = completion_time
 );
 
@@ -128,7 +134,7 @@ pub fn controllers(
 // ---------------------------------------------------------------------------------------------
 
 async fn reconcile(obj: Arc<RdsBackup>, ctx: Arc<Context>) -> Result<Action> {
-    runtime::reconcile_with_finalizer(obj, ctx, apply, cleanup).await
+    work::reconcile(obj, ctx, apply, cleanup).await
 }
 
 type Work<'a> = work::Work<'a, RdsBackup>;
@@ -140,6 +146,7 @@ fn instance_lock_key(spec: &crate::crd::RdsBackupSpec) -> String {
 
 async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Result<Action> {
     let mut w = Work::new(&obj, ctx, api);
+    w.resolve_deletion_policy(ctx, false).await?;
     let step = plan::plan(w.current.as_ref());
     if step == Step::Done {
         let outcome = match terminal_health(&w.status) {
@@ -161,6 +168,10 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
         }
         Err(_) => None,
     };
+    let deadline = match w.deadline(obj.spec.timeout.as_deref()) {
+        Ok(d) => d,
+        Err(outcome) => return work::finish(&mut w, ctx, *outcome).await,
+    };
     let target = match kind::target(obj.as_ref(), ctx).await? {
         Ok(t) => t,
         Err(problem) => {
@@ -179,9 +190,18 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
             let Some(claims) = load_claims(&mut w, ctx).await? else {
                 return Ok(Action::await_change());
             };
-            create_or_adopt(&mut w, rds.as_ref(), request, claims).await?
+            if claims.step == Step::Create && policy::past(deadline, jiff::Timestamp::now()) {
+                // Decided on the fresh status: no intent is lost. (An unresolved intent is
+                // resolved first, whatever the deadline.)
+                w.exceed_deadline(format!(
+                    "the backup did not start within spec.timeout ({}); nothing was created in RDS",
+                    obj.spec.timeout.as_deref().unwrap_or_default()
+                ))
+            } else {
+                create_or_adopt(&mut w, rds.as_ref(), request, claims).await?
+            }
         }
-        Step::Track { job_id } => track(&mut w, rds.as_ref(), &job_id).await?,
+        Step::Track { job_id } => track(&mut w, rds.as_ref(), &job_id, deadline).await?,
         Step::FetchBackupSet { backup_id } => {
             fetch_backup_set(&mut w, rds.as_ref(), &backup_id).await?
         }
@@ -594,16 +614,38 @@ async fn create_or_adopt(
     Ok(outcome)
 }
 
-async fn track(w: &mut Work<'_>, rds: &dyn RdsApi, job_id: &str) -> Result<Outcome> {
+/// Observes the task; past `deadline` (`spec.timeout`) a task that has not ended fails the
+/// object and is left running (RDS cannot cancel one).
+async fn track(
+    w: &mut Work<'_>,
+    rds: &dyn RdsApi,
+    job_id: &str,
+    deadline: Option<jiff::Timestamp>,
+) -> Result<Outcome> {
     let task = match describe_task(rds, w.obj.spec.instance(), job_id).await {
         Ok(t) => t,
         Err(e) => return Ok(w.cloud_error(e)),
     };
     let now = jiff::Timestamp::now();
     let (health, next) = observe_task(&mut w.status, task.as_ref(), now, w.timing);
+    let ended = w.status.backup_id.is_some()
+        || matches!(
+            w.status.phase,
+            Some(RdsBackupPhase::Succeeded | RdsBackupPhase::Failed)
+        );
+    if !ended && policy::past(deadline, now) {
+        return Ok(w.exceed_deadline(format!(
+            "backup task {job_id} was still {} when spec.timeout ({}) passed; RDS has no API to \
+             cancel a backup task, so it is left running and its backup set is not recorded \
+             here (with deletionPolicy Delete, deleting this object waits for the task and \
+             deletes its set)",
+            w.status.cloud_status.as_deref().unwrap_or("running"),
+            w.obj.spec.timeout.as_deref().unwrap_or_default()
+        )));
+    }
     Ok(match (next, w.status.backup_id.clone()) {
         (Some(d), Some(backup_id)) if d.is_zero() => fetch_backup_set(w, rds, &backup_id).await?,
-        (Some(d), _) => Outcome::requeue(health, d),
+        (Some(d), _) => Outcome::requeue(health, policy::until_deadline(d, deadline, now)),
         (None, _) => Outcome::requeue(health, w.timing.resync),
     })
 }
@@ -642,7 +684,12 @@ async fn fetch_backup_set(w: &mut Work<'_>, rds: &dyn RdsApi, backup_id: &str) -
 async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Result<Action> {
     let mut w = Work::new(&obj, ctx, api);
     let orphan = orphan_on_delete(obj.metadata.annotations.as_ref());
-    let step = plan_cleanup(orphan, obj.spec.deletion_policy, &w.status);
+    let policy = if orphan {
+        DeletionPolicy::Retain
+    } else {
+        w.resolve_deletion_policy(ctx, true).await?
+    };
+    let step = plan_cleanup(orphan, policy, &w.status);
     let outcome = match step {
         CleanupStep::LetGo(note) => work::let_go(note),
         CleanupStep::Finished => Outcome::finished(),

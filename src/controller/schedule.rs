@@ -43,6 +43,7 @@ use super::context::Context;
 use super::error::{Error, Result, error_chain};
 use super::kind::ManagedResource;
 use super::metrics::{ObjectSample, RpoSample};
+use super::policy;
 use super::rpo;
 use super::runtime;
 use super::status::write_status;
@@ -76,7 +77,7 @@ pub trait ScheduledChild:
     /// When it finished successfully.
     fn succeeded_at(&self) -> Option<jiff::Timestamp>;
     /// `spec.deletionPolicy` of a child spec.
-    fn deletion_policy(spec: &Self::Spec) -> DeletionPolicy;
+    fn deletion_policy(spec: &Self::Spec) -> Option<DeletionPolicy>;
     /// `spec.region` of a child spec.
     fn region(spec: &Self::Spec) -> &str;
 }
@@ -100,7 +101,7 @@ impl ScheduledChild for RdsBackup {
     fn succeeded_at(&self) -> Option<jiff::Timestamp> {
         self.last_success()
     }
-    fn deletion_policy(spec: &RdsBackupSpec) -> DeletionPolicy {
+    fn deletion_policy(spec: &RdsBackupSpec) -> Option<DeletionPolicy> {
         spec.deletion_policy
     }
     fn region(spec: &RdsBackupSpec) -> &str {
@@ -131,7 +132,7 @@ impl ScheduledChild for HbrBackupJob {
     fn succeeded_at(&self) -> Option<jiff::Timestamp> {
         self.last_success()
     }
-    fn deletion_policy(spec: &HbrBackupJobSpec) -> DeletionPolicy {
+    fn deletion_policy(spec: &HbrBackupJobSpec) -> Option<DeletionPolicy> {
         spec.deletion_policy
     }
     fn region(spec: &HbrBackupJobSpec) -> &str {
@@ -272,7 +273,37 @@ pub fn controllers<S: BackupSchedule>(
 }
 
 async fn reconcile<S: BackupSchedule>(obj: Arc<S>, ctx: Arc<Context>) -> Result<Action> {
+    if let Some(message) = policy::pause_reason(obj.as_ref(), &ctx.paused_namespaces) {
+        return pause(obj.as_ref(), &ctx, message).await;
+    }
     runtime::reconcile_with_finalizer(obj, ctx, apply::<S>, cleanup::<S>).await
+}
+
+/// A paused schedule makes, prunes and deletes nothing: only its `Paused` conditions are
+/// written (`observedGeneration` stays), with an event when it becomes paused.
+async fn pause<S: BackupSchedule>(obj: &S, ctx: &Context, message: String) -> Result<Action> {
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let api: Api<S> = Api::namespaced(ctx.client.clone(), &ns);
+    let current = obj.schedule_status().cloned();
+    let mut status = current.clone().unwrap_or_default();
+    let was_paused = conditions::find(&status.conditions, conditions::PAUSED).is_some();
+    let health = Health::paused(message.clone());
+    let generation = obj.meta().generation;
+    conditions::apply_health(&mut status.conditions, &health, generation, ctx.clock.now());
+    write_status(&api, &obj.name_any(), current.as_ref(), &status).await?;
+    if !was_paused {
+        event(
+            ctx,
+            obj,
+            EventType::Normal,
+            conditions::PAUSED_REASON,
+            message,
+        )
+        .await;
+    }
+    Ok(Action::await_change())
 }
 
 /// Like the other kinds' (`runtime::instrumented`), but a backoff runs on the schedule's clock.
@@ -635,15 +666,29 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
         SchedulePhase::Active
     });
     status.warnings = Vec::new();
-    if spec.retention.is_some()
-        && <S::Child as ScheduledChild>::deletion_policy(&spec.template.spec)
-            == DeletionPolicy::Retain
-    {
-        status.warnings.push(
-            "retention deletes child objects only: template.spec.deletionPolicy is Retain, so \
-             the backups of pruned children stay in the cloud (set it to Delete to remove them)"
-                .to_string(),
+    if spec.retention.is_some() {
+        let template = <S::Child as ScheduledChild>::deletion_policy(&spec.template.spec);
+        let namespace = match template {
+            Some(_) => None,
+            None => {
+                ctx.namespace_defaults
+                    .deletion_policy(&ctx.client, &ns, false)
+                    .await?
+            }
+        };
+        let effective = policy::effective_deletion_policy(
+            template,
+            namespace.as_deref(),
+            ctx.default_deletion_policy,
         );
+        if effective.policy == DeletionPolicy::Retain {
+            status.warnings.push(format!(
+                "retention deletes child objects only: the children's deletion policy is Retain \
+                 (from {}), so the backups of pruned children stay in the cloud (set \
+                 template.spec.deletionPolicy to Delete to remove them)",
+                effective.source
+            ));
+        }
     }
     let health = if spec.suspend {
         Health::ready(

@@ -3,6 +3,7 @@
 //! conditions (status write only when something changed, an event on each transition) and
 //! report a cloud error.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,15 +14,16 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
 use super::backoff::Timing;
-use super::conditions::{Health, TRUE, apply_health, set_condition};
+use super::conditions::{Health, PAUSED, TRUE, apply_health, find, set_condition};
 use super::context::Context;
 use super::credentials::CredentialsProblem;
 use super::error::{Error, Result, error_chain};
 use super::kind::{self, Tracked, TrackedStatus};
+use super::policy;
 use super::runtime;
 use super::status::{FIELD_MANAGER, write_status};
 use crate::cloud::{CloudError, ErrorClass, ErrorKind, Target};
-use crate::crd::ANNOTATION_ORPHAN_ON_DELETE;
+use crate::crd::{ANNOTATION_ORPHAN_ON_DELETE, DeletionPolicy};
 
 /// Which event a commit publishes when the phase or the true condition changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +156,12 @@ impl Outcome {
     /// Cleanup is done: the finalizer can go (status fields written if they changed).
     pub fn finished() -> Self {
         Self::with(None, Next::Finished)
+    }
+
+    /// The operator is paused for the object: the `Paused` conditions, then nothing until the
+    /// object changes (removing the pause is a change).
+    pub fn paused(message: String) -> Self {
+        Self::with(Some(Health::paused(message)), Next::Finished)
     }
 
     fn with(health: Option<Health>, next: Next) -> Self {
@@ -326,7 +334,23 @@ impl<'a, K: Tracked> Work<'a, K> {
             self.event(note.type_, note.reason, note.action, &note.message)
                 .await;
         }
-        let written = match (&outcome.health, &outcome.next) {
+        let resumed = outcome.health.is_none()
+            && !matches!(outcome.next, Next::Finished)
+            && self
+                .current
+                .as_ref()
+                .is_some_and(|s| find(s.conditions(), PAUSED).is_some());
+        let health =
+            if resumed {
+                // The conditions still say `Paused` and this act sets none: those of the resting
+                // object, or `Reconciling` until the next act sets them.
+                Some(self.status.settled_health().unwrap_or_else(|| {
+                    Health::progressing(reasons::RESUMED, "resumed after a pause")
+                }))
+            } else {
+                outcome.health
+            };
+        let written = match (&health, &outcome.next) {
             (Some(health), _) => self.commit_with(health, outcome.publish).await,
             // A finished cleanup writes nothing: the object is about to go.
             (None, Next::Finished) => Ok(()),
@@ -340,6 +364,20 @@ impl<'a, K: Tracked> Work<'a, K> {
             Err(e) => return Err(e),
         }
         Ok(outcome.next)
+    }
+
+    /// Sets `status.deletionPolicy` (and its source) to the policy in effect and returns it;
+    /// `fresh` reads the namespace's default without the cache (the cleanup decision).
+    pub async fn resolve_deletion_policy(
+        &mut self,
+        ctx: &Context,
+        fresh: bool,
+    ) -> Result<DeletionPolicy> {
+        let effective = policy::deletion_policy(self.obj, ctx, fresh).await?;
+        let (policy, source) = self.status.deletion_policy_mut();
+        *policy = Some(effective.policy);
+        *source = Some(effective.source);
+        Ok(effective.policy)
     }
 
     /// The outcome of a cloud error: `Terminal`/`NotFound` → `Stalled`, look again after
@@ -366,6 +404,29 @@ impl<'a, K: Tracked> Work<'a, K> {
             }
         }
     }
+}
+
+/// One reconcile of a kind reconciled through [`Work`]: a paused object
+/// ([`policy::pause_reason`]) only gets its `Paused` conditions (no cloud call, no finalizer
+/// change: a deletion waits); the others go through the finalizer helper to `apply` or
+/// `cleanup`.
+pub async fn reconcile<K: Tracked>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+    apply: impl AsyncFnOnce(Arc<K>, &Context, &Api<K>) -> Result<Action>,
+    cleanup: impl AsyncFnOnce(Arc<K>, &Context, &Api<K>) -> Result<Action>,
+) -> Result<Action> {
+    if let Some(message) = policy::pause_reason(obj.as_ref(), &ctx.paused_namespaces) {
+        let ns = obj
+            .namespace()
+            .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+        let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+        let mut w = Work::new(obj.as_ref(), &ctx, &api);
+        // Spec changes wait for the resume: `observedGeneration` stays.
+        w.hold_generation = true;
+        return finish(&mut w, &ctx, Outcome::paused(message)).await;
+    }
+    runtime::reconcile_with_finalizer(obj, ctx, apply, cleanup).await
 }
 
 /// Commits an act's outcome ([`Work::settle`]) and turns what happens next into the
@@ -474,6 +535,36 @@ impl<K: Tracked> Work<'_, K> {
         )
     }
 
+    /// The deadline of a one-shot backup from `timeout` (its `spec.timeout`) and the object's
+    /// creation; `Err` is the `Stalled/InvalidSpec` outcome of a timeout the schema let through.
+    pub fn deadline(
+        &self,
+        timeout: Option<&str>,
+    ) -> std::result::Result<Option<jiff::Timestamp>, Box<Outcome>> {
+        let created = self.obj.meta().creation_timestamp.as_ref().map(|t| t.0);
+        policy::deadline(timeout, created).map_err(|message| {
+            Box::new(Outcome::requeue(
+                Health::stalled(reasons::INVALID_SPEC, message),
+                self.timing.resync,
+            ))
+        })
+    }
+
+    /// `spec.timeout` passed before the backup ended: the phase becomes `Failed` (with a
+    /// completion time), `Stalled/DeadlineExceeded` says what happened in the cloud
+    /// (`message`); nothing more is done until the object is deleted.
+    pub fn exceed_deadline(&mut self, message: String) -> Outcome {
+        *self.status.phase_mut() = Some(<K::Status as TrackedStatus>::FAILED);
+        if let Some(t) = self.status.completion_time_mut() {
+            t.get_or_insert(Time(jiff::Timestamp::now()));
+        }
+        self.hold_generation = false;
+        Outcome::requeue(
+            Health::stalled(reasons::DEADLINE_EXCEEDED, message),
+            self.timing.resync,
+        )
+    }
+
     /// Reports a create the service refused for good ([`create_refused_for_good`]): the intent
     /// is cleared (the call did not run), the phase becomes `Failed` (with a completion time on
     /// one-shot kinds), and `Stalled/CreateRefused` carries the service's answer and `what_now`
@@ -511,6 +602,21 @@ pub fn let_go(note: &str) -> Outcome {
     )
 }
 
+/// The conditions of an object whose create was refused, rebuilt from its status (the
+/// service's answer is in the `CreateRefused` event of the time).
+pub fn create_refused_health(request_id: Option<&str>, what_now: &str) -> Health {
+    let request = request_id
+        .map(|id| format!(" (RequestId {id})"))
+        .unwrap_or_default();
+    Health::stalled(
+        reasons::CREATE_REFUSED,
+        format!(
+            "the service refused the create{request}; its answer is in the CreateRefused \
+             event: {what_now}"
+        ),
+    )
+}
+
 /// What to do after a refused create of a kind whose spec is immutable.
 pub const IMMUTABLE_CREATE_REFUSED: &str = "the spec cannot be changed, so create a new object with a corrected spec (or fix the cloud side)";
 
@@ -528,6 +634,12 @@ pub mod reasons {
     pub const CREATE_REFUSED: &str = "CreateRefused";
     /// Deletion let the object go without touching the cloud.
     pub const CLOUD_CLEANUP_SKIPPED: &str = "CloudCleanupSkipped";
+    /// The spec cannot work as it is.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// `spec.timeout` passed before the backup ended; the object is `Failed`.
+    pub const DEADLINE_EXCEEDED: &str = "DeadlineExceeded";
+    /// The pause was lifted; the next act sets the conditions.
+    pub const RESUMED: &str = "Resumed";
 }
 
 /// Whether a create error is a refusal that sending the same request again cannot change: the

@@ -19,6 +19,13 @@ pub const FINALIZER: &str = "backup.aliyun.dev/cleanup";
 /// Annotation: when `"true"`, deleting the object never touches the cloud (even with broken
 /// credentials); the finalizer is simply removed.
 pub const ANNOTATION_ORPHAN_ON_DELETE: &str = "backup.aliyun.dev/orphan-on-delete";
+/// Annotation: when `"true"`, the operator leaves the object alone: no cloud call, no status
+/// change but the `Paused` condition, and deletion waits (unless `orphan-on-delete` is set).
+/// Removing it resumes where the object stopped.
+pub const ANNOTATION_PAUSED: &str = "backup.aliyun.dev/paused";
+/// Namespace annotation: the `deletionPolicy` (`Retain` or `Delete`) of the objects in the
+/// namespace whose spec sets none.
+pub const ANNOTATION_DEFAULT_DELETION_POLICY: &str = "backup.aliyun.dev/default-deletion-policy";
 /// Annotation: changing its value (conventionally an RFC 3339 timestamp) asks for an immediate
 /// reconcile.
 pub const ANNOTATION_RECONCILE_REQUESTED_AT: &str = "backup.aliyun.dev/reconcile-requested-at";
@@ -29,6 +36,9 @@ pub const CONDITION_READY: &str = "Ready";
 pub const CONDITION_RECONCILING: &str = "Reconciling";
 /// Condition type: progress needs a human (abnormal-true, kstatus).
 pub const CONDITION_STALLED: &str = "Stalled";
+/// Condition type: the operator is paused for this object (annotation `backup.aliyun.dev/paused`
+/// or a paused namespace); present only while paused.
+pub const CONDITION_PAUSED: &str = "Paused";
 
 /// Regular expression an Alibaba Cloud region id must match (`cn-hangzhou`, `ap-southeast-1`,
 /// `cn-shanghai-finance-1`, ...).
@@ -56,11 +66,24 @@ pub fn adopt_backup_id(
         .filter(|v| !v.is_empty())
 }
 
+/// True when the annotation `key` is set to `"true"` (any case, spaces ignored).
+fn annotation_true(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+    key: &str,
+) -> bool {
+    annotations
+        .and_then(|a| a.get(key))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
 /// True when the `backup.aliyun.dev/orphan-on-delete` annotation is set to `"true"`.
 pub fn orphan_on_delete(annotations: Option<&std::collections::BTreeMap<String, String>>) -> bool {
-    annotations
-        .and_then(|a| a.get(ANNOTATION_ORPHAN_ON_DELETE))
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    annotation_true(annotations, ANNOTATION_ORPHAN_ON_DELETE)
+}
+
+/// True when the `backup.aliyun.dev/paused` annotation is set to `"true"`.
+pub fn paused(annotations: Option<&std::collections::BTreeMap<String, String>>) -> bool {
+    annotation_true(annotations, ANNOTATION_PAUSED)
 }
 
 /// Reference to a Secret in the object's namespace that holds Alibaba Cloud credentials.
@@ -227,6 +250,10 @@ mod tests {
         a.insert(ANNOTATION_ORPHAN_ON_DELETE.to_owned(), "no".to_owned());
         assert!(!orphan_on_delete(Some(&a)));
         assert!(!orphan_on_delete(None));
+        a.insert(ANNOTATION_PAUSED.to_owned(), " true ".to_owned());
+        assert!(paused(Some(&a)));
+        a.insert(ANNOTATION_PAUSED.to_owned(), "false".to_owned());
+        assert!(!paused(Some(&a)));
     }
 
     #[test]

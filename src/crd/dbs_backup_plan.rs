@@ -87,10 +87,13 @@ pub struct DbsBackupPlanSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_ref: Option<CredentialsRef>,
 
-    /// What deleting this object does in the cloud: `Retain` (default) leaves the plan running;
-    /// `Delete` releases it (`ReleaseBackupPlan`).
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
+    /// What deleting this object does in the cloud: `Retain` leaves the plan running;
+    /// `Delete` releases it (`ReleaseBackupPlan`). Unset: the namespace annotation
+    /// `backup.aliyun.dev/default-deletion-policy`, else the operator's
+    /// `--default-deletion-policy` (chart `defaults.deletionPolicy`, default `Retain`);
+    /// `status.deletionPolicy` shows the policy in effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
 
     /// Name of the plan (`BackupPlanName`). Can be changed (`ModifyBackupPlanName`).
     #[schemars(length(min = 1, max = 64))]
@@ -766,6 +769,16 @@ pub struct DbsBackupPlanStatus {
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
 
+    /// The deletion policy in effect: `spec.deletionPolicy`, else the namespace's
+    /// `backup.aliyun.dev/default-deletion-policy`, else the operator's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+
+    /// Where `deletionPolicy` comes from (`spec`, the namespace annotation or the operator
+    /// default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy_source: Option<String>,
+
     /// Intent record written before `CreateAndStartBackupPlan`; its token is the `ClientToken`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_create: Option<PendingCreate>,
@@ -842,7 +855,7 @@ mod tests {
         DbsBackupPlanSpec {
             region: "cn-hangzhou".into(),
             credentials_ref: None,
-            deletion_policy: DeletionPolicy::Retain,
+            deletion_policy: Some(DeletionPolicy::Retain),
             plan_name: "orders".into(),
             database_type: DbsDatabaseType::MySQL,
             instance_class: DbsInstanceClass::Micro,

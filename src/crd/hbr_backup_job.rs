@@ -83,9 +83,19 @@ pub struct HbrBackupJobSpec {
     /// found with `DescribeUdmSnapshots` for `UDM_ECS` and `SearchHistoricalSnapshots` for
     /// `ECS_FILE`; the finalizer stays until it is gone). A `CONTAINER` snapshot cannot be found
     /// (the snapshot search covers `ECS_FILE`, `OSS` and `NAS`): it stays in the vault and a
-    /// `SnapshotRetained` Warning event says so. `Retain` (default) keeps the snapshot.
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
+    /// `SnapshotRetained` Warning event says so. `Retain` keeps the snapshot. Unset: the namespace annotation
+    /// `backup.aliyun.dev/default-deletion-policy`, else the operator's
+    /// `--default-deletion-policy` (chart `defaults.deletionPolicy`, default `Retain`);
+    /// `status.deletionPolicy` shows the policy in effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+
+    /// Deadline of the backup from its creation, e.g. `6h` (units `s`, `m`, `h`, `d`). Past it,
+    /// the object ends `Failed` with reason `DeadlineExceeded` and the running job is
+    /// cancelled (`CancelBackupJob`). Unset: no deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(s|m|h|d))+$"), length(max = 64))]
+    pub timeout: Option<String>,
 
     /// Data source (`SourceType`): `ECS_FILE` (files on an ECS instance), `UDM_ECS` (a whole ECS
     /// instance) or `CONTAINER` (ACK volumes).
@@ -422,6 +432,16 @@ pub struct HbrBackupJobStatus {
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
 
+    /// The deletion policy in effect: `spec.deletionPolicy`, else the namespace's
+    /// `backup.aliyun.dev/default-deletion-policy`, else the operator's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+
+    /// Where `deletionPolicy` comes from (`spec`, the namespace annotation or the operator
+    /// default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy_source: Option<String>,
+
     /// Intent record written before `CreateBackupJob` (exactly-once across crashes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_create: Option<PendingCreate>,
@@ -622,7 +642,8 @@ mod tests {
         HbrBackupJobSpec {
             region: "cn-hangzhou".into(),
             credentials_ref: None,
-            deletion_policy: DeletionPolicy::Retain,
+            deletion_policy: Some(DeletionPolicy::Retain),
+            timeout: None,
             source_type: HbrSourceType::EcsFile,
             retention: 7,
             instance_id: Some("i-demo01".into()),

@@ -71,10 +71,21 @@ pub struct RdsBackupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_ref: Option<CredentialsRef>,
 
-    /// What deleting this object does in the cloud: `Retain` (default) keeps the backup set;
-    /// `Delete` waits for a running task to end and then calls `DeleteBackup`.
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
+    /// What deleting this object does in the cloud: `Retain` keeps the backup set;
+    /// `Delete` waits for a running task to end and then calls `DeleteBackup`. Unset: the namespace annotation
+    /// `backup.aliyun.dev/default-deletion-policy`, else the operator's
+    /// `--default-deletion-policy` (chart `defaults.deletionPolicy`, default `Retain`);
+    /// `status.deletionPolicy` shows the policy in effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+
+    /// Deadline of the backup from its creation, e.g. `6h` (units `s`, `m`, `h`, `d`). Past it,
+    /// the object ends `Failed` with reason `DeadlineExceeded`: RDS has no API to cancel a backup task, so a running task is left to run
+    /// (its backup set is not recorded, and `Delete` cleanup still waits for it and deletes
+    /// the set). Unset: no deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(s|m|h|d))+$"), length(max = 64))]
+    pub timeout: Option<String>,
 
     /// ID of the RDS instance to back up (`DBInstanceId`), e.g. `rm-uf6wjk5xxxx`.
     #[schemars(
@@ -256,6 +267,16 @@ pub struct RdsBackupStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+
+    /// The deletion policy in effect: `spec.deletionPolicy`, else the namespace's
+    /// `backup.aliyun.dev/default-deletion-policy`, else the operator's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+
+    /// Where `deletionPolicy` comes from (`spec`, the namespace annotation or the operator
+    /// default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy_source: Option<String>,
 
     /// Intent record written before `CreateBackup` (exactly-once across crashes).
     #[serde(default, skip_serializing_if = "Option::is_none")]

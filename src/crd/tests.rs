@@ -883,9 +883,15 @@ fn openapi_enums_ranges_and_patterns_are_in_the_schema() {
         node(&rds, "spec.backupMethod")["default"],
         json!("Physical")
     );
+    // No schema default: unset means the namespace's or the operator's default.
+    assert_eq!(node(&rds, "spec.deletionPolicy")["default"], Value::Null);
     assert_eq!(
-        node(&rds, "spec.deletionPolicy")["default"],
-        json!("Retain")
+        node(&rds, "spec.deletionPolicy")["enum"],
+        json!(["Retain", "Delete"])
+    );
+    assert_eq!(
+        node(&rds, "spec.timeout")["pattern"],
+        json!(r"^([0-9]+(s|m|h|d))+$")
     );
     assert_eq!(node(&rds, "spec.region")["pattern"], json!(REGION_PATTERN));
     assert_eq!(

@@ -791,6 +791,19 @@ pub enum Step {
     AwaitSpecChange,
 }
 
+/// The conditions of a resting object, from its status alone (after a pause, when the
+/// conditions say `Paused`): only a refused create rests without an act that sets them.
+pub fn settled_health(status: &DbsBackupPlanStatus) -> Option<Health> {
+    (status.backup_plan_id.is_none() && status.phase == Some(DbsBackupPlanPhase::Failed)).then(
+        || {
+            crate::controller::work::create_refused_health(
+                status.last_request_id.as_deref(),
+                "change the spec to try again",
+            )
+        },
+    )
+}
+
 /// Chooses the one next step.
 pub fn plan(input: &PlanInput<'_>) -> Step {
     use PlanState as cs;

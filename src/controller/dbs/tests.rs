@@ -16,7 +16,7 @@ use kube::api::ObjectMeta;
 
 fn obj(status: Option<DbsBackupPlanStatus>) -> DbsBackupPlan {
     let mut s = spec();
-    s.deletion_policy = crate::crd::DeletionPolicy::Delete;
+    s.deletion_policy = Some(crate::crd::DeletionPolicy::Delete);
     let mut o = DbsBackupPlan::new("orders", s);
     o.metadata = ObjectMeta {
         name: Some("orders".into()),

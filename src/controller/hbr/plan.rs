@@ -480,6 +480,39 @@ pub enum Step {
     Done,
 }
 
+/// The conditions of a resting object, from its status alone (after a pause, when the
+/// conditions say `Paused`): the ended job's, or the refused create's.
+pub fn settled_health(status: &HbrBackupJobStatus) -> Option<Health> {
+    let terminal = status.phase.is_some_and(HbrBackupJobPhase::is_terminal);
+    match &status.job_id {
+        Some(job_id) if terminal => {
+            let job = CloudJob {
+                job_id: job_id.clone(),
+                status: status.cloud_status.clone(),
+                error_message: status.error_message.clone(),
+                ..CloudJob::default()
+            };
+            let view = job_view(&job);
+            Some(if Some(view.phase) == status.phase {
+                view.health
+            } else {
+                // Failed while the job ran: spec.timeout passed and the job was cancelled.
+                Health::stalled(
+                    crate::controller::work::reasons::DEADLINE_EXCEEDED,
+                    format!("spec.timeout passed before job {job_id} ended; it was cancelled"),
+                )
+            })
+        }
+        None if status.phase == Some(HbrBackupJobPhase::Failed) => {
+            Some(crate::controller::work::create_refused_health(
+                status.last_request_id.as_deref(),
+                crate::controller::work::IMMUTABLE_CREATE_REFUSED,
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// Chooses the next step of the apply path.
 pub fn plan(spec: &HbrBackupJobSpec, status: &HbrBackupJobStatus) -> Step {
     match (&status.job_id, &status.pending_create) {

@@ -68,7 +68,7 @@ async fn run(o: &HbrBackupJob, script: Script, step: Step) -> (Recorder<HbrBacku
     let rec = Recorder::new(&script.log);
     let mut w = work(o, &rec);
     let request = plan::validate(&o.spec, "web", UID).unwrap();
-    let outcome = act(&mut w, &script, step, &request).await.unwrap();
+    let outcome = act(&mut w, &script, step, &request, None).await.unwrap();
     let next = settle(&mut w, outcome).await;
     script.assert_done();
     (rec, next)
@@ -182,7 +182,8 @@ async fn a_failed_snapshot_lookup_still_records_the_outcome_first() {
 async fn clean(o: &HbrBackupJob, script: Script) -> (Recorder<HbrBackupJob>, Next) {
     let rec = Recorder::new(&script.log);
     let mut w = work(o, &rec);
-    let outcome = act_cleanup(&mut w, &script).await;
+    let delete = w.obj.spec.deletion_policy == Some(crate::crd::DeletionPolicy::Delete);
+    let outcome = act_cleanup(&mut w, &script, delete).await;
     let next = settle(&mut w, outcome).await;
     script.assert_done();
     (rec, next)

@@ -554,6 +554,13 @@ pub fn terminal_health(status: &RdsBackupStatus) -> Option<Health> {
                 status.backup_id.as_deref().unwrap_or_default()
             ),
         )),
+        // A refused create keeps the conditions that carry the service's answer, a deadline
+        // (the task had not ended) those that say so.
+        Some(RdsBackupPhase::Failed)
+            if status.backup_job_id.is_none() || !task_ended(status.cloud_status.as_deref()) =>
+        {
+            None
+        }
         Some(RdsBackupPhase::Failed) => Some(Health::stalled(
             reasons::BACKUP_FAILED,
             format!(
@@ -563,6 +570,29 @@ pub fn terminal_health(status: &RdsBackupStatus) -> Option<Health> {
         )),
         _ => None,
     }
+}
+
+/// The conditions of a resting object, from its status alone (after a pause, when the
+/// conditions say `Paused`): [`terminal_health`], or the refused create.
+pub fn settled_health(status: &RdsBackupStatus) -> Option<Health> {
+    if status.phase != Some(RdsBackupPhase::Failed) {
+        return terminal_health(status);
+    }
+    terminal_health(status).or_else(|| {
+        Some(match &status.backup_job_id {
+            None => crate::controller::work::create_refused_health(
+                status.last_request_id.as_deref(),
+                crate::controller::work::IMMUTABLE_CREATE_REFUSED,
+            ),
+            Some(job_id) => Health::stalled(
+                crate::controller::work::reasons::DEADLINE_EXCEEDED,
+                format!(
+                    "spec.timeout passed before backup task {job_id} ended; the task was left \
+                     running (RDS cannot cancel one)"
+                ),
+            ),
+        })
+    })
 }
 
 /// Whether a `CreateBackup` error proves the call did not take effect.

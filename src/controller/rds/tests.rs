@@ -320,7 +320,7 @@ async fn a_finished_task_is_followed_to_its_backup_set() {
     let o = obj(Some(tracking("j1", "Uploading")));
     let rec = Recorder::new(&log);
     let mut w = work(&o, &rec);
-    let outcome = track(&mut w, &script, "j1").await.unwrap();
+    let outcome = track(&mut w, &script, "j1", None).await.unwrap();
     let next = settle(&mut w, outcome).await;
     script.assert_done();
     let last = rec.writes().pop().unwrap();

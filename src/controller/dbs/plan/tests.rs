@@ -10,7 +10,7 @@ pub(crate) fn spec() -> DbsBackupPlanSpec {
     DbsBackupPlanSpec {
         region: "cn-hangzhou".into(),
         credentials_ref: None,
-        deletion_policy: DeletionPolicy::Retain,
+        deletion_policy: Some(DeletionPolicy::Retain),
         plan_name: "orders-mysql".into(),
         database_type: DbsDatabaseType::MySQL,
         instance_class: DbsInstanceClass::Micro,

@@ -11,7 +11,8 @@ pub(crate) fn udm() -> HbrBackupJobSpec {
     HbrBackupJobSpec {
         region: "cn-hangzhou".into(),
         credentials_ref: None,
-        deletion_policy: DeletionPolicy::Delete,
+        deletion_policy: Some(DeletionPolicy::Delete),
+        timeout: None,
         source_type: HbrSourceType::UdmEcs,
         retention: 7,
         instance_id: Some("i-demo01".into()),
