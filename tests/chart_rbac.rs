@@ -18,7 +18,8 @@
 //! Scenario: leader election (create, renew, release of the Lease); every example manifest
 //! (`examples/*.yaml`: the Secrets, an `RdsBackup` and an `HbrBackupJob` to `Succeeded`, a
 //! `DbsBackupPlan` to `Running` and then paused); a Secret change; deletion of all three with
-//! `deletionPolicy: Delete` (cloud cleanup, finalizer removal).
+//! `deletionPolicy: Delete` (cloud cleanup, finalizer removal; in the cluster-wide run the
+//! `RdsBackup` gets it from its namespace's `default-deletion-policy` annotation).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -377,8 +378,22 @@ async fn scenario(extra_args: &[&str]) -> Vec<Call> {
     let (client, calls) = recording_client(env.client.clone()).await;
     let operator = controller::start(cfg, client).await.unwrap();
 
+    if extra_args.is_empty() {
+        namespaces
+            .patch(
+                NS,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+                    "backup.aliyun.dev/default-deletion-policy": "Delete"
+                }}})),
+            )
+            .await
+            .unwrap();
+    }
+
     // Every example manifest (Secrets and one object of each kind), each cleaned up in the
-    // cloud on deletion; the plan is also paused once.
+    // cloud on deletion (the RdsBackup of the cluster-wide run through its namespace's
+    // default-deletion-policy); the plan is also paused once.
     let mut objects = Vec::new();
     for file in [
         "credentials-secret",
@@ -412,6 +427,12 @@ async fn scenario(extra_args: &[&str]) -> Vec<Call> {
             // One child at once (made and, on deletion, deleted by the schedule).
             manifest["spec"]["runOnCreate"] = true.into();
             manifest["spec"]["childrenDeletionPolicy"] = "Delete".into();
+        } else if kind == "RdsBackup" && extra_args.is_empty() {
+            // Delete by the namespace's default (the operator reads the Namespace).
+            manifest["spec"]
+                .as_object_mut()
+                .unwrap()
+                .remove("deletionPolicy");
         } else {
             manifest["spec"]["deletionPolicy"] = "Delete".into();
         }

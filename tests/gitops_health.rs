@@ -640,3 +640,40 @@ fn schedules_are_healthy_suspended_or_degraded_by_rpo() {
         );
     }
 }
+
+#[test]
+fn paused_objects_are_suspended_whatever_their_state() {
+    for kind in KINDS {
+        for (phase, ready, stalled) in [
+            ("Running", "False", "False"),
+            ("Failed", "False", "False"),
+            ("Succeeded", "False", "False"),
+        ] {
+            let mut st = status(
+                2,
+                phase,
+                ready,
+                "False",
+                stalled,
+                "paused by the annotation",
+            );
+            st["conditions"].as_array_mut().unwrap().push(cond(
+                "Paused",
+                "True",
+                "Paused",
+                "paused by the annotation",
+                2,
+            ));
+            // Behind the generation too: a spec change waits for the resume.
+            let msg = assert_health(object(kind, 3, Some(st)), "Suspended");
+            assert_eq!(msg, "paused by the annotation");
+        }
+    }
+    // Paused=False (or gone) is no pause.
+    let mut st = status(1, "Succeeded", "True", "False", "False", "done");
+    st["conditions"]
+        .as_array_mut()
+        .unwrap()
+        .push(cond("Paused", "False", "Resumed", "", 1));
+    assert_health(object("RdsBackup", 1, Some(st)), "Healthy");
+}

@@ -1,6 +1,7 @@
 //! Issue 15 ("Safe day-2 operations"): deletion protection (the shipped
 //! ValidatingAdmissionPolicy, its CEL and its enforcement by kube-sandbox), the `--selector`
-//! of managed objects, and the per-credential circuit breaker against the emulator.
+//! of managed objects, the per-credential circuit breaker against the emulator, pause (by
+//! annotation and by namespace), deletion-policy defaults and `spec.timeout` deadlines.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,11 +10,16 @@ mod common;
 use aliyun_backup_operator::cloud::{
     CloudMetrics, CredentialSource, StaticCredentials, credential_label,
 };
-use aliyun_backup_operator::crd::{DbsBackupPlan, RdsBackup, RdsBackupPhase};
+use std::time::Duration;
+
+use aliyun_backup_operator::crd::{
+    DbsBackupPlan, DeletionPolicy, HbrBackupJob, HbrBackupJobPhase, RdsBackup, RdsBackupPhase,
+};
 use common::*;
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_sandbox::admission::{DeleteRequest, PolicyDecision, evaluate_delete};
@@ -383,4 +389,315 @@ async fn refused_key_is_held_back_and_a_fixed_secret_proceeds_at_once() {
                 || c.access_key_id.as_deref() == Some(KEY_ID)),
     );
     assert!(!captured_logs().contains("CANARY"));
+}
+
+// ------------------------------------------------------------------ pause
+
+const PAUSED: &str = "backup.aliyun.dev/paused";
+
+fn paused(o: &RdsBackup) -> bool {
+    is_true(o, "Paused")
+        && condition(o, "Ready").is_some_and(|c| c.status == "False" && c.reason == "Paused")
+}
+
+async fn annotate<K>(api: &Api<K>, name: &str, annotations: Value)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+    )
+    .await
+    .unwrap();
+}
+
+/// Waits until the operator has run at least one more `RdsBackup` reconcile than `before`.
+async fn reconciled_since(env: &Env, before: u64) {
+    let metrics = env.operator().metrics.clone();
+    wait_until("another RdsBackup reconcile", || {
+        metrics.reconcile_count("RdsBackup") > before
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn paused_objects_make_no_cloud_calls_and_resume_where_they_stopped() {
+    let mut env =
+        Env::start_with(emulator_config().with_job_duration(Duration::from_secs(3600))).await;
+    env.start_operator().await;
+    let api = env.api::<RdsBackup>();
+    let mut running = backup("running", "rm-demo01", json!({}), json!({}));
+    running.spec.deletion_policy = Some(DeletionPolicy::Delete);
+    api.create(&PostParams::default(), &running).await.unwrap();
+    let o = wait_for(&api, "running", "a running task", |o| {
+        phase(o) == Some(RdsBackupPhase::Running)
+            && o.status.as_ref().is_some_and(|s| s.backup_job_id.is_some())
+    })
+    .await;
+    let job_id = o.status.unwrap().backup_job_id.unwrap();
+
+    // Paused during a running backup: the Paused conditions, nothing else.
+    annotate(&api, "running", json!({PAUSED: "true"})).await;
+    let o = wait_for(&api, "running", "Paused", paused).await;
+    let st = o.status.clone().unwrap();
+    assert_eq!(st.phase, Some(RdsBackupPhase::Running));
+    assert_eq!(st.backup_job_id.as_deref(), Some(job_id.as_str()));
+    assert!(
+        condition(&o, "Paused").unwrap().message.contains(PAUSED),
+        "{:?}",
+        condition(&o, "Paused")
+    );
+    // A new object created paused: no finalizer, no cloud call.
+    api.create(
+        &PostParams::default(),
+        &backup(
+            "born-paused",
+            "rm-demo02",
+            json!({}),
+            json!({PAUSED: "true"}),
+        ),
+    )
+    .await
+    .unwrap();
+    let o = wait_for(&api, "born-paused", "Paused", paused).await;
+    assert!(o.metadata.finalizers.is_none_or(|f| f.is_empty()));
+
+    // The task ends in the cloud; more reconciles run; still no cloud call.
+    let calls = env.emulator.call_count();
+    env.emulator.advance_time(Duration::from_secs(7200));
+    let before = env.operator().metrics.reconcile_count("RdsBackup");
+    annotate(
+        &api,
+        "running",
+        json!({"backup.aliyun.dev/reconcile-requested-at": "1"}),
+    )
+    .await;
+    annotate(
+        &api,
+        "born-paused",
+        json!({"backup.aliyun.dev/reconcile-requested-at": "1"}),
+    )
+    .await;
+    reconciled_since(&env, before + 1).await;
+    assert_eq!(
+        env.emulator.call_count(),
+        calls,
+        "no cloud call while paused"
+    );
+    let o = api.get("running").await.unwrap();
+    assert_eq!(phase(&o), Some(RdsBackupPhase::Running), "status kept");
+
+    // Deleting a paused object waits (finalizer kept) and says so.
+    api.delete("running", &DeleteParams::default())
+        .await
+        .unwrap();
+    let o = wait_for(&api, "running", "a waiting deletion", |o| {
+        o.metadata.deletion_timestamp.is_some()
+            && condition(o, "Paused").is_some_and(|c| c.message.contains("deletion waits"))
+    })
+    .await;
+    assert!(
+        o.metadata
+            .finalizers
+            .unwrap()
+            .contains(&"backup.aliyun.dev/cleanup".to_string())
+    );
+    assert_eq!(env.emulator.call_count(), calls);
+    assert_eq!(env.calls("DeleteBackup"), 0);
+
+    // Resume: the deletion goes on where it stopped (the task ended: its set is deleted).
+    annotate(&api, "running", json!({PAUSED: null})).await;
+    wait_gone(&api, "running").await;
+    assert_eq!(env.calls("DeleteBackup"), 1);
+    // Resume: the object created paused makes its backup now.
+    annotate(&api, "born-paused", json!({PAUSED: "false"})).await;
+    wait_for(&api, "born-paused", "a running task", |o| {
+        o.status.as_ref().is_some_and(|s| s.backup_job_id.is_some())
+            && condition(o, "Paused").is_none()
+    })
+    .await;
+    env.emulator.advance_time(Duration::from_secs(7200));
+    let o = wait_for(&api, "born-paused", "Succeeded", succeeded).await;
+    assert!(is_true(&o, "Ready"));
+    assert_eq!(env.calls("CreateBackup"), 2, "one create per object");
+}
+
+#[tokio::test]
+async fn a_paused_namespace_waits_for_the_operator_to_resume_it() {
+    let mut env = Env::start().await;
+    let mut cfg = env.operator_config();
+    cfg.paused_namespaces = vec![NS.to_string()];
+    env.start_operator_with(cfg).await;
+    let api = env.api::<RdsBackup>();
+    api.create(
+        &PostParams::default(),
+        &backup("frozen", "rm-demo01", json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    let o = wait_for(&api, "frozen", "Paused", paused).await;
+    let message = &condition(&o, "Paused").unwrap().message;
+    assert!(
+        message.contains(&format!("namespace {NS} is paused")),
+        "{message}"
+    );
+    assert_eq!(env.calls("CreateBackup"), 0);
+    // Restarted without the namespace in the list: it proceeds.
+    env.start_operator().await;
+    let o = wait_for(&api, "frozen", "Succeeded", succeeded).await;
+    assert!(condition(&o, "Paused").is_none());
+}
+
+// ------------------------------------------------------------------ deletion-policy defaults
+
+const DEFAULT_POLICY: &str = "backup.aliyun.dev/default-deletion-policy";
+
+#[tokio::test]
+async fn deletion_policy_comes_from_spec_then_namespace_then_operator() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    let namespaces: Api<Namespace> = Api::all(env.client.clone());
+    annotate(&namespaces, NS, json!({DEFAULT_POLICY: "Delete"})).await;
+    let api = env.api::<RdsBackup>();
+    api.create(
+        &PostParams::default(),
+        &backup("from-ns", "rm-demo01", json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    let mut kept = backup("from-spec", "rm-demo02", json!({}), json!({}));
+    kept.spec.deletion_policy = Some(DeletionPolicy::Retain);
+    api.create(&PostParams::default(), &kept).await.unwrap();
+    let o = wait_for(&api, "from-ns", "Succeeded", succeeded).await;
+    let st = o.status.unwrap();
+    assert_eq!(st.deletion_policy, Some(DeletionPolicy::Delete));
+    assert_eq!(
+        st.deletion_policy_source.as_deref(),
+        Some(format!("namespace annotation {DEFAULT_POLICY}").as_str())
+    );
+    let o = wait_for(&api, "from-spec", "Succeeded", succeeded).await;
+    let st = o.status.unwrap();
+    assert_eq!(st.deletion_policy, Some(DeletionPolicy::Retain));
+    assert_eq!(st.deletion_policy_source.as_deref(), Some("spec"));
+
+    // The namespace default deletes the backup set; the spec's Retain keeps its own.
+    api.delete("from-ns", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "from-ns").await;
+    assert_eq!(env.calls("DeleteBackup"), 1);
+    api.delete("from-spec", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "from-spec").await;
+    assert_eq!(env.calls("DeleteBackup"), 1);
+
+    // Without the annotation, the operator default (Retain here) decides; the cleanup reads
+    // the namespace afresh, whatever the status last showed.
+    api.create(
+        &PostParams::default(),
+        &backup("from-operator", "rm-demo01", json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    wait_for(&api, "from-operator", "Succeeded", succeeded).await;
+    annotate(&namespaces, NS, json!({DEFAULT_POLICY: null})).await;
+    api.delete("from-operator", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "from-operator").await;
+    assert_eq!(env.calls("DeleteBackup"), 1, "Retain: the set stays");
+
+    // With the operator default Delete and no annotation.
+    let mut cfg = env.operator_config();
+    cfg.default_deletion_policy = DeletionPolicy::Delete;
+    env.start_operator_with(cfg).await;
+    api.create(
+        &PostParams::default(),
+        &backup("operator-delete", "rm-demo02", json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    let o = wait_for(&api, "operator-delete", "Succeeded", succeeded).await;
+    let st = o.status.unwrap();
+    assert_eq!(st.deletion_policy, Some(DeletionPolicy::Delete));
+    assert!(
+        st.deletion_policy_source
+            .as_deref()
+            .is_some_and(|s| s.starts_with("operator default")),
+        "{st:?}"
+    );
+    api.delete("operator-delete", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "operator-delete").await;
+    assert_eq!(env.calls("DeleteBackup"), 2);
+}
+
+// ------------------------------------------------------------------ deadlines
+
+#[tokio::test]
+async fn past_spec_timeout_rds_leaves_the_task_and_hbr_cancels_the_job() {
+    let mut env =
+        Env::start_with(emulator_config().with_job_duration(Duration::from_secs(3600))).await;
+    env.start_operator().await;
+    let api = env.api::<RdsBackup>();
+    let mut b = backup("slow", "rm-demo01", json!({}), json!({}));
+    b.spec.timeout = Some("3s".into());
+    api.create(&PostParams::default(), &b).await.unwrap();
+    let jobs: Api<HbrBackupJob> = env.api();
+    let mut j: HbrBackupJob = serde_json::from_value(json!({
+        "apiVersion": "backup.aliyun.dev/v1alpha1",
+        "kind": "HbrBackupJob",
+        "metadata": { "name": "slow-job", "namespace": NS },
+        "spec": {
+            "region": "cn-hangzhou",
+            "credentialsRef": { "name": CREDS },
+            "sourceType": "UDM_ECS",
+            "instanceId": "i-demo01",
+            "retention": 7,
+            "detail": { "doCopy": false, "snapshotGroup": true, "diskIdList": ["d-1"] },
+        }
+    }))
+    .unwrap();
+    j.spec.timeout = Some("3s".into());
+    jobs.create(&PostParams::default(), &j).await.unwrap();
+
+    let deadline_exceeded =
+        |c: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>| {
+            c.is_some_and(|c| c.status == "True" && c.reason == "DeadlineExceeded")
+        };
+    let o = wait_for(&api, "slow", "DeadlineExceeded", |o| {
+        deadline_exceeded(condition(o, "Stalled"))
+    })
+    .await;
+    assert_eq!(phase(&o), Some(RdsBackupPhase::Failed));
+    let st = o.status.clone().unwrap();
+    assert!(st.completion_time.is_some() && st.backup_id.is_none());
+    let message = &condition(&o, "Stalled").unwrap().message;
+    assert!(message.contains("left running"), "{message}");
+    // The task still runs in RDS, still held by this object (never adopted by another).
+    let job = st.backup_job_id.unwrap();
+    let tasks = env.emulator.state()["rds"]["tasks"].clone();
+    assert!(
+        tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["BackupJobId"] == job.as_str() && t["BackupStatus"] != "Finished"),
+        "{tasks:#}"
+    );
+
+    let o = wait_for(&jobs, "slow-job", "DeadlineExceeded", |o| {
+        deadline_exceeded(condition(o, "Stalled"))
+    })
+    .await;
+    assert_eq!(phase(&o), Some(HbrBackupJobPhase::Failed));
+    let message = &condition(&o, "Stalled").unwrap().message;
+    assert!(message.contains("cancelled"), "{message}");
+    assert_eq!(env.calls("CancelBackupJob"), 1);
+    assert_eq!(env.calls("CreateBackup"), 1);
+    assert_eq!(env.calls("CreateBackupJob"), 1);
 }

@@ -2,6 +2,8 @@
 -- HbrBackupSchedule (backup.aliyun.dev).
 -- Source: charts/aliyun-backup-operator/files/argocd-health.lua; see docs/gitops.md.
 -- Verdicts, first match wins:
+--   Paused=True (annotation backup.aliyun.dev/paused, or a paused namespace)
+--                                              -> Suspended
 --   status missing, or status/condition observedGeneration behind metadata.generation
 --                                              -> Progressing (the operator has not acted yet)
 --   Stalled=True, RPOMet=False, phase Failed, Cancelled or PartiallySucceeded
@@ -47,6 +49,14 @@ local status = obj.status
 if status == nil then
   hs.status = "Progressing"
   hs.message = "Waiting for the operator to report status"
+  return hs
+end
+
+-- The operator is paused for this object; it keeps observedGeneration until it resumes.
+local paused = condition(status.conditions, "Paused")
+if paused ~= nil and paused.status == "True" then
+  hs.status = "Suspended"
+  hs.message = describe(paused, "Paused")
   return hs
 end
 
