@@ -41,6 +41,7 @@ fn loaded(password: PasswordRead, claimed: &[&str]) -> Loaded {
         password,
         claimed: claimed.iter().map(|c| c.to_string()).collect(),
         current_password: None,
+        holder: None,
     }
 }
 

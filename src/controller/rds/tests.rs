@@ -98,6 +98,7 @@ fn claims(step: Step) -> Claims {
         peers: Peers::default(),
         step,
         adopt: None,
+        holder: None,
     }
 }
 

@@ -16,6 +16,7 @@ pub(crate) fn spec() -> DbsBackupPlanSpec {
         instance_class: DbsInstanceClass::Micro,
         backup_method: DbsBackupMethod::Logical,
         backup_plan_id: None,
+        management_policy: crate::crd::ManagementPolicy::Manage,
         source: DbsSourceEndpoint {
             instance_type: DbsSourceInstanceType::Rds,
             region: None,

@@ -33,6 +33,8 @@ pub(crate) fn udm() -> HbrBackupJobSpec {
         container_resources: vec![],
         initiated_by_ack: None,
         cross_account: None,
+        job_id: None,
+        management_policy: crate::crd::ManagementPolicy::Manage,
     }
 }
 
