@@ -1213,6 +1213,17 @@ fn examples_parse_and_validate() {
     assert_eq!(rds.spec.region, "cn-hangzhou");
     assert_example_valid("RdsBackup", &rds_v);
 
+    let adopt_v = example("rds-backup-adopt.yaml");
+    let adopt: RdsBackup = serde_json::from_value(adopt_v.clone()).unwrap();
+    assert_eq!(adopt.spec.backup_id.as_deref(), Some("1234567890"));
+    assert_eq!(adopt.spec.backup_job_id, None);
+    assert!(adopt.spec.management_policy.is_observe_only());
+    assert_eq!(
+        adopt.spec.credentials_ref.as_ref().map(|r| r.name.as_str()),
+        Some("aliyun-credentials")
+    );
+    assert_example_valid("RdsBackup", &adopt_v);
+
     let hbr_v = example("hbr-backup-job.yaml");
     let hbr: HbrBackupJob = serde_json::from_value(hbr_v.clone()).unwrap();
     assert_eq!(hbr.spec.instance_id.as_deref(), Some("i-demo01"));
@@ -1290,6 +1301,7 @@ fn every_example_file_is_covered() {
             "hbr-backup-job.yaml",
             "hbr-backup-schedule.yaml",
             "rds-backup-schedule-every-minute.yaml",
+            "rds-backup-adopt.yaml",
             "rds-backup-schedule.yaml",
             "rds-backup.yaml"
         ]

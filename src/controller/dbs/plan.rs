@@ -297,10 +297,10 @@ pub fn validate(spec: &DbsBackupPlanSpec) -> Result<DesiredPlan, InvalidSpec> {
             )));
         }
     }
-    let needs_password = !spec.management_policy.is_observe_only()
-        && !(spec.database_type == DbsDatabaseType::Redis
-            || (spec.database_type == DbsDatabaseType::Mssql
-                && src.instance_type == DbsSourceInstanceType::Agent));
+    let needs_password = !(spec.management_policy.is_observe_only()
+        || spec.database_type == DbsDatabaseType::Redis
+        || (spec.database_type == DbsDatabaseType::Mssql
+            && src.instance_type == DbsSourceInstanceType::Agent));
     if needs_password && src.password_secret_ref.is_none() {
         return Err(InvalidSpec(
             "source.passwordSecretRef is required for this database type".into(),
