@@ -1300,8 +1300,8 @@ fn every_example_file_is_covered() {
             "dbs-password-secret.yaml",
             "hbr-backup-job.yaml",
             "hbr-backup-schedule.yaml",
-            "rds-backup-schedule-every-minute.yaml",
             "rds-backup-adopt.yaml",
+            "rds-backup-schedule-every-minute.yaml",
             "rds-backup-schedule.yaml",
             "rds-backup.yaml"
         ]
