@@ -313,7 +313,9 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
     // that carry it, the other objects' claims to recover an unknown create.
     let loaded = Loaded {
         password: match &step {
+            Step::AdoptExisting { .. } if desired.observe_only => Ok(None),
             Step::RecordIntent
+            | Step::AdoptExisting { .. }
             | Step::Create { .. }
             | Step::Configure { .. }
             | Step::RotatePassword { .. } => password(&obj, &desired, ctx).await?,
@@ -324,6 +326,14 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
             _ => HashSet::new(),
         },
         current_password,
+        holder: match &step {
+            // The claims of the other objects, read fresh (the cache may lag behind theirs).
+            Step::AdoptExisting { plan_id } => {
+                let all = runtime::list_fresh::<DbsBackupPlan>(ctx).await?;
+                plan::adoption_holder(&kind::uid(obj.as_ref())?, plan_id, &all)
+            }
+            _ => None,
+        },
     };
     let outcome = act(
         &mut w,
@@ -335,6 +345,9 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
     )
     .await?;
     let outcome = with_rpo(&mut w, &desired, outcome, jiff::Timestamp::now());
+    if let Some(message) = plan::adopted_message(&obj.spec, &w.status) {
+        w.set_adopted(&message);
+    }
     w.note_credentials(ctx, &target);
     work::finish(&mut w, ctx, outcome).await
 }
@@ -382,6 +395,8 @@ struct Loaded {
     claimed: HashSet<String>,
     /// The version of the password Secret now (for an existing plan).
     current_password: Option<String>,
+    /// For [`Step::AdoptExisting`]: the other object that holds the plan, if any.
+    holder: Option<String>,
 }
 
 /// Takes one step; the outcome is committed by [`work::finish`]. The writes before it are
@@ -399,23 +414,12 @@ async fn act(
         password,
         claimed,
         current_password,
+        holder,
     } = loaded;
     Ok(match step {
-        Step::RecordIntent => {
-            let uid = kind::uid(w.obj)?;
-            let token = create_token(&uid, w.obj.metadata.generation);
-            w.status.pending_create = Some(PendingCreate {
-                token: token.clone(),
-                started_at: Time(jiff::Timestamp::now()),
-            });
-            w.status.phase = Some(DbsBackupPlanPhase::Creating);
-            w.hold_generation = true;
-            w.commit(&Health::progressing(
-                reasons::CREATING,
-                format!("creating backup plan {:?}", desired.name),
-            ))
-            .await?;
-            create(w, dbs, desired, &token, password).await?
+        Step::RecordIntent => record_intent_and_create(w, dbs, desired, password).await?,
+        Step::AdoptExisting { plan_id } => {
+            adopt_existing(w, dbs, desired, &plan_id, holder, password).await?
         }
         Step::Create { token } => {
             // The outcome of an earlier create is unknown (crash, lost answer): look for the
@@ -551,6 +555,92 @@ fn after_push(w: &mut Work<'_>, observed: Option<&BackupPlanDetail>, health: Hea
         w.status.phase = Some(plan::observed_health(p, w.obj.spec.suspend).0);
     }
     Outcome::requeue(health, w.timing.poll_initial)
+}
+
+/// Records the create intent (a checkpoint: durable before the call), then
+/// `CreateAndStartBackupPlan` with its `ClientToken`.
+async fn record_intent_and_create(
+    w: &mut Work<'_>,
+    dbs: &dyn DbsApi,
+    desired: &DesiredPlan,
+    password: PasswordRead,
+) -> Result<Outcome> {
+    let uid = kind::uid(w.obj)?;
+    let token = create_token(&uid, w.obj.metadata.generation);
+    w.status.pending_create = Some(PendingCreate {
+        token: token.clone(),
+        started_at: Time(jiff::Timestamp::now()),
+    });
+    w.status.phase = Some(DbsBackupPlanPhase::Creating);
+    w.hold_generation = true;
+    w.commit(&Health::progressing(
+        reasons::CREATING,
+        format!("creating backup plan {:?}", desired.name),
+    ))
+    .await?;
+    create(w, dbs, desired, &token, password).await
+}
+
+/// Takes over the plan `spec.backupPlanId` names: refused when another object holds it
+/// (`holder`, from a fresh list), `Stalled/PlanNotFound` when the cloud does not know it. A
+/// purchased plan that was never configured is configured and started under `Manage`
+/// ([`plan::adopt_configures`]); any other plan is recorded (no cloud write) and, under
+/// `Manage`, the spec is pushed to it by the next reconcile (no applied configuration yet).
+async fn adopt_existing(
+    w: &mut Work<'_>,
+    dbs: &dyn DbsApi,
+    desired: &DesiredPlan,
+    plan_id: &str,
+    holder: Option<String>,
+    password: PasswordRead,
+) -> Result<Outcome> {
+    if let Some(holder) = holder {
+        return Ok(Outcome::requeue(
+            Health::stalled(
+                reasons::ADOPTION_REFUSED,
+                plan::adoption_refused_message(plan_id, &holder),
+            ),
+            w.timing.error_max,
+        ));
+    }
+    let found = match describe_plan(dbs, &desired.region, plan_id).await {
+        Ok(p) => p,
+        Err(e) => return Ok(w.cloud_error(e)),
+    };
+    let Some(found) = found else {
+        return Ok(Outcome::requeue(
+            Health::stalled(
+                reasons::PLAN_NOT_FOUND,
+                format!(
+                    "plan {plan_id} named by spec.backupPlanId does not exist in DBS region {} \
+                     (DescribeBackupPlanList); nothing was recorded. Correct spec.backupPlanId \
+                     (delete and recreate this object)",
+                    desired.region
+                ),
+            ),
+            w.timing.error_max,
+        ));
+    };
+    if plan::adopt_configures(desired, &found) {
+        return record_intent_and_create(w, dbs, desired, password).await;
+    }
+    w.status.backup_plan_id = Some(found.backup_plan_id.clone());
+    record_observed(&mut w.status, &found);
+    let (phase, health) = plan::observed_health(&found, plan::judged_suspend(desired, &found));
+    w.status.phase = Some(phase);
+    if desired.observe_only {
+        return Ok(Outcome::requeue(health, w.timing.poll_initial));
+    }
+    Ok(Outcome::requeue(
+        Health::progressing(
+            reasons::PLAN_ADOPTED,
+            format!(
+                "adopted plan {}; pushing the spec to it (ConfigureBackupPlan)",
+                found.backup_plan_id
+            ),
+        ),
+        w.timing.poll_initial,
+    ))
 }
 
 /// Lists the plans named like ours and picks ours ([`plan::find_own_plan`]); `claimed` are the
@@ -807,7 +897,7 @@ async fn observe(
         );
     };
     record_observed(&mut w.status, p);
-    let (phase, health) = plan::observed_health(p, desired.suspend);
+    let (phase, health) = plan::observed_health(p, plan::judged_suspend(desired, p));
     w.status.phase = Some(phase);
     let steady = matches!(
         phase,
@@ -878,12 +968,12 @@ async fn cleanup(
 ) -> Result<Action> {
     let mut w = Work::new(&obj, ctx, api);
     let orphan = orphan_on_delete(obj.metadata.annotations.as_ref());
-    let policy = if orphan {
+    let policy = if orphan || obj.spec.management_policy.is_observe_only() {
         crate::crd::DeletionPolicy::Retain
     } else {
         w.resolve_deletion_policy(ctx, true).await?
     };
-    let step = plan::plan_cleanup(orphan, policy, &w.status);
+    let step = plan::plan_cleanup_managed(orphan, policy, obj.spec.management_policy, &w.status);
     let outcome = match step {
         CleanupStep::LetGo(note) => work::let_go(note),
         CleanupStep::Finished => Outcome::finished(),

@@ -133,7 +133,20 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
         return work::finish(&mut w, ctx, outcome).await;
     }
     let uid = kind::uid(obj.as_ref())?;
+    let starting = matches!(
+        step,
+        Step::RecordIntent | Step::RecoverOrCreate | Step::AdoptExisting { .. }
+    );
+    if starting && let Err(e) = plan::validate_adoption(&obj.spec) {
+        let outcome = Outcome::requeue(
+            Health::stalled(reasons::INVALID_SPEC, e.0),
+            ctx.timing.resync,
+        );
+        return work::finish(&mut w, ctx, outcome).await;
+    }
     let request = match plan::validate(&obj.spec, &w.name, &uid) {
+        // An adopted job is never created: the create request does not matter.
+        _ if matches!(step, Step::AdoptExisting { .. }) => CreateBackupJobRequest::default(),
         Ok(r) => r,
         Err(e) if matches!(step, Step::RecordIntent | Step::RecoverOrCreate) => {
             let outcome = Outcome::requeue(
@@ -145,13 +158,14 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
         // A job exists: keep tracking it whatever the spec says.
         Err(_) => CreateBackupJobRequest::default(),
     };
-    if matches!(step, Step::RecordIntent | Step::RecoverOrCreate)
-        && !runtime::is_fresh(obj.as_ref(), api).await?
-    {
+    if starting && !runtime::is_fresh(obj.as_ref(), api).await? {
         // The cache lags behind a write (ours): act only on the latest state.
         return Ok(Action::requeue(ctx.timing.poll_initial));
     }
-    let deadline = match w.deadline(obj.spec.timeout.as_deref()) {
+    // An observed object is never acted on: no deadline (it would cancel or fail it).
+    let timeout = obj.spec.timeout.as_deref();
+    let timeout = timeout.filter(|_| !obj.spec.management_policy.is_observe_only());
+    let deadline = match w.deadline(timeout) {
         Ok(d) => d,
         Err(outcome) => return work::finish(&mut w, ctx, *outcome).await,
     };
@@ -172,7 +186,18 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
         }
     };
     let hbr = ctx.cloud.hbr(&target);
-    let outcome = act(&mut w, hbr.as_ref(), step, &request, deadline).await?;
+    let outcome = match step {
+        Step::AdoptExisting { job_id } => {
+            // The claims of the other objects, read fresh (the cache may lag behind theirs).
+            let all = runtime::list_fresh::<HbrBackupJob>(ctx).await?;
+            let holder = plan::adoption_holder(&uid, &job_id, &all);
+            adopt_existing(&mut w, hbr.as_ref(), &job_id, holder).await?
+        }
+        step => act(&mut w, hbr.as_ref(), step, &request, deadline).await?,
+    };
+    if let Some(message) = plan::adopted_message(&obj.spec, &w.status) {
+        w.set_adopted(&message);
+    }
     w.note_credentials(ctx, &target);
     work::finish(&mut w, ctx, outcome).await
 }
@@ -212,6 +237,8 @@ async fn act(
             Ok(None) => create(w, hbr, request).await,
             Err(e) => w.cloud_error(e),
         },
+        // Planned only through `apply`, which reads the claims first.
+        Step::AdoptExisting { .. } => Outcome::fields(Next::After(w.timing.poll_initial)),
         Step::Track { job_id } => track(w, hbr, &job_id, deadline).await?,
         Step::FetchSnapshots { job_id } => fetch_snapshots(w, hbr, &job_id).await,
         Step::Done => Outcome::fields(Next::After(w.timing.resync)),
@@ -271,6 +298,51 @@ async fn adopt(w: &mut Work<'_>, hbr: &dyn HbrApi, job: &CloudJob) -> Result<Out
         ),
         w.timing.poll_initial,
     ))
+}
+
+/// Takes over the job `spec.jobId` names: refused when another object holds it (`holder`,
+/// from a fresh list), `Stalled/JobNotFound` when the cloud does not know it; otherwise
+/// recorded (no cloud write) and tracked like a job the operator created.
+async fn adopt_existing(
+    w: &mut Work<'_>,
+    hbr: &dyn HbrApi,
+    job_id: &str,
+    holder: Option<String>,
+) -> Result<Outcome> {
+    if let Some(holder) = holder {
+        return Ok(Outcome::requeue(
+            Health::stalled(
+                reasons::ADOPTION_REFUSED,
+                plan::adoption_refused_message(job_id, &holder),
+            ),
+            w.timing.error_max,
+        ));
+    }
+    let source_type = w.obj.spec.source_type.as_str();
+    let job = match describe_job(hbr, source_type, job_id).await {
+        Ok(j) => j,
+        Err(e) => return Ok(w.cloud_error(e)),
+    };
+    let Some(job) = job else {
+        return Ok(Outcome::requeue(
+            Health::stalled(
+                reasons::JOB_NOT_FOUND,
+                format!(
+                    "job {job_id} named by spec.jobId does not exist in Cloud Backup (sourceType \
+                     {source_type}, DescribeBackupJobs2); nothing was recorded. Create a new \
+                     HbrBackupJob with the right id"
+                ),
+            ),
+            w.timing.error_max,
+        ));
+    };
+    w.status.job_id = Some(job.job_id.clone());
+    w.status.job_name.clone_from(&job.job_name);
+    let view = w.record(&job);
+    if view.phase.is_terminal() {
+        return finish_job(w, hbr, &job.job_id, view).await;
+    }
+    Ok(Outcome::requeue(view.health, w.timing.poll_initial))
 }
 
 async fn create(w: &mut Work<'_>, hbr: &dyn HbrApi, request: &CreateBackupJobRequest) -> Outcome {
@@ -525,9 +597,14 @@ const NOTE_RETAIN: &str = "deletionPolicy Retain: the job's backup is kept in th
 async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -> Result<Action> {
     let mut w = Work::new(&obj, ctx, api);
     let orphan = orphan_on_delete(obj.metadata.annotations.as_ref());
-    let delete = !orphan && w.resolve_deletion_policy(ctx, true).await? == DeletionPolicy::Delete;
+    let observe_only = obj.spec.management_policy.is_observe_only();
+    let delete = !orphan
+        && !observe_only
+        && w.resolve_deletion_policy(ctx, true).await? == DeletionPolicy::Delete;
     let outcome = if orphan {
         work::let_go(NOTE_ORPHAN)
+    } else if observe_only {
+        work::let_go(plan::NOTE_OBSERVE_ONLY)
     } else if w.status.job_id.is_none() && w.status.pending_create.is_none() {
         // Nothing was ever sent to the cloud.
         Outcome::finished()

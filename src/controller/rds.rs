@@ -64,10 +64,11 @@ use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use self::plan::{
-    BACKUP_JOB_EXISTS, CleanupStep, INCORRECT_BACKUP_SET_STATE, Peers, Resolution, Step,
-    candidate_sets, create_not_executed, describe_backups_start_time, observe_task,
-    outcome_unknown_message, peers, pick_task, plan_cleanup, reasons, record_backup_set,
-    resolve_intent, task_ended, terminal_health, validate,
+    AdoptId, BACKUP_JOB_EXISTS, CleanupStep, INCORRECT_BACKUP_SET_STATE, Peers, Resolution, Step,
+    adoption_holder, adoption_refused_message, candidate_sets, create_not_executed,
+    describe_backups_start_time, observe_task, outcome_unknown_message, peers, pick_task,
+    plan_cleanup, plan_cleanup_managed, reasons, record_adopted_set, record_backup_set,
+    resolve_intent, task_ended, terminal_health, validate, validate_adoption,
 };
 use super::conditions::Health;
 use super::context::Context;
@@ -147,7 +148,7 @@ fn instance_lock_key(spec: &crate::crd::RdsBackupSpec) -> String {
 async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Result<Action> {
     let mut w = Work::new(&obj, ctx, api);
     w.resolve_deletion_policy(ctx, false).await?;
-    let step = plan::plan(w.current.as_ref());
+    let step = plan::plan_spec(&obj.spec, w.current.as_ref());
     if step == Step::Done {
         let outcome = match terminal_health(&w.status) {
             Some(h) => Outcome::requeue(h, ctx.timing.resync),
@@ -156,10 +157,11 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
         return work::finish(&mut w, ctx, outcome).await;
     }
     // Validated once; only a create needs the request (a recorded task is tracked whatever
-    // the spec says).
-    let request = match validate(&obj.spec) {
+    // the spec says). The adoption fields are checked before anything is recorded.
+    let starting = matches!(step, Step::Create | Step::Adopt | Step::AdoptExisting(_));
+    let request = match validate(&obj.spec).and_then(|r| validate_adoption(&obj.spec).map(|_| r)) {
         Ok(r) => Some(r),
-        Err(message) if matches!(step, Step::Create | Step::Adopt) => {
+        Err(message) if starting => {
             let outcome = Outcome::requeue(
                 Health::stalled(reasons::INVALID_SPEC, message),
                 ctx.timing.resync,
@@ -168,7 +170,10 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
         }
         Err(_) => None,
     };
-    let deadline = match w.deadline(obj.spec.timeout.as_deref()) {
+    // An observed object is never acted on: no deadline (it would cancel or fail it).
+    let timeout = obj.spec.timeout.as_deref();
+    let timeout = timeout.filter(|_| !obj.spec.management_policy.is_observe_only());
+    let deadline = match w.deadline(timeout) {
         Ok(d) => d,
         Err(outcome) => return work::finish(&mut w, ctx, *outcome).await,
     };
@@ -201,12 +206,23 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
                 create_or_adopt(&mut w, rds.as_ref(), request, claims).await?
             }
         }
+        Step::AdoptExisting(_) => {
+            // The adoption critical section: the same lock and fresh claims as a create.
+            let _guard = ctx.locks.lock(&instance_lock_key(&obj.spec)).await;
+            let Some(claims) = load_claims(&mut w, ctx).await? else {
+                return Ok(Action::await_change());
+            };
+            adopt_existing(&mut w, rds.as_ref(), claims).await?
+        }
         Step::Track { job_id } => track(&mut w, rds.as_ref(), &job_id, deadline).await?,
         Step::FetchBackupSet { backup_id } => {
             fetch_backup_set(&mut w, rds.as_ref(), &backup_id).await?
         }
         Step::Done => Outcome::fields(Next::After(ctx.timing.resync)),
     };
+    if let Some(message) = plan::adopted_message(&obj.spec, &w.status) {
+        w.set_adopted(&message);
+    }
     w.note_credentials(ctx, &target);
     work::finish(&mut w, ctx, outcome).await
 }
@@ -219,6 +235,8 @@ struct Claims {
     step: Step,
     /// The `adopt-backup-id` annotation.
     adopt: Option<String>,
+    /// For [`Step::AdoptExisting`]: the other object that holds the id to adopt, if any.
+    holder: Option<String>,
 }
 
 /// Fresh reads under the lock: our own status (the cache can lag behind our last write, so
@@ -234,10 +252,16 @@ async fn load_claims(w: &mut Work<'_>, ctx: &Context) -> Result<Option<Claims>> 
         return Ok(None);
     };
     w.rebase(me.status.clone());
+    let step = plan::plan_spec(&w.obj.spec, w.current.as_ref());
+    let holder = match &step {
+        Step::AdoptExisting(id) => adoption_holder(&uid, id, &all),
+        _ => None,
+    };
     Ok(Some(Claims {
         peers: peers(&uid, &w.obj.spec, &all),
-        step: plan::plan(w.current.as_ref()),
+        step,
         adopt: adopt_backup_id(me.metadata.annotations.as_ref()).map(str::to_string),
+        holder,
     }))
 }
 
@@ -494,6 +518,7 @@ async fn create_or_adopt(
         mut peers,
         step,
         adopt,
+        ..
     } = claims;
     if !matches!(step, Step::Create | Step::Adopt) {
         // Resolved by an earlier reconcile whose write the cache had not seen yet.
@@ -614,6 +639,117 @@ async fn create_or_adopt(
     Ok(outcome)
 }
 
+/// Takes over the task or set the spec names (`backupJobId`/`backupId`) after the fresh reads
+/// ([`load_claims`]): refused when another object holds it, `Stalled` when the cloud does not
+/// know it; otherwise recorded (no cloud write) and tracked like a task the operator created.
+async fn adopt_existing(w: &mut Work<'_>, rds: &dyn RdsApi, claims: Claims) -> Result<Outcome> {
+    let Claims {
+        mut peers,
+        step,
+        holder,
+        ..
+    } = claims;
+    let Step::AdoptExisting(id) = step else {
+        // Recorded by an earlier reconcile whose write the cache had not seen yet.
+        return Ok(Outcome::fields(Next::After(w.timing.poll_initial)));
+    };
+    if let Some(holder) = holder {
+        return Ok(Outcome::requeue(
+            Health::stalled(
+                reasons::ADOPTION_REFUSED,
+                adoption_refused_message(&id, &holder),
+            ),
+            w.timing.error_max,
+        ));
+    }
+    let instance = w.obj.spec.instance().to_string();
+    match &id {
+        AdoptId::Task(job_id) => {
+            let task = match describe_task(rds, &instance, job_id).await {
+                Ok(t) => t,
+                Err(e) => return Ok(w.cloud_error(e)),
+            };
+            if task.is_none() {
+                return Ok(Outcome::requeue(
+                    Health::stalled(
+                        reasons::TASK_NOT_FOUND,
+                        format!(
+                            "backup task {job_id} named by spec.backupJobId does not exist on \
+                             instance {instance} (DescribeBackupTasks); nothing was recorded. \
+                             Create a new RdsBackup with the right id"
+                        ),
+                    ),
+                    w.timing.error_max,
+                ));
+            }
+            w.status.backup_job_id = Some(job_id.clone());
+            w.status.start_time = Some(Time(jiff::Timestamp::now()));
+            let now = jiff::Timestamp::now();
+            let (health, next) = observe_task(&mut w.status, task.as_ref(), now, w.timing);
+            Ok(match (next, w.status.backup_id.clone()) {
+                (Some(d), Some(backup_id)) if d.is_zero() => {
+                    fetch_backup_set(w, rds, &backup_id).await?
+                }
+                (Some(d), _) => Outcome::requeue(health, d),
+                (None, _) => Outcome::requeue(health, w.timing.resync),
+            })
+        }
+        AdoptId::Set(backup_id) => {
+            // A set that a task another object holds produced is theirs, even before they
+            // recorded it.
+            let unresolved = match resolve_peer_jobs(rds, &instance, &mut peers).await {
+                Ok(u) => u,
+                Err(e) => return Ok(w.cloud_error(e)),
+            };
+            if peers.claimed_backups.contains(backup_id) {
+                return Ok(Outcome::requeue(
+                    Health::stalled(
+                        reasons::ADOPTION_REFUSED,
+                        format!(
+                            "backup set {backup_id} named by spec.backupId was produced by a \
+                             backup task another RdsBackup on instance {instance} holds; \
+                             nothing was recorded"
+                        ),
+                    ),
+                    w.timing.error_max,
+                ));
+            }
+            if !unresolved.is_empty() {
+                return Ok(Outcome::requeue(
+                    Health::progressing(
+                        reasons::WAITING_FOR_INSTANCE,
+                        format!(
+                            "waiting until the backup task(s) {} of other RdsBackups on \
+                             instance {instance} show their backup sets before adopting {backup_id}",
+                            unresolved.join(", ")
+                        ),
+                    ),
+                    w.timing.wait,
+                ));
+            }
+            let set = match describe_set(rds, &instance, backup_id).await {
+                Ok(s) => s,
+                Err(e) => return Ok(w.cloud_error(e)),
+            };
+            let Some(set) = set else {
+                return Ok(Outcome::requeue(
+                    Health::stalled(
+                        reasons::BACKUP_SET_NOT_FOUND,
+                        format!(
+                            "backup set {backup_id} named by spec.backupId does not exist on \
+                             instance {instance} (DescribeBackups); nothing was recorded. Create \
+                             a new RdsBackup with the right id"
+                        ),
+                    ),
+                    w.timing.error_max,
+                ));
+            };
+            let health = record_adopted_set(&mut w.status, &set, jiff::Timestamp::now());
+            Ok(Outcome::requeue(health, w.timing.resync))
+        }
+    }
+}
+
 /// Observes the task; past `deadline` (`spec.timeout`) a task that has not ended fails the
 /// object and is left running (RDS cannot cancel one).
 async fn track(
@@ -684,12 +820,12 @@ async fn fetch_backup_set(w: &mut Work<'_>, rds: &dyn RdsApi, backup_id: &str) -
 async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Result<Action> {
     let mut w = Work::new(&obj, ctx, api);
     let orphan = orphan_on_delete(obj.metadata.annotations.as_ref());
-    let policy = if orphan {
+    let policy = if orphan || obj.spec.management_policy.is_observe_only() {
         DeletionPolicy::Retain
     } else {
         w.resolve_deletion_policy(ctx, true).await?
     };
-    let step = plan_cleanup(orphan, policy, &w.status);
+    let step = plan_cleanup_managed(orphan, policy, obj.spec.management_policy, &w.status);
     let outcome = match step {
         CleanupStep::LetGo(note) => work::let_go(note),
         CleanupStep::Finished => Outcome::finished(),

@@ -511,6 +511,21 @@ impl<K: Tracked> Work<'_, K> {
         self.set_credentials_valid(valid, reason, &message);
     }
 
+    /// Sets the condition `Adopted` (True, reason `AdoptedExisting`) with `message` (what was
+    /// adopted, under which management policy; see [`adopted_message`]).
+    pub fn set_adopted(&mut self, message: &str) {
+        let generation = self.obj.meta().generation;
+        set_condition(
+            self.status.conditions_mut(),
+            crate::crd::CONDITION_ADOPTED,
+            true,
+            reasons::ADOPTED_EXISTING,
+            message,
+            generation,
+            jiff::Timestamp::now(),
+        );
+    }
+
     fn set_credentials_valid(&mut self, valid: bool, reason: &str, message: &str) {
         let generation = self.obj.meta().generation;
         set_condition(
@@ -617,6 +632,20 @@ pub fn create_refused_health(request_id: Option<&str>, what_now: &str) -> Health
     )
 }
 
+/// The message of the condition `Adopted`: `what` (e.g. `backup task 123`) and the
+/// management policy.
+pub fn adopted_message(what: &str, policy: crate::crd::ManagementPolicy) -> String {
+    let how = if policy.is_observe_only() {
+        "observed only: the operator never changes it in the cloud"
+    } else {
+        "managed like one the operator created"
+    };
+    format!(
+        "adopted existing {what} (managementPolicy {}): {how}",
+        policy.as_str()
+    )
+}
+
 /// What to do after a refused create of a kind whose spec is immutable.
 pub const IMMUTABLE_CREATE_REFUSED: &str = "the spec cannot be changed, so create a new object with a corrected spec (or fix the cloud side)";
 
@@ -640,6 +669,10 @@ pub mod reasons {
     pub const DEADLINE_EXCEEDED: &str = "DeadlineExceeded";
     /// The pause was lifted; the next act sets the conditions.
     pub const RESUMED: &str = "Resumed";
+    /// `Adopted=True`: the object took over an existing cloud object.
+    pub const ADOPTED_EXISTING: &str = "AdoptedExisting";
+    /// The id to adopt is held by another object of the kind: nothing is recorded.
+    pub const ADOPTION_REFUSED: &str = "AdoptionRefused";
 }
 
 /// Whether a create error is a refusal that sending the same request again cannot change: the

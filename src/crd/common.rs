@@ -39,6 +39,10 @@ pub const CONDITION_STALLED: &str = "Stalled";
 /// Condition type: the operator is paused for this object (annotation `backup.aliyun.dev/paused`
 /// or a paused namespace); present only while paused.
 pub const CONDITION_PAUSED: &str = "Paused";
+/// Condition type: the object took over a cloud object that existed before it (`True`, reason
+/// `AdoptedExisting`, the message names the id and the management policy). Absent on objects
+/// whose cloud object the operator created.
+pub const CONDITION_ADOPTED: &str = "Adopted";
 
 /// Regular expression an Alibaba Cloud region id must match (`cn-hangzhou`, `ap-southeast-1`,
 /// `cn-shanghai-finance-1`, ...).
@@ -127,6 +131,33 @@ pub enum DeletionPolicy {
     Retain,
     /// Delete (or release) the cloud resource, waiting for running work to end first.
     Delete,
+}
+
+/// Whether the operator may change the cloud object, or only report what it sees.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crd::common::field_doc_only)]
+pub enum ManagementPolicy {
+    /// The operator creates (or adopts), changes and cleans up the cloud object.
+    #[default]
+    Manage,
+    /// The operator only reads: status follows the cloud object named by the adoption field,
+    /// nothing is ever written to the cloud, and deletion never touches it.
+    ObserveOnly,
+}
+
+impl ManagementPolicy {
+    /// The value as written in the spec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manage => "Manage",
+            Self::ObserveOnly => "ObserveOnly",
+        }
+    }
+
+    /// True for `ObserveOnly`.
+    pub fn is_observe_only(self) -> bool {
+        self == Self::ObserveOnly
+    }
 }
 
 /// Whether data is backed up within the same Alibaba Cloud account or across accounts.

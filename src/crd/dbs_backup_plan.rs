@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    CredentialsRef, CrossAccount, DeletionPolicy, PendingCreate, RenderError, SecretKeyRef,
-    render_json,
+    CredentialsRef, CrossAccount, DeletionPolicy, ManagementPolicy, PendingCreate, RenderError,
+    SecretKeyRef, render_json,
 };
 
 /// A Database Backup (DBS) backup plan: created and started once, then kept in line with the
@@ -68,12 +68,13 @@ use super::common::{
     validation = Rule::new("has(self.backupPlanId) == has(oldSelf.backupPlanId)").message("backupPlanId is immutable"),
     validation = Rule::new("!(self.databaseType in ['PostgreSQL', 'MongoDB']) || has(self.source.databaseName)").message("databaseType PostgreSQL and MongoDB need source.databaseName"),
     validation = Rule::new("self.databaseType != 'Oracle' || has(self.source.oracleSid)").message("databaseType Oracle needs source.oracleSid"),
-    validation = Rule::new("self.databaseType == 'Redis' || (self.databaseType == 'MSSQL' && self.source.instanceType == 'Agent') || (has(self.source.userName) && has(self.source.passwordSecretRef))").message("source.userName and source.passwordSecretRef are required (except for Redis, and MSSQL through a backup gateway)"),
+    validation = Rule::new("(has(self.managementPolicy) && self.managementPolicy == 'ObserveOnly') || self.databaseType == 'Redis' || (self.databaseType == 'MSSQL' && self.source.instanceType == 'Agent') || (has(self.source.userName) && has(self.source.passwordSecretRef))").message("source.userName and source.passwordSecretRef are required (except for Redis, and MSSQL through a backup gateway)"),
     validation = Rule::new("!has(self.billing) || !has(self.billing.payType) || self.billing.payType != 'postpay' || self.backupMethod == 'duplication'").message("billing.payType postpay is only available with backupMethod duplication"),
     validation = Rule::new("!has(self.billing) || !has(self.billing.payType) || self.billing.payType != 'postpay' || has(self.source.databaseInstanceType)").message("billing.payType postpay needs source.databaseInstanceType"),
     validation = Rule::new("!has(self.limits) || (!has(self.limits.diskIoKBps) && !has(self.limits.networkKBps)) || (self.databaseType == 'MySQL' && self.backupMethod == 'physical')").message("limits apply only to physical MySQL backups (databaseType MySQL, backupMethod physical)"),
     validation = Rule::new("!has(self.logBackup) || !has(self.logBackup.intervalSeconds) || self.backupMethod == 'physical'").message("logBackup.intervalSeconds applies only to backupMethod physical"),
     validation = Rule::new("!has(self.crossAccount) || has(self.crossAccount.userId) == has(self.crossAccount.roleName)").message("crossAccount needs both userId and roleName for a DbsBackupPlan"),
+    validation = Rule::new("!has(self.managementPolicy) || self.managementPolicy != 'ObserveOnly' || has(self.backupPlanId)").message("managementPolicy ObserveOnly needs backupPlanId (the plan to observe)"),
 )]
 pub struct DbsBackupPlanSpec {
     /// Region where DBS is used and the plan lives (`Region`), e.g. `cn-hangzhou`. Selects the
@@ -113,8 +114,13 @@ pub struct DbsBackupPlanSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("backupMethod is immutable"))]
     pub backup_method: DbsBackupMethod,
 
-    /// Use an already purchased, not yet configured plan instead of buying one
-    /// (`BackupPlanId`). Immutable.
+    /// Take over an existing plan (`BackupPlanId`) instead of buying one. A purchased plan
+    /// that was never configured (cloud status `wait`) is configured and started with
+    /// `CreateAndStartBackupPlan`; a configured plan is adopted: recorded in status and, with
+    /// `managementPolicy: Manage`, kept in line with the spec like a plan the operator created
+    /// (`ConfigureBackupPlan` pushes the spec, drift is corrected, `suspend` applies,
+    /// `deletionPolicy: Delete` releases it). Refused (`Stalled/AdoptionRefused`) when another
+    /// `DbsBackupPlan` holds it. Immutable once set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("backupPlanId is immutable"))]
@@ -164,6 +170,16 @@ pub struct DbsBackupPlanSpec {
     /// to false.
     #[serde(default)]
     pub suspend: bool,
+
+    /// `Manage` (default): the operator creates (or adopts) the plan, pushes the spec to it,
+    /// corrects drift, pauses/resumes it and releases it per `deletionPolicy`. `ObserveOnly`:
+    /// status follows the plan named by `backupPlanId` (required); the operator never writes
+    /// to the cloud (no configure, start, stop, rename or password push), and deleting the
+    /// object never touches the cloud, whatever `deletionPolicy` says. `source.userName` and
+    /// `source.passwordSecretRef` are not needed then. Can be changed: switching to `Manage`
+    /// takes the plan over (the spec is pushed to it).
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
 
     /// Recovery point objective, e.g. `26h` (units `s`, `m`, `h`, `d`): condition `RPOMet` turns
     /// False (and the `AliyunBackupRPOMissed` alert fires) when the newest successful full backup
@@ -861,6 +877,7 @@ mod tests {
             instance_class: DbsInstanceClass::Micro,
             backup_method: DbsBackupMethod::Logical,
             backup_plan_id: None,
+            management_policy: ManagementPolicy::Manage,
             source: DbsSourceEndpoint {
                 instance_type: DbsSourceInstanceType::Rds,
                 region: None,

@@ -6,7 +6,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    CredentialsRef, CrossAccount, DeletionPolicy, PendingCreate, RenderError, render_json as json,
+    CredentialsRef, CrossAccount, DeletionPolicy, ManagementPolicy, PendingCreate, RenderError,
+    render_json as json,
 };
 
 /// One Cloud Backup (HBR) backup job for ECS files, a whole ECS instance or ACK container
@@ -60,12 +61,13 @@ use super::common::{
     validation = Rule::new("!(self.sourceType in ['UDM_ECS', 'ECS_FILE']) || has(self.instanceId)").message("sourceType UDM_ECS and ECS_FILE need instanceId (the ECS instance to back up)"),
     validation = Rule::new("!(self.sourceType in ['ECS_FILE', 'CONTAINER']) || has(self.vaultId)").message("sourceType ECS_FILE and CONTAINER need vaultId (the backup vault that stores the data)"),
     validation = Rule::new("self.sourceType != 'UDM_ECS' || !has(self.backupType) || self.backupType == 'COMPLETE'").message("sourceType UDM_ECS supports only backupType COMPLETE"),
-    validation = Rule::new("self.sourceType != 'CONTAINER' || (has(self.containerClusterId) && has(self.containerResources) && size(self.containerResources) > 0)").message("sourceType CONTAINER needs containerClusterId and at least one containerResources entry"),
-    validation = Rule::new("self.sourceType != 'ECS_FILE' || (has(self.include) && size(self.include) > 0)").message("sourceType ECS_FILE needs at least one include path"),
+    validation = Rule::new("has(self.jobId) || self.sourceType != 'CONTAINER' || (has(self.containerClusterId) && has(self.containerResources) && size(self.containerResources) > 0)").message("sourceType CONTAINER needs containerClusterId and at least one containerResources entry"),
+    validation = Rule::new("has(self.jobId) || self.sourceType != 'ECS_FILE' || (has(self.include) && size(self.include) > 0)").message("sourceType ECS_FILE needs at least one include path"),
     validation = Rule::new("self.sourceType == 'ECS_FILE' || ((!has(self.include) || size(self.include) == 0) && (!has(self.exclude) || size(self.exclude) == 0) && (!has(self.speedLimits) || size(self.speedLimits) == 0) && !has(self.options))").message("include, exclude, speedLimits and options apply only to sourceType ECS_FILE"),
     validation = Rule::new("self.sourceType == 'CONTAINER' || ((!has(self.containerResources) || size(self.containerResources) == 0) && !has(self.containerClusterId))").message("containerClusterId and containerResources apply only to sourceType CONTAINER"),
     validation = Rule::new("self.sourceType == 'UDM_ECS' || !has(self.detail)").message("detail applies only to sourceType UDM_ECS"),
     validation = Rule::new("!has(self.options) || !has(self.options.useVss) || !self.options.useVss || !has(self.include) || size(self.include) <= 1").message("options.useVss allows a single include path"),
+    validation = Rule::new("!has(self.managementPolicy) || self.managementPolicy != 'ObserveOnly' || has(self.jobId)").message("managementPolicy ObserveOnly needs jobId (the job to observe)"),
 )]
 pub struct HbrBackupJobSpec {
     /// Alibaba Cloud region of the source and vault, e.g. `cn-hangzhou`. Selects the HBR
@@ -92,7 +94,8 @@ pub struct HbrBackupJobSpec {
 
     /// Deadline of the backup from its creation, e.g. `6h` (units `s`, `m`, `h`, `d`). Past it,
     /// the object ends `Failed` with reason `DeadlineExceeded` and the running job is
-    /// cancelled (`CancelBackupJob`). Unset: no deadline.
+    /// cancelled (`CancelBackupJob`). Unset: no deadline. Not applied with
+    /// `managementPolicy: ObserveOnly`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(s|m|h|d))+$"), length(max = 64))]
     pub timeout: Option<String>,
@@ -178,6 +181,22 @@ pub struct HbrBackupJobSpec {
     /// Cross-account backup (`CrossAccountType`, `CrossAccountUserId`, `CrossAccountRoleName`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cross_account: Option<CrossAccount>,
+
+    /// Adopt an existing job (`JobId`) of `sourceType` instead of calling `CreateBackupJob`:
+    /// it is tracked like a job the operator created (with `Manage`, cancelled on deletion
+    /// while it runs and its snapshot deleted with `deletionPolicy: Delete`). Refused
+    /// (`Stalled/AdoptionRefused`) when another `HbrBackupJob` holds it. With it, `include`
+    /// (`ECS_FILE`) and the container fields (`CONTAINER`) are not needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub job_id: Option<String>,
+
+    /// `Manage` (default): the operator creates (or adopts), tracks and cleans up the job.
+    /// `ObserveOnly`: status follows the job named by `jobId` (required), the operator never
+    /// writes to the cloud (no create, no cancel, no snapshot deletion), and deleting the
+    /// object never touches the cloud, whatever `deletionPolicy` says.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
 }
 
 /// `SourceType` of `CreateBackupJob`.
@@ -660,6 +679,8 @@ mod tests {
             container_resources: vec![],
             initiated_by_ack: None,
             cross_account: None,
+            job_id: None,
+            management_policy: ManagementPolicy::Manage,
         }
     }
 

@@ -5,10 +5,11 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{CredentialsRef, DeletionPolicy, PendingCreate};
+use super::common::{CredentialsRef, DeletionPolicy, ManagementPolicy, PendingCreate};
 
 /// One manual backup of an ApsaraDB RDS instance. A one-shot object: the operator calls
-/// `CreateBackup` exactly once, tracks the task until it ends and records the backup set.
+/// `CreateBackup` exactly once (or adopts an existing task or set named by `backupJobId` /
+/// `backupId`), tracks the task until it ends and records the backup set.
 /// The spec cannot be changed after creation; create a new object for a new backup.
 // `printcolumn(...)` entries repeat keys such as `type_`, which clippy mistakes for duplicated
 // attributes.
@@ -59,6 +60,8 @@ use super::common::{CredentialsRef, DeletionPolicy, PendingCreate};
     validation = Rule::new("!has(self.dbNames) || size(self.dbNames) == 0 || (has(self.backupStrategy) && self.backupStrategy == 'db')").message("dbNames needs backupStrategy: db"),
     validation = Rule::new("!has(self.backupStrategy) || self.backupStrategy != 'db' || (has(self.dbNames) && size(self.dbNames) > 0)").message("backupStrategy db needs at least one entry in dbNames"),
     validation = Rule::new("!has(self.backupType) || !has(self.backupMethod) || self.backupMethod == 'Physical'").message("backupType applies only to backupMethod Physical"),
+    validation = Rule::new("!has(self.backupJobId) || !has(self.backupId)").message("backupJobId and backupId are mutually exclusive: adopt either a backup task or a backup set"),
+    validation = Rule::new("!has(self.managementPolicy) || self.managementPolicy != 'ObserveOnly' || has(self.backupJobId) || has(self.backupId)").message("managementPolicy ObserveOnly needs backupJobId or backupId (the cloud object to observe)"),
 )]
 pub struct RdsBackupSpec {
     /// Alibaba Cloud region of the instance, e.g. `cn-hangzhou`. Selects the RDS endpoint and
@@ -82,7 +85,8 @@ pub struct RdsBackupSpec {
     /// Deadline of the backup from its creation, e.g. `6h` (units `s`, `m`, `h`, `d`). Past it,
     /// the object ends `Failed` with reason `DeadlineExceeded`: RDS has no API to cancel a backup task, so a running task is left to run
     /// (its backup set is not recorded, and `Delete` cleanup still waits for it and deletes
-    /// the set). Unset: no deadline.
+    /// the set). Unset: no deadline. Not applied with
+    /// `managementPolicy: ObserveOnly`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(s|m|h|d))+$"), length(max = 64))]
     pub timeout: Option<String>,
@@ -123,6 +127,29 @@ pub struct RdsBackupSpec {
     #[schemars(range(min = -1, max = 730))]
     #[x_kube(validation = Rule::new("self == -1 || (self >= 7 && self <= 730)").message("backupRetentionPeriod must be -1 or between 7 and 730"))]
     pub backup_retention_period: Option<i32>,
+
+    /// Adopt an existing backup task of the instance (`BackupJobId`) instead of calling
+    /// `CreateBackup`: the task is tracked to its backup set like one the operator created.
+    /// Refused (`Stalled/AdoptionRefused`) when another `RdsBackup` holds it. Not with
+    /// `backupId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9A-Za-z_-]+$"), length(min = 1, max = 64))]
+    pub backup_job_id: Option<String>,
+
+    /// Adopt an existing backup set of the instance (`BackupId`) instead of calling
+    /// `CreateBackup`: the set is fetched with `DescribeBackups` and recorded; the object is
+    /// `Succeeded` when the set is a successful one. Refused (`Stalled/AdoptionRefused`) when
+    /// another `RdsBackup` holds it. Not with `backupJobId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9A-Za-z_-]+$"), length(min = 1, max = 64))]
+    pub backup_id: Option<String>,
+
+    /// `Manage` (default): the operator creates (or adopts), tracks and, per `deletionPolicy`,
+    /// deletes the backup. `ObserveOnly`: status follows the task or set named by
+    /// `backupJobId`/`backupId` (required), the operator never writes to the cloud, and
+    /// deleting the object never touches the cloud, whatever `deletionPolicy` says.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
 }
 
 /// `BackupStrategy` of `CreateBackup`.

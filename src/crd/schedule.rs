@@ -249,7 +249,7 @@ macro_rules! schedule_crd {
         $(#[$meta:meta])*
         $spec:ident, $child:ty,
         kind = $kind:literal, plural = $plural:literal, shortname = $short:literal,
-        doc = $doc:literal
+        doc = $doc:literal, adoption = $adoption:literal
     ) => {
         $(#[$meta])*
         #[allow(clippy::duplicated_attributes)]
@@ -305,6 +305,10 @@ macro_rules! schedule_crd {
                 priority = 1
             )
         )]
+        #[x_kube(validation = kube::core::Rule::new(concat!(
+            "!(", $adoption, ") && (!has(self.template.spec.managementPolicy) || ",
+            "self.template.spec.managementPolicy == 'Manage')"
+        )).message("a schedule makes new backups: its template cannot adopt an existing cloud object (backupJobId, backupId, jobId) or be ObserveOnly"))]
         pub struct $spec {
             /// The schedule (flattened: every field sits directly under `spec`).
             #[serde(flatten)]
@@ -321,7 +325,8 @@ schedule_crd!(
     kind = "RdsBackupSchedule",
     plural = "rdsbackupschedules",
     shortname = "rdssched",
-    doc = "A cron schedule of RDS backups: makes one RdsBackup per slot, prunes old ones by retention, reports RPOMet."
+    doc = "A cron schedule of RDS backups: makes one RdsBackup per slot, prunes old ones by retention, reports RPOMet.",
+    adoption = "has(self.template.spec.backupJobId) || has(self.template.spec.backupId)"
 );
 
 schedule_crd!(
@@ -332,7 +337,8 @@ schedule_crd!(
     kind = "HbrBackupSchedule",
     plural = "hbrbackupschedules",
     shortname = "hbrsched",
-    doc = "A cron schedule of HBR backup jobs: makes one HbrBackupJob per slot, prunes old ones by retention, reports RPOMet."
+    doc = "A cron schedule of HBR backup jobs: makes one HbrBackupJob per slot, prunes old ones by retention, reports RPOMet.",
+    adoption = "has(self.template.spec.jobId)"
 );
 
 /// Phase of a schedule.

@@ -557,6 +557,38 @@ fn hbr_spec_is_immutable() {
     );
 }
 
+#[test]
+fn schedule_templates_cannot_adopt_or_observe() {
+    let sched = |template_spec: Value| {
+        json!({
+            "schedule": "@daily",
+            "template": {"spec": template_spec},
+        })
+    };
+    let msg = "template cannot adopt";
+    assert_ok("RdsBackupSchedule", sched(rds()));
+    assert_ok("HbrBackupSchedule", sched(hbr_udm()));
+    for patch in [
+        json!({"backupJobId": "123"}),
+        json!({"backupId": "456"}),
+        json!({"managementPolicy": "ObserveOnly", "backupId": "456"}),
+    ] {
+        assert_refused("RdsBackupSchedule", sched(merge(rds(), patch)), msg);
+    }
+    assert_ok(
+        "RdsBackupSchedule",
+        sched(merge(
+            rds(),
+            json!({"managementPolicy": "Manage", "timeout": "2h"}),
+        )),
+    );
+    assert_refused(
+        "HbrBackupSchedule",
+        sched(merge(hbr_udm(), json!({"jobId": "job-1"}))),
+        msg,
+    );
+}
+
 // ---------------------------------------------------------------- DbsBackupPlan
 
 fn dbs() -> Value {
@@ -1219,6 +1251,17 @@ fn examples_parse_and_validate() {
     assert_eq!(rds.spec.region, "cn-hangzhou");
     assert_example_valid("RdsBackup", &rds_v);
 
+    let adopt_v = example("rds-backup-adopt.yaml");
+    let adopt: RdsBackup = serde_json::from_value(adopt_v.clone()).unwrap();
+    assert_eq!(adopt.spec.backup_id.as_deref(), Some("1234567890"));
+    assert_eq!(adopt.spec.backup_job_id, None);
+    assert!(adopt.spec.management_policy.is_observe_only());
+    assert_eq!(
+        adopt.spec.credentials_ref.as_ref().map(|r| r.name.as_str()),
+        Some("aliyun-credentials")
+    );
+    assert_example_valid("RdsBackup", &adopt_v);
+
     let hbr_v = example("hbr-backup-job.yaml");
     let hbr: HbrBackupJob = serde_json::from_value(hbr_v.clone()).unwrap();
     assert_eq!(hbr.spec.instance_id.as_deref(), Some("i-demo01"));
@@ -1295,6 +1338,7 @@ fn every_example_file_is_covered() {
             "dbs-password-secret.yaml",
             "hbr-backup-job.yaml",
             "hbr-backup-schedule.yaml",
+            "rds-backup-adopt.yaml",
             "rds-backup-schedule-every-minute.yaml",
             "rds-backup-schedule.yaml",
             "rds-backup.yaml"

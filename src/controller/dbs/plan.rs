@@ -72,8 +72,10 @@ pub mod reasons {
     pub const PLAN_LOCKED: &str = "PlanLocked";
     /// The cloud rejected a call for this plan.
     pub const CLOUD_REJECTED: &str = "CloudRequestRejected";
-    /// The recorded plan no longer exists in the cloud.
+    /// The recorded plan (or the plan `spec.backupPlanId` names) does not exist in the cloud.
     pub const PLAN_NOT_FOUND: &str = "PlanNotFound";
+    /// The plan `spec.backupPlanId` names is held by another object.
+    pub const ADOPTION_REFUSED: &str = crate::controller::work::reasons::ADOPTION_REFUSED;
     /// Waiting for the plan to show up in `DescribeBackupPlanList`.
     pub const WAITING_FOR_PLAN: &str = "WaitingForPlan";
     /// Cleanup: `ReleaseBackupPlan`.
@@ -198,6 +200,8 @@ pub struct DesiredPlan {
     pub suspend: bool,
     /// `rpo`, parsed, with its text.
     pub rpo: Option<(std::time::Duration, String)>,
+    /// `managementPolicy: ObserveOnly`: never write to the cloud.
+    pub observe_only: bool,
 }
 
 impl DesiredPlan {
@@ -293,7 +297,8 @@ pub fn validate(spec: &DbsBackupPlanSpec) -> Result<DesiredPlan, InvalidSpec> {
             )));
         }
     }
-    let needs_password = !(spec.database_type == DbsDatabaseType::Redis
+    let needs_password = !(spec.management_policy.is_observe_only()
+        || spec.database_type == DbsDatabaseType::Redis
         || (spec.database_type == DbsDatabaseType::Mssql
             && src.instance_type == DbsSourceInstanceType::Agent));
     if needs_password && src.password_secret_ref.is_none() {
@@ -360,7 +365,93 @@ pub fn validate(spec: &DbsBackupPlanSpec) -> Result<DesiredPlan, InvalidSpec> {
         config,
         suspend: spec.suspend,
         rpo,
+        observe_only: spec.management_policy.is_observe_only(),
     })
+}
+
+/// The plan `spec.backupPlanId` names, if any (trimmed). `ObserveOnly` needs one (what the CEL
+/// rule says, for servers without CEL).
+pub fn validate_adoption(spec: &DbsBackupPlanSpec) -> Result<Option<String>, InvalidSpec> {
+    let id = nonempty(&spec.backup_plan_id);
+    if id.is_none() && spec.management_policy.is_observe_only() {
+        return Err(InvalidSpec(
+            "managementPolicy ObserveOnly needs spec.backupPlanId (the plan to observe); the \
+             operator never creates a plan for an ObserveOnly object"
+                .into(),
+        ));
+    }
+    Ok(id)
+}
+
+/// The other `DbsBackupPlan` (`namespace/name`, any namespace) that holds `plan_id` in its
+/// status or names it in its spec, if any: such a plan is never adopted
+/// (`docs/architecture.md#exactly-once`).
+pub fn adoption_holder(
+    me_uid: &str,
+    plan_id: &str,
+    all: &[crate::crd::DbsBackupPlan],
+) -> Option<String> {
+    use kube::ResourceExt;
+    all.iter()
+        .filter(|o| o.metadata.uid.as_deref() != Some(me_uid))
+        .find(|o| {
+            o.status.as_ref().and_then(|s| s.backup_plan_id.as_deref()) == Some(plan_id)
+                || nonempty(&o.spec.backup_plan_id).as_deref() == Some(plan_id)
+        })
+        .map(|o| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()))
+}
+
+/// The message of `Stalled/AdoptionRefused` for a plan `holder` holds.
+pub fn adoption_refused_message(plan_id: &str, holder: &str) -> String {
+    format!(
+        "plan {plan_id} named by spec.backupPlanId is held by DbsBackupPlan {holder}: no two \
+         DbsBackupPlans may hold the same plan; nothing was recorded. Delete one of the two \
+         objects"
+    )
+}
+
+/// The message of the condition `Adopted` when the status holds the plan the spec names;
+/// `None` for an object whose plan the operator bought.
+pub fn adopted_message(spec: &DbsBackupPlanSpec, status: &DbsBackupPlanStatus) -> Option<String> {
+    let id = validate_adoption(spec).ok().flatten()?;
+    (status.backup_plan_id.as_deref() == Some(id.as_str())).then(|| {
+        crate::controller::work::adopted_message(&format!("plan {id}"), spec.management_policy)
+    })
+}
+
+/// What adopting a plan the cloud reports takes: a purchased plan that was never configured
+/// (`wait`) is configured and started with `CreateAndStartBackupPlan` under `Manage`; any
+/// other plan (and any plan under `ObserveOnly`) is recorded as it is.
+pub fn adopt_configures(desired: &DesiredPlan, found: &BackupPlanDetail) -> bool {
+    !desired.observe_only && found.state() == PlanState::Wait
+}
+
+/// The `suspend` the observed plan is judged against: the spec's, or under `ObserveOnly`
+/// whatever the cloud says (a paused plan is then what is wanted, not something to resume).
+pub fn judged_suspend(desired: &DesiredPlan, observed: &BackupPlanDetail) -> bool {
+    if desired.observe_only {
+        observed.state() == PlanState::Pause
+    } else {
+        desired.suspend
+    }
+}
+
+/// Why an `ObserveOnly` object goes without cloud cleanup.
+pub const NOTE_OBSERVE_ONLY: &str = "managementPolicy ObserveOnly: the operator never changes \
+     the cloud, so the backup plan is left as it is whatever deletionPolicy says";
+
+/// [`plan_cleanup`] with the management policy: an `ObserveOnly` object is let go without
+/// touching the cloud (after the orphan annotation, whose note wins).
+pub fn plan_cleanup_managed(
+    orphan: bool,
+    policy: DeletionPolicy,
+    management: crate::crd::ManagementPolicy,
+    status: &DbsBackupPlanStatus,
+) -> CleanupStep {
+    if !orphan && management.is_observe_only() {
+        return CleanupStep::LetGo(NOTE_OBSERVE_ONLY);
+    }
+    plan_cleanup(orphan, policy, status)
 }
 
 fn source_endpoint(c: &PlanConfig, password: Option<Secret>) -> SourceEndpoint {
@@ -789,6 +880,11 @@ pub enum Step {
     /// The create was refused for good (phase `Failed`, no plan): nothing until the spec
     /// changes.
     AwaitSpecChange,
+    /// Take over the plan `spec.backupPlanId` names (nothing recorded yet).
+    AdoptExisting {
+        /// `BackupPlanId`.
+        plan_id: String,
+    },
 }
 
 /// The conditions of a resting object, from its status alone (after a pause, when the
@@ -813,7 +909,12 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
             None if status.phase == Some(DbsBackupPlanPhase::Failed) && !input.spec_changed => {
                 Step::AwaitSpecChange
             }
-            None => Step::RecordIntent,
+            None => match &input.desired.backup_plan_id {
+                Some(plan_id) => Step::AdoptExisting {
+                    plan_id: plan_id.clone(),
+                },
+                None => Step::RecordIntent,
+            },
             Some(p) => Step::Create {
                 token: p.token.clone(),
             },
@@ -823,6 +924,10 @@ pub fn plan(input: &PlanInput<'_>) -> Step {
         return Step::Observe { plan_id };
     };
     let desired = input.desired;
+    if desired.observe_only {
+        // Never a write: no configure, password push, rename, start or stop.
+        return Step::Observe { plan_id };
+    }
     let state = observed.state();
     if input.applied_fingerprint != Some(desired.fingerprint().as_str()) {
         return Step::Configure {

@@ -41,6 +41,7 @@ fn loaded(password: PasswordRead, claimed: &[&str]) -> Loaded {
         password,
         claimed: claimed.iter().map(|c| c.to_string()).collect(),
         current_password: None,
+        holder: None,
     }
 }
 
@@ -300,4 +301,116 @@ async fn cleanup_keeps_the_finalizer_when_release_fails() {
     let next = settle(&mut w, outcome).await;
     assert!(matches!(next, Next::Retry(_)));
     assert!(rec.event_reasons().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// adoption by spec
+// ---------------------------------------------------------------------------------------------
+
+fn adopting(policy: crate::crd::ManagementPolicy) -> DbsBackupPlan {
+    let mut o = obj(None);
+    o.spec.backup_plan_id = Some("dbs-1".into());
+    o.spec.management_policy = policy;
+    o
+}
+
+fn listed(status: &str) -> DescribeBackupPlanListResponse {
+    DescribeBackupPlanListResponse {
+        items: vec![observed(status)],
+        ..DescribeBackupPlanListResponse::default()
+    }
+}
+
+fn adopt_step() -> Step {
+    Step::AdoptExisting {
+        plan_id: "dbs-1".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_configured_plan_is_recorded_without_a_write_to_the_cloud() {
+    for policy in [
+        crate::crd::ManagementPolicy::Manage,
+        crate::crd::ManagementPolicy::ObserveOnly,
+    ] {
+        let log = Log::default();
+        let script = Script::new(&log).then("DescribeBackupPlanList", Ok(listed("running")));
+        let (rec, _) = run(
+            &adopting(policy),
+            &script,
+            adopt_step(),
+            loaded(Ok(None), &[]),
+        )
+        .await;
+        assert_eq!(log.calls(), ["DescribeBackupPlanList"], "{policy:?}");
+        assert!(rec.annotations().is_empty());
+        let last = rec.writes().pop().unwrap();
+        assert_eq!(last.backup_plan_id.as_deref(), Some("dbs-1"));
+        assert_eq!(last.pending_create, None);
+        assert_eq!(last.phase, Some(DbsBackupPlanPhase::Running));
+        let expected = if policy.is_observe_only() {
+            reasons::PLAN_RUNNING
+        } else {
+            reasons::PLAN_ADOPTED
+        };
+        assert_eq!(reason(&last), expected);
+    }
+}
+
+#[tokio::test]
+async fn a_managed_unconfigured_plan_is_configured_and_started() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then("DescribeBackupPlanList", Ok(listed("wait")))
+        .then("CreateAndStartBackupPlan", Ok(created("dbs-1")));
+    let (rec, _) = run(
+        &adopting(crate::crd::ManagementPolicy::Manage),
+        &script,
+        adopt_step(),
+        loaded(password(), &[]),
+    )
+    .await;
+    assert_eq!(
+        log.calls(),
+        ["DescribeBackupPlanList", "CreateAndStartBackupPlan"]
+    );
+    assert!(script.requests.lock().unwrap()[1].contains("dbs-1"));
+    let writes = rec.writes();
+    assert!(writes[0].pending_create.is_some(), "the intent first");
+    assert_eq!(writes[1].backup_plan_id.as_deref(), Some("dbs-1"));
+}
+
+#[tokio::test]
+async fn a_held_or_unknown_plan_is_not_recorded() {
+    let log = Log::default();
+    let script = Script::new(&log);
+    let mut l = loaded(password(), &[]);
+    l.holder = Some("ns/first".into());
+    let (rec, _) = run(
+        &adopting(crate::crd::ManagementPolicy::Manage),
+        &script,
+        adopt_step(),
+        l,
+    )
+    .await;
+    assert!(log.calls().is_empty());
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(reason(&last), reasons::ADOPTION_REFUSED);
+    assert_eq!(last.backup_plan_id, None);
+
+    let log = Log::default();
+    let script = Script::new(&log).then(
+        "DescribeBackupPlanList",
+        Ok(DescribeBackupPlanListResponse::default()),
+    );
+    let (rec, _) = run(
+        &adopting(crate::crd::ManagementPolicy::Manage),
+        &script,
+        adopt_step(),
+        loaded(password(), &[]),
+    )
+    .await;
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(reason(&last), reasons::PLAN_NOT_FOUND);
+    assert_eq!(last.backup_plan_id, None);
 }

@@ -14,8 +14,10 @@ use crate::cloud::api::hbr::{
 };
 use crate::controller::conditions::Health;
 use crate::crd::{
-    CrossAccountType, HbrBackupJobPhase, HbrBackupJobSpec, HbrBackupJobStatus, HbrSourceType,
+    CrossAccountType, HbrBackupJob, HbrBackupJobPhase, HbrBackupJobSpec, HbrBackupJobStatus,
+    HbrSourceType,
 };
+use kube::ResourceExt;
 
 /// Condition / event reasons of the `HbrBackupJob` controller (stable PascalCase).
 pub mod reasons {
@@ -35,8 +37,10 @@ pub mod reasons {
     pub const BACKUP_FAILED: &str = "BackupFailed";
     /// `CANCELED`.
     pub const BACKUP_CANCELLED: &str = "BackupCancelled";
-    /// The recorded job cannot be found any more.
+    /// The recorded job (or the job `spec.jobId` names) cannot be found.
     pub const JOB_NOT_FOUND: &str = "JobNotFound";
+    /// The job `spec.jobId` names is held by another object.
+    pub const ADOPTION_REFUSED: &str = crate::controller::work::reasons::ADOPTION_REFUSED;
     /// Cleanup: `CancelBackupJob` was sent; waiting for the job to end.
     pub const CANCELLING: &str = "CancellingJob";
     /// Cleanup: deleting the job's snapshots.
@@ -459,9 +463,68 @@ pub fn needs_snapshot_ids(spec: &HbrBackupJobSpec, status: &HbrBackupJobStatus) 
         )
 }
 
+/// The job `spec.jobId` names, if any (trimmed). `ObserveOnly` needs one (what the CEL rule
+/// says, for servers without CEL).
+pub fn validate_adoption(spec: &HbrBackupJobSpec) -> Result<Option<String>, InvalidSpec> {
+    let id = spec
+        .job_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|j| !j.is_empty())
+        .map(str::to_string);
+    if id.is_none() && spec.management_policy.is_observe_only() {
+        return Err(InvalidSpec(
+            "managementPolicy ObserveOnly needs spec.jobId (the job to observe); the operator \
+             never creates a job for an ObserveOnly object"
+                .into(),
+        ));
+    }
+    Ok(id)
+}
+
+/// The other `HbrBackupJob` (`namespace/name`, any namespace) that holds `job_id` in its status
+/// or names it in its spec, if any: such a job is never adopted
+/// (`docs/architecture.md#exactly-once`).
+pub fn adoption_holder(me_uid: &str, job_id: &str, all: &[HbrBackupJob]) -> Option<String> {
+    all.iter()
+        .filter(|o| o.metadata.uid.as_deref() != Some(me_uid))
+        .find(|o| {
+            o.status.as_ref().and_then(|s| s.job_id.as_deref()) == Some(job_id)
+                || o.spec.job_id.as_deref().map(str::trim) == Some(job_id)
+        })
+        .map(|o| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()))
+}
+
+/// The message of `Stalled/AdoptionRefused` for a job `holder` holds.
+pub fn adoption_refused_message(job_id: &str, holder: &str) -> String {
+    format!(
+        "job {job_id} named by spec.jobId is held by HbrBackupJob {holder}: no two HbrBackupJobs \
+         may hold the same job; nothing was recorded. Delete one of the two objects"
+    )
+}
+
+/// The message of the condition `Adopted` when the status holds the job the spec names;
+/// `None` for an object whose job the operator created.
+pub fn adopted_message(spec: &HbrBackupJobSpec, status: &HbrBackupJobStatus) -> Option<String> {
+    let id = validate_adoption(spec).ok().flatten()?;
+    (status.job_id.as_deref() == Some(id.as_str())).then(|| {
+        crate::controller::work::adopted_message(&format!("job {id}"), spec.management_policy)
+    })
+}
+
+/// Why an `ObserveOnly` object goes without cloud cleanup.
+pub const NOTE_OBSERVE_ONLY: &str = "managementPolicy ObserveOnly: the operator never changes \
+     the cloud, so the job is neither cancelled nor are its snapshots deleted, whatever \
+     deletionPolicy says";
+
 /// The one next step of the apply path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
+    /// Take over the job `spec.jobId` names (nothing recorded yet).
+    AdoptExisting {
+        /// `JobId`.
+        job_id: String,
+    },
     /// Write `pendingCreate` and the job name (no cloud call yet).
     RecordIntent,
     /// Search the jobs for ours by name (after a crash), then create if it is not there.
@@ -518,7 +581,10 @@ pub fn plan(spec: &HbrBackupJobSpec, status: &HbrBackupJobStatus) -> Step {
     match (&status.job_id, &status.pending_create) {
         // The create was refused for good: nothing exists, nothing more to do.
         (None, None) if status.phase == Some(HbrBackupJobPhase::Failed) => Step::Done,
-        (None, None) => Step::RecordIntent,
+        (None, None) => match validate_adoption(spec) {
+            Ok(Some(job_id)) => Step::AdoptExisting { job_id },
+            _ => Step::RecordIntent,
+        },
         (None, Some(_)) => Step::RecoverOrCreate,
         (Some(job_id), _) => {
             let job_id = job_id.clone();

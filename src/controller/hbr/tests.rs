@@ -230,3 +230,63 @@ async fn cleanup_of_an_intent_with_no_job_found_lets_go() {
     assert!(matches!(next, Next::Finished));
     assert!(rec.writes().is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// adoption by spec
+// ---------------------------------------------------------------------------------------------
+
+async fn adopt(
+    o: &HbrBackupJob,
+    script: Script,
+    holder: Option<&str>,
+) -> (Recorder<HbrBackupJob>, Next) {
+    let rec = Recorder::new(&script.log);
+    let mut w = work(o, &rec);
+    let outcome = adopt_existing(&mut w, &script, "job-1", holder.map(str::to_string))
+        .await
+        .unwrap();
+    let next = settle(&mut w, outcome).await;
+    script.assert_done();
+    (rec, next)
+}
+
+fn adopting() -> HbrBackupJob {
+    let mut o = obj(None);
+    o.spec.job_id = Some("job-1".into());
+    o
+}
+
+#[tokio::test]
+async fn an_adopted_job_is_recorded_and_tracked_without_a_create() {
+    let log = Log::default();
+    let script = Script::new(&log).then("DescribeBackupJobs2", Ok(jobs(vec![job("RUNNING")])));
+    let (rec, next) = adopt(&adopting(), script, None).await;
+    assert_eq!(log.calls(), ["DescribeBackupJobs2"]);
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.job_id.as_deref(), Some("job-1"));
+    assert_eq!(last.pending_create, None);
+    assert_eq!(last.phase, Some(HbrBackupJobPhase::Running));
+    assert_eq!(reason(&last), reasons::BACKUP_RUNNING);
+    assert!(matches!(next, Next::After(_)));
+}
+
+#[tokio::test]
+async fn a_held_or_unknown_job_is_not_recorded() {
+    let log = Log::default();
+    let (rec, _) = adopt(&adopting(), Script::new(&log), Some("ns/first")).await;
+    assert!(log.calls().is_empty());
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(reason(&last), reasons::ADOPTION_REFUSED);
+    assert_eq!(last.job_id, None);
+
+    let log = Log::default();
+    let script = Script::new(&log).then("DescribeBackupJobs2", Ok(jobs(vec![])));
+    let (rec, _) = adopt(&adopting(), script, None).await;
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(reason(&last), reasons::JOB_NOT_FOUND);
+    assert_eq!(last.job_id, None);
+    assert!(matches!(
+        crate::controller::conditions::find(&last.conditions, "Stalled"),
+        Some(c) if c.status == "True"
+    ));
+}

@@ -20,8 +20,8 @@ use crate::controller::Timing;
 use crate::controller::backoff::poll_interval;
 use crate::controller::conditions::Health;
 use crate::crd::{
-    ANNOTATION_ADOPT_BACKUP_ID, DeletionPolicy, RdsBackup, RdsBackupMethod, RdsBackupPhase,
-    RdsBackupSet, RdsBackupSpec, RdsBackupStatus, RdsBackupStrategy,
+    ANNOTATION_ADOPT_BACKUP_ID, DeletionPolicy, ManagementPolicy, RdsBackup, RdsBackupMethod,
+    RdsBackupPhase, RdsBackupSet, RdsBackupSpec, RdsBackupStatus, RdsBackupStrategy,
 };
 
 /// Error code of `CreateBackup` when a backup already runs on the instance.
@@ -65,9 +65,10 @@ pub mod reasons {
     pub const CLOUD_CLEANUP_SKIPPED: &str = crate::controller::work::reasons::CLOUD_CLEANUP_SKIPPED;
     /// A create's outcome cannot be proven (see [`super::outcome_unknown_message`]).
     pub const CREATE_OUTCOME_UNKNOWN: &str = "CreateOutcomeUnknown";
-    /// The set named by the adopt annotation is held by another object.
-    pub const ADOPTION_REFUSED: &str = "AdoptionRefused";
-    /// The set named by the adopt annotation does not exist.
+    /// The set named by the adopt annotation (or the task or set named by the spec) is held by
+    /// another object.
+    pub const ADOPTION_REFUSED: &str = crate::controller::work::reasons::ADOPTION_REFUSED;
+    /// The set named by the adopt annotation or by `spec.backupId` does not exist.
     pub const BACKUP_SET_NOT_FOUND: &str = "BackupSetNotFound";
     /// `CreateBackup` was refused for good (the spec can never work): phase `Failed`.
     pub const CREATE_REFUSED: &str = crate::controller::work::reasons::CREATE_REFUSED;
@@ -146,6 +147,9 @@ pub enum Step {
         /// `BackupId`.
         backup_id: String,
     },
+    /// Take over the task or set the spec names (`backupJobId`/`backupId`): nothing is
+    /// recorded yet.
+    AdoptExisting(AdoptId),
     /// Terminal: nothing to do.
     Done,
 }
@@ -182,6 +186,22 @@ pub fn plan(status: Option<&RdsBackupStatus>) -> Step {
         return Step::Adopt;
     }
     Step::Create
+}
+
+/// Chooses the next step from the spec's adoption fields and the status: an object that names
+/// a task or set to adopt ([`validate_adoption`]) and has recorded nothing yet (no task, no
+/// set, no intent, not failed) adopts it; everything else is [`plan`].
+pub fn plan_spec(spec: &RdsBackupSpec, status: Option<&RdsBackupStatus>) -> Step {
+    let nothing_recorded = status.is_none_or(|s| {
+        s.backup_job_id.is_none()
+            && s.backup_id.is_none()
+            && s.pending_create.is_none()
+            && s.phase != Some(RdsBackupPhase::Failed)
+    });
+    match validate_adoption(spec) {
+        Ok(Some(id)) if nothing_recorded => Step::AdoptExisting(id),
+        _ => plan(status),
+    }
 }
 
 /// What deleting an `RdsBackup` takes next (`docs/architecture.md#deletion`).
@@ -240,6 +260,154 @@ pub fn plan_cleanup(orphan: bool, policy: DeletionPolicy, s: &RdsBackupStatus) -
         // Failed, or ended without a visible backup id: nothing we can address.
         None => CleanupStep::Finished,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// adoption by spec (pure)
+// ---------------------------------------------------------------------------------------------
+
+/// What the spec names to adopt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdoptId {
+    /// `spec.backupJobId`: a backup task, tracked to its set.
+    Task(String),
+    /// `spec.backupId`: a backup set, fetched and recorded.
+    Set(String),
+}
+
+impl AdoptId {
+    /// What it is, for messages: `backup task 123` / `backup set 456`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Task(id) => format!("backup task {id}"),
+            Self::Set(id) => format!("backup set {id}"),
+        }
+    }
+
+    /// The spec field that names it.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Task(_) => "spec.backupJobId",
+            Self::Set(_) => "spec.backupId",
+        }
+    }
+}
+
+fn trimmed(v: Option<&String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Checks the adoption fields (what the CEL rules say, for servers without CEL): at most one
+/// of `backupJobId` and `backupId`; `ObserveOnly` needs one. The id to adopt, if any.
+pub fn validate_adoption(spec: &RdsBackupSpec) -> Result<Option<AdoptId>, String> {
+    let job = trimmed(spec.backup_job_id.as_ref());
+    let set = trimmed(spec.backup_id.as_ref());
+    match (job, set) {
+        (Some(_), Some(_)) => Err(
+            "spec.backupJobId and spec.backupId are mutually exclusive: adopt either a backup \
+             task or a backup set"
+                .into(),
+        ),
+        (Some(j), None) => Ok(Some(AdoptId::Task(j))),
+        (None, Some(b)) => Ok(Some(AdoptId::Set(b))),
+        (None, None) if spec.management_policy.is_observe_only() => Err(
+            "managementPolicy ObserveOnly needs spec.backupJobId or spec.backupId (the backup \
+             to observe); the operator never creates a backup for an ObserveOnly object"
+                .into(),
+        ),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The other `RdsBackup` (`namespace/name`, any namespace) that holds `id` in its status or
+/// names it in its spec, if any: such an id is never adopted
+/// (`docs/architecture.md#exactly-once`).
+pub fn adoption_holder(me_uid: &str, id: &AdoptId, all: &[RdsBackup]) -> Option<String> {
+    all.iter()
+        .filter(|o| o.metadata.uid.as_deref() != Some(me_uid))
+        .find(|o| {
+            let st = o.status.as_ref();
+            match id {
+                AdoptId::Task(j) => {
+                    st.and_then(|s| s.backup_job_id.as_deref()) == Some(j.as_str())
+                        || trimmed(o.spec.backup_job_id.as_ref()).as_deref() == Some(j.as_str())
+                }
+                AdoptId::Set(b) => {
+                    st.and_then(|s| s.backup_id.as_deref()) == Some(b.as_str())
+                        || trimmed(o.spec.backup_id.as_ref()).as_deref() == Some(b.as_str())
+                }
+            }
+        })
+        .map(|o| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()))
+}
+
+/// The message of `Stalled/AdoptionRefused` for an id `holder` holds.
+pub fn adoption_refused_message(id: &AdoptId, holder: &str) -> String {
+    format!(
+        "{} named by {} is held by RdsBackup {holder}: no two RdsBackups may hold the same \
+         backup; nothing was recorded. Delete one of the two objects",
+        id.describe(),
+        id.field()
+    )
+}
+
+/// The message of the condition `Adopted` when the status holds the task or set the spec
+/// names; `None` for an object whose backup the operator created.
+pub fn adopted_message(spec: &RdsBackupSpec, status: &RdsBackupStatus) -> Option<String> {
+    let id = validate_adoption(spec).ok().flatten()?;
+    let held = match &id {
+        AdoptId::Task(j) => status.backup_job_id.as_deref() == Some(j.as_str()),
+        AdoptId::Set(b) => {
+            status.backup_job_id.is_none() && status.backup_id.as_deref() == Some(b.as_str())
+        }
+    };
+    held.then(|| crate::controller::work::adopted_message(&id.describe(), spec.management_policy))
+}
+
+/// Records an adopted backup set (`spec.backupId`): `Succeeded` when the set is a successful
+/// one, else `Failed` (`Stalled/BackupFailed`).
+pub fn record_adopted_set(
+    status: &mut RdsBackupStatus,
+    set: &CloudBackupSet,
+    now: jiff::Timestamp,
+) -> Health {
+    let health = record_backup_set(status, set, now);
+    status.cloud_status = Some(TaskState::Finished.as_str().into());
+    let ok = set
+        .backup_status
+        .as_deref()
+        .is_some_and(|s| s.trim().eq_ignore_ascii_case("Success"));
+    if ok {
+        return health;
+    }
+    status.phase = Some(RdsBackupPhase::Failed);
+    status.cloud_status = Some(TaskState::Failed.as_str().into());
+    Health::stalled(
+        reasons::BACKUP_FAILED,
+        format!(
+            "adopted backup set {} is not a successful one (BackupStatus {})",
+            set.backup_id,
+            set.backup_status.as_deref().unwrap_or("unknown")
+        ),
+    )
+}
+
+/// Why an `ObserveOnly` object goes without cloud cleanup.
+pub const NOTE_OBSERVE_ONLY: &str = "managementPolicy ObserveOnly: the operator never changes \
+     the cloud, so the backup is left as it is whatever deletionPolicy says";
+
+/// [`plan_cleanup`] with the management policy: an `ObserveOnly` object is let go without
+/// touching the cloud (after the orphan annotation, whose note wins).
+pub fn plan_cleanup_managed(
+    orphan: bool,
+    policy: DeletionPolicy,
+    management: ManagementPolicy,
+    s: &RdsBackupStatus,
+) -> CleanupStep {
+    if !orphan && management.is_observe_only() {
+        return CleanupStep::LetGo(NOTE_OBSERVE_ONLY);
+    }
+    plan_cleanup(orphan, policy, s)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -98,6 +98,7 @@ fn claims(step: Step) -> Claims {
         peers: Peers::default(),
         step,
         adopt: None,
+        holder: None,
     }
 }
 
@@ -450,4 +451,126 @@ async fn cleanup_retries_a_failed_delete_and_keeps_the_finalizer() {
         matches!(next, Next::Retry(Error::Wait { .. })),
         "a terminal error keeps the finalizer: {next:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// adoption by spec
+// ---------------------------------------------------------------------------------------------
+
+fn adopting(job: Option<&str>, set: Option<&str>) -> RdsBackup {
+    let mut o = obj(None);
+    o.spec.backup_job_id = job.map(str::to_string);
+    o.spec.backup_id = set.map(str::to_string);
+    o
+}
+
+async fn adopt(
+    o: &RdsBackup,
+    script: Script,
+    holder: Option<&str>,
+    peers: Peers,
+) -> (Recorder<RdsBackup>, Next, Log) {
+    let log = script.log.clone();
+    let rec = Recorder::new(&log);
+    let mut w = work(o, &rec);
+    let step = plan::plan_spec(&o.spec, o.status.as_ref());
+    let claims = Claims {
+        peers,
+        step,
+        adopt: None,
+        holder: holder.map(str::to_string),
+    };
+    let outcome = adopt_existing(&mut w, &script, claims).await.unwrap();
+    let next = settle(&mut w, outcome).await;
+    script.assert_done();
+    (rec, next, log)
+}
+
+#[tokio::test]
+async fn an_adopted_task_is_recorded_and_tracked_without_a_create() {
+    let log = Log::default();
+    let script = Script::new(&log).then(
+        "DescribeBackupTasks",
+        Ok(tasks(vec![task("42", "Uploading", None)])),
+    );
+    let (rec, next, log) = adopt(&adopting(Some("42"), None), script, None, Peers::default()).await;
+    assert_eq!(log.calls(), ["DescribeBackupTasks"]);
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.backup_job_id.as_deref(), Some("42"));
+    assert_eq!(last.pending_create, None);
+    assert_eq!(last.phase, Some(RdsBackupPhase::Running));
+    assert_eq!(reason(&last), reasons::BACKUP_RUNNING);
+    assert!(matches!(next, Next::After(_)));
+}
+
+#[tokio::test]
+async fn a_held_id_is_refused_without_a_call_and_nothing_is_recorded() {
+    let log = Log::default();
+    let (rec, _, log) = adopt(
+        &adopting(Some("42"), None),
+        Script::new(&log),
+        Some("other/first"),
+        Peers::default(),
+    )
+    .await;
+    assert!(log.calls().is_empty());
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.backup_job_id, None);
+    assert_eq!(last.backup_id, None);
+    assert_eq!(reason(&last), reasons::ADOPTION_REFUSED);
+    let stalled = crate::controller::conditions::find(&last.conditions, "Stalled").unwrap();
+    assert!(
+        stalled.message.contains("other/first"),
+        "{}",
+        stalled.message
+    );
+}
+
+#[tokio::test]
+async fn a_task_or_set_the_cloud_does_not_know_stalls() {
+    let log = Log::default();
+    let script = Script::new(&log).then("DescribeBackupTasks", Ok(tasks(vec![])));
+    let (rec, _, _) = adopt(&adopting(Some("42"), None), script, None, Peers::default()).await;
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(reason(&last), reasons::TASK_NOT_FOUND);
+    assert_eq!(last.backup_job_id, None);
+
+    let log = Log::default();
+    let script = Script::new(&log).then("DescribeBackups", Ok(sets(vec![])));
+    let (rec, _, _) = adopt(&adopting(None, Some("b-1")), script, None, Peers::default()).await;
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(reason(&last), reasons::BACKUP_SET_NOT_FOUND);
+    assert_eq!(last.backup_id, None);
+}
+
+#[tokio::test]
+async fn an_adopted_set_is_recorded_and_succeeds() {
+    let log = Log::default();
+    let script = Script::new(&log).then("DescribeBackups", Ok(sets(vec![set("b-1", "Enabled")])));
+    let (rec, _, log) = adopt(&adopting(None, Some("b-1")), script, None, Peers::default()).await;
+    assert_eq!(log.calls(), ["DescribeBackups"]);
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.backup_id.as_deref(), Some("b-1"));
+    assert_eq!(last.backup_job_id, None);
+    assert_eq!(last.phase, Some(RdsBackupPhase::Succeeded));
+    assert_eq!(reason(&last), reasons::BACKUP_SUCCEEDED);
+}
+
+#[tokio::test]
+async fn a_set_produced_by_another_objects_task_is_refused() {
+    let log = Log::default();
+    let script = Script::new(&log).then(
+        "DescribeBackupTasks",
+        Ok(tasks(vec![task("7", "Finished", Some("b-1"))])),
+    );
+    let peers = Peers {
+        claimed_jobs: ["7".to_string()].into(),
+        open_jobs: vec!["7".into()],
+        ..Peers::default()
+    };
+    let (rec, _, log) = adopt(&adopting(None, Some("b-1")), script, None, peers).await;
+    assert_eq!(log.calls(), ["DescribeBackupTasks"], "no DescribeBackups");
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(reason(&last), reasons::ADOPTION_REFUSED);
+    assert_eq!(last.backup_id, None);
 }

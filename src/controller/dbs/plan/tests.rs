@@ -16,6 +16,7 @@ pub(crate) fn spec() -> DbsBackupPlanSpec {
         instance_class: DbsInstanceClass::Micro,
         backup_method: DbsBackupMethod::Logical,
         backup_plan_id: None,
+        management_policy: crate::crd::ManagementPolicy::Manage,
         source: DbsSourceEndpoint {
             instance_type: DbsSourceInstanceType::Rds,
             region: None,
@@ -804,4 +805,125 @@ fn rpo_is_validated_and_judged_from_the_newest_successful_full_backup() {
     // The controller refuses what the schema pattern would refuse too.
     s.rpo = Some("26 hours".into());
     assert!(validate(&s).unwrap_err().0.contains("spec.rpo"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// adoption by spec
+// ---------------------------------------------------------------------------------------------
+
+fn adopting(policy: crate::crd::ManagementPolicy) -> DbsBackupPlanSpec {
+    let mut s = spec();
+    s.backup_plan_id = Some("dbs-1".into());
+    s.management_policy = policy;
+    s
+}
+
+#[test]
+fn a_named_plan_is_adopted_before_anything_is_recorded() {
+    use crate::crd::ManagementPolicy::{Manage, ObserveOnly};
+    let d = validate(&adopting(Manage)).unwrap();
+    let st = DbsBackupPlanStatus::default();
+    assert_eq!(
+        plan(&input(&d, &st, None, None)),
+        Step::AdoptExisting {
+            plan_id: "dbs-1".into()
+        }
+    );
+    // Recorded under Manage: the spec is pushed (no applied configuration yet).
+    let recorded = DbsBackupPlanStatus {
+        backup_plan_id: Some("dbs-1".into()),
+        ..Default::default()
+    };
+    let running = observed("running");
+    assert!(matches!(
+        plan(&input(&d, &recorded, None, Some(&running))),
+        Step::Configure { .. }
+    ));
+    // Under ObserveOnly nothing is ever pushed, whatever differs.
+    let mut o = adopting(ObserveOnly);
+    o.source.password_secret_ref = None;
+    o.suspend = true;
+    let d = validate(&o).unwrap();
+    assert!(d.observe_only, "no password needed to observe");
+    let mut renamed = observed("running");
+    renamed.backup_plan_name = Some("console-name".into());
+    assert_eq!(
+        plan(&input(&d, &recorded, None, Some(&renamed))),
+        Step::Observe {
+            plan_id: "dbs-1".into()
+        }
+    );
+    // ObserveOnly without a plan is refused; a plan is never bought for it.
+    let mut bare = spec();
+    bare.management_policy = ObserveOnly;
+    assert!(validate_adoption(&bare).is_err());
+    assert_eq!(
+        validate_adoption(&adopting(Manage)),
+        Ok(Some("dbs-1".into()))
+    );
+}
+
+#[test]
+fn only_a_managed_unconfigured_plan_is_configured_on_adoption() {
+    use crate::crd::ManagementPolicy::{Manage, ObserveOnly};
+    let manage = validate(&adopting(Manage)).unwrap();
+    let observe = validate(&adopting(ObserveOnly)).unwrap();
+    assert!(adopt_configures(&manage, &observed("wait")));
+    assert!(!adopt_configures(&manage, &observed("running")));
+    assert!(!adopt_configures(&observe, &observed("wait")));
+    // ObserveOnly judges a paused plan as wanted, Manage by the spec's suspend.
+    assert!(judged_suspend(&observe, &observed("pause")));
+    assert!(!judged_suspend(&observe, &observed("running")));
+    assert!(!judged_suspend(&manage, &observed("pause")));
+    let (_, h) = observed_health(
+        &observed("pause"),
+        judged_suspend(&observe, &observed("pause")),
+    );
+    assert_eq!(h.reason(), reasons::PLAN_PAUSED);
+}
+
+#[test]
+fn adoption_claims_and_the_adopted_condition() {
+    use crate::crd::ManagementPolicy::{Manage, ObserveOnly};
+    let mk = |name: &str, uid: &str, spec: DbsBackupPlanSpec, held: Option<&str>| {
+        let mut o = crate::crd::DbsBackupPlan::new(name, spec);
+        o.metadata.namespace = Some("ns".into());
+        o.metadata.uid = Some(uid.into());
+        o.status = held.map(|h| DbsBackupPlanStatus {
+            backup_plan_id: Some(h.into()),
+            ..Default::default()
+        });
+        o
+    };
+    let all = vec![
+        mk("me", "u-me", adopting(Manage), None),
+        mk("holder", "u-2", spec(), Some("dbs-7")),
+        mk("namer", "u-3", adopting(ObserveOnly), None),
+    ];
+    assert_eq!(
+        adoption_holder("u-me", "dbs-7", &all).as_deref(),
+        Some("ns/holder")
+    );
+    assert_eq!(
+        adoption_holder("u-me", "dbs-1", &all).as_deref(),
+        Some("ns/namer")
+    );
+    assert_eq!(adoption_holder("u-me", "dbs-9", &all), None);
+    let recorded = DbsBackupPlanStatus {
+        backup_plan_id: Some("dbs-1".into()),
+        ..Default::default()
+    };
+    let m = adopted_message(&adopting(Manage), &recorded).unwrap();
+    assert!(m.contains("plan dbs-1") && m.contains("Manage"), "{m}");
+    assert_eq!(adopted_message(&spec(), &recorded), None);
+    assert_eq!(
+        plan_cleanup_managed(false, DeletionPolicy::Delete, ObserveOnly, &recorded),
+        CleanupStep::LetGo(NOTE_OBSERVE_ONLY)
+    );
+    assert_eq!(
+        plan_cleanup_managed(false, DeletionPolicy::Delete, Manage, &recorded),
+        CleanupStep::Release {
+            plan_id: "dbs-1".into()
+        }
+    );
 }

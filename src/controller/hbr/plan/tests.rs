@@ -34,6 +34,8 @@ pub(crate) fn udm() -> HbrBackupJobSpec {
         container_resources: vec![],
         initiated_by_ack: None,
         cross_account: None,
+        job_id: None,
+        management_policy: crate::crd::ManagementPolicy::Manage,
     }
 }
 
@@ -583,4 +585,81 @@ fn ecs_file_snapshot_search() {
     ];
     assert_eq!(historical_snapshot_ids(&found, "job-1"), vec!["s-1", "s-3"]);
     assert!(historical_snapshot_ids(&found, "job-9").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// adoption by spec
+// ---------------------------------------------------------------------------------------------
+
+fn adopting(job_id: Option<&str>, policy: crate::crd::ManagementPolicy) -> HbrBackupJobSpec {
+    HbrBackupJobSpec {
+        job_id: job_id.map(str::to_string),
+        management_policy: policy,
+        ..udm()
+    }
+}
+
+fn hbr_obj(name: &str, uid: &str, spec: HbrBackupJobSpec, job: Option<&str>) -> HbrBackupJob {
+    let mut o = HbrBackupJob::new(name, spec);
+    o.metadata.namespace = Some("other".into());
+    o.metadata.uid = Some(uid.into());
+    o.status = job.map(|j| HbrBackupJobStatus {
+        job_id: Some(j.into()),
+        ..HbrBackupJobStatus::default()
+    });
+    o
+}
+
+#[test]
+fn an_adopting_job_adopts_until_it_records_the_job() {
+    use crate::crd::ManagementPolicy::{Manage, ObserveOnly};
+    let s = adopting(Some(" job-9 "), ObserveOnly);
+    assert_eq!(validate_adoption(&s), Ok(Some("job-9".into())));
+    assert_eq!(
+        plan(&s, &HbrBackupJobStatus::default()),
+        Step::AdoptExisting {
+            job_id: "job-9".into()
+        }
+    );
+    let recorded = HbrBackupJobStatus {
+        job_id: Some("job-9".into()),
+        phase: Some(HbrBackupJobPhase::Running),
+        ..HbrBackupJobStatus::default()
+    };
+    assert_eq!(
+        plan(&s, &recorded),
+        Step::Track {
+            job_id: "job-9".into()
+        }
+    );
+    let m = adopted_message(&s, &recorded).unwrap();
+    assert!(m.contains("job job-9") && m.contains("ObserveOnly"), "{m}");
+    assert_eq!(adopted_message(&udm(), &recorded), None);
+    // ObserveOnly without a job to observe is refused; it is never created.
+    assert!(validate_adoption(&adopting(None, ObserveOnly)).is_err());
+    assert_eq!(validate_adoption(&adopting(None, Manage)), Ok(None));
+    assert_eq!(
+        plan(&adopting(None, Manage), &HbrBackupJobStatus::default()),
+        Step::RecordIntent
+    );
+}
+
+#[test]
+fn a_job_another_object_holds_or_names_is_never_adopted() {
+    use crate::crd::ManagementPolicy::Manage;
+    let all = vec![
+        hbr_obj("me", "u-me", adopting(Some("job-9"), Manage), None),
+        hbr_obj("holder", "u-2", udm(), Some("job-9")),
+        hbr_obj("namer", "u-3", adopting(Some("job-5"), Manage), None),
+    ];
+    assert_eq!(
+        adoption_holder("u-me", "job-9", &all).as_deref(),
+        Some("other/holder")
+    );
+    assert_eq!(
+        adoption_holder("u-me", "job-5", &all).as_deref(),
+        Some("other/namer")
+    );
+    assert_eq!(adoption_holder("u-me", "job-1", &all), None);
+    assert_eq!(adoption_holder("u-3", "job-5", &all), None);
 }

@@ -543,3 +543,194 @@ fn cleanup_plan_follows_policy_then_what_the_status_holds() {
         }
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// adoption by spec
+// ---------------------------------------------------------------------------------------------
+
+fn adopting(job: Option<&str>, set: Option<&str>, policy: &str) -> RdsBackupSpec {
+    let mut s = spec();
+    s.backup_job_id = job.map(str::to_string);
+    s.backup_id = set.map(str::to_string);
+    s.management_policy = serde_json::from_value(serde_json::json!(policy)).unwrap();
+    s
+}
+
+#[test]
+fn adoption_fields_are_exclusive_and_observe_only_needs_one() {
+    assert_eq!(validate_adoption(&spec()), Ok(None));
+    assert_eq!(
+        validate_adoption(&adopting(Some(" 42 "), None, "Manage")),
+        Ok(Some(AdoptId::Task("42".into())))
+    );
+    assert_eq!(
+        validate_adoption(&adopting(None, Some("b-1"), "ObserveOnly")),
+        Ok(Some(AdoptId::Set("b-1".into())))
+    );
+    let both = validate_adoption(&adopting(Some("42"), Some("b-1"), "Manage")).unwrap_err();
+    assert!(both.contains("mutually exclusive"), "{both}");
+    let bare = validate_adoption(&adopting(None, None, "ObserveOnly")).unwrap_err();
+    assert!(bare.contains("ObserveOnly needs"), "{bare}");
+    // A blank id is no id.
+    assert!(validate_adoption(&adopting(Some("  "), None, "ObserveOnly")).is_err());
+}
+
+#[test]
+fn an_adopting_object_adopts_until_something_is_recorded() {
+    let s = adopting(Some("42"), None, "Manage");
+    assert_eq!(
+        plan_spec(&s, None),
+        Step::AdoptExisting(AdoptId::Task("42".into()))
+    );
+    let refused = RdsBackupStatus {
+        phase: Some(RdsBackupPhase::Pending),
+        ..RdsBackupStatus::default()
+    };
+    assert_eq!(
+        plan_spec(&s, Some(&refused)),
+        Step::AdoptExisting(AdoptId::Task("42".into())),
+        "a refused adoption records nothing and is tried again"
+    );
+    let tracked = RdsBackupStatus {
+        backup_job_id: Some("42".into()),
+        cloud_status: Some("Uploading".into()),
+        ..RdsBackupStatus::default()
+    };
+    assert_eq!(
+        plan_spec(&s, Some(&tracked)),
+        Step::Track {
+            job_id: "42".into()
+        }
+    );
+    let failed = RdsBackupStatus {
+        phase: Some(RdsBackupPhase::Failed),
+        ..RdsBackupStatus::default()
+    };
+    assert_eq!(plan_spec(&s, Some(&failed)), Step::Done);
+    // Without adoption fields (or with invalid ones) the plan is the status plan.
+    assert_eq!(plan_spec(&spec(), None), Step::Create);
+    assert_eq!(
+        plan_spec(&adopting(Some("42"), Some("b"), "Manage"), None),
+        Step::Create
+    );
+}
+
+#[test]
+fn an_id_another_object_holds_or_names_is_never_adopted() {
+    let me = obj("me", "u-me", adopting(Some("42"), None, "Manage"), None);
+    let holds_task = obj(
+        "holder",
+        "u-2",
+        spec(),
+        Some(RdsBackupStatus {
+            backup_job_id: Some("42".into()),
+            ..RdsBackupStatus::default()
+        }),
+    );
+    let names_set = obj(
+        "namer",
+        "u-3",
+        adopting(None, Some("b-1"), "ObserveOnly"),
+        None,
+    );
+    let all = vec![me.clone(), holds_task, names_set];
+    assert_eq!(
+        adoption_holder("u-me", &AdoptId::Task("42".into()), &all).as_deref(),
+        Some("ns/holder")
+    );
+    assert_eq!(
+        adoption_holder("u-me", &AdoptId::Set("b-1".into()), &all).as_deref(),
+        Some("ns/namer")
+    );
+    assert_eq!(
+        adoption_holder("u-me", &AdoptId::Set("b-2".into()), &all),
+        None
+    );
+    // The object itself is no other holder.
+    assert_eq!(
+        adoption_holder("u-2", &AdoptId::Task("42".into()), &[me]).as_deref(),
+        Some("ns/me")
+    );
+    let m = adoption_refused_message(&AdoptId::Task("42".into()), "ns/holder");
+    assert!(
+        m.contains("backup task 42") && m.contains("ns/holder"),
+        "{m}"
+    );
+}
+
+#[test]
+fn the_adopted_condition_names_the_id_and_policy_only_when_held() {
+    let s = adopting(Some("42"), None, "ObserveOnly");
+    assert_eq!(adopted_message(&s, &RdsBackupStatus::default()), None);
+    let held = RdsBackupStatus {
+        backup_job_id: Some("42".into()),
+        ..RdsBackupStatus::default()
+    };
+    let m = adopted_message(&s, &held).unwrap();
+    assert!(
+        m.contains("backup task 42") && m.contains("ObserveOnly"),
+        "{m}"
+    );
+    // An object whose backup the operator created has none.
+    assert_eq!(adopted_message(&spec(), &held), None);
+    let set = adopting(None, Some("b-1"), "Manage");
+    let recorded = RdsBackupStatus {
+        backup_id: Some("b-1".into()),
+        ..RdsBackupStatus::default()
+    };
+    assert!(
+        adopted_message(&set, &recorded)
+            .unwrap()
+            .contains("backup set b-1")
+    );
+}
+
+#[test]
+fn an_adopted_set_succeeds_only_when_it_is_a_successful_one() {
+    let now = ts("2026-11-30T12:00:00Z");
+    let mut ok = CloudBackupSet {
+        backup_id: "b-1".into(),
+        backup_status: Some("Success".into()),
+        backup_end_time: Some("2026-11-30T10:05:00Z".into()),
+        ..CloudBackupSet::default()
+    };
+    let mut s = RdsBackupStatus::default();
+    let h = record_adopted_set(&mut s, &ok, now);
+    assert_eq!(h.reason(), reasons::BACKUP_SUCCEEDED);
+    assert_eq!(s.phase, Some(RdsBackupPhase::Succeeded));
+    assert_eq!(s.backup_id.as_deref(), Some("b-1"));
+    assert_eq!(plan(Some(&s)), Step::Done);
+
+    ok.backup_status = Some("Failed".into());
+    let mut s = RdsBackupStatus::default();
+    let h = record_adopted_set(&mut s, &ok, now);
+    assert_eq!(h.reason(), reasons::BACKUP_FAILED);
+    assert!(matches!(h, Health::Stalled { .. }));
+    assert_eq!(s.phase, Some(RdsBackupPhase::Failed));
+    assert_eq!(plan(Some(&s)), Step::Done);
+}
+
+#[test]
+fn observe_only_never_cleans_up_in_the_cloud() {
+    let held = RdsBackupStatus {
+        backup_job_id: Some("42".into()),
+        backup_id: Some("b-1".into()),
+        cloud_status: Some("Finished".into()),
+        ..RdsBackupStatus::default()
+    };
+    let del = DeletionPolicy::Delete;
+    assert_eq!(
+        plan_cleanup_managed(false, del, ManagementPolicy::ObserveOnly, &held),
+        CleanupStep::LetGo(NOTE_OBSERVE_ONLY)
+    );
+    assert_eq!(
+        plan_cleanup_managed(true, del, ManagementPolicy::ObserveOnly, &held),
+        CleanupStep::LetGo(NOTE_ORPHAN)
+    );
+    assert_eq!(
+        plan_cleanup_managed(false, del, ManagementPolicy::Manage, &held),
+        CleanupStep::DeleteSet {
+            backup_id: "b-1".into()
+        }
+    );
+}
