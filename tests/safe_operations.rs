@@ -449,6 +449,32 @@ async fn paused_objects_make_no_cloud_calls_and_resume_where_they_stopped() {
         "{:?}",
         condition(&o, "Paused")
     );
+    // A paused object with the orphan annotation is let go at once, without cloud calls.
+    api.create(
+        &PostParams::default(),
+        &backup("orphan-me", "rm-demo02", json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    wait_for(&api, "orphan-me", "a running task", |o| {
+        o.status.as_ref().is_some_and(|s| s.backup_job_id.is_some())
+    })
+    .await;
+    annotate(&api, "orphan-me", json!({PAUSED: "true"})).await;
+    wait_for(&api, "orphan-me", "Paused", paused).await;
+    let before_orphan = env.emulator.call_count();
+    annotate(
+        &api,
+        "orphan-me",
+        json!({"backup.aliyun.dev/orphan-on-delete": "true"}),
+    )
+    .await;
+    api.delete("orphan-me", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "orphan-me").await;
+    assert_eq!(env.emulator.call_count(), before_orphan, "no cloud call");
+
     // A new object created paused: no finalizer, no cloud call.
     api.create(
         &PostParams::default(),
@@ -521,7 +547,7 @@ async fn paused_objects_make_no_cloud_calls_and_resume_where_they_stopped() {
     env.emulator.advance_time(Duration::from_secs(7200));
     let o = wait_for(&api, "born-paused", "Succeeded", succeeded).await;
     assert!(is_true(&o, "Ready"));
-    assert_eq!(env.calls("CreateBackup"), 2, "one create per object");
+    assert_eq!(env.calls("CreateBackup"), 3, "one create per object");
 }
 
 #[tokio::test]
