@@ -12,30 +12,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aliyun_backup_operator::cloud::api::CreateBackupRequest;
-use aliyun_backup_operator::cloud::{
-    AlibabaCloud, CloudProvider, CredentialSource, Secret, StaticCredentials, Target,
-};
+use aliyun_backup_operator::cloud::{AlibabaCloud, CloudProvider, Secret};
 use aliyun_backup_operator::controller::dbs::plan as dbs_plan;
 use aliyun_backup_operator::controller::hbr::plan as hbr_plan;
 use aliyun_backup_operator::crd::{
     DbsBackupPlan, DbsBackupPlanPhase, HbrBackupJob, HbrBackupJobPhase, RdsBackup, RdsBackupPhase,
 };
 use common::*;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::DeleteParams;
 use kube::core::NamespaceResourceScope;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-
-fn target() -> Target {
-    Target {
-        region: "cn-hangzhou".into(),
-        credentials: CredentialSource::Static(StaticCredentials {
-            access_key_id: KEY_ID.into(),
-            access_key_secret: KEY_SECRET.to_string().into(),
-            security_token: None,
-        }),
-    }
-}
 
 fn cloud(env: &Env) -> AlibabaCloud {
     AlibabaCloud::new(env.operator_config().cloud).unwrap()
@@ -54,21 +41,6 @@ fn writes(env: &Env) -> BTreeMap<String, usize> {
                 .any(|p| action.starts_with(p))
         })
         .collect()
-}
-
-async fn create<K>(env: &Env, obj: Value) -> K
-where
-    K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
-{
-    let obj: K = serde_json::from_value(obj).unwrap();
-    env.api::<K>()
-        .create(&PostParams::default(), &obj)
-        .await
-        .expect("create")
 }
 
 async fn delete<K>(env: &Env, name: &str)
@@ -110,27 +82,14 @@ async fn assert_cleanup_skipped(env: &Env, name: &str) {
 // ------------------------------------------------------------------------------------------
 
 fn rds(name: &str, extra: Value) -> Value {
-    let mut spec = json!({
-        "region": "cn-hangzhou",
-        "credentialsRef": { "name": CREDS },
-        "dbInstanceId": "rm-demo01",
-        "deletionPolicy": "Delete",
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        spec[k] = v.clone();
-    }
-    json!({
-        "apiVersion": "backup.aliyun.dev/v1alpha1",
-        "kind": "RdsBackup",
-        "metadata": { "name": name, "namespace": NS },
-        "spec": spec,
-    })
+    let spec = with(rds_spec("rm-demo01"), json!({"deletionPolicy": "Delete"}));
+    manifest("RdsBackup", name, with(spec, extra))
 }
 
 /// Starts a backup on rm-demo01 outside the operator and waits until its set exists;
 /// `(BackupJobId, BackupId)`.
 async fn rds_backup_outside(env: &Env) -> (String, String) {
-    let rds = cloud(env).rds(&target());
+    let rds = cloud(env).rds(&test_target());
     let job = rds
         .create_backup(&CreateBackupRequest {
             db_instance_id: "rm-demo01".into(),
@@ -173,7 +132,7 @@ async fn rds_backup_adoption_manage_observe_only_and_refusal() {
 
     // Manage + backupJobId: tracked to its set like the operator's own, deleted on deletion.
     let (job, set) = rds_backup_outside(&env).await;
-    create::<RdsBackup>(&env, rds("managed", json!({ "backupJobId": job }))).await;
+    create_from::<RdsBackup>(&env, rds("managed", json!({ "backupJobId": job }))).await;
     let o = wait_for(&api, "managed", "Succeeded + Adopted", |o| {
         phase(o) == Some(RdsBackupPhase::Succeeded) && adopted(o, "Manage")
     })
@@ -191,7 +150,7 @@ async fn rds_backup_adoption_manage_observe_only_and_refusal() {
     // An id another object holds is refused, and nothing is recorded: the task, and the set.
     for (name, field) in [("twin-task", "backupJobId"), ("twin-set", "backupId")] {
         let id = if field == "backupJobId" { &job } else { &set };
-        create::<RdsBackup>(&env, rds(name, json!({ field: id }))).await;
+        create_from::<RdsBackup>(&env, rds(name, json!({ field: id }))).await;
         let o = wait_for(&api, name, "AdoptionRefused", |o| {
             stalled_with(o, "AdoptionRefused")
         })
@@ -208,7 +167,7 @@ async fn rds_backup_adoption_manage_observe_only_and_refusal() {
     }
 
     // An id the cloud does not know stalls.
-    create::<RdsBackup>(&env, rds("unknown", json!({ "backupId": "999999" }))).await;
+    create_from::<RdsBackup>(&env, rds("unknown", json!({ "backupId": "999999" }))).await;
     wait_for(&api, "unknown", "BackupSetNotFound", |o| {
         stalled_with(o, "BackupSetNotFound")
     })
@@ -225,7 +184,7 @@ async fn rds_backup_adoption_manage_observe_only_and_refusal() {
     // ObserveOnly + backupId (deletionPolicy Delete): not one write, deletion included.
     let (_, set2) = rds_backup_outside(&env).await;
     let before = writes(&env);
-    create::<RdsBackup>(
+    create_from::<RdsBackup>(
         &env,
         rds(
             "observed",
@@ -255,23 +214,11 @@ async fn rds_backup_adoption_manage_observe_only_and_refusal() {
 // ------------------------------------------------------------------------------------------
 
 fn hbr(name: &str, extra: Value) -> Value {
-    let mut spec = json!({
-        "region": "cn-hangzhou",
-        "credentialsRef": { "name": CREDS },
-        "sourceType": "UDM_ECS",
-        "instanceId": "i-demo01",
-        "retention": 7,
-        "deletionPolicy": "Delete",
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        spec[k] = v.clone();
-    }
-    json!({
-        "apiVersion": "backup.aliyun.dev/v1alpha1",
-        "kind": "HbrBackupJob",
-        "metadata": { "name": name, "namespace": NS },
-        "spec": spec,
-    })
+    let spec = with(
+        hbr_udm_spec(),
+        json!({"deletionPolicy": "Delete", "detail": null}),
+    );
+    manifest("HbrBackupJob", name, with(spec, extra))
 }
 
 /// Creates a `UDM_ECS` job of i-demo01 outside the operator; its `JobId`.
@@ -279,7 +226,7 @@ async fn hbr_job_outside(env: &Env, name: &str) -> String {
     let obj: HbrBackupJob = serde_json::from_value(hbr(name, json!({}))).unwrap();
     let req = hbr_plan::validate(&obj.spec, name, "outside-the-operator").unwrap();
     cloud(env)
-        .hbr(&target())
+        .hbr(&test_target())
         .create_backup_job(&req)
         .await
         .unwrap()
@@ -308,7 +255,7 @@ async fn hbr_job_adoption_manage_observe_only_and_refusal() {
     // ObserveOnly on a running job, deletionPolicy Delete: followed, never cancelled.
     let running = hbr_job_outside(&env, "outside-1").await;
     let before = writes(&env);
-    create::<HbrBackupJob>(
+    create_from::<HbrBackupJob>(
         &env,
         hbr(
             "observed",
@@ -323,7 +270,7 @@ async fn hbr_job_adoption_manage_observe_only_and_refusal() {
     assert_eq!(o.status.unwrap().job_id.as_deref(), Some(running.as_str()));
 
     // The same job once more: refused, nothing recorded.
-    create::<HbrBackupJob>(&env, hbr("twin", json!({ "jobId": running }))).await;
+    create_from::<HbrBackupJob>(&env, hbr("twin", json!({ "jobId": running }))).await;
     let o = wait_for(&api, "twin", "AdoptionRefused", |o| {
         stalled_with(o, "AdoptionRefused")
     })
@@ -344,7 +291,7 @@ async fn hbr_job_adoption_manage_observe_only_and_refusal() {
 
     // Manage: tracked to COMPLETE, the snapshot deleted with the object.
     let job = hbr_job_outside(&env, "outside-2").await;
-    create::<HbrBackupJob>(&env, hbr("managed", json!({ "jobId": job }))).await;
+    create_from::<HbrBackupJob>(&env, hbr("managed", json!({ "jobId": job }))).await;
     wait_for(&api, "managed", "Running + Adopted", |o| {
         phase(o) == Some(HbrBackupJobPhase::Running) && adopted(o, "Manage")
     })
@@ -373,36 +320,12 @@ async fn hbr_job_adoption_manage_observe_only_and_refusal() {
 // DbsBackupPlan
 // ------------------------------------------------------------------------------------------
 
-const PASSWORD_SECRET: &str = "orders-db-password";
-
 fn dbs(name: &str, extra: Value) -> Value {
-    let mut spec = json!({
-        "region": "cn-hangzhou",
-        "credentialsRef": { "name": CREDS },
-        "planName": format!("{name}-plan"),
-        "databaseType": "MySQL",
-        "instanceClass": "micro",
-        "backupMethod": "logical",
-        "deletionPolicy": "Delete",
-        "source": {
-            "instanceType": "RDS",
-            "instanceId": "rm-demo01",
-            "userName": "backup",
-            "passwordSecretRef": { "name": PASSWORD_SECRET, "key": "password" }
-        },
-        "backupObjects": [ { "dbName": "orders" } ],
-        "schedule": { "strategyType": "simple", "days": ["Monday"], "startTime": "18:30" },
-        "storage": { "type": "system", "retentionDays": 30 },
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        spec[k] = v.clone();
-    }
-    json!({
-        "apiVersion": "backup.aliyun.dev/v1alpha1",
-        "kind": "DbsBackupPlan",
-        "metadata": { "name": name, "namespace": NS },
-        "spec": spec,
-    })
+    let spec = with(
+        dbs_spec(name, "rm-demo01"),
+        json!({"deletionPolicy": "Delete"}),
+    );
+    manifest("DbsBackupPlan", name, with(spec, extra))
 }
 
 /// Buys and starts a plan outside the operator (named like object `name`'s); its id.
@@ -411,7 +334,7 @@ async fn dbs_plan_outside(env: &Env, name: &str) -> String {
     let desired = dbs_plan::validate(&obj.spec).unwrap();
     let req = dbs_plan::create_request(&desired, Some(Secret::new("pw")), &format!("t-{name}"));
     cloud(env)
-        .dbs(&target())
+        .dbs(&test_target())
         .create_and_start_backup_plan(&req)
         .await
         .unwrap()
@@ -442,7 +365,7 @@ async fn dbs_plan_adoption_manage_observe_only_and_refusal() {
         json!({ "backupPlanId": observed_id, "managementPolicy": "ObserveOnly", "suspend": true }),
     );
     spec["spec"]["source"] = json!({ "instanceType": "RDS", "instanceId": "rm-demo01" });
-    create::<DbsBackupPlan>(&env, spec).await;
+    create_from::<DbsBackupPlan>(&env, spec).await;
     let o = wait_for(&api, "observed", "Running + Adopted", |o| {
         phase(o) == Some(DbsBackupPlanPhase::Running) && adopted(o, "ObserveOnly")
     })
@@ -453,7 +376,7 @@ async fn dbs_plan_adoption_manage_observe_only_and_refusal() {
     );
 
     // The same plan once more: refused, nothing recorded.
-    create::<DbsBackupPlan>(&env, dbs("twin", json!({ "backupPlanId": observed_id }))).await;
+    create_from::<DbsBackupPlan>(&env, dbs("twin", json!({ "backupPlanId": observed_id }))).await;
     let o = wait_for(&api, "twin", "AdoptionRefused", |o| {
         stalled_with(o, "AdoptionRefused")
     })
@@ -479,7 +402,7 @@ async fn dbs_plan_adoption_manage_observe_only_and_refusal() {
     // Manage: the spec is pushed to the adopted plan; Delete releases it.
     let id = dbs_plan_outside(&env, "managed").await;
     let creates = env.calls("CreateAndStartBackupPlan");
-    create::<DbsBackupPlan>(&env, dbs("managed", json!({ "backupPlanId": id }))).await;
+    create_from::<DbsBackupPlan>(&env, dbs("managed", json!({ "backupPlanId": id }))).await;
     let o = wait_for(&api, "managed", "Running + Ready + Adopted", |o| {
         phase(o) == Some(DbsBackupPlanPhase::Running) && is_true(o, "Ready") && adopted(o, "Manage")
     })

@@ -20,33 +20,10 @@ use kube::{Api, ResourceExt};
 use kube_sandbox::FailureMatcher;
 use serde_json::{Value, json};
 
-const PASSWORD_SECRET: &str = "orders-db-password";
 const CANARY: &str = "CANARY-dbs-password-9f3b";
 
 fn plan(name: &str, instance: &str) -> DbsBackupPlan {
-    serde_json::from_value(json!({
-        "apiVersion": "backup.aliyun.dev/v1alpha1",
-        "kind": "DbsBackupPlan",
-        "metadata": { "name": name, "namespace": NS },
-        "spec": {
-            "region": "cn-hangzhou",
-            "credentialsRef": { "name": CREDS },
-            "planName": format!("{name}-plan"),
-            "databaseType": "MySQL",
-            "instanceClass": "micro",
-            "backupMethod": "logical",
-            "source": {
-                "instanceType": "RDS",
-                "instanceId": instance,
-                "userName": "backup",
-                "passwordSecretRef": { "name": PASSWORD_SECRET, "key": "password" }
-            },
-            "backupObjects": [ { "dbName": "orders" } ],
-            "schedule": { "strategyType": "simple", "days": ["Monday", "Thursday"], "startTime": "18:30" },
-            "storage": { "type": "system", "retentionDays": 30 },
-        }
-    }))
-    .unwrap()
+    serde_json::from_value(manifest("DbsBackupPlan", name, dbs_spec(name, instance))).unwrap()
 }
 
 async fn start_env() -> Env {

@@ -8,9 +8,7 @@ mod common;
 use std::time::Duration;
 
 use aliyun_backup_operator::cloud::api::hbr::CancelBackupJobRequest;
-use aliyun_backup_operator::cloud::{
-    AlibabaCloud, CloudProvider, CredentialSource, StaticCredentials, Target,
-};
+use aliyun_backup_operator::cloud::{AlibabaCloud, CloudProvider};
 use aliyun_backup_operator::crd::{HbrBackupJob, HbrBackupJobPhase};
 use aliyun_emulator::{Fault, HbrOutcome, Release};
 use common::*;
@@ -21,20 +19,7 @@ use kube_sandbox::FailureMatcher;
 use serde_json::{Value, json};
 
 fn udm(name: &str) -> HbrBackupJob {
-    serde_json::from_value(json!({
-        "apiVersion": "backup.aliyun.dev/v1alpha1",
-        "kind": "HbrBackupJob",
-        "metadata": { "name": name, "namespace": NS },
-        "spec": {
-            "region": "cn-hangzhou",
-            "credentialsRef": { "name": CREDS },
-            "sourceType": "UDM_ECS",
-            "instanceId": "i-demo01",
-            "retention": 7,
-            "detail": { "doCopy": false, "snapshotGroup": true, "diskIdList": ["d-1"] },
-        }
-    }))
-    .unwrap()
+    serde_json::from_value(manifest("HbrBackupJob", name, hbr_udm_spec())).unwrap()
 }
 
 fn ecs_file(name: &str) -> HbrBackupJob {
@@ -137,14 +122,7 @@ fn job_id(o: &HbrBackupJob) -> String {
 
 fn test_cloud(env: &Env) -> std::sync::Arc<dyn aliyun_backup_operator::cloud::HbrApi> {
     let cloud = AlibabaCloud::new(env.operator_config().cloud).unwrap();
-    cloud.hbr(&Target {
-        region: "cn-hangzhou".into(),
-        credentials: CredentialSource::Static(StaticCredentials {
-            access_key_id: KEY_ID.into(),
-            access_key_secret: KEY_SECRET.to_string().into(),
-            security_token: None,
-        }),
-    })
+    cloud.hbr(&test_target())
 }
 
 /// An emulator whose jobs take long (the tests move its clock to finish them).

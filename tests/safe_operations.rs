@@ -50,17 +50,10 @@ fn shipped_policy() -> (Value, Value) {
 }
 
 fn backup(name: &str, instance: &str, labels: Value, annotations: Value) -> RdsBackup {
-    serde_json::from_value(json!({
-        "apiVersion": "backup.aliyun.dev/v1alpha1",
-        "kind": "RdsBackup",
-        "metadata": { "name": name, "namespace": NS, "labels": labels, "annotations": annotations },
-        "spec": {
-            "region": "cn-hangzhou",
-            "credentialsRef": { "name": CREDS },
-            "dbInstanceId": instance,
-        }
-    }))
-    .unwrap()
+    let mut m = manifest("RdsBackup", name, rds_spec(instance));
+    m["metadata"]["labels"] = labels;
+    m["metadata"]["annotations"] = annotations;
+    serde_json::from_value(m).unwrap()
 }
 
 fn succeeded(o: &RdsBackup) -> bool {
@@ -674,20 +667,8 @@ async fn past_spec_timeout_rds_leaves_the_task_and_hbr_cancels_the_job() {
     b.spec.timeout = Some("3s".into());
     api.create(&PostParams::default(), &b).await.unwrap();
     let jobs: Api<HbrBackupJob> = env.api();
-    let mut j: HbrBackupJob = serde_json::from_value(json!({
-        "apiVersion": "backup.aliyun.dev/v1alpha1",
-        "kind": "HbrBackupJob",
-        "metadata": { "name": "slow-job", "namespace": NS },
-        "spec": {
-            "region": "cn-hangzhou",
-            "credentialsRef": { "name": CREDS },
-            "sourceType": "UDM_ECS",
-            "instanceId": "i-demo01",
-            "retention": 7,
-            "detail": { "doCopy": false, "snapshotGroup": true, "diskIdList": ["d-1"] },
-        }
-    }))
-    .unwrap();
+    let mut j: HbrBackupJob =
+        serde_json::from_value(manifest("HbrBackupJob", "slow-job", hbr_udm_spec())).unwrap();
     j.spec.timeout = Some("3s".into());
     jobs.create(&PostParams::default(), &j).await.unwrap();
 

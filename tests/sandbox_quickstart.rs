@@ -165,7 +165,7 @@ async fn examples_all_succeed() {
     assert!(line.ends_with("RPOMet True"), "{line}");
 
     assert!(
-        output.contains("6 objects: 6 succeeded, 0 failed, 0 not done."),
+        output.contains("7 objects: 7 succeeded, 0 failed, 0 not done."),
         "{output}"
     );
     assert!(output.contains("All done."), "{output}");

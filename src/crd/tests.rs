@@ -1253,7 +1253,7 @@ fn examples_parse_and_validate() {
 
     let adopt_v = example("rds-backup-adopt.yaml");
     let adopt: RdsBackup = serde_json::from_value(adopt_v.clone()).unwrap();
-    assert_eq!(adopt.spec.backup_id.as_deref(), Some("1234567890"));
+    assert_eq!(adopt.spec.backup_id.as_deref(), Some("1529000001"));
     assert_eq!(adopt.spec.backup_job_id, None);
     assert!(adopt.spec.management_policy.is_observe_only());
     assert_eq!(

@@ -56,6 +56,9 @@ pub const DEMO_ACCESS_KEY_ID: &str = "testid";
 pub const DEMO_ACCESS_KEY_SECRET: &str = "testsecret";
 /// RDS instances seeded in the sandbox's emulator (referenced by the examples).
 pub const DEMO_RDS_INSTANCES: &[&str] = &["rm-demo01", "rm-demo02"];
+/// A backup set that exists in the sandbox's emulator before anything runs (instance,
+/// `BackupId`): the one `examples/rds-backup-adopt.yaml` adopts.
+pub const DEMO_RDS_BACKUP_SET: (&str, u64) = ("rm-demo01", 1_529_000_001);
 /// ECS instances seeded in the sandbox's emulator (referenced by the examples).
 pub const DEMO_ECS_INSTANCES: &[&str] = &["i-demo01"];
 

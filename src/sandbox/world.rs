@@ -43,8 +43,8 @@ use kube_sandbox::Sandbox;
 use url::Url;
 
 use super::{
-    DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, DEMO_ECS_INSTANCES, DEMO_RDS_INSTANCES,
-    FIELD_MANAGER, SandboxError, ensure_namespace, kube_err,
+    DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, DEMO_ECS_INSTANCES, DEMO_RDS_BACKUP_SET,
+    DEMO_RDS_INSTANCES, FIELD_MANAGER, SandboxError, ensure_namespace, kube_err,
 };
 use crate::cloud::RetryPolicy;
 use crate::controller::clock::{Clock, FastClock, SystemClock};
@@ -238,8 +238,8 @@ impl WorldConfig {
     }
 }
 
-/// The sandbox's emulator: the demo key, [`DEMO_RDS_INSTANCES`], [`DEMO_ECS_INSTANCES`] and
-/// backups that take `job_duration`.
+/// The sandbox's emulator: the demo key, [`DEMO_RDS_INSTANCES`] (with the existing set
+/// [`DEMO_RDS_BACKUP_SET`]), [`DEMO_ECS_INSTANCES`] and backups that take `job_duration`.
 pub fn demo_emulator(job_duration: Duration) -> EmulatorConfig {
     EmulatorConfig::default()
         .credentials([(
@@ -247,6 +247,7 @@ pub fn demo_emulator(job_duration: Duration) -> EmulatorConfig {
             DEMO_ACCESS_KEY_SECRET.to_string(),
         )])
         .rds_instances(DEMO_RDS_INSTANCES.iter().copied())
+        .with_rds_backup_set(DEMO_RDS_BACKUP_SET.0, DEMO_RDS_BACKUP_SET.1)
         .ecs_instances(DEMO_ECS_INSTANCES.iter().copied())
         .with_job_duration(job_duration)
 }

@@ -11,7 +11,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod manifests;
 pub mod status;
+#[allow(unused_imports)]
+pub use manifests::*;
 #[allow(unused_imports)]
 pub use status::*;
 

@@ -18,6 +18,9 @@ pub struct EmulatorConfig {
     pub rds_instances: Vec<String>,
     /// Seeded ECS instance ids (usable by HBR `UDM_ECS`/`ECS_FILE` jobs and DBS ECS sources).
     pub ecs_instances: Vec<String>,
+    /// Backup sets that exist before any call `(DBInstanceId, BackupId)`: finished manual
+    /// physical backups made a day before the emulator started (what an account already has).
+    pub rds_backup_sets: Vec<(String, u64)>,
     /// How long a backup (RDS task, DBS full backup set, HBR job) takes on the emulator clock.
     pub job_duration: Duration,
     /// Per-AccessKey request limit per second (`Throttling.User` above it).
@@ -42,6 +45,7 @@ impl Default for EmulatorConfig {
             credentials: vec![("testid".into(), "testsecret".into())],
             rds_instances: vec!["rm-demo01".into()],
             ecs_instances: vec!["i-demo01".into()],
+            rds_backup_sets: Vec::new(),
             job_duration: Duration::from_secs(5),
             qps: None,
             state_file: None,
@@ -69,6 +73,12 @@ impl EmulatorConfig {
     /// Replaces the seeded RDS instances.
     pub fn rds_instances(mut self, ids: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.rds_instances = ids.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds a backup set that exists from the start on the seeded instance `instance`.
+    pub fn with_rds_backup_set(mut self, instance: impl Into<String>, backup_id: u64) -> Self {
+        self.rds_backup_sets.push((instance.into(), backup_id));
         self
     }
 

@@ -21,6 +21,10 @@ struct Cli {
     /// Seeded RDS instance id (repeatable; default rm-demo01).
     #[arg(long = "rds-instance")]
     rds_instances: Vec<String>,
+    /// A backup set that exists from the start, `INSTANCE=BACKUP_ID` (a finished manual
+    /// backup of a seeded instance, made a day ago; repeatable).
+    #[arg(long = "rds-backup-set", value_parser = parse_backup_set)]
+    rds_backup_sets: Vec<(String, u64)>,
     /// Seeded ECS instance id (repeatable; default i-demo01).
     #[arg(long = "ecs-instance")]
     ecs_instances: Vec<String>,
@@ -33,6 +37,16 @@ struct Cli {
     /// Persist resources to this JSON file.
     #[arg(long)]
     state_file: Option<PathBuf>,
+}
+
+fn parse_backup_set(s: &str) -> Result<(String, u64), String> {
+    let (instance, id) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected INSTANCE=BACKUP_ID"))?;
+    let id = id
+        .parse()
+        .map_err(|_| format!("{s:?}: BACKUP_ID must be a number"))?;
+    Ok((instance.to_string(), id))
 }
 
 fn parse_credential(s: &str) -> Result<(String, String), String> {
@@ -89,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
     if !cli.ecs_instances.is_empty() {
         config = config.ecs_instances(cli.ecs_instances);
     }
+    config.rds_backup_sets = cli.rds_backup_sets;
     config.qps = cli.qps;
     config.state_file = cli.state_file;
     let handle = Emulator::start(config).await?;

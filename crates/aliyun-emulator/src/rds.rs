@@ -192,6 +192,34 @@ impl RdsState {
         }
     }
 
+    /// Adds finished manual backup sets `(instance, BackupId)` made a day before `now` (one
+    /// task each); sets of instances that are not seeded are left out.
+    pub fn with_sets(mut self, sets: &[(String, u64)], now: i64) -> Self {
+        for (instance, backup_id) in sets {
+            if !self.instances.contains_key(instance) {
+                continue;
+            }
+            let job_id = self.next_job_id;
+            self.next_job_id += 1;
+            self.next_backup_id = self.next_backup_id.max(backup_id.saturating_add(1));
+            self.tasks.push(RdsTask {
+                job_id,
+                backup_id: *backup_id,
+                instance_id: instance.clone(),
+                created_ms: now - 86_400_000,
+                duration_ms: 60_000,
+                method: "Physical".into(),
+                strategy: None,
+                db_names: None,
+                backup_type: "FullBackup".into(),
+                retention_days: 7,
+                fail: false,
+                deleted: false,
+            });
+        }
+        self
+    }
+
     /// Applies a scenario to an existing resource; returns false when nothing matched.
     pub fn apply_now(&mut self, s: &Scenario, now: i64) -> bool {
         match s {

@@ -33,7 +33,8 @@ impl World {
     pub fn seeded(cfg: &EmulatorConfig) -> Self {
         Self {
             offset_ms: 0,
-            rds: RdsState::seeded(&cfg.rds_instances),
+            rds: RdsState::seeded(&cfg.rds_instances)
+                .with_sets(&cfg.rds_backup_sets, crate::gateway::real_ms()),
             dbs: DbsState::default(),
             hbr: HbrState::seeded(&cfg.ecs_instances),
             sts: StsState::default(),

@@ -475,3 +475,30 @@ async fn describe_filters_and_paging() {
         .await;
     assert_eq!((r.status, r.code()), (400, "DeleteBackupSetNumExceed"));
 }
+
+#[tokio::test]
+async fn seeded_backup_sets_exist_from_the_start() {
+    let emu = start_with(
+        EmulatorConfig::default()
+            .with_rds_backup_set("rm-demo01", 1_529_000_001)
+            .with_rds_backup_set("rm-unknown", 1_529_000_002),
+    )
+    .await;
+    let c = Client::new(&emu);
+    let r = c.v3(RDS, "DescribeBackups", &[INST]).await.ok();
+    let sets = r.body["Items"]["Backup"].as_array().unwrap().clone();
+    assert_eq!(sets.len(), 1, "only sets of seeded instances: {sets:?}");
+    assert_eq!(sets[0]["BackupId"], "1529000001");
+    assert_eq!(sets[0]["BackupStatus"], "Success");
+    assert_eq!(sets[0]["BackupMode"], "Manual");
+    // Made a day ago: no running task, and new sets get other ids.
+    let r = c.v3(RDS, "DescribeBackupTasks", &[INST]).await.ok();
+    assert_eq!(r.body["Items"]["BackupJob"].as_array().unwrap().len(), 0);
+    let job = c
+        .v3(RDS, "CreateBackup", &[INST, ("BackupMethod", "Physical")])
+        .await
+        .ok()
+        .s("/BackupJobId");
+    assert!(!job.is_empty());
+    drop(emu);
+}
