@@ -447,10 +447,12 @@ pub fn peers(me_uid: &str, spec: &RdsBackupSpec, all: &[RdsBackup]) -> Peers {
         };
         if let Some(j) = &s.backup_job_id {
             p.claimed_jobs.insert(j.clone());
-            if s.backup_id.is_none()
-                && s.phase != Some(RdsBackupPhase::Failed)
-                && TaskState::parse(s.cloud_status.as_deref()) != TaskState::Failed
-            {
+            // A task that failed makes no set. An object `Failed` while its task still ran
+            // (`spec.timeout`) still owns the set that task makes.
+            let task = TaskState::parse(s.cloud_status.as_deref());
+            let may_make_set = task != TaskState::Failed
+                && (s.phase != Some(RdsBackupPhase::Failed) || !task.is_ended());
+            if s.backup_id.is_none() && may_make_set {
                 p.open_jobs.push(j.clone());
             }
         }

@@ -270,13 +270,21 @@ fn peers_list_open_jobs_whose_sets_are_not_recorded_yet() {
         cloud_status: Some(TaskState::Failed.as_str().into()),
         ..RdsBackupStatus::default()
     };
+    // Failed by spec.timeout while the task still ran: its set, once made, is this object's.
+    let past_deadline = RdsBackupStatus {
+        backup_job_id: Some("23".into()),
+        phase: Some(RdsBackupPhase::Failed),
+        cloud_status: Some("Uploading".into()),
+        ..RdsBackupStatus::default()
+    };
     let all = vec![
         obj("a", "u-a", spec(), Some(running)),
         obj("b", "u-b", spec(), Some(done)),
         obj("c", "u-c", spec(), Some(failed)),
+        obj("d", "u-d", spec(), Some(past_deadline)),
     ];
     let p = peers("u-me", &spec(), &all);
-    assert_eq!(p.open_jobs, ["20"]);
+    assert_eq!(p.open_jobs, ["20", "23"]);
     assert!(p.claimed_jobs.contains("22"));
     assert!(p.claimed_backups.contains("b21"));
 }
