@@ -40,6 +40,8 @@ pub struct Context {
     pub default_deletion_policy: DeletionPolicy,
     /// Cached namespace annotations (`backup.aliyun.dev/default-deletion-policy`).
     pub namespace_defaults: NamespaceDefaults,
+    /// The controllers' caches with the operator's own latest writes (claims without a LIST).
+    pub caches: super::cache::Caches,
     /// Named async locks (e.g. one per RDS instance) serializing critical sections.
     pub locks: KeyedLocks,
     /// Per-object earliest next run, so that reconciles triggered by the operator's own

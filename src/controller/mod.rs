@@ -9,6 +9,7 @@
 //! * One module per kind (`rds`, …), each `load → validate → plan → act → status`.
 
 pub mod backoff;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod conditions;
@@ -281,6 +282,7 @@ pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHan
         paused_namespaces: config.paused_namespaces.clone(),
         default_deletion_policy: config.default_deletion_policy,
         namespace_defaults: context::NamespaceDefaults::default(),
+        caches: cache::Caches::default(),
         locks: context::KeyedLocks::default(),
         gate: context::RequeueGate::default(),
         clock: config.clock.clone(),

@@ -68,7 +68,7 @@ use self::plan::{
     adoption_holder, adoption_refused_message, candidate_sets, create_not_executed,
     describe_backups_start_time, observe_task, outcome_unknown_message, peers, pick_task,
     plan_cleanup, plan_cleanup_managed, reasons, record_adopted_set, record_backup_set,
-    resolve_intent, task_ended, terminal_health, validate, validate_adoption,
+    resolve_intent, same_instance, task_ended, terminal_health, validate, validate_adoption,
 };
 use super::conditions::Health;
 use super::context::Context;
@@ -243,7 +243,11 @@ struct Claims {
 /// `w` is rebased on it) and the claims of the other objects on the instance. `None` when the
 /// object was deleted meanwhile.
 async fn load_claims(w: &mut Work<'_>, ctx: &Context) -> Result<Option<Claims>> {
-    let all = runtime::list_fresh::<RdsBackup>(ctx).await?;
+    let spec = &w.obj.spec;
+    let Some(all) = runtime::fresh_claims(ctx, w.obj, |o| same_instance(spec, &o.spec)).await?
+    else {
+        return Ok(None);
+    };
     let uid = kind::uid(w.obj)?;
     let Some(me) = all
         .iter()
@@ -837,7 +841,11 @@ async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Re
                     // A create may have run: find it (under the instance lock, with fresh
                     // claims) before deciding there is nothing to delete.
                     let _guard = ctx.locks.lock(&instance_lock_key(&obj.spec)).await;
-                    let all = runtime::list_fresh::<RdsBackup>(ctx).await?;
+                    let spec = &obj.spec;
+                    let all =
+                        runtime::fresh_claims(ctx, obj.as_ref(), |o| same_instance(spec, &o.spec))
+                            .await?
+                            .unwrap_or_default();
                     let uid = obj.metadata.uid.clone().unwrap_or_default();
                     let outcome =
                         act_cleanup(&mut w, rds.as_ref(), peers(&uid, &obj.spec, &all)).await;

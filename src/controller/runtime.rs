@@ -117,6 +117,45 @@ where
     Ok(out)
 }
 
+/// `obj` and the other objects of its kind that `keep` accepts, as fresh as the exactly-once
+/// decisions need (`docs/architecture.md#claims-without-a-list-per-create`): `obj` itself read
+/// from the API server (a GET), the others from the controllers' cache with the operator's own
+/// status writes laid over it ([`super::cache`]), so the read does not grow with the number
+/// of objects. A LIST of the kind ([`list_fresh`]) is read instead when the cache cannot tell:
+/// before it is filled, and with `--selector` (objects outside the selector are not cached
+/// but may hold claims). `None` when `obj` is gone.
+pub async fn fresh_claims<K: Tracked>(
+    ctx: &Context,
+    obj: &K,
+    keep: impl Fn(&K) -> bool,
+) -> Result<Option<Vec<K>>, Error> {
+    let uid = super::kind::uid(obj)?;
+    let is_me = |o: &K| o.meta().uid.as_deref() == Some(uid.as_str());
+    let cached = match ctx.selector {
+        None => ctx.caches.of::<K>().view(|o| !is_me(o) && keep(o)),
+        Some(_) => None,
+    };
+    let Some(cached) = cached else {
+        let all = list_fresh::<K>(ctx).await?;
+        if !all.iter().any(is_me) {
+            return Ok(None);
+        }
+        return Ok(Some(
+            all.into_iter().filter(|o| is_me(o) || keep(o)).collect(),
+        ));
+    };
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(me) = api.get_opt(&obj.name_any()).await?.filter(is_me) else {
+        return Ok(None);
+    };
+    let mut all: Vec<K> = cached.iter().map(|o| K::clone(o)).collect();
+    all.push(me);
+    Ok(Some(all))
+}
+
 /// Requeue `obj` after `after` (with jitter) and hold back earlier triggers that do not change
 /// its fingerprint (see [`super::context::RequeueGate`]).
 pub fn requeue<K: Resource>(ctx: &Context, obj: &K, after: Duration) -> Action {
@@ -287,6 +326,7 @@ where
             }
             let controller = Controller::new(api, config);
             let store = controller.store();
+            ctx.caches.of::<K>().add_store(store.clone());
             let cached = store.clone();
             let readiness = store.clone();
             ctx.metrics.add_object_source(K::KIND, move || {

@@ -68,9 +68,11 @@ impl<K: Tracked> Sink<K> for ApiSink<'_, K> {
         current: Option<&K::Status>,
         status: &K::Status,
     ) -> Result<()> {
-        write_status(self.api, name, current, status)
-            .await
-            .map(|_| ())
+        if let Some(written) = write_status(self.api, name, current, status).await? {
+            // Claims read from the cache see this write at once (see `cache`).
+            self.ctx.caches.of::<K>().record_write(written);
+        }
+        Ok(())
     }
 
     async fn event(&self, obj: &K, type_: EventType, reason: &str, action: &str, note: String) {
@@ -438,7 +440,15 @@ pub async fn finish<K: Tracked>(
 ) -> Result<Action> {
     match w.settle(outcome).await? {
         Next::After(after) => Ok(runtime::requeue(ctx, w.obj, after)),
-        Next::Finished => Ok(Action::await_change()),
+        Next::Finished => {
+            if w.obj.meta().deletion_timestamp.is_some()
+                && let Some(uid) = w.obj.meta().uid.as_deref()
+            {
+                // The finalizer goes next: the object's own writes need no overlay any more.
+                ctx.caches.of::<K>().forget(uid);
+            }
+            Ok(Action::await_change())
+        }
         Next::Retry(e) => Err(e),
     }
 }

@@ -431,7 +431,8 @@ pub struct Peers {
 }
 
 /// Whether `other` targets the same instance as `spec`.
-fn same_instance(spec: &RdsBackupSpec, other: &RdsBackupSpec) -> bool {
+/// Whether two specs name the same instance (region and id).
+pub fn same_instance(spec: &RdsBackupSpec, other: &RdsBackupSpec) -> bool {
     spec.region == other.region && spec.instance() == other.instance()
 }
 
