@@ -7,12 +7,16 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::api::{DbsApi, HbrApi, RdsApi};
+use super::api::{
+    BackupPlanDetail, DbsApi, DescribeBackupJobs2Request, DescribeBackupPlanListRequest, HbrApi,
+    HbrBackupJob, RdsApi, RdsBackupJob,
+};
 use super::breaker::{Breakers, CredentialRefusal, Fingerprint, Outcome, credential_label};
 use super::config::{CloudConfig, SignatureVersion};
 use super::credentials::{CredentialSource, Credentials, DefaultChain};
 use super::endpoint;
 use super::error::{CloudError, ErrorKind, is_throttling_code};
+use super::observe::Observer;
 use super::params::{Params, encode_pairs};
 use super::ratelimit::{BucketKey, RateLimiters};
 use super::retry::{Decision, Idempotency, decide};
@@ -26,6 +30,32 @@ pub(crate) struct Shared {
     limiters: RateLimiters,
     breakers: Breakers,
     chain: OnceLock<Result<Arc<DefaultChain>, String>>,
+    pub(crate) observers: Observers,
+}
+
+/// Where a cloud item lives: region and credentials (the account), plus a product detail
+/// (the HBR source type, the RDS instance; empty for DBS plans).
+pub(crate) type ObserveScope = (String, CredentialSource, String);
+
+/// The shared observation of running work, one observer per product (see `cloud::observe`).
+pub(crate) struct Observers {
+    pub(crate) hbr_jobs: Observer<ObserveScope, HbrBackupJob>,
+    pub(crate) dbs_plans: Observer<ObserveScope, BackupPlanDetail>,
+    pub(crate) rds_tasks: Observer<ObserveScope, RdsBackupJob>,
+}
+
+impl Observers {
+    fn new() -> Self {
+        Observers {
+            hbr_jobs: Observer::new(DescribeBackupJobs2Request::MAX_IDS, |j| {
+                j.state().is_terminal()
+            }),
+            // A plan never ends by itself: every watched plan is refreshed in turn.
+            dbs_plans: Observer::new(DescribeBackupPlanListRequest::MAX_IDS, |_| false),
+            // One `BackupJobId` per call: one call in flight per instance, answers shared.
+            rds_tasks: Observer::new(1, |t| t.state().is_ended()),
+        }
+    }
 }
 
 /// The Alibaba Cloud client factory used in production.
@@ -84,6 +114,7 @@ impl AlibabaCloud {
                 limiters,
                 breakers,
                 chain: OnceLock::new(),
+                observers: Observers::new(),
             }),
         })
     }
@@ -101,6 +132,12 @@ impl AlibabaCloud {
     /// The default credential chain (built on first use).
     pub fn default_chain(&self) -> Result<Arc<DefaultChain>, CloudError> {
         self.shared.default_chain()
+    }
+
+    /// The shared observation (tests look at its rounds).
+    #[cfg(test)]
+    pub(crate) fn observers(&self) -> &Observers {
+        &self.shared.observers
     }
 
     fn client(&self, target: &Target, product: Product) -> Arc<ProductClient> {
@@ -173,10 +210,21 @@ pub(crate) struct Call {
 
 /// A client of one product for one target.
 pub(crate) struct ProductClient {
-    shared: Arc<Shared>,
-    region: String,
-    credentials: CredentialSource,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) region: String,
+    pub(crate) credentials: CredentialSource,
     pub(crate) product: Product,
+}
+
+impl ProductClient {
+    /// The observation scope of this client's account and region, with `detail`.
+    pub(crate) fn scope(&self, detail: &str) -> ObserveScope {
+        (
+            self.region.clone(),
+            self.credentials.clone(),
+            detail.to_string(),
+        )
+    }
 }
 
 /// A signed request, before sending.

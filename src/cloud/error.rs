@@ -114,6 +114,18 @@ pub struct CloudError {
     source: Option<BoxError>,
 }
 
+/// An error and its sources as one text.
+fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
 impl std::ops::Deref for CloudError {
     type Target = ErrorDetails;
     fn deref(&self) -> &ErrorDetails {
@@ -168,6 +180,18 @@ impl CloudError {
                 retry_after: None,
             }),
             source: None,
+        }
+    }
+
+    /// A copy for each caller of a shared call ([`super::observe`]): the same details, and the
+    /// source's text as its source.
+    pub fn duplicate(&self) -> Self {
+        CloudError {
+            details: self.details.clone(),
+            source: self
+                .source
+                .as_ref()
+                .map(|s| BoxError::from(source_text(s.as_ref()))),
         }
     }
 

@@ -80,6 +80,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod error;
 pub mod metrics;
+pub mod observe;
 pub mod params;
 pub mod secret;
 pub mod sign;

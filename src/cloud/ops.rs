@@ -1,6 +1,8 @@
 //! Wire parameters of every typed request, and the product traits implemented over
 //! [`ProductClient`].
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -589,42 +591,71 @@ impl DbsApi for ProductClient {
         &self,
         req: &CreateAndStartBackupPlanRequest,
     ) -> Result<CreateAndStartBackupPlanResponse, CloudError> {
-        self.run::<_, CreateAndStartBackupPlanResponse>(req).await
+        let result = self.run::<_, CreateAndStartBackupPlanResponse>(req).await;
+        if let Some(id) = &req.backup_plan_id {
+            self.shared.observers.dbs_plans.invalidate(id);
+        }
+        result
     }
 
     async fn start_backup_plan(
         &self,
         req: &StartBackupPlanRequest,
     ) -> Result<StartBackupPlanResponse, CloudError> {
-        self.run::<_, StartBackupPlanResponse>(req).await
+        let result = self.run::<_, StartBackupPlanResponse>(req).await;
+        self.shared
+            .observers
+            .dbs_plans
+            .invalidate(&req.backup_plan_id);
+        result
     }
 
     async fn stop_backup_plan(
         &self,
         req: &StopBackupPlanRequest,
     ) -> Result<StopBackupPlanResponse, CloudError> {
-        self.run::<_, StopBackupPlanResponse>(req).await
+        let result = self.run::<_, StopBackupPlanResponse>(req).await;
+        self.shared
+            .observers
+            .dbs_plans
+            .invalidate(&req.backup_plan_id);
+        result
     }
 
     async fn release_backup_plan(
         &self,
         req: &ReleaseBackupPlanRequest,
     ) -> Result<ReleaseBackupPlanResponse, CloudError> {
-        self.run::<_, ReleaseBackupPlanResponse>(req).await
+        let result = self.run::<_, ReleaseBackupPlanResponse>(req).await;
+        self.shared
+            .observers
+            .dbs_plans
+            .invalidate(&req.backup_plan_id);
+        result
     }
 
     async fn configure_backup_plan(
         &self,
         req: &ConfigureBackupPlanRequest,
     ) -> Result<ConfigureBackupPlanResponse, CloudError> {
-        self.run::<_, ConfigureBackupPlanResponse>(req).await
+        let result = self.run::<_, ConfigureBackupPlanResponse>(req).await;
+        self.shared
+            .observers
+            .dbs_plans
+            .invalidate(&req.backup_plan_id);
+        result
     }
 
     async fn modify_backup_plan_name(
         &self,
         req: &ModifyBackupPlanNameRequest,
     ) -> Result<ModifyBackupPlanNameResponse, CloudError> {
-        self.run::<_, ModifyBackupPlanNameResponse>(req).await
+        let result = self.run::<_, ModifyBackupPlanNameResponse>(req).await;
+        self.shared
+            .observers
+            .dbs_plans
+            .invalidate(&req.backup_plan_id);
+        result
     }
 
     async fn describe_backup_plan_list(
@@ -639,6 +670,28 @@ impl DbsApi for ProductClient {
         req: &DescribeFullBackupListRequest,
     ) -> Result<DescribeFullBackupListResponse, CloudError> {
         self.run::<_, DescribeFullBackupListResponse>(req).await
+    }
+
+    async fn observe_plan(
+        &self,
+        region: &str,
+        id: &str,
+        max_age: Duration,
+    ) -> Result<Option<BackupPlanDetail>, CloudError> {
+        let fetch = |ids: Vec<String>| async move {
+            let req = DescribeBackupPlanListRequest::by_ids(region, &ids);
+            let resp = self.describe_backup_plan_list(&req).await?;
+            Ok(resp
+                .items
+                .into_iter()
+                .map(|p| (p.backup_plan_id.clone(), p))
+                .collect())
+        };
+        let observers = &self.shared.observers;
+        observers
+            .dbs_plans
+            .get(&self.scope(region), id, max_age, fetch)
+            .await
     }
 }
 
@@ -671,6 +724,34 @@ impl RdsApi for ProductClient {
     ) -> Result<DeleteBackupResponse, CloudError> {
         self.run::<_, DeleteBackupResponse>(req).await
     }
+
+    async fn observe_task(
+        &self,
+        instance: &str,
+        job_id: &str,
+        max_age: Duration,
+    ) -> Result<Option<RdsBackupJob>, CloudError> {
+        let fetch = |ids: Vec<String>| async move {
+            let mut found = Vec::new();
+            // One id per call (the observer's limit for RDS).
+            for id in ids {
+                let req = DescribeBackupTasksRequest::by_id(instance, &id);
+                let resp = self.describe_backup_tasks(&req).await?;
+                found.extend(
+                    resp.items
+                        .into_iter()
+                        .filter(|t| t.backup_job_id == id)
+                        .map(|t| (id.clone(), t)),
+                );
+            }
+            Ok(found)
+        };
+        let observers = &self.shared.observers;
+        observers
+            .rds_tasks
+            .get(&self.scope(instance), job_id, max_age, fetch)
+            .await
+    }
 }
 
 #[async_trait]
@@ -693,7 +774,9 @@ impl HbrApi for ProductClient {
         &self,
         req: &CancelBackupJobRequest,
     ) -> Result<CancelBackupJobResponse, CloudError> {
-        self.run::<_, CancelBackupJobResponse>(req).await
+        let result = self.run::<_, CancelBackupJobResponse>(req).await;
+        self.shared.observers.hbr_jobs.invalidate(&req.job_id);
+        result
     }
 
     async fn describe_udm_snapshots(
@@ -715,5 +798,27 @@ impl HbrApi for ProductClient {
         req: &DeleteSnapshotRequest,
     ) -> Result<DeleteSnapshotResponse, CloudError> {
         self.run::<_, DeleteSnapshotResponse>(req).await
+    }
+
+    async fn observe_job(
+        &self,
+        source_type: &str,
+        job_id: &str,
+        max_age: Duration,
+    ) -> Result<Option<HbrBackupJob>, CloudError> {
+        let fetch = |ids: Vec<String>| async move {
+            let req = DescribeBackupJobs2Request::by_ids(source_type, &ids);
+            let resp = self.describe_backup_jobs2(&req).await?;
+            Ok(resp
+                .backup_jobs
+                .into_iter()
+                .map(|j| (j.job_id.clone(), j))
+                .collect())
+        };
+        let observers = &self.shared.observers;
+        observers
+            .hbr_jobs
+            .get(&self.scope(source_type), job_id, max_age, fetch)
+            .await
     }
 }

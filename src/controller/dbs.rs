@@ -218,6 +218,34 @@ async fn claimed_plans(obj: &DbsBackupPlan, ctx: &Context) -> Result<HashSet<Str
         .collect())
 }
 
+/// The shared observation of plan `id` ([`DbsApi::observe_plan`]: describes batched with the
+/// other plans of the account and region). A plan at rest (its generation observed, `Running`
+/// or `Paused`) accepts an answer up to half the resync interval old, so one batched describe
+/// serves up to 100 resting plans; any other plan an answer at most half the first poll
+/// interval old. A mutating call on the plan drops its answer. `Ok(None)`: not listed.
+async fn observe_plan(
+    dbs: &dyn DbsApi,
+    region: &str,
+    id: &str,
+    w: &Work<'_>,
+) -> std::result::Result<Option<BackupPlanDetail>, CloudError> {
+    let at_rest = w.status.observed_generation == w.obj.metadata.generation
+        && matches!(
+            w.status.phase,
+            Some(DbsBackupPlanPhase::Running | DbsBackupPlanPhase::Paused)
+        );
+    let max_age = if at_rest {
+        w.timing.resync / 2
+    } else {
+        w.timing.poll_initial / 2
+    };
+    match dbs.observe_plan(region, id, max_age).await {
+        Ok(p) => Ok(p),
+        Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// `DescribeBackupPlanList` for one plan id; `Ok(None)` when the cloud does not know it.
 async fn describe_plan(
     dbs: &dyn DbsApi,
@@ -274,7 +302,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
     let dbs = ctx.cloud.dbs(&target);
     let observed = match w.status.backup_plan_id.clone() {
         None => None,
-        Some(id) => match describe_plan(dbs.as_ref(), &desired.region, &id).await {
+        Some(id) => match observe_plan(dbs.as_ref(), &desired.region, &id, &w).await {
             Ok(p) => p,
             Err(e) => {
                 let outcome = w.cloud_error(e);

@@ -230,11 +230,11 @@ async fn act(
                 ),
             ))
             .await?;
-            create(w, hbr, request).await
+            create(w, hbr, request).await?
         }
         Step::RecoverOrCreate => match find_own_job(w, hbr).await {
             Ok(Some(job)) => adopt(w, hbr, &job).await?,
-            Ok(None) => create(w, hbr, request).await,
+            Ok(None) => create(w, hbr, request).await?,
             Err(e) => w.cloud_error(e),
         },
         // Planned only through `apply`, which reads the claims first.
@@ -345,22 +345,37 @@ async fn adopt_existing(
     Ok(Outcome::requeue(view.health, w.timing.poll_initial))
 }
 
-async fn create(w: &mut Work<'_>, hbr: &dyn HbrApi, request: &CreateBackupJobRequest) -> Outcome {
-    match hbr.create_backup_job(request).await {
+async fn create(
+    w: &mut Work<'_>,
+    hbr: &dyn HbrApi,
+    request: &CreateBackupJobRequest,
+) -> Result<Outcome> {
+    Ok(match hbr.create_backup_job(request).await {
         Ok(resp) if !resp.job_id.is_empty() => {
-            w.status.job_id = Some(resp.job_id.clone());
+            let job_id = resp.job_id;
+            w.status.job_id = Some(job_id.clone());
             w.status.pending_create = None;
             w.status.phase = Some(HbrBackupJobPhase::Running);
             w.status.cloud_status = Some(JobState::Created.as_str().into());
             w.status.progress = Some(0);
             w.status.start_time = Some(Time(jiff::Timestamp::now()));
-            Outcome::requeue(
+            let created = Outcome::requeue(
                 Health::progressing(
                     reasons::BACKUP_RUNNING,
-                    format!("backup job {} created", resp.job_id),
+                    format!("backup job {job_id} created"),
                 ),
                 w.timing.poll_initial,
-            )
+            );
+            // One look at once (batched with the other new jobs): a job that ended already is
+            // recorded with the create, in one status write and one event. Any doubt records
+            // the job as created and polls it.
+            let source_type = w.obj.spec.source_type.as_str();
+            match observe(hbr, source_type, &job_id, w.timing).await {
+                Ok(Some(job)) if job.state().is_terminal() => {
+                    settle_job(w, hbr, &job_id, Some(job), None).await?
+                }
+                _ => created,
+            }
         }
         // Success without a JobId: the outcome is unknown; the intent stays and the next
         // reconcile looks for the job by name.
@@ -379,7 +394,7 @@ async fn create(w: &mut Work<'_>, hbr: &dyn HbrApi, request: &CreateBackupJobReq
         // The intent stays whatever other error: the next attempt looks for the job by name
         // first, so an unknown outcome (timeout, 5xx) never leads to a second job.
         Err(e) => w.cloud_error(e),
-    }
+    })
 }
 
 /// Describes the tracked job; `Ok(None)` when the cloud does not know it.
@@ -405,10 +420,41 @@ async fn track(
     job_id: &str,
     deadline: Option<jiff::Timestamp>,
 ) -> Result<Outcome> {
-    let job = match describe_job(hbr, w.obj.spec.source_type.as_str(), job_id).await {
+    let job = match observe(hbr, w.obj.spec.source_type.as_str(), job_id, w.timing).await {
         Ok(j) => j,
         Err(e) => return Ok(w.cloud_error(e)),
     };
+    settle_job(w, hbr, job_id, job, deadline).await
+}
+
+/// The shared observation of job `job_id` ([`HbrApi::observe_job`]: describes batched with
+/// the other objects' jobs): an answer at most half the first poll interval old; `None` when
+/// the job is not listed.
+async fn observe(
+    hbr: &dyn HbrApi,
+    source_type: &str,
+    job_id: &str,
+    timing: &crate::controller::backoff::Timing,
+) -> std::result::Result<Option<CloudJob>, CloudError> {
+    match hbr
+        .observe_job(source_type, job_id, timing.poll_initial / 2)
+        .await
+    {
+        Ok(j) => Ok(j),
+        Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What an observation of the job comes to: progress, the end (with its snapshots), a job
+/// gone missing; past `deadline` a job that has not ended is cancelled.
+async fn settle_job(
+    w: &mut Work<'_>,
+    hbr: &dyn HbrApi,
+    job_id: &str,
+    job: Option<CloudJob>,
+    deadline: Option<jiff::Timestamp>,
+) -> Result<Outcome> {
     let Some(job) = job else {
         // Right after the create the list may lag; a job missing for longer is gone.
         let now = jiff::Timestamp::now();

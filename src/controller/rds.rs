@@ -576,19 +576,41 @@ async fn create_or_adopt(
     let outcome = match rds.create_backup(request).await {
         Ok(resp) if !resp.backup_job_id.is_empty() => {
             let now = jiff::Timestamp::now();
-            w.status.backup_job_id = Some(resp.backup_job_id.clone());
+            let job_id = resp.backup_job_id;
+            w.status.backup_job_id = Some(job_id.clone());
             w.status.pending_create = None;
             w.status.phase = Some(RdsBackupPhase::Running);
             w.status.start_time = Some(Time(now));
             w.status.cloud_status = Some(TaskState::NoStart.as_str().into());
             w.status.progress = Some(0);
-            Outcome::requeue(
+            let created = Outcome::requeue(
                 Health::progressing(
                     reasons::BACKUP_CREATED,
-                    format!("backup task {} created", resp.backup_job_id),
+                    format!("backup task {job_id} created"),
                 ),
                 w.timing.poll_initial,
-            )
+            );
+            // One look at once: a task that ended already (a small instance) is recorded
+            // with the create, in one status write and one event. Any doubt records the
+            // task as created and polls it.
+            match observe(rds, w.obj.spec.instance(), &job_id, w.timing).await {
+                Ok(Some(task)) if task.state().is_ended() => {
+                    let created_status = w.status.clone();
+                    let settled = settle_task(w, rds, &job_id, Some(task), None).await;
+                    let ended = matches!(
+                        w.status.phase,
+                        Some(RdsBackupPhase::Succeeded | RdsBackupPhase::Failed)
+                    );
+                    match settled {
+                        Ok(o) if ended => o,
+                        _ => {
+                            w.status = created_status;
+                            created
+                        }
+                    }
+                }
+                _ => created,
+            }
         }
         // A success without a job id: the outcome is unknown; keep the intent and adopt.
         Ok(_) => {
@@ -762,10 +784,40 @@ async fn track(
     job_id: &str,
     deadline: Option<jiff::Timestamp>,
 ) -> Result<Outcome> {
-    let task = match describe_task(rds, w.obj.spec.instance(), job_id).await {
+    let task = match observe(rds, w.obj.spec.instance(), job_id, w.timing).await {
         Ok(t) => t,
         Err(e) => return Ok(w.cloud_error(e)),
     };
+    settle_task(w, rds, job_id, task, deadline).await
+}
+
+/// The shared observation of task `job_id` ([`RdsApi::observe_task`]): an answer at most half
+/// the first poll interval old; `None` when the task is not listed.
+async fn observe(
+    rds: &dyn RdsApi,
+    instance: &str,
+    job_id: &str,
+    timing: &crate::controller::backoff::Timing,
+) -> std::result::Result<Option<RdsBackupJob>, CloudError> {
+    match rds
+        .observe_task(instance, job_id, timing.poll_initial / 2)
+        .await
+    {
+        Ok(t) => Ok(t),
+        Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What an observation of the task comes to: progress, the failure, or (finished) the
+/// backup set; past `deadline` a task that has not ended fails the object.
+async fn settle_task(
+    w: &mut Work<'_>,
+    rds: &dyn RdsApi,
+    job_id: &str,
+    task: Option<RdsBackupJob>,
+    deadline: Option<jiff::Timestamp>,
+) -> Result<Outcome> {
     let now = jiff::Timestamp::now();
     let (health, next) = observe_task(&mut w.status, task.as_ref(), now, w.timing);
     let ended = w.status.backup_id.is_some()

@@ -264,12 +264,13 @@ impl<'a, K: Tracked> Work<'a, K> {
         self.status.phase_mut().get_or_insert_with(Default::default);
     }
 
-    /// A checkpoint: sets the conditions from `health`, writes the status if it changed, and
-    /// publishes an event when the phase or the true condition/reason changed. Acts use it
-    /// only for a write that must be durable *before* a cloud call (an intent); everything
-    /// else goes through the [`Outcome`] the act returns.
+    /// A checkpoint: sets the conditions from `health` and writes the status if it changed,
+    /// without an event (the outcome that follows publishes what came of it: one event per
+    /// backup when the work ends within the reconcile that started it). Acts use it only for
+    /// a write that must be durable *before* a cloud call (an intent); everything else goes
+    /// through the [`Outcome`] the act returns.
     pub async fn commit(&mut self, health: &Health) -> Result<()> {
-        self.commit_with(health, Publish::Auto).await
+        self.commit_with(health, Publish::Silent).await
     }
 
     /// [`Work::commit`] with a choice of event.

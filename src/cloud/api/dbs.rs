@@ -322,6 +322,22 @@ pub struct DescribeBackupPlanListRequest {
     pub owner_id: Option<String>,
 }
 
+impl DescribeBackupPlanListRequest {
+    /// The most plan ids one call can ask for: a page holds at most 100 plans.
+    pub const MAX_IDS: usize = 100;
+
+    /// The plans `ids` (at most [`Self::MAX_IDS`]) of `region`, on one page.
+    pub fn by_ids(region: &str, ids: &[String]) -> Self {
+        DescribeBackupPlanListRequest {
+            backup_plan_ids: ids.to_vec(),
+            region: Some(region.to_string()),
+            page_num: Some(0),
+            page_size: Some(u32::try_from(ids.len().clamp(10, Self::MAX_IDS)).unwrap_or(100)),
+            ..DescribeBackupPlanListRequest::default()
+        }
+    }
+}
+
 /// One plan of `DescribeBackupPlanList` (`Items.BackupPlanDetail[]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -86,6 +86,27 @@ pub struct DescribeBackupJobs2Request {
     pub edition: Option<String>,
 }
 
+impl DescribeBackupJobs2Request {
+    /// The most job ids one call can ask for: a page holds at most 99 jobs.
+    pub const MAX_IDS: usize = 99;
+
+    /// The jobs `ids` (at most [`Self::MAX_IDS`]) of `source_type`, on one page.
+    pub fn by_ids(source_type: &str, ids: &[String]) -> Self {
+        DescribeBackupJobs2Request {
+            source_type: Some(source_type.to_string()),
+            filters: vec![HbrFilter {
+                key: "JobId".into(),
+                operator: Some("IN".into()),
+                values: ids.to_vec(),
+            }],
+            page_number: Some(1),
+            page_size: Some(u32::try_from(ids.len().clamp(1, Self::MAX_IDS)).unwrap_or(99)),
+            sort_direction: None,
+            edition: None,
+        }
+    }
+}
+
 /// One job of `DescribeBackupJobs2` (`BackupJobs.BackupJob[]`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

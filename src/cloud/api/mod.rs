@@ -11,6 +11,8 @@ pub mod rds;
 
 pub(crate) mod de;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use super::CloudError;
@@ -62,6 +64,21 @@ pub trait DbsApi: Send + Sync {
         &self,
         req: &DescribeFullBackupListRequest,
     ) -> Result<DescribeFullBackupListResponse, CloudError>;
+
+    /// Observes plan `id` in `region` (`None`: not listed). Here one `DescribeBackupPlanList`
+    /// per call; the production client answers from its shared observation (answers at most
+    /// `max_age` old, describes batched: `cloud::observe`).
+    async fn observe_plan(
+        &self,
+        region: &str,
+        id: &str,
+        max_age: Duration,
+    ) -> Result<Option<BackupPlanDetail>, CloudError> {
+        let _ = max_age;
+        let req = DescribeBackupPlanListRequest::by_ids(region, &[id.to_string()]);
+        let resp = self.describe_backup_plan_list(&req).await?;
+        Ok(resp.items.into_iter().find(|p| p.backup_plan_id == id))
+    }
 }
 
 /// ApsaraDB RDS (`2014-08-15`).
@@ -87,6 +104,22 @@ pub trait RdsApi: Send + Sync {
         &self,
         req: &DeleteBackupRequest,
     ) -> Result<DeleteBackupResponse, CloudError>;
+
+    /// Observes task `job_id` of `instance` (`None`: not listed). Here one
+    /// `DescribeBackupTasks` per call; the production client answers from its shared
+    /// observation (answers at most `max_age` old, one call in flight per instance:
+    /// `cloud::observe`).
+    async fn observe_task(
+        &self,
+        instance: &str,
+        job_id: &str,
+        max_age: Duration,
+    ) -> Result<Option<RdsBackupJob>, CloudError> {
+        let _ = max_age;
+        let req = DescribeBackupTasksRequest::by_id(instance, job_id);
+        let resp = self.describe_backup_tasks(&req).await?;
+        Ok(resp.items.into_iter().find(|t| t.backup_job_id == job_id))
+    }
 }
 
 /// Cloud Backup (HBR, `2017-09-08`).
@@ -123,4 +156,19 @@ pub trait HbrApi: Send + Sync {
         &self,
         req: &DeleteSnapshotRequest,
     ) -> Result<DeleteSnapshotResponse, CloudError>;
+
+    /// Observes job `job_id` of `source_type` (`None`: not listed). Here one
+    /// `DescribeBackupJobs2` per call; the production client answers from its shared
+    /// observation (answers at most `max_age` old, describes batched: `cloud::observe`).
+    async fn observe_job(
+        &self,
+        source_type: &str,
+        job_id: &str,
+        max_age: Duration,
+    ) -> Result<Option<HbrBackupJob>, CloudError> {
+        let _ = max_age;
+        let req = DescribeBackupJobs2Request::by_ids(source_type, &[job_id.to_string()]);
+        let resp = self.describe_backup_jobs2(&req).await?;
+        Ok(resp.backup_jobs.into_iter().find(|j| j.job_id == job_id))
+    }
 }

@@ -67,6 +67,18 @@ pub struct DescribeBackupTasksRequest {
     pub owner: RdsOwner,
 }
 
+impl DescribeBackupTasksRequest {
+    /// Task `job_id` of `instance` (the API takes one `BackupJobId` per call; only with it does
+    /// a finished task show its `BackupId`).
+    pub fn by_id(instance: &str, job_id: &str) -> Self {
+        DescribeBackupTasksRequest {
+            db_instance_id: instance.to_string(),
+            backup_job_id: Some(job_id.to_string()),
+            ..DescribeBackupTasksRequest::default()
+        }
+    }
+}
+
 /// One task of `DescribeBackupTasks` (`Items.BackupJob[]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -6,5 +6,6 @@
 mod credentials;
 mod decode;
 mod fake;
+mod observe;
 mod params;
 mod transport;

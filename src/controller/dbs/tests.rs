@@ -99,7 +99,6 @@ async fn create_writes_intent_then_applied_config_then_plan_id() {
         log.entries(),
         [
             "write",
-            "event Creating",
             "call CreateAndStartBackupPlan",
             "annotate",
             "write",

@@ -77,29 +77,98 @@ async fn run(o: &HbrBackupJob, script: Script, step: Step) -> (Recorder<HbrBacku
 #[tokio::test]
 async fn the_intent_and_job_name_are_written_before_create_backup_job() {
     let log = Log::default();
-    let script = Script::new(&log).then(
-        "CreateBackupJob",
-        Ok(CreateBackupJobResponse {
-            job_id: "job-1".into(),
-            ..CreateBackupJobResponse::default()
-        }),
-    );
+    let script = Script::new(&log)
+        .then(
+            "CreateBackupJob",
+            Ok(CreateBackupJobResponse {
+                job_id: "job-1".into(),
+                ..CreateBackupJobResponse::default()
+            }),
+        )
+        .then("DescribeBackupJobs2", Ok(jobs(vec![job("RUNNING")])));
     let (rec, next) = run(&obj(None), script, Step::RecordIntent).await;
     assert_eq!(
         log.entries(),
         [
             "write",
-            "event Creating",
             "call CreateBackupJob",
+            "call DescribeBackupJobs2",
             "write",
             "event BackupRunning"
-        ]
+        ],
+        "the intent is written silently; one event says what came of it"
     );
     let writes = rec.writes();
     assert!(writes[0].pending_create.is_some());
     assert!(writes[0].job_name.as_deref().unwrap().ends_with(UID));
     assert_eq!(writes[1].job_id.as_deref(), Some("job-1"));
     assert_eq!(writes[1].pending_create, None);
+    assert!(matches!(next, Next::After(d) if d == timing().poll_initial));
+}
+
+#[tokio::test]
+async fn a_job_that_ends_at_once_is_recorded_with_the_create_in_one_write() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then(
+            "CreateBackupJob",
+            Ok(CreateBackupJobResponse {
+                job_id: "job-1".into(),
+                ..CreateBackupJobResponse::default()
+            }),
+        )
+        .then("DescribeBackupJobs2", Ok(jobs(vec![job("COMPLETE")])))
+        .then(
+            "DescribeUdmSnapshots",
+            Ok(DescribeUdmSnapshotsResponse {
+                total_count: 1,
+                snapshots: vec![UdmSnapshot {
+                    snapshot_id: "s-1".into(),
+                    job_id: Some("job-1".into()),
+                    ..UdmSnapshot::default()
+                }],
+                ..DescribeUdmSnapshotsResponse::default()
+            }),
+        );
+    let (rec, _) = run(&obj(None), script, Step::RecordIntent).await;
+    assert_eq!(
+        log.entries(),
+        [
+            "write",
+            "call CreateBackupJob",
+            "call DescribeBackupJobs2",
+            "call DescribeUdmSnapshots",
+            "write",
+            "event BackupSucceeded"
+        ]
+    );
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.phase, Some(HbrBackupJobPhase::Succeeded));
+    assert_eq!(last.job_id.as_deref(), Some("job-1"));
+    assert_eq!(last.snapshot_ids, vec!["s-1".to_string()]);
+    assert_eq!(last.pending_create, None);
+}
+
+#[tokio::test]
+async fn a_failed_look_after_the_create_still_records_the_job() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then(
+            "CreateBackupJob",
+            Ok(CreateBackupJobResponse {
+                job_id: "job-1".into(),
+                ..CreateBackupJobResponse::default()
+            }),
+        )
+        .then::<DescribeBackupJobs2Response>(
+            "DescribeBackupJobs2",
+            Err(timeout(Product::Hbr, "DescribeBackupJobs2")),
+        );
+    let (rec, next) = run(&obj(None), script, Step::RecordIntent).await;
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.job_id.as_deref(), Some("job-1"));
+    assert_eq!(last.phase, Some(HbrBackupJobPhase::Running));
+    assert_eq!(last.pending_create, None);
     assert!(matches!(next, Next::After(d) if d == timing().poll_initial));
 }
 

@@ -130,23 +130,29 @@ async fn create(
 #[tokio::test]
 async fn the_intent_is_written_before_create_backup_and_the_job_id_after() {
     let log = Log::default();
-    let script = Script::new(&log).then(
-        "CreateBackup",
-        Ok(CreateBackupResponse {
-            backup_job_id: "j1".into(),
-            ..CreateBackupResponse::default()
-        }),
-    );
+    let script = Script::new(&log)
+        .then(
+            "CreateBackup",
+            Ok(CreateBackupResponse {
+                backup_job_id: "j1".into(),
+                ..CreateBackupResponse::default()
+            }),
+        )
+        .then(
+            "DescribeBackupTasks",
+            Ok(tasks(vec![task("j1", "NoStart", None)])),
+        );
     let (rec, next, log) = create(&obj(None), script, claims(Step::Create)).await;
     assert_eq!(
         log.entries(),
         [
             "write",
-            "event Creating",
             "call CreateBackup",
+            "call DescribeBackupTasks",
             "write",
             "event BackupCreated"
-        ]
+        ],
+        "the intent is written silently; one event says what came of it"
     );
     let writes = rec.writes();
     assert!(writes[0].pending_create.is_some());
@@ -156,6 +162,85 @@ async fn the_intent_is_written_before_create_backup_and_the_job_id_after() {
     assert_eq!(writes[1].pending_create, None);
     assert_eq!(writes[1].phase, Some(RdsBackupPhase::Running));
     assert!(matches!(next, Next::After(d) if d == timing().poll_initial));
+}
+
+#[tokio::test]
+async fn a_task_that_ends_at_once_is_recorded_with_the_create_in_one_write() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then(
+            "CreateBackup",
+            Ok(CreateBackupResponse {
+                backup_job_id: "j1".into(),
+                ..CreateBackupResponse::default()
+            }),
+        )
+        .then(
+            "DescribeBackupTasks",
+            Ok(tasks(vec![task("j1", "Finished", Some("b1"))])),
+        )
+        .then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])));
+    let (rec, _, log) = create(&obj(None), script, claims(Step::Create)).await;
+    assert_eq!(
+        log.entries(),
+        [
+            "write",
+            "call CreateBackup",
+            "call DescribeBackupTasks",
+            "call DescribeBackups",
+            "write",
+            "event BackupSucceeded"
+        ]
+    );
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.phase, Some(RdsBackupPhase::Succeeded));
+    assert_eq!(last.backup_job_id.as_deref(), Some("j1"));
+    assert_eq!(last.backup_id.as_deref(), Some("b1"));
+    assert_eq!(last.pending_create, None);
+}
+
+#[tokio::test]
+async fn a_failed_look_after_the_create_still_records_the_task() {
+    for (tasks_answer, sets_answer) in [
+        (
+            Err(crate::controller::testing::timeout(
+                Product::Rds,
+                "DescribeBackupTasks",
+            )),
+            None,
+        ),
+        // Finished, but the set is not listed yet (or its describe fails): created, polled.
+        (
+            Ok(tasks(vec![task("j1", "Finished", Some("b1"))])),
+            Some(Ok(sets(vec![]))),
+        ),
+        (
+            Ok(tasks(vec![task("j1", "Finished", Some("b1"))])),
+            Some(Err(rds_error("DescribeBackups", 503, "ServiceUnavailable"))),
+        ),
+    ] {
+        let log = Log::default();
+        let mut script = Script::new(&log)
+            .then(
+                "CreateBackup",
+                Ok(CreateBackupResponse {
+                    backup_job_id: "j1".into(),
+                    ..CreateBackupResponse::default()
+                }),
+            )
+            .then("DescribeBackupTasks", tasks_answer);
+        if let Some(answer) = sets_answer {
+            script = script.then("DescribeBackups", answer);
+        }
+        let (rec, next, log) = create(&obj(None), script, claims(Step::Create)).await;
+        assert_eq!(log.entries().last().unwrap(), "event BackupCreated");
+        let last = rec.writes().pop().unwrap();
+        assert_eq!(last.backup_job_id.as_deref(), Some("j1"));
+        assert_eq!(last.phase, Some(RdsBackupPhase::Running));
+        assert_eq!(last.pending_create, None);
+        assert_eq!(reason(&last), reasons::BACKUP_CREATED);
+        assert!(matches!(next, Next::After(d) if d == timing().poll_initial));
+    }
 }
 
 #[tokio::test]
@@ -280,6 +365,10 @@ async fn an_unknown_outcome_with_nothing_found_creates_again_under_the_same_inte
                 backup_job_id: "j2".into(),
                 ..CreateBackupResponse::default()
             }),
+        )
+        .then(
+            "DescribeBackupTasks",
+            Ok(tasks(vec![task("j2", "Uploading", None)])),
         );
     let (rec, _, log) = create(&obj(Some(with_intent())), script, claims(Step::Adopt)).await;
     assert_eq!(
@@ -288,6 +377,7 @@ async fn an_unknown_outcome_with_nothing_found_creates_again_under_the_same_inte
             "call DescribeBackupTasks",
             "call DescribeBackups",
             "call CreateBackup",
+            "call DescribeBackupTasks",
             "write",
             "event BackupCreated"
         ],
