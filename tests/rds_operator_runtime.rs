@@ -151,10 +151,12 @@ async fn endpoints_serve_metrics_health_and_readiness() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // Throttle one poll past all client-side retries, so the throttling and reconcile-error
-    // families have samples (empty families are not exported).
+    // Throttle the look right after the create and the first poll past all client-side
+    // retries (5 attempts each), so the throttling and reconcile-error families have samples
+    // (empty families are not exported). The look's failure is not an error of the reconcile:
+    // the task is recorded as created and polled.
     env.emulator
-        .inject_fault(Fault::error(Some("DescribeBackupTasks"), "Throttling.User", 400).times(5));
+        .inject_fault(Fault::error(Some("DescribeBackupTasks"), "Throttling.User", 400).times(10));
     let api = env.api::<RdsBackup>();
     api.create(&PostParams::default(), &backup("m1"))
         .await

@@ -31,6 +31,9 @@ pub struct Timing {
     pub resync: Duration,
     /// Relative jitter applied to every requeue (0.1 = ±10 %).
     pub jitter: f64,
+    /// A status change that only reports progress (percent, bytes, the cloud's sub-state) is
+    /// written at most once per this interval; any other change at once.
+    pub progress_interval: Duration,
 }
 
 impl Default for Timing {
@@ -44,6 +47,7 @@ impl Default for Timing {
             wait: Duration::from_secs(30),
             resync: Duration::from_secs(3600),
             jitter: 0.1,
+            progress_interval: Duration::from_secs(60),
         }
     }
 }
@@ -60,6 +64,7 @@ impl Timing {
             wait: Duration::from_millis(300),
             resync: Duration::from_secs(60),
             jitter: 0.1,
+            progress_interval: Duration::from_secs(1),
         }
     }
 }

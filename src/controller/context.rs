@@ -47,6 +47,10 @@ pub struct Context {
     /// Per-object earliest next run, so that reconciles triggered by the operator's own
     /// status writes do not act (and call the cloud) before the chosen requeue or backoff.
     pub gate: RequeueGate,
+    /// Per-object time of the last status write (progress-only changes are spaced out).
+    pub progress: ProgressGate,
+    /// Per-object fingerprint at the last read of the cloud (user changes read fresh).
+    pub seen: SeenFingerprints,
     /// The time the schedules read (the system clock, except in tests and the sandbox).
     pub clock: Arc<dyn Clock>,
 }
@@ -114,6 +118,63 @@ impl RequeueGate {
 
     /// Forgets `key` (its next trigger runs at once).
     pub fn clear(&self, key: &str) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(key);
+    }
+}
+
+/// The fingerprint (`runtime::fingerprint`: generation, deletion, annotations) each object had
+/// when the cloud was last read for it: a reconcile whose object has another fingerprint was
+/// triggered by a user's change (spec, `reconcile-requested-at`, …) and reads the cloud fresh
+/// rather than from the shared observation's memory.
+#[derive(Debug, Default)]
+pub struct SeenFingerprints {
+    inner: Mutex<HashMap<String, u64>>,
+}
+
+impl SeenFingerprints {
+    /// Whether `key` was last read with another `fingerprint` (or never, since the start).
+    pub fn changed(&self, key: &str, fingerprint: u64) -> bool {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key) != Some(&fingerprint)
+    }
+
+    /// Records a read of the cloud for `key` at `fingerprint`.
+    pub fn seen(&self, key: &str, fingerprint: u64) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(key.to_string(), fingerprint);
+    }
+
+    /// Forgets `key` (the object is gone).
+    pub fn forget(&self, key: &str) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(key);
+    }
+}
+
+/// When each object's status was last written, so that a change that only reports progress is
+/// written at most once per [`Timing::progress_interval`](super::backoff::Timing) (see
+/// [`Work`](super::work::Work)). In memory: after a restart the first change is written.
+#[derive(Debug, Default)]
+pub struct ProgressGate {
+    inner: Mutex<HashMap<String, Instant>>,
+}
+
+impl ProgressGate {
+    /// Whether a progress-only change of `key` may be written now.
+    pub fn due(&self, key: &str, interval: Duration) -> bool {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).is_none_or(|t| t.elapsed() >= interval)
+    }
+
+    /// Records a status write of `key`.
+    pub fn written(&self, key: &str) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(key.to_string(), Instant::now());
+    }
+
+    /// Forgets `key` (the object is gone).
+    pub fn forget(&self, key: &str) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(key);
     }

@@ -221,15 +221,21 @@ async fn claimed_plans(obj: &DbsBackupPlan, ctx: &Context) -> Result<HashSet<Str
 /// The shared observation of plan `id` ([`DbsApi::observe_plan`]: describes batched with the
 /// other plans of the account and region). A plan at rest (its generation observed, `Running`
 /// or `Paused`) accepts an answer up to half the resync interval old, so one batched describe
-/// serves up to 100 resting plans; any other plan an answer at most half the first poll
-/// interval old. A mutating call on the plan drops its answer. `Ok(None)`: not listed.
+/// serves up to 100 resting plans; any other plan, and an object a user changed since its last
+/// read ([`SeenFingerprints`](super::context::SeenFingerprints): spec, annotations such as
+/// `reconcile-requested-at`), an answer at most half the first poll interval old. A mutating
+/// call on the plan drops its answer. `Ok(None)`: not listed.
 async fn observe_plan(
     dbs: &dyn DbsApi,
     region: &str,
     id: &str,
     w: &Work<'_>,
+    ctx: &Context,
 ) -> std::result::Result<Option<BackupPlanDetail>, CloudError> {
-    let at_rest = w.status.observed_generation == w.obj.metadata.generation
+    let key = runtime::object_key(w.obj);
+    let fingerprint = runtime::fingerprint(w.obj);
+    let at_rest = !ctx.seen.changed(&key, fingerprint)
+        && w.status.observed_generation == w.obj.metadata.generation
         && matches!(
             w.status.phase,
             Some(DbsBackupPlanPhase::Running | DbsBackupPlanPhase::Paused)
@@ -239,11 +245,15 @@ async fn observe_plan(
     } else {
         w.timing.poll_initial / 2
     };
-    match dbs.observe_plan(region, id, max_age).await {
+    let observed = match dbs.observe_plan(region, id, max_age).await {
         Ok(p) => Ok(p),
         Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
         Err(e) => Err(e),
+    };
+    if observed.is_ok() {
+        ctx.seen.seen(&key, fingerprint);
     }
+    observed
 }
 
 /// `DescribeBackupPlanList` for one plan id; `Ok(None)` when the cloud does not know it.
@@ -302,7 +312,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
     let dbs = ctx.cloud.dbs(&target);
     let observed = match w.status.backup_plan_id.clone() {
         None => None,
-        Some(id) => match observe_plan(dbs.as_ref(), &desired.region, &id, &w).await {
+        Some(id) => match observe_plan(dbs.as_ref(), &desired.region, &id, &w, ctx).await {
             Ok(p) => p,
             Err(e) => {
                 let outcome = w.cloud_error(e);

@@ -96,7 +96,8 @@ kind::tracked!(
     crate::crd::HbrBackupJobStatus,
     HbrBackupJobPhase,
     settled = plan::settled_health,
-    completion_time = completion_time
+    completion_time = completion_time,
+    progress = [cloud_status, progress, bytes_done, bytes_total]
 );
 
 /// The `HbrBackupJob` controller futures (one per watched namespace).

@@ -88,6 +88,10 @@ pub trait TrackedStatus: Clone + Default + Serialize + Send + Sync {
     /// The conditions of an object that rests (a terminal or steady phase whose reconcile only
     /// rewrites status fields), derived from the status alone; used when such an object
     /// resumes after a pause. `None` for an object in flight (its next act sets them).
+    /// Clears the fields that only report the progress of running work (percent, bytes, the
+    /// cloud's sub-state): a change of nothing else (and of no condition but its message) is
+    /// written at most once per [`Timing::progress_interval`](super::backoff::Timing).
+    fn clear_progress(&mut self) {}
     fn settled_health(&self) -> Option<super::conditions::Health> {
         None
     }
@@ -110,10 +114,13 @@ pub trait Tracked: ManagedResource {
 /// Implements [`TrackedStatus`] and [`Tracked`] for a kind whose status has the common fields
 /// (`phase`, `conditions`, `observedGeneration`, `lastRequestId`, `pendingCreate`) and the
 /// phases `Failed` and `Deleting`:
-/// `tracked!(Kind, Status, Phase, settled = fn[, completion_time = completion_time])`, where
-/// `fn(&Status) -> Option<Health>` is [`TrackedStatus::settled_health`].
+/// `tracked!(Kind, Status, Phase, settled = fn[, completion_time = completion_time]
+/// [, progress = [field, …]])`, where `fn(&Status) -> Option<Health>` is
+/// [`TrackedStatus::settled_health`] and the `progress` fields are those
+/// [`TrackedStatus::clear_progress`] clears.
 macro_rules! tracked {
-    ($kind:ty, $status:ty, $phase:ident, settled = $settled:path $(, completion_time = $ct:ident)?) => {
+    ($kind:ty, $status:ty, $phase:ident, settled = $settled:path
+     $(, completion_time = $ct:ident)? $(, progress = [$($pf:ident),* $(,)?])?) => {
         impl $crate::controller::kind::TrackedStatus for $status {
             type Phase = $phase;
             const FAILED: $phase = $phase::Failed;
@@ -132,6 +139,11 @@ macro_rules! tracked {
             fn settled_health(&self) -> Option<$crate::controller::conditions::Health> {
                 $settled(self)
             }
+            $(
+            fn clear_progress(&mut self) {
+                $(self.$pf = None;)*
+            }
+            )?
             $(
             fn completion_time_mut(
                 &mut self,

@@ -285,6 +285,8 @@ pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHan
         caches: cache::Caches::default(),
         locks: context::KeyedLocks::default(),
         gate: context::RequeueGate::default(),
+        progress: context::ProgressGate::default(),
+        seen: context::SeenFingerprints::default(),
         clock: config.clock.clone(),
     });
 

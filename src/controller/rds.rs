@@ -118,7 +118,8 @@ kind::tracked!(
     crate::crd::RdsBackupStatus,
     RdsBackupPhase,
     settled = plan::settled_health,
-    completion_time = completion_time
+    completion_time = completion_time,
+    progress = [cloud_status, cloud_progress_status, progress]
 );
 
 /// The `RdsBackup` controller futures (one per watched namespace).

@@ -252,6 +252,8 @@ pub struct Recorder<K: Tracked> {
     writes: Arc<Mutex<Vec<K::Status>>>,
     annotations: Arc<Mutex<Vec<serde_json::Value>>>,
     events: Arc<Mutex<Vec<(EventType, String, String)>>>,
+    /// Spaces out progress-only writes as in production.
+    progress: Arc<crate::controller::context::ProgressGate>,
 }
 
 impl<K: Tracked> Clone for Recorder<K> {
@@ -261,6 +263,7 @@ impl<K: Tracked> Clone for Recorder<K> {
             writes: self.writes.clone(),
             annotations: self.annotations.clone(),
             events: self.events.clone(),
+            progress: self.progress.clone(),
         }
     }
 }
@@ -273,6 +276,7 @@ impl<K: Tracked> Recorder<K> {
             writes: Arc::default(),
             annotations: Arc::default(),
             events: Arc::default(),
+            progress: Arc::default(),
         }
     }
 
@@ -328,6 +332,14 @@ impl<K: Tracked> Sink<K> for Recorder<K> {
             .lock()
             .unwrap()
             .push((type_, reason.to_string(), note));
+    }
+
+    fn progress_due(&self, uid: &str, interval: std::time::Duration) -> bool {
+        self.progress.due(uid, interval)
+    }
+
+    fn status_written(&self, uid: &str) {
+        self.progress.written(uid);
     }
 
     async fn annotate(&self, _name: &str, annotations: serde_json::Value) -> Result<()> {

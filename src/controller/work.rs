@@ -51,6 +51,16 @@ pub trait Sink<K: Tracked>: Send + Sync {
     async fn event(&self, obj: &K, type_: EventType, reason: &str, action: &str, note: String);
     /// Merge-patches the annotations of `name` (`null` removes one).
     async fn annotate(&self, name: &str, annotations: serde_json::Value) -> Result<()>;
+    /// Whether a change of the status of the object `uid` that only reports progress may be
+    /// written now (the last write was at least `interval` ago). Always, unless overridden.
+    fn progress_due(&self, uid: &str, interval: Duration) -> bool {
+        let _ = (uid, interval);
+        true
+    }
+    /// Records a status write of the object `uid` (for [`Sink::progress_due`]).
+    fn status_written(&self, uid: &str) {
+        let _ = uid;
+    }
 }
 
 /// The production [`Sink`]: server-side apply on the status subresource, events through the
@@ -80,6 +90,14 @@ impl<K: Tracked> Sink<K> for ApiSink<'_, K> {
             .events
             .publish(&obj.object_ref(&()), type_, reason, action, note)
             .await;
+    }
+
+    fn progress_due(&self, uid: &str, interval: Duration) -> bool {
+        self.ctx.progress.due(uid, interval)
+    }
+
+    fn status_written(&self, uid: &str) {
+        self.ctx.progress.written(uid);
     }
 
     async fn annotate(&self, name: &str, annotations: serde_json::Value) -> Result<()> {
@@ -307,13 +325,41 @@ impl<'a, K: Tracked> Work<'a, K> {
         Ok(())
     }
 
-    /// Writes the status as built (conditions as they are) if it changed.
+    /// Writes the status as built (conditions as they are) if it changed; a change that only
+    /// reports progress ([`Work::progress_only`]) waits until `progress_interval` has passed
+    /// since the object's last write (the next poll finds it again).
     async fn write_fields(&mut self) -> Result<()> {
+        if !super::status::status_changed(self.current.as_ref(), &self.status) {
+            return Ok(());
+        }
+        let uid = self.obj.meta().uid.clone().unwrap_or_default();
+        if self.progress_only() && !self.sink.progress_due(&uid, self.timing.progress_interval) {
+            return Ok(());
+        }
         self.sink
             .write_status(&self.name, self.current.as_ref(), &self.status)
             .await?;
+        self.sink.status_written(&uid);
         self.current = Some(self.status.clone());
         Ok(())
+    }
+
+    /// Whether the status being built differs from the current one only in what reports
+    /// progress ([`TrackedStatus::clear_progress`]) and in condition messages.
+    fn progress_only(&self) -> bool {
+        let Some(current) = &self.current else {
+            return false;
+        };
+        let rest = |s: &K::Status| {
+            let mut s = s.clone();
+            s.clear_progress();
+            for c in s.conditions_mut() {
+                c.message.clear();
+            }
+            serde_json::to_value(&s).ok()
+        };
+        let (a, b) = (rest(current), rest(&self.status));
+        a.is_some() && a == b
     }
 
     /// Publishes an event about the object.
@@ -447,6 +493,8 @@ pub async fn finish<K: Tracked>(
             {
                 // The finalizer goes next: the object's own writes need no overlay any more.
                 ctx.caches.of::<K>().forget(uid);
+                ctx.progress.forget(uid);
+                ctx.seen.forget(&runtime::object_key(w.obj));
             }
             Ok(Action::await_change())
         }

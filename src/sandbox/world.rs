@@ -264,6 +264,7 @@ pub fn sandbox_timing() -> Timing {
         wait: Duration::from_secs(1),
         resync: Duration::from_secs(300),
         jitter: 0.1,
+        progress_interval: Duration::from_secs(2),
     }
 }
 

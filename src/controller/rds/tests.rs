@@ -423,6 +423,42 @@ async fn a_finished_task_is_followed_to_its_backup_set() {
 }
 
 #[tokio::test]
+async fn progress_is_written_at_most_once_per_interval_other_changes_at_once() {
+    let log = Log::default();
+    let rec = Recorder::new(&log);
+    let mut o = obj(Some(tracking("j1", "Checking")));
+    // Polls: the first change is written; the next, progress only, waits for the interval
+    // (production: 60 s); the end is written at once.
+    let polls = [
+        (task("j1", "Uploading", None), 30, true),
+        (task("j1", "Uploading", None), 60, false),
+        (task("j1", "Finished", Some("b1")), 100, true),
+    ];
+    for (mut t, percent, written) in polls {
+        t.process = Some(percent);
+        let finished = t.state() == TaskState::Finished;
+        let mut script = Script::new(&log).then("DescribeBackupTasks", Ok(tasks(vec![t])));
+        if finished {
+            script = script.then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])));
+        }
+        let before = rec.writes().len();
+        {
+            let mut w = work(&o, &rec);
+            let outcome = track(&mut w, &script, "j1", None).await.unwrap();
+            settle(&mut w, outcome).await;
+        }
+        script.assert_done();
+        assert_eq!(rec.writes().len() > before, written, "poll at {percent}%");
+        if let Some(last) = rec.writes().last() {
+            o.status = Some(last.clone());
+        }
+    }
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.phase, Some(RdsBackupPhase::Succeeded));
+    assert_eq!(last.progress, Some(100));
+}
+
+#[tokio::test]
 async fn a_set_not_listed_yet_is_waited_for_never_failed() {
     let log = Log::default();
     let script = Script::new(&log).then("DescribeBackups", Ok(sets(vec![])));
