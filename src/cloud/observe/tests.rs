@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::time::Duration;
@@ -62,10 +64,12 @@ impl Cloud {
     }
 }
 
+#[allow(clippy::ptr_arg)]
 fn never_final(_: &String) -> bool {
     false
 }
 
+#[allow(clippy::ptr_arg)]
 fn done_is_final(v: &String) -> bool {
     v.starts_with("done")
 }
