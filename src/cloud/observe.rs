@@ -188,6 +188,10 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
         st: &mut State<V>,
         id: &str,
     ) -> (watch::Receiver<Option<RoundAnswer<V>>>, Option<u64>) {
+        // A round not started yet that asks for the id anyway (whatever its room).
+        if let Some(round) = st.rounds.values().find(|r| r.ids.iter().any(|i| i == id)) {
+            return (round.done.subscribe(), None);
+        }
         if let Some(n) = st.open
             && let Some(round) = st.rounds.get_mut(&n)
         {

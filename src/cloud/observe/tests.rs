@@ -293,3 +293,21 @@ async fn askers_of_a_cancelled_leader_ask_again() {
         "the follower led a round of its own"
     );
 }
+
+#[tokio::test]
+async fn askers_of_one_id_share_a_call_even_one_id_per_call() {
+    let obs: Obs = Arc::new(Observer::new(1, never_final));
+    let cloud = Cloud::held();
+    let busy = ask(&obs, &cloud, "other", Duration::ZERO);
+    until(|| cloud.calls().len() == 1).await;
+    let same: Vec<_> = (0..3)
+        .map(|_| ask(&obs, &cloud, "t", Duration::ZERO))
+        .collect();
+    until(|| waiting(&obs) == 3).await;
+    cloud.gate.add_permits(10);
+    busy.await.unwrap().unwrap();
+    for a in same {
+        assert_eq!(a.await.unwrap().unwrap().as_deref(), Some("t:2"));
+    }
+    assert_eq!(cloud.calls().len(), 2);
+}
