@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use kube::Resource;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 
 /// The [`KindCache`] of every kind, by type.
 #[derive(Default)]
@@ -48,17 +48,29 @@ impl Caches {
     }
 }
 
+/// The overlay is pruned when it reaches this many entries at least.
+const PRUNE_MIN: usize = 256;
+
 /// One kind's reflector stores and the operator's own most recent status writes.
 pub struct KindCache<K: Resource<DynamicType = ()> + 'static> {
     stores: Mutex<Vec<Store<K>>>,
-    written: Mutex<HashMap<String, Arc<K>>>,
+    written: Mutex<Overlay<K>>,
+}
+
+/// The operator's own writes by UID, and the size at which they are pruned next.
+struct Overlay<K> {
+    entries: HashMap<String, Arc<K>>,
+    prune_at: usize,
 }
 
 impl<K: Resource<DynamicType = ()> + 'static> Default for KindCache<K> {
     fn default() -> Self {
         KindCache {
             stores: Mutex::new(Vec::new()),
-            written: Mutex::new(HashMap::new()),
+            written: Mutex::new(Overlay {
+                entries: HashMap::new(),
+                prune_at: PRUNE_MIN,
+            }),
         }
     }
 }
@@ -87,20 +99,43 @@ where
             .push(store);
     }
 
-    /// Records the object a status write of the operator returned.
-    pub fn record_write(&self, obj: K) {
+    /// Records the object a status write of the operator returned. Writes the watch has
+    /// delivered since are dropped now and then (amortized: when the overlay has doubled), so
+    /// the overlay holds about the writes in flight, not one object per object.
+    pub fn record_write(&self, mut obj: K) {
         let Some(uid) = obj.meta().uid.clone() else {
             return;
         };
+        // Claims are read from spec and status; the field owners are not needed.
+        obj.meta_mut().managed_fields = None;
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
-        let keep_old = written.get(&uid).is_some_and(|old| {
+        let keep_old = written.entries.get(&uid).is_some_and(|old| {
             newer(
                 old.meta().resource_version.as_deref(),
                 obj.meta().resource_version.as_deref(),
             )
         });
         if !keep_old {
-            written.insert(uid, Arc::new(obj));
+            written.entries.insert(uid, Arc::new(obj));
+        }
+        if written.entries.len() >= written.prune_at {
+            let stores = self
+                .stores
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            written.entries.retain(|_, own| {
+                let oref = ObjectRef::from_obj(own.as_ref());
+                !stores.iter().any(|s| {
+                    s.get(&oref).is_some_and(|cached| {
+                        !newer(
+                            own.meta().resource_version.as_deref(),
+                            cached.meta().resource_version.as_deref(),
+                        )
+                    })
+                })
+            });
+            written.prune_at = (2 * written.entries.len()).max(PRUNE_MIN);
         }
     }
 
@@ -109,12 +144,16 @@ where
         self.written
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .entries
             .remove(uid);
     }
 
     /// The cached objects `keep` accepts, each replaced by the operator's own later write of
-    /// it where there is one. `None` while a store has not been filled yet (or there is none):
-    /// then only a LIST can tell.
+    /// it where there is one. `keep` must look only at what the operator never writes (the
+    /// spec, which the kinds' schemas make immutable where claims depend on it): it is asked
+    /// of the cached object before the overlay is consulted, so a create reads the overlay
+    /// only for the objects that matter to it. `None` while a store has not been filled yet
+    /// (or there is none): then only a LIST can tell.
     pub fn view(&self, keep: impl Fn(&K) -> bool) -> Option<Vec<Arc<K>>> {
         let stores = self
             .stores
@@ -131,8 +170,11 @@ where
                 return None;
             }
             for cached in store.state() {
+                if !keep(&cached) {
+                    continue;
+                }
                 let uid = cached.meta().uid.as_deref().unwrap_or_default();
-                let own = written.get(uid).cloned();
+                let own = written.entries.get(uid).cloned();
                 let obj = match own {
                     Some(own)
                         if newer(
@@ -145,14 +187,12 @@ where
                     Some(_) => {
                         // The watch has delivered the write (or a later change): the cache
                         // is enough from now on.
-                        written.remove(uid);
+                        written.entries.remove(uid);
                         cached
                     }
                     None => cached,
                 };
-                if keep(&obj) {
-                    out.push(obj);
-                }
+                out.push(obj);
             }
         }
         Some(out)
@@ -212,9 +252,17 @@ mod tests {
             .unwrap();
         assert_eq!(job(a).as_deref(), Some("j1"));
         assert_eq!(view.len(), 2);
-        // The filter applies to the overlaid object.
-        let with_job = cache.view(|o| job(o).is_some()).unwrap();
-        assert_eq!(with_job.len(), 1);
+        // The filter looks at the spec (never written by the operator).
+        assert_eq!(
+            cache.view(|o| o.spec.instance() == "rm-1").unwrap().len(),
+            2
+        );
+        assert!(
+            cache
+                .view(|o| o.spec.instance() == "rm-2")
+                .unwrap()
+                .is_empty()
+        );
 
         // The watch catches up (rv 13 after a user's annotation): the cache wins again.
         writer.apply_watcher_event(&Event::Apply(obj("a", "13", Some("j1"))));
@@ -224,12 +272,37 @@ mod tests {
             .find(|o| o.metadata.uid.as_deref() == Some("a"))
             .unwrap();
         assert_eq!(a.metadata.resource_version.as_deref(), Some("13"));
-        assert!(cache.written.lock().unwrap().is_empty(), "pruned");
+        assert!(cache.written.lock().unwrap().entries.is_empty(), "pruned");
 
         cache.record_write(obj("b", "20", Some("j2")));
         cache.forget("b");
-        let view = cache.view(|o| job(o).is_some()).unwrap();
-        assert_eq!(view.len(), 1);
+        let view = cache.view(|_| true).unwrap();
+        assert_eq!(view.iter().filter(|o| job(o).is_some()).count(), 1);
+    }
+
+    #[test]
+    fn writes_the_watch_delivered_are_pruned_without_a_view() {
+        let caches = Caches::default();
+        let cache = caches.of::<RdsBackup>();
+        let mut writer = Writer::<RdsBackup>::default();
+        cache.add_store(writer.as_reader());
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitDone);
+        // 1,000 objects written once each; the watch delivers all but the last 10.
+        for i in 0..1000 {
+            let uid = format!("o{i}");
+            cache.record_write(obj(&uid, "5", Some("j")));
+            if i < 990 {
+                writer.apply_watcher_event(&Event::Apply(obj(&uid, "5", Some("j"))));
+            }
+        }
+        let len = cache.written.lock().unwrap().entries.len();
+        assert!(len < 2 * PRUNE_MIN, "overlay holds {len} objects");
+        // What the watch has not delivered stays.
+        let view = cache.view(|_| true).unwrap();
+        assert_eq!(view.len(), 990, "only delivered objects are in the store");
+        let written = cache.written.lock().unwrap();
+        assert!((990..1000).all(|i| written.entries.contains_key(&format!("o{i}"))));
     }
 
     #[test]

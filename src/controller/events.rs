@@ -4,6 +4,8 @@
 //! [`super::Error::name`]). Publishing is best effort: a failure to publish is logged and never
 //! fails the reconcile.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
@@ -12,8 +14,15 @@ use super::status::FIELD_MANAGER;
 /// Publishes events on behalf of the operator (`reportingController: aliyun-backup-operator`).
 #[derive(Clone)]
 pub struct EventPublisher {
-    recorder: Recorder,
+    /// Recorders by a hash of the object: each keeps (and prunes, on every publish) its own
+    /// cache of recent events for series aggregation, so a fleet's events do not all go
+    /// through one cache and one lock. An object's events always use the same recorder, so
+    /// its repeats are still counted on one event.
+    recorders: Arc<[Recorder]>,
 }
+
+/// Number of recorders of a publisher.
+const SHARDS: usize = 32;
 
 impl std::fmt::Debug for EventPublisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -29,11 +38,26 @@ impl EventPublisher {
             instance,
         };
         EventPublisher {
-            recorder: Recorder::new(client, reporter),
+            recorders: (0..SHARDS)
+                .map(|_| Recorder::new(client.clone(), reporter.clone()))
+                .collect(),
         }
     }
 
     /// Publishes a `Normal` event.
+    /// The recorder of the object `regarding` (by its UID, else its name).
+    fn recorder(&self, regarding: &ObjectReference) -> Option<&Recorder> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        regarding
+            .uid
+            .as_ref()
+            .or(regarding.name.as_ref())
+            .hash(&mut h);
+        let shard = usize::try_from(h.finish() % SHARDS as u64).unwrap_or(0);
+        self.recorders.get(shard).or_else(|| self.recorders.first())
+    }
+
     pub async fn normal(
         &self,
         regarding: &ObjectReference,
@@ -75,7 +99,10 @@ impl EventPublisher {
             action: action.to_string(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, regarding).await {
+        let Some(recorder) = self.recorder(regarding) else {
+            return;
+        };
+        if let Err(e) = recorder.publish(&event, regarding).await {
             tracing::warn!(
                 error = %super::error::error_chain(&e),
                 reason,
