@@ -35,6 +35,13 @@ use super::CloudError;
 /// Ids not asked for within this long are forgotten (the object is gone or done).
 pub const FORGET_AFTER: Duration = Duration::from_secs(30 * 60);
 
+/// A final answer (the work ended) is kept this long, for the askers of the same poll.
+pub const KEEP_FINAL: Duration = Duration::from_secs(60);
+
+/// Every this many asks, the observer drops forgotten ids, old final answers and empty scopes
+/// (a fleet's RDS instances each have a scope).
+const SWEEP_EVERY: u64 = 1024;
+
 /// What one call answered: per id, the item (`None`: not listed).
 type RoundAnswer<V> = Arc<Result<HashMap<String, Option<V>>, Arc<CloudError>>>;
 
@@ -43,6 +50,7 @@ pub struct Observer<S, V> {
     scopes: Mutex<HashMap<S, Arc<Scope<V>>>>,
     max_batch: usize,
     is_final: fn(&V) -> bool,
+    asks: std::sync::atomic::AtomicU64,
 }
 
 impl<S, V> std::fmt::Debug for Observer<S, V> {
@@ -111,6 +119,7 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
             scopes: Mutex::new(HashMap::new()),
             max_batch: max_batch.max(1),
             is_final,
+            asks: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -143,6 +152,10 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
         F: Fn(Vec<String>) -> Fut,
         Fut: Future<Output = Result<Vec<(String, V)>, CloudError>>,
     {
+        let asks = self.asks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if asks % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep();
+        }
         let scope = self.scope(key);
         loop {
             let (mut rx, lead) = {
@@ -284,6 +297,28 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
         stale.sort_by_key(|(_, at)| *at);
         let room = self.max_batch - ids.len();
         ids.extend(stale.into_iter().take(room).map(|(id, _)| id.clone()));
+    }
+
+    /// Drops the ids nobody asked for within [`FORGET_AFTER`], final answers older than
+    /// [`KEEP_FINAL`], and the scopes left empty that no asker holds.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let mut scopes = lock(&self.scopes);
+        scopes.retain(|_, scope| {
+            let mut st = lock(&scope.state);
+            st.entries.retain(|_, e| {
+                let final_and_old = match &e.answer {
+                    Some((Some(v), at)) => {
+                        (self.is_final)(v) && now.saturating_duration_since(*at) > KEEP_FINAL
+                    }
+                    _ => false,
+                };
+                now.saturating_duration_since(e.asked) < FORGET_AFTER && !final_and_old
+            });
+            let idle = st.entries.is_empty() && st.rounds.is_empty();
+            drop(st);
+            !(idle && Arc::strong_count(scope) == 1)
+        });
     }
 
     /// Drops the answer for `id` in every scope (a mutating call was made on it; ids are

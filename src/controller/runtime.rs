@@ -15,7 +15,7 @@ use kube::api::ListParams;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
@@ -324,7 +324,15 @@ where
             if let Some(sel) = &ctx.selector {
                 config = config.labels(sel);
             }
-            let controller = Controller::new(api, config);
+            // As `Controller::new`, but the objects are cached without managedFields (no
+            // decision reads them; they are most of a status-written object's size).
+            let (reader, writer) = kube::runtime::reflector::store::<K>();
+            let objects = kube::runtime::reflector(
+                writer,
+                watcher(api, config).modify(|o: &mut K| o.meta_mut().managed_fields = None),
+            )
+            .applied_objects();
+            let controller = Controller::for_stream(objects, reader);
             let store = controller.store();
             ctx.caches.of::<K>().add_store(store.clone());
             let cached = store.clone();

@@ -408,15 +408,14 @@ fn check_string(st: &str, s: &Value, path: &str, out: &mut SchemaOutcome) {
         );
     }
     if let Some(p) = s.get("pattern").and_then(Value::as_str) {
-        match regex::Regex::new(p) {
-            Ok(re) if !re.is_match(st) => push(
+        match pattern(p) {
+            Some(re) if !re.is_match(st) => push(
                 out,
                 "FieldValueInvalid",
                 path,
                 format!("Invalid value: \"{st}\": {path} in body should match '{p}'"),
             ),
-            Ok(_) => {}
-            Err(_) => {}
+            _ => {}
         }
     }
     if let Some(f) = s.get("format").and_then(Value::as_str) {
@@ -591,6 +590,19 @@ fn check_object(
             format!("Too many: {n}: must have at most {max} items"),
         );
     }
+}
+
+/// The compiled `pattern` of a schema (`None`: not a valid regex), compiled once per process:
+/// the patterns come from installed CRDs, a small set, and every validated write uses them.
+fn pattern(p: &str) -> Option<regex::Regex> {
+    static CACHE: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, Option<regex::Regex>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry(p.to_string())
+        .or_insert_with(|| regex::Regex::new(p).ok())
+        .clone()
 }
 
 #[cfg(test)]

@@ -311,3 +311,38 @@ async fn askers_of_one_id_share_a_call_even_one_id_per_call() {
     }
     assert_eq!(cloud.calls().len(), 2);
 }
+
+#[tokio::test]
+async fn a_sweep_drops_ended_work_and_empty_scopes_but_keeps_running_work() {
+    let obs: Obs = Arc::new(Observer::new(99, done_is_final));
+    let cloud = Cloud::open();
+    ask(&obs, &cloud, "running", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    obs.sweep();
+    assert_eq!(lock(&obs.scopes).len(), 1, "running work stays");
+    // A final answer is kept for the askers of the same poll only.
+    let other: Obs = Arc::new(Observer::new(99, |_: &String| true));
+    ask(&other, &cloud, "done", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    other.sweep();
+    assert_eq!(lock(&other.scopes).len(), 1, "kept for KEEP_FINAL");
+    {
+        let scopes = lock(&other.scopes);
+        let scope = scopes.get("scope").unwrap();
+        let mut st = lock(&scope.state);
+        for e in st.entries.values_mut() {
+            if let Some((_, at)) = &mut e.answer {
+                *at -= KEEP_FINAL + Duration::from_secs(1);
+            }
+        }
+    }
+    other.sweep();
+    assert!(
+        lock(&other.scopes).is_empty(),
+        "ended work and its scope are dropped"
+    );
+}
