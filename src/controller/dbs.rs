@@ -221,10 +221,11 @@ async fn claimed_plans(obj: &DbsBackupPlan, ctx: &Context) -> Result<HashSet<Str
 /// The shared observation of plan `id` ([`DbsApi::observe_plan`]: describes batched with the
 /// other plans of the account and region). A plan at rest (its generation observed, `Running`
 /// or `Paused`) accepts an answer up to half the resync interval old, so one batched describe
-/// serves up to 100 resting plans; any other plan, and an object a user changed since its last
-/// read ([`SeenFingerprints`](super::context::SeenFingerprints): spec, annotations such as
-/// `reconcile-requested-at`), an answer at most half the first poll interval old. A mutating
-/// call on the plan drops its answer. `Ok(None)`: not listed.
+/// serves up to 100 resting plans; any other plan an answer at most half the first poll
+/// interval old; an object a user changed since its last read
+/// ([`SeenFingerprints`](super::context::SeenFingerprints): spec, annotations such as
+/// `reconcile-requested-at`) a new describe (still batched with the others in flight). A
+/// mutating call on the plan drops its answer. `Ok(None)`: not listed.
 async fn observe_plan(
     dbs: &dyn DbsApi,
     region: &str,
@@ -234,13 +235,14 @@ async fn observe_plan(
 ) -> std::result::Result<Option<BackupPlanDetail>, CloudError> {
     let key = runtime::object_key(w.obj);
     let fingerprint = runtime::fingerprint(w.obj);
-    let at_rest = !ctx.seen.changed(&key, fingerprint)
-        && w.status.observed_generation == w.obj.metadata.generation
+    let at_rest = w.status.observed_generation == w.obj.metadata.generation
         && matches!(
             w.status.phase,
             Some(DbsBackupPlanPhase::Running | DbsBackupPlanPhase::Paused)
         );
-    let max_age = if at_rest {
+    let max_age = if ctx.seen.changed(&key, fingerprint) {
+        std::time::Duration::ZERO
+    } else if at_rest {
         w.timing.resync / 2
     } else {
         w.timing.poll_initial / 2
