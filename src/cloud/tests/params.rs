@@ -283,6 +283,39 @@ fn dbs_plan_list_ids_and_zero_paging() {
 }
 
 #[test]
+fn batched_describes_fit_one_page() {
+    let ids: Vec<String> = (0..DescribeBackupJobs2Request::MAX_IDS)
+        .map(|i| format!("job-{i}"))
+        .collect();
+    let req = DescribeBackupJobs2Request::by_ids("UDM_ECS", &ids);
+    assert!(req.validate().is_ok());
+    let p = req.params();
+    assert_eq!(p.get("Filters.1.Operator"), Some("IN"));
+    assert_eq!(p.get("Filters.1.Values.99"), Some("job-98"));
+    assert_eq!(p.get("PageSize"), Some("99"));
+    assert_eq!(p.get("PageNumber"), Some("1"));
+
+    let ids: Vec<String> = (0..DescribeBackupPlanListRequest::MAX_IDS)
+        .map(|i| format!("dbs{i}"))
+        .collect();
+    let req = DescribeBackupPlanListRequest::by_ids("cn-hangzhou", &ids);
+    assert!(req.validate().is_ok());
+    let p = req.params();
+    assert_eq!(
+        p.get("BackupPlanId").map(|v| v.split(',').count()),
+        Some(100)
+    );
+    assert_eq!(p.get("PageSize"), Some("100"));
+    assert_eq!(p.get("PageNum"), Some("0"));
+    assert_eq!(p.get("Region"), Some("cn-hangzhou"));
+
+    let req = DescribeBackupTasksRequest::by_id("rm-1", "42");
+    let p = req.params();
+    assert_eq!(p.get("DBInstanceId"), Some("rm-1"));
+    assert_eq!(p.get("BackupJobId"), Some("42"));
+}
+
+#[test]
 fn rds_params() {
     let req = CreateBackupRequest {
         db_instance_id: "rm-1".into(),
