@@ -97,7 +97,7 @@ kind::tracked!(
     HbrBackupJobPhase,
     settled = plan::settled_health,
     completion_time = completion_time,
-    progress = [cloud_status, progress, bytes_done, bytes_total]
+    progress = [cloud_status, progress, bytes_done, bytes_total, actual_bytes]
 );
 
 /// The `HbrBackupJob` controller futures (one per watched namespace).
