@@ -97,7 +97,13 @@ kind::tracked!(
     HbrBackupJobPhase,
     settled = plan::settled_health,
     completion_time = completion_time,
-    progress = [cloud_status, progress, bytes_done, bytes_total, actual_bytes]
+    progress = [
+        cloud_status,
+        progress,
+        bytes_done,
+        bytes_total,
+        actual_bytes
+    ]
 );
 
 /// The `HbrBackupJob` controller futures (one per watched namespace).
