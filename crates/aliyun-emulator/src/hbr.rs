@@ -490,6 +490,16 @@ fn parse_filters(p: &Params) -> Result<Vec<Filter>, ApiError> {
     Ok(out)
 }
 
+/// Whether the `EQUAL`/`IN` filters on string field `key` (if any) admit `value` (the other
+/// operators are left to [`filter_matches`]).
+fn admits(filters: &[Filter], key: &str, value: &str) -> bool {
+    filters.iter().filter(|f| f.key == key).all(|f| match f.op {
+        Cmp::In => f.values.iter().any(|v| v == value),
+        Cmp::Eq => f.values.first().is_some_and(|v| v == value),
+        _ => true,
+    })
+}
+
 fn filter_matches(f: &Filter, job: &Value) -> bool {
     let field = match f.key.as_str() {
         "RegionId" => Some(Value::String("cn-hangzhou".into())),
@@ -920,6 +930,10 @@ impl HbrState {
             .iter()
             .enumerate()
             .filter(|(_, j)| j.source_type == st)
+            // The id filters first, on the job itself: the JSON of every job is not built for
+            // a describe of a few ids (the same answer, without O(jobs) JSON per call).
+            .filter(|(_, j)| admits(&filters, "JobId", &j.id))
+            .filter(|(_, j)| admits(&filters, "InstanceId", &j.instance_id))
             .map(|(i, j)| (j.created_ms, i, j.json(now)))
             .filter(|(_, _, v)| filters.iter().all(|f| filter_matches(f, v)))
             .collect();
