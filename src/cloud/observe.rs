@@ -335,18 +335,6 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
             }
         }
     }
-
-    /// Starts observing `id` without waiting for an answer (right after the create): the
-    /// next call of its scope can carry it.
-    pub fn watch(&self, key: &S, id: &str) {
-        let scope = self.scope(key);
-        let mut st = lock(&scope.state);
-        st.entries.entry(id.to_string()).or_insert_with(|| Entry {
-            answer: None,
-            asked: Instant::now(),
-            floor: None,
-        });
-    }
 }
 
 #[cfg(test)]

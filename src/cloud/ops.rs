@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::api::listed;
 use super::api::*;
 use super::client::{Call, ProductClient};
 use super::error::CloudError;
@@ -680,7 +681,7 @@ impl DbsApi for ProductClient {
     ) -> Result<Option<BackupPlanDetail>, CloudError> {
         let fetch = |ids: Vec<String>| async move {
             let req = DescribeBackupPlanListRequest::by_ids(region, &ids);
-            let resp = self.describe_backup_plan_list(&req).await?;
+            let resp = listed(self.describe_backup_plan_list(&req).await)?;
             Ok(resp
                 .items
                 .into_iter()
@@ -736,7 +737,7 @@ impl RdsApi for ProductClient {
             // One id per call (the observer's limit for RDS).
             for id in ids {
                 let req = DescribeBackupTasksRequest::by_id(instance, &id);
-                let resp = self.describe_backup_tasks(&req).await?;
+                let resp = listed(self.describe_backup_tasks(&req).await)?;
                 found.extend(
                     resp.items
                         .into_iter()
@@ -808,7 +809,7 @@ impl HbrApi for ProductClient {
     ) -> Result<Option<HbrBackupJob>, CloudError> {
         let fetch = |ids: Vec<String>| async move {
             let req = DescribeBackupJobs2Request::by_ids(source_type, &ids);
-            let resp = self.describe_backup_jobs2(&req).await?;
+            let resp = listed(self.describe_backup_jobs2(&req).await)?;
             Ok(resp
                 .backup_jobs
                 .into_iter()

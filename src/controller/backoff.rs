@@ -69,6 +69,14 @@ impl Timing {
     }
 }
 
+impl Timing {
+    /// How old an answer about running work a poll accepts from the shared observation
+    /// (`cloud::observe`): half the first poll interval.
+    pub fn observe_age(&self) -> Duration {
+        self.poll_initial / 2
+    }
+}
+
 /// Delay before retry number `failures` (1 = first failure): `base · 2^(failures-1)` capped at
 /// `max`, then scaled into `[½, 1]` by `unit` (a uniform draw in `[0, 1)`), so concurrent
 /// failures spread out but never retry faster than half the nominal delay.

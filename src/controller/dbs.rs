@@ -245,13 +245,9 @@ async fn observe_plan(
     } else if at_rest {
         w.timing.resync / 2
     } else {
-        w.timing.poll_initial / 2
+        w.timing.observe_age()
     };
-    let observed = match dbs.observe_plan(region, id, max_age).await {
-        Ok(p) => Ok(p),
-        Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
-        Err(e) => Err(e),
-    };
+    let observed = dbs.observe_plan(region, id, max_age).await;
     if observed.is_ok() {
         ctx.seen.seen(&key, fingerprint);
     }

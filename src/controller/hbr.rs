@@ -377,7 +377,10 @@ async fn create(
             // recorded with the create, in one status write and one event. Any doubt records
             // the job as created and polls it.
             let source_type = w.obj.spec.source_type.as_str();
-            match observe(hbr, source_type, &job_id, w.timing).await {
+            match hbr
+                .observe_job(source_type, &job_id, w.timing.observe_age())
+                .await
+            {
                 Ok(Some(job)) if job.state().is_terminal() => {
                     settle_job(w, hbr, &job_id, Some(job), None).await?
                 }
@@ -427,30 +430,15 @@ async fn track(
     job_id: &str,
     deadline: Option<jiff::Timestamp>,
 ) -> Result<Outcome> {
-    let job = match observe(hbr, w.obj.spec.source_type.as_str(), job_id, w.timing).await {
+    let source_type = w.obj.spec.source_type.as_str();
+    let job = match hbr
+        .observe_job(source_type, job_id, w.timing.observe_age())
+        .await
+    {
         Ok(j) => j,
         Err(e) => return Ok(w.cloud_error(e)),
     };
     settle_job(w, hbr, job_id, job, deadline).await
-}
-
-/// The shared observation of job `job_id` ([`HbrApi::observe_job`]: describes batched with
-/// the other objects' jobs): an answer at most half the first poll interval old; `None` when
-/// the job is not listed.
-async fn observe(
-    hbr: &dyn HbrApi,
-    source_type: &str,
-    job_id: &str,
-    timing: &crate::controller::backoff::Timing,
-) -> std::result::Result<Option<CloudJob>, CloudError> {
-    match hbr
-        .observe_job(source_type, job_id, timing.poll_initial / 2)
-        .await
-    {
-        Ok(j) => Ok(j),
-        Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// What an observation of the job comes to: progress, the end (with its snapshots), a job

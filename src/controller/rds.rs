@@ -594,7 +594,10 @@ async fn create_or_adopt(
             // One look at once: a task that ended already (a small instance) is recorded
             // with the create, in one status write and one event. Any doubt records the
             // task as created and polls it.
-            match observe(rds, w.obj.spec.instance(), &job_id, w.timing).await {
+            match rds
+                .observe_task(w.obj.spec.instance(), &job_id, w.timing.observe_age())
+                .await
+            {
                 Ok(Some(task)) if task.state().is_ended() => {
                     let created_status = w.status.clone();
                     let settled = settle_task(w, rds, &job_id, Some(task), None).await;
@@ -785,29 +788,14 @@ async fn track(
     job_id: &str,
     deadline: Option<jiff::Timestamp>,
 ) -> Result<Outcome> {
-    let task = match observe(rds, w.obj.spec.instance(), job_id, w.timing).await {
+    let task = match rds
+        .observe_task(w.obj.spec.instance(), job_id, w.timing.observe_age())
+        .await
+    {
         Ok(t) => t,
         Err(e) => return Ok(w.cloud_error(e)),
     };
     settle_task(w, rds, job_id, task, deadline).await
-}
-
-/// The shared observation of task `job_id` ([`RdsApi::observe_task`]): an answer at most half
-/// the first poll interval old; `None` when the task is not listed.
-async fn observe(
-    rds: &dyn RdsApi,
-    instance: &str,
-    job_id: &str,
-    timing: &crate::controller::backoff::Timing,
-) -> std::result::Result<Option<RdsBackupJob>, CloudError> {
-    match rds
-        .observe_task(instance, job_id, timing.poll_initial / 2)
-        .await
-    {
-        Ok(t) => Ok(t),
-        Err(e) if e.class() == ErrorClass::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// What an observation of the task comes to: progress, the failure, or (finished) the

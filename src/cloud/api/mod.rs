@@ -15,7 +15,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::CloudError;
+use super::{CloudError, ErrorClass};
+
+/// A describe's answer, with a `NotFound` error read as "nothing listed" (how the observation
+/// methods report an item the cloud does not know: `None`).
+pub(crate) fn listed<T: Default>(answer: Result<T, CloudError>) -> Result<T, CloudError> {
+    match answer {
+        Err(e) if e.class() == ErrorClass::NotFound => Ok(T::default()),
+        answer => answer,
+    }
+}
 
 pub use dbs::*;
 pub use hbr::*;
@@ -65,7 +74,7 @@ pub trait DbsApi: Send + Sync {
         req: &DescribeFullBackupListRequest,
     ) -> Result<DescribeFullBackupListResponse, CloudError>;
 
-    /// Observes plan `id` in `region` (`None`: not listed). Here one `DescribeBackupPlanList`
+    /// Observes plan `id` in `region` (`None`: not listed, or `NotFound`). Here one `DescribeBackupPlanList`
     /// per call; the production client answers from its shared observation (answers at most
     /// `max_age` old, describes batched: `cloud::observe`).
     async fn observe_plan(
@@ -76,7 +85,7 @@ pub trait DbsApi: Send + Sync {
     ) -> Result<Option<BackupPlanDetail>, CloudError> {
         let _ = max_age;
         let req = DescribeBackupPlanListRequest::by_ids(region, &[id.to_string()]);
-        let resp = self.describe_backup_plan_list(&req).await?;
+        let resp = listed(self.describe_backup_plan_list(&req).await)?;
         Ok(resp.items.into_iter().find(|p| p.backup_plan_id == id))
     }
 }
@@ -105,7 +114,7 @@ pub trait RdsApi: Send + Sync {
         req: &DeleteBackupRequest,
     ) -> Result<DeleteBackupResponse, CloudError>;
 
-    /// Observes task `job_id` of `instance` (`None`: not listed). Here one
+    /// Observes task `job_id` of `instance` (`None`: not listed, or `NotFound`). Here one
     /// `DescribeBackupTasks` per call; the production client answers from its shared
     /// observation (answers at most `max_age` old, one call in flight per instance:
     /// `cloud::observe`).
@@ -117,7 +126,7 @@ pub trait RdsApi: Send + Sync {
     ) -> Result<Option<RdsBackupJob>, CloudError> {
         let _ = max_age;
         let req = DescribeBackupTasksRequest::by_id(instance, job_id);
-        let resp = self.describe_backup_tasks(&req).await?;
+        let resp = listed(self.describe_backup_tasks(&req).await)?;
         Ok(resp.items.into_iter().find(|t| t.backup_job_id == job_id))
     }
 }
@@ -157,7 +166,7 @@ pub trait HbrApi: Send + Sync {
         req: &DeleteSnapshotRequest,
     ) -> Result<DeleteSnapshotResponse, CloudError>;
 
-    /// Observes job `job_id` of `source_type` (`None`: not listed). Here one
+    /// Observes job `job_id` of `source_type` (`None`: not listed, or `NotFound`). Here one
     /// `DescribeBackupJobs2` per call; the production client answers from its shared
     /// observation (answers at most `max_age` old, describes batched: `cloud::observe`).
     async fn observe_job(
@@ -168,7 +177,7 @@ pub trait HbrApi: Send + Sync {
     ) -> Result<Option<HbrBackupJob>, CloudError> {
         let _ = max_age;
         let req = DescribeBackupJobs2Request::by_ids(source_type, &[job_id.to_string()]);
-        let resp = self.describe_backup_jobs2(&req).await?;
+        let resp = listed(self.describe_backup_jobs2(&req).await)?;
         Ok(resp.backup_jobs.into_iter().find(|j| j.job_id == job_id))
     }
 }

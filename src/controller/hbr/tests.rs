@@ -359,3 +359,26 @@ async fn a_held_or_unknown_job_is_not_recorded() {
         Some(c) if c.status == "True"
     ));
 }
+
+#[tokio::test]
+async fn a_job_the_cloud_reports_not_found_is_waited_for_as_not_listed() {
+    let log = Log::default();
+    let script = Script::new(&log).then::<DescribeBackupJobs2Response>(
+        "DescribeBackupJobs2",
+        Err(crate::controller::testing::api_error(
+            Product::Hbr,
+            "DescribeBackupJobs2",
+            404,
+            "JobId.NotFound",
+        )),
+    );
+    let step = Step::Track {
+        job_id: "job-1".into(),
+    };
+    let (rec, next) = run(&obj(Some(running())), script, step).await;
+    let last = rec.writes().pop().unwrap();
+    // Seconds after the create: the list may lag, so it is waited for, not failed.
+    assert_eq!(reason(&last), reasons::JOB_NOT_FOUND);
+    assert_eq!(last.phase, Some(HbrBackupJobPhase::Running));
+    assert!(matches!(next, Next::After(d) if d == timing().wait));
+}
