@@ -55,7 +55,7 @@ const NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[(
     "events.k8s.io",
     "events",
     "patch",
-    "kube-runtime's Recorder patches an event only when the same event repeats (series)",
+    "the event publisher patches an Event only when the same event repeats (series)",
 )];
 
 /// One API request as RBAC sees it.

@@ -35,7 +35,9 @@ use super::CloudError;
 /// Ids not asked for within this long are forgotten (the object is gone or done).
 pub const FORGET_AFTER: Duration = Duration::from_secs(30 * 60);
 
-/// A final answer (the work ended) is kept this long, for the askers of the same poll.
+/// A final answer (the work ended) is kept at most this long, and no longer than its askers
+/// would accept it (the largest `max_age` they asked with): it serves the askers of the same
+/// poll, never the next one.
 pub const KEEP_FINAL: Duration = Duration::from_secs(60);
 
 /// Every this many asks, the observer drops forgotten ids, old final answers and empty scopes
@@ -80,6 +82,8 @@ struct Entry<V> {
     answer: Option<(Option<V>, Instant)>,
     /// When a reconcile last asked for the id.
     asked: Instant,
+    /// The oldest answer an asker of the id accepted (the largest `max_age` it was asked with).
+    accept: Duration,
     /// Answers fetched before this instant are stale (a mutating call was made).
     floor: Option<Instant>,
 }
@@ -164,9 +168,11 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
                 let entry = st.entries.entry(id.to_string()).or_insert(Entry {
                     answer: None,
                     asked: now,
+                    accept: max_age,
                     floor: None,
                 });
                 entry.asked = now;
+                entry.accept = entry.accept.max(max_age);
                 if let Some((value, at)) = &entry.answer
                     && now.saturating_duration_since(*at) <= max_age
                 {
@@ -299,8 +305,9 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
         ids.extend(stale.into_iter().take(room).map(|(id, _)| id.clone()));
     }
 
-    /// Drops the ids nobody asked for within [`FORGET_AFTER`], final answers older than
-    /// [`KEEP_FINAL`], and the scopes left empty that no asker holds.
+    /// Drops the ids nobody asked for within [`FORGET_AFTER`], final answers no asker would
+    /// accept any more (older than the largest age it was asked with, at most [`KEEP_FINAL`]),
+    /// and the scopes left empty that no asker holds.
     pub fn sweep(&self) {
         let now = Instant::now();
         let mut scopes = lock(&self.scopes);
@@ -309,7 +316,8 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
             st.entries.retain(|_, e| {
                 let final_and_old = match &e.answer {
                     Some((Some(v), at)) => {
-                        (self.is_final)(v) && now.saturating_duration_since(*at) > KEEP_FINAL
+                        (self.is_final)(v)
+                            && now.saturating_duration_since(*at) > e.accept.min(KEEP_FINAL)
                     }
                     _ => false,
                 };

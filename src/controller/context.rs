@@ -67,12 +67,23 @@ impl std::fmt::Debug for Context {
     }
 }
 
-/// A map of named async mutexes. Entries are created on demand and never removed (the key
-/// space — cloud instances — is small).
+/// A map of named async mutexes, created on demand. Locks nobody holds or waits for are
+/// dropped once the map has doubled since the last prune (a fleet has a key per cloud
+/// instance; the map stays proportional to the keys in use).
 #[derive(Debug, Default)]
 pub struct KeyedLocks {
-    inner: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    inner: Mutex<LockMap>,
 }
+
+#[derive(Debug, Default)]
+struct LockMap {
+    locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// The size at which the next prune runs.
+    prune_at: usize,
+}
+
+/// The smallest map [`KeyedLocks`] prunes.
+const LOCKS_PRUNE_MIN: usize = 256;
 
 impl KeyedLocks {
     /// Waits for and takes the lock named `key`.
@@ -80,9 +91,24 @@ impl KeyedLocks {
         let m = {
             // The map is never left inconsistent, so a poisoned lock is safe to reuse.
             let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            map.entry(key.to_string()).or_default().clone()
+            if map.locks.len() >= map.prune_at.max(LOCKS_PRUNE_MIN) {
+                // Only the map holds these: nobody has them or waits for them.
+                map.locks.retain(|_, m| Arc::strong_count(m) > 1);
+                map.prune_at = map.locks.len() * 2;
+            }
+            map.locks.entry(key.to_string()).or_default().clone()
         };
         m.lock_owned().await
+    }
+
+    /// How many locks the map holds (tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .locks
+            .len()
     }
 }
 
@@ -237,6 +263,24 @@ impl NamespaceDefaults {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn keyed_locks_exclude_and_unused_ones_are_pruned() {
+        let locks = KeyedLocks::default();
+        let held = locks.lock("i-held").await;
+        // The same key waits; another key does not.
+        let same = locks.lock("i-held");
+        tokio::pin!(same);
+        assert!(futures::poll!(same.as_mut()).is_pending());
+        drop(locks.lock("i-other").await);
+        for i in 0..LOCKS_PRUNE_MIN {
+            drop(locks.lock(&format!("i-{i}")).await);
+        }
+        // The prune at 256 kept only the lock somebody holds (and the one being taken).
+        assert!(locks.len() < 10, "{}", locks.len());
+        drop(held);
+        drop(same.await);
+    }
 
     #[test]
     fn requeue_gate() {

@@ -21,15 +21,14 @@
 //! * `aliyun_backup_next_schedule_timestamp_seconds{kind,namespace,name}` — a schedule's
 //!   `status.nextScheduleTime` (a value in the past means the schedule is not running)
 
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -111,6 +110,15 @@ impl<T> Sources<T> {
             sources.push((kind, source));
         }
     }
+
+    /// Every source's samples, with their kind.
+    fn collect(&self) -> Result<Vec<(&'static str, T)>, std::fmt::Error> {
+        let sources = self.0.lock().map_err(|_| std::fmt::Error)?;
+        Ok(sources
+            .iter()
+            .flat_map(|(kind, source)| source().into_iter().map(move |s| (*kind, s)))
+            .collect())
+    }
 }
 
 /// What the RPO and schedule gauges report about one object.
@@ -136,49 +144,59 @@ struct RpoCollector {
 
 impl Collector for RpoCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let rpo = Family::<ObjectLabels, Gauge<f64, AtomicU64>>::default();
-        let met = Family::<ObjectLabels, Gauge>::default();
-        let next = Family::<ObjectLabels, Gauge<f64, AtomicU64>>::default();
-        let sources = self.sources.0.lock().map_err(|_| std::fmt::Error)?;
-        for (kind, source) in sources.iter() {
-            for s in source() {
-                let labels = ObjectLabels {
-                    kind: (*kind).to_string(),
-                    namespace: s.namespace,
-                    name: s.name,
-                };
-                if let Some(v) = s.rpo_seconds {
-                    rpo.get_or_create(&labels).set(v);
-                }
-                if let Some(v) = s.rpo_met {
-                    met.get_or_create(&labels).set(i64::from(v));
-                }
-                if let Some(v) = s.next_schedule {
-                    next.get_or_create(&labels).set(v);
-                }
-            }
-        }
-        drop(sources);
-        rpo.encode(encoder.encode_descriptor(
+        let samples = self.sources.collect()?;
+        encode_gauges(
+            &mut encoder,
             "aliyun_backup_rpo_seconds",
             "The object's recovery point objective (spec.rpo) in seconds",
-            None,
-            rpo.metric_type(),
-        )?)?;
-        met.encode(encoder.encode_descriptor(
+            samples.iter().filter_map(|(kind, s)| {
+                Some((object_labels(kind, &s.namespace, &s.name), s.rpo_seconds?))
+            }),
+        )?;
+        encode_gauges(
+            &mut encoder,
             "aliyun_backup_rpo_met",
             "1 while the object's RPOMet condition is True, 0 while it is False",
-            None,
-            met.metric_type(),
-        )?)?;
-        next.encode(encoder.encode_descriptor(
+            samples.iter().filter_map(|(kind, s)| {
+                let met = s.rpo_met?;
+                Some((object_labels(kind, &s.namespace, &s.name), i64::from(met)))
+            }),
+        )?;
+        encode_gauges(
+            &mut encoder,
             "aliyun_backup_next_schedule_timestamp_seconds",
             "A schedule's next slot (Unix seconds)",
-            None,
-            next.metric_type(),
-        )?)?;
+            samples.iter().filter_map(|(kind, s)| {
+                Some((object_labels(kind, &s.namespace, &s.name), s.next_schedule?))
+            }),
+        )?;
         Ok(())
     }
+}
+
+/// The labels of a per-object series: `kind`, `namespace`, `name`.
+fn object_labels<'a>(
+    kind: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+) -> [(&'static str, &'a str); 3] {
+    [("kind", kind), ("namespace", namespace), ("name", name)]
+}
+
+/// Encodes one gauge family straight into the scrape body, a line per series. (Building a
+/// `Family` per scrape cost about a kilobyte per object in label copies and gauges: five
+/// megabytes per scrape at 5,000 objects, the operator's largest allocation.)
+fn encode_gauges<L: EncodeLabelSet, V: EncodeGaugeValue>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl Iterator<Item = (L, V)>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in series {
+        metric.encode_family(&labels)?.encode_gauge(&value)?;
+    }
+    Ok(())
 }
 
 /// Collects the per-object gauges from the registered sources at scrape time.
@@ -189,54 +207,32 @@ struct ObjectCollector {
 
 impl Collector for ObjectCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let phase = Family::<PhaseLabels, Gauge>::default();
-        let success = Family::<ObjectLabels, Gauge<f64, AtomicU64>>::default();
-        let created = Family::<ObjectLabels, Gauge<f64, AtomicU64>>::default();
-        let sources = self.sources.0.lock().map_err(|_| std::fmt::Error)?;
-        for (kind, source) in sources.iter() {
-            for s in source() {
-                let labels = ObjectLabels {
-                    kind: (*kind).to_string(),
-                    namespace: s.namespace,
-                    name: s.name,
-                };
-                if let Some(p) = s.phase {
-                    phase
-                        .get_or_create(&PhaseLabels {
-                            kind: labels.kind.clone(),
-                            namespace: labels.namespace.clone(),
-                            name: labels.name.clone(),
-                            phase: p.to_string(),
-                        })
-                        .set(1);
-                }
-                if let Some(t) = s.last_success {
-                    success.get_or_create(&labels).set(t);
-                }
-                if let Some(t) = s.created {
-                    created.get_or_create(&labels).set(t);
-                }
-            }
-        }
-        drop(sources);
-        phase.encode(encoder.encode_descriptor(
+        let samples = self.sources.collect()?;
+        encode_gauges(
+            &mut encoder,
             "aliyun_backup_resource_phase",
             "1 for the current status.phase of each object",
-            None,
-            phase.metric_type(),
-        )?)?;
-        success.encode(encoder.encode_descriptor(
+            samples.iter().filter_map(|(kind, s)| {
+                let [k, ns, n] = object_labels(kind, &s.namespace, &s.name);
+                Some(([k, ns, n, ("phase", s.phase?)], 1i64))
+            }),
+        )?;
+        encode_gauges(
+            &mut encoder,
             "aliyun_backup_last_success_timestamp_seconds",
             "When the object's last successful backup finished (Unix seconds)",
-            None,
-            success.metric_type(),
-        )?)?;
-        created.encode(encoder.encode_descriptor(
+            samples.iter().filter_map(|(kind, s)| {
+                Some((object_labels(kind, &s.namespace, &s.name), s.last_success?))
+            }),
+        )?;
+        encode_gauges(
+            &mut encoder,
             "aliyun_backup_resource_created_timestamp_seconds",
             "The object's creation time (Unix seconds)",
-            None,
-            created.metric_type(),
-        )?)?;
+            samples.iter().filter_map(|(kind, s)| {
+                Some((object_labels(kind, &s.namespace, &s.name), s.created?))
+            }),
+        )?;
         Ok(())
     }
 }

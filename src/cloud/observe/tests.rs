@@ -322,27 +322,45 @@ async fn a_sweep_drops_ended_work_and_empty_scopes_but_keeps_running_work() {
         .unwrap();
     obs.sweep();
     assert_eq!(lock(&obs.scopes).len(), 1, "running work stays");
-    // A final answer is kept for the askers of the same poll only.
+    // A final answer is kept for the askers of the same poll only: as long as they accept it
+    // (the largest age asked with), at most KEEP_FINAL.
     let other: Obs = Arc::new(Observer::new(99, |_: &String| true));
-    ask(&other, &cloud, "done", Duration::ZERO)
-        .await
-        .unwrap()
-        .unwrap();
-    other.sweep();
-    assert_eq!(lock(&other.scopes).len(), 1, "kept for KEEP_FINAL");
-    {
-        let scopes = lock(&other.scopes);
+    let age = |obs: &Obs, by: Duration| {
+        let scopes = lock(&obs.scopes);
         let scope = scopes.get("scope").unwrap();
         let mut st = lock(&scope.state);
         for e in st.entries.values_mut() {
             if let Some((_, at)) = &mut e.answer {
-                *at -= KEEP_FINAL + Duration::from_secs(1);
+                *at -= by;
             }
         }
-    }
+    };
+    ask(&other, &cloud, "done", Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    other.sweep();
+    assert_eq!(lock(&other.scopes).len(), 1, "accepted for 10 s");
+    age(&other, Duration::from_secs(9));
+    other.sweep();
+    assert_eq!(lock(&other.scopes).len(), 1, "still accepted");
+    age(&other, Duration::from_secs(2));
     other.sweep();
     assert!(
         lock(&other.scopes).is_empty(),
-        "ended work and its scope are dropped"
+        "no asker accepts it any more: dropped with its scope"
+    );
+    ask(&other, &cloud, "done", Duration::from_secs(3600))
+        .await
+        .unwrap()
+        .unwrap();
+    age(&other, KEEP_FINAL - Duration::from_secs(1));
+    other.sweep();
+    assert_eq!(lock(&other.scopes).len(), 1, "within KEEP_FINAL");
+    age(&other, Duration::from_secs(2));
+    other.sweep();
+    assert!(
+        lock(&other.scopes).is_empty(),
+        "older than KEEP_FINAL: dropped whatever the askers accept"
     );
 }
