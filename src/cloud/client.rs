@@ -44,14 +44,21 @@ pub(crate) struct Observers {
     pub(crate) rds_tasks: Observer<ObserveScope, RdsBackupJob>,
 }
 
+/// How long a batched describe waits for more askers before its call (see
+/// `Observer::gathering`): long enough for the creates of a burst to be looked at in one
+/// call, short against any poll interval.
+const GATHER: Duration = Duration::from_millis(20);
+
 impl Observers {
     fn new() -> Self {
         Observers {
-            hbr_jobs: Observer::new(DescribeBackupJobs2Request::MAX_IDS, |j| {
+            hbr_jobs: Observer::new(DescribeBackupJobs2Request::MAX_IDS, |j: &HbrBackupJob| {
                 j.state().is_terminal()
-            }),
+            })
+            .gathering(GATHER),
             // A plan never ends by itself: every watched plan is refreshed in turn.
-            dbs_plans: Observer::new(DescribeBackupPlanListRequest::MAX_IDS, |_| false),
+            dbs_plans: Observer::new(DescribeBackupPlanListRequest::MAX_IDS, |_| false)
+                .gathering(GATHER),
             // One `BackupJobId` per call: one call in flight per instance, answers shared.
             rds_tasks: Observer::new(1, |t| t.state().is_ended()),
         }

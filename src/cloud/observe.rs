@@ -51,6 +51,8 @@ type RoundAnswer<V> = Arc<Result<HashMap<String, Option<V>>, Arc<CloudError>>>;
 pub struct Observer<S, V> {
     scopes: Mutex<HashMap<S, Arc<Scope<V>>>>,
     max_batch: usize,
+    /// How long a round's leader lets askers join before it calls ([`Observer::gathering`]).
+    gather: Duration,
     is_final: fn(&V) -> bool,
     asks: std::sync::atomic::AtomicU64,
 }
@@ -67,6 +69,8 @@ struct Scope<V> {
     state: Mutex<State<V>>,
     /// Held by the leader of the round being fetched: one call at a time per scope.
     flight: tokio::sync::Mutex<()>,
+    /// Notified when the open round fills up (its leader stops gathering).
+    filled: tokio::sync::Notify,
 }
 
 struct State<V> {
@@ -122,9 +126,21 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
         Observer {
             scopes: Mutex::new(HashMap::new()),
             max_batch: max_batch.max(1),
+            gather: Duration::ZERO,
             is_final,
             asks: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Lets each round gather askers for `window` before its call, unless it fills up first:
+    /// objects created together are then looked at together (a round otherwise gathers only
+    /// while the scope's previous call is in flight). Each look waits up to `window` longer.
+    #[must_use]
+    pub fn gathering(mut self, window: Duration) -> Self {
+        if self.max_batch > 1 {
+            self.gather = window;
+        }
+        self
     }
 
     fn scope(&self, key: &S) -> Arc<Scope<V>> {
@@ -138,6 +154,7 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
                     next_round: 0,
                 }),
                 flight: tokio::sync::Mutex::new(()),
+                filled: tokio::sync::Notify::new(),
             })
         }))
     }
@@ -178,7 +195,7 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
                 {
                     return Ok(value.clone());
                 }
-                self.join(&mut st, id)
+                self.join(&mut st, &scope.filled, id)
             };
             if let Some(round) = lead {
                 let guard = LeaderGuard {
@@ -205,6 +222,7 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
     fn join(
         &self,
         st: &mut State<V>,
+        filled: &tokio::sync::Notify,
         id: &str,
     ) -> (watch::Receiver<Option<RoundAnswer<V>>>, Option<u64>) {
         // A round not started yet that asks for the id anyway (whatever its room).
@@ -220,6 +238,8 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
             let rx = round.done.subscribe();
             if round.ids.len() >= self.max_batch {
                 st.open = None;
+                // Its leader may be gathering: the round is full, call now.
+                filled.notify_waiters();
             }
             return (rx, None);
         }
@@ -244,6 +264,17 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
         Fut: Future<Output = Result<Vec<(String, V)>, CloudError>>,
     {
         let _flight = scope.flight.lock().await;
+        if !self.gather.is_zero() {
+            let filled = scope.filled.notified();
+            tokio::pin!(filled);
+            filled.as_mut().enable();
+            if lock(&scope.state).open == Some(round) {
+                tokio::select! {
+                    () = tokio::time::sleep(self.gather) => {}
+                    () = filled => {}
+                }
+            }
+        }
         let (ids, done) = {
             let mut st = lock(&scope.state);
             if st.open == Some(round) {

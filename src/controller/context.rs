@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, Client};
@@ -82,7 +84,7 @@ struct LockMap {
     prune_at: usize,
 }
 
-/// The smallest map [`KeyedLocks`] prunes.
+/// The smallest map [`KeyedLocks`] and [`ProgressGate`] prune.
 const LOCKS_PRUNE_MIN: usize = 256;
 
 impl KeyedLocks {
@@ -183,26 +185,52 @@ impl SeenFingerprints {
 /// [`Work`](super::work::Work)). In memory: after a restart the first change is written.
 #[derive(Debug, Default)]
 pub struct ProgressGate {
-    inner: Mutex<HashMap<String, Instant>>,
+    inner: Mutex<ProgressMap>,
+}
+
+#[derive(Debug, Default)]
+struct ProgressMap {
+    written: HashMap<String, Instant>,
+    /// The longest interval asked about: an older write no longer holds anything back.
+    interval: Duration,
+    /// The size at which the next prune runs.
+    prune_at: usize,
 }
 
 impl ProgressGate {
     /// Whether a progress-only change of `key` may be written now.
     pub fn due(&self, key: &str, interval: Duration) -> bool {
-        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key).is_none_or(|t| t.elapsed() >= interval)
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.interval = map.interval.max(interval);
+        map.written.get(key).is_none_or(|t| t.elapsed() >= interval)
     }
 
-    /// Records a status write of `key`.
+    /// Records a status write of `key`. Writes older than every interval asked about are
+    /// dropped once the map has doubled since the last prune (they are as good as none).
     pub fn written(&self, key: &str) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(key.to_string(), Instant::now());
+        if map.written.len() >= map.prune_at.max(LOCKS_PRUNE_MIN) {
+            let interval = map.interval;
+            map.written.retain(|_, t| t.elapsed() < interval);
+            map.prune_at = map.written.len() * 2;
+        }
+        map.written.insert(key.to_string(), Instant::now());
     }
 
     /// Forgets `key` (the object is gone).
     pub fn forget(&self, key: &str) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(key);
+        map.written.remove(key);
+    }
+
+    /// How many writes the gate remembers (tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .written
+            .len()
     }
 }
 
@@ -263,6 +291,24 @@ impl NamespaceDefaults {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_gate_forgets_writes_older_than_every_interval() {
+        let gate = ProgressGate::default();
+        let interval = Duration::from_secs(60);
+        assert!(gate.due("a", interval));
+        gate.written("a");
+        assert!(!gate.due("a", interval));
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(gate.due("a", interval));
+        for i in 0..LOCKS_PRUNE_MIN {
+            gate.written(&format!("o-{i}"));
+        }
+        // The prune at 256 dropped "a" (older than the interval) and kept the recent writes.
+        assert_eq!(gate.len(), LOCKS_PRUNE_MIN);
+        assert!(!gate.due("o-0", interval));
+        assert!(gate.due("a", interval));
+    }
 
     #[tokio::test]
     async fn keyed_locks_exclude_and_unused_ones_are_pruned() {

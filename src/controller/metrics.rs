@@ -249,6 +249,8 @@ pub struct Metrics {
     duration: Family<KindLabels, Histogram, fn() -> Histogram>,
     objects: Arc<ObjectCollector>,
     rpo: Arc<RpoCollector>,
+    /// The length of the last scrape's body.
+    last_scrape_len: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -299,6 +301,7 @@ impl Metrics {
             duration,
             objects,
             rpo,
+            last_scrape_len: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -372,12 +375,17 @@ impl Metrics {
     }
 
     /// The registry in the Prometheus text exposition format.
+    /// The body is sized after the previous scrape's, so a fleet's body (some 300 bytes per
+    /// object) is written without growing and copying it.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut out = String::new();
+        use std::sync::atomic::Ordering;
+        let last = self.last_scrape_len.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(last + last / 8);
         match self.registry.lock() {
             Ok(registry) => prometheus_client::encoding::text::encode(&mut out, &registry)?,
             Err(_) => return Err(std::fmt::Error),
         }
+        self.last_scrape_len.store(out.len(), Ordering::Relaxed);
         Ok(out)
     }
 }

@@ -61,6 +61,23 @@ fn rpo_sample<K: Tracked>(obj: &K) -> Option<RpoSample> {
 }
 
 /// Key of an object for per-object state (backoff): its UID, or `namespace/name`.
+/// Drops from a cached object's metadata what no decision reads and what is much of its
+/// size: `managedFields` (every writer's field set), kubectl's `last-applied-configuration`
+/// annotation (a copy of the whole object as last applied) and the labels (about half a
+/// kilobyte per object even for one label; the watch's label selector is applied by the API
+/// server, and whatever needs an object's labels reads them from the API server, as the
+/// schedules do for their children).
+pub(crate) fn strip_cached(meta: &mut kube::api::ObjectMeta) {
+    meta.managed_fields = None;
+    meta.labels = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// kubectl's annotation holding the object as last applied (client-side apply).
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 pub fn object_key<K: Resource>(obj: &K) -> String {
     obj.meta().uid.clone().unwrap_or_else(|| {
         format!(
@@ -324,12 +341,12 @@ where
             if let Some(sel) = &ctx.selector {
                 config = config.labels(sel);
             }
-            // As `Controller::new`, but the objects are cached without managedFields (no
-            // decision reads them; they are most of a status-written object's size).
+            // As `Controller::new`, but the objects are cached without what no decision reads
+            // (`strip_cached`).
             let (reader, writer) = kube::runtime::reflector::store::<K>();
             let objects = kube::runtime::reflector(
                 writer,
-                watcher(api, config).modify(|o: &mut K| o.meta_mut().managed_fields = None),
+                watcher(api, config).modify(|o: &mut K| strip_cached(o.meta_mut())),
             )
             .applied_objects();
             let controller = Controller::for_stream(objects, reader);
@@ -465,6 +482,33 @@ mod tests {
     use super::*;
     use crate::crd::RdsBackup;
     use kube::runtime::reflector::store::Writer;
+
+    #[test]
+    fn cached_objects_lose_managed_fields_labels_and_last_applied_only() {
+        let mut meta = kube::api::ObjectMeta {
+            managed_fields: Some(vec![Default::default()]),
+            annotations: Some(
+                [
+                    (LAST_APPLIED.to_string(), "{...}".to_string()),
+                    (
+                        "backup.aliyun.com/orphan-on-delete".to_string(),
+                        "true".to_string(),
+                    ),
+                ]
+                .into(),
+            ),
+            labels: Some([("app".to_string(), "db".to_string())].into()),
+            ..Default::default()
+        };
+        strip_cached(&mut meta);
+        assert_eq!(meta.managed_fields, None);
+        let annotations = meta.annotations.unwrap();
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            ["backup.aliyun.com/orphan-on-delete"]
+        );
+        assert_eq!(meta.labels, None);
+    }
 
     #[tokio::test]
     async fn shutdown_before_the_cache_is_ready_drops_the_controller() {

@@ -364,3 +364,35 @@ async fn a_sweep_drops_ended_work_and_empty_scopes_but_keeps_running_work() {
         "older than KEEP_FINAL: dropped whatever the askers accept"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_gathering_round_waits_for_askers_before_its_call() {
+    let obs: Obs = Arc::new(Observer::new(3, never_final).gathering(Duration::from_millis(20)));
+    let cloud = Cloud::open();
+    let first = ask(&obs, &cloud, "a", Duration::ZERO);
+    // Within the window: joins the first round.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let second = ask(&obs, &cloud, "b", Duration::ZERO);
+    assert_eq!(first.await.unwrap().unwrap().as_deref(), Some("a:1"));
+    assert_eq!(second.await.unwrap().unwrap().as_deref(), Some("b:1"));
+    assert_eq!(cloud.calls(), [vec!["a".to_string(), "b".to_string()]]);
+    // A round that fills up does not wait out the window.
+    let started = tokio::time::Instant::now();
+    let asks: Vec<_> = ["c", "d", "e"]
+        .iter()
+        .map(|id| ask(&obs, &cloud, id, Duration::ZERO))
+        .collect();
+    for a in asks {
+        a.await.unwrap().unwrap();
+    }
+    assert_eq!(cloud.calls().len(), 2, "{:?}", cloud.calls());
+    assert!(started.elapsed() < Duration::from_millis(20));
+    // Without gathering (RDS: one id per call) nothing waits.
+    let single: Obs = Arc::new(Observer::new(1, never_final).gathering(Duration::from_secs(9)));
+    let started = tokio::time::Instant::now();
+    ask(&single, &cloud, "f", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(9));
+}
