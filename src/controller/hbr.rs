@@ -103,7 +103,8 @@ kind::tracked!(
         bytes_done,
         bytes_total,
         actual_bytes
-    ]
+    ],
+    ended = plan::ended
 );
 
 /// The `HbrBackupJob` controller futures (one per watched namespace).

@@ -109,18 +109,28 @@ pub trait Tracked: ManagedResource {
     type Status: TrackedStatus;
     /// `.status`.
     fn status(&self) -> Option<&Self::Status>;
+    /// Whether the object's work is over for good with `status` (a one-shot backup that has
+    /// ended, per the kind's plan): it is then looked at again only when it changes, never
+    /// on a timer. Kinds with ongoing work (DBS plans) keep their periodic resync (the
+    /// default).
+    fn ended(&self, status: &Self::Status) -> bool {
+        let _ = status;
+        false
+    }
 }
 
 /// Implements [`TrackedStatus`] and [`Tracked`] for a kind whose status has the common fields
 /// (`phase`, `conditions`, `observedGeneration`, `lastRequestId`, `pendingCreate`) and the
 /// phases `Failed` and `Deleting`:
 /// `tracked!(Kind, Status, Phase, settled = fn[, completion_time = completion_time]
-/// [, progress = [field, …]])`, where `fn(&Status) -> Option<Health>` is
-/// [`TrackedStatus::settled_health`] and the `progress` fields are those
-/// [`TrackedStatus::clear_progress`] clears.
+/// [, progress = [field, …]][, ended = fn])`, where `fn(&Status) -> Option<Health>` is
+/// [`TrackedStatus::settled_health`], the `progress` fields are those
+/// [`TrackedStatus::clear_progress`] clears and `ended` is [`Tracked::ended`]
+/// (`fn(&Spec, &Status) -> bool`).
 macro_rules! tracked {
     ($kind:ty, $status:ty, $phase:ident, settled = $settled:path
-     $(, completion_time = $ct:ident)? $(, progress = [$($pf:ident),* $(,)?])?) => {
+     $(, completion_time = $ct:ident)? $(, progress = [$($pf:ident),* $(,)?])?
+     $(, ended = $ended:path)?) => {
         impl $crate::controller::kind::TrackedStatus for $status {
             type Phase = $phase;
             const FAILED: $phase = $phase::Failed;
@@ -180,6 +190,11 @@ macro_rules! tracked {
             fn status(&self) -> Option<&$status> {
                 self.status.as_ref()
             }
+            $(
+                fn ended(&self, status: &$status) -> bool {
+                    $ended(&self.spec, status)
+                }
+            )?
         }
     };
 }

@@ -119,7 +119,8 @@ kind::tracked!(
     RdsBackupPhase,
     settled = plan::settled_health,
     completion_time = completion_time,
-    progress = [cloud_status, cloud_progress_status, progress]
+    progress = [cloud_status, cloud_progress_status, progress],
+    ended = plan::ended
 );
 
 /// The `RdsBackup` controller futures (one per watched namespace).

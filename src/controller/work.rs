@@ -486,6 +486,15 @@ pub async fn finish<K: Tracked>(
     outcome: Outcome,
 ) -> Result<Action> {
     match w.settle(outcome).await? {
+        Next::After(_) if w.obj.meta().deletion_timestamp.is_none() && w.obj.ended(&w.status) => {
+            // A one-shot backup that has ended: nothing to look at until the object changes
+            // (no timer, no gate entry; a fleet of finished backups holds no queue entries).
+            ctx.gate.clear(&runtime::object_key(w.obj));
+            if let Some(uid) = w.obj.meta().uid.as_deref() {
+                ctx.progress.forget(uid);
+            }
+            Ok(Action::await_change())
+        }
         Next::After(after) => Ok(runtime::requeue(ctx, w.obj, after)),
         Next::Finished => {
             if w.obj.meta().deletion_timestamp.is_some()

@@ -576,6 +576,12 @@ pub fn settled_health(status: &HbrBackupJobStatus) -> Option<Health> {
     }
 }
 
+/// Whether the object's work is over with `status` (the plan has nothing left to do):
+/// [`Tracked::ended`](crate::controller::kind::Tracked::ended).
+pub fn ended(spec: &HbrBackupJobSpec, status: &HbrBackupJobStatus) -> bool {
+    plan(spec, status) == Step::Done
+}
+
 /// Chooses the next step of the apply path.
 pub fn plan(spec: &HbrBackupJobSpec, status: &HbrBackupJobStatus) -> Step {
     match (&status.job_id, &status.pending_create) {

@@ -188,6 +188,12 @@ pub fn plan(status: Option<&RdsBackupStatus>) -> Step {
     Step::Create
 }
 
+/// Whether the object's work is over with `status` (the plan has nothing left to do):
+/// [`Tracked::ended`](crate::controller::kind::Tracked::ended).
+pub fn ended(spec: &RdsBackupSpec, status: &RdsBackupStatus) -> bool {
+    plan_spec(spec, Some(status)) == Step::Done
+}
+
 /// Chooses the next step from the spec's adoption fields and the status: an object that names
 /// a task or set to adopt ([`validate_adoption`]) and has recorded nothing yet (no task, no
 /// set, no intent, not failed) adopts it; everything else is [`plan`].

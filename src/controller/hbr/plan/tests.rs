@@ -372,8 +372,13 @@ fn apply_plan() {
             job_id: "job-1".into()
         }
     );
+    assert!(
+        !ended(&spec, &st),
+        "the snapshot ids are still to be looked up"
+    );
     st.snapshot_ids = vec!["s-1".into()];
     assert_eq!(plan(&spec, &st), Step::Done);
+    assert!(ended(&spec, &st));
     st.snapshot_ids.clear();
     st.phase = Some(HbrBackupJobPhase::Failed);
     assert_eq!(plan(&spec, &st), Step::Done);

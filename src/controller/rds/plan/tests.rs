@@ -125,9 +125,11 @@ fn plan_walks_the_lifecycle() {
             backup_id: "99".into()
         }
     );
+    assert!(!ended(&spec(), &s), "the set is still to be fetched");
     s.backup_set = Some(RdsBackupSet::default());
     s.phase = Some(RdsBackupPhase::Succeeded);
     assert_eq!(plan(Some(&s)), Step::Done);
+    assert!(ended(&spec(), &s));
 }
 
 #[test]
