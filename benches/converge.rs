@@ -835,6 +835,16 @@ async fn run(s: &Settings) -> bool {
                 "  API-server reads / object  {:>8.2}  (get + list; this benchmark's watch adds one list)",
                 per(reads, n)
             );
+            let mut by_resource: Vec<(String, u64)> = counters
+                .0
+                .iter()
+                .filter(|(k, _)| matches!(k.verb.as_str(), "get" | "list"))
+                .map(|(k, v)| (format!("{} {}", k.verb, k.resource), *v))
+                .collect();
+            by_resource.sort();
+            for (what, v) in &by_resource {
+                println!("    {what:<30} {:>8.2} / object", per(*v, n));
+            }
         }
         None => {
             println!("  API-server writes / object      n/a  (counted by kube-sandbox only)");

@@ -120,12 +120,15 @@ impl KeyedLocks {
 /// Every status write triggers a watch event and thus a reconcile. When a reconcile decides to
 /// look again only after some delay (polling, backoff), the runtime records that decision here;
 /// a reconcile triggered earlier for an object whose fingerprint (generation, deletion,
-/// annotations) is unchanged is skipped and requeued for the remaining time. A change the user
-/// makes (spec, annotation, deletion) changes the fingerprint and runs at once; a change of a
-/// referenced Secret clears the entry.
+/// annotations) is unchanged is skipped and requeued for the remaining time. An object whose
+/// work is over ([`RequeueGate::rest`]) is not looked at again until its fingerprint changes.
+/// A change the user makes (spec, annotation, deletion) changes the fingerprint and runs at
+/// once; a change of a referenced Secret clears the entry.
 #[derive(Debug, Default)]
 pub struct RequeueGate {
-    inner: Mutex<HashMap<String, (Instant, u64)>>,
+    /// Per object: not before this instant (`None`: not until the object changes), and the
+    /// fingerprint the decision was made on.
+    inner: Mutex<HashMap<String, (Option<Instant>, u64)>>,
 }
 
 impl RequeueGate {
@@ -134,14 +137,28 @@ impl RequeueGate {
         let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         map.get(key)
             .filter(|(_, fp)| *fp == fingerprint)
-            .and_then(|(due, _)| due.checked_duration_since(Instant::now()))
+            .and_then(|(due, _)| due.as_ref()?.checked_duration_since(Instant::now()))
             .filter(|d| !d.is_zero())
+    }
+
+    /// Whether an object with `fingerprint` rests (its work is over and it has not changed).
+    pub fn resting(&self, key: &str, fingerprint: u64) -> bool {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .is_some_and(|(due, fp)| due.is_none() && *fp == fingerprint)
     }
 
     /// Records that `key` (with `fingerprint`) should run again only after `after`.
     pub fn schedule(&self, key: &str, fingerprint: u64, after: Duration) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(key.to_string(), (Instant::now() + after, fingerprint));
+        map.insert(key.to_string(), (Some(Instant::now() + after), fingerprint));
+    }
+
+    /// Records that `key`'s work is over: its triggers are ignored until its fingerprint
+    /// changes (its own status writes, for one, do not change it).
+    pub fn rest(&self, key: &str, fingerprint: u64) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(key.to_string(), (None, fingerprint));
     }
 
     /// Forgets `key` (its next trigger runs at once).
@@ -340,6 +357,17 @@ mod tests {
         assert_eq!(g.blocked("a", 1), None);
         g.schedule("b", 1, Duration::ZERO);
         assert_eq!(g.blocked("b", 1), None);
+        // A resting object: its triggers wait for a change, not for a time.
+        assert!(!g.resting("b", 1));
+        g.rest("c", 1);
+        assert!(g.resting("c", 1));
+        assert_eq!(g.blocked("c", 1), None);
+        assert!(!g.resting("c", 2), "changed: runs");
+        g.schedule("c", 1, Duration::from_secs(60));
+        assert!(!g.resting("c", 1));
+        g.rest("c", 1);
+        g.clear("c");
+        assert!(!g.resting("c", 1));
     }
 
     #[tokio::test]

@@ -206,6 +206,12 @@ where
     Fut: Future<Output = Result<Action, Error>>,
 {
     let key = object_key(obj.as_ref());
+    if ctx.gate.resting(&key, fingerprint(obj.as_ref())) {
+        // Its work is over and it has not changed (a status write of ours, or a stale cache
+        // entry, triggered this): nothing to do until it changes.
+        tracing::trace!(kind = K::KIND, name = obj.name_any(), "resting");
+        return Ok(Action::await_change());
+    }
     if let Some(remaining) = ctx.gate.blocked(&key, fingerprint(obj.as_ref())) {
         // Triggered by a status write (ours) before the chosen requeue/backoff: not yet.
         tracing::trace!(

@@ -277,9 +277,20 @@ impl<'a, K: Tracked> Work<'a, K> {
 
     /// Replaces the basis with a fresher read of the object's status.
     pub fn rebase(&mut self, fresh: Option<K::Status>) {
+        let resolved = {
+            let (policy, source) = self.status.deletion_policy_mut();
+            (*policy, source.clone())
+        };
         self.current = fresh.clone();
         self.status = fresh.unwrap_or_default();
         self.status.phase_mut().get_or_insert_with(Default::default);
+        // The deletion policy this reconcile resolved ([`Work::resolve_deletion_policy`]) is
+        // kept: it is what this reconcile's writes report.
+        if let (Some(policy), source) = resolved {
+            let (p, s) = self.status.deletion_policy_mut();
+            *p = Some(policy);
+            *s = source;
+        }
     }
 
     /// A checkpoint: sets the conditions from `health` and writes the status if it changed,
@@ -488,8 +499,10 @@ pub async fn finish<K: Tracked>(
     match w.settle(outcome).await? {
         Next::After(_) if w.obj.meta().deletion_timestamp.is_none() && w.obj.ended(&w.status) => {
             // A one-shot backup that has ended: nothing to look at until the object changes
-            // (no timer, no gate entry; a fleet of finished backups holds no queue entries).
-            ctx.gate.clear(&runtime::object_key(w.obj));
+            // (no timer: a fleet of finished backups holds no queue entries; the gate ignores
+            // the triggers of its own status writes).
+            ctx.gate
+                .rest(&runtime::object_key(w.obj), runtime::fingerprint(w.obj));
             if let Some(uid) = w.obj.meta().uid.as_deref() {
                 ctx.progress.forget(uid);
             }
@@ -790,6 +803,35 @@ pub fn cloud_error_message(e: &CloudError) -> String {
 mod tests {
     use super::*;
     use crate::cloud::Product;
+
+    #[test]
+    fn rebase_keeps_the_deletion_policy_this_reconcile_resolved() {
+        use crate::crd::{DeletionPolicy, RdsBackup, RdsBackupPhase, RdsBackupStatus};
+        let obj: RdsBackup = serde_json::from_value(serde_json::json!({
+            "apiVersion": "backup.aliyun.com/v1alpha1", "kind": "RdsBackup",
+            "metadata": {"name": "b", "namespace": "ns", "uid": "u"},
+            "spec": {"region": "cn-hangzhou", "dbInstanceId": "rm-1"}
+        }))
+        .unwrap();
+        let rec = super::super::testing::Recorder::new(&Default::default());
+        let mut w = super::super::testing::work(&obj, &rec);
+        {
+            let (policy, source) = w.status.deletion_policy_mut();
+            *policy = Some(DeletionPolicy::Delete);
+            *source = Some("spec".into());
+        }
+        // The fresh status (read under the create lock) predates the resolution.
+        w.rebase(Some(RdsBackupStatus {
+            phase: Some(RdsBackupPhase::Running),
+            backup_job_id: Some("42".into()),
+            ..RdsBackupStatus::default()
+        }));
+        assert_eq!(w.status.backup_job_id.as_deref(), Some("42"));
+        assert_eq!(w.status.deletion_policy, Some(DeletionPolicy::Delete));
+        assert_eq!(w.status.deletion_policy_source.as_deref(), Some("spec"));
+        // `current` stays what the API server holds: writing the policy is a change.
+        assert_eq!(w.current.as_ref().unwrap().deletion_policy, None);
+    }
 
     fn api(status: u16, code: &str) -> CloudError {
         CloudError::api(
