@@ -18,6 +18,8 @@
 //! its own; `inprocess`: the operator in this process; default `process`),
 //! `CONVERGE_KUBECONFIG` (run against that cluster instead of kube-sandbox; the CRDs must be
 //! installed; the operator runs as a process watching only the benchmark's namespace),
+//! `CONVERGE_RDS_DETAILS` (`spec.backupSetDetails` of the `RdsBackup`s: `Skip`, the default, or
+//! `Record`, which reads each set with `DescribeBackups`),
 //! `CONVERGE_SUMMARY=1` (also print one markdown table row). Exits non-zero if the objects do
 //! not all succeed or a backup was created more than once.
 
@@ -152,13 +154,15 @@ impl Kind {
         }
     }
 
-    fn object(self, i: usize, run: &str) -> DynamicObject {
+    /// Object `i` of run `run`; `rds_details` is an `RdsBackup`'s `backupSetDetails`.
+    fn object(self, i: usize, run: &str, rds_details: &str) -> DynamicObject {
         let instance = self.instance(i);
         let spec = match self {
             Kind::Rds => serde_json::json!({
                 "region": "cn-hangzhou",
                 "credentialsRef": {"name": CREDS},
                 "dbInstanceId": instance,
+                "backupSetDetails": rds_details,
             }),
             Kind::Hbr => serde_json::json!({
                 "region": "cn-hangzhou",
@@ -463,6 +467,8 @@ struct Settings {
     mode: Mode,
     kubeconfig: Option<PathBuf>,
     summary: bool,
+    /// `spec.backupSetDetails` of the `RdsBackup`s.
+    rds_details: &'static str,
 }
 
 fn main() {
@@ -492,6 +498,7 @@ fn main() {
         mode,
         kubeconfig,
         summary: std::env::var("CONVERGE_SUMMARY").is_ok_and(|v| v == "1"),
+        rds_details: env_choice("CONVERGE_RDS_DETAILS", "Skip", &["Skip", "Record"]),
     };
     if settings.n == 0 {
         fail("CONVERGE_N must be > 0");
@@ -662,8 +669,12 @@ async fn run(s: &Settings) -> bool {
             "--timing=fast",
         ),
     };
+    let details = match kind {
+        Kind::Rds => format!(", backupSetDetails {}", s.rds_details),
+        Kind::Hbr => String::new(),
+    };
     println!(
-        "converge: {n} {}s, emulator job duration {}, cloud qps {qps}, {timing}, {where_}",
+        "converge: {n} {}s{details}, emulator job duration {}, cloud qps {qps}, {timing}, {where_}",
         kind.name(),
         humantime::format_duration(job)
     );
@@ -687,7 +698,7 @@ async fn run(s: &Settings) -> bool {
     futures::stream::iter(0..n)
         .map(|i| {
             let api = api.clone();
-            let obj = kind.object(i, &run_id);
+            let obj = kind.object(i, &run_id, s.rds_details);
             async move { api.create(&PostParams::default(), &obj).await }
         })
         .buffer_unordered(CREATE_CONCURRENCY)

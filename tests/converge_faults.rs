@@ -154,7 +154,7 @@ async fn all_kinds_converge_under_throttling_and_server_errors() {
     wait_for(&env.api::<RdsBackup>(), "r1", "Succeeded", |o| {
         o.status
             .as_ref()
-            .is_some_and(|s| s.phase == Some(RdsBackupPhase::Succeeded) && s.backup_set.is_some())
+            .is_some_and(|s| s.phase == Some(RdsBackupPhase::Succeeded) && s.backup_id.is_some())
     })
     .await;
     wait_for(&env.api::<DbsBackupPlan>(), "d1", "Running", |o| {

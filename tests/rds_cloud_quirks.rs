@@ -17,7 +17,7 @@ use aliyun_backup_operator::cloud::api::{
 use aliyun_backup_operator::cloud::{
     AlibabaCloud, CloudError, CloudProvider, DbsApi, HbrApi, RdsApi, Target,
 };
-use aliyun_backup_operator::crd::{DeletionPolicy, RdsBackup, RdsBackupPhase};
+use aliyun_backup_operator::crd::{DeletionPolicy, RdsBackup, RdsBackupPhase, RdsBackupSetDetails};
 use common::*;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -148,12 +148,10 @@ async fn lagging_describe_backups_is_waited_for_not_failed() {
     });
     start(&mut env, quirks.clone()).await;
     let api = env.api::<RdsBackup>();
-    api.create(
-        &PostParams::default(),
-        &backup("lag", DeletionPolicy::Retain),
-    )
-    .await
-    .unwrap();
+    // Record waits for the set; Skip (the default) would not read it at all.
+    let mut b = backup("lag", DeletionPolicy::Retain);
+    b.spec.backup_set_details = RdsBackupSetDetails::Record;
+    api.create(&PostParams::default(), &b).await.unwrap();
     let o = wait_for(&api, "lag", "Succeeded", |o| {
         phase(o) == Some(RdsBackupPhase::Succeeded)
     })
@@ -166,6 +164,36 @@ async fn lagging_describe_backups_is_waited_for_not_failed() {
     assert!(r.iter().any(|x| x == "WaitingForBackupSet"), "{r:?}");
     assert!(!r.iter().any(|x| x == "BackupFailed"), "{r:?}");
     assert_eq!(env.calls("CreateBackup"), 1);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn skip_succeeds_on_the_task_without_waiting_for_a_lagging_listing() {
+    let mut env = Env::start().await;
+    // DescribeBackups never lists the set: only a backup that reads it would wait.
+    let quirks = Arc::new(Quirks {
+        lagging_lookups: AtomicUsize::new(usize::MAX),
+        ..Quirks::default()
+    });
+    start(&mut env, quirks.clone()).await;
+    let api = env.api::<RdsBackup>();
+    api.create(
+        &PostParams::default(),
+        &backup("quick", DeletionPolicy::Retain),
+    )
+    .await
+    .unwrap();
+    let o = wait_for(&api, "quick", "Succeeded", |o| {
+        phase(o) == Some(RdsBackupPhase::Succeeded)
+    })
+    .await;
+    let s = o.status.unwrap();
+    assert!(s.backup_job_id.is_some() && s.backup_id.is_some(), "{s:#?}");
+    assert_eq!(s.backup_set, None);
+    assert_eq!(quirks.lookups.load(Ordering::SeqCst), 0);
+    assert_eq!(env.calls("DescribeBackups"), 0);
+    let r = event_reasons(&env, "quick").await;
+    assert!(!r.iter().any(|x| x == "WaitingForBackupSet"), "{r:?}");
     env.stop_operator().await;
 }
 

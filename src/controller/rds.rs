@@ -381,7 +381,13 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Ado
         w.status.backup_job_id = Some(task.backup_job_id.clone());
         w.status.pending_create = None;
         w.status.start_time.get_or_insert(Time(now));
-        let (health, next) = observe_task(&mut w.status, Some(task), now, w.timing);
+        let (health, next) = observe_task(
+            &mut w.status,
+            Some(task),
+            w.obj.spec.backup_set_details,
+            now,
+            w.timing,
+        );
         let health = match health {
             Health::Progressing { .. } => Health::progressing(
                 reasons::BACKUP_ADOPTED,
@@ -716,7 +722,13 @@ async fn adopt_existing(w: &mut Work<'_>, rds: &dyn RdsApi, claims: Claims) -> R
             w.status.backup_job_id = Some(job_id.clone());
             w.status.start_time = Some(Time(jiff::Timestamp::now()));
             let now = jiff::Timestamp::now();
-            let (health, next) = observe_task(&mut w.status, task.as_ref(), now, w.timing);
+            let (health, next) = observe_task(
+                &mut w.status,
+                task.as_ref(),
+                w.obj.spec.backup_set_details,
+                now,
+                w.timing,
+            );
             Ok(match (next, w.status.backup_id.clone()) {
                 (Some(d), Some(backup_id)) if d.is_zero() => {
                     fetch_backup_set(w, rds, &backup_id).await?
@@ -809,7 +821,13 @@ async fn settle_task(
     deadline: Option<jiff::Timestamp>,
 ) -> Result<Outcome> {
     let now = jiff::Timestamp::now();
-    let (health, next) = observe_task(&mut w.status, task.as_ref(), now, w.timing);
+    let (health, next) = observe_task(
+        &mut w.status,
+        task.as_ref(),
+        w.obj.spec.backup_set_details,
+        now,
+        w.timing,
+    );
     let ended = w.status.backup_id.is_some()
         || matches!(
             w.status.phase,
@@ -943,7 +961,13 @@ async fn act_cleanup(w: &mut Work<'_>, rds: &dyn RdsApi, mut peers: Peers) -> Ou
                     Err(e) => return w.cloud_error(e).or_retry(deleting),
                 };
                 let now = jiff::Timestamp::now();
-                let (_, next) = observe_task(&mut w.status, task.as_ref(), now, w.timing);
+                let (_, next) = observe_task(
+                    &mut w.status,
+                    task.as_ref(),
+                    w.obj.spec.backup_set_details,
+                    now,
+                    w.timing,
+                );
                 w.status.phase = Some(RdsBackupPhase::Deleting);
                 if task.is_none() {
                     // The task is gone from the task list: nothing left to wait for.

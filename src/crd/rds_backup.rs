@@ -25,7 +25,7 @@ use super::common::{CredentialsRef, DeletionPolicy, ManagementPolicy, PendingCre
     namespaced,
     status = "RdsBackupStatus",
     derive = "PartialEq",
-    doc = "A manual backup of an ApsaraDB RDS instance (RDS CreateBackup), tracked until the backup set exists.",
+    doc = "A manual backup of an ApsaraDB RDS instance (RDS CreateBackup), tracked until its task produced the backup set.",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Instance", type_ = "string", json_path = ".spec.dbInstanceId"),
     printcolumn(name = "Job", type_ = "string", json_path = ".status.backupJobId"),
@@ -150,6 +150,26 @@ pub struct RdsBackupSpec {
     /// deleting the object never touches the cloud, whatever `deletionPolicy` says.
     #[serde(default)]
     pub management_policy: ManagementPolicy,
+
+    /// What `Succeeded` waits for once the task finished. `Skip` (default): the task's own
+    /// answer (`DescribeBackupTasks`: `Finished` with its `BackupId`) is the proof, and
+    /// `status.backupSet`/`sizeBytes` stay empty. `Record`: also wait until `DescribeBackups`
+    /// lists the set (it can lag about a minute behind the task) and record its size, times and
+    /// store status in `status.backupSet`: one more cloud call per backup, more while the listing
+    /// lags. A set adopted with `backupId` is always read from `DescribeBackups`.
+    #[serde(default)]
+    pub backup_set_details: RdsBackupSetDetails,
+}
+
+/// `spec.backupSetDetails` of an `RdsBackup`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crd::common::field_doc_only)]
+pub enum RdsBackupSetDetails {
+    /// `Succeeded` on the task's answer alone; no `DescribeBackups` call.
+    #[default]
+    Skip,
+    /// `Succeeded` once `DescribeBackups` lists the set; its details go to `status.backupSet`.
+    Record,
 }
 
 /// `BackupStrategy` of `CreateBackup`.
@@ -244,7 +264,7 @@ pub enum RdsBackupPhase {
     Creating,
     /// The backup task runs in the cloud.
     Running,
-    /// The task finished and the backup set is recorded.
+    /// The task finished and its backup set is recorded (`backupSetDetails`).
     Succeeded,
     /// The task failed in the cloud.
     Failed,
@@ -339,11 +359,12 @@ pub struct RdsBackupStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<Time>,
 
-    /// Size of the backup set in bytes.
+    /// Size of the backup set in bytes (when `backupSet` is recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_bytes: Option<i64>,
 
-    /// Details of the backup set from `DescribeBackups`.
+    /// Details of the backup set from `DescribeBackups` (with `spec.backupSetDetails: Record`,
+    /// or a set adopted with `spec.backupId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_set: Option<RdsBackupSet>,
 

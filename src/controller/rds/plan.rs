@@ -21,7 +21,8 @@ use crate::controller::backoff::poll_interval;
 use crate::controller::conditions::Health;
 use crate::crd::{
     ANNOTATION_ADOPT_BACKUP_ID, DeletionPolicy, ManagementPolicy, RdsBackup, RdsBackupMethod,
-    RdsBackupPhase, RdsBackupSet, RdsBackupSpec, RdsBackupStatus, RdsBackupStrategy,
+    RdsBackupPhase, RdsBackupSet, RdsBackupSetDetails, RdsBackupSpec, RdsBackupStatus,
+    RdsBackupStrategy,
 };
 
 /// Error code of `CreateBackup` when a backup already runs on the instance.
@@ -142,7 +143,8 @@ pub enum Step {
         /// `BackupJobId`.
         job_id: String,
     },
-    /// The task finished; fetch the backup set details (`DescribeBackups` can lag).
+    /// The set to read from `DescribeBackups` (which can lag behind the task): the task
+    /// finished and `backupSetDetails` is `Record`, or the set was adopted without a task.
     FetchBackupSet {
         /// `BackupId`.
         backup_id: String,
@@ -159,19 +161,22 @@ pub fn task_ended(status: Option<&str>) -> bool {
     TaskState::parse(status).is_ended()
 }
 
-/// Chooses the next step from the status alone.
-pub fn plan(status: Option<&RdsBackupStatus>) -> Step {
+/// Chooses the next step from the status and `spec.backupSetDetails`. A finished task with
+/// `Skip` is tracked once more (its answer is the proof) rather than read from `DescribeBackups`;
+/// that status only exists when the operator stopped while waiting for a set with `Record`.
+pub fn plan(status: Option<&RdsBackupStatus>, details: RdsBackupSetDetails) -> Step {
     let Some(s) = status else {
         return Step::Create;
     };
-    match s.phase {
-        Some(RdsBackupPhase::Failed) => return Step::Done,
-        Some(RdsBackupPhase::Succeeded) if s.backup_set.is_some() => return Step::Done,
-        _ => {}
+    if matches!(
+        s.phase,
+        Some(RdsBackupPhase::Failed | RdsBackupPhase::Succeeded)
+    ) {
+        return Step::Done;
     }
+    let finished = TaskState::parse(s.cloud_status.as_deref()) == TaskState::Finished;
     if let Some(backup_id) = &s.backup_id
-        && (s.backup_job_id.is_none()
-            || TaskState::parse(s.cloud_status.as_deref()) == TaskState::Finished)
+        && (s.backup_job_id.is_none() || (finished && details == RdsBackupSetDetails::Record))
     {
         return Step::FetchBackupSet {
             backup_id: backup_id.clone(),
@@ -206,7 +211,7 @@ pub fn plan_spec(spec: &RdsBackupSpec, status: Option<&RdsBackupStatus>) -> Step
     });
     match validate_adoption(spec) {
         Ok(Some(id)) if nothing_recorded => Step::AdoptExisting(id),
-        _ => plan(status),
+        _ => plan(status, spec.backup_set_details),
     }
 }
 
@@ -596,10 +601,13 @@ pub fn describe_backups_start_time(t: jiff::Timestamp) -> String {
 }
 
 /// Records an observation of the tracked task in `status`; returns the resulting health and
-/// when to look again (`None` = terminal, `Some(0)` = fetch the backup set now).
+/// when to look again (`None` = terminal, `Some(0)` = fetch the backup set now). A task that
+/// finished with its `BackupId` is `Succeeded` here with `details` `Skip`
+/// ([`record_task_success`]); with `Record` the set is fetched next.
 pub fn observe_task(
     status: &mut RdsBackupStatus,
     task: Option<&RdsBackupJob>,
+    details: RdsBackupSetDetails,
     now: jiff::Timestamp,
     timing: &Timing,
 ) -> (Health, Option<Duration>) {
@@ -627,6 +635,10 @@ pub fn observe_task(
             status.progress = Some(100);
             status.phase = Some(RdsBackupPhase::Running);
             match task.backup_id.clone().filter(|b| !b.is_empty()) {
+                Some(b) if details == RdsBackupSetDetails::Skip => {
+                    status.backup_id = Some(b);
+                    (record_task_success(status, now), None)
+                }
                 Some(b) => {
                     status.backup_id = Some(b.clone());
                     (
@@ -683,6 +695,27 @@ pub fn observe_task(
     }
 }
 
+/// Marks the backup `Succeeded` on its task's answer alone (`backupSetDetails: Skip`): the
+/// task finished and named its set (`status.backupId`, already recorded).
+pub fn record_task_success(status: &mut RdsBackupStatus, now: jiff::Timestamp) -> Health {
+    status.progress = Some(100);
+    status.completion_time.get_or_insert(Time(now));
+    status.phase = Some(RdsBackupPhase::Succeeded);
+    status.pending_create = None;
+    succeeded_health(status)
+}
+
+/// The health of a `Succeeded` backup.
+fn succeeded_health(status: &RdsBackupStatus) -> Health {
+    Health::ready(
+        reasons::BACKUP_SUCCEEDED,
+        format!(
+            "backup set {} is available",
+            status.backup_id.as_deref().unwrap_or_default()
+        ),
+    )
+}
+
 /// Records the backup set in `status` and marks the backup `Succeeded`.
 pub fn record_backup_set(
     status: &mut RdsBackupStatus,
@@ -715,22 +748,13 @@ pub fn record_backup_set(
     status.backup_set = Some(details);
     status.phase = Some(RdsBackupPhase::Succeeded);
     status.pending_create = None;
-    Health::ready(
-        reasons::BACKUP_SUCCEEDED,
-        format!("backup set {} is available", set.backup_id),
-    )
+    succeeded_health(status)
 }
 
 /// The health that matches a status in a terminal phase.
 pub fn terminal_health(status: &RdsBackupStatus) -> Option<Health> {
     match status.phase {
-        Some(RdsBackupPhase::Succeeded) => Some(Health::ready(
-            reasons::BACKUP_SUCCEEDED,
-            format!(
-                "backup set {} is available",
-                status.backup_id.as_deref().unwrap_or_default()
-            ),
-        )),
+        Some(RdsBackupPhase::Succeeded) => Some(succeeded_health(status)),
         // A refused create keeps the conditions that carry the service's answer, a deadline
         // (the task had not ended) those that say so.
         Some(RdsBackupPhase::Failed)

@@ -12,7 +12,7 @@ use crate::cloud::api::{
 use crate::controller::testing::{
     Log, Recorder, Script, api_error, settle, timing, true_reason, work,
 };
-use crate::crd::{RdsBackupSpec, RdsBackupStatus};
+use crate::crd::{RdsBackupSetDetails, RdsBackupSpec, RdsBackupStatus};
 use kube::api::ObjectMeta;
 
 fn obj(status: Option<RdsBackupStatus>) -> RdsBackup {
@@ -31,6 +31,13 @@ fn obj(status: Option<RdsBackupStatus>) -> RdsBackup {
         ..ObjectMeta::default()
     };
     o.status = status;
+    o
+}
+
+/// [`obj`] with `backupSetDetails: Record`.
+fn recording(status: Option<RdsBackupStatus>) -> RdsBackup {
+    let mut o = obj(status);
+    o.spec.backup_set_details = RdsBackupSetDetails::Record;
     o
 }
 
@@ -166,37 +173,47 @@ async fn the_intent_is_written_before_create_backup_and_the_job_id_after() {
 
 #[tokio::test]
 async fn a_task_that_ends_at_once_is_recorded_with_the_create_in_one_write() {
-    let log = Log::default();
-    let script = Script::new(&log)
-        .then(
-            "CreateBackup",
-            Ok(CreateBackupResponse {
-                backup_job_id: "j1".into(),
-                ..CreateBackupResponse::default()
-            }),
-        )
-        .then(
-            "DescribeBackupTasks",
-            Ok(tasks(vec![task("j1", "Finished", Some("b1"))])),
-        )
-        .then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])));
-    let (rec, _, log) = create(&obj(None), script, claims(Step::Create)).await;
-    assert_eq!(
-        log.entries(),
-        [
-            "write",
-            "call CreateBackup",
-            "call DescribeBackupTasks",
-            "call DescribeBackups",
-            "write",
-            "event BackupSucceeded"
-        ]
-    );
-    let last = rec.writes().pop().unwrap();
-    assert_eq!(last.phase, Some(RdsBackupPhase::Succeeded));
-    assert_eq!(last.backup_job_id.as_deref(), Some("j1"));
-    assert_eq!(last.backup_id.as_deref(), Some("b1"));
-    assert_eq!(last.pending_create, None);
+    // Skip (the default): the task's answer is the proof, two calls in all; Record: the set
+    // is read too and its details recorded.
+    for record in [false, true] {
+        let log = Log::default();
+        let mut script = Script::new(&log)
+            .then(
+                "CreateBackup",
+                Ok(CreateBackupResponse {
+                    backup_job_id: "j1".into(),
+                    ..CreateBackupResponse::default()
+                }),
+            )
+            .then(
+                "DescribeBackupTasks",
+                Ok(tasks(vec![task("j1", "Finished", Some("b1"))])),
+            );
+        let o = if record {
+            script = script.then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])));
+            recording(None)
+        } else {
+            obj(None)
+        };
+        let (rec, next, log) = create(&o, script, claims(Step::Create)).await;
+        let mut calls = vec!["write", "call CreateBackup", "call DescribeBackupTasks"];
+        if record {
+            calls.push("call DescribeBackups");
+        }
+        calls.extend(["write", "event BackupSucceeded"]);
+        assert_eq!(log.entries(), calls, "record: {record}");
+        let last = rec.writes().pop().unwrap();
+        assert_eq!(last.phase, Some(RdsBackupPhase::Succeeded));
+        assert_eq!(last.backup_job_id.as_deref(), Some("j1"));
+        assert_eq!(last.backup_id.as_deref(), Some("b1"));
+        assert_eq!(last.pending_create, None);
+        assert_eq!(last.progress, Some(100));
+        assert!(last.completion_time.is_some());
+        assert_eq!(last.backup_set.is_some(), record);
+        assert_eq!(reason(&last), reasons::BACKUP_SUCCEEDED);
+        assert!(matches!(next, Next::After(d) if d == timing().resync));
+        assert!(plan::ended(&o.spec, &last), "nothing left to do");
+    }
 }
 
 #[tokio::test]
@@ -232,7 +249,8 @@ async fn a_failed_look_after_the_create_still_records_the_task() {
         if let Some(answer) = sets_answer {
             script = script.then("DescribeBackups", answer);
         }
-        let (rec, next, log) = create(&obj(None), script, claims(Step::Create)).await;
+        // The cases with a Finished task read the set: Record.
+        let (rec, next, log) = create(&recording(None), script, claims(Step::Create)).await;
         assert_eq!(log.entries().last().unwrap(), "event BackupCreated");
         let last = rec.writes().pop().unwrap();
         assert_eq!(last.backup_job_id.as_deref(), Some("j1"));
@@ -408,7 +426,7 @@ async fn a_finished_task_is_followed_to_its_backup_set() {
             Ok(tasks(vec![task("j1", "Finished", Some("b1"))])),
         )
         .then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])));
-    let o = obj(Some(tracking("j1", "Uploading")));
+    let o = recording(Some(tracking("j1", "Uploading")));
     let rec = Recorder::new(&log);
     let mut w = work(&o, &rec);
     let outcome = track(&mut w, &script, "j1", None).await.unwrap();
@@ -418,6 +436,32 @@ async fn a_finished_task_is_followed_to_its_backup_set() {
     assert_eq!(last.phase, Some(RdsBackupPhase::Succeeded));
     assert_eq!(last.backup_id.as_deref(), Some("b1"));
     assert!(last.backup_set.is_some());
+    assert_eq!(reason(&last), reasons::BACKUP_SUCCEEDED);
+    assert!(matches!(next, Next::After(d) if d == timing().resync));
+}
+
+#[tokio::test]
+async fn a_finished_task_succeeds_on_its_own_answer_without_reading_the_set() {
+    let log = Log::default();
+    let script = Script::new(&log).then(
+        "DescribeBackupTasks",
+        Ok(tasks(vec![task("j1", "Finished", Some("b1"))])),
+    );
+    let o = obj(Some(tracking("j1", "Uploading")));
+    let rec = Recorder::new(&log);
+    let mut w = work(&o, &rec);
+    let outcome = track(&mut w, &script, "j1", None).await.unwrap();
+    let next = settle(&mut w, outcome).await;
+    script.assert_done();
+    assert_eq!(
+        log.entries(),
+        ["call DescribeBackupTasks", "write", "event BackupSucceeded"]
+    );
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.phase, Some(RdsBackupPhase::Succeeded));
+    assert_eq!(last.backup_job_id.as_deref(), Some("j1"));
+    assert_eq!(last.backup_id.as_deref(), Some("b1"));
+    assert_eq!(last.backup_set, None);
     assert_eq!(reason(&last), reasons::BACKUP_SUCCEEDED);
     assert!(matches!(next, Next::After(d) if d == timing().resync));
 }
@@ -436,11 +480,7 @@ async fn progress_is_written_at_most_once_per_interval_other_changes_at_once() {
     ];
     for (mut t, percent, written) in polls {
         t.process = Some(percent);
-        let finished = t.state() == TaskState::Finished;
-        let mut script = Script::new(&log).then("DescribeBackupTasks", Ok(tasks(vec![t])));
-        if finished {
-            script = script.then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])));
-        }
+        let script = Script::new(&log).then("DescribeBackupTasks", Ok(tasks(vec![t])));
         let before = rec.writes().len();
         {
             let mut w = work(&o, &rec);

@@ -96,40 +96,70 @@ fn validate_backup_type_and_retention() {
 
 // ---- plan ----
 
+const SKIP: RdsBackupSetDetails = RdsBackupSetDetails::Skip;
+const RECORD: RdsBackupSetDetails = RdsBackupSetDetails::Record;
+
 #[test]
 fn plan_walks_the_lifecycle() {
-    assert_eq!(plan(None), Step::Create);
-    let mut s = RdsBackupStatus::default();
-    assert_eq!(plan(Some(&s)), Step::Create);
-    s.pending_create = Some(PendingCreate {
-        token: "t".into(),
-        started_at: Time(ts("2026-01-01T00:00:00Z")),
-    });
-    s.phase = Some(RdsBackupPhase::Creating);
-    assert_eq!(plan(Some(&s)), Step::Adopt);
-    s.pending_create = None;
-    s.backup_job_id = Some("42".into());
-    s.phase = Some(RdsBackupPhase::Running);
-    s.cloud_status = Some("Uploading".into());
+    for details in [SKIP, RECORD] {
+        assert_eq!(plan(None, details), Step::Create);
+        let mut s = RdsBackupStatus::default();
+        assert_eq!(plan(Some(&s), details), Step::Create);
+        s.pending_create = Some(PendingCreate {
+            token: "t".into(),
+            started_at: Time(ts("2026-01-01T00:00:00Z")),
+        });
+        s.phase = Some(RdsBackupPhase::Creating);
+        assert_eq!(plan(Some(&s), details), Step::Adopt);
+        s.pending_create = None;
+        s.backup_job_id = Some("42".into());
+        s.phase = Some(RdsBackupPhase::Running);
+        s.cloud_status = Some("Uploading".into());
+        assert_eq!(
+            plan(Some(&s), details),
+            Step::Track {
+                job_id: "42".into()
+            }
+        );
+    }
+}
+
+#[test]
+fn a_finished_task_waits_for_its_set_only_with_record() {
+    // Finished, set named, not yet succeeded: Record reads the set, Skip (whose status only
+    // looks like this after the operator stopped while a Record backup waited) asks the task.
+    let mut s = RdsBackupStatus {
+        phase: Some(RdsBackupPhase::Running),
+        backup_job_id: Some("42".into()),
+        cloud_status: Some(TaskState::Finished.as_str().into()),
+        backup_id: Some("99".into()),
+        ..RdsBackupStatus::default()
+    };
     assert_eq!(
-        plan(Some(&s)),
-        Step::Track {
-            job_id: "42".into()
-        }
-    );
-    s.cloud_status = Some(TaskState::Finished.as_str().into());
-    s.backup_id = Some("99".into());
-    assert_eq!(
-        plan(Some(&s)),
+        plan(Some(&s), RECORD),
         Step::FetchBackupSet {
             backup_id: "99".into()
         }
     );
-    assert!(!ended(&spec(), &s), "the set is still to be fetched");
-    s.backup_set = Some(RdsBackupSet::default());
+    assert_eq!(
+        plan(Some(&s), SKIP),
+        Step::Track {
+            job_id: "42".into()
+        }
+    );
+    let mut record = spec();
+    record.backup_set_details = RECORD;
+    assert!(!ended(&record, &s), "the set is still to be fetched");
+    assert!(!ended(&spec(), &s));
+    // Succeeded is the end with either, with or without recorded details: switching to
+    // Record after the fact does not start reading sets.
     s.phase = Some(RdsBackupPhase::Succeeded);
-    assert_eq!(plan(Some(&s)), Step::Done);
-    assert!(ended(&spec(), &s));
+    for details in [SKIP, RECORD] {
+        assert_eq!(plan(Some(&s), details), Step::Done);
+    }
+    assert!(ended(&record, &s) && ended(&spec(), &s));
+    s.backup_set = Some(RdsBackupSet::default());
+    assert_eq!(plan(Some(&s), RECORD), Step::Done);
 }
 
 #[test]
@@ -139,7 +169,7 @@ fn plan_failed_is_done_and_job_id_wins_over_intent() {
         backup_job_id: Some("1".into()),
         ..RdsBackupStatus::default()
     };
-    assert_eq!(plan(Some(&s)), Step::Done);
+    assert_eq!(plan(Some(&s), SKIP), Step::Done);
     // A stale intent next to a job id never leads to another create.
     let s = RdsBackupStatus {
         phase: Some(RdsBackupPhase::Running),
@@ -150,18 +180,20 @@ fn plan_failed_is_done_and_job_id_wins_over_intent() {
         }),
         ..RdsBackupStatus::default()
     };
-    assert_eq!(plan(Some(&s)), Step::Track { job_id: "1".into() });
-    // An adopted finished set (no job id) fetches its details.
+    assert_eq!(plan(Some(&s), SKIP), Step::Track { job_id: "1".into() });
+    // An adopted finished set (no job id) fetches its details, whatever backupSetDetails says.
     let s = RdsBackupStatus {
         backup_id: Some("7".into()),
         ..RdsBackupStatus::default()
     };
-    assert_eq!(
-        plan(Some(&s)),
-        Step::FetchBackupSet {
-            backup_id: "7".into()
-        }
-    );
+    for details in [SKIP, RECORD] {
+        assert_eq!(
+            plan(Some(&s), details),
+            Step::FetchBackupSet {
+                backup_id: "7".into()
+            }
+        );
+    }
 }
 
 // ---- peers and adoption ----
@@ -365,14 +397,26 @@ fn observe_running_task_polls_adaptively() {
         start_time: Some(Time(start)),
         ..RdsBackupStatus::default()
     };
-    let (h, next) = observe_task(&mut s, Some(&task("1", "Uploading", 140)), start, &timing);
+    let (h, next) = observe_task(
+        &mut s,
+        Some(&task("1", "Uploading", 140)),
+        SKIP,
+        start,
+        &timing,
+    );
     assert_eq!(h.reason(), reasons::BACKUP_RUNNING);
     assert_eq!(s.phase, Some(RdsBackupPhase::Running));
     assert_eq!(s.progress, Some(100), "Process is clamped to 0..=100");
     assert_eq!(s.cloud_status.as_deref(), Some("Uploading"));
     assert_eq!(next, Some(timing.poll_initial));
     let later = ts("2026-01-01T00:30:00Z");
-    let (_, next) = observe_task(&mut s, Some(&task("1", "Uploading", 50)), later, &timing);
+    let (_, next) = observe_task(
+        &mut s,
+        Some(&task("1", "Uploading", 50)),
+        SKIP,
+        later,
+        &timing,
+    );
     assert_eq!(next, Some(timing.poll_max));
     assert_eq!(s.progress, Some(50));
 }
@@ -381,28 +425,60 @@ fn observe_running_task_polls_adaptively() {
 fn observe_finished_and_failed_tasks() {
     let timing = Timing::default();
     let now = ts("2026-01-01T00:00:00Z");
-    let mut s = RdsBackupStatus::default();
     let mut t = task("1", TaskState::Finished.as_str(), 100);
     t.backup_id = Some("b1".into());
-    let (h, next) = observe_task(&mut s, Some(&t), now, &timing);
+    // Record: the set is read next.
+    let mut s = RdsBackupStatus {
+        pending_create: Some(PendingCreate {
+            token: "t".into(),
+            started_at: Time(now),
+        }),
+        ..RdsBackupStatus::default()
+    };
+    let (h, next) = observe_task(&mut s, Some(&t), RECORD, now, &timing);
     assert_eq!(next, Some(Duration::ZERO));
     assert_eq!(s.backup_id.as_deref(), Some("b1"));
+    assert_eq!(s.phase, Some(RdsBackupPhase::Running));
+    assert!(s.pending_create.is_some() && s.completion_time.is_none());
+    assert_eq!(h.reason(), reasons::WAITING_FOR_BACKUP_SET);
     assert!(matches!(h, Health::Progressing { .. }));
-    // Finished without a BackupId yet: wait.
-    let mut s = RdsBackupStatus::default();
-    let (_, next) = observe_task(
-        &mut s,
-        Some(&task("1", TaskState::Finished.as_str(), 100)),
-        now,
-        &timing,
+    // Skip: the task's answer is the proof; nothing left to look at.
+    let (h, next) = observe_task(&mut s, Some(&t), SKIP, now, &timing);
+    assert_eq!(next, None);
+    assert_eq!(s.phase, Some(RdsBackupPhase::Succeeded));
+    assert_eq!(s.backup_id.as_deref(), Some("b1"));
+    assert_eq!(s.pending_create, None);
+    assert_eq!(s.completion_time, Some(Time(now)));
+    assert_eq!(s.progress, Some(100));
+    assert_eq!(s.backup_set, None);
+    assert!(matches!(h, Health::Ready { .. }));
+    assert_eq!(h.reason(), reasons::BACKUP_SUCCEEDED);
+    assert_eq!(
+        Some(h),
+        terminal_health(&s),
+        "a resting object keeps these conditions"
     );
-    assert_eq!(next, Some(timing.wait));
-    assert_eq!(s.backup_id, None);
+    // Finished without a BackupId yet: wait, with either.
+    for details in [SKIP, RECORD] {
+        let mut s = RdsBackupStatus::default();
+        let (h, next) = observe_task(
+            &mut s,
+            Some(&task("1", TaskState::Finished.as_str(), 100)),
+            details,
+            now,
+            &timing,
+        );
+        assert_eq!(next, Some(timing.wait));
+        assert_eq!(s.backup_id, None);
+        assert_ne!(s.phase, Some(RdsBackupPhase::Succeeded));
+        assert!(matches!(h, Health::Progressing { .. }));
+    }
     // Failed: terminal and stalled.
     let mut s = RdsBackupStatus::default();
     let (h, next) = observe_task(
         &mut s,
         Some(&task("1", TaskState::Failed.as_str(), 60)),
+        SKIP,
         now,
         &timing,
     );
@@ -416,7 +492,7 @@ fn observe_finished_and_failed_tasks() {
         phase: Some(RdsBackupPhase::Running),
         ..RdsBackupStatus::default()
     };
-    let (h, next) = observe_task(&mut s, None, now, &timing);
+    let (h, next) = observe_task(&mut s, None, SKIP, now, &timing);
     assert_eq!(h.reason(), reasons::TASK_NOT_FOUND);
     assert_eq!(next, Some(timing.wait));
     assert_eq!(s.phase, Some(RdsBackupPhase::Running));
@@ -456,7 +532,7 @@ fn record_backup_set_succeeds_and_clears_intent() {
         d.consistent_time.as_ref().unwrap().0,
         ts("2026-01-01T00:01:00Z")
     );
-    assert_eq!(plan(Some(&s)), Step::Done);
+    assert_eq!(plan(Some(&s), RECORD), Step::Done);
 }
 
 #[test]
@@ -709,7 +785,7 @@ fn an_adopted_set_succeeds_only_when_it_is_a_successful_one() {
     assert_eq!(h.reason(), reasons::BACKUP_SUCCEEDED);
     assert_eq!(s.phase, Some(RdsBackupPhase::Succeeded));
     assert_eq!(s.backup_id.as_deref(), Some("b-1"));
-    assert_eq!(plan(Some(&s)), Step::Done);
+    assert_eq!(plan(Some(&s), RECORD), Step::Done);
 
     ok.backup_status = Some("Failed".into());
     let mut s = RdsBackupStatus::default();
@@ -717,7 +793,7 @@ fn an_adopted_set_succeeds_only_when_it_is_a_successful_one() {
     assert_eq!(h.reason(), reasons::BACKUP_FAILED);
     assert!(matches!(h, Health::Stalled { .. }));
     assert_eq!(s.phase, Some(RdsBackupPhase::Failed));
-    assert_eq!(plan(Some(&s)), Step::Done);
+    assert_eq!(plan(Some(&s), RECORD), Step::Done);
 }
 
 #[test]
