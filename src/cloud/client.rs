@@ -478,6 +478,37 @@ pub(crate) fn decode<T: DeserializeOwned>(
 impl ProductClient {
     /// Sends `call` with rate limiting, signing, retries and metrics; decodes into `T`.
     pub(crate) async fn execute<T: DeserializeOwned>(&self, call: Call) -> Result<T, CloudError> {
+        self.execute_paid::<T>(call, false).await
+    }
+
+    /// The rate-limit bucket of this client's account, region and product.
+    fn bucket_key(&self) -> BucketKey {
+        // The default chain's temporary key id changes on every refresh; keep one bucket.
+        let identity = match &self.credentials {
+            CredentialSource::Static(s) => s.access_key_id.trim().to_string(),
+            CredentialSource::Default => "default-chain".to_string(),
+        };
+        BucketKey {
+            access_key_id: identity,
+            region: self.region.clone(),
+            product: self.product,
+        }
+    }
+
+    /// Waits until the rate limiter grants one request of this client, for a call sent with
+    /// [`Self::execute_paid`] `paid = true` (an observer round takes its token before it
+    /// closes, so askers keep joining while it waits).
+    pub(crate) async fn pay(&self) {
+        self.shared.limiters.acquire(&self.bucket_key()).await;
+    }
+
+    /// [`Self::execute`]; with `paid`, the first attempt's token was taken with [`Self::pay`]
+    /// (retries take their own).
+    pub(crate) async fn execute_paid<T: DeserializeOwned>(
+        &self,
+        call: Call,
+        paid: bool,
+    ) -> Result<T, CloudError> {
         let shared = &self.shared;
         let cfg = &shared.config;
         let product = self.product;
@@ -487,7 +518,7 @@ impl ProductClient {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let result = self.attempt::<T>(&call, &base).await;
+            let result = self.attempt::<T>(&call, &base, paid && attempt == 1).await;
             let err = match result {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
@@ -522,6 +553,7 @@ impl ProductClient {
         &self,
         call: &Call,
         base: &url::Url,
+        paid: bool,
     ) -> Result<T, CloudError> {
         let shared = &self.shared;
         let cfg = &shared.config;
@@ -547,17 +579,10 @@ impl ProductClient {
                 ));
             }
         };
-        // The default chain's temporary key id changes on every refresh; keep one bucket.
-        let identity = match &self.credentials {
-            CredentialSource::Static(s) => s.access_key_id.trim().to_string(),
-            CredentialSource::Default => "default-chain".to_string(),
-        };
-        let key = BucketKey {
-            access_key_id: identity,
-            region: self.region.clone(),
-            product,
-        };
-        shared.limiters.acquire(&key).await;
+        let key = self.bucket_key();
+        if !paid {
+            shared.limiters.acquire(&key).await;
+        }
         let signed = sign_request(
             cfg.signature_version,
             product,

@@ -10,8 +10,8 @@
 //!   (those asked for recently whose work has not ended), up to the API's limit per call.
 //!   Every asker of the round reads its answer from that call.
 //!
-//! So when calls are slow (the shared rate limiter holds them back), rounds grow and the
-//! number of calls per object falls; when they are fast, an asker waits for at most one call
+//! So when calls are slow (the shared rate limiter holds them back; a round waits for its
+//! call's token before it closes), rounds grow and the number of calls per object falls; when they are fast, an asker waits for at most one call
 //! in flight. Piggybacked ids are answered from memory at their next poll. Ids whose answer is
 //! final (the job or task ended) are never piggybacked, and ids nobody asked for within
 //! [`FORGET_AFTER`] are forgotten (deleted objects).
@@ -160,16 +160,20 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
     }
 
     /// The item `id` of `scope` as described at most `max_age` ago (`None`: the cloud does not
-    /// list it). `fetch` describes a batch of ids; it is called only if this asker leads a
-    /// round. Errors of the call are every asker's error.
-    pub async fn get<F, Fut>(
+    /// list it). `pay` waits for the rate limiter's token of one call, `fetch` describes a batch
+    /// of ids with it; both are called only if this asker leads a round, and the round stays
+    /// open to new askers until `pay` returns. Errors of the call are every asker's error.
+    pub async fn get<P, PFut, F, Fut>(
         &self,
         key: &S,
         id: &str,
         max_age: Duration,
+        pay: P,
         fetch: F,
     ) -> Result<Option<V>, CloudError>
     where
+        P: Fn() -> PFut,
+        PFut: Future<Output = ()>,
         F: Fn(Vec<String>) -> Fut,
         Fut: Future<Output = Result<Vec<(String, V)>, CloudError>>,
     {
@@ -202,7 +206,7 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
                     scope: &scope,
                     round,
                 };
-                self.lead(&scope, round, &fetch).await;
+                self.lead(&scope, round, &pay, &fetch).await;
                 drop(guard);
             }
             let answer = match rx.wait_for(Option::is_some).await {
@@ -257,9 +261,12 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
         (rx, Some(n))
     }
 
-    /// Waits for the scope's previous call, then makes the round's call and answers it.
-    async fn lead<F, Fut>(&self, scope: &Scope<V>, round: u64, fetch: &F)
+    /// Waits for the scope's previous call, the gathering window and the call's rate-limit
+    /// token (askers join meanwhile), then makes the round's call and answers it.
+    async fn lead<P, PFut, F, Fut>(&self, scope: &Scope<V>, round: u64, pay: &P, fetch: &F)
     where
+        P: Fn() -> PFut,
+        PFut: Future<Output = ()>,
         F: Fn(Vec<String>) -> Fut,
         Fut: Future<Output = Result<Vec<(String, V)>, CloudError>>,
     {
@@ -275,6 +282,8 @@ impl<S: Hash + Eq + Clone, V: Clone> Observer<S, V> {
                 }
             }
         }
+        // A throttled round keeps gathering while it waits for its token.
+        pay().await;
         let (ids, done) = {
             let mut st = lock(&scope.state);
             if st.open == Some(round) {

@@ -584,6 +584,22 @@ impl ProductClient {
         })?;
         self.execute::<T>(req.call()).await
     }
+
+    /// [`Self::run`] for an observer round, whose token [`ProductClient::pay`] took.
+    async fn run_paid<R: ToParams + Sync, T: serde::de::DeserializeOwned>(
+        &self,
+        req: &R,
+    ) -> Result<T, CloudError> {
+        req.validate().map_err(|m| {
+            CloudError::new(
+                self.product,
+                R::ACTION,
+                super::error::ErrorKind::InvalidRequest,
+                m,
+            )
+        })?;
+        self.execute_paid::<T>(req.call(), true).await
+    }
 }
 
 #[async_trait]
@@ -681,7 +697,10 @@ impl DbsApi for ProductClient {
     ) -> Result<Option<BackupPlanDetail>, CloudError> {
         let fetch = |ids: Vec<String>| async move {
             let req = DescribeBackupPlanListRequest::by_ids(region, &ids);
-            let resp = listed(self.describe_backup_plan_list(&req).await)?;
+            let resp = listed(
+                self.run_paid::<_, DescribeBackupPlanListResponse>(&req)
+                    .await,
+            )?;
             Ok(resp
                 .items
                 .into_iter()
@@ -691,7 +710,7 @@ impl DbsApi for ProductClient {
         let observers = &self.shared.observers;
         observers
             .dbs_plans
-            .get(&self.scope(region), id, max_age, fetch)
+            .get(&self.scope(region), id, max_age, || self.pay(), fetch)
             .await
     }
 }
@@ -734,10 +753,14 @@ impl RdsApi for ProductClient {
     ) -> Result<Option<RdsBackupJob>, CloudError> {
         let fetch = |ids: Vec<String>| async move {
             let mut found = Vec::new();
-            // One id per call (the observer's limit for RDS).
-            for id in ids {
+            // One id per call (the observer's limit for RDS): the first call's token is paid.
+            for (i, id) in ids.into_iter().enumerate() {
                 let req = DescribeBackupTasksRequest::by_id(instance, &id);
-                let resp = listed(self.describe_backup_tasks(&req).await)?;
+                let resp = listed(if i == 0 {
+                    self.run_paid::<_, DescribeBackupTasksResponse>(&req).await
+                } else {
+                    self.describe_backup_tasks(&req).await
+                })?;
                 found.extend(
                     resp.items
                         .into_iter()
@@ -750,7 +773,7 @@ impl RdsApi for ProductClient {
         let observers = &self.shared.observers;
         observers
             .rds_tasks
-            .get(&self.scope(instance), job_id, max_age, fetch)
+            .get(&self.scope(instance), job_id, max_age, || self.pay(), fetch)
             .await
     }
 }
@@ -809,7 +832,7 @@ impl HbrApi for ProductClient {
     ) -> Result<Option<HbrBackupJob>, CloudError> {
         let fetch = |ids: Vec<String>| async move {
             let req = DescribeBackupJobs2Request::by_ids(source_type, &ids);
-            let resp = listed(self.describe_backup_jobs2(&req).await)?;
+            let resp = listed(self.run_paid::<_, DescribeBackupJobs2Response>(&req).await)?;
             Ok(resp
                 .backup_jobs
                 .into_iter()
@@ -819,7 +842,13 @@ impl HbrApi for ProductClient {
         let observers = &self.shared.observers;
         observers
             .hbr_jobs
-            .get(&self.scope(source_type), job_id, max_age, fetch)
+            .get(
+                &self.scope(source_type),
+                job_id,
+                max_age,
+                || self.pay(),
+                fetch,
+            )
             .await
     }
 }

@@ -11,11 +11,13 @@ use crate::cloud::Product;
 use crate::cloud::error::ErrorKind;
 
 /// A scripted describe: records each call's ids, answers every id with `"<id>:<call#>"`
-/// except those in `missing`, and waits for a permit of `gate` before answering.
+/// except those in `missing`, and waits for a permit of `gate` before answering; a leader's
+/// rate-limit token is a permit of `tokens`.
 #[derive(Clone)]
 struct Cloud {
     calls: Arc<StdMutex<Vec<Vec<String>>>>,
     gate: Arc<Semaphore>,
+    tokens: Arc<Semaphore>,
     missing: Vec<String>,
     fail: bool,
 }
@@ -25,6 +27,7 @@ impl Cloud {
         Cloud {
             calls: Arc::default(),
             gate: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+            tokens: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
             missing: Vec::new(),
             fail: false,
         }
@@ -35,6 +38,10 @@ impl Cloud {
             gate: Arc::new(Semaphore::new(0)),
             ..Cloud::open()
         }
+    }
+
+    async fn pay(&self) {
+        self.tokens.acquire().await.unwrap().forget();
     }
 
     fn calls(&self) -> Vec<Vec<String>> {
@@ -84,8 +91,14 @@ fn ask(
 ) -> tokio::task::JoinHandle<Result<Option<String>, CloudError>> {
     let (obs, cloud, id) = (Arc::clone(obs), cloud.clone(), id.to_string());
     tokio::spawn(async move {
-        obs.get(&"scope", &id, max_age, |ids| cloud.describe(ids))
-            .await
+        obs.get(
+            &"scope",
+            &id,
+            max_age,
+            || cloud.pay(),
+            |ids| cloud.describe(ids),
+        )
+        .await
     })
 }
 
@@ -125,6 +138,44 @@ async fn askers_waiting_for_a_call_share_the_next_one() {
     assert_eq!(calls[0], vec!["j0".to_string()]);
     // The second call carries the 50 askers and, topped up, j0 (not final).
     assert_eq!(calls[1].len(), 51);
+}
+
+#[tokio::test]
+async fn askers_join_a_round_while_its_leader_waits_for_its_token() {
+    // The rate limiter holds the leader's call back: everyone asking meanwhile is in it.
+    let obs: Obs = Arc::new(Observer::new(99, never_final));
+    let cloud = Cloud {
+        tokens: Arc::new(Semaphore::new(0)),
+        ..Cloud::open()
+    };
+    let askers: Vec<_> = (0..30)
+        .map(|i| ask(&obs, &cloud, &format!("j{i}"), Duration::ZERO))
+        .collect();
+    until(|| waiting(&obs) == 30).await;
+    assert!(cloud.calls().is_empty(), "no call before the token");
+    cloud.tokens.add_permits(1);
+    for (i, r) in askers.into_iter().enumerate() {
+        assert_eq!(r.await.unwrap().unwrap(), Some(format!("j{i}:1")));
+    }
+    assert_eq!(cloud.calls().len(), 1, "one token, one call for all");
+    assert_eq!(cloud.calls()[0].len(), 30);
+    // A full round takes its token and goes; the next one waits for its own.
+    let obs: Obs = Arc::new(Observer::new(3, never_final));
+    let cloud = Cloud {
+        tokens: Arc::new(Semaphore::new(0)),
+        ..Cloud::open()
+    };
+    let askers: Vec<_> = (0..5)
+        .map(|i| ask(&obs, &cloud, &format!("k{i}"), Duration::ZERO))
+        .collect();
+    until(|| waiting(&obs) == 5).await;
+    cloud.tokens.add_permits(2);
+    for r in askers {
+        assert!(r.await.unwrap().unwrap().is_some());
+    }
+    let calls = cloud.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].len(), 3);
 }
 
 #[tokio::test]
