@@ -602,6 +602,56 @@ async fn rate_limit_is_shared_and_slows_after_throttling() {
 }
 
 #[tokio::test]
+async fn an_observer_call_takes_one_token_and_retries_take_their_own() {
+    let fake = Fake::start(vec![], Some(Canned::json(200, r#"{"RequestId":"r"}"#))).await;
+    let time = Arc::new(ManualTime::new());
+    let mut cfg = config(&fake, &time);
+    cfg.rate_limit = RateLimit {
+        qps: 2.0,
+        burst: 2,
+        throttle_factor: 1.0,
+        throttle_cooldown: Duration::ZERO,
+    };
+    let cloud = AlibabaCloud::new(cfg).unwrap();
+    let rds = cloud.rds(&target(false));
+    // The round pays its token before it closes; the call itself does not take another.
+    for job in ["1", "2"] {
+        assert_eq!(
+            rds.observe_task("rm-1", job, Duration::ZERO).await.unwrap(),
+            None
+        );
+    }
+    assert!(
+        time.sleeps().is_empty(),
+        "burst of 2: two calls, two tokens"
+    );
+    assert_eq!(
+        rds.observe_task("rm-1", "3", Duration::ZERO).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        time.sleeps(),
+        vec![Duration::from_millis(500)],
+        "then 2 QPS"
+    );
+    // A retried observer call takes a token for its retry.
+    time.advance(Duration::from_secs(10));
+    fake.push(Canned::json(503, r#"{"Code":"ServiceUnavailable"}"#));
+    assert_eq!(
+        rds.observe_task("rm-1", "4", Duration::ZERO).await.unwrap(),
+        None
+    );
+    assert_eq!(fake.requests().len(), 5);
+    let before = time.sleeps().len();
+    rds.observe_task("rm-1", "5", Duration::ZERO).await.unwrap();
+    assert!(
+        time.sleeps().len() > before,
+        "the retry spent the burst's second token: {:?}",
+        time.sleeps()
+    );
+}
+
+#[tokio::test]
 async fn secrets_never_in_errors() {
     // A port with nothing listening: connection refused.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
