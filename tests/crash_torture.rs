@@ -1,6 +1,7 @@
 //! Crash torture: the exactly-once invariant under abrupt operator deaths.
 //!
-//! Many objects of all three kinds, several per cloud instance, converge while the operator is
+//! Many objects of all three kinds, several per cloud instance (half the `RdsBackup`s with
+//! `backupSetDetails: Record`, half `Skip`), converge while the operator is
 //! killed again and again at arbitrary points — in the middle of a cloud call (held by the
 //! emulator, then answered to nobody, refused, or executed with the answer lost), after a
 //! random number of cloud calls, after a random number of API-server writes — and while the
@@ -9,7 +10,8 @@
 //!
 //! After every kill and at the end it checks the invariant of `docs/architecture.md`
 //! ("Exactly once"): no two objects hold the same cloud job, backup set or plan; an object in
-//! its success phase holds its own ids, and the cloud agrees; every object converges, and the
+//! its success phase holds its own ids, and the cloud agrees (a `Record` one also the details
+//! of its own set); every object converges, and the
 //! cloud holds exactly one backup (job, plan) per object. An `RdsBackup` whose create outcome
 //! cannot be proven stops at `CreateOutcomeUnknown`; the test then does what the message tells
 //! a user to do (names the one candidate set with the adopt annotation).
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 use aliyun_backup_operator::controller::kind::Tracked;
 use aliyun_backup_operator::crd::{
     DbsBackupPlan, DbsBackupPlanPhase, HbrBackupJob, HbrBackupJobPhase, RdsBackup, RdsBackupPhase,
+    RdsBackupSetDetails,
 };
 use aliyun_emulator::{EmulatorConfig, Fault, Release};
 use common::*;
@@ -70,12 +73,18 @@ fn ecs_instance(wave: u32, i: usize) -> String {
     format!("i-w{wave}i{i}")
 }
 
-fn rds(name: &str, instance: &str) -> RdsBackup {
+/// An `RdsBackup`; every other one (`k` odd) records its set's details
+/// (`backupSetDetails: Record`), so both ways to `Succeeded` are tortured.
+fn rds(name: &str, instance: &str, k: usize) -> RdsBackup {
+    let details = if k % 2 == 1 { "Record" } else { "Skip" };
     serde_json::from_value(json!({
         "apiVersion": "backup.aliyun.dev/v1alpha1",
         "kind": "RdsBackup",
         "metadata": { "name": name, "namespace": NS },
-        "spec": { "region": "cn-hangzhou", "credentialsRef": { "name": CREDS }, "dbInstanceId": instance }
+        "spec": {
+            "region": "cn-hangzhou", "credentialsRef": { "name": CREDS },
+            "dbInstanceId": instance, "backupSetDetails": details,
+        }
     }))
     .unwrap()
 }
@@ -210,6 +219,13 @@ fn violations(s: &Snapshot) -> Vec<String> {
                     v.push(format!(
                         "RdsBackup {n} Succeeded with job {job} / set {set}, the cloud says job {job} made {:?}",
                         s.rds_tasks.get(job)
+                    ));
+                }
+                let recorded = st.backup_set.as_ref().and_then(|b| b.backup_id.as_ref());
+                if o.spec.backup_set_details == RdsBackupSetDetails::Record && recorded != Some(set)
+                {
+                    v.push(format!(
+                        "RdsBackup {n} (Record) Succeeded with set {set} but details of {recorded:?}"
                     ));
                 }
             }
@@ -477,7 +493,7 @@ async fn create_wave(env: &Env, wave: u32) -> usize {
     let mut n = 0;
     for i in 0..RDS_INSTANCES {
         for k in 0..RDS_PER_INSTANCE {
-            let o = rds(&format!("rds-w{wave}-{i}-{k}"), &rds_instance(wave, i));
+            let o = rds(&format!("rds-w{wave}-{i}-{k}"), &rds_instance(wave, i), k);
             env.api::<RdsBackup>().create(&pp, &o).await.unwrap();
             n += 1;
         }
@@ -654,7 +670,7 @@ async fn sigkill_of_the_real_binary_keeps_exactly_once() {
     let pp = PostParams::default();
     for i in 0..2 {
         for k in 0..3 {
-            let o = rds(&format!("bin-rds-{i}-{k}"), &rds_instance(99, i));
+            let o = rds(&format!("bin-rds-{i}-{k}"), &rds_instance(99, i), k);
             env.api::<RdsBackup>().create(&pp, &o).await.unwrap();
         }
     }
