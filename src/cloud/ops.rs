@@ -574,15 +574,7 @@ impl ProductClient {
         &self,
         req: &R,
     ) -> Result<T, CloudError> {
-        req.validate().map_err(|m| {
-            CloudError::new(
-                self.product,
-                R::ACTION,
-                super::error::ErrorKind::InvalidRequest,
-                m,
-            )
-        })?;
-        self.execute::<T>(req.call()).await
+        self.execute::<T>(self.checked(req)?).await
     }
 
     /// [`Self::run`] for an observer round, whose token [`ProductClient::pay`] took.
@@ -590,6 +582,11 @@ impl ProductClient {
         &self,
         req: &R,
     ) -> Result<T, CloudError> {
+        self.execute_paid::<T>(self.checked(req)?, true).await
+    }
+
+    /// `req` as a call, once it passed its own checks.
+    fn checked<R: ToParams + Sync>(&self, req: &R) -> Result<Call, CloudError> {
         req.validate().map_err(|m| {
             CloudError::new(
                 self.product,
@@ -598,7 +595,7 @@ impl ProductClient {
                 m,
             )
         })?;
-        self.execute_paid::<T>(req.call(), true).await
+        Ok(req.call())
     }
 }
 

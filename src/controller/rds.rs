@@ -721,21 +721,8 @@ async fn adopt_existing(w: &mut Work<'_>, rds: &dyn RdsApi, claims: Claims) -> R
             }
             w.status.backup_job_id = Some(job_id.clone());
             w.status.start_time = Some(Time(jiff::Timestamp::now()));
-            let now = jiff::Timestamp::now();
-            let (health, next) = observe_task(
-                &mut w.status,
-                task.as_ref(),
-                w.obj.spec.backup_set_details,
-                now,
-                w.timing,
-            );
-            Ok(match (next, w.status.backup_id.clone()) {
-                (Some(d), Some(backup_id)) if d.is_zero() => {
-                    fetch_backup_set(w, rds, &backup_id).await?
-                }
-                (Some(d), _) => Outcome::requeue(health, d),
-                (None, _) => Outcome::requeue(health, w.timing.resync),
-            })
+            // Tracked like a task of ours from here (no deadline for an adopted task).
+            settle_task(w, rds, job_id, task, None).await
         }
         AdoptId::Set(backup_id) => {
             // A set that a task another object holds produced is theirs, even before they

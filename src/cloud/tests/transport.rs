@@ -546,18 +546,28 @@ async fn client_token_makes_dbs_create_retryable() {
     assert_eq!(fake.requests().len(), 3);
 }
 
-#[tokio::test]
-async fn rate_limit_is_shared_and_slows_after_throttling() {
+/// A fake that answers `{"RequestId":"r"}` by default and a client limited to 2 calls/s
+/// (burst 2) on manual time, slowed by `throttle_factor` for `cooldown` after throttling.
+async fn two_per_second(
+    throttle_factor: f64,
+    cooldown: Duration,
+) -> (Fake, Arc<ManualTime>, AlibabaCloud) {
     let fake = Fake::start(vec![], Some(Canned::json(200, r#"{"RequestId":"r"}"#))).await;
     let time = Arc::new(ManualTime::new());
     let mut cfg = config(&fake, &time);
     cfg.rate_limit = RateLimit {
         qps: 2.0,
         burst: 2,
-        throttle_factor: 0.25,
-        throttle_cooldown: Duration::from_secs(60),
+        throttle_factor,
+        throttle_cooldown: cooldown,
     };
     let cloud = AlibabaCloud::new(cfg).unwrap();
+    (fake, time, cloud)
+}
+
+#[tokio::test]
+async fn rate_limit_is_shared_and_slows_after_throttling() {
+    let (fake, time, cloud) = two_per_second(0.25, Duration::from_secs(60)).await;
     let del = DeleteBackupRequest {
         db_instance_id: "rm-1".into(),
         backup_ids: vec!["1".into()],
@@ -603,16 +613,7 @@ async fn rate_limit_is_shared_and_slows_after_throttling() {
 
 #[tokio::test]
 async fn an_observer_call_takes_one_token_and_retries_take_their_own() {
-    let fake = Fake::start(vec![], Some(Canned::json(200, r#"{"RequestId":"r"}"#))).await;
-    let time = Arc::new(ManualTime::new());
-    let mut cfg = config(&fake, &time);
-    cfg.rate_limit = RateLimit {
-        qps: 2.0,
-        burst: 2,
-        throttle_factor: 1.0,
-        throttle_cooldown: Duration::ZERO,
-    };
-    let cloud = AlibabaCloud::new(cfg).unwrap();
+    let (fake, time, cloud) = two_per_second(1.0, Duration::ZERO).await;
     let rds = cloud.rds(&target(false));
     // The round pays its token before it closes; the call itself does not take another.
     for job in ["1", "2"] {

@@ -113,6 +113,19 @@ fn reason(status: &RdsBackupStatus) -> String {
     true_reason(&status.conditions).unwrap().1
 }
 
+/// `CreateBackup` answers with job `j1`, then the look right after it answers `look`.
+fn create_then_look(log: &Log, look: Result<DescribeBackupTasksResponse, CloudError>) -> Script {
+    Script::new(log)
+        .then(
+            "CreateBackup",
+            Ok(CreateBackupResponse {
+                backup_job_id: "j1".into(),
+                ..CreateBackupResponse::default()
+            }),
+        )
+        .then("DescribeBackupTasks", look)
+}
+
 fn rds_error(action: &str, status: u16, code: &str) -> CloudError {
     api_error(Product::Rds, action, status, code)
 }
@@ -137,18 +150,7 @@ async fn create(
 #[tokio::test]
 async fn the_intent_is_written_before_create_backup_and_the_job_id_after() {
     let log = Log::default();
-    let script = Script::new(&log)
-        .then(
-            "CreateBackup",
-            Ok(CreateBackupResponse {
-                backup_job_id: "j1".into(),
-                ..CreateBackupResponse::default()
-            }),
-        )
-        .then(
-            "DescribeBackupTasks",
-            Ok(tasks(vec![task("j1", "NoStart", None)])),
-        );
+    let script = create_then_look(&log, Ok(tasks(vec![task("j1", "NoStart", None)])));
     let (rec, next, log) = create(&obj(None), script, claims(Step::Create)).await;
     assert_eq!(
         log.entries(),
@@ -177,18 +179,8 @@ async fn a_task_that_ends_at_once_is_recorded_with_the_create_in_one_write() {
     // is read too and its details recorded.
     for record in [false, true] {
         let log = Log::default();
-        let mut script = Script::new(&log)
-            .then(
-                "CreateBackup",
-                Ok(CreateBackupResponse {
-                    backup_job_id: "j1".into(),
-                    ..CreateBackupResponse::default()
-                }),
-            )
-            .then(
-                "DescribeBackupTasks",
-                Ok(tasks(vec![task("j1", "Finished", Some("b1"))])),
-            );
+        let mut script =
+            create_then_look(&log, Ok(tasks(vec![task("j1", "Finished", Some("b1"))])));
         let o = if record {
             script = script.then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])));
             recording(None)
@@ -237,15 +229,7 @@ async fn a_failed_look_after_the_create_still_records_the_task() {
         ),
     ] {
         let log = Log::default();
-        let mut script = Script::new(&log)
-            .then(
-                "CreateBackup",
-                Ok(CreateBackupResponse {
-                    backup_job_id: "j1".into(),
-                    ..CreateBackupResponse::default()
-                }),
-            )
-            .then("DescribeBackupTasks", tasks_answer);
+        let mut script = create_then_look(&log, tasks_answer);
         if let Some(answer) = sets_answer {
             script = script.then("DescribeBackups", answer);
         }
