@@ -11,10 +11,11 @@
 //!   Every asker of the round reads its answer from that call.
 //!
 //! So when calls are slow (the shared rate limiter holds them back; a round waits for its
-//! call's token before it closes), rounds grow and the number of calls per object falls; when they are fast, an asker waits for at most one call
-//! in flight. Piggybacked ids are answered from memory at their next poll. Ids whose answer is
-//! final (the job or task ended) are never piggybacked, and ids nobody asked for within
-//! [`FORGET_AFTER`] are forgotten (deleted objects).
+//! call's token before it closes), rounds grow and the number of calls per object falls; when
+//! they are fast, an asker waits for at most one call in flight. Piggybacked ids are answered
+//! from memory at their next poll. Ids whose answer is final (the job or task ended) are never
+//! piggybacked, and ids nobody asked for within [`FORGET_AFTER`] are forgotten (deleted
+//! objects).
 //!
 //! Only the observation of work an object already holds goes through here. Decisions that
 //! need a fresh read (adoption after an unknown create outcome, cleanup) call the API directly;
