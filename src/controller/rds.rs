@@ -381,13 +381,7 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Ado
         w.status.backup_job_id = Some(task.backup_job_id.clone());
         w.status.pending_create = None;
         w.status.start_time.get_or_insert(Time(now));
-        let (health, next) = observe_task(
-            &mut w.status,
-            Some(task),
-            w.obj.spec.backup_set_details,
-            now,
-            w.timing,
-        );
+        let (health, next) = observe(w, Some(task), now);
         let health = match health {
             Health::Progressing { .. } => Health::progressing(
                 reasons::BACKUP_ADOPTED,
@@ -798,6 +792,21 @@ async fn track(
     settle_task(w, rds, job_id, task, deadline).await
 }
 
+/// [`observe_task`] into `w`'s status, with its spec's `backupSetDetails` and the timing.
+fn observe(
+    w: &mut Work<'_>,
+    task: Option<&RdsBackupJob>,
+    now: jiff::Timestamp,
+) -> (Health, Option<std::time::Duration>) {
+    observe_task(
+        &mut w.status,
+        task,
+        w.obj.spec.backup_set_details,
+        now,
+        w.timing,
+    )
+}
+
 /// What an observation of the task comes to: progress, the failure, or (finished) the
 /// backup set; past `deadline` a task that has not ended fails the object.
 async fn settle_task(
@@ -808,13 +817,7 @@ async fn settle_task(
     deadline: Option<jiff::Timestamp>,
 ) -> Result<Outcome> {
     let now = jiff::Timestamp::now();
-    let (health, next) = observe_task(
-        &mut w.status,
-        task.as_ref(),
-        w.obj.spec.backup_set_details,
-        now,
-        w.timing,
-    );
+    let (health, next) = observe(w, task.as_ref(), now);
     let ended = w.status.backup_id.is_some()
         || matches!(
             w.status.phase,
@@ -948,13 +951,7 @@ async fn act_cleanup(w: &mut Work<'_>, rds: &dyn RdsApi, mut peers: Peers) -> Ou
                     Err(e) => return w.cloud_error(e).or_retry(deleting),
                 };
                 let now = jiff::Timestamp::now();
-                let (_, next) = observe_task(
-                    &mut w.status,
-                    task.as_ref(),
-                    w.obj.spec.backup_set_details,
-                    now,
-                    w.timing,
-                );
+                let (_, next) = observe(w, task.as_ref(), now);
                 w.status.phase = Some(RdsBackupPhase::Deleting);
                 if task.is_none() {
                     // The task is gone from the task list: nothing left to wait for.
