@@ -424,3 +424,92 @@ async fn dbs_plan_adoption_manage_observe_only_and_refusal() {
     );
     env.stop_operator().await;
 }
+
+// ------------------------------------------------------------------------------------------
+// Identity (issue #30, defects 1 and 2)
+// ------------------------------------------------------------------------------------------
+
+/// A `DbsBackupPlan` that names an existing plan but describes another one (engine, class,
+/// method, source) is refused before anything is written: the cloud plan keeps its source
+/// and user, the object records no id and says which fields differ.
+#[tokio::test]
+async fn dbs_adoption_refuses_a_plan_whose_identity_differs_and_writes_nothing() {
+    let mut env = Env::start().await;
+    env.put_secret(PASSWORD_SECRET, &[("password", "s3cret")])
+        .await;
+    env.start_operator().await;
+    let api = env.api::<DbsBackupPlan>();
+    let id = dbs_plan_outside(&env, "orig").await;
+    let before = writes(&env);
+    let mut spec = dbs("other", json!({ "backupPlanId": id }));
+    spec["spec"]["databaseType"] = json!("PostgreSQL");
+    spec["spec"]["instanceClass"] = json!("large");
+    spec["spec"]["backupMethod"] = json!("physical");
+    spec["spec"]["source"]["instanceId"] = json!("rm-demo02");
+    spec["spec"]["source"]["userName"] = json!("other");
+    spec["spec"]["source"]["databaseName"] = json!("orders");
+    create_from::<DbsBackupPlan>(&env, spec).await;
+    let o = wait_for(&api, "other", "AdoptionMismatch", |o| {
+        stalled_with(o, "AdoptionMismatch")
+    })
+    .await;
+    let st = o.status.clone().unwrap();
+    assert_eq!(st.backup_plan_id, None, "nothing recorded");
+    assert!(!is_true(&o, "Ready"));
+    let message = condition(&o, "Stalled").unwrap().message.clone();
+    for field in [
+        "databaseType",
+        "instanceClass",
+        "backupMethod",
+        "source.instanceId",
+    ] {
+        assert!(message.contains(field), "{field}: {message}");
+    }
+    assert_eq!(writes(&env), before, "nothing written to the cloud");
+    let plan = env.emulator.state()["dbs"]["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["BackupPlanId"] == id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(plan["SourceEndpointInstanceID"], "rm-demo01", "{plan:#}");
+    // Deleting the refused object touches nothing (it holds no plan).
+    delete::<DbsBackupPlan>(&env, "other").await;
+    assert!(!dbs_released(&env, &id));
+    assert_eq!(writes(&env), before);
+    env.stop_operator().await;
+}
+
+/// An `HbrBackupJob` that names a job of another instance is refused: no id recorded, no
+/// snapshot lookup with the wrong instance, and deleting it deletes nothing.
+#[tokio::test]
+async fn hbr_adoption_refuses_a_job_of_another_instance() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    let api = env.api::<HbrBackupJob>();
+    let job = hbr_job_outside(&env, "outside-3").await;
+    let before = writes(&env);
+    create_from::<HbrBackupJob>(
+        &env,
+        hbr(
+            "wrong-instance",
+            json!({ "jobId": job, "instanceId": "i-other" }),
+        ),
+    )
+    .await;
+    let o = wait_for(&api, "wrong-instance", "AdoptionMismatch", |o| {
+        stalled_with(o, "AdoptionMismatch")
+    })
+    .await;
+    assert_eq!(o.status.clone().unwrap().job_id, None, "nothing recorded");
+    let message = condition(&o, "Stalled").unwrap().message.clone();
+    assert!(
+        message.contains("instanceId is \"i-other\" in the spec but \"i-demo01\" in the cloud"),
+        "{message}"
+    );
+    assert_eq!(env.calls("DescribeUdmSnapshots"), 0);
+    delete::<HbrBackupJob>(&env, "wrong-instance").await;
+    assert_eq!(writes(&env), before, "nothing written to the cloud");
+    env.stop_operator().await;
+}

@@ -15,6 +15,7 @@ use std::time::Duration;
 use aliyun_backup_operator::crd::{
     DbsBackupPlan, DeletionPolicy, HbrBackupJob, HbrBackupJobPhase, RdsBackup, RdsBackupPhase,
 };
+use aliyun_emulator::Fault;
 use common::*;
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
@@ -105,25 +106,42 @@ fn shipped_deletion_protection_cel() {
         ("rdsbackupschedules", "RdsBackupSchedule"),
         ("hbrbackupschedules", "HbrBackupSchedule"),
     ] {
-        let protected = obj("p", kind, json!({PROTECTION: "true", "other": "x"}));
-        match decide(&policy, resource, kind, &protected) {
-            PolicyDecision::Deny { message, reason } => {
-                assert_eq!(reason, None, "default reason Invalid (422)");
-                assert_eq!(
-                    message,
-                    format!(
-                        "{kind} {NS}/p is protected by the annotation {PROTECTION}=true; to delete it, remove the annotation first: kubectl annotate {resource} p -n {NS} {PROTECTION}-"
-                    )
-                );
+        // Fails closed: every spelling but a "false" one protects (the operator's own
+        // `crd::deletion_protected` agrees on each value).
+        for value in ["true", "True", "TRUE", " yes", "1", "on", "ture"] {
+            assert!(aliyun_backup_operator::crd::deletion_protected(Some(
+                &[(PROTECTION.to_string(), value.to_string())].into()
+            )));
+            let protected = obj("p", kind, json!({PROTECTION: value, "other": "x"}));
+            match decide(&policy, resource, kind, &protected) {
+                PolicyDecision::Deny { message, reason } => {
+                    assert_eq!(reason, None, "default reason Invalid (422)");
+                    assert_eq!(
+                        message,
+                        format!(
+                            "{kind} {NS}/p is protected by the annotation {PROTECTION}={value}; to delete it, remove the annotation first: kubectl annotate {resource} p -n {NS} {PROTECTION}-"
+                        )
+                    );
+                }
+                other => panic!("{kind} {value:?}: {other:?}"),
             }
-            other => panic!("{kind}: {other:?}"),
         }
         for annotations in [
             json!({}),
             json!({PROTECTION: "false"}),
+            json!({PROTECTION: "False"}),
+            json!({PROTECTION: "NO"}),
+            json!({PROTECTION: "off"}),
+            json!({PROTECTION: "0"}),
             json!({PROTECTION: ""}),
+            json!({PROTECTION: " false "}),
             json!({"other/deletion-protection": "true"}),
         ] {
+            if let Some(v) = annotations.get(PROTECTION).and_then(Value::as_str) {
+                assert!(!aliyun_backup_operator::crd::deletion_protected(Some(
+                    &[(PROTECTION.to_string(), v.to_string())].into()
+                )));
+            }
             let o = obj("u", kind, annotations.clone());
             assert_eq!(
                 decide(&policy, resource, kind, &o),
@@ -382,6 +400,87 @@ async fn refused_key_is_held_back_and_a_fixed_secret_proceeds_at_once() {
                 || c.access_key_id.as_deref() == Some(KEY_ID)),
     );
     assert!(!captured_logs().contains("CANARY"));
+}
+
+/// Issue #30, defect 3: one refused call holds the key's objects back only for the
+/// breaker's cool-down. Every later delay here (error backoff, waits) is ten minutes, beyond
+/// the test's patience: the objects must come back when the cool-down ends (the probe) or
+/// when the breaker closes, not after a backoff.
+#[tokio::test]
+async fn one_refused_call_holds_objects_back_only_until_the_breaker_closes() {
+    let mut env =
+        Env::start_with(emulator_config().with_job_duration(Duration::from_secs(3600))).await;
+    let mut cfg = env.operator_config();
+    cfg.cloud.breaker.base_cooldown = Duration::from_millis(500);
+    let long = Duration::from_secs(600);
+    cfg.timing.error_base = long;
+    cfg.timing.error_max = long;
+    cfg.timing.wait = long;
+    env.start_operator_with(cfg).await;
+    let jobs: Api<HbrBackupJob> = env.api();
+    const N: usize = 3;
+    for i in 0..N {
+        let j: HbrBackupJob = serde_json::from_value(manifest(
+            "HbrBackupJob",
+            &format!("held-{i}"),
+            hbr_udm_spec(),
+        ))
+        .unwrap();
+        jobs.create(&PostParams::default(), &j).await.unwrap();
+    }
+    for i in 0..N {
+        wait_for(&jobs, &format!("held-{i}"), "Running", |o| {
+            phase(o) == Some(HbrBackupJobPhase::Running)
+        })
+        .await;
+    }
+    // One look at the running jobs is refused as if the key were unknown.
+    env.emulator.inject_fault(
+        Fault::error(
+            Some("DescribeBackupJobs2"),
+            "InvalidAccessKeyId.NotFound",
+            404,
+        )
+        .for_product("HBR")
+        .times(1),
+    );
+    let refused = |o: &HbrBackupJob| {
+        condition(o, "CredentialsValid")
+            .is_some_and(|c| c.status == "False" && c.reason == "CredentialsRefused")
+    };
+    eventually("an object held back by the breaker", || async {
+        let list = jobs.list(&Default::default()).await.unwrap();
+        if list.items.iter().any(refused) {
+            Ok(())
+        } else {
+            Err("none refused yet".to_string())
+        }
+    })
+    .await;
+    // The jobs end in the cloud; every object sees it, with its credentials accepted again.
+    env.emulator.advance_time(Duration::from_secs(7200));
+    for i in 0..N {
+        let o = wait_for(&jobs, &format!("held-{i}"), "Succeeded", |o| {
+            phase(o) == Some(HbrBackupJobPhase::Succeeded)
+        })
+        .await;
+        let c = condition(&o, "CredentialsValid").unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", "CredentialsAccepted")
+        );
+    }
+    assert_eq!(
+        env.emulator
+            .calls()
+            .log
+            .iter()
+            .filter(|c| c.code == "InvalidAccessKeyId.NotFound")
+            .count(),
+        1,
+        "the key was refused once"
+    );
+    env.stop_operator().await;
 }
 
 // ------------------------------------------------------------------ pause
@@ -707,4 +806,46 @@ async fn past_spec_timeout_rds_leaves_the_task_and_hbr_cancels_the_job() {
     assert_eq!(env.calls("CancelBackupJob"), 1);
     assert_eq!(env.calls("CreateBackup"), 1);
     assert_eq!(env.calls("CreateBackupJob"), 1);
+}
+
+/// Issue #30, defect 5: `spec.timeout` fires when it passes, not at the next poll. The poll
+/// interval and every backoff here are ten minutes, far beyond the test's patience: only the
+/// clamp of every requeue to the deadline can fail these objects in time.
+#[tokio::test]
+async fn spec_timeout_fires_at_the_deadline_not_at_the_next_poll() {
+    let mut env =
+        Env::start_with(emulator_config().with_job_duration(Duration::from_secs(3600))).await;
+    let mut cfg = env.operator_config();
+    let long = Duration::from_secs(600);
+    cfg.timing.poll_initial = long;
+    cfg.timing.poll_max = long;
+    cfg.timing.wait = long;
+    cfg.timing.error_base = long;
+    cfg.timing.error_max = long;
+    env.start_operator_with(cfg).await;
+    let api = env.api::<RdsBackup>();
+    let mut b = backup("late", "rm-demo01", json!({}), json!({}));
+    b.spec.timeout = Some("2s".into());
+    api.create(&PostParams::default(), &b).await.unwrap();
+    let jobs: Api<HbrBackupJob> = env.api();
+    let mut j: HbrBackupJob =
+        serde_json::from_value(manifest("HbrBackupJob", "late-job", hbr_udm_spec())).unwrap();
+    j.spec.timeout = Some("2s".into());
+    jobs.create(&PostParams::default(), &j).await.unwrap();
+
+    let exceeded = |c: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>| {
+        c.is_some_and(|c| c.status == "True" && c.reason == "DeadlineExceeded")
+    };
+    let o = wait_for(&api, "late", "DeadlineExceeded", |o| {
+        exceeded(condition(o, "Stalled"))
+    })
+    .await;
+    assert_eq!(phase(&o), Some(RdsBackupPhase::Failed));
+    let o = wait_for(&jobs, "late-job", "DeadlineExceeded", |o| {
+        exceeded(condition(o, "Stalled"))
+    })
+    .await;
+    assert_eq!(phase(&o), Some(HbrBackupJobPhase::Failed));
+    assert_eq!(env.calls("CancelBackupJob"), 1);
+    env.stop_operator().await;
 }

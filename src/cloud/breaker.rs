@@ -162,6 +162,9 @@ struct Inner {
     time: Arc<dyn TimeSource>,
     metrics: CloudMetrics,
     entries: Mutex<HashMap<Fingerprint, Entry>>,
+    /// Counts the breakers that closed (a refused credential accepted again), so that the
+    /// objects held back by one are looked at again at once ([`Breakers::recoveries`]).
+    recovered: tokio::sync::watch::Sender<u64>,
 }
 
 /// The breakers of one provider (all products share them: a refused key is refused by all).
@@ -260,6 +263,7 @@ impl Breakers {
                 time,
                 metrics,
                 entries: Mutex::new(HashMap::new()),
+                recovered: tokio::sync::watch::Sender::new(0),
             }),
         }
     }
@@ -331,6 +335,7 @@ impl Breakers {
                         "Alibaba Cloud accepts the credential again; calls with it resume"
                     );
                     inner.publish(&map, &[e.label]);
+                    inner.recovered.send_modify(|n| *n = n.wrapping_add(1));
                 }
             }
             Outcome::Unknown => {
@@ -367,6 +372,11 @@ impl Breakers {
                 inner.publish(&map, &[label.to_string()]);
             }
         }
+    }
+
+    /// Changes each time a breaker closes (a credential it held back was accepted again).
+    pub(crate) fn recoveries(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.recovered.subscribe()
     }
 
     /// The refusal on record for `fp`, if any (open or half-open).

@@ -174,6 +174,9 @@ impl CloudProvider for AlibabaCloud {
         };
         self.shared.breakers.refusal(Fingerprint::of(&creds))
     }
+    fn credential_recoveries(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.shared.breakers.recoveries())
+    }
 }
 
 impl Shared {

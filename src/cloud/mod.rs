@@ -194,4 +194,11 @@ pub trait CloudProvider: Send + Sync + 'static {
         let _ = source;
         None
     }
+
+    /// A value that changes each time the per-credential circuit breaker closes (a refused
+    /// credential is accepted again), so that every object it held back is looked at again at
+    /// once (`None`: this provider has no breaker).
+    fn credential_recoveries(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }

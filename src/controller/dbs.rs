@@ -59,6 +59,7 @@ use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use self::plan::{CleanupStep, DesiredPlan, PlanInput, Step, reasons};
+use super::adoption;
 use super::backoff::poll_interval;
 use super::conditions::{self, Health};
 use super::context::Context;
@@ -657,6 +658,19 @@ async fn adopt_existing(
             w.timing.error_max,
         ));
     };
+    let mismatches = plan::identity_mismatches(&w.obj.spec, &found);
+    if !mismatches.is_empty() {
+        return Ok(Outcome::requeue(
+            Health::stalled(
+                adoption::ADOPTION_MISMATCH,
+                adoption::mismatch_message(
+                    &format!("plan {plan_id} named by spec.backupPlanId"),
+                    &mismatches,
+                ),
+            ),
+            w.timing.error_max,
+        ));
+    }
     if plan::adopt_configures(desired, &found) {
         return record_intent_and_create(w, dbs, desired, password).await;
     }

@@ -41,6 +41,7 @@ use kube::runtime::events::EventType;
 use tokio_util::sync::CancellationToken;
 
 use self::plan::{CleanupStep, Step, reasons};
+use super::adoption;
 use super::backoff::poll_interval;
 use super::conditions::{self, Health};
 use super::context::Context;
@@ -104,8 +105,19 @@ kind::tracked!(
         bytes_total,
         actual_bytes
     ],
-    ended = plan::ended
+    ended = plan::ended,
+    deadline = deadline
 );
+
+/// `spec.timeout` from the object's creation, for every requeue ([`kind::Tracked::deadline`]);
+/// none for an observed object (it is never failed or cancelled) or one being deleted.
+fn deadline(obj: &HbrBackupJob) -> Option<jiff::Timestamp> {
+    policy::object_deadline(
+        obj.spec.timeout.as_deref(),
+        obj.spec.management_policy.is_observe_only(),
+        kube::Resource::meta(obj),
+    )
+}
 
 /// The `HbrBackupJob` controller futures (one per watched namespace).
 pub fn controllers(
@@ -344,6 +356,19 @@ async fn adopt_existing(
             w.timing.error_max,
         ));
     };
+    let mismatches = plan::identity_mismatches(&w.obj.spec, &job);
+    if !mismatches.is_empty() {
+        return Ok(Outcome::requeue(
+            Health::stalled(
+                adoption::ADOPTION_MISMATCH,
+                adoption::mismatch_message(
+                    &format!("job {job_id} named by spec.jobId"),
+                    &mismatches,
+                ),
+            ),
+            w.timing.error_max,
+        ));
+    }
     w.status.job_id = Some(job.job_id.clone());
     w.status.job_name.clone_from(&job.job_name);
     let view = w.record(&job);

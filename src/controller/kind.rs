@@ -117,20 +117,27 @@ pub trait Tracked: ManagedResource {
         let _ = status;
         false
     }
+    /// When the object's work must have ended (`spec.timeout` of a one-shot backup), if it
+    /// has a deadline: every requeue and backoff is clamped to it
+    /// ([`super::runtime::requeue`]), so the object is looked at when it passes.
+    fn deadline(&self) -> Option<jiff::Timestamp> {
+        None
+    }
 }
 
 /// Implements [`TrackedStatus`] and [`Tracked`] for a kind whose status has the common fields
 /// (`phase`, `conditions`, `observedGeneration`, `lastRequestId`, `pendingCreate`) and the
 /// phases `Failed` and `Deleting`:
 /// `tracked!(Kind, Status, Phase, settled = fn[, completion_time = completion_time]
-/// [, progress = [field, …]][, ended = fn])`, where `fn(&Status) -> Option<Health>` is
+/// [, progress = [field, …]][, ended = fn][, deadline = fn])`, where `fn(&Status) -> Option<Health>` is
 /// [`TrackedStatus::settled_health`], the `progress` fields are those
 /// [`TrackedStatus::clear_progress`] clears and `ended` is [`Tracked::ended`]
-/// (`fn(&Spec, &Status) -> bool`).
+/// (`fn(&Spec, &Status) -> bool`) and `deadline` is [`Tracked::deadline`] (`fn(&Kind) ->
+/// Option<Timestamp>`).
 macro_rules! tracked {
     ($kind:ty, $status:ty, $phase:ident, settled = $settled:path
      $(, completion_time = $ct:ident)? $(, progress = [$($pf:ident),* $(,)?])?
-     $(, ended = $ended:path)?) => {
+     $(, ended = $ended:path)? $(, deadline = $deadline:path)?) => {
         impl $crate::controller::kind::TrackedStatus for $status {
             type Phase = $phase;
             const FAILED: $phase = $phase::Failed;
@@ -193,6 +200,11 @@ macro_rules! tracked {
             $(
                 fn ended(&self, status: &$status) -> bool {
                     $ended(&self.spec, status)
+                }
+            )?
+            $(
+                fn deadline(&self) -> Option<jiff::Timestamp> {
+                    $deadline(self)
                 }
             )?
         }

@@ -8,6 +8,7 @@
 //! * [`conditions`], [`status`], [`events`], [`backoff`], [`credentials`] — reconcile plumbing.
 //! * One module per kind (`rds`, …), each `load → validate → plan → act → status`.
 
+pub mod adoption;
 pub mod backoff;
 pub mod cache;
 pub mod cli;

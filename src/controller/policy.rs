@@ -136,6 +136,40 @@ pub fn deadline(
         .map_err(|_| format!("spec.timeout {timeout:?} is too long"))
 }
 
+/// The deadline of an object with `timeout` ([`deadline`] from its creation), for requeues:
+/// none while it is observed only or being deleted, or when the timeout does not parse (the
+/// reconcile reports that as `InvalidSpec`).
+pub fn object_deadline(
+    timeout: Option<&str>,
+    observe_only: bool,
+    meta: &kube::api::ObjectMeta,
+) -> Option<jiff::Timestamp> {
+    if observe_only || meta.deletion_timestamp.is_some() {
+        return None;
+    }
+    let created = meta.creation_timestamp.as_ref().map(|t| t.0)?;
+    deadline(timeout, Some(created)).ok().flatten()
+}
+
+/// How long after its deadline an object is looked at: late enough that [`past`] holds
+/// when it runs, whatever the jitter.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// `after`, shortened so that the object is looked at just after its deadline passes
+/// ([`DEADLINE_MARGIN`]); unchanged without a deadline or once it has passed.
+pub fn clamp_to_deadline(
+    after: std::time::Duration,
+    deadline: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> std::time::Duration {
+    let margin = jiff::SignedDuration::try_from(DEADLINE_MARGIN).unwrap_or_default();
+    until_deadline(
+        after,
+        deadline.and_then(|d| d.checked_add(margin).ok()),
+        now,
+    )
+}
+
 /// Whether `deadline` has passed at `now`.
 pub fn past(deadline: Option<jiff::Timestamp>, now: jiff::Timestamp) -> bool {
     deadline.is_some_and(|d| now >= d)
@@ -159,6 +193,41 @@ mod tests {
     use super::*;
     use crate::crd::RdsBackup;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    #[test]
+    fn every_requeue_is_clamped_to_the_deadline() {
+        use crate::controller::kind::Tracked;
+        use std::time::Duration;
+        let now = jiff::Timestamp::now();
+        let created = now - jiff::SignedDuration::from_secs(5);
+        let mut o = obj(&[], false);
+        o.metadata.creation_timestamp = Some(Time(created));
+        o.spec.timeout = Some("8s".into());
+        // The object's deadline: creation + timeout.
+        let d = o.deadline().unwrap();
+        assert_eq!(d, created + jiff::SignedDuration::from_secs(8));
+        // A first poll of 10 s, or a backoff of 5 min, comes just after the deadline.
+        for after in [Duration::from_secs(10), Duration::from_secs(300)] {
+            let got = clamp_to_deadline(after, Some(d), now);
+            assert_eq!(got, Duration::from_secs(3) + DEADLINE_MARGIN, "{after:?}");
+        }
+        // A shorter delay stays; a passed deadline changes nothing (no hot loop).
+        assert_eq!(
+            clamp_to_deadline(Duration::from_secs(1), Some(d), now),
+            Duration::from_secs(1)
+        );
+        let later = now + jiff::SignedDuration::from_secs(60);
+        assert_eq!(
+            clamp_to_deadline(Duration::from_secs(300), Some(d), later),
+            Duration::from_secs(300)
+        );
+        // No deadline for an observed object or one being deleted.
+        o.spec.management_policy = crate::crd::ManagementPolicy::ObserveOnly;
+        assert_eq!(o.deadline(), None);
+        o.spec.management_policy = crate::crd::ManagementPolicy::Manage;
+        o.metadata.deletion_timestamp = Some(Time(now));
+        assert_eq!(o.deadline(), None);
+    }
 
     fn obj(annotations: &[(&str, &str)], deleting: bool) -> RdsBackup {
         let mut o: RdsBackup = serde_json::from_value(serde_json::json!({

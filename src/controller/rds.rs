@@ -120,8 +120,19 @@ kind::tracked!(
     settled = plan::settled_health,
     completion_time = completion_time,
     progress = [cloud_status, cloud_progress_status, progress],
-    ended = plan::ended
+    ended = plan::ended,
+    deadline = deadline
 );
+
+/// `spec.timeout` from the object's creation, for every requeue ([`kind::Tracked::deadline`]);
+/// none for an observed object (it is never failed or cancelled) or one being deleted.
+fn deadline(obj: &RdsBackup) -> Option<jiff::Timestamp> {
+    policy::object_deadline(
+        obj.spec.timeout.as_deref(),
+        obj.spec.management_policy.is_observe_only(),
+        kube::Resource::meta(obj),
+    )
+}
 
 /// The `RdsBackup` controller futures (one per watched namespace).
 pub fn controllers(

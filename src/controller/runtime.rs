@@ -26,6 +26,7 @@ use super::context::Context;
 use super::error::{Error, error_chain};
 use super::kind::{ManagedResource, Tracked, TrackedStatus};
 use super::metrics::{ObjectSample, RpoSample};
+use super::policy;
 use crate::crd::FINALIZER;
 
 /// The per-object metrics sample of `obj`.
@@ -175,8 +176,11 @@ pub async fn fresh_claims<K: Tracked>(
 
 /// Requeue `obj` after `after` (with jitter) and hold back earlier triggers that do not change
 /// its fingerprint (see [`super::context::RequeueGate`]).
-pub fn requeue<K: Resource>(ctx: &Context, obj: &K, after: Duration) -> Action {
+/// Every delay is clamped to the object's deadline ([`Tracked::deadline`]): a backup with
+/// `spec.timeout` is looked at just after it passes, whatever the poll interval or backoff.
+pub fn requeue<K: Tracked>(ctx: &Context, obj: &K, after: Duration) -> Action {
     let after = jittered(after, ctx.timing.jitter, unit_random());
+    let after = policy::clamp_to_deadline(after, obj.deadline(), jiff::Timestamp::now());
     ctx.gate.schedule(&object_key(obj), fingerprint(obj), after);
     Action::requeue(after)
 }
@@ -273,7 +277,7 @@ where
     result
 }
 
-fn error_policy<K: ManagedResource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+fn error_policy<K: Tracked>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
     if let Error::Wait {
         after: Some(after), ..
     } = err.inner()
@@ -282,6 +286,7 @@ fn error_policy<K: ManagedResource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>)
     }
     let key = object_key(obj.as_ref());
     let delay = ctx.backoff.failure(&key, &ctx.timing);
+    let delay = policy::clamp_to_deadline(delay, obj.deadline(), jiff::Timestamp::now());
     ctx.gate.schedule(&key, fingerprint(obj.as_ref()), delay);
     Action::requeue(delay)
 }
@@ -310,6 +315,28 @@ where
     })
     .await
     .map_err(Error::from)
+}
+
+/// The objects whose `CredentialsValid` condition says the cloud refused their credentials:
+/// when a credential's circuit breaker closes they are looked at again at once (each object
+/// whose own credential is still refused fails fast again, without a cloud call).
+fn held_back_by_breaker<K: Tracked>(objects: &[Arc<K>], ctx: &Context) -> Vec<ObjectRef<K>> {
+    objects
+        .iter()
+        .filter(|o| {
+            o.status().is_some_and(|s| {
+                s.conditions().iter().any(|c| {
+                    c.type_ == super::work::CREDENTIALS_VALID
+                        && c.status == "False"
+                        && c.reason == super::work::reasons::CREDENTIALS_REFUSED
+                })
+            })
+        })
+        .map(|o| {
+            ctx.gate.clear(&object_key(o.as_ref()));
+            ObjectRef::from_obj(o.as_ref())
+        })
+        .collect()
 }
 
 /// Builds the controller futures of kind `K`: one per watched namespace, or one for all.
@@ -376,6 +403,21 @@ where
             });
             let r = reconcile.clone();
             let mapper_ctx = ctx.clone();
+            let controller = match ctx.cloud.credential_recoveries() {
+                Some(recoveries) => {
+                    let held = store.clone();
+                    let wake_ctx = ctx.clone();
+                    controller.reconcile_on(
+                        futures::stream::unfold(recoveries, |mut rx| async move {
+                            rx.changed().await.ok().map(|()| ((), rx))
+                        })
+                        .flat_map(move |()| {
+                            futures::stream::iter(held_back_by_breaker(&held.state(), &wake_ctx))
+                        }),
+                    )
+                }
+                None => controller,
+            };
             let run = controller
                 .watches(
                     secrets,

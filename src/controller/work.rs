@@ -232,6 +232,10 @@ impl Outcome {
     }
 }
 
+/// How long after the end of the credentials' cool-down an object held back by the breaker
+/// is looked at: late enough that the breaker lets its call through as the probe.
+pub const CREDENTIALS_PROBE_MARGIN: Duration = Duration::from_millis(100);
+
 /// One reconcile's view of an object: the status as last read and the status being built.
 pub struct Work<'a, K: Tracked> {
     /// The object.
@@ -250,6 +254,9 @@ pub struct Work<'a, K: Tracked> {
     pub hold_generation: bool,
     /// A cloud answer of this reconcile refused the credentials (the code).
     refused: Option<String>,
+    /// The credentials' circuit breaker holds calls back for this long: the object is looked
+    /// at again when the cool-down ends (the probe), not after a longer requeue or backoff.
+    credentials_retry: Option<Duration>,
 }
 
 impl<'a, K: Tracked> Work<'a, K> {
@@ -270,6 +277,7 @@ impl<'a, K: Tracked> Work<'a, K> {
             status: K::Status::default(),
             hold_generation: false,
             refused: None,
+            credentials_retry: None,
         };
         w.rebase(obj.status().cloned());
         w
@@ -423,7 +431,11 @@ impl<'a, K: Tracked> Work<'a, K> {
             }
             Err(e) => return Err(e),
         }
-        Ok(outcome.next)
+        Ok(match (outcome.next, self.credentials_retry) {
+            // Held back by the credentials' breaker: back when its cool-down ends.
+            (Next::After(after), Some(retry)) => Next::After(after.min(retry)),
+            (next, _) => next,
+        })
     }
 
     /// Sets `status.deletionPolicy` (and its source) to the policy in effect and returns it;
@@ -568,6 +580,15 @@ impl<K: Tracked> Work<'_, K> {
     /// this reconcile, or the per-credential breaker holding them back), else True.
     pub fn note_credentials(&mut self, ctx: &Context, target: &Target) {
         let refusal = ctx.cloud.credential_refusal(&target.credentials);
+        self.credentials_retry = refusal.as_ref().map(|r| {
+            if r.retry_in.is_zero() {
+                // Another call is the probe: its success wakes this object
+                // (`CloudProvider::credential_recoveries`); this is the fallback.
+                self.timing.wait
+            } else {
+                r.retry_in + CREDENTIALS_PROBE_MARGIN
+            }
+        });
         let (valid, reason, message) = match (&self.refused, refusal) {
             (_, Some(r)) => (
                 false,

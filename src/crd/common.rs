@@ -70,24 +70,60 @@ pub fn adopt_backup_id(
         .filter(|v| !v.is_empty())
 }
 
-/// True when the annotation `key` is set to `"true"` (any case, spaces ignored).
+/// The spellings every boolean annotation of the operator accepts for "true" (any case, spaces
+/// around ignored): `true`, `yes`, `on`, `1`.
+pub const TRUE_SPELLINGS: [&str; 4] = ["true", "yes", "on", "1"];
+/// The spellings every boolean annotation of the operator accepts for "false" (any case, spaces
+/// around ignored): `false`, `no`, `off`, `0` and the empty value.
+pub const FALSE_SPELLINGS: [&str; 5] = ["false", "no", "off", "0", ""];
+
+/// Annotation that makes the API server refuse to delete the object (the chart's
+/// ValidatingAdmissionPolicy; see `docs/operations.md#deletion-protection`).
+pub const ANNOTATION_DELETION_PROTECTION: &str = "backup.aliyun.dev/deletion-protection";
+
+/// Whether `value` is one of [`TRUE_SPELLINGS`].
+pub fn truthy(value: &str) -> bool {
+    let v = value.trim();
+    TRUE_SPELLINGS.iter().any(|t| v.eq_ignore_ascii_case(t))
+}
+
+/// Whether `value` is one of [`FALSE_SPELLINGS`].
+pub fn falsy(value: &str) -> bool {
+    let v = value.trim();
+    FALSE_SPELLINGS.iter().any(|t| v.eq_ignore_ascii_case(t))
+}
+
+/// True when the annotation `key` is set to a "true" spelling ([`truthy`]). Anything else,
+/// including a typo, is false: these annotations make the operator do less (pause) or skip
+/// cloud cleanup, and a typo must not do either.
 fn annotation_true(
     annotations: Option<&std::collections::BTreeMap<String, String>>,
     key: &str,
 ) -> bool {
     annotations
         .and_then(|a| a.get(key))
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        .is_some_and(|v| truthy(v))
 }
 
-/// True when the `backup.aliyun.dev/orphan-on-delete` annotation is set to `"true"`.
+/// True when the `backup.aliyun.dev/orphan-on-delete` annotation is set to "true" ([`truthy`]).
 pub fn orphan_on_delete(annotations: Option<&std::collections::BTreeMap<String, String>>) -> bool {
     annotation_true(annotations, ANNOTATION_ORPHAN_ON_DELETE)
 }
 
-/// True when the `backup.aliyun.dev/paused` annotation is set to `"true"`.
+/// True when the `backup.aliyun.dev/paused` annotation is set to "true" ([`truthy`]).
 pub fn paused(annotations: Option<&std::collections::BTreeMap<String, String>>) -> bool {
     annotation_true(annotations, ANNOTATION_PAUSED)
+}
+
+/// True when the `backup.aliyun.dev/deletion-protection` annotation protects the object. It
+/// fails closed: any value but a "false" spelling ([`falsy`]) protects, as the chart's
+/// admission policy decides.
+pub fn deletion_protected(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+) -> bool {
+    annotations
+        .and_then(|a| a.get(ANNOTATION_DELETION_PROTECTION))
+        .is_some_and(|v| !falsy(v))
 }
 
 /// Reference to a Secret in the object's namespace that holds Alibaba Cloud credentials.
@@ -285,6 +321,45 @@ mod tests {
         assert!(paused(Some(&a)));
         a.insert(ANNOTATION_PAUSED.to_owned(), "false".to_owned());
         assert!(!paused(Some(&a)));
+    }
+
+    #[test]
+    fn boolean_annotations_accept_the_same_spellings() {
+        let with =
+            |key: &str, v: &str| std::collections::BTreeMap::from([(key.to_owned(), v.to_owned())]);
+        for v in ["true", "True", "TRUE", " yes ", "on", "1"] {
+            assert!(paused(Some(&with(ANNOTATION_PAUSED, v))), "{v:?}");
+            assert!(
+                orphan_on_delete(Some(&with(ANNOTATION_ORPHAN_ON_DELETE, v))),
+                "{v:?}"
+            );
+            assert!(
+                deletion_protected(Some(&with(ANNOTATION_DELETION_PROTECTION, v))),
+                "{v:?}"
+            );
+        }
+        for v in ["false", "False", "no", "OFF", "0", "", " "] {
+            assert!(!paused(Some(&with(ANNOTATION_PAUSED, v))), "{v:?}");
+            assert!(
+                !orphan_on_delete(Some(&with(ANNOTATION_ORPHAN_ON_DELETE, v))),
+                "{v:?}"
+            );
+            assert!(
+                !deletion_protected(Some(&with(ANNOTATION_DELETION_PROTECTION, v))),
+                "{v:?}"
+            );
+        }
+        // A typo: pause and orphan do nothing, protection fails closed.
+        assert!(!paused(Some(&with(ANNOTATION_PAUSED, "ture"))));
+        assert!(!orphan_on_delete(Some(&with(
+            ANNOTATION_ORPHAN_ON_DELETE,
+            "ture"
+        ))));
+        assert!(deletion_protected(Some(&with(
+            ANNOTATION_DELETION_PROTECTION,
+            "ture"
+        ))));
+        assert!(!deletion_protected(None));
     }
 
     #[test]

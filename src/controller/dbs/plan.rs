@@ -419,6 +419,48 @@ pub fn adopted_message(spec: &DbsBackupPlanSpec, status: &DbsBackupPlanStatus) -
     })
 }
 
+/// What the spec says that the plan `spec.backupPlanId` names must be: its engine, class and
+/// method (which cannot change on a plan) and the database it backs up
+/// ([`crate::controller::adoption`]); the fields that differ. A purchased plan that was never
+/// configured reports no source, so only what it was bought with is compared.
+pub fn identity_mismatches(
+    spec: &DbsBackupPlanSpec,
+    found: &BackupPlanDetail,
+) -> Vec<crate::controller::adoption::Mismatch> {
+    crate::controller::adoption::Identity::new()
+        .field(
+            "databaseType",
+            Some(spec.database_type.as_str()),
+            found.database_type.as_deref(),
+        )
+        .field(
+            "instanceClass",
+            Some(spec.instance_class.as_str()),
+            found.instance_class.as_deref(),
+        )
+        .field(
+            "backupMethod",
+            Some(spec.backup_method.as_str()),
+            found.backup_method.as_deref(),
+        )
+        .field(
+            "source.instanceType",
+            Some(spec.source.instance_type.as_str()),
+            found.source_endpoint_instance_type.as_deref(),
+        )
+        .field(
+            "source.instanceId",
+            spec.source.instance_id.as_deref(),
+            found.source_endpoint_instance_id.as_deref(),
+        )
+        .field(
+            "source.region",
+            spec.source.region.as_deref(),
+            found.source_endpoint_region.as_deref(),
+        )
+        .mismatches()
+}
+
 /// What adopting a plan the cloud reports takes: a purchased plan that was never configured
 /// (`wait`) is configured and started with `CreateAndStartBackupPlan` under `Manage`; any
 /// other plan (and any plan under `ObserveOnly`) is recorded as it is.

@@ -495,6 +495,27 @@ pub fn adoption_holder(me_uid: &str, job_id: &str, all: &[HbrBackupJob]) -> Opti
         .map(|o| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()))
 }
 
+/// What the spec says that the job `spec.jobId` names must be: its source type, instance and
+/// vault ([`crate::controller::adoption`]); the fields that differ.
+pub fn identity_mismatches(
+    spec: &HbrBackupJobSpec,
+    job: &crate::cloud::api::hbr::HbrBackupJob,
+) -> Vec<crate::controller::adoption::Mismatch> {
+    crate::controller::adoption::Identity::new()
+        .field(
+            "sourceType",
+            Some(spec.source_type.as_str()),
+            job.source_type.as_deref(),
+        )
+        .field(
+            "instanceId",
+            spec.instance_id.as_deref(),
+            job.instance_id.as_deref(),
+        )
+        .field("vaultId", spec.vault_id.as_deref(), job.vault_id.as_deref())
+        .mismatches()
+}
+
 /// The message of `Stalled/AdoptionRefused` for a job `holder` holds.
 pub fn adoption_refused_message(job_id: &str, holder: &str) -> String {
     format!(
