@@ -267,7 +267,19 @@ async fn hbr_job_adoption_manage_observe_only_and_refusal() {
         phase(o) == Some(HbrBackupJobPhase::Running) && adopted(o, "ObserveOnly")
     })
     .await;
-    assert_eq!(o.status.unwrap().job_id.as_deref(), Some(running.as_str()));
+    let st = o.status.unwrap();
+    assert_eq!(st.job_id.as_deref(), Some(running.as_str()));
+    // Issue #30: the policy in status is what will happen (nothing deleted), not `Delete`.
+    assert_eq!(
+        st.deletion_policy,
+        Some(aliyun_backup_operator::crd::DeletionPolicy::Retain)
+    );
+    assert!(
+        st.deletion_policy_source
+            .as_deref()
+            .is_some_and(|s| s.contains("ObserveOnly")),
+        "{st:?}"
+    );
 
     // The same job once more: refused, nothing recorded.
     create_from::<HbrBackupJob>(&env, hbr("twin", json!({ "jobId": running }))).await;

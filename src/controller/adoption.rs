@@ -77,6 +77,77 @@ pub fn mismatch_message(what: &str, mismatches: &[Mismatch]) -> String {
     )
 }
 
+/// Another object's claim on the cloud id an object wants to adopt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The other object, `namespace/name`.
+    pub object: String,
+    /// It holds the id (in its status); `false`: it only names it in its spec too.
+    pub holds: bool,
+}
+
+#[cfg(test)]
+impl From<&str> for Claim {
+    /// A claim of an object that holds the id (unit tests).
+    fn from(object: &str) -> Self {
+        Claim {
+            object: object.to_string(),
+            holds: true,
+        }
+    }
+}
+
+/// The first object of `all` other than `me_uid` that holds the id (`holds`, from its status)
+/// or, failing that, names it in its spec (`names`): such an id is never adopted (no two
+/// objects may hold one cloud object).
+pub fn find_claim<K: kube::Resource>(
+    me_uid: &str,
+    all: &[K],
+    holds: impl Fn(&K) -> bool,
+    names: impl Fn(&K) -> bool,
+) -> Option<Claim> {
+    let others = || {
+        all.iter()
+            .filter(move |o| o.meta().uid.as_deref() != Some(me_uid))
+    };
+    let object = |o: &K| {
+        let m = o.meta();
+        format!(
+            "{}/{}",
+            m.namespace.as_deref().unwrap_or_default(),
+            m.name.as_deref().unwrap_or_default()
+        )
+    };
+    if let Some(o) = others().find(|o| holds(o)) {
+        return Some(Claim {
+            object: object(o),
+            holds: true,
+        });
+    }
+    others().find(|o| names(o)).map(|o| Claim {
+        object: object(o),
+        holds: false,
+    })
+}
+
+/// The message of `Stalled/AdoptionRefused`: `what` (e.g. `plan dbs-1 named by
+/// spec.backupPlanId`) is held or also named by `claim`'s object of `kind`; `noun` is what
+/// no two objects may hold (`backup plan`).
+pub fn refused_message(what: &str, kind: &str, noun: &str, claim: &Claim) -> String {
+    let how = if claim.holds {
+        format!("is held by {kind} {}", claim.object)
+    } else {
+        format!(
+            "is also named by {kind} {} (in its spec, not adopted by it yet)",
+            claim.object
+        )
+    };
+    format!(
+        "{what} {how}: no two {kind}s may hold the same {noun}; nothing was recorded. Delete \
+         one of the two objects"
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -104,5 +175,22 @@ mod tests {
             msg.contains("source.instanceId is \"rm-y\" in the spec but \"rm-x\" in the cloud")
         );
         assert!(msg.contains("Nothing was recorded"));
+    }
+
+    #[test]
+    fn a_claim_says_whether_the_other_object_holds_or_also_names_the_id() {
+        let held = Claim {
+            object: "ns/a".into(),
+            holds: true,
+        };
+        let named = Claim {
+            object: "ns/b".into(),
+            holds: false,
+        };
+        let m = refused_message("job j-1 named by spec.jobId", "HbrBackupJob", "job", &held);
+        assert!(m.contains("is held by HbrBackupJob ns/a"), "{m}");
+        let m = refused_message("job j-1 named by spec.jobId", "HbrBackupJob", "job", &named);
+        assert!(m.contains("is also named by HbrBackupJob ns/b"), "{m}");
+        assert!(!m.contains("held by"), "{m}");
     }
 }

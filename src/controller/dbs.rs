@@ -121,6 +121,10 @@ impl ManagedResource for DbsBackupPlan {
     fn deletion_policy(&self) -> Option<crate::crd::DeletionPolicy> {
         self.spec.deletion_policy
     }
+
+    fn observe_only(&self) -> bool {
+        self.spec.management_policy.is_observe_only()
+    }
 }
 
 kind::tracked!(
@@ -433,7 +437,7 @@ struct Loaded {
     /// The version of the password Secret now (for an existing plan).
     current_password: Option<String>,
     /// For [`Step::AdoptExisting`]: the other object that holds the plan, if any.
-    holder: Option<String>,
+    holder: Option<adoption::Claim>,
 }
 
 /// Takes one step; the outcome is committed by [`work::finish`]. The writes before it are
@@ -628,7 +632,7 @@ async fn adopt_existing(
     dbs: &dyn DbsApi,
     desired: &DesiredPlan,
     plan_id: &str,
-    holder: Option<String>,
+    holder: Option<adoption::Claim>,
     password: PasswordRead,
 ) -> Result<Outcome> {
     if let Some(holder) = holder {

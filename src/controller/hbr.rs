@@ -90,6 +90,10 @@ impl ManagedResource for HbrBackupJob {
     fn deletion_policy(&self) -> Option<crate::crd::DeletionPolicy> {
         self.spec.deletion_policy
     }
+
+    fn observe_only(&self) -> bool {
+        self.spec.management_policy.is_observe_only()
+    }
 }
 
 kind::tracked!(
@@ -327,7 +331,7 @@ async fn adopt_existing(
     w: &mut Work<'_>,
     hbr: &dyn HbrApi,
     job_id: &str,
-    holder: Option<String>,
+    holder: Option<adoption::Claim>,
 ) -> Result<Outcome> {
     if let Some(holder) = holder {
         return Ok(Outcome::requeue(

@@ -55,6 +55,12 @@ pub trait ManagedResource:
     fn deletion_policy(&self) -> Option<crate::crd::DeletionPolicy> {
         None
     }
+
+    /// `spec.managementPolicy` is `ObserveOnly`: the operator never changes or deletes the
+    /// cloud object, whatever the deletion policy says.
+    fn observe_only(&self) -> bool {
+        false
+    }
 }
 
 /// The status of a kind reconciled through [`Work`](super::work::Work).

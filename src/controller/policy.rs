@@ -58,6 +58,10 @@ pub struct EffectivePolicy {
 
 /// Source of a policy set in the object's spec.
 pub const FROM_SPEC: &str = "spec";
+/// Source of the policy of an `ObserveOnly` object (always `Retain`: it never touches the
+/// cloud).
+pub const FROM_OBSERVE_ONLY: &str =
+    "managementPolicy ObserveOnly (the operator never deletes anything in the cloud)";
 /// Source of a policy set by the operator's flag.
 pub const FROM_OPERATOR: &str = "operator default (--default-deletion-policy)";
 
@@ -99,6 +103,13 @@ pub async fn deletion_policy<K: ManagedResource>(
     ctx: &Context,
     fresh: bool,
 ) -> Result<EffectivePolicy> {
+    if obj.observe_only() {
+        // What really happens: nothing is deleted in the cloud, whatever is set.
+        return Ok(EffectivePolicy {
+            policy: DeletionPolicy::Retain,
+            source: FROM_OBSERVE_ONLY.to_string(),
+        });
+    }
     let spec = obj.deletion_policy();
     let annotation = match spec {
         Some(_) => None,

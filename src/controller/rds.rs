@@ -70,6 +70,7 @@ use self::plan::{
     plan_cleanup, plan_cleanup_managed, reasons, record_adopted_set, record_backup_set,
     resolve_intent, same_instance, task_ended, terminal_health, validate, validate_adoption,
 };
+use super::adoption;
 use super::conditions::Health;
 use super::context::Context;
 use super::error::{Error, Result};
@@ -110,6 +111,10 @@ impl ManagedResource for RdsBackup {
 
     fn deletion_policy(&self) -> Option<crate::crd::DeletionPolicy> {
         self.spec.deletion_policy
+    }
+
+    fn observe_only(&self) -> bool {
+        self.spec.management_policy.is_observe_only()
     }
 }
 
@@ -249,7 +254,7 @@ struct Claims {
     /// The `adopt-backup-id` annotation.
     adopt: Option<String>,
     /// For [`Step::AdoptExisting`]: the other object that holds the id to adopt, if any.
-    holder: Option<String>,
+    holder: Option<adoption::Claim>,
 }
 
 /// Fresh reads under the lock: our own status (the cache can lag behind our last write, so

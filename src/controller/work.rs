@@ -792,10 +792,15 @@ pub fn create_refused_for_good(e: &CloudError) -> bool {
 }
 
 /// The type and reason of the condition that is `True`.
+/// The health condition (`Ready`, `Reconciling`, `Stalled` or `Paused`) that is `True`, with
+/// its reason: what an Event announces. Other conditions (`CredentialsValid`, `Adopted`,
+/// `RPOMet`) are not the object's health.
 fn true_condition<S: TrackedStatus>(status: &S) -> Option<(String, String)> {
+    use super::conditions::{READY, RECONCILING, STALLED};
     status
         .conditions()
         .iter()
+        .filter(|c| [READY, RECONCILING, STALLED, PAUSED].contains(&c.type_.as_str()))
         .find(|c| c.status == TRUE)
         .map(|c| (c.type_.clone(), c.reason.clone()))
 }
@@ -852,6 +857,30 @@ mod tests {
         assert_eq!(w.status.deletion_policy_source.as_deref(), Some("spec"));
         // `current` stays what the API server holds: writing the policy is a change.
         assert_eq!(w.current.as_ref().unwrap().deletion_policy, None);
+    }
+
+    /// Issue #30: a paused object that is then deleted gets a second `Paused` message (the
+    /// deletion waits) but no second `Paused` Event, whatever other conditions are `True`.
+    #[tokio::test]
+    async fn a_paused_object_is_announced_once_even_with_other_true_conditions() {
+        use crate::crd::RdsBackup;
+        let obj: RdsBackup = serde_json::from_value(serde_json::json!({
+            "apiVersion": "backup.aliyun.com/v1alpha1", "kind": "RdsBackup",
+            "metadata": {"name": "b", "namespace": "ns", "uid": "u", "generation": 1},
+            "spec": {"region": "cn-hangzhou", "dbInstanceId": "rm-1"}
+        }))
+        .unwrap();
+        let rec = super::super::testing::Recorder::new(&Default::default());
+        let mut w = super::super::testing::work(&obj, &rec);
+        w.set_adopted("adopted backup 1 (Manage)");
+        w.set_credentials_valid(true, reasons::CREDENTIALS_ACCEPTED, "accepted");
+        super::super::testing::settle(&mut w, Outcome::paused("paused".into())).await;
+        super::super::testing::settle(
+            &mut w,
+            Outcome::paused("paused; the deletion waits for the resume".into()),
+        )
+        .await;
+        assert_eq!(rec.event_reasons(), vec!["Paused".to_string()]);
     }
 
     fn api(status: u16, code: &str) -> CloudError {

@@ -390,23 +390,25 @@ pub fn adoption_holder(
     me_uid: &str,
     plan_id: &str,
     all: &[crate::crd::DbsBackupPlan],
-) -> Option<String> {
-    use kube::ResourceExt;
-    all.iter()
-        .filter(|o| o.metadata.uid.as_deref() != Some(me_uid))
-        .find(|o| {
-            o.status.as_ref().and_then(|s| s.backup_plan_id.as_deref()) == Some(plan_id)
-                || nonempty(&o.spec.backup_plan_id).as_deref() == Some(plan_id)
-        })
-        .map(|o| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()))
+) -> Option<crate::controller::adoption::Claim> {
+    crate::controller::adoption::find_claim(
+        me_uid,
+        all,
+        |o| o.status.as_ref().and_then(|s| s.backup_plan_id.as_deref()) == Some(plan_id),
+        |o| nonempty(&o.spec.backup_plan_id).as_deref() == Some(plan_id),
+    )
 }
 
-/// The message of `Stalled/AdoptionRefused` for a plan `holder` holds.
-pub fn adoption_refused_message(plan_id: &str, holder: &str) -> String {
-    format!(
-        "plan {plan_id} named by spec.backupPlanId is held by DbsBackupPlan {holder}: no two \
-         DbsBackupPlans may hold the same plan; nothing was recorded. Delete one of the two \
-         objects"
+/// The message of `Stalled/AdoptionRefused` for a plan another object holds or names.
+pub fn adoption_refused_message(
+    plan_id: &str,
+    claim: &crate::controller::adoption::Claim,
+) -> String {
+    crate::controller::adoption::refused_message(
+        &format!("plan {plan_id} named by spec.backupPlanId"),
+        "DbsBackupPlan",
+        "plan",
+        claim,
     )
 }
 

@@ -17,7 +17,6 @@ use crate::crd::{
     CrossAccountType, HbrBackupJob, HbrBackupJobPhase, HbrBackupJobSpec, HbrBackupJobStatus,
     HbrSourceType,
 };
-use kube::ResourceExt;
 
 /// Condition / event reasons of the `HbrBackupJob` controller (stable PascalCase).
 pub mod reasons {
@@ -485,14 +484,17 @@ pub fn validate_adoption(spec: &HbrBackupJobSpec) -> Result<Option<String>, Inva
 /// The other `HbrBackupJob` (`namespace/name`, any namespace) that holds `job_id` in its status
 /// or names it in its spec, if any: such a job is never adopted
 /// (`docs/architecture.md#exactly-once`).
-pub fn adoption_holder(me_uid: &str, job_id: &str, all: &[HbrBackupJob]) -> Option<String> {
-    all.iter()
-        .filter(|o| o.metadata.uid.as_deref() != Some(me_uid))
-        .find(|o| {
-            o.status.as_ref().and_then(|s| s.job_id.as_deref()) == Some(job_id)
-                || o.spec.job_id.as_deref().map(str::trim) == Some(job_id)
-        })
-        .map(|o| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()))
+pub fn adoption_holder(
+    me_uid: &str,
+    job_id: &str,
+    all: &[HbrBackupJob],
+) -> Option<crate::controller::adoption::Claim> {
+    crate::controller::adoption::find_claim(
+        me_uid,
+        all,
+        |o| o.status.as_ref().and_then(|s| s.job_id.as_deref()) == Some(job_id),
+        |o| o.spec.job_id.as_deref().map(str::trim) == Some(job_id),
+    )
 }
 
 /// What the spec says that the job `spec.jobId` names must be: its source type, instance and
@@ -516,11 +518,16 @@ pub fn identity_mismatches(
         .mismatches()
 }
 
-/// The message of `Stalled/AdoptionRefused` for a job `holder` holds.
-pub fn adoption_refused_message(job_id: &str, holder: &str) -> String {
-    format!(
-        "job {job_id} named by spec.jobId is held by HbrBackupJob {holder}: no two HbrBackupJobs \
-         may hold the same job; nothing was recorded. Delete one of the two objects"
+/// The message of `Stalled/AdoptionRefused` for a job another object holds or names.
+pub fn adoption_refused_message(
+    job_id: &str,
+    claim: &crate::controller::adoption::Claim,
+) -> String {
+    crate::controller::adoption::refused_message(
+        &format!("job {job_id} named by spec.jobId"),
+        "HbrBackupJob",
+        "job",
+        claim,
     )
 }
 

@@ -311,9 +311,14 @@ async fn adopt(
 ) -> (Recorder<HbrBackupJob>, Next) {
     let rec = Recorder::new(&script.log);
     let mut w = work(o, &rec);
-    let outcome = adopt_existing(&mut w, &script, "job-1", holder.map(str::to_string))
-        .await
-        .unwrap();
+    let outcome = adopt_existing(
+        &mut w,
+        &script,
+        "job-1",
+        holder.map(crate::controller::adoption::Claim::from),
+    )
+    .await
+    .unwrap();
     let next = settle(&mut w, outcome).await;
     script.assert_done();
     (rec, next)

@@ -333,32 +333,45 @@ pub fn validate_adoption(spec: &RdsBackupSpec) -> Result<Option<AdoptId>, String
 /// The other `RdsBackup` (`namespace/name`, any namespace) that holds `id` in its status or
 /// names it in its spec, if any: such an id is never adopted
 /// (`docs/architecture.md#exactly-once`).
-pub fn adoption_holder(me_uid: &str, id: &AdoptId, all: &[RdsBackup]) -> Option<String> {
-    all.iter()
-        .filter(|o| o.metadata.uid.as_deref() != Some(me_uid))
-        .find(|o| {
-            let st = o.status.as_ref();
-            match id {
-                AdoptId::Task(j) => {
-                    st.and_then(|s| s.backup_job_id.as_deref()) == Some(j.as_str())
-                        || trimmed(o.spec.backup_job_id.as_ref()).as_deref() == Some(j.as_str())
-                }
-                AdoptId::Set(b) => {
-                    st.and_then(|s| s.backup_id.as_deref()) == Some(b.as_str())
-                        || trimmed(o.spec.backup_id.as_ref()).as_deref() == Some(b.as_str())
-                }
-            }
-        })
-        .map(|o| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()))
+pub fn adoption_holder(
+    me_uid: &str,
+    id: &AdoptId,
+    all: &[RdsBackup],
+) -> Option<crate::controller::adoption::Claim> {
+    // The id an object holds (status) and the one its spec names, for the kind of id.
+    type Held = fn(&RdsBackup) -> Option<&str>;
+    type Named = fn(&RdsBackup) -> Option<String>;
+    let (held, named): (Held, Named) = match id {
+        AdoptId::Task(_) => (
+            |o| o.status.as_ref().and_then(|s| s.backup_job_id.as_deref()),
+            |o| trimmed(o.spec.backup_job_id.as_ref()),
+        ),
+        AdoptId::Set(_) => (
+            |o| o.status.as_ref().and_then(|s| s.backup_id.as_deref()),
+            |o| trimmed(o.spec.backup_id.as_ref()),
+        ),
+    };
+    let want = match id {
+        AdoptId::Task(j) | AdoptId::Set(j) => j.as_str(),
+    };
+    crate::controller::adoption::find_claim(
+        me_uid,
+        all,
+        |o| held(o) == Some(want),
+        |o| named(o).as_deref() == Some(want),
+    )
 }
 
-/// The message of `Stalled/AdoptionRefused` for an id `holder` holds.
-pub fn adoption_refused_message(id: &AdoptId, holder: &str) -> String {
-    format!(
-        "{} named by {} is held by RdsBackup {holder}: no two RdsBackups may hold the same \
-         backup; nothing was recorded. Delete one of the two objects",
-        id.describe(),
-        id.field()
+/// The message of `Stalled/AdoptionRefused` for an id another object holds or names.
+pub fn adoption_refused_message(
+    id: &AdoptId,
+    claim: &crate::controller::adoption::Claim,
+) -> String {
+    crate::controller::adoption::refused_message(
+        &format!("{} named by {}", id.describe(), id.field()),
+        "RdsBackup",
+        "backup",
+        claim,
     )
 }
 

@@ -628,7 +628,7 @@ async fn adopt(
         peers,
         step,
         adopt: None,
-        holder: holder.map(str::to_string),
+        holder: holder.map(crate::controller::adoption::Claim::from),
     };
     let outcome = adopt_existing(&mut w, &script, claims).await.unwrap();
     let next = settle(&mut w, outcome).await;

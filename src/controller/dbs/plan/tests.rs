@@ -901,11 +901,15 @@ fn adoption_claims_and_the_adopted_condition() {
         mk("namer", "u-3", adopting(ObserveOnly), None),
     ];
     assert_eq!(
-        adoption_holder("u-me", "dbs-7", &all).as_deref(),
+        adoption_holder("u-me", "dbs-7", &all)
+            .map(|c| c.object)
+            .as_deref(),
         Some("ns/holder")
     );
     assert_eq!(
-        adoption_holder("u-me", "dbs-1", &all).as_deref(),
+        adoption_holder("u-me", "dbs-1", &all)
+            .map(|c| c.object)
+            .as_deref(),
         Some("ns/namer")
     );
     assert_eq!(adoption_holder("u-me", "dbs-9", &all), None);

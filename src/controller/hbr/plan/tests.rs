@@ -658,11 +658,15 @@ fn a_job_another_object_holds_or_names_is_never_adopted() {
         hbr_obj("namer", "u-3", adopting(Some("job-5"), Manage), None),
     ];
     assert_eq!(
-        adoption_holder("u-me", "job-9", &all).as_deref(),
+        adoption_holder("u-me", "job-9", &all)
+            .map(|c| c.object)
+            .as_deref(),
         Some("other/holder")
     );
     assert_eq!(
-        adoption_holder("u-me", "job-5", &all).as_deref(),
+        adoption_holder("u-me", "job-5", &all)
+            .map(|c| c.object)
+            .as_deref(),
         Some("other/namer")
     );
     assert_eq!(adoption_holder("u-me", "job-1", &all), None);

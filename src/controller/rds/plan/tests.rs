@@ -721,11 +721,15 @@ fn an_id_another_object_holds_or_names_is_never_adopted() {
     );
     let all = vec![me.clone(), holds_task, names_set];
     assert_eq!(
-        adoption_holder("u-me", &AdoptId::Task("42".into()), &all).as_deref(),
+        adoption_holder("u-me", &AdoptId::Task("42".into()), &all)
+            .map(|c| c.object)
+            .as_deref(),
         Some("ns/holder")
     );
     assert_eq!(
-        adoption_holder("u-me", &AdoptId::Set("b-1".into()), &all).as_deref(),
+        adoption_holder("u-me", &AdoptId::Set("b-1".into()), &all)
+            .map(|c| c.object)
+            .as_deref(),
         Some("ns/namer")
     );
     assert_eq!(
@@ -734,10 +738,12 @@ fn an_id_another_object_holds_or_names_is_never_adopted() {
     );
     // The object itself is no other holder.
     assert_eq!(
-        adoption_holder("u-2", &AdoptId::Task("42".into()), &[me]).as_deref(),
+        adoption_holder("u-2", &AdoptId::Task("42".into()), &[me])
+            .map(|c| c.object)
+            .as_deref(),
         Some("ns/me")
     );
-    let m = adoption_refused_message(&AdoptId::Task("42".into()), "ns/holder");
+    let m = adoption_refused_message(&AdoptId::Task("42".into()), &"ns/holder".into());
     assert!(
         m.contains("backup task 42") && m.contains("ns/holder"),
         "{m}"
