@@ -36,7 +36,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use self::plan::{ChildState, ChildView, RetentionRule, RunKind, SlotInput, reasons};
+use self::plan::{ChildState, ChildView, RunKind, SlotInput, reasons};
 use super::clock::Clock;
 use super::conditions::{self, Health};
 use super::context::Context;
@@ -458,18 +458,8 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
     status.observed_generation = generation;
 
     // validate
-    let parsed = plan::parse_schedule(&spec.schedule, &spec.time_zone).and_then(|c| {
-        let rule = RetentionRule::from_spec(spec.retention.as_ref())?;
-        let rpo = spec
-            .rpo
-            .as_deref()
-            .map(|r| rpo::parse_duration(r).map(|d| (d, r.to_string())))
-            .transpose()
-            .map_err(|e| plan::InvalidSchedule(format!("spec.rpo: {e}")))?;
-        Ok((c, rule, rpo))
-    });
-    let (cron, rule, rpo) = match parsed {
-        Ok(p) => p,
+    let (cron, rule, rpo) = match plan::validate(spec) {
+        Ok(v) => (v.cron, v.rule, v.rpo),
         Err(e) => {
             let health = Health::stalled(reasons::INVALID_SPEC, e.0.clone());
             let was = current

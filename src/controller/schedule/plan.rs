@@ -12,7 +12,7 @@ use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 
-use crate::crd::{ConcurrencyPolicy, Retention};
+use crate::crd::{BackupScheduleSpec, ConcurrencyPolicy, Retention};
 
 /// Condition and event reasons of the schedules.
 pub mod reasons {
@@ -96,6 +96,37 @@ pub fn parse_schedule(expr: &str, time_zone: &str) -> Result<CronSchedule, Inval
         ))
     })?;
     Ok(CronSchedule { cron, tz })
+}
+
+/// A schedule spec that passed [`validate`]: its cron in its zone, its retention rule and its
+/// RPO (parsed, and as written for messages).
+#[derive(Debug, Clone)]
+pub struct ValidSpec {
+    /// `spec.schedule` in `spec.timeZone`.
+    pub cron: CronSchedule,
+    /// `spec.retention` (or its default).
+    pub rule: RetentionRule,
+    /// `spec.rpo`.
+    pub rpo: Option<(Duration, String)>,
+}
+
+/// Checks what the CRD schema cannot: the cron fields, the time zone and the durations. `Err`
+/// is the message of `Stalled/InvalidSpec`, naming the field.
+pub fn validate<T>(spec: &BackupScheduleSpec<T>) -> Result<ValidSpec, InvalidSchedule> {
+    let cron = parse_schedule(&spec.schedule, &spec.time_zone)?;
+    let rule = RetentionRule::from_spec(spec.retention.as_ref())?;
+    let rpo = parse_rpo(spec.rpo.as_deref())?;
+    Ok(ValidSpec { cron, rule, rpo })
+}
+
+/// `spec.rpo`, parsed (`Err` names the field).
+pub fn parse_rpo(rpo: Option<&str>) -> Result<Option<(Duration, String)>, InvalidSchedule> {
+    rpo.map(|r| {
+        super::super::rpo::parse_duration(r)
+            .map(|d| (d, r.to_string()))
+            .map_err(|e| InvalidSchedule(format!("spec.rpo: {e}")))
+    })
+    .transpose()
 }
 
 impl CronSchedule {
