@@ -575,3 +575,63 @@ proptest! {
         }
     }
 }
+
+// ---- issue 30 -------------------------------------------------------------------------------
+
+fn spec(extra: serde_json::Value) -> BackupScheduleSpec<serde_json::Value> {
+    let mut s = serde_json::json!({ "schedule": "0 2 * * *", "template": { "spec": {} } });
+    for (k, v) in extra.as_object().unwrap() {
+        s[k] = v.clone();
+    }
+    serde_json::from_value(s).unwrap()
+}
+
+#[test]
+fn a_cron_that_matches_no_date_is_invalid() {
+    for never in ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4 *"] {
+        let e = validate(&spec(serde_json::json!({ "schedule": never }))).unwrap_err();
+        assert!(
+            e.0.contains("spec.schedule") && e.0.contains("never"),
+            "{never}: {e}"
+        );
+    }
+    // Rare but real dates stay valid (29 February).
+    assert!(validate(&spec(serde_json::json!({ "schedule": "0 0 29 2 *" }))).is_ok());
+}
+
+#[test]
+fn the_run_on_create_child_is_named_after_the_creation() {
+    let c = cron("30 2 * * *", "UTC");
+    let mut i = input("2025-03-01T03:00:00Z", &[]);
+    i.created = t("2025-03-01T02:45:17Z");
+    i.run_on_create = true;
+    let first = plan_slots(&c, &i);
+    assert_eq!(first.runs.len(), 1);
+    assert_eq!(first.runs[0].kind, RunKind::OnCreate);
+    assert_eq!(first.runs[0].name, "nightly-202503010245");
+    // Not before the creation (lastScheduleTime).
+    assert_eq!(first.runs[0].at, i.created);
+    // The same child in any later reconcile (after a crash, a restart a minute later).
+    i.now = t("2025-03-01T03:07:00Z");
+    assert_eq!(plan_slots(&c, &i).runs, first.runs);
+}
+
+#[test]
+fn forbid_waits_for_a_running_child_instead_of_losing_the_slot() {
+    let c = cron("0 * * * *", "UTC");
+    let active = vec!["nightly-202503010900".to_string()];
+    let mut i = input("2025-03-01T10:00:01Z", &active);
+    i.last_schedule = Some(t("2025-03-01T09:00:00Z"));
+    let p = plan_slots(&c, &i);
+    assert!(p.runs.is_empty());
+    assert_eq!(
+        p.skip, None,
+        "not recorded as skipped: the child may have ended already"
+    );
+    // Once the child is seen finished, the slot runs (late, within the hour).
+    i.active = &[];
+    i.now = t("2025-03-01T10:00:20Z");
+    let p = plan_slots(&c, &i);
+    assert_eq!(p.runs.len(), 1);
+    assert_eq!(p.runs[0].at, t("2025-03-01T10:00:00Z"));
+}
