@@ -240,7 +240,13 @@ pub fn controllers<S: BackupSchedule>(
                 ),
                 None => (Api::all(client.clone()), Api::all(client)),
             };
-            let controller = Controller::new(api, watcher::Config::default().any_semantic());
+            // `--selector` limits the schedules like every other kind (their children are
+            // watched unfiltered: they are found through their owner).
+            let mut config = watcher::Config::default().any_semantic();
+            if let Some(sel) = &ctx.selector {
+                config = config.labels(sel);
+            }
+            let controller = Controller::new(api, config);
             let store = controller.store();
             let (objects, rpos) = (store.clone(), store.clone());
             ctx.metrics.add_object_source(S::KIND, move || {
