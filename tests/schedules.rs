@@ -656,7 +656,7 @@ async fn retention_keeps_protected_children_and_the_status_goes_on() {
         }),
     )
     .await;
-    let _clock = start(&mut env).await;
+    let clock = start(&mut env).await;
     let api: Api<HbrBackupSchedule> = env.api();
     for (name, template) in [
         (
@@ -683,6 +683,13 @@ async fn retention_keeps_protected_children_and_the_status_goes_on() {
         .await;
         assert!(first.status.unwrap().active.is_empty());
         let first_child = hbr_children(&env, name).await.remove(0).name_any();
+        // The trigger's child is the newer one (the runOnCreate child is placed at the
+        // schedule's creation, a wall-clock time the test clock may be behind).
+        clock.set(
+            jiff::Timestamp::now()
+                .checked_add(jiff::SignedDuration::from_secs(60))
+                .unwrap(),
+        );
         api.patch(name, &PatchParams::default(), &trigger("again"))
             .await
             .unwrap();

@@ -90,6 +90,26 @@ pub fn paused(annotations: Option<&std::collections::BTreeMap<String, String>>) 
     annotation_true(annotations, ANNOTATION_PAUSED)
 }
 
+/// Annotation that makes the API server refuse to delete the object (the chart's
+/// ValidatingAdmissionPolicy; see `docs/operations.md#deletion-protection`).
+pub const ANNOTATION_DELETION_PROTECTION: &str = "backup.aliyun.dev/deletion-protection";
+
+/// True when the `backup.aliyun.dev/deletion-protection` annotation protects the object. It
+/// fails closed: any value but a "false" spelling (`false`, `no`, `off`, `0`, empty; any case)
+/// protects.
+pub fn deletion_protected(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+) -> bool {
+    annotations
+        .and_then(|a| a.get(ANNOTATION_DELETION_PROTECTION))
+        .is_some_and(|v| {
+            let v = v.trim();
+            !["false", "no", "off", "0", ""]
+                .iter()
+                .any(|f| v.eq_ignore_ascii_case(f))
+        })
+}
+
 /// Reference to a Secret in the object's namespace that holds Alibaba Cloud credentials.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
