@@ -1259,3 +1259,84 @@ async fn cleanup<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, _api: &Api<S>) -
     }
     Ok(Action::await_change())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn rds_child(status: serde_json::Value) -> RdsBackup {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "backup.aliyun.dev/v1alpha1",
+            "kind": "RdsBackup",
+            "metadata": { "name": "c", "namespace": "ns" },
+            "spec": { "region": "cn-hangzhou", "dbInstanceId": "rm-1" },
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    /// Issue 30, schedules 6: the RPO counts from when the backup ended in the cloud, not
+    /// from when the operator noticed (after downtime, minutes later).
+    #[test]
+    fn the_rpo_uses_the_clouds_end_time_where_the_child_has_it() {
+        let ended: jiff::Timestamp = "2025-03-01T19:36:46Z".parse().unwrap();
+        let noticed: jiff::Timestamp = "2025-03-01T19:38:25Z".parse().unwrap();
+        let recorded = rds_child(serde_json::json!({
+            "phase": "Succeeded",
+            "completionTime": noticed.to_string(),
+            "backupSet": { "backupId": "1", "endTime": ended.to_string() },
+        }));
+        assert_eq!(recorded.succeeded_at(), Some(ended));
+        // backupSetDetails Skip: RDS's task list has no end time; the time it was seen.
+        let skipped = rds_child(serde_json::json!({
+            "phase": "Succeeded",
+            "completionTime": noticed.to_string(),
+        }));
+        assert_eq!(skipped.succeeded_at(), Some(noticed));
+        let failed = rds_child(serde_json::json!({
+            "phase": "Failed",
+            "completionTime": noticed.to_string(),
+            "backupSet": { "endTime": ended.to_string() },
+        }));
+        assert_eq!(failed.succeeded_at(), None);
+        // HBR: completionTime is the job's CompleteTime.
+        let job: HbrBackupJob = serde_json::from_value(serde_json::json!({
+            "apiVersion": "backup.aliyun.dev/v1alpha1",
+            "kind": "HbrBackupJob",
+            "metadata": { "name": "j", "namespace": "ns" },
+            "spec": { "region": "cn-hangzhou", "sourceType": "UDM_ECS", "instanceId": "i-1", "retention": 7 },
+            "status": { "phase": "Succeeded", "completionTime": ended.to_string() },
+        }))
+        .unwrap();
+        assert_eq!(job.succeeded_at(), Some(ended));
+    }
+
+    #[test]
+    fn a_child_stalled_before_it_finished_is_stalled_not_running() {
+        let cond = |t: &str, s: &str, r: &str| {
+            serde_json::json!({"type": t, "status": s, "reason": r, "message": "m",
+                               "lastTransitionTime": "2025-03-01T00:00:00Z"})
+        };
+        let stuck = rds_child(serde_json::json!({
+            "phase": "Pending",
+            "conditions": [cond("Stalled", "True", "CredentialsSecretNotFound")],
+        }));
+        assert_eq!(stuck.state(), ChildState::Stalled);
+        assert_eq!(
+            stuck.stalled(),
+            Some(("CredentialsSecretNotFound".into(), "m".into()))
+        );
+        let running = rds_child(serde_json::json!({
+            "phase": "Running",
+            "conditions": [cond("Stalled", "False", "BackupRunning")],
+        }));
+        assert_eq!(running.state(), ChildState::Running);
+        // A failed backup is Stalled too, but finished.
+        let failed = rds_child(serde_json::json!({
+            "phase": "Failed",
+            "conditions": [cond("Stalled", "True", "BackupFailed")],
+        }));
+        assert_eq!(failed.state(), ChildState::Failed);
+    }
+}
