@@ -1071,7 +1071,6 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
     if let Some(next) = slots.next {
         wait = wait.min(to_duration(next.duration_since(now)));
     }
-    let why = stalled.as_deref().map(|n| format!("{n}"));
     if let Some(flip) = judge_rpo(
         ctx,
         obj,
@@ -1079,7 +1078,7 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
         v.rpo.as_ref(),
         last_success,
         created,
-        why.as_deref(),
+        stalled.as_deref(),
         now,
     )
     .await
