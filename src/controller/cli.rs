@@ -27,8 +27,9 @@ pub struct RunArgs {
     )]
     pub namespaces: Vec<String>,
 
-    /// Label selector: manage only the objects of the three kinds whose labels match it
-    /// (e.g. `team=payments` or `tier in (prod,staging),!legacy`; default: all objects).
+    /// Label selector: manage only the objects of every kind (schedules included) whose labels
+    /// match it (e.g. `team=payments` or `tier in (prod,staging),!legacy`; default: all
+    /// objects).
     #[arg(long, value_name = "SELECTOR", env = "WATCH_SELECTOR")]
     pub selector: Option<String>,
 

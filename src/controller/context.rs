@@ -34,7 +34,7 @@ pub struct Context {
     /// Watched namespaces (empty = all).
     pub namespaces: Vec<String>,
     /// Label selector of the managed objects (`None` = all); applied to the watches and lists
-    /// of the three kinds.
+    /// of every kind, the schedules included.
     pub selector: Option<String>,
     /// Namespaces whose objects are paused (`--paused-namespace`).
     pub paused_namespaces: Vec<String>,

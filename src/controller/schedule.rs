@@ -36,7 +36,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use self::plan::{ChildState, ChildView, RetentionRule, RunKind, SlotInput, reasons};
+use self::plan::{ChildState, ChildView, RunKind, SlotInput, reasons};
 use super::clock::Clock;
 use super::conditions::{self, Health};
 use super::context::Context;
@@ -48,10 +48,12 @@ use super::rpo;
 use super::runtime;
 use super::status::write_status;
 use crate::crd::{
-    ANNOTATION_SCHEDULED_AT, ANNOTATION_TRIGGER, BackupScheduleSpec, BackupScheduleStatus,
-    CONDITION_RPO_MET, ChildCounts, ChildrenDeletionPolicy, DeletionPolicy, HbrBackupJob,
+    ANNOTATION_DELETION_PROTECTION, ANNOTATION_SCHEDULED_AT, ANNOTATION_TRIGGER,
+    BackupScheduleSpec, BackupScheduleStatus, CONDITION_RETENTION_BLOCKED, CONDITION_RPO_MET,
+    ChildCounts, ChildrenDeletionPolicy, ConcurrencyPolicy, DeletionPolicy, HbrBackupJob,
     HbrBackupJobPhase, HbrBackupJobSpec, HbrBackupSchedule, LABEL_SCHEDULE, RdsBackup,
     RdsBackupPhase, RdsBackupSchedule, RdsBackupSpec, SchedulePhase, SkippedRun,
+    deletion_protected,
 };
 
 /// Longest wait before a schedule looks again (in the clock's time), whatever its next slot.
@@ -72,9 +74,22 @@ pub trait ScheduledChild:
     type Spec: Clone + Serialize + DeserializeOwned + Debug + Send + Sync + 'static;
     /// A new child.
     fn build(metadata: ObjectMeta, spec: Self::Spec) -> Self;
-    /// Where it stands.
-    fn state(&self) -> ChildState;
-    /// When it finished successfully.
+    /// Whether the cloud can stop a running backup of this kind (`concurrencyPolicy:
+    /// Replace` needs it).
+    const CANCELLABLE: bool;
+    /// Its phase only (running, succeeded or failed).
+    fn phase_state(&self) -> ChildState;
+    /// The reason and message of its `Stalled` condition, when that is True.
+    fn stalled(&self) -> Option<(String, String)>;
+    /// Where it stands: a child that has not finished and whose `Stalled` condition is True
+    /// waits for the user.
+    fn state(&self) -> ChildState {
+        match self.phase_state() {
+            ChildState::Running if self.stalled().is_some() => ChildState::Stalled,
+            s => s,
+        }
+    }
+    /// When its backup ended successfully: the cloud's end time where the child records one.
     fn succeeded_at(&self) -> Option<jiff::Timestamp>;
     /// `spec.deletionPolicy` of a child spec.
     fn deletion_policy(spec: &Self::Spec) -> Option<DeletionPolicy>;
@@ -82,8 +97,19 @@ pub trait ScheduledChild:
     fn region(spec: &Self::Spec) -> &str;
 }
 
+/// The reason and message of a True `Stalled` condition in `conds`.
+fn stalled_condition(
+    conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> Option<(String, String)> {
+    conditions::find(conds, conditions::STALLED)
+        .filter(|c| c.status == conditions::TRUE)
+        .map(|c| (c.reason.clone(), c.message.clone()))
+}
+
 impl ScheduledChild for RdsBackup {
     type Spec = RdsBackupSpec;
+    // RDS has no call that stops a running backup task.
+    const CANCELLABLE: bool = false;
     fn build(metadata: ObjectMeta, spec: RdsBackupSpec) -> Self {
         RdsBackup {
             metadata,
@@ -91,15 +117,29 @@ impl ScheduledChild for RdsBackup {
             status: None,
         }
     }
-    fn state(&self) -> ChildState {
+    fn phase_state(&self) -> ChildState {
         match self.status.as_ref().and_then(|s| s.phase) {
             Some(RdsBackupPhase::Succeeded) => ChildState::Succeeded,
             Some(RdsBackupPhase::Failed) => ChildState::Failed,
             _ => ChildState::Running,
         }
     }
+    fn stalled(&self) -> Option<(String, String)> {
+        stalled_condition(&self.status.as_ref()?.conditions)
+    }
+    /// The set's `BackupEndTime` from `DescribeBackups` where recorded
+    /// (`backupSetDetails: Record`); else `completionTime`, when the operator saw the task
+    /// finish (RDS's task list reports no end time).
     fn succeeded_at(&self) -> Option<jiff::Timestamp> {
-        self.last_success()
+        let st = self.status.as_ref()?;
+        if st.phase != Some(RdsBackupPhase::Succeeded) {
+            return None;
+        }
+        st.backup_set
+            .as_ref()
+            .and_then(|b| b.end_time.as_ref())
+            .or(st.completion_time.as_ref())
+            .map(|t| t.0)
     }
     fn deletion_policy(spec: &RdsBackupSpec) -> Option<DeletionPolicy> {
         spec.deletion_policy
@@ -111,6 +151,7 @@ impl ScheduledChild for RdsBackup {
 
 impl ScheduledChild for HbrBackupJob {
     type Spec = HbrBackupJobSpec;
+    const CANCELLABLE: bool = true;
     fn build(metadata: ObjectMeta, spec: HbrBackupJobSpec) -> Self {
         HbrBackupJob {
             metadata,
@@ -118,7 +159,7 @@ impl ScheduledChild for HbrBackupJob {
             status: None,
         }
     }
-    fn state(&self) -> ChildState {
+    fn phase_state(&self) -> ChildState {
         match self.status.as_ref().and_then(|s| s.phase) {
             Some(HbrBackupJobPhase::Succeeded) => ChildState::Succeeded,
             Some(
@@ -129,6 +170,10 @@ impl ScheduledChild for HbrBackupJob {
             _ => ChildState::Running,
         }
     }
+    fn stalled(&self) -> Option<(String, String)> {
+        stalled_condition(&self.status.as_ref()?.conditions)
+    }
+    /// `completionTime`: the job's `CompleteTime` from HBR.
     fn succeeded_at(&self) -> Option<jiff::Timestamp> {
         self.last_success()
     }
@@ -240,7 +285,13 @@ pub fn controllers<S: BackupSchedule>(
                 ),
                 None => (Api::all(client.clone()), Api::all(client)),
             };
-            let controller = Controller::new(api, watcher::Config::default().any_semantic());
+            // `--selector` limits the schedules like every other kind (their children are
+            // watched unfiltered: they are found through their owner).
+            let mut config = watcher::Config::default().any_semantic();
+            if let Some(sel) = &ctx.selector {
+                config = config.labels(sel);
+            }
+            let controller = Controller::new(api, config);
             let store = controller.store();
             let (objects, rpos) = (store.clone(), store.clone());
             ctx.metrics.add_object_source(S::KIND, move || {
@@ -280,7 +331,8 @@ async fn reconcile<S: BackupSchedule>(obj: Arc<S>, ctx: Arc<Context>) -> Result<
 }
 
 /// A paused schedule makes, prunes and deletes nothing: only its `Paused` conditions are
-/// written (`observedGeneration` stays), with an event when it becomes paused.
+/// written (`observedGeneration` stays), with an event when it becomes paused. Its RPO is still
+/// judged (from `status.lastSuccessfulTime`): a paused schedule makes no backups.
 async fn pause<S: BackupSchedule>(obj: &S, ctx: &Context, message: String) -> Result<Action> {
     let ns = obj
         .namespace()
@@ -291,7 +343,31 @@ async fn pause<S: BackupSchedule>(obj: &S, ctx: &Context, message: String) -> Re
     let was_paused = conditions::find(&status.conditions, conditions::PAUSED).is_some();
     let health = Health::paused(message.clone());
     let generation = obj.meta().generation;
-    conditions::apply_health(&mut status.conditions, &health, generation, ctx.clock.now());
+    let now = ctx.clock.now();
+    conditions::apply_health(&mut status.conditions, &health, generation, now);
+    let flip = match plan::parse_rpo(obj.schedule_spec().rpo.as_deref()) {
+        Ok(rpo) => {
+            let created = obj
+                .meta()
+                .creation_timestamp
+                .as_ref()
+                .map_or(now, |t| ctx.clock.map_wall(t.0));
+            let last = status.last_successful_time.as_ref().map(|t| t.0);
+            judge_rpo(
+                ctx,
+                obj,
+                &mut status,
+                rpo.as_ref(),
+                last,
+                created,
+                Some("the schedule is paused"),
+                now,
+            )
+            .await
+        }
+        // Judged (False) once it is resumed and validated.
+        Err(_) => None,
+    };
     write_status(&api, &obj.name_any(), current.as_ref(), &status).await?;
     if !was_paused {
         event(
@@ -303,7 +379,10 @@ async fn pause<S: BackupSchedule>(obj: &S, ctx: &Context, message: String) -> Re
         )
         .await;
     }
-    Ok(Action::await_change())
+    Ok(match flip {
+        Some(flip) => Action::requeue(ctx.clock.real_delay(flip).max(Duration::from_millis(50))),
+        None => Action::await_change(),
+    })
 }
 
 /// Like the other kinds' (`runtime::instrumented`), but a backoff runs on the schedule's clock.
@@ -443,6 +522,140 @@ fn to_duration(d: jiff::SignedDuration) -> Duration {
     Duration::try_from(d).unwrap_or(Duration::ZERO)
 }
 
+/// Whether a failed delete was refused by the API server's admission (a
+/// ValidatingAdmissionPolicy such as the chart's deletion protection answers 422; a webhook
+/// or an authorizer 403): the object stays, and the message says why.
+fn refusal(e: &Error) -> Option<String> {
+    match e {
+        Error::Kube(kube::Error::Api(s)) if s.code == 422 || s.code == 403 => {
+            Some(s.message.clone())
+        }
+        _ => None,
+    }
+}
+
+/// At most five names, then how many more.
+fn some_names(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut out = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        out.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    out
+}
+
+/// Sets `RPOMet` from the verdict (removes it without `spec.rpo`) and returns when to judge
+/// again. A verdict that turns False sends a Warning Event `RPOMissed`; `why` (e.g. a stalled
+/// child) is added to the message of a False verdict.
+#[allow(clippy::too_many_arguments)]
+async fn judge_rpo<S: BackupSchedule>(
+    ctx: &Context,
+    obj: &S,
+    status: &mut BackupScheduleStatus,
+    rpo: Option<&(Duration, String)>,
+    last_success: Option<jiff::Timestamp>,
+    created: jiff::Timestamp,
+    why: Option<&str>,
+    now: jiff::Timestamp,
+) -> Option<Duration> {
+    let Some((rpo, text)) = rpo else {
+        status.conditions.retain(|c| c.type_ != CONDITION_RPO_MET);
+        return None;
+    };
+    let v = rpo::evaluate(*rpo, text, last_success, created, now);
+    let mut message = v.message.clone();
+    if !v.met
+        && let Some(why) = why
+    {
+        message.push_str(&format!("; {why}"));
+    }
+    let was_missed = conditions::find(&status.conditions, CONDITION_RPO_MET)
+        .is_some_and(|c| c.status == conditions::FALSE);
+    conditions::set_condition(
+        &mut status.conditions,
+        CONDITION_RPO_MET,
+        v.met,
+        v.reason,
+        &message,
+        obj.meta().generation,
+        now,
+    );
+    if !v.met && !was_missed {
+        event(
+            ctx,
+            obj,
+            EventType::Warning,
+            rpo::reasons::RPO_MISSED,
+            message,
+        )
+        .await;
+    }
+    v.flips_in
+}
+
+/// What the children say: how many run, succeeded, failed, which have not finished, which
+/// are stalled (name, reason, message), and the newest successful backup.
+struct Census {
+    counts: ChildCounts,
+    active: Vec<String>,
+    stalled: Vec<(String, String, String)>,
+}
+
+fn census<C: ScheduledChild>(children: &[C], views: &[ChildView]) -> Census {
+    let mut counts = ChildCounts::default();
+    let mut active = Vec::new();
+    let mut stalled = Vec::new();
+    for v in views {
+        match v.state {
+            // A stalled child has not finished: it counts as running (and blocks `Forbid`)
+            // until it ends or is deleted; the schedule's conditions name it.
+            ChildState::Running | ChildState::Stalled => {
+                counts.running += 1;
+                active.push(v.name.clone());
+            }
+            ChildState::Succeeded => counts.succeeded += 1,
+            ChildState::Failed => counts.failed += 1,
+        }
+        if v.state == ChildState::Stalled
+            && let Some((reason, message)) = children
+                .iter()
+                .find(|c| c.name_any() == v.name)
+                .and_then(ScheduledChild::stalled)
+        {
+            stalled.push((v.name.clone(), reason, message));
+        }
+    }
+    active.sort();
+    stalled.sort();
+    Census {
+        counts,
+        active,
+        stalled,
+    }
+}
+
+/// `<kind> <name> is stalled (<reason>: <message>)`, for each stalled child.
+fn stalled_note(kind: &str, stalled: &[(String, String, String)]) -> Option<String> {
+    if stalled.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = stalled
+        .iter()
+        .take(3)
+        .map(|(n, r, m)| format!("{kind} {n} is stalled ({r}: {m})"))
+        .collect();
+    let mut note = shown.join("; ");
+    if stalled.len() > 3 {
+        note.push_str(&format!("; and {} more", stalled.len() - 3));
+    }
+    Some(note)
+}
+
 async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> Result<Action> {
     let obj = obj.as_ref();
     let name = obj.name_any();
@@ -456,48 +669,8 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
     let current = obj.schedule_status().cloned();
     let mut status = current.clone().unwrap_or_default();
     status.observed_generation = generation;
-
-    // validate
-    let parsed = plan::parse_schedule(&spec.schedule, &spec.time_zone).and_then(|c| {
-        let rule = RetentionRule::from_spec(spec.retention.as_ref())?;
-        let rpo = spec
-            .rpo
-            .as_deref()
-            .map(|r| rpo::parse_duration(r).map(|d| (d, r.to_string())))
-            .transpose()
-            .map_err(|e| plan::InvalidSchedule(format!("spec.rpo: {e}")))?;
-        Ok((c, rule, rpo))
-    });
-    let (cron, rule, rpo) = match parsed {
-        Ok(p) => p,
-        Err(e) => {
-            let health = Health::stalled(reasons::INVALID_SPEC, e.0.clone());
-            let was = current
-                .as_ref()
-                .and_then(|s| conditions::find(&s.conditions, conditions::STALLED))
-                .is_some_and(|c| c.status == conditions::TRUE && c.message == e.0);
-            conditions::apply_health(&mut status.conditions, &health, generation, now);
-            status.next_schedule_time = None;
-            write_status(api, &name, current.as_ref(), &status).await?;
-            if !was {
-                event(ctx, obj, EventType::Warning, reasons::INVALID_SPEC, e.0).await;
-            }
-            return Ok(Action::await_change());
-        }
-    };
-
-    // load
-    let mut children = list_children(obj, &children_api).await?;
-    children.retain(|c| c.meta().deletion_timestamp.is_none());
+    let child_kind = <S::Child as Resource>::kind(&()).to_string();
     let clock = ctx.clock.as_ref();
-    let mut views: Vec<ChildView> = children.iter().map(|c| child_view(c, clock)).collect();
-    let active: Vec<String> = views
-        .iter()
-        .filter(|v| v.state == ChildState::Running)
-        .map(|v| v.name.clone())
-        .collect();
-
-    // plan
     // Times written by the API server and the children are wall-clock times; the schedule
     // compares them with `now` on its clock's time line.
     let created = obj
@@ -505,6 +678,102 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
         .creation_timestamp
         .as_ref()
         .map_or(now, |t| clock.map_wall(t.0));
+
+    // validate
+    let valid = plan::validate(spec).and_then(|v| {
+        plan::check_concurrency(
+            spec.concurrency_policy,
+            &child_kind,
+            <S::Child as ScheduledChild>::CANCELLABLE,
+        )
+        .map(|()| v)
+    });
+
+    // load: the children, listed fresh from the API server (never the cache), on every path:
+    // an invalid schedule still reports them and judges its RPO.
+    let mut children = list_children(obj, &children_api).await?;
+    children.retain(|c| c.meta().deletion_timestamp.is_none());
+    let mut views: Vec<ChildView> = children.iter().map(|c| child_view(c, clock)).collect();
+    let newest_success = children
+        .iter()
+        .filter_map(ScheduledChild::succeeded_at)
+        .map(|t| clock.map_wall(t))
+        .max();
+    let last_success = [
+        status.last_successful_time.as_ref().map(|t| t.0),
+        newest_success,
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    status.last_successful_time = last_success.map(Time);
+
+    let v = match valid {
+        Ok(v) => v,
+        Err(e) => {
+            // Stalled until the spec changes, but the RPO is still judged (and judged again
+            // when it would run out): backups have stopped, and the alert must be able to fire.
+            let was = current
+                .as_ref()
+                .and_then(|s| conditions::find(&s.conditions, conditions::STALLED))
+                .is_some_and(|c| c.status == conditions::TRUE && c.message == e.0);
+            let health = Health::stalled(reasons::INVALID_SPEC, e.0.clone());
+            conditions::apply_health(&mut status.conditions, &health, generation, now);
+            status.next_schedule_time = None;
+            let c = census(&children, &views);
+            status.counts = Some(c.counts);
+            status.active = c.active;
+            let rpo = plan::parse_rpo(spec.rpo.as_deref());
+            let flip = match &rpo {
+                Ok(rpo) => {
+                    let why = format!("the schedule makes no backups: {}", e.0);
+                    judge_rpo(
+                        ctx,
+                        obj,
+                        &mut status,
+                        rpo.as_ref(),
+                        last_success,
+                        created,
+                        Some(&why),
+                        now,
+                    )
+                    .await
+                }
+                Err(bad) => {
+                    // An RPO that cannot be read cannot be met.
+                    conditions::set_condition(
+                        &mut status.conditions,
+                        CONDITION_RPO_MET,
+                        false,
+                        reasons::INVALID_SPEC,
+                        &bad.0,
+                        generation,
+                        now,
+                    );
+                    None
+                }
+            };
+            write_status(api, &name, current.as_ref(), &status).await?;
+            if !was {
+                event(ctx, obj, EventType::Warning, reasons::INVALID_SPEC, e.0).await;
+            }
+            ctx.backoff.success(&runtime::object_key(obj));
+            return Ok(match flip {
+                Some(flip) => {
+                    Action::requeue(ctx.clock.real_delay(flip).max(Duration::from_millis(50)))
+                }
+                None => Action::await_change(),
+            });
+        }
+    };
+    let (cron, rule) = (v.cron, v.rule);
+    let active: Vec<String> = views
+        .iter()
+        .filter(|v| !v.state.is_finished())
+        .map(|v| v.name.clone())
+        .collect();
+
+    // plan
     let trigger = obj.annotations().get(ANNOTATION_TRIGGER).cloned();
     let input = SlotInput {
         name: &name,
@@ -527,24 +796,62 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
 
     // act: replace, create, skip
     for victim in &slots.replace {
-        delete_child(&children_api, victim).await?;
-        views.retain(|v| &v.name != victim);
-        event(
-            ctx,
-            obj,
-            EventType::Normal,
-            reasons::RUN_REPLACED,
-            format!(
-                "deleted running {} {victim} for a new slot (concurrencyPolicy Replace)",
-                <S::Child as Resource>::kind(&())
-            ),
-        )
-        .await;
+        match delete_child(&children_api, victim).await {
+            Ok(()) => {
+                views.retain(|v| &v.name != victim);
+                event(
+                    ctx,
+                    obj,
+                    EventType::Normal,
+                    reasons::RUN_REPLACED,
+                    format!(
+                        "deleted running {child_kind} {victim} for a new slot (concurrencyPolicy Replace)"
+                    ),
+                )
+                .await;
+            }
+            Err(e) => match refusal(&e) {
+                Some(why) => {
+                    event(
+                        ctx,
+                        obj,
+                        EventType::Warning,
+                        reasons::RUN_REPLACED,
+                        format!(
+                            "could not delete running {child_kind} {victim} for a new slot (concurrencyPolicy Replace), the API server refused: {why}; the new child runs alongside it"
+                        ),
+                    )
+                    .await;
+                }
+                None => return Err(e),
+            },
+        }
     }
     for run in &slots.runs {
+        let existed = children.iter().find(|c| c.name_any() == run.name);
+        if let (RunKind::Trigger { value }, Some(existing)) = (&run.kind, existed) {
+            // The value was used before and its child is still here: nothing new is made.
+            let made = existing
+                .annotations()
+                .get(ANNOTATION_SCHEDULED_AT)
+                .cloned()
+                .unwrap_or_default();
+            event(
+                ctx,
+                obj,
+                EventType::Normal,
+                reasons::TRIGGER_ALREADY_USED,
+                format!(
+                    "{ANNOTATION_TRIGGER}={value:?} was used before: its {child_kind} {} exists (made at {made}), so no new child is made; set a new value for another run",
+                    run.name
+                ),
+            )
+            .await;
+            status.last_trigger = Some(value.clone());
+            continue;
+        }
         let child = child_object(obj, &run.name, run.at)?;
         let ours = create_child(obj, &children_api, &child).await?;
-        let child_kind = <S::Child as Resource>::kind(&());
         if ours {
             if !views.iter().any(|v| v.name == run.name) {
                 views.push(ChildView {
@@ -597,68 +904,73 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
         }
     }
     if let Some((slot, why)) = slots.skip {
-        let note = match why {
-            reasons::CONCURRENCY_FORBID => format!(
-                "skipped the slot {slot}: {} still runs (concurrencyPolicy Forbid)",
-                active.join(", ")
-            ),
-            _ => format!("skipped the slot {slot}: it is older than startingDeadlineSeconds"),
-        };
         status.last_skipped = Some(SkippedRun {
             time: Time(slot),
             reason: why.to_string(),
         });
-        event(ctx, obj, EventType::Normal, reasons::RUN_SKIPPED, note).await;
-    }
-
-    // act: retention
-    let pruned = plan::select_pruned(&views, &rule, cron.time_zone(), now);
-    for victim in &pruned {
-        delete_child(&children_api, victim).await?;
         event(
             ctx,
             obj,
             EventType::Normal,
-            reasons::CHILD_PRUNED,
-            format!(
-                "deleted {} {victim} (retention); its cloud backup follows its deletionPolicy",
-                <S::Child as Resource>::kind(&())
-            ),
+            reasons::RUN_SKIPPED,
+            format!("skipped the slot {slot}: it is older than startingDeadlineSeconds"),
         )
         .await;
     }
-    views.retain(|v| !pruned.contains(&v.name));
 
-    // status
-    let newest_success = children
-        .iter()
-        .filter_map(ScheduledChild::succeeded_at)
-        .map(|t| clock.map_wall(t))
-        .max();
-    let last_success = [
-        status.last_successful_time.as_ref().map(|t| t.0),
-        newest_success,
-    ]
-    .into_iter()
-    .flatten()
-    .max();
-    status.last_successful_time = last_success.map(Time);
-    let mut counts = ChildCounts::default();
-    for v in &views {
-        match v.state {
-            ChildState::Running => counts.running += 1,
-            ChildState::Succeeded => counts.succeeded += 1,
-            ChildState::Failed => counts.failed += 1,
+    // act: retention. A child protected against deletion is kept (seen before deleting, or
+    // refused by the API server's admission): the rest of the reconcile goes on.
+    let pruned = plan::select_pruned(&views, &rule, cron.time_zone(), now);
+    let mut kept: Vec<(String, String)> = Vec::new();
+    for victim in &pruned {
+        let protected = children
+            .iter()
+            .find(|c| &c.name_any() == victim)
+            .is_some_and(|c| deletion_protected(c.meta().annotations.as_ref()));
+        if protected {
+            kept.push((
+                victim.clone(),
+                format!("annotation {ANNOTATION_DELETION_PROTECTION}"),
+            ));
+            continue;
+        }
+        match delete_child(&children_api, victim).await {
+            Ok(()) => {
+                views.retain(|v| &v.name != victim);
+                event(
+                    ctx,
+                    obj,
+                    EventType::Normal,
+                    reasons::CHILD_PRUNED,
+                    format!(
+                        "deleted {child_kind} {victim} (retention); its cloud backup follows its deletionPolicy"
+                    ),
+                )
+                .await;
+            }
+            Err(e) => match refusal(&e) {
+                Some(why) => kept.push((victim.clone(), format!("the API server refused: {why}"))),
+                None => return Err(e),
+            },
         }
     }
-    status.counts = Some(counts);
-    let mut active: Vec<String> = views
-        .iter()
-        .filter(|v| v.state == ChildState::Running)
-        .map(|v| v.name.clone())
-        .collect();
-    active.sort();
-    status.active = active;
+    let retention_blocked = (!kept.is_empty()).then(|| {
+        let names: Vec<String> = kept.iter().map(|(n, _)| n.clone()).collect();
+        let mut whys: Vec<String> = kept.iter().map(|(_, w)| w.clone()).collect();
+        whys.sort();
+        whys.dedup();
+        format!(
+            "retention keeps {} {child_kind} it would prune, because they cannot be deleted ({}): {}; remove the protection to let retention delete them",
+            kept.len(),
+            whys.join("; "),
+            some_names(&names),
+        )
+    });
+
+    // status
+    let c = census(&children, &views);
+    status.counts = Some(c.counts);
+    status.active = c.active;
     status.next_schedule_time = slots.next.map(Time);
     status.phase = Some(if spec.suspend {
         SchedulePhase::Suspended
@@ -666,7 +978,8 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
         SchedulePhase::Active
     });
     status.warnings = Vec::new();
-    if spec.retention.is_some() {
+    if !rule.keeps_all_successes() {
+        // Retention (set, or the default) prunes successful children.
         let template = <S::Child as ScheduledChild>::deletion_policy(&spec.template.spec);
         let namespace = match template {
             Some(_) => None,
@@ -690,47 +1003,174 @@ async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> R
             ));
         }
     }
-    let health = if spec.suspend {
-        Health::ready(
+    let stalled = stalled_note(&child_kind, &c.stalled);
+    let forbid = spec.concurrency_policy == ConcurrencyPolicy::Forbid;
+    let next_text = match slots.next {
+        Some(n) => format!("next run at {n}"),
+        None => "no next run".to_string(),
+    };
+    let health = match (&stalled, forbid) {
+        // A stalled child blocks a Forbid schedule until the user fixes it or deletes it.
+        (Some(note), true) if !spec.suspend => Health::stalled(
+            reasons::CHILD_STALLED,
+            format!(
+                "{note}; concurrencyPolicy Forbid: no new child is made until it finishes or is deleted{}",
+                slots
+                    .waiting
+                    .map(|w| format!(" (the slot {w} waits)"))
+                    .unwrap_or_default()
+            ),
+        ),
+        _ if spec.suspend => Health::ready(
             reasons::SUSPENDED,
             "suspended (spec.suspend); no new children are made",
-        )
-    } else {
-        Health::ready(
+        ),
+        _ => Health::ready(
             reasons::SCHEDULED,
-            match slots.next {
-                Some(n) => format!("next run at {n}"),
-                None => "the schedule matches no future time".to_string(),
+            match slots.waiting {
+                Some(w) => format!(
+                    "the slot {w} waits for {} to finish (concurrencyPolicy Forbid); {next_text}",
+                    some_names(&status.active)
+                ),
+                None => next_text,
             },
-        )
+        ),
     };
+    if let Some(note) = &stalled
+        && !forbid
+    {
+        status.warnings.push(note.clone());
+    }
+    let previous_message = |type_: &str| {
+        current
+            .as_ref()
+            .and_then(|s| conditions::find(&s.conditions, type_))
+            .filter(|c| c.status == conditions::TRUE)
+            .map(|c| c.message.clone())
+    };
+    let stalled_before = previous_message(conditions::STALLED);
+    let ready_before = previous_message(conditions::READY);
     conditions::apply_health(&mut status.conditions, &health, generation, now);
+    match &retention_blocked {
+        Some(message) => {
+            conditions::set_condition(
+                &mut status.conditions,
+                CONDITION_RETENTION_BLOCKED,
+                true,
+                reasons::RETENTION_BLOCKED,
+                message,
+                generation,
+                now,
+            );
+        }
+        None => status
+            .conditions
+            .retain(|c| c.type_ != CONDITION_RETENTION_BLOCKED),
+    }
     let mut wait = MAX_WAIT;
     if let Some(next) = slots.next {
         wait = wait.min(to_duration(next.duration_since(now)));
     }
-    match rpo {
-        Some((rpo, text)) => {
-            let v = rpo::evaluate(rpo, &text, last_success, created, now);
-            conditions::set_condition(
-                &mut status.conditions,
-                CONDITION_RPO_MET,
-                v.met,
-                v.reason,
-                &v.message,
-                generation,
-                now,
-            );
-            if let Some(flip) = v.flips_in {
-                wait = wait.min(flip);
-            }
-        }
-        None => status.conditions.retain(|c| c.type_ != CONDITION_RPO_MET),
+    if let Some(flip) = judge_rpo(
+        ctx,
+        obj,
+        &mut status,
+        v.rpo.as_ref(),
+        last_success,
+        created,
+        stalled.as_deref(),
+        now,
+    )
+    .await
+    {
+        wait = wait.min(flip);
     }
+    let blocked_before = current
+        .as_ref()
+        .and_then(|s| conditions::find(&s.conditions, CONDITION_RETENTION_BLOCKED))
+        .map(|c| c.message.clone());
     write_status(api, &name, current.as_ref(), &status).await?;
+    // Events for what changed (a repeat each reconcile would say nothing new).
+    if let Health::Stalled { message, .. } = &health
+        && stalled_before.as_deref() != Some(message.as_str())
+    {
+        event(
+            ctx,
+            obj,
+            EventType::Warning,
+            reasons::CHILD_STALLED,
+            message.clone(),
+        )
+        .await;
+    }
+    if let (Some(note), false) = (&stalled, forbid)
+        && !current
+            .as_ref()
+            .is_some_and(|s| s.warnings.iter().any(|w| w == note))
+    {
+        event(
+            ctx,
+            obj,
+            EventType::Warning,
+            reasons::CHILD_STALLED,
+            note.clone(),
+        )
+        .await;
+    }
+    if let (Some(w), Health::Ready { message, .. }) = (slots.waiting, &health)
+        && ready_before.as_deref() != Some(message.as_str())
+    {
+        event(
+            ctx,
+            obj,
+            EventType::Normal,
+            reasons::RUN_WAITING,
+            format!(
+                "the slot {w} waits for {} to finish (concurrencyPolicy Forbid); it runs when that is seen finished, unless the next slot comes first",
+                some_names(&status.active)
+            ),
+        )
+        .await;
+    }
+    if let Some(message) = &retention_blocked
+        && blocked_before.as_deref() != Some(message.as_str())
+    {
+        let refused = kept
+            .iter()
+            .any(|(_, w)| w.starts_with("the API server refused"));
+        let type_ = if refused {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        event(ctx, obj, type_, reasons::RETENTION_BLOCKED, message.clone()).await;
+    }
     ctx.backoff.success(&runtime::object_key(obj));
     let delay = ctx.clock.real_delay(wait).max(Duration::from_millis(50));
     Ok(Action::requeue(delay))
+}
+
+/// Removes the schedule's ownerReference (`uid`) from `child`.
+async fn orphan_child<C: ScheduledChild>(api: &Api<C>, child: &C, uid: &str) -> Result<()> {
+    let refs: Vec<OwnerReference> = child
+        .owner_references()
+        .iter()
+        .filter(|r| r.uid != uid)
+        .cloned()
+        .collect();
+    let patch = serde_json::json!({
+        "metadata": {
+            "resourceVersion": child.resource_version(),
+            "ownerReferences": refs,
+        }
+    });
+    api.patch(
+        &child.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn cleanup<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, _api: &Api<S>) -> Result<Action> {
@@ -746,25 +1186,7 @@ async fn cleanup<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, _api: &Api<S>) -
     match obj.schedule_spec().children_deletion_policy {
         ChildrenDeletionPolicy::Orphan => {
             for child in &children {
-                let refs: Vec<OwnerReference> = child
-                    .owner_references()
-                    .iter()
-                    .filter(|r| r.uid != uid)
-                    .cloned()
-                    .collect();
-                let patch = serde_json::json!({
-                    "metadata": {
-                        "resourceVersion": child.resource_version(),
-                        "ownerReferences": refs,
-                    }
-                });
-                children_api
-                    .patch(
-                        &child.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await?;
+                orphan_child(&children_api, child, &uid).await?;
             }
             if !names.is_empty() {
                 event(
@@ -782,10 +1204,43 @@ async fn cleanup<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, _api: &Api<S>) -
             }
         }
         ChildrenDeletionPolicy::Delete => {
-            for n in &names {
-                delete_child(&children_api, n).await?;
+            // A protected child (or one whose delete the API server refuses) is left in place
+            // without the ownerReference, so the schedule can go and the child stays.
+            let mut kept = Vec::new();
+            let mut deleted = Vec::new();
+            for child in &children {
+                let n = child.name_any();
+                let refused = if deletion_protected(child.meta().annotations.as_ref()) {
+                    Some(format!("annotation {ANNOTATION_DELETION_PROTECTION}"))
+                } else {
+                    match delete_child(&children_api, &n).await {
+                        Ok(()) => None,
+                        Err(e) => Some(refusal(&e).ok_or(e)?),
+                    }
+                };
+                match refused {
+                    Some(why) => {
+                        orphan_child(&children_api, child, &uid).await?;
+                        kept.push(format!("{n} ({why})"));
+                    }
+                    None => deleted.push(n),
+                }
             }
-            if !names.is_empty() {
+            if !kept.is_empty() {
+                event(
+                    ctx,
+                    obj,
+                    EventType::Warning,
+                    reasons::CHILDREN_ORPHANED,
+                    format!(
+                        "left {} protected {kind} in place (childrenDeletionPolicy Delete cannot delete them): {}",
+                        kept.len(),
+                        some_names(&kept)
+                    ),
+                )
+                .await;
+            }
+            if !deleted.is_empty() {
                 event(
                     ctx,
                     obj,
@@ -793,8 +1248,8 @@ async fn cleanup<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, _api: &Api<S>) -
                     reasons::CHILDREN_DELETED,
                     format!(
                         "deleted {} {kind} (childrenDeletionPolicy Delete; each follows its deletionPolicy): {}",
-                        names.len(),
-                        names.join(", ")
+                        deleted.len(),
+                        deleted.join(", ")
                     ),
                 )
                 .await;
@@ -802,4 +1257,85 @@ async fn cleanup<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, _api: &Api<S>) -
         }
     }
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn rds_child(status: serde_json::Value) -> RdsBackup {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "backup.aliyun.dev/v1alpha1",
+            "kind": "RdsBackup",
+            "metadata": { "name": "c", "namespace": "ns" },
+            "spec": { "region": "cn-hangzhou", "dbInstanceId": "rm-1" },
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    /// Issue 30, schedules 6: the RPO counts from when the backup ended in the cloud, not
+    /// from when the operator noticed (after downtime, minutes later).
+    #[test]
+    fn the_rpo_uses_the_clouds_end_time_where_the_child_has_it() {
+        let ended: jiff::Timestamp = "2025-03-01T19:36:46Z".parse().unwrap();
+        let noticed: jiff::Timestamp = "2025-03-01T19:38:25Z".parse().unwrap();
+        let recorded = rds_child(serde_json::json!({
+            "phase": "Succeeded",
+            "completionTime": noticed.to_string(),
+            "backupSet": { "backupId": "1", "endTime": ended.to_string() },
+        }));
+        assert_eq!(recorded.succeeded_at(), Some(ended));
+        // backupSetDetails Skip: RDS's task list has no end time; the time it was seen.
+        let skipped = rds_child(serde_json::json!({
+            "phase": "Succeeded",
+            "completionTime": noticed.to_string(),
+        }));
+        assert_eq!(skipped.succeeded_at(), Some(noticed));
+        let failed = rds_child(serde_json::json!({
+            "phase": "Failed",
+            "completionTime": noticed.to_string(),
+            "backupSet": { "endTime": ended.to_string() },
+        }));
+        assert_eq!(failed.succeeded_at(), None);
+        // HBR: completionTime is the job's CompleteTime.
+        let job: HbrBackupJob = serde_json::from_value(serde_json::json!({
+            "apiVersion": "backup.aliyun.dev/v1alpha1",
+            "kind": "HbrBackupJob",
+            "metadata": { "name": "j", "namespace": "ns" },
+            "spec": { "region": "cn-hangzhou", "sourceType": "UDM_ECS", "instanceId": "i-1", "retention": 7 },
+            "status": { "phase": "Succeeded", "completionTime": ended.to_string() },
+        }))
+        .unwrap();
+        assert_eq!(job.succeeded_at(), Some(ended));
+    }
+
+    #[test]
+    fn a_child_stalled_before_it_finished_is_stalled_not_running() {
+        let cond = |t: &str, s: &str, r: &str| {
+            serde_json::json!({"type": t, "status": s, "reason": r, "message": "m",
+                               "lastTransitionTime": "2025-03-01T00:00:00Z"})
+        };
+        let stuck = rds_child(serde_json::json!({
+            "phase": "Pending",
+            "conditions": [cond("Stalled", "True", "CredentialsSecretNotFound")],
+        }));
+        assert_eq!(stuck.state(), ChildState::Stalled);
+        assert_eq!(
+            stuck.stalled(),
+            Some(("CredentialsSecretNotFound".into(), "m".into()))
+        );
+        let running = rds_child(serde_json::json!({
+            "phase": "Running",
+            "conditions": [cond("Stalled", "False", "BackupRunning")],
+        }));
+        assert_eq!(running.state(), ChildState::Running);
+        // A failed backup is Stalled too, but finished.
+        let failed = rds_child(serde_json::json!({
+            "phase": "Failed",
+            "conditions": [cond("Stalled", "True", "BackupFailed")],
+        }));
+        assert_eq!(failed.state(), ChildState::Failed);
+    }
 }

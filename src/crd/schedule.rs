@@ -27,6 +27,9 @@ pub const ANNOTATION_SCHEDULED_AT: &str = "backup.aliyun.dev/scheduled-at";
 pub const ANNOTATION_TRIGGER: &str = "backup.aliyun.dev/trigger";
 /// Condition type: the newest successful backup is within `spec.rpo`.
 pub const CONDITION_RPO_MET: &str = "RPOMet";
+/// Condition type (present only while True): retention would prune children that cannot be
+/// deleted (deletion protection, or refused by the API server); they are kept.
+pub const CONDITION_RETENTION_BLOCKED: &str = "RetentionBlocked";
 
 /// Regular expression of `spec.schedule`: five cron fields or one of the four macros.
 pub const SCHEDULE_PATTERN: &str = r"^(@(hourly|daily|weekly|monthly)|\S+(\s+\S+){4})$";
@@ -38,11 +41,15 @@ pub const DURATION_PATTERN: &str = r"^([0-9]+(s|m|h|d))+$";
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[schemars(transform = crate::crd::common::field_doc_only)]
 pub enum ConcurrencyPolicy {
-    /// Skip the slot (a `RunSkipped` event says so); the slot is not made up later.
+    /// No second child while one has not finished: a due slot waits for it (a `RunWaiting`
+    /// event and the `Ready` message say so) and runs when it is seen finished, unless the next
+    /// slot comes first (then the newest waits; never a burst) or `startingDeadlineSeconds`
+    /// passes (then the slot is skipped: `RunSkipped`).
     #[default]
     Forbid,
-    /// Delete the running children (each follows its own `deletionPolicy`), then make the new
-    /// one.
+    /// Delete the running children (each follows its own `deletionPolicy`; an `HbrBackupJob`
+    /// cancels its job), then make the new one. Not for `RdsBackupSchedule`: RDS cannot stop a
+    /// running backup, so the CRD refuses it there.
     Replace,
     /// Make the new child anyway. An RDS instance runs one backup at a time, so a second
     /// `RdsBackup` on the same instance waits (`WaitingForRunningBackup`) until the first ends.
@@ -189,7 +196,8 @@ pub struct BackupScheduleSpec<T> {
     #[serde(default)]
     pub suspend: bool,
 
-    /// Make one child as soon as the schedule is created, without waiting for the first slot.
+    /// Make one child as soon as the schedule is created, without waiting for the first slot
+    /// (named after the creation time, so a restart never makes a second one).
     #[serde(default)]
     pub run_on_create: bool,
 
@@ -200,8 +208,8 @@ pub struct BackupScheduleSpec<T> {
     #[schemars(range(min = 1))]
     pub starting_deadline_seconds: Option<i64>,
 
-    /// What to do when a slot comes while a child still runs: `Forbid` (default, skip the
-    /// slot), `Replace` or `Allow`.
+    /// What to do when a slot comes while a child has not finished: `Forbid` (default: the
+    /// slot waits for it), `Replace` (not for RDS) or `Allow`.
     #[serde(default)]
     pub concurrency_policy: ConcurrencyPolicy,
 
@@ -250,6 +258,7 @@ macro_rules! schedule_crd {
         $spec:ident, $child:ty,
         kind = $kind:literal, plural = $plural:literal, shortname = $short:literal,
         doc = $doc:literal, adoption = $adoption:literal
+        $(, rule = $rule:literal, message = $message:literal)?
     ) => {
         $(#[$meta])*
         #[allow(clippy::duplicated_attributes)]
@@ -309,6 +318,7 @@ macro_rules! schedule_crd {
             "!(", $adoption, ") && (!has(self.template.spec.managementPolicy) || ",
             "self.template.spec.managementPolicy == 'Manage')"
         )).message("a schedule makes new backups: its template cannot adopt an existing cloud object (backupJobId, backupId, jobId) or be ObserveOnly"))]
+        $(#[x_kube(validation = kube::core::Rule::new($rule).message($message))])?
         pub struct $spec {
             /// The schedule (flattened: every field sits directly under `spec`).
             #[serde(flatten)]
@@ -326,7 +336,9 @@ schedule_crd!(
     plural = "rdsbackupschedules",
     shortname = "rdssched",
     doc = "A cron schedule of RDS backups: makes one RdsBackup per slot, prunes old ones by retention, reports RPOMet.",
-    adoption = "has(self.template.spec.backupJobId) || has(self.template.spec.backupId)"
+    adoption = "has(self.template.spec.backupJobId) || has(self.template.spec.backupId)",
+    rule = "!has(self.concurrencyPolicy) || self.concurrencyPolicy != 'Replace'",
+    message = "concurrencyPolicy Replace cannot stop a running RDS backup (RDS has no cancel call): use Forbid or Allow"
 );
 
 schedule_crd!(
@@ -366,7 +378,8 @@ impl SchedulePhase {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChildCounts {
-    /// Children not finished yet.
+    /// Children not finished yet (including stalled ones, which the `Stalled` or `Ready`
+    /// condition names).
     pub running: u32,
     /// Children that succeeded.
     pub succeeded: u32,
@@ -380,7 +393,7 @@ pub struct ChildCounts {
 pub struct SkippedRun {
     /// The slot.
     pub time: Time,
-    /// Why: `ConcurrencyForbid` or `MissedDeadline`.
+    /// Why: `MissedDeadline` (`ConcurrencyForbid` in statuses written by earlier versions).
     pub reason: String,
 }
 

@@ -110,7 +110,7 @@ impl ScheduleTally {
         for (name, state) in now {
             seen.insert(name.clone(), *state);
             match state {
-                ChildState::Running => t.now.running += 1,
+                ChildState::Running | ChildState::Stalled => t.now.running += 1,
                 ChildState::Succeeded => t.now.succeeded += 1,
                 ChildState::Failed => t.now.failed += 1,
             }
@@ -120,9 +120,9 @@ impl ScheduleTally {
             match state {
                 ChildState::Succeeded => t.succeeded += 1,
                 ChildState::Failed => t.failed += 1,
-                ChildState::Running => {}
+                ChildState::Running | ChildState::Stalled => {}
             }
-            if *state != ChildState::Running && !now.iter().any(|(n, _)| n == name) {
+            if state.is_finished() && !now.iter().any(|(n, _)| n == name) {
                 t.pruned += 1;
             }
         }

@@ -12,7 +12,7 @@ use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 
-use crate::crd::{ConcurrencyPolicy, Retention};
+use crate::crd::{BackupScheduleSpec, ConcurrencyPolicy, Retention};
 
 /// Condition and event reasons of the schedules.
 pub mod reasons {
@@ -41,8 +41,17 @@ pub mod reasons {
     pub const CHILDREN_ORPHANED: &str = "ChildrenOrphaned";
     /// Event: deleting the schedule deleted its children (`childrenDeletionPolicy: Delete`).
     pub const CHILDREN_DELETED: &str = "ChildrenDeleted";
-    /// Skip reason: a child still ran (`concurrencyPolicy: Forbid`).
-    pub const CONCURRENCY_FORBID: &str = "ConcurrencyForbid";
+    /// Stalled: a child waits for the user (its `Stalled` condition is True) and, with
+    /// `concurrencyPolicy: Forbid`, no new child is made until it finishes or is deleted. Also
+    /// the Warning Event that says so.
+    pub const CHILD_STALLED: &str = "ChildStalled";
+    /// Event: a due slot waits for a child that has not finished (`concurrencyPolicy: Forbid`).
+    pub const RUN_WAITING: &str = "RunWaiting";
+    /// Condition `RetentionBlocked` and its Event: children retention would prune cannot be
+    /// deleted (deletion protection, or the API server refused).
+    pub const RETENTION_BLOCKED: &str = "RetentionBlocked";
+    /// Event: the trigger annotation has a value used before, whose child still exists.
+    pub const TRIGGER_ALREADY_USED: &str = "TriggerAlreadyUsed";
     /// Skip reason: the slot is older than `startingDeadlineSeconds`.
     pub const MISSED_DEADLINE: &str = "MissedDeadline";
 }
@@ -96,6 +105,62 @@ pub fn parse_schedule(expr: &str, time_zone: &str) -> Result<CronSchedule, Inval
         ))
     })?;
     Ok(CronSchedule { cron, tz })
+}
+
+/// A schedule spec that passed [`validate`]: its cron in its zone, its retention rule and its
+/// RPO (parsed, and as written for messages).
+#[derive(Debug, Clone)]
+pub struct ValidSpec {
+    /// `spec.schedule` in `spec.timeZone`.
+    pub cron: CronSchedule,
+    /// `spec.retention` (or its default).
+    pub rule: RetentionRule,
+    /// `spec.rpo`.
+    pub rpo: Option<(Duration, String)>,
+}
+
+/// Checks what the CRD schema cannot: the cron fields, the time zone and the durations. `Err`
+/// is the message of `Stalled/InvalidSpec`, naming the field.
+pub fn validate<T>(spec: &BackupScheduleSpec<T>) -> Result<ValidSpec, InvalidSchedule> {
+    let cron = parse_schedule(&spec.schedule, &spec.time_zone)?;
+    // Cron has no year field, so a pattern that matches some date does so within a few years
+    // of any instant (29 February within eight); one that matches none never runs.
+    if cron.next_after(Timestamp::UNIX_EPOCH).is_none() {
+        return Err(InvalidSchedule(format!(
+            "spec.schedule {:?} matches no date (e.g. 31 February), so it would never run",
+            spec.schedule.trim()
+        )));
+    }
+    let rule = RetentionRule::from_spec(spec.retention.as_ref())?;
+    let rpo = parse_rpo(spec.rpo.as_deref())?;
+    Ok(ValidSpec { cron, rule, rpo })
+}
+
+/// Refuses `concurrencyPolicy: Replace` for a child kind whose running backup cannot be
+/// stopped (RDS has no cancel call: deleting the running child leaves its task running, and
+/// the new child waits for it). The CRD refuses it too; this is for servers without CEL.
+pub fn check_concurrency(
+    policy: ConcurrencyPolicy,
+    child_kind: &str,
+    cancellable: bool,
+) -> Result<(), InvalidSchedule> {
+    if policy == ConcurrencyPolicy::Replace && !cancellable {
+        return Err(InvalidSchedule(format!(
+            "spec.concurrencyPolicy Replace cannot stop a running {child_kind} (the cloud has no \
+             cancel call for it); use Forbid or Allow"
+        )));
+    }
+    Ok(())
+}
+
+/// `spec.rpo`, parsed (`Err` names the field).
+pub fn parse_rpo(rpo: Option<&str>) -> Result<Option<(Duration, String)>, InvalidSchedule> {
+    rpo.map(|r| {
+        super::super::rpo::parse_duration(r)
+            .map(|d| (d, r.to_string()))
+            .map_err(|e| InvalidSchedule(format!("spec.rpo: {e}")))
+    })
+    .transpose()
 }
 
 impl CronSchedule {
@@ -244,6 +309,10 @@ pub struct SlotPlan {
     pub replace: Vec<String>,
     /// A slot skipped now, and the reason.
     pub skip: Option<(Timestamp, &'static str)>,
+    /// A due slot that waits for the running children (`Forbid`): not made and not recorded,
+    /// so it runs as soon as they are seen finished (unless a newer slot or
+    /// `startingDeadlineSeconds` comes first).
+    pub waiting: Option<Timestamp>,
     /// The next slot (`None` while suspended or when the cron never matches again).
     pub next: Option<Timestamp>,
 }
@@ -269,7 +338,7 @@ pub struct SlotInput<'a> {
     pub last_schedule: Option<Timestamp>,
     /// `status.lastSkipped.time`.
     pub last_skipped: Option<Timestamp>,
-    /// Names of the running children.
+    /// Names of the children that have not finished (running or stalled).
     pub active: &'a [String],
     /// The trigger annotation's value.
     pub trigger: Option<&'a str>,
@@ -279,7 +348,10 @@ pub struct SlotInput<'a> {
 
 /// Decides what is due. At most one missed slot is made up (the most recent); older missed
 /// slots are dropped. A trigger bypasses `suspend` and the concurrency policy (it is an
-/// explicit request).
+/// explicit request). With `Forbid` a due slot waits while a child has not finished
+/// ([`SlotPlan::waiting`]): it is not recorded as skipped, because the child may have ended
+/// already without being seen yet (after downtime); it runs once the children are seen
+/// finished, within `startingDeadlineSeconds` when set, and is dropped for the next slot.
 pub fn plan_slots(cron: &CronSchedule, input: &SlotInput<'_>) -> SlotPlan {
     let mut plan = SlotPlan::default();
     if let Some(value) = input.trigger.map(str::trim).filter(|v| !v.is_empty())
@@ -299,10 +371,11 @@ pub fn plan_slots(cron: &CronSchedule, input: &SlotInput<'_>) -> SlotPlan {
     plan.next = cron.next_after(input.now);
     let never_ran = input.last_schedule.is_none() && input.last_skipped.is_none();
     if input.run_on_create && never_ran {
-        let at = truncate_to_minute(input.now);
+        // Named after the creation, not the reconcile's minute: a reconcile after a crash or
+        // restart, whenever it runs, finds the child made before instead of making another.
         plan.runs.push(Run {
-            name: slot_child_name(input.name, at),
-            at,
+            name: slot_child_name(input.name, input.created),
+            at: input.created,
             kind: RunKind::OnCreate,
         });
         return plan;
@@ -333,7 +406,7 @@ pub fn plan_slots(cron: &CronSchedule, input: &SlotInput<'_>) -> SlotPlan {
     if !active.is_empty() {
         match input.policy {
             ConcurrencyPolicy::Forbid => {
-                plan.skip = Some((slot, reasons::CONCURRENCY_FORBID));
+                plan.waiting = Some(slot);
                 return plan;
             }
             ConcurrencyPolicy::Replace => plan.replace = active,
@@ -358,11 +431,6 @@ pub fn plan_slots(cron: &CronSchedule, input: &SlotInput<'_>) -> SlotPlan {
 
 fn late_by(slot: Timestamp, now: Timestamp) -> Duration {
     Duration::try_from(now.duration_since(slot)).unwrap_or(Duration::ZERO)
-}
-
-fn truncate_to_minute(t: Timestamp) -> Timestamp {
-    let s = t.as_second();
-    Timestamp::from_second(s - s.rem_euclid(60)).unwrap_or(t)
 }
 
 fn short_hash(s: &str) -> String {
@@ -426,10 +494,20 @@ pub fn is_tracking_key(key: &str) -> bool {
 pub enum ChildState {
     /// Not finished.
     Running,
+    /// Not finished, and its `Stalled` condition is True: it waits for the user (e.g. its
+    /// credentials Secret is missing).
+    Stalled,
     /// Succeeded.
     Succeeded,
     /// Ended without a full success.
     Failed,
+}
+
+impl ChildState {
+    /// Succeeded or failed.
+    pub fn is_finished(self) -> bool {
+        matches!(self, ChildState::Succeeded | ChildState::Failed)
+    }
 }
 
 /// A child as retention sees it.
@@ -487,7 +565,8 @@ impl RetentionRule {
         })
     }
 
-    fn keeps_all_successes(&self) -> bool {
+    /// Whether no rule for successful children is set (then no successful child is pruned).
+    pub fn keeps_all_successes(&self) -> bool {
         self.keep_last.is_none()
             && self.keep_hourly.is_none()
             && self.keep_daily.is_none()
@@ -514,7 +593,7 @@ enum Bucket {
 /// (`keepLast` newest N; `keepHourly`/`Daily`/`Weekly`/`Monthly`/`Yearly` the newest of each
 /// of the last N periods, in `tz`, that have one; `maxAge` all younger than it); the newest
 /// successful child is always kept; no rule at all keeps every one. Failed children: the
-/// newest `keepFailed`. Running children are never pruned.
+/// newest `keepFailed`. Unfinished (running or stalled) children are never pruned.
 pub fn select_pruned(
     children: &[ChildView],
     rule: &RetentionRule,
@@ -584,7 +663,7 @@ pub fn select_pruned(
     );
     sorted
         .iter()
-        .filter(|c| c.state != ChildState::Running && !keep.contains(c.name.as_str()))
+        .filter(|c| c.state.is_finished() && !keep.contains(c.name.as_str()))
         .map(|c| c.name.clone())
         .collect()
 }

@@ -194,7 +194,7 @@ fn no_slot_before_the_first_one_after_creation() {
     let p = plan_slots(&c, &i);
     assert_eq!(p.runs.len(), 1);
     assert_eq!(p.runs[0].kind, RunKind::OnCreate);
-    assert_eq!(p.runs[0].name, "nightly-202503010300");
+    assert_eq!(p.runs[0].name, "nightly-202503010245");
 }
 
 #[test]
@@ -240,13 +240,11 @@ fn concurrency_policies() {
     let active = vec!["nightly-202503010900".to_string()];
     let mut i = input("2025-03-01T10:00:01Z", &active);
     i.last_schedule = Some(t("2025-03-01T09:00:00Z"));
-    // Forbid: skip the slot.
+    // Forbid: the slot waits for the running child.
     let p = plan_slots(&c, &i);
     assert!(p.runs.is_empty());
-    assert_eq!(
-        p.skip,
-        Some((t("2025-03-01T10:00:00Z"), reasons::CONCURRENCY_FORBID))
-    );
+    assert_eq!(p.skip, None);
+    assert_eq!(p.waiting, Some(t("2025-03-01T10:00:00Z")));
     // Replace: delete the running child, make the new one.
     i.policy = ConcurrencyPolicy::Replace;
     let p = plan_slots(&c, &i);
@@ -460,7 +458,7 @@ fn the_default_rule_is_documented() {
 }
 
 fn arb_children() -> impl Strategy<Value = Vec<ChildView>> {
-    prop::collection::vec((0i64..(400 * 24), 0u8..3), 0..40).prop_map(|v| {
+    prop::collection::vec((0i64..(400 * 24), 0u8..4), 0..40).prop_map(|v| {
         v.into_iter()
             .enumerate()
             .map(|(i, (hours, s))| ChildView {
@@ -469,6 +467,7 @@ fn arb_children() -> impl Strategy<Value = Vec<ChildView>> {
                 state: match s {
                     0 => ChildState::Running,
                     1 => ChildState::Succeeded,
+                    2 => ChildState::Stalled,
                     _ => ChildState::Failed,
                 },
             })
@@ -519,7 +518,7 @@ proptest! {
         let by_name = |n: &str| kids.iter().find(|c| c.name == n).unwrap();
         // Only existing, finished children are pruned.
         for n in &pruned {
-            prop_assert!(by_name(n).state != ChildState::Running);
+            prop_assert!(by_name(n).state.is_finished());
         }
         let mut successes: Vec<&ChildView> = kids.iter().filter(|c| c.state == ChildState::Succeeded).collect();
         successes.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.name.cmp(&a.name)));
@@ -574,4 +573,90 @@ proptest! {
             prop_assert!(b.is_subset(&a));
         }
     }
+}
+
+// ---- issue 30 -------------------------------------------------------------------------------
+
+fn spec(extra: serde_json::Value) -> BackupScheduleSpec<serde_json::Value> {
+    let mut s = serde_json::json!({ "schedule": "0 2 * * *", "template": { "spec": {} } });
+    for (k, v) in extra.as_object().unwrap() {
+        s[k] = v.clone();
+    }
+    serde_json::from_value(s).unwrap()
+}
+
+#[test]
+fn replace_is_refused_where_a_running_backup_cannot_be_stopped() {
+    use crate::crd::ConcurrencyPolicy::{Allow, Forbid, Replace};
+    let e = check_concurrency(Replace, "RdsBackup", false).unwrap_err();
+    assert!(
+        e.0.contains("spec.concurrencyPolicy") && e.0.contains("RdsBackup"),
+        "{e}"
+    );
+    for ok in [Forbid, Allow] {
+        assert!(check_concurrency(ok, "RdsBackup", false).is_ok());
+    }
+    assert!(check_concurrency(Replace, "HbrBackupJob", true).is_ok());
+}
+
+#[test]
+fn a_cron_that_matches_no_date_is_invalid() {
+    for never in ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4 *"] {
+        let e = validate(&spec(serde_json::json!({ "schedule": never }))).unwrap_err();
+        assert!(
+            e.0.contains("spec.schedule") && e.0.contains("never"),
+            "{never}: {e}"
+        );
+    }
+    // Rare but real dates stay valid (29 February).
+    assert!(validate(&spec(serde_json::json!({ "schedule": "0 0 29 2 *" }))).is_ok());
+}
+
+#[test]
+fn the_run_on_create_child_is_named_after_the_creation() {
+    let c = cron("30 2 * * *", "UTC");
+    let mut i = input("2025-03-01T03:00:00Z", &[]);
+    i.created = t("2025-03-01T02:45:17Z");
+    i.run_on_create = true;
+    let first = plan_slots(&c, &i);
+    assert_eq!(first.runs.len(), 1);
+    assert_eq!(first.runs[0].kind, RunKind::OnCreate);
+    assert_eq!(first.runs[0].name, "nightly-202503010245");
+    // Not before the creation (lastScheduleTime).
+    assert_eq!(first.runs[0].at, i.created);
+    // The same child in any later reconcile (after a crash, a restart a minute later).
+    i.now = t("2025-03-01T03:07:00Z");
+    assert_eq!(plan_slots(&c, &i).runs, first.runs);
+}
+
+#[test]
+fn forbid_waits_for_a_running_child_instead_of_losing_the_slot() {
+    let c = cron("0 * * * *", "UTC");
+    let active = vec!["nightly-202503010900".to_string()];
+    let mut i = input("2025-03-01T10:00:01Z", &active);
+    i.last_schedule = Some(t("2025-03-01T09:00:00Z"));
+    let p = plan_slots(&c, &i);
+    assert!(p.runs.is_empty());
+    assert_eq!(
+        p.skip, None,
+        "not recorded as skipped: the child may have ended already"
+    );
+    assert_eq!(p.waiting, Some(t("2025-03-01T10:00:00Z")));
+    // A newer slot replaces the waiting one (never a burst): the newest waits now.
+    i.now = t("2025-03-01T11:00:05Z");
+    assert_eq!(plan_slots(&c, &i).waiting, Some(t("2025-03-01T11:00:00Z")));
+    // A starting deadline ends the wait: then the slot is skipped, and recorded.
+    i.starting_deadline = Some(Duration::from_secs(60));
+    i.now = t("2025-03-01T10:01:30Z");
+    assert_eq!(
+        plan_slots(&c, &i).skip,
+        Some((t("2025-03-01T10:00:00Z"), reasons::MISSED_DEADLINE))
+    );
+    i.starting_deadline = None;
+    // Once the child is seen finished, the slot runs (late, within the hour).
+    i.active = &[];
+    i.now = t("2025-03-01T10:00:20Z");
+    let p = plan_slots(&c, &i);
+    assert_eq!(p.runs.len(), 1);
+    assert_eq!(p.runs[0].at, t("2025-03-01T10:00:00Z"));
 }
