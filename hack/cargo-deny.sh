@@ -27,11 +27,13 @@ if [[ ! -x "$deny" ]] || [[ "$("$deny" --version 2>/dev/null)" != "cargo-deny $v
   echo "installed cargo-deny $version in $((SECONDS - start)) s" >&2
 fi
 
+# Errors only (`--log-level error`): the duplicate-version warnings of deny.toml's `bans` are
+# shown by `.venv/cargo-tools/bin/cargo-deny check bans`.
 # cargo-deny reads the crate graph through `cargo metadata`, which needs every crate of
 # Cargo.lock (all platforms) downloaded; a no-op when they are.
 cargo fetch --locked --quiet
 
 if [[ "${1:-}" == "advisories" ]]; then
-  exec "$deny" --locked check --hide-inclusion-graph advisories
+  exec "$deny" --log-level error --locked check --hide-inclusion-graph advisories
 fi
-exec "$deny" --offline --locked check --hide-inclusion-graph licenses bans sources
+exec "$deny" --log-level error --offline --locked check --hide-inclusion-graph licenses bans sources
