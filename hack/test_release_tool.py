@@ -199,7 +199,7 @@ def test_check_tag(tree):
 
 def test_the_workflows_are_pinned():
     files = sorted((ROOT / ".github/workflows").glob("*.yml"))
-    assert {f.name for f in files} == {"ci.yml", "release.yml"}
+    assert {"ci.yml", "release.yml"} <= {f.name for f in files}
     assert rt.check_workflows(files) == []
 
 
