@@ -16,8 +16,8 @@ tag in Chart.yaml's `artifacthub.io/images` and in the Dockerfile's example, the
 lines of README.md and docs/install.md, and a section of CHANGELOG.md. `bump` (run by
 hack/bump-version.sh) sets all of them.
 
-`artifacts`, `changelog-section` and `check-tag`'s tag test use only the standard library, so
-release.yml runs them with any python3.
+`artifacts` and `changelog-section` use only the standard library (no PyYAML, no tomllib), so
+release.yml runs them with the runners' python3.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -67,8 +66,14 @@ class Failure(Exception):
 # ---------------------------------------------------------------- sources
 
 
+def toml(text: str) -> dict[str, Any]:
+    import tomllib  # Python 3.11+; `artifacts` and `changelog-section` work without it
+
+    return tomllib.loads(text)
+
+
 def workspace_version() -> str:
-    return tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["version"]
+    return toml((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["version"]
 
 
 def cargo_metadata() -> dict[str, Any]:
@@ -124,7 +129,7 @@ def check_versions(meta: dict[str, Any] | None = None) -> list[str]:
         names.add(p["name"])
         if p["version"] != version:
             problems.append(f"{p['manifest_path']}: {p['name']} has version {p['version']} (use version.workspace = true)")
-    lock = tomllib.loads((ROOT / "Cargo.lock").read_text())
+    lock = toml((ROOT / "Cargo.lock").read_text())
     for p in lock.get("package", []):
         if p["name"] in names and "source" not in p and p["version"] != version:
             problems.append(f"Cargo.lock: {p['name']} {p['version']} (run cargo update --workspace --offline)")
