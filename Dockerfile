@@ -23,6 +23,7 @@ LABEL org.opencontainers.image.title="aliyun-backup-operator" \
       org.opencontainers.image.source="https://github.com/aliyun-backup-operator/aliyun-backup-operator" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /out/aliyun-backup-operator /usr/local/bin/aliyun-backup-operator
+COPY LICENSE NOTICE /usr/share/doc/aliyun-backup-operator/
 USER 65532:65532
 # metrics, health
 EXPOSE 8080 8081

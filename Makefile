@@ -3,9 +3,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test fmt-check clippy test-rust conformance chart-check crds deploy
+.PHONY: test fmt-check clippy test-rust conformance chart-check release-check deny deny-advisories crds deploy
 
-test: fmt-check clippy test-rust conformance chart-check
+test: fmt-check clippy test-rust conformance chart-check release-check
 
 fmt-check:
 	$(CARGO) fmt --all --check
@@ -25,6 +25,18 @@ conformance:
 # Helm lint/render with the real Helm engine, chart assertions, crds/ and deploy/ drift.
 chart-check:
 	bash hack/chart-check.sh
+
+# One version everywhere, changelog, chart README/annotations, helm package + OCI round trip,
+# workflow schema/zizmor/pins, the release tools' tests, cargo-deny (hack/release-check.sh).
+release-check:
+	bash hack/release-check.sh
+
+# Licenses, bans and sources of every crate in Cargo.lock (deny.toml), offline.
+deny:
+	bash hack/cargo-deny.sh
+# RustSec advisories (fetches the advisory database; not in `make test`, run by ci.yml).
+deny-advisories:
+	bash hack/cargo-deny.sh advisories
 
 # Regenerate the generated artifacts.
 crds:
