@@ -442,6 +442,16 @@ async fn drift_is_reported_and_corrected() {
     .await;
     // One configure by the test, one correction by the operator.
     assert_eq!(env.calls("ConfigureBackupPlan"), configures + 2);
+    // The correction's call comes before its events are published: wait for the event.
+    eventually("a DriftDetected event", || async {
+        let r = reasons(&events_for(&env, "drift").await);
+        if r.iter().any(|x| x == "DriftDetected") {
+            Ok(())
+        } else {
+            Err(format!("{r:?}"))
+        }
+    })
+    .await;
     let events = events_for(&env, "drift").await;
     let drift = events
         .iter()

@@ -575,9 +575,53 @@ async fn annotate(env: &Env, name: &str, key: &str, value: &str) {
 /// the set, and the operator refuses a set another object holds.
 #[tokio::test]
 async fn a_set_of_another_objects_task_is_never_adopted() {
+    let (env, _job_a, set_a, set_b) = lost_answer_next_to_an_unresolved_peer(false).await;
+    let api = env.api::<RdsBackup>();
+    let b = wait_for(&api, "b", "CreateOutcomeUnknown", |o| {
+        condition(o, "Stalled")
+            .is_some_and(|c| c.status == "True" && c.reason == "CreateOutcomeUnknown")
+    })
+    .await;
+    let msg = condition(&b, "Stalled").unwrap().message.clone();
+    assert!(msg.contains(&set_b), "{msg}");
+    assert!(!msg.contains(&set_a), "A's set is not a candidate: {msg}");
+    assert!(msg.contains("backup.aliyun.dev/adopt-backup-id"), "{msg}");
+    let s = status(&b);
+    assert_eq!(phase(&b), Some(RdsBackupPhase::Creating));
+    assert!(s.pending_create.is_some(), "the intent stays: {s:#?}");
+    assert_eq!((s.backup_job_id, s.backup_id), (None, None));
+    assert_eq!(
+        env.calls("CreateBackup"),
+        2,
+        "no second create while unknown"
+    );
+
+    // A human names A's set: refused. Then B's own set: adopted.
+    annotate(&env, "b", "backup.aliyun.dev/adopt-backup-id", &set_a).await;
+    let b = wait_for(&api, "b", "AdoptionRefused", |o| {
+        condition(o, "Stalled").is_some_and(|c| c.reason == "AdoptionRefused")
+    })
+    .await;
+    assert_eq!(status(&b).backup_id, None);
+    annotate(&env, "b", "backup.aliyun.dev/adopt-backup-id", &set_b).await;
+    let b = wait_succeeded(&env, "b").await;
+    assert_eq!(status(&b).backup_id.as_deref(), Some(set_b.as_str()));
+    assert_eq!(condition(&b, "Ready").unwrap().reason, "BackupAdopted");
+    assert_eq!(env.calls("CreateBackup"), 2);
+    let mut env = env;
+    env.stop_operator().await;
+}
+
+/// The scenario of [`a_set_of_another_objects_task_is_never_adopted`]: A's task ended unseen
+/// (A holds the task, not yet its set), B's create answer was lost and B's task ended before B
+/// looked. With `auto` the operator may resolve B's lost answer from the evidence.
+/// `(env, A's job, A's set, B's set)`.
+async fn lost_answer_next_to_an_unresolved_peer(auto: bool) -> (Env, String, String, String) {
     let mut env =
         Env::start_with(emulator_config().with_job_duration(Duration::from_secs(30))).await;
-    env.start_operator().await;
+    let mut cfg = env.operator_config();
+    cfg.auto_resolve_lost_creates = auto;
+    env.start_operator_with(cfg).await;
     let api = env.api::<RdsBackup>();
     let within = Duration::from_secs(60);
 
@@ -640,36 +684,66 @@ async fn a_set_of_another_objects_task_is_never_adopted() {
         .map(|(_, b)| b.clone())
         .unwrap();
 
-    let b = wait_for(&api, "b", "CreateOutcomeUnknown", |o| {
-        condition(o, "Stalled")
-            .is_some_and(|c| c.status == "True" && c.reason == "CreateOutcomeUnknown")
-    })
-    .await;
-    let msg = condition(&b, "Stalled").unwrap().message.clone();
-    assert!(msg.contains(&set_b), "{msg}");
-    assert!(!msg.contains(&set_a), "A's set is not a candidate: {msg}");
-    assert!(msg.contains("backup.aliyun.dev/adopt-backup-id"), "{msg}");
-    let s = status(&b);
-    assert_eq!(phase(&b), Some(RdsBackupPhase::Creating));
-    assert!(s.pending_create.is_some(), "the intent stays: {s:#?}");
-    assert_eq!((s.backup_job_id, s.backup_id), (None, None));
-    assert_eq!(
-        env.calls("CreateBackup"),
-        2,
-        "no second create while unknown"
-    );
+    (env, job_a, set_a, set_b)
+}
 
-    // A human names A's set: refused. Then B's own set: adopted.
-    annotate(&env, "b", "backup.aliyun.dev/adopt-backup-id", &set_a).await;
-    let b = wait_for(&api, "b", "AdoptionRefused", |o| {
-        condition(o, "Stalled").is_some_and(|c| c.reason == "AdoptionRefused")
-    })
-    .await;
-    assert_eq!(status(&b).backup_id, None);
-    annotate(&env, "b", "backup.aliyun.dev/adopt-backup-id", &set_b).await;
+/// Issue #26: the same lost answer, resolved without a person. B takes its own set — the only
+/// unclaimed one in its create's window once A's task is resolved to A's set — never A's,
+/// and no second backup is made.
+#[tokio::test]
+async fn a_lost_answer_next_to_an_unresolved_peer_is_resolved_without_a_person() {
+    let (mut env, _job_a, set_a, set_b) = lost_answer_next_to_an_unresolved_peer(true).await;
     let b = wait_succeeded(&env, "b").await;
-    assert_eq!(status(&b).backup_id.as_deref(), Some(set_b.as_str()));
-    assert_eq!(condition(&b, "Ready").unwrap().reason, "BackupAdopted");
-    assert_eq!(env.calls("CreateBackup"), 2);
+    let s = status(&b);
+    assert_eq!(s.backup_id.as_deref(), Some(set_b.as_str()));
+    assert_ne!(s.backup_id.as_deref(), Some(set_a.as_str()));
+    assert_eq!(s.pending_create, None);
+    assert_eq!(
+        condition(&b, "Ready").unwrap().reason,
+        "CreateOutcomeResolved"
+    );
+    assert_eq!(env.calls("CreateBackup"), 2, "one backup per object");
+    env.stop_operator().await;
+}
+
+/// Issue #26, as users met it: the answer of a quick backup's `CreateBackup` is lost (the
+/// backup runs and ends before anyone looks), and more backups of the same instance follow.
+/// Nobody is paged: the first object takes its own set, and the next ones are not held up.
+#[tokio::test]
+async fn a_lost_answer_of_a_quick_backup_never_holds_up_the_instance() {
+    let mut env =
+        Env::start_with(emulator_config().with_job_duration(Duration::from_secs(0))).await;
+    env.start_operator().await;
+    let within = Duration::from_secs(60);
+    env.emulator
+        .inject_fault(Fault::hold(Some("CreateBackup"), "first-create").times(1));
+    create(&env, &backup("first", "rm-demo01")).await;
+    tokio::time::timeout(within, env.emulator.wait_held("first-create"))
+        .await
+        .unwrap();
+    env.emulator.release(
+        "first-create",
+        Release::LoseAnswer {
+            code: "InternalError".into(),
+            http_status: 500,
+        },
+    );
+    create(&env, &backup("second", "rm-demo01")).await;
+    create(&env, &backup("third", "rm-demo01")).await;
+    let mut sets = Vec::new();
+    for name in ["first", "second", "third"] {
+        let o = wait_succeeded(&env, name).await;
+        sets.push(status(&o).backup_id.unwrap());
+    }
+    let first = wait_succeeded(&env, "first").await;
+    assert_eq!(
+        condition(&first, "Ready").unwrap().reason,
+        "CreateOutcomeResolved"
+    );
+    sets.sort();
+    sets.dedup();
+    assert_eq!(sets.len(), 3, "one set per object: {sets:?}");
+    assert_eq!(env.calls("CreateBackup"), 3, "one backup per object");
+    assert_eq!(cloud_tasks(&env).len(), 3);
     env.stop_operator().await;
 }

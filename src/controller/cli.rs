@@ -43,6 +43,20 @@ pub struct RunArgs {
     )]
     pub paused_namespaces: Vec<String>,
 
+    /// Resolve the operator's own lost `CreateBackup` answers from the evidence (the one
+    /// unclaimed manual backup set of the instance that started inside the create's window with
+    /// its parameters; `docs/architecture.md#exactly-once`). `false`: such an object stops at
+    /// `CreateOutcomeUnknown` for a person to decide. A namespace can turn it off with the
+    /// annotation `backup.aliyun.dev/auto-resolve-lost-creates: "false"`.
+    #[arg(
+        long,
+        env = "AUTO_RESOLVE_LOST_CREATES",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub auto_resolve_lost_creates: bool,
+
     /// Deletion policy of objects whose `spec.deletionPolicy` and namespace annotation
     /// `backup.aliyun.dev/default-deletion-policy` are unset.
     #[arg(
@@ -198,6 +212,7 @@ impl RunArgs {
             namespaces,
             selector,
             paused_namespaces,
+            auto_resolve_lost_creates: self.auto_resolve_lost_creates,
             default_deletion_policy,
             metrics_addr: Some(self.metrics_addr),
             health_addr: Some(self.health_addr),

@@ -1,6 +1,6 @@
 //! Shared state of all controllers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +38,9 @@ pub struct Context {
     pub selector: Option<String>,
     /// Namespaces whose objects are paused (`--paused-namespace`).
     pub paused_namespaces: Vec<String>,
+    /// Resolve the operator's own lost create answers from the evidence
+    /// (`--auto-resolve-lost-creates`; a namespace may turn it off).
+    pub auto_resolve_lost_creates: bool,
     /// The deletion policy of objects whose spec and namespace set none.
     pub default_deletion_policy: DeletionPolicy,
     /// Cached namespace annotations (`backup.aliyun.dev/default-deletion-policy`).
@@ -255,22 +258,36 @@ impl ProgressGate {
 /// objects; cleanup always reads it fresh.
 pub const NAMESPACE_DEFAULTS_TTL: Duration = Duration::from_secs(30);
 
-/// The `backup.aliyun.dev/default-deletion-policy` annotation of each namespace, read with a
-/// GET of the Namespace and cached for [`NAMESPACE_DEFAULTS_TTL`] (a handful of namespaces: a
-/// GET per namespace and TTL, not per object).
+/// The operator's annotations of each namespace (`backup.aliyun.dev/default-deletion-policy`,
+/// `backup.aliyun.dev/auto-resolve-lost-creates`), read with a GET of the Namespace and cached
+/// for [`NAMESPACE_DEFAULTS_TTL`] (a handful of namespaces: a GET per namespace and TTL, not per
+/// object).
 #[derive(Debug, Default)]
 pub struct NamespaceDefaults {
-    inner: Mutex<HashMap<String, (Instant, Option<String>)>>,
+    inner: Mutex<HashMap<String, (Instant, Option<BTreeMap<String, String>>)>>,
 }
 
 impl NamespaceDefaults {
-    /// The annotation's value on namespace `ns` (`None` when unset). `fresh` skips the cache.
-    /// Without permission to read Namespaces (a namespace-scoped install without the
-    /// ClusterRole the chart ships) the annotation counts as unset, and a warning is logged.
+    /// The `default-deletion-policy` annotation's value on namespace `ns` (`None` when unset).
+    /// `fresh` skips the cache.
     pub async fn deletion_policy(
         &self,
         client: &Client,
         ns: &str,
+        fresh: bool,
+    ) -> Result<Option<String>> {
+        self.annotation(client, ns, ANNOTATION_DEFAULT_DELETION_POLICY, fresh)
+            .await
+    }
+
+    /// The value of annotation `key` on namespace `ns` (`None` when unset). `fresh` skips the
+    /// cache. Without permission to read Namespaces (a namespace-scoped install without the
+    /// ClusterRole the chart ships) the annotations count as unset, and a warning is logged.
+    pub async fn annotation(
+        &self,
+        client: &Client,
+        ns: &str,
+        key: &str,
         fresh: bool,
     ) -> Result<Option<String>> {
         if !fresh {
@@ -278,29 +295,26 @@ impl NamespaceDefaults {
             if let Some((at, value)) = map.get(ns)
                 && at.elapsed() < NAMESPACE_DEFAULTS_TTL
             {
-                return Ok(value.clone());
+                return Ok(value.as_ref().and_then(|a| a.get(key).cloned()));
             }
         }
         let api: Api<Namespace> = Api::all(client.clone());
         let value = match api.get_opt(ns).await {
-            Ok(n) => n.and_then(|n| {
-                n.metadata
-                    .annotations
-                    .and_then(|mut a| a.remove(ANNOTATION_DEFAULT_DELETION_POLICY))
-            }),
+            Ok(n) => n.and_then(|n| n.metadata.annotations),
             Err(kube::Error::Api(e)) if e.code == 403 => {
                 tracing::warn!(
                     namespace = ns,
-                    "cannot read the Namespace (forbidden); its {ANNOTATION_DEFAULT_DELETION_POLICY} \
-                     annotation is ignored"
+                    "cannot read the Namespace (forbidden); its backup.aliyun.dev annotations \
+                     are ignored"
                 );
                 None
             }
             Err(e) => return Err(Error::from(e)),
         };
+        let out = value.as_ref().and_then(|a| a.get(key).cloned());
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(ns.to_string(), (Instant::now(), value.clone()));
-        Ok(value)
+        map.insert(ns.to_string(), (Instant::now(), value));
+        Ok(out)
     }
 }
 

@@ -63,6 +63,8 @@ pub struct OperatorConfig {
     pub selector: Option<String>,
     /// Namespaces whose objects are paused (`--paused-namespace`).
     pub paused_namespaces: Vec<String>,
+    /// Resolve lost create answers from the evidence (`--auto-resolve-lost-creates`).
+    pub auto_resolve_lost_creates: bool,
     /// The deletion policy of objects whose spec and namespace set none
     /// (`--default-deletion-policy`).
     pub default_deletion_policy: crate::crd::DeletionPolicy,
@@ -113,6 +115,7 @@ impl Default for OperatorConfig {
             namespaces: Vec::new(),
             selector: None,
             paused_namespaces: Vec::new(),
+            auto_resolve_lost_creates: true,
             default_deletion_policy: crate::crd::DeletionPolicy::Retain,
             metrics_addr: None,
             health_addr: None,
@@ -281,6 +284,7 @@ pub async fn start(config: OperatorConfig, client: Client) -> Result<OperatorHan
         namespaces: config.namespaces.clone(),
         selector: config.selector.clone(),
         paused_namespaces: config.paused_namespaces.clone(),
+        auto_resolve_lost_creates: config.auto_resolve_lost_creates,
         default_deletion_policy: config.default_deletion_policy,
         namespace_defaults: context::NamespaceDefaults::default(),
         caches: cache::Caches::default(),

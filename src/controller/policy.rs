@@ -129,6 +129,28 @@ pub async fn deletion_policy<K: ManagedResource>(
     ))
 }
 
+/// Whether the operator's own lost create answers of `obj` may be resolved from the evidence:
+/// `--auto-resolve-lost-creates` (default on) and no false spelling in the namespace annotation
+/// `backup.aliyun.dev/auto-resolve-lost-creates` (read from a short cache).
+pub async fn auto_resolve_lost_creates<K: ManagedResource>(obj: &K, ctx: &Context) -> Result<bool> {
+    if !ctx.auto_resolve_lost_creates {
+        return Ok(false);
+    }
+    let Some(ns) = obj.namespace() else {
+        return Ok(true);
+    };
+    let value = ctx
+        .namespace_defaults
+        .annotation(
+            &ctx.client,
+            &ns,
+            crate::crd::ANNOTATION_AUTO_RESOLVE_LOST_CREATES,
+            false,
+        )
+        .await?;
+    Ok(!value.as_deref().is_some_and(crate::crd::falsy))
+}
+
 /// When a one-shot backup with `spec.timeout` must have ended: its creation plus the timeout
 /// (`None` without a timeout). `Err` says what is wrong with the timeout.
 pub fn deadline(

@@ -65,7 +65,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::plan::{
     AdoptId, BACKUP_JOB_EXISTS, CleanupStep, INCORRECT_BACKUP_SET_STATE, Peers, Resolution, Step,
-    adoption_holder, adoption_refused_message, candidate_sets, create_not_executed,
+    adoption_holder, adoption_refused_message, candidate_sets, create_not_executed, create_window,
     describe_backups_start_time, observe_task, outcome_unknown_message, peers, pick_task,
     plan_cleanup, plan_cleanup_managed, reasons, record_adopted_set, record_backup_set,
     resolve_intent, same_instance, task_ended, terminal_health, validate, validate_adoption,
@@ -279,8 +279,10 @@ async fn load_claims(w: &mut Work<'_>, ctx: &Context) -> Result<Option<Claims>> 
         Step::AdoptExisting(id) => adoption_holder(&uid, id, &all),
         _ => None,
     };
+    let mut peers = peers(&uid, &w.obj.spec, &all);
+    peers.auto_resolve = policy::auto_resolve_lost_creates(w.obj, ctx).await?;
     Ok(Some(Claims {
-        peers: peers(&uid, &w.obj.spec, &all),
+        peers,
         step,
         adopt: adopt_backup_id(me.metadata.annotations.as_ref()).map(str::to_string),
         holder,
@@ -433,7 +435,56 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Ado
         .checked_sub(jiff::SignedDuration::from_secs(60))
         .unwrap_or(started_at);
     let candidates = candidate_sets(&sets, peers, not_before);
-    Adoption::Unresolved(resolve_intent(&candidates, &unresolved_peers))
+    // The parameters the create was sent with (the spec is immutable).
+    let request = validate(&w.obj.spec).unwrap_or_default();
+    let resolution = resolve_intent(
+        &candidates,
+        &unresolved_peers,
+        create_window(started_at),
+        &request,
+        peers.auto_resolve,
+    );
+    if let Resolution::Resolved { backup_id } = &resolution
+        && let Some(set) = sets.iter().find(|s| &s.backup_id == backup_id)
+    {
+        let now = jiff::Timestamp::now();
+        let sent = w
+            .status
+            .pending_create
+            .as_ref()
+            .map(|p| p.started_at.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        record_backup_set(&mut w.status, set, now);
+        w.status.pending_create = None;
+        w.status.cloud_status = Some(TaskState::Finished.as_str().into());
+        let failed = set
+            .backup_status
+            .as_deref()
+            .is_some_and(|s| !s.eq_ignore_ascii_case("Success"));
+        let health = if failed {
+            w.status.phase = Some(RdsBackupPhase::Failed);
+            Health::stalled(
+                reasons::BACKUP_FAILED,
+                format!(
+                    "the answer of CreateBackup (sent at {sent}) was lost; its backup set \
+                     {backup_id} (the only candidate on instance {instance}) reports {:?}",
+                    set.backup_status.as_deref().unwrap_or_default()
+                ),
+            )
+        } else {
+            Health::ready(
+                reasons::CREATE_OUTCOME_RESOLVED,
+                format!(
+                    "the answer of CreateBackup (sent at {sent}) was lost; backup set {backup_id} \
+                     is the only unclaimed manual set of instance {instance} that started within \
+                     the create's window, made with its parameters, while no other create was \
+                     unresolved there: it is this object's"
+                ),
+            )
+        };
+        return Adoption::Adopted(Outcome::requeue(health, w.timing.resync));
+    }
+    Adoption::Unresolved(resolution)
 }
 
 /// The outcome of an intent that cannot be resolved now (`WaitForPeers`: progressing, look
@@ -455,7 +506,8 @@ fn hold_intent(w: &mut Work<'_>, resolution: &Resolution) -> Outcome {
             ),
             w.timing.wait,
         ),
-        Resolution::Unknown { candidates } => {
+        Resolution::Unknown { .. } | Resolution::Resolved { .. } => {
+            let candidates = &resolution.candidates();
             let started = w
                 .status
                 .pending_create
@@ -562,6 +614,16 @@ async fn create_or_adopt(
             name = %w.name,
             "no task or backup set of the earlier create attempt found; creating"
         );
+        // The intent's time is the window in which this create's set will start: it is
+        // renewed (durably) before the call is sent again.
+        if let Some(p) = w.status.pending_create.as_mut() {
+            p.started_at = Time(jiff::Timestamp::now());
+        }
+        w.commit(&Health::progressing(
+            reasons::CREATING,
+            format!("creating a backup of instance {}", w.obj.spec.instance()),
+        ))
+        .await?;
     } else {
         if let Some(other) = &peers.unresolved {
             w.status.phase = Some(RdsBackupPhase::Pending);
@@ -913,8 +975,10 @@ async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Re
                             .await?
                             .unwrap_or_default();
                     let uid = obj.metadata.uid.clone().unwrap_or_default();
-                    let outcome =
-                        act_cleanup(&mut w, rds.as_ref(), peers(&uid, &obj.spec, &all)).await;
+                    let mut peers = peers(&uid, &obj.spec, &all);
+                    peers.auto_resolve =
+                        policy::auto_resolve_lost_creates(obj.as_ref(), ctx).await?;
+                    let outcome = act_cleanup(&mut w, rds.as_ref(), peers).await;
                     w.note_credentials(ctx, &target);
                     return work::finish(&mut w, ctx, outcome).await;
                 }
@@ -942,7 +1006,10 @@ async fn act_cleanup(w: &mut Work<'_>, rds: &dyn RdsApi, mut peers: Peers) -> Ou
             CleanupStep::ResolveIntent => match try_adopt(w, rds, &mut peers).await {
                 Adoption::Adopted(_) => w.status.phase = Some(RdsBackupPhase::Deleting),
                 Adoption::Unresolved(Resolution::NotCreated) => return Outcome::finished(),
-                Adoption::Unresolved(Resolution::Unknown { candidates }) => {
+                Adoption::Unresolved(
+                    r @ (Resolution::Unknown { .. } | Resolution::Resolved { .. }),
+                ) => {
+                    let candidates = r.candidates();
                     // No set is provably ours: deleting one on a guess could destroy another
                     // backup. Let go and say what stays.
                     return Outcome::finished().note(

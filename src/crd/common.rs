@@ -77,6 +77,12 @@ pub const TRUE_SPELLINGS: [&str; 4] = ["true", "yes", "on", "1"];
 /// around ignored): `false`, `no`, `off`, `0` and the empty value.
 pub const FALSE_SPELLINGS: [&str; 5] = ["false", "no", "off", "0", ""];
 
+/// Namespace annotation: `"false"` (any false spelling, [`falsy`]) turns off the automatic
+/// resolution of lost create answers for the namespace's objects (they stop at
+/// `CreateOutcomeUnknown` for a person to decide, as with `--auto-resolve-lost-creates=false`).
+pub const ANNOTATION_AUTO_RESOLVE_LOST_CREATES: &str =
+    "backup.aliyun.dev/auto-resolve-lost-creates";
+
 /// Annotation that makes the API server refuse to delete the object (the chart's
 /// ValidatingAdmissionPolicy; see `docs/operations.md#deletion-protection`).
 pub const ANNOTATION_DELETION_PROTECTION: &str = "backup.aliyun.dev/deletion-protection";

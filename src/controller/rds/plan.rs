@@ -66,6 +66,9 @@ pub mod reasons {
     pub const CLOUD_CLEANUP_SKIPPED: &str = crate::controller::work::reasons::CLOUD_CLEANUP_SKIPPED;
     /// A create's outcome cannot be proven (see [`super::outcome_unknown_message`]).
     pub const CREATE_OUTCOME_UNKNOWN: &str = "CreateOutcomeUnknown";
+    /// The answer of a create was lost and the evidence named the object's backup set
+    /// (`Resolution::Resolved`).
+    pub const CREATE_OUTCOME_RESOLVED: &str = "CreateOutcomeResolved";
     /// The set named by the adopt annotation (or the task or set named by the spec) is held by
     /// another object.
     pub const ADOPTION_REFUSED: &str = crate::controller::work::reasons::ADOPTION_REFUSED;
@@ -448,6 +451,9 @@ pub struct Peers {
     pub claimed_backups: HashSet<String>,
     /// Another object (`namespace/name`) with an unresolved create intent, if any.
     pub unresolved: Option<String>,
+    /// Lost create answers may be resolved from the evidence ([`Resolution::Resolved`]):
+    /// `--auto-resolve-lost-creates` and the namespace allow it (set by the caller).
+    pub auto_resolve: bool,
     /// Tasks other objects hold whose backup set they have not recorded yet (job id, sorted).
     /// Their sets are claimed too, but nobody knows their `BackupId` until the task is
     /// resolved with `DescribeBackupTasks(BackupJobId)`.
@@ -484,9 +490,18 @@ pub fn peers(me_uid: &str, spec: &RdsBackupSpec, all: &[RdsBackup]) -> Peers {
         if let Some(b) = &s.backup_id {
             p.claimed_backups.insert(b.clone());
         }
+        // An intent whose evidence was ambiguous waits for a person (`CreateOutcomeUnknown`)
+        // and no longer holds up the instance: its candidates are the sets inside its own
+        // window, which later creates cannot enter (issue #26).
+        let awaits_person = s.conditions.iter().any(|c| {
+            c.type_ == crate::crd::CONDITION_STALLED
+                && c.status == "True"
+                && c.reason == reasons::CREATE_OUTCOME_UNKNOWN
+        });
         if s.pending_create.is_some()
             && s.backup_job_id.is_none()
             && s.backup_id.is_none()
+            && !awaits_person
             && p.unresolved.is_none()
         {
             p.unresolved = Some(format!(
@@ -558,29 +573,103 @@ pub enum Resolution {
         /// The unresolved job ids.
         jobs: Vec<String>,
     },
-    /// Finished sets exist that may be ours, but nothing proves it (the task that made them is
-    /// not known): `Stalled/CreateOutcomeUnknown` until a human decides.
+    /// The evidence names one set: the only unclaimed manual set of the instance that started
+    /// inside the create's window, made with the create's parameters, while this object's
+    /// intent was the only unresolved one on the instance (rule 1 of
+    /// `docs/architecture.md#exactly-once`). It is this object's.
+    Resolved {
+        /// `BackupId` of the set.
+        backup_id: String,
+    },
+    /// Finished sets exist that may be ours, but the evidence is ambiguous (several sets in the
+    /// window, or one made with other parameters, or automatic resolution is off):
+    /// `Stalled/CreateOutcomeUnknown` until a person decides.
     Unknown {
         /// `BackupId`s of the candidate sets, oldest first.
         candidates: Vec<String>,
     },
 }
 
-/// Decides an unresolved intent after the search (pure). A set is never adopted on a guess:
-/// without our task's id the operator cannot prove a set is ours.
+impl Resolution {
+    /// The sets that may be the object's (for messages): the candidates, or the resolved set.
+    pub fn candidates(&self) -> Vec<String> {
+        match self {
+            Resolution::Unknown { candidates } => candidates.clone(),
+            Resolution::Resolved { backup_id } => vec![backup_id.clone()],
+            Resolution::NotCreated | Resolution::WaitForPeers { .. } => Vec::new(),
+        }
+    }
+}
+
+/// How long after the intent a set made by the create can have started: the call is sent
+/// right after the intent is written and RDS starts a manual backup at once (a busy instance
+/// refuses with `BackupJobExists`), so its set starts within the call's time plus RDS's start
+/// delay. Five minutes covers a slow answer and a slow start; together with a minute of clock
+/// slack before the intent, this is the window in which a backup started outside the operator
+/// could be taken for ours (the residual risk, `docs/architecture.md#exactly-once`).
+pub const CREATE_WINDOW_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
+/// Clock slack between the operator and RDS, before the intent.
+pub const CREATE_WINDOW_BEFORE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The interval in which the set of a create sent right after an intent recorded at
+/// `started_at` starts: `[started_at − CREATE_WINDOW_BEFORE, started_at + CREATE_WINDOW_AFTER]`.
+pub fn create_window(started_at: jiff::Timestamp) -> (jiff::Timestamp, jiff::Timestamp) {
+    let before = jiff::SignedDuration::try_from(CREATE_WINDOW_BEFORE).unwrap_or_default();
+    let after = jiff::SignedDuration::try_from(CREATE_WINDOW_AFTER).unwrap_or_default();
+    (
+        started_at.checked_sub(before).unwrap_or(started_at),
+        started_at.checked_add(after).unwrap_or(started_at),
+    )
+}
+
+/// Whether `set` was made with the parameters of `request` (method, and type where both say).
+pub fn made_by(set: &CloudBackupSet, request: &CreateBackupRequest) -> bool {
+    let same = |a: Option<&str>, b: Option<&str>| match (a, b) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => true,
+    };
+    // `BackupMethod` defaults to Physical in the API.
+    let method = request.backup_method.as_deref().unwrap_or("Physical");
+    same(Some(method), set.backup_method.as_deref())
+        && same(request.backup_type.as_deref(), set.backup_type.as_deref())
+}
+
+/// Decides an unresolved intent after the search (pure). `candidates` are the unclaimed manual
+/// sets started since the window's start ([`candidate_sets`]); `window` is
+/// [`create_window`] of the intent; `auto` allows the automatic resolution. Only sets inside
+/// the window can be ours: later ones are someone else's, and with none inside the create did
+/// not run. Inside the window, exactly one set made with the request's parameters is ours
+/// ([`Resolution::Resolved`]); anything else is ambiguous.
 pub fn resolve_intent(
     candidates: &[&CloudBackupSet],
     unresolved_peer_jobs: &[String],
+    window: (jiff::Timestamp, jiff::Timestamp),
+    request: &CreateBackupRequest,
+    auto: bool,
 ) -> Resolution {
-    if candidates.is_empty() {
+    let in_window: Vec<&CloudBackupSet> = candidates
+        .iter()
+        .copied()
+        .filter(|b| {
+            b.backup_start_time
+                .as_deref()
+                .and_then(times::from_iso)
+                .is_none_or(|t| t.0 >= window.0 && t.0 <= window.1)
+        })
+        .collect();
+    if in_window.is_empty() {
         Resolution::NotCreated
     } else if !unresolved_peer_jobs.is_empty() {
         Resolution::WaitForPeers {
             jobs: unresolved_peer_jobs.to_vec(),
         }
+    } else if auto && in_window.len() == 1 && made_by(in_window[0], request) {
+        Resolution::Resolved {
+            backup_id: in_window[0].backup_id.clone(),
+        }
     } else {
         Resolution::Unknown {
-            candidates: candidates.iter().map(|b| b.backup_id.clone()).collect(),
+            candidates: in_window.iter().map(|b| b.backup_id.clone()).collect(),
         }
     }
 }

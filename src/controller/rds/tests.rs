@@ -378,14 +378,67 @@ async fn an_unknown_outcome_with_nothing_found_creates_again_under_the_same_inte
         [
             "call DescribeBackupTasks",
             "call DescribeBackups",
+            "write",
             "call CreateBackup",
             "call DescribeBackupTasks",
             "write",
             "event BackupCreated"
         ],
-        "no second intent write: the recorded one covers the retry"
+        "the intent is renewed (durably) before the create is sent again"
     );
-    assert_eq!(rec.writes()[0].backup_job_id.as_deref(), Some("j2"));
+    // Its time moved to this send: the window in which this create's set can start.
+    let renewed = rec.writes()[0].pending_create.clone().unwrap();
+    assert_eq!(renewed.token, "t", "the same intent");
+    assert!(renewed.started_at.0 > with_intent().pending_create.unwrap().started_at.0);
+    assert_eq!(rec.writes()[1].backup_job_id.as_deref(), Some("j2"));
+}
+
+/// Issue #26: a lost answer whose task finished unseen is resolved without a person when the
+/// evidence names one set: the only unclaimed manual set inside the create's window, made with
+/// the create's parameters, while this intent is the only unresolved one on the instance.
+#[tokio::test]
+async fn a_lost_answer_is_resolved_by_the_one_set_in_the_window() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then("DescribeBackupTasks", Ok(tasks(vec![])))
+        .then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])));
+    let mut c = claims(Step::Adopt);
+    c.peers.auto_resolve = true;
+    let (rec, next, log) = create(&obj(Some(with_intent())), script, c).await;
+    assert!(!log.calls().contains(&"CreateBackup".to_string()));
+    let last = rec.writes().pop().unwrap();
+    assert_eq!(last.pending_create, None, "resolved");
+    assert_eq!(last.backup_id.as_deref(), Some("b1"));
+    assert_eq!(last.phase, Some(RdsBackupPhase::Succeeded));
+    assert_eq!(reason(&last), reasons::CREATE_OUTCOME_RESOLVED);
+    assert!(matches!(next, Next::After(_)));
+
+    // A set outside the window is someone else's: the create did not run, so it is sent.
+    let log = Log::default();
+    let mut late = set("b9", "Enabled");
+    late.backup_start_time = Some("2026-11-30T10:30:00Z".into());
+    let script = Script::new(&log)
+        .then("DescribeBackupTasks", Ok(tasks(vec![])))
+        .then("DescribeBackups", Ok(sets(vec![late])))
+        .then(
+            "CreateBackup",
+            Ok(CreateBackupResponse {
+                backup_job_id: "j3".into(),
+                ..CreateBackupResponse::default()
+            }),
+        )
+        .then(
+            "DescribeBackupTasks",
+            Ok(tasks(vec![task("j3", "Uploading", None)])),
+        );
+    let mut c = claims(Step::Adopt);
+    c.peers.auto_resolve = true;
+    let (rec, _, log) = create(&obj(Some(with_intent())), script, c).await;
+    assert!(log.calls().contains(&"CreateBackup".to_string()));
+    assert_eq!(
+        rec.writes().last().unwrap().backup_job_id.as_deref(),
+        Some("j3")
+    );
 }
 
 #[tokio::test]

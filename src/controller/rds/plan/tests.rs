@@ -324,35 +324,80 @@ fn peers_list_open_jobs_whose_sets_are_not_recorded_yet() {
 }
 
 #[test]
-fn an_intent_is_never_resolved_by_guessing_a_set() {
+fn an_intent_is_resolved_only_by_unambiguous_evidence() {
+    let physical = |id: &str, start: &str| CloudBackupSet {
+        backup_method: Some("Physical".into()),
+        ..set(id, start)
+    };
     let sets = [
-        set("s1", "2026-01-01T10:00:30Z"),
-        set("s2", "2026-01-01T10:01:00Z"),
+        physical("s1", "2026-01-01T10:00:30Z"),
+        physical("s2", "2026-01-01T10:01:00Z"),
+        CloudBackupSet {
+            backup_method: Some("Snapshot".into()),
+            ..set("snap", "2026-01-01T10:00:40Z")
+        },
+        physical("late", "2026-01-01T10:30:00Z"),
     ];
-    let refs: Vec<&CloudBackupSet> = sets.iter().collect();
+    let [s1, s2, snap, late] = [&sets[0], &sets[1], &sets[2], &sets[3]];
+    let intent: jiff::Timestamp = "2026-01-01T10:00:20Z".parse().unwrap();
+    let window = create_window(intent);
+    let request = CreateBackupRequest {
+        db_instance_id: "rm-1".into(),
+        backup_method: Some("Physical".into()),
+        ..CreateBackupRequest::default()
+    };
+    let resolve = |c: &[&CloudBackupSet], peers: &[String], auto: bool| {
+        resolve_intent(c, peers, window, &request, auto)
+    };
     // Nothing that could be ours: the create did not run.
-    assert_eq!(resolve_intent(&[], &[]), Resolution::NotCreated);
-    assert_eq!(resolve_intent(&[], &["7".into()]), Resolution::NotCreated);
+    assert_eq!(resolve(&[], &[], true), Resolution::NotCreated);
+    assert_eq!(resolve(&[], &["7".into()], true), Resolution::NotCreated);
+    // A set that started after the window is someone else's: ours did not run.
+    assert_eq!(resolve(&[late], &[], true), Resolution::NotCreated);
     // A peer's finished task whose set is not known yet may own a candidate: wait.
     assert_eq!(
-        resolve_intent(&refs[..1], &["7".into()]),
+        resolve(&[s1], &["7".into()], true),
         Resolution::WaitForPeers {
             jobs: vec!["7".into()]
         }
     );
-    // One or more unclaimed sets and no task id: unknown, even with a single candidate.
+    // The one set in the window, with the request's parameters: ours (issue #26) ...
     assert_eq!(
-        resolve_intent(&refs[..1], &[]),
+        resolve(&[s1, late], &[], true),
+        Resolution::Resolved {
+            backup_id: "s1".into()
+        }
+    );
+    // ... but not with automatic resolution off (the namespace or the flag).
+    assert_eq!(
+        resolve(&[s1], &[], false),
         Resolution::Unknown {
             candidates: vec!["s1".into()]
         }
     );
+    // Ambiguous: two sets in the window, or one made with other parameters.
     assert_eq!(
-        resolve_intent(&refs, &[]),
+        resolve(&[s1, s2], &[], true),
         Resolution::Unknown {
             candidates: vec!["s1".into(), "s2".into()]
         }
     );
+    assert_eq!(
+        resolve(&[snap], &[], true),
+        Resolution::Unknown {
+            candidates: vec!["snap".into()]
+        }
+    );
+    assert_eq!(
+        resolve(&[s1, snap], &[], true),
+        Resolution::Unknown {
+            candidates: vec!["s1".into(), "snap".into()]
+        }
+    );
+    // The window: a minute of slack before the intent, five minutes after.
+    let (from, to) = window;
+    assert_eq!(from, "2026-01-01T09:59:20Z".parse().unwrap());
+    assert_eq!(to, "2026-01-01T10:05:20Z".parse().unwrap());
 }
 
 #[test]
