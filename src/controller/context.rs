@@ -264,8 +264,11 @@ pub const NAMESPACE_DEFAULTS_TTL: Duration = Duration::from_secs(30);
 /// object).
 #[derive(Debug, Default)]
 pub struct NamespaceDefaults {
-    inner: Mutex<HashMap<String, (Instant, Option<BTreeMap<String, String>>)>>,
+    inner: Mutex<HashMap<String, (Instant, Option<Annotations>)>>,
 }
+
+/// A namespace's annotations.
+type Annotations = BTreeMap<String, String>;
 
 impl NamespaceDefaults {
     /// The `default-deletion-policy` annotation's value on namespace `ns` (`None` when unset).
