@@ -543,3 +543,10 @@ def test_gitops_files_are_what_the_docs_and_the_patch_show():
             assert e[field].count("(") == e[field].count(")"), (e["kind"], field)
     shown = [b["spec"]["healthCheckExprs"] for b in blocks if isinstance(b, dict) and "healthCheckExprs" in b.get("spec", {})]
     assert shown == [exprs], "docs/gitops.md embeds files/flux-healthcheckexprs.yaml"
+
+
+def test_auto_resolve_lost_creates_is_on_by_default_and_can_be_turned_off(default):
+    # On by default: the operator's own default applies (no variable).
+    assert "AUTO_RESOLVE_LOST_CREATES" not in env(default)
+    e = env(render({"autoResolveLostCreates": False}))
+    assert e["AUTO_RESOLVE_LOST_CREATES"]["value"] == "false"

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use aliyun_backup_operator::controller::kind::Tracked;
 use aliyun_backup_operator::crd::{
-    DbsBackupPlan, DbsBackupPlanPhase, HbrBackupJob, HbrBackupJobPhase, RdsBackup, RdsBackupPhase,
-    RdsBackupSetDetails,
+    DbsBackupPlan, DbsBackupPlanPhase, HbrBackupJob, HbrBackupJobPhase, HbrBackupSchedule,
+    RdsBackup, RdsBackupPhase, RdsBackupSchedule, RdsBackupSetDetails,
 };
 use aliyun_emulator::{EmulatorConfig, Fault, Release};
 use common::*;
@@ -121,6 +121,21 @@ fn dbs(name: &str, plan_name: &str, instance: &str) -> DbsBackupPlan {
             "backupObjects": [ { "dbName": "orders" } ],
             "schedule": { "strategyType": "simple", "days": ["Monday"], "startTime": "18:30" },
             "storage": { "type": "system", "retentionDays": 30 }
+        }
+    }))
+    .unwrap()
+}
+
+/// A schedule of `kind` that makes one child at once (`runOnCreate`) and no other during the
+/// run (1 January only).
+fn schedule<K: serde::de::DeserializeOwned>(kind: &str, name: &str, child: Value) -> K {
+    serde_json::from_value(json!({
+        "apiVersion": "backup.aliyun.dev/v1alpha1",
+        "kind": kind,
+        "metadata": { "name": name, "namespace": NS },
+        "spec": {
+            "schedule": "0 0 1 1 *", "runOnCreate": true, "concurrencyPolicy": "Forbid",
+            "template": { "spec": child }
         }
     }))
     .unwrap()
@@ -473,22 +488,52 @@ async fn kill_at(env: &mut Env, point: &KillPoint, id: &str) -> bool {
 }
 
 /// Creates one wave's objects.
-async fn create_wave(env: &Env, wave: u32) -> usize {
+/// Creates a wave of objects (their schedules' children come from the operator).
+async fn create_wave(env: &Env, wave: u32) {
     let pp = PostParams::default();
-    let mut n = 0;
     for i in 0..RDS_INSTANCES {
         for k in 0..RDS_PER_INSTANCE {
             let o = rds(&format!("rds-w{wave}-{i}-{k}"), &rds_instance(wave, i), k);
             env.api::<RdsBackup>().create(&pp, &o).await.unwrap();
-            n += 1;
         }
     }
     for i in 0..ECS_INSTANCES {
         for k in 0..HBR_PER_INSTANCE {
             let o = hbr(&format!("hbr-w{wave}-{i}-{k}"), &ecs_instance(wave, i));
             env.api::<HbrBackupJob>().create(&pp, &o).await.unwrap();
-            n += 1;
         }
+    }
+    // A schedule per instance whose runOnCreate child is one more backup of the instance (its
+    // cron never comes round during the run): a crash around the child's create must not make
+    // a second child or a second backup.
+    for i in 0..RDS_INSTANCES {
+        let o = schedule(
+            "RdsBackupSchedule",
+            &format!("rsched-w{wave}-{i}"),
+            json!({
+                "region": "cn-hangzhou", "credentialsRef": { "name": CREDS },
+                "dbInstanceId": rds_instance(wave, i),
+            }),
+        );
+        env.api::<RdsBackupSchedule>()
+            .create(&pp, &o)
+            .await
+            .unwrap();
+    }
+    for i in 0..ECS_INSTANCES {
+        let o = schedule(
+            "HbrBackupSchedule",
+            &format!("hsched-w{wave}-{i}"),
+            json!({
+                "region": "cn-hangzhou", "credentialsRef": { "name": CREDS },
+                "sourceType": "UDM_ECS", "instanceId": ecs_instance(wave, i), "retention": 7,
+                "detail": { "doCopy": false, "snapshotGroup": true }
+            }),
+        );
+        env.api::<HbrBackupSchedule>()
+            .create(&pp, &o)
+            .await
+            .unwrap();
     }
     for k in 0..DBS_PLANS {
         // Pairs share a plan name: a plan of the same name held by another object is not ours.
@@ -498,9 +543,7 @@ async fn create_wave(env: &Env, wave: u32) -> usize {
             &rds_instance(wave, k % RDS_INSTANCES),
         );
         env.api::<DbsBackupPlan>().create(&pp, &o).await.unwrap();
-        n += 1;
     }
-    n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -541,11 +584,11 @@ async fn exactly_once_survives_kills_lost_answers_and_faults() {
         .inject_fault(Fault::error(None, "Throttling.User", 400).with_rate(0.05));
 
     let started = Instant::now();
-    let (mut objects, mut points, mut hits, mut checks) = (0, 0, 0, 0);
+    let (mut points, mut hits, mut checks) = (0, 0, 0);
     let mut wave = 0;
     while points < kills {
         env.start_operator().await;
-        objects += create_wave(&env, wave).await;
+        create_wave(&env, wave).await;
         let budget = KILLS_PER_WAVE.min(kills - points);
         for k in 0..budget {
             let point = choose(&mut rng);
@@ -579,7 +622,16 @@ async fn exactly_once_survives_kills_lost_answers_and_faults() {
     }
 
     // Exactly once: the cloud holds one backup (job, plan) per object.
-    assert_exactly_once(&snapshot(&env).await, seed);
+    let last = snapshot(&env).await;
+    assert_exactly_once(&last, seed);
+    let children = last
+        .rds
+        .iter()
+        .map(|o| &o.metadata)
+        .chain(last.hbr.iter().map(|o| &o.metadata))
+        .filter(|m| m.owner_references.as_ref().is_some_and(|r| !r.is_empty()))
+        .count();
+    let objects = last.rds.len() + last.hbr.len() + last.dbs.len();
     let calls = env.emulator.calls().counts();
     let lost = calls
         .iter()
@@ -592,7 +644,7 @@ async fn exactly_once_survives_kills_lost_answers_and_faults() {
     assert!(lost > 0, "seed {seed}: no create answer was lost");
     println!(
         "crash torture: seed {seed}: {points} kill points ({hits} triggered, the rest killed after {}s of quiet), \
-         {wave} wave(s), {objects} objects, {checks} invariant checks, violations 0, {lost} create answers lost, \
+         {wave} wave(s), {objects} objects ({children} made by schedules), {checks} invariant checks, violations 0, {lost} create answers lost, \
          0 objects needing a person, {:.1} s",
         TRIGGER_WITHIN.as_secs(),
         started.elapsed().as_secs_f64()

@@ -747,3 +747,55 @@ async fn a_lost_answer_of_a_quick_backup_never_holds_up_the_instance() {
     assert_eq!(cloud_tasks(&env).len(), 3);
     env.stop_operator().await;
 }
+
+/// Issue #26 with automatic resolution turned off by the namespace: the object whose answer
+/// was lost waits for a person at `CreateOutcomeUnknown`, naming its set — and the instance's
+/// next backups are not held up behind it.
+#[tokio::test]
+async fn a_namespace_can_turn_automatic_resolution_off_without_holding_up_the_instance() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let mut env =
+        Env::start_with(emulator_config().with_job_duration(Duration::from_secs(0))).await;
+    kube::Api::<Namespace>::all(env.client.clone())
+        .patch(
+            NS,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "annotations": {
+                "backup.aliyun.dev/auto-resolve-lost-creates": "false" } } })),
+        )
+        .await
+        .unwrap();
+    env.start_operator().await;
+    let within = Duration::from_secs(60);
+    env.emulator
+        .inject_fault(Fault::hold(Some("CreateBackup"), "first-create").times(1));
+    create(&env, &backup("first", "rm-demo01")).await;
+    tokio::time::timeout(within, env.emulator.wait_held("first-create"))
+        .await
+        .unwrap();
+    env.emulator.release(
+        "first-create",
+        Release::LoseAnswer {
+            code: "InternalError".into(),
+            http_status: 500,
+        },
+    );
+    let api = env.api::<RdsBackup>();
+    let first = wait_for(&api, "first", "CreateOutcomeUnknown", |o| {
+        condition(o, "Stalled")
+            .is_some_and(|c| c.status == "True" && c.reason == "CreateOutcomeUnknown")
+    })
+    .await;
+    let set = cloud_tasks(&env)[0].1.clone();
+    assert!(
+        condition(&first, "Stalled").unwrap().message.contains(&set),
+        "the message names the candidate"
+    );
+    create(&env, &backup("second", "rm-demo01")).await;
+    let second = wait_succeeded(&env, "second").await;
+    assert_ne!(status(&second).backup_id.as_deref(), Some(set.as_str()));
+    assert_eq!(env.calls("CreateBackup"), 2);
+    let first = api.get("first").await.unwrap();
+    assert_eq!(status(&first).backup_id, None, "never taken on a guess");
+    env.stop_operator().await;
+}

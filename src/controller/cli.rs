@@ -490,6 +490,19 @@ mod tests {
     }
 
     #[test]
+    fn auto_resolve_lost_creates_is_on_unless_turned_off() {
+        assert!(parse(&[]).to_config("d").unwrap().auto_resolve_lost_creates);
+        let off = parse(&["--auto-resolve-lost-creates=false"])
+            .to_config("d")
+            .unwrap();
+        assert!(!off.auto_resolve_lost_creates);
+        let off = parse(&["--auto-resolve-lost-creates", "false"])
+            .to_config("d")
+            .unwrap();
+        assert!(!off.auto_resolve_lost_creates);
+    }
+
+    #[test]
     fn pause_and_deletion_policy_flags() {
         let c = parse(&[]).to_config("d").unwrap();
         assert!(c.paused_namespaces.is_empty());

@@ -442,7 +442,7 @@ async fn try_adopt(w: &mut Work<'_>, rds: &dyn RdsApi, peers: &mut Peers) -> Ado
         &unresolved_peers,
         create_window(started_at),
         &request,
-        peers.auto_resolve,
+        peers.auto_resolve && !plan::awaits_person(&w.status),
     );
     if let Resolution::Resolved { backup_id } = &resolution
         && let Some(set) = sets.iter().find(|s| &s.backup_id == backup_id)

@@ -466,6 +466,17 @@ pub fn same_instance(spec: &RdsBackupSpec, other: &RdsBackupSpec) -> bool {
     spec.region == other.region && spec.instance() == other.instance()
 }
 
+/// Whether the object's intent was judged ambiguous (`Stalled/CreateOutcomeUnknown`): from
+/// then on only a person resolves it (the adopt annotation), never the evidence — other
+/// creates on the instance go ahead meanwhile, so later evidence could mislead.
+pub fn awaits_person(status: &RdsBackupStatus) -> bool {
+    status.conditions.iter().any(|c| {
+        c.type_ == crate::crd::CONDITION_STALLED
+            && c.status == "True"
+            && c.reason == reasons::CREATE_OUTCOME_UNKNOWN
+    })
+}
+
 /// Claims and unresolved intents of the objects other than `me_uid` on the instance of `spec`.
 pub fn peers(me_uid: &str, spec: &RdsBackupSpec, all: &[RdsBackup]) -> Peers {
     let mut p = Peers::default();
@@ -493,15 +504,10 @@ pub fn peers(me_uid: &str, spec: &RdsBackupSpec, all: &[RdsBackup]) -> Peers {
         // An intent whose evidence was ambiguous waits for a person (`CreateOutcomeUnknown`)
         // and no longer holds up the instance: its candidates are the sets inside its own
         // window, which later creates cannot enter (issue #26).
-        let awaits_person = s.conditions.iter().any(|c| {
-            c.type_ == crate::crd::CONDITION_STALLED
-                && c.status == "True"
-                && c.reason == reasons::CREATE_OUTCOME_UNKNOWN
-        });
         if s.pending_create.is_some()
             && s.backup_job_id.is_none()
             && s.backup_id.is_none()
-            && !awaits_person
+            && !awaits_person(s)
             && p.unresolved.is_none()
         {
             p.unresolved = Some(format!(

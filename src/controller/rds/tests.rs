@@ -393,6 +393,34 @@ async fn an_unknown_outcome_with_nothing_found_creates_again_under_the_same_inte
     assert_eq!(rec.writes()[1].backup_job_id.as_deref(), Some("j2"));
 }
 
+/// An intent once judged ambiguous is a person's: later evidence (a candidate gone, say) does
+/// not resolve it, since other creates on the instance went ahead meanwhile.
+#[tokio::test]
+async fn an_ambiguous_intent_stays_with_a_person() {
+    let log = Log::default();
+    let script = Script::new(&log)
+        .then("DescribeBackupTasks", Ok(tasks(vec![])))
+        .then("DescribeBackups", Ok(sets(vec![set("b1", "Enabled")])));
+    let mut status = with_intent();
+    status
+        .conditions
+        .push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: "Stalled".into(),
+            status: "True".into(),
+            reason: reasons::CREATE_OUTCOME_UNKNOWN.into(),
+            message: "candidates b1, b2".into(),
+            last_transition_time: Time(jiff::Timestamp::now()),
+            observed_generation: None,
+        });
+    let mut c = claims(Step::Adopt);
+    c.peers.auto_resolve = true;
+    let (rec, _, log) = create(&obj(Some(status)), script, c).await;
+    assert!(!log.calls().contains(&"CreateBackup".to_string()));
+    let last = rec.writes().pop().unwrap_or_else(with_intent);
+    assert_eq!(last.backup_id, None);
+    assert!(last.pending_create.is_some());
+}
+
 /// Issue #26: a lost answer whose task finished unseen is resolved without a person when the
 /// evidence names one set: the only unclaimed manual set inside the create's window, made with
 /// the create's parameters, while this intent is the only unresolved one on the instance.
