@@ -706,6 +706,25 @@ async fn a_lost_answer_next_to_an_unresolved_peer_is_resolved_without_a_person()
     env.stop_operator().await;
 }
 
+/// Creates `RdsBackup` `name` on rm-demo01 whose `CreateBackup` runs but whose answer is lost
+/// (a 500 after the backup started).
+async fn create_losing_the_answer(env: &Env, name: &str) {
+    let hold = format!("{name}-create");
+    env.emulator
+        .inject_fault(Fault::hold(Some("CreateBackup"), &hold).times(1));
+    create(env, &backup(name, "rm-demo01")).await;
+    tokio::time::timeout(Duration::from_secs(60), env.emulator.wait_held(&hold))
+        .await
+        .unwrap();
+    env.emulator.release(
+        &hold,
+        Release::LoseAnswer {
+            code: "InternalError".into(),
+            http_status: 500,
+        },
+    );
+}
+
 /// Issue #26, as users met it: the answer of a quick backup's `CreateBackup` is lost (the
 /// backup runs and ends before anyone looks), and more backups of the same instance follow.
 /// Nobody is paged: the first object takes its own set, and the next ones are not held up.
@@ -714,20 +733,7 @@ async fn a_lost_answer_of_a_quick_backup_never_holds_up_the_instance() {
     let mut env =
         Env::start_with(emulator_config().with_job_duration(Duration::from_secs(0))).await;
     env.start_operator().await;
-    let within = Duration::from_secs(60);
-    env.emulator
-        .inject_fault(Fault::hold(Some("CreateBackup"), "first-create").times(1));
-    create(&env, &backup("first", "rm-demo01")).await;
-    tokio::time::timeout(within, env.emulator.wait_held("first-create"))
-        .await
-        .unwrap();
-    env.emulator.release(
-        "first-create",
-        Release::LoseAnswer {
-            code: "InternalError".into(),
-            http_status: 500,
-        },
-    );
+    create_losing_the_answer(&env, "first").await;
     create(&env, &backup("second", "rm-demo01")).await;
     create(&env, &backup("third", "rm-demo01")).await;
     let mut sets = Vec::new();
@@ -766,20 +772,7 @@ async fn a_namespace_can_turn_automatic_resolution_off_without_holding_up_the_in
         .await
         .unwrap();
     env.start_operator().await;
-    let within = Duration::from_secs(60);
-    env.emulator
-        .inject_fault(Fault::hold(Some("CreateBackup"), "first-create").times(1));
-    create(&env, &backup("first", "rm-demo01")).await;
-    tokio::time::timeout(within, env.emulator.wait_held("first-create"))
-        .await
-        .unwrap();
-    env.emulator.release(
-        "first-create",
-        Release::LoseAnswer {
-            code: "InternalError".into(),
-            http_status: 500,
-        },
-    );
+    create_losing_the_answer(&env, "first").await;
     let api = env.api::<RdsBackup>();
     let first = wait_for(&api, "first", "CreateOutcomeUnknown", |o| {
         condition(o, "Stalled")

@@ -57,6 +57,19 @@ impl Identity {
     }
 }
 
+/// `Stalled/AdoptionMismatch` for `what` when any field differs ([`mismatch_message`]).
+pub fn mismatch_health(
+    what: &str,
+    mismatches: &[Mismatch],
+) -> Option<crate::controller::conditions::Health> {
+    (!mismatches.is_empty()).then(|| {
+        crate::controller::conditions::Health::stalled(
+            ADOPTION_MISMATCH,
+            mismatch_message(what, mismatches),
+        )
+    })
+}
+
 /// The message of `Stalled/AdoptionMismatch` for `what` (e.g. `plan dbs-1 named by
 /// spec.backupPlanId`).
 pub fn mismatch_message(what: &str, mismatches: &[Mismatch]) -> String {

@@ -662,18 +662,11 @@ async fn adopt_existing(
             w.timing.error_max,
         ));
     };
-    let mismatches = plan::identity_mismatches(&w.obj.spec, &found);
-    if !mismatches.is_empty() {
-        return Ok(Outcome::requeue(
-            Health::stalled(
-                adoption::ADOPTION_MISMATCH,
-                adoption::mismatch_message(
-                    &format!("plan {plan_id} named by spec.backupPlanId"),
-                    &mismatches,
-                ),
-            ),
-            w.timing.error_max,
-        ));
+    let what = format!("plan {plan_id} named by spec.backupPlanId");
+    if let Some(refused) =
+        adoption::mismatch_health(&what, &plan::identity_mismatches(&w.obj.spec, &found))
+    {
+        return Ok(Outcome::requeue(refused, w.timing.error_max));
     }
     if plan::adopt_configures(desired, &found) {
         return record_intent_and_create(w, dbs, desired, password).await;

@@ -94,6 +94,10 @@ impl ManagedResource for HbrBackupJob {
     fn observe_only(&self) -> bool {
         self.spec.management_policy.is_observe_only()
     }
+
+    fn timeout(&self) -> Option<&str> {
+        self.spec.timeout.as_deref()
+    }
 }
 
 kind::tracked!(
@@ -109,19 +113,8 @@ kind::tracked!(
         bytes_total,
         actual_bytes
     ],
-    ended = plan::ended,
-    deadline = deadline
+    ended = plan::ended
 );
-
-/// `spec.timeout` from the object's creation, for every requeue ([`kind::Tracked::deadline`]);
-/// none for an observed object (it is never failed or cancelled) or one being deleted.
-fn deadline(obj: &HbrBackupJob) -> Option<jiff::Timestamp> {
-    policy::object_deadline(
-        obj.spec.timeout.as_deref(),
-        obj.spec.management_policy.is_observe_only(),
-        kube::Resource::meta(obj),
-    )
-}
 
 /// The `HbrBackupJob` controller futures (one per watched namespace).
 pub fn controllers(
@@ -360,18 +353,11 @@ async fn adopt_existing(
             w.timing.error_max,
         ));
     };
-    let mismatches = plan::identity_mismatches(&w.obj.spec, &job);
-    if !mismatches.is_empty() {
-        return Ok(Outcome::requeue(
-            Health::stalled(
-                adoption::ADOPTION_MISMATCH,
-                adoption::mismatch_message(
-                    &format!("job {job_id} named by spec.jobId"),
-                    &mismatches,
-                ),
-            ),
-            w.timing.error_max,
-        ));
+    let what = format!("job {job_id} named by spec.jobId");
+    if let Some(refused) =
+        adoption::mismatch_health(&what, &plan::identity_mismatches(&w.obj.spec, &job))
+    {
+        return Ok(Outcome::requeue(refused, w.timing.error_max));
     }
     w.status.job_id = Some(job.job_id.clone());
     w.status.job_name.clone_from(&job.job_name);

@@ -61,6 +61,11 @@ pub trait ManagedResource:
     fn observe_only(&self) -> bool {
         false
     }
+
+    /// `spec.timeout`, on kinds that have one (a one-shot backup's deadline from its creation).
+    fn timeout(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The status of a kind reconciled through [`Work`](super::work::Work).
@@ -127,7 +132,7 @@ pub trait Tracked: ManagedResource {
     /// has a deadline: every requeue and backoff is clamped to it
     /// ([`super::runtime::requeue`]), so the object is looked at when it passes.
     fn deadline(&self) -> Option<jiff::Timestamp> {
-        None
+        super::policy::object_deadline(self.timeout(), self.observe_only(), self.meta())
     }
 }
 
@@ -135,15 +140,14 @@ pub trait Tracked: ManagedResource {
 /// (`phase`, `conditions`, `observedGeneration`, `lastRequestId`, `pendingCreate`) and the
 /// phases `Failed` and `Deleting`:
 /// `tracked!(Kind, Status, Phase, settled = fn[, completion_time = completion_time]
-/// [, progress = [field, …]][, ended = fn][, deadline = fn])`, where `fn(&Status) -> Option<Health>` is
+/// [, progress = [field, …]][, ended = fn])`, where `fn(&Status) -> Option<Health>` is
 /// [`TrackedStatus::settled_health`], the `progress` fields are those
 /// [`TrackedStatus::clear_progress`] clears and `ended` is [`Tracked::ended`]
-/// (`fn(&Spec, &Status) -> bool`) and `deadline` is [`Tracked::deadline`] (`fn(&Kind) ->
-/// Option<Timestamp>`).
+/// (`fn(&Spec, &Status) -> bool`).
 macro_rules! tracked {
     ($kind:ty, $status:ty, $phase:ident, settled = $settled:path
      $(, completion_time = $ct:ident)? $(, progress = [$($pf:ident),* $(,)?])?
-     $(, ended = $ended:path)? $(, deadline = $deadline:path)?) => {
+     $(, ended = $ended:path)?) => {
         impl $crate::controller::kind::TrackedStatus for $status {
             type Phase = $phase;
             const FAILED: $phase = $phase::Failed;
@@ -206,11 +210,6 @@ macro_rules! tracked {
             $(
                 fn ended(&self, status: &$status) -> bool {
                     $ended(&self.spec, status)
-                }
-            )?
-            $(
-                fn deadline(&self) -> Option<jiff::Timestamp> {
-                    $deadline(self)
                 }
             )?
         }

@@ -116,6 +116,10 @@ impl ManagedResource for RdsBackup {
     fn observe_only(&self) -> bool {
         self.spec.management_policy.is_observe_only()
     }
+
+    fn timeout(&self) -> Option<&str> {
+        self.spec.timeout.as_deref()
+    }
 }
 
 kind::tracked!(
@@ -125,19 +129,8 @@ kind::tracked!(
     settled = plan::settled_health,
     completion_time = completion_time,
     progress = [cloud_status, cloud_progress_status, progress],
-    ended = plan::ended,
-    deadline = deadline
+    ended = plan::ended
 );
-
-/// `spec.timeout` from the object's creation, for every requeue ([`kind::Tracked::deadline`]);
-/// none for an observed object (it is never failed or cancelled) or one being deleted.
-fn deadline(obj: &RdsBackup) -> Option<jiff::Timestamp> {
-    policy::object_deadline(
-        obj.spec.timeout.as_deref(),
-        obj.spec.management_policy.is_observe_only(),
-        kube::Resource::meta(obj),
-    )
-}
 
 /// The `RdsBackup` controller futures (one per watched namespace).
 pub fn controllers(
