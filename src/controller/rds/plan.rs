@@ -466,15 +466,16 @@ pub fn same_instance(spec: &RdsBackupSpec, other: &RdsBackupSpec) -> bool {
     spec.region == other.region && spec.instance() == other.instance()
 }
 
-/// Whether the object's intent was judged ambiguous (`Stalled/CreateOutcomeUnknown`): from
-/// then on only a person resolves it (the adopt annotation), never the evidence — other
-/// creates on the instance go ahead meanwhile, so later evidence could mislead.
+/// Whether the object is `Stalled` (waiting for what only a person can fix: its evidence was
+/// ambiguous, `CreateOutcomeUnknown`, or its Secret, key or permissions are wrong). Such an
+/// object's unresolved intent does not hold up the instance ([`peers`]), and from then on
+/// only a person resolves it (the adopt annotation), never the evidence: other creates on the
+/// instance went ahead meanwhile, so later evidence could mislead.
 pub fn awaits_person(status: &RdsBackupStatus) -> bool {
-    status.conditions.iter().any(|c| {
-        c.type_ == crate::crd::CONDITION_STALLED
-            && c.status == "True"
-            && c.reason == reasons::CREATE_OUTCOME_UNKNOWN
-    })
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == crate::crd::CONDITION_STALLED && c.status == "True")
 }
 
 /// Claims and unresolved intents of the objects other than `me_uid` on the instance of `spec`.
@@ -501,9 +502,9 @@ pub fn peers(me_uid: &str, spec: &RdsBackupSpec, all: &[RdsBackup]) -> Peers {
         if let Some(b) = &s.backup_id {
             p.claimed_backups.insert(b.clone());
         }
-        // An intent whose evidence was ambiguous waits for a person (`CreateOutcomeUnknown`)
-        // and no longer holds up the instance: its candidates are the sets inside its own
-        // window, which later creates cannot enter (issue #26).
+        // An intent whose object waits for a person (ambiguous evidence, unusable credentials)
+        // no longer holds up the instance (issue #26): later creates' sets are claimed by their
+        // objects, and the stalled object never resolves from the evidence again.
         if s.pending_create.is_some()
             && s.backup_job_id.is_none()
             && s.backup_id.is_none()
