@@ -224,7 +224,7 @@ fn peers_collect_claims_and_unresolved_intents_on_the_same_instance_only() {
             other_instance,
             Some(RdsBackupStatus {
                 backup_job_id: Some("11".into()),
-                ..unresolved
+                ..unresolved.clone()
             }),
         ),
     ];
