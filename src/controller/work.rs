@@ -791,7 +791,6 @@ pub fn create_refused_for_good(e: &CloudError) -> bool {
         && !e.is_credentials_problem()
 }
 
-/// The type and reason of the condition that is `True`.
 /// The health condition (`Ready`, `Reconciling`, `Stalled` or `Paused`) that is `True`, with
 /// its reason: what an Event announces. Other conditions (`CredentialsValid`, `Adopted`,
 /// `RPOMet`) are not the object's health.

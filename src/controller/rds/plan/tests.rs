@@ -240,14 +240,16 @@ fn peers_collect_claims_and_unresolved_intents_on_the_same_instance_only() {
     );
     // An intent whose object waits for a person does not hold up the instance (issue #26).
     let mut stalled = unresolved.clone();
-    stalled.conditions.push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
-        type_: "Stalled".into(),
-        status: "True".into(),
-        reason: reasons::CREATE_OUTCOME_UNKNOWN.into(),
-        message: String::new(),
-        last_transition_time: Time(ts("2026-01-01T00:01:00Z")),
-        observed_generation: None,
-    });
+    stalled
+        .conditions
+        .push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: "Stalled".into(),
+            status: "True".into(),
+            reason: reasons::CREATE_OUTCOME_UNKNOWN.into(),
+            message: String::new(),
+            last_transition_time: Time(ts("2026-01-01T00:01:00Z")),
+            observed_generation: None,
+        });
     assert!(awaits_person(&stalled) && !awaits_person(&unresolved));
     let all = vec![
         obj("me", "u-me", spec(), None),
