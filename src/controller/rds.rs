@@ -273,7 +273,10 @@ async fn load_claims(w: &mut Work<'_>, ctx: &Context) -> Result<Option<Claims>> 
         _ => None,
     };
     let mut peers = peers(&uid, &w.obj.spec, &all);
-    peers.auto_resolve = policy::auto_resolve_lost_creates(w.obj, ctx).await?;
+    if step == Step::Adopt {
+        // Only an intent left unresolved reads the namespace's switch (rare).
+        peers.auto_resolve = policy::auto_resolve_lost_creates(w.obj, ctx).await?;
+    }
     Ok(Some(Claims {
         peers,
         step,
