@@ -3,6 +3,8 @@
 //! which the binary calls), with a kubeconfig written by the sandbox, asserting on output and
 //! exit codes. Synchronised on object state, never on sleeps.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::PathBuf;
@@ -446,8 +448,10 @@ async fn import_prints_manifests_that_adopt_without_a_new_backup() {
         .endpoint_override
         .clone()
         .unwrap();
-    let mut config = aliyun_backup_operator::cloud::CloudConfig::default();
-    config.endpoint_override = Some(endpoint.clone());
+    let config = aliyun_backup_operator::cloud::CloudConfig {
+        endpoint_override: Some(endpoint.clone()),
+        ..Default::default()
+    };
     let cloud = AlibabaCloud::new(config).unwrap();
     let rds = cloud.rds(&test_target());
     let job = rds

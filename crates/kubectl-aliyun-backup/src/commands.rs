@@ -844,9 +844,11 @@ async fn import(
             credential_keys::ACCESS_KEY_SECRET
         )));
     };
-    let mut config = CloudConfig::default();
-    config.endpoint_override = args.endpoint_override.clone();
-    config.user_agent = format!("kubectl-aliyun-backup/{}", env!("CARGO_PKG_VERSION"));
+    let config = CloudConfig {
+        endpoint_override: args.endpoint_override.clone(),
+        user_agent: format!("kubectl-aliyun-backup/{}", env!("CARGO_PKG_VERSION")),
+        ..CloudConfig::default()
+    };
     let cloud = AlibabaCloud::new(config)?;
     let target = Target {
         region: args.region.clone(),
