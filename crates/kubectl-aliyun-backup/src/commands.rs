@@ -987,6 +987,9 @@ async fn version(
                         });
                     }
                 }
+                Err(kube::Error::Api(s)) if s.code == 404 => v.warnings.push(
+                    "this API server serves no apps/v1 Deployments (kube-sandbox?): the operator's version is unknown".into(),
+                ),
                 Err(e) => v
                     .warnings
                     .push(format!("cannot list the operator's Deployments: {e}")),
@@ -1129,4 +1132,37 @@ async fn complete(g: &Global, words: &[String], out: &mut dyn Write) -> Result<i
     };
     out.write_all(answer(&candidates, &prefix).as_bytes())?;
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn deployment(labels: Value, image: &str) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": { "name": "op", "namespace": "ops", "labels": labels },
+            "spec": {
+                "selector": {},
+                "template": { "spec": { "containers": [ { "name": "op", "image": image } ] } }
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_operator_version_comes_from_the_label_else_the_image_tag() {
+        let d = deployment(
+            json!({ "app.kubernetes.io/version": "0.2.0" }),
+            "ghcr.io/x/aliyun-backup-operator:0.1.9",
+        );
+        assert_eq!(deployment_version(&d).0.as_deref(), Some("0.2.0"));
+        let d = deployment(
+            json!({}),
+            "registry:5000/x/aliyun-backup-operator:v0.1.9@sha256:abc",
+        );
+        assert_eq!(deployment_version(&d).0.as_deref(), Some("0.1.9"));
+        let d = deployment(json!({}), "registry:5000/x/aliyun-backup-operator");
+        assert_eq!(deployment_version(&d).0, None);
+    }
 }

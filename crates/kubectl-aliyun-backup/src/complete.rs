@@ -212,3 +212,18 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod flag_tests {
+    use super::*;
+
+    #[test]
+    fn flags_between_the_command_and_the_object() {
+        let w: Vec<String> = ["why", "-n", "demo", "rdsbackup/"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(need(&w), Need::Objects(Kind::RdsBackup));
+    }
+}
