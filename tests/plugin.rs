@@ -10,7 +10,9 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aliyun_backup_operator::cloud::api::{CreateBackupRequest, DescribeBackupTasksRequest};
+use aliyun_backup_operator::cloud::api::{
+    CreateBackupJobRequest, CreateBackupRequest, DescribeBackupTasksRequest,
+};
 use aliyun_backup_operator::cloud::{AlibabaCloud, CloudProvider};
 use aliyun_backup_operator::crd::{HbrBackupJob, RdsBackup, RdsBackupSchedule};
 use common::*;
@@ -478,7 +480,22 @@ async fn import_prints_manifests_that_adopt_without_a_new_backup() {
         }
     })
     .await;
+    // And an HBR job made outside the operator.
+    let hbr = cloud.hbr(&test_target());
+    let hbr_job = hbr
+        .create_backup_job(&CreateBackupJobRequest {
+            source_type: "UDM_ECS".into(),
+            retention: 7,
+            backup_type: Some("COMPLETE".into()),
+            instance_id: Some("i-demo01".into()),
+            detail: Some(json!({ "doCopy": false, "snapshotGroup": true, "diskIdList": ["d-1"] })),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .job_id;
     let creates = env.calls("CreateBackup");
+    let job_creates = env.calls("CreateBackupJob");
 
     let creds = format!("{NS}/{CREDS}");
     let ep = endpoint.to_string();
@@ -534,6 +551,39 @@ async fn import_prints_manifests_that_adopt_without_a_new_backup() {
         Some(backup_id.as_str())
     );
     assert_eq!(env.calls("CreateBackup"), creates, "no new backup");
+
+    // The HBR job: listed for the region (no --instance filter), adopted without a new job.
+    let (code, out, err) = k
+        .run(&[
+            "import",
+            "--credentials",
+            &creds,
+            "--region",
+            "cn-hangzhou",
+            "--endpoint-override",
+            &ep,
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("note: no --instance"), "{err}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let job = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "HbrBackupJob" && i["spec"]["jobId"] == hbr_job.as_str())
+        .unwrap_or_else(|| panic!("{list}"))
+        .clone();
+    assert_eq!(job["spec"]["instanceId"], "i-demo01");
+    let job_name = job["metadata"]["name"].as_str().unwrap().to_string();
+    let _: HbrBackupJob = create_from(&env, job).await;
+    wait_for(&env.api::<HbrBackupJob>(), &job_name, "Succeeded", |o| {
+        phase(o).map(|p| p.as_str()) == Some("Succeeded")
+    })
+    .await;
+    assert_eq!(env.calls("CreateBackupJob"), job_creates, "no new job");
 
     // A Secret that does not exist.
     let (code, _, err) = k

@@ -108,10 +108,10 @@ pub fn hbr_from_job(job: &CloudHbrJob, s: &ImportSettings) -> Result<HbrBackupJo
         "jobId": job.job_id,
         "managementPolicy": s.policy(),
     });
-    if let Some(i) = &job.instance_id {
+    if let Some(i) = set(&job.instance_id) {
         spec["instanceId"] = json!(i);
     }
-    if let Some(v) = &job.vault_id {
+    if let Some(v) = set(&job.vault_id) {
         spec["vaultId"] = json!(v);
     }
     typed(json!({
@@ -131,10 +131,10 @@ pub fn dbs_from_plan(
     let mut source = json!({
         "instanceType": plan.source_endpoint_instance_type.clone().unwrap_or_else(|| "RDS".into()),
     });
-    if let Some(i) = &plan.source_endpoint_instance_id {
+    if let Some(i) = set(&plan.source_endpoint_instance_id) {
         source["instanceId"] = json!(i);
     }
-    if let Some(r) = &plan.source_endpoint_region {
+    if let Some(r) = set(&plan.source_endpoint_region) {
         source["region"] = json!(r);
     }
     if let Some((ip, port)) = plan
@@ -146,7 +146,7 @@ pub fn dbs_from_plan(
         source["ip"] = json!(ip);
         source["port"] = json!(port);
     }
-    if let Some(u) = &plan.source_endpoint_user_name {
+    if let Some(u) = set(&plan.source_endpoint_user_name) {
         source["userName"] = json!(u);
     }
     let plan_name = plan
@@ -169,6 +169,11 @@ pub fn dbs_from_plan(
             "managementPolicy": s.policy(),
         },
     }))
+}
+
+/// A field the cloud reported with a value (the APIs answer `""` for "none").
+fn set(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 fn typed<K: serde::de::DeserializeOwned>(v: Value) -> Result<K, PluginError> {
@@ -367,6 +372,16 @@ mod tests {
         let o = hbr_from_job(&job, &settings(false)).unwrap();
         assert_eq!(o.spec.job_id.as_deref(), Some("job-abc"));
         assert_eq!(o.spec.vault_id.as_deref(), Some("v-1"));
+        // An empty answer is no value (the CRD refuses empty strings).
+        let o = hbr_from_job(
+            &CloudHbrJob {
+                vault_id: Some(String::new()),
+                ..job
+            },
+            &settings(false),
+        )
+        .unwrap();
+        assert_eq!(o.spec.vault_id, None);
         let plan = BackupPlanDetail {
             backup_plan_id: "dbs123".into(),
             backup_plan_name: Some("orders".into()),
