@@ -23,6 +23,8 @@ pub enum RpoVerdict {
         rpo: String,
         reason: String,
         message: String,
+        /// The last success of the schedule or plan that missed (not of the row).
+        last_success: Option<Timestamp>,
     },
     /// `spec.rpo` is set but the operator has not judged it yet.
     Unknown { rpo: String },
@@ -38,8 +40,13 @@ impl RpoVerdict {
         match self {
             RpoVerdict::None => "-".into(),
             RpoVerdict::Met { rpo } => format!("ok ({} < {rpo})", age_or_dash(last_success, now)),
-            RpoVerdict::Missed { rpo, reason, .. } => match last_success {
-                Some(t) => format!("MISSED ({} > {rpo})", age(t, now)),
+            RpoVerdict::Missed {
+                rpo,
+                reason,
+                last_success,
+                ..
+            } => match last_success {
+                Some(t) => format!("MISSED ({} > {rpo})", age(*t, now)),
                 None => format!("MISSED ({reason}, rpo {rpo})"),
             },
             RpoVerdict::Unknown { rpo } => format!("not judged yet (rpo {rpo})"),
@@ -137,6 +144,7 @@ pub fn rows(views: &[View]) -> Vec<Row> {
                     rpo: rpo.clone(),
                     reason: c.reason.clone(),
                     message: c.message.clone(),
+                    last_success: v.last_success,
                 },
                 _ => RpoVerdict::Unknown { rpo: rpo.clone() },
             };
@@ -302,7 +310,11 @@ mod tests {
         missed.rpo = Some("26h".into());
         missed.conditions = vec![cond("RPOMet", "False", "RPOMissed")];
         missed.last_success = Some("2026-01-01T00:00:00Z".parse().unwrap());
-        let rows = rows(&[met, missed]);
+        // A newer success elsewhere on the target does not hide the missed schedule's age.
+        let mut other = view(Kind::RdsBackup, "manual", "rm-1");
+        other.phase = Some("Succeeded".into());
+        other.last_success = Some("2026-01-02T23:00:00Z".parse().unwrap());
+        let rows = rows(&[met, missed, other]);
         assert!(any_missed(&rows));
         assert_eq!(
             rows[0].rpo.cell(rows[0].last_success, now),
