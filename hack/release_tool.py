@@ -53,7 +53,7 @@ RELEASE_BINARIES: tuple[tuple[str, str], ...] = (
 )
 # Declared but not written yet: `artifacts` notes their absence, `artifacts --require` (the
 # release) fails on it.
-PENDING_BINARIES = frozenset({"kubectl-aliyun-backup"})
+PENDING_BINARIES: frozenset[str] = frozenset()
 # Workspace crates published to crates.io (each then must pass `cargo package --list`). None:
 # the operator ships as an image and binaries, the emulator and kube-sandbox are test tools.
 PUBLISHED_CRATES: frozenset[str] = frozenset()
