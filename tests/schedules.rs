@@ -100,6 +100,45 @@ fn rpo_status(s: &RdsBackupSchedule) -> Option<(String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone()))
 }
 
+/// Creates the child `name` of schedule `s` for `slot` as the operator makes it (label,
+/// `scheduled-at` annotation, owner reference, the template's spec): the state of an operator
+/// that died after the create and before the status write.
+async fn create_child_as_the_operator_would(
+    env: &Env,
+    s: &RdsBackupSchedule,
+    name: &str,
+    slot: jiff::Timestamp,
+) {
+    let child = RdsBackup {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(NS.into()),
+            labels: Some(
+                [(
+                    LABEL_SCHEDULE.to_string(),
+                    s.metadata.name.clone().unwrap_or_default(),
+                )]
+                .into(),
+            ),
+            annotations: Some(
+                [(
+                    "backup.aliyun.dev/scheduled-at".to_string(),
+                    slot.to_string(),
+                )]
+                .into(),
+            ),
+            owner_references: Some(vec![s.controller_owner_ref(&()).unwrap()]),
+            ..ObjectMeta::default()
+        },
+        spec: s.spec.schedule.template.spec.clone(),
+        status: None,
+    };
+    env.api::<RdsBackup>()
+        .create(&PostParams::default(), &child)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_schedule_makes_children_on_its_slots_and_rpo_flips() {
     let mut env = Env::start().await;
@@ -250,29 +289,8 @@ async fn a_crash_between_creating_the_child_and_recording_it_makes_no_second_bac
     clock.advance(Duration::from_secs(60));
     let slot = jiff::Timestamp::from_second(start_time().as_second() + 50).unwrap();
     let name = slot_child_name("crashy", slot);
-    let child = RdsBackup {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(NS.into()),
-            labels: Some([(LABEL_SCHEDULE.to_string(), "crashy".to_string())].into()),
-            annotations: Some(
-                [(
-                    "backup.aliyun.dev/scheduled-at".to_string(),
-                    slot.to_string(),
-                )]
-                .into(),
-            ),
-            owner_references: Some(vec![s.controller_owner_ref(&()).unwrap()]),
-            ..ObjectMeta::default()
-        },
-        spec: s.spec.schedule.template.spec.clone(),
-        status: None,
-    };
+    create_child_as_the_operator_would(&env, &s, &name, slot).await;
     let child_api: Api<RdsBackup> = env.api();
-    child_api
-        .create(&PostParams::default(), &child)
-        .await
-        .unwrap();
     assert!(s.status.as_ref().unwrap().last_schedule_time.is_none());
 
     // Restarted on the same clock: the slot is recorded, no second child, one cloud backup.
@@ -865,29 +883,8 @@ async fn run_on_create_survives_a_restart_in_a_later_minute() {
     let created = s.metadata.creation_timestamp.clone().unwrap().0;
     // The operator made the runOnCreate child and died before writing the status.
     let name = slot_child_name("once", created);
-    let child = RdsBackup {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(NS.into()),
-            labels: Some([(LABEL_SCHEDULE.to_string(), "once".to_string())].into()),
-            annotations: Some(
-                [(
-                    "backup.aliyun.dev/scheduled-at".to_string(),
-                    created.to_string(),
-                )]
-                .into(),
-            ),
-            owner_references: Some(vec![s.controller_owner_ref(&()).unwrap()]),
-            ..ObjectMeta::default()
-        },
-        spec: s.spec.schedule.template.spec.clone(),
-        status: None,
-    };
+    create_child_as_the_operator_would(&env, &s, &name, created).await;
     let child_api: Api<RdsBackup> = env.api();
-    child_api
-        .create(&PostParams::default(), &child)
-        .await
-        .unwrap();
     // Restarted in the next minute.
     let clock = Arc::new(ManualClock::new(
         created
