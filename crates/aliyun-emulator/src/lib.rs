@@ -22,6 +22,7 @@ pub mod fault;
 mod gateway;
 pub mod hbr;
 pub mod rds;
+pub mod rds_restore;
 pub mod scenario;
 pub mod sign;
 pub mod sts;

@@ -62,6 +62,21 @@ pub enum Scenario {
         /// The job's `ErrorMessage`.
         message: String,
     },
+    /// The RDS clone made by `CloneDBInstance` fails: the new instance goes `Creating` →
+    /// `Deleting` and is then gone (`InvalidDBInstanceId.NotFound`).
+    RdsCloneFailure {
+        /// The new `DBInstanceId` or the source `DBInstanceId`; none = the next clone.
+        #[serde(default)]
+        target: Option<String>,
+    },
+    /// The RDS `RestoreTable` task ends `Failed` with this reason (nothing is written).
+    RdsRestoreTableFailure {
+        /// `TaskId` or `DBInstanceId`; none = the next table restore.
+        #[serde(default)]
+        target: Option<String>,
+        /// The task's `TaskDetail` / `ReasonCode` text.
+        reason: String,
+    },
     /// Sets an RDS instance's status (e.g. `Restarting`), so `CreateBackup` is refused.
     RdsInstanceStatus {
         /// `DBInstanceId`.

@@ -50,10 +50,12 @@ impl World {
     /// Whether the action belongs to the product's emulated API surface.
     pub fn knows(product: Product, action: &str) -> bool {
         match product {
-            Product::Rds => matches!(
-                action,
-                "CreateBackup" | "DescribeBackupTasks" | "DescribeBackups" | "DeleteBackup"
-            ),
+            Product::Rds => {
+                matches!(
+                    action,
+                    "CreateBackup" | "DescribeBackupTasks" | "DescribeBackups" | "DeleteBackup"
+                ) || crate::rds_restore::ACTIONS.contains(&action)
+            }
             Product::Dbs => crate::dbs::ACTIONS.contains(&action),
             Product::Hbr => crate::hbr::ACTIONS.contains(&action),
             Product::Sts => matches!(action, "AssumeRoleWithOIDC" | "GetCallerIdentity"),
@@ -91,9 +93,10 @@ impl World {
     /// Applies a scenario: at once to a matching in-progress resource, else queued.
     pub fn apply_scenario(&mut self, s: Scenario, now: i64) {
         let applied = match &s {
-            Scenario::RdsTaskFailure { .. } | Scenario::RdsInstanceStatus { .. } => {
-                self.rds.apply_now(&s, now)
-            }
+            Scenario::RdsTaskFailure { .. }
+            | Scenario::RdsInstanceStatus { .. }
+            | Scenario::RdsCloneFailure { .. }
+            | Scenario::RdsRestoreTableFailure { .. } => self.rds.apply_now(&s, now),
             Scenario::DbsPrecheckFailure { .. } | Scenario::DbsBackupSetFailure { .. } => {
                 self.dbs.apply_now(&s, now)
             }
