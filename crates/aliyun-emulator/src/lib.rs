@@ -21,6 +21,7 @@ pub mod dbs;
 pub mod fault;
 mod gateway;
 pub mod hbr;
+pub mod hbr_restore;
 pub mod rds;
 pub mod rds_restore;
 pub mod scenario;

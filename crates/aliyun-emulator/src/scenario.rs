@@ -77,6 +77,16 @@ pub enum Scenario {
         /// The task's `TaskDetail` / `ReasonCode` text.
         reason: String,
     },
+    /// The HBR restore job ends with `outcome` instead of `COMPLETE`.
+    HbrRestoreOutcome {
+        /// `RestoreId`, `SnapshotId` or target/source ECS instance id; none = the next restore.
+        #[serde(default)]
+        target: Option<String>,
+        /// `PARTIAL_COMPLETE` or `FAILED`.
+        outcome: HbrOutcome,
+        /// The job's `ErrorMessage`.
+        message: String,
+    },
     /// Sets an RDS instance's status (e.g. `Restarting`), so `CreateBackup` is refused.
     RdsInstanceStatus {
         /// `DBInstanceId`.

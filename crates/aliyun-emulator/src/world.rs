@@ -57,7 +57,10 @@ impl World {
                 ) || crate::rds_restore::ACTIONS.contains(&action)
             }
             Product::Dbs => crate::dbs::ACTIONS.contains(&action),
-            Product::Hbr => crate::hbr::ACTIONS.contains(&action),
+            Product::Hbr => {
+                crate::hbr::ACTIONS.contains(&action)
+                    || crate::hbr_restore::ACTIONS.contains(&action)
+            }
             Product::Sts => matches!(action, "AssumeRoleWithOIDC" | "GetCallerIdentity"),
         }
     }
@@ -100,7 +103,9 @@ impl World {
             Scenario::DbsPrecheckFailure { .. } | Scenario::DbsBackupSetFailure { .. } => {
                 self.dbs.apply_now(&s, now)
             }
-            Scenario::HbrJobOutcome { .. } => self.hbr.apply_now(&s, now),
+            Scenario::HbrJobOutcome { .. } | Scenario::HbrRestoreOutcome { .. } => {
+                self.hbr.apply_now(&s, now)
+            }
         };
         if !applied && !matches!(s, Scenario::RdsInstanceStatus { .. }) {
             self.pending.push(s);
