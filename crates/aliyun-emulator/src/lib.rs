@@ -18,6 +18,7 @@
 pub mod api;
 pub mod config;
 pub mod dbs;
+pub mod dbs_restore;
 pub mod fault;
 mod gateway;
 pub mod hbr;

@@ -882,6 +882,13 @@ impl RdsState {
         ]))
     }
 
+    /// Whether database or table `name` exists in instance `id` at `now` (for DBS restores
+    /// into an RDS instance).
+    pub(crate) fn has_object(&self, id: &str, name: &str, now: i64) -> bool {
+        self.live(id, now)
+            .is_some_and(|i| self.object_exists(i, name, now))
+    }
+
     /// Whether the object `name` (`db` or `db.table`) exists in the instance at `now`.
     fn object_exists(&self, inst: &RdsInstance, name: &str, now: i64) -> bool {
         let restored = self

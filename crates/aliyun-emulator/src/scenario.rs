@@ -87,6 +87,14 @@ pub enum Scenario {
         /// The job's `ErrorMessage`.
         message: String,
     },
+    /// The DBS restore task fails while running: `RestoreStatus` `stop` with this `ErrMessage`.
+    DbsRestoreFailure {
+        /// `RestoreTaskId`, `RestoreTaskName` or `BackupPlanId`; none = the next started task.
+        #[serde(default)]
+        target: Option<String>,
+        /// The task's `ErrMessage`.
+        err_message: String,
+    },
     /// Sets an RDS instance's status (e.g. `Restarting`), so `CreateBackup` is refused.
     RdsInstanceStatus {
         /// `DBInstanceId`.

@@ -56,7 +56,10 @@ impl World {
                     "CreateBackup" | "DescribeBackupTasks" | "DescribeBackups" | "DeleteBackup"
                 ) || crate::rds_restore::ACTIONS.contains(&action)
             }
-            Product::Dbs => crate::dbs::ACTIONS.contains(&action),
+            Product::Dbs => {
+                crate::dbs::ACTIONS.contains(&action)
+                    || crate::dbs_restore::RESTORE_ACTIONS.contains(&action)
+            }
             Product::Hbr => {
                 crate::hbr::ACTIONS.contains(&action)
                     || crate::hbr_restore::ACTIONS.contains(&action)
@@ -87,6 +90,7 @@ impl World {
                 &mut self.pending,
                 &self.rds,
                 &self.hbr.ecs_instances,
+                &cfg.dbs_restore_success,
             ),
             Product::Hbr => self.hbr.handle(action, p, now, job_ms, &mut self.pending),
             Product::Sts => self.sts.handle(action, p, now, cfg, caller),
@@ -100,9 +104,9 @@ impl World {
             | Scenario::RdsInstanceStatus { .. }
             | Scenario::RdsCloneFailure { .. }
             | Scenario::RdsRestoreTableFailure { .. } => self.rds.apply_now(&s, now),
-            Scenario::DbsPrecheckFailure { .. } | Scenario::DbsBackupSetFailure { .. } => {
-                self.dbs.apply_now(&s, now)
-            }
+            Scenario::DbsPrecheckFailure { .. }
+            | Scenario::DbsBackupSetFailure { .. }
+            | Scenario::DbsRestoreFailure { .. } => self.dbs.apply_now(&s, now),
             Scenario::HbrJobOutcome { .. } | Scenario::HbrRestoreOutcome { .. } => {
                 self.hbr.apply_now(&s, now)
             }
