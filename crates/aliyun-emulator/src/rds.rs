@@ -343,6 +343,7 @@ impl RdsState {
         let inst = self
             .instances
             .get(id)
+            .filter(|i| i.status_at(now).is_some())
             .ok_or_else(|| instance_not_found(400))?;
         let method = p.opt("BackupMethod").unwrap_or("Physical");
         if !matches!(method, "Logical" | "Physical" | "Snapshot") {

@@ -456,3 +456,42 @@ async fn injected_outcomes_and_a_lost_answer() {
     assert_eq!(fresh.len(), 1);
     assert_eq!(fresh[0]["Status"], "CREATED");
 }
+
+#[tokio::test]
+async fn a_held_create_that_fails_makes_no_job() {
+    use aliyun_emulator::Release;
+    let (emu, c) = setup().await;
+    let (snap, hash, vault) = snapshot(&emu, &c, "ECS_FILE").await;
+    emu.inject_fault(Fault::hold(Some("CreateRestoreJob"), "h").for_product("HBR"));
+    let c2 = c.clone();
+    let call = tokio::spawn(async move {
+        let params = [
+            ("RestoreType", "ECS_FILE"),
+            ("SourceType", "ECS_FILE"),
+            ("SnapshotId", snap.as_str()),
+            ("SnapshotHash", hash.as_str()),
+            ("VaultId", vault.as_str()),
+            ("TargetInstanceId", "i-other"),
+            ("TargetPath", "/r"),
+        ];
+        let r = c2.v3(HBR, "CreateRestoreJob", &params).await;
+        (r.status, r.code().to_owned())
+    });
+    let within = Duration::from_secs(30);
+    tokio::time::timeout(within, emu.wait_held("h"))
+        .await
+        .unwrap();
+    emu.release(
+        "h",
+        Release::Fail {
+            code: "ServiceUnavailable".into(),
+            http_status: 503,
+        },
+    );
+    let (status, code) = tokio::time::timeout(within, call).await.unwrap().unwrap();
+    assert_eq!((status, code.as_str()), (503, "ServiceUnavailable"));
+    assert_eq!(
+        emu.state()["hbr"]["restore_jobs"].as_array().unwrap().len(),
+        0
+    );
+}

@@ -693,3 +693,104 @@ async fn restore_table_validation_and_injected_failure() {
             .contains("disk full")
     );
 }
+
+#[tokio::test]
+async fn a_held_clone_whose_answer_is_lost_runs_once() {
+    use aliyun_emulator::Release;
+    let (emu, c) = setup().await;
+    emu.inject_fault(Fault::hold(Some("CloneDBInstance"), "clone").times(1));
+    let c2 = c.clone();
+    let params = [
+        ("DBInstanceId", SRC),
+        ("PayType", "Postpaid"),
+        ("BackupId", SET),
+        ("ClientToken", "uid-hold"),
+    ];
+    let call = tokio::spawn(async move {
+        let r = c2.v3(RDS, "CloneDBInstance", &params).await;
+        (r.status, r.code().to_owned())
+    });
+    let within = Duration::from_secs(30);
+    let held = tokio::time::timeout(within, emu.wait_held("clone"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (held.product.as_str(), held.action.as_str()),
+        ("RDS", "CloneDBInstance")
+    );
+    assert_eq!(clone_count(&emu), 0, "a held call has not run");
+    emu.release(
+        "clone",
+        Release::LoseAnswer {
+            code: "InternalError".into(),
+            http_status: 500,
+        },
+    );
+    let (status, code) = tokio::time::timeout(within, call).await.unwrap().unwrap();
+    assert_eq!((status, code.as_str()), (500, "InternalError"));
+    assert_eq!(clone_count(&emu), 1);
+    let id = c
+        .v3(RDS, "CloneDBInstance", &params)
+        .await
+        .ok()
+        .s("/DBInstanceId");
+    assert_eq!(clone_count(&emu), 1);
+    assert!(emu.state()["rds"]["instances"].get(id.as_str()).is_some());
+}
+
+#[tokio::test]
+async fn restore_state_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!("emu-restore-state-{}", nonce()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.json");
+    let cfg = || {
+        EmulatorConfig::default()
+            .with_job_duration(Duration::from_secs(100))
+            .with_rds_backup_set(SRC, 1_530_000_777)
+            .with_state_file(&path)
+    };
+    let emu = start_with(cfg()).await;
+    let c = Client::new(&emu);
+    let params = [
+        ("DBInstanceId", SRC),
+        ("PayType", "Postpaid"),
+        ("BackupId", SET),
+        ("ClientToken", "uid-s"),
+        ("Tag.1.Key", "owner"),
+        ("Tag.1.Value", "uid-s"),
+    ];
+    let id = c
+        .v3(RDS, "CloneDBInstance", &params)
+        .await
+        .ok()
+        .s("/DBInstanceId");
+    c.v3(
+        RDS,
+        "RestoreTable",
+        &[
+            ("DBInstanceId", SRC),
+            ("BackupId", SET),
+            ("TableMeta", META),
+        ],
+    )
+    .await
+    .ok();
+    emu.shutdown().await;
+    let emu = start_with(cfg()).await;
+    let c = Client::new(&emu);
+    // The token still maps to the clone; its tag, origin and the table restore are kept.
+    assert_eq!(
+        c.v3(RDS, "CloneDBInstance", &params)
+            .await
+            .ok()
+            .s("/DBInstanceId"),
+        id
+    );
+    let st = emu.state();
+    assert_eq!(
+        st["rds"]["instances"][id.as_str()]["tags"]["owner"],
+        "uid-s"
+    );
+    assert_eq!(st["rds"]["history_tasks"].as_array().unwrap().len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
