@@ -1,5 +1,6 @@
 //! DBS (Database Backup) `2019-03-06` restore operations: `CreateRestoreTask`,
-//! `StartRestoreTask`, `DescribeRestoreTaskList`, `DescribeRestoreRangeInfo`.
+//! `StartRestoreTask`, `DescribeRestoreTaskList`, `DescribeRestoreRangeInfo`, and
+//! `DescribeJobErrorCode` (the reason a restore task or full backup set failed).
 //!
 //! A restore task is created (`init`), then started; it runs `init` (pre-check) →
 //! `check_pass` → `running` → the success status (`finish` by default; no success value is
@@ -23,6 +24,7 @@ pub const RESTORE_ACTIONS: &[&str] = &[
     "StartRestoreTask",
     "DescribeRestoreTaskList",
     "DescribeRestoreRangeInfo",
+    "DescribeJobErrorCode",
 ];
 
 /// Fractions of the job duration (from `StartRestoreTask`) at which the task leaves the
@@ -319,6 +321,7 @@ impl DbsState {
             "StartRestoreTask" => self.start_restore(p, now, pending, rds, ecs),
             "DescribeRestoreTaskList" => self.describe_restores(p, now),
             "DescribeRestoreRangeInfo" => self.range_info(p, now),
+            "DescribeJobErrorCode" => self.job_error_code(p, now),
             _ => return None,
         })
     }
@@ -691,6 +694,58 @@ impl DbsState {
             page,
             size,
         ))
+    }
+
+    /// `DescribeJobErrorCode`: the state and error of a restore task or a full backup set.
+    fn job_error_code(&self, p: &Params, now: i64) -> ApiResult {
+        let id = p.req("TaskId")?;
+        let lang = p.opt("Language").unwrap_or("en");
+        if !matches!(lang, "en" | "cn") {
+            return Err(invalid("Language"));
+        }
+        let (state, ty, err, code) = if let Some(t) = self
+            .restore_tasks
+            .iter()
+            .find(|t| t.id == id && self.plan(&t.plan_id).is_ok())
+        {
+            let (st, _, err) = t.status(now);
+            let code = match st.as_str() {
+                "init" if !err.is_empty() => "PrecheckFailed",
+                "stop" => "RestoreFailed",
+                "pause" => "RestorePaused",
+                _ => "",
+            };
+            (st, "RESTORE", err, code)
+        } else if let Some(s) = self
+            .sets
+            .iter()
+            .find(|s| s.id == id && self.plan(&s.plan_id).is_ok())
+        {
+            let (st, _, err) = s.status(now).unwrap_or(("schedule", 0, String::new()));
+            let code = match st {
+                "failed" => "BackupFailed",
+                "stop" => "BackupStopped",
+                _ => "",
+            };
+            (st.to_owned(), "FULL_BACKUP", err, code)
+        } else {
+            return Err(ApiError::product(
+                404,
+                "InvalidJobId",
+                format!("The specified job {id} does not exist."),
+            ));
+        };
+        Ok(obj([(
+            "Item",
+            json!({
+                "JobId": id,
+                "JobState": state,
+                "JobType": ty,
+                "ErrorCode": code,
+                "ErrorMessage": err,
+                "Language": lang,
+            }),
+        )]))
     }
 
     fn range_info(&self, p: &Params, now: i64) -> ApiResult {

@@ -482,3 +482,55 @@ async fn failures_pause_and_a_lost_answer() {
         4
     );
 }
+
+#[tokio::test]
+async fn job_error_code_explains_a_failed_restore() {
+    let (emu, c, plan, set) = setup().await;
+    emu.apply_scenario(Scenario::DbsRestoreFailure {
+        target: None,
+        err_message: "disk full".into(),
+    });
+    let id = c
+        .v3(DBS, "CreateRestoreTask", &create_params(&plan, &set, "x"))
+        .await
+        .ok()
+        .s("/RestoreTaskId");
+    let q = |c: Client, id: String| async move {
+        c.v3(DBS, "DescribeJobErrorCode", &[("TaskId", id.as_str())])
+            .await
+            .ok()
+            .body["Item"]
+            .clone()
+    };
+    let i = q(c.clone(), id.clone()).await;
+    assert_eq!(
+        (i["JobState"].as_str(), i["ErrorCode"].as_str()),
+        (Some("init"), Some(""))
+    );
+    c.v3(DBS, "StartRestoreTask", &[("RestoreTaskId", &id)])
+        .await
+        .ok();
+    emu.advance_time(Duration::from_secs(60));
+    let i = q(c.clone(), id.clone()).await;
+    assert_eq!(i["JobType"], "RESTORE");
+    assert_eq!(i["JobState"], "stop");
+    assert_eq!(i["ErrorCode"], "RestoreFailed");
+    assert_eq!(i["ErrorMessage"], "disk full");
+    let i = q(c.clone(), set.clone()).await;
+    assert_eq!(
+        (i["JobType"].as_str(), i["JobState"].as_str()),
+        (Some("FULL_BACKUP"), Some("finish"))
+    );
+    let r = c
+        .v3(DBS, "DescribeJobErrorCode", &[("TaskId", "nope")])
+        .await;
+    assert_eq!(r.code(), "InvalidJobId");
+    let r = c
+        .v3(
+            DBS,
+            "DescribeJobErrorCode",
+            &[("TaskId", id.as_str()), ("Language", "fr")],
+        )
+        .await;
+    assert_eq!(r.code(), "InvalidParameterValid");
+}
