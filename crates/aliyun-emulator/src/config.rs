@@ -36,6 +36,9 @@ pub struct EmulatorConfig {
     /// Seed of the draws of faults with a `rate` (none = from entropy): the same seed gives the
     /// same sequence of hit/miss decisions.
     pub fault_seed: Option<u64>,
+    /// The `RestoreStatus` a DBS restore task ends with when it succeeds. No success value is
+    /// documented; `finish` (the success value of full backup sets) by default.
+    pub dbs_restore_success: String,
 }
 
 impl Default for EmulatorConfig {
@@ -53,6 +56,7 @@ impl Default for EmulatorConfig {
             timeout_hold: Duration::from_secs(60),
             account_id: "1234567890123456".into(),
             fault_seed: None,
+            dbs_restore_success: "finish".into(),
         }
     }
 }
@@ -127,6 +131,12 @@ impl EmulatorConfig {
     /// Seeds the draws of faults with a `rate` (reproducible fault sequences).
     pub fn with_fault_seed(mut self, seed: u64) -> Self {
         self.fault_seed = Some(seed);
+        self
+    }
+
+    /// Sets the `RestoreStatus` of a successful DBS restore task (default `finish`).
+    pub fn with_dbs_restore_success_status(mut self, status: impl Into<String>) -> Self {
+        self.dbs_restore_success = status.into();
         self
     }
 

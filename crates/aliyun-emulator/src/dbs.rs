@@ -116,6 +116,9 @@ pub struct DbsState {
     pub sets: Vec<FullBackupSet>,
     /// `ClientToken` → stored result.
     pub tokens: BTreeMap<String, Idempotent>,
+    /// Restore tasks, oldest first.
+    #[serde(default)]
+    pub restore_tasks: Vec<crate::dbs_restore::DbsRestoreTask>,
 }
 
 fn invalid(k: &str) -> ApiError {
@@ -553,7 +556,8 @@ impl DbsState {
                 json!({ "BackupSetId": s.id, "BackupPlanId": s.plan_id, "BackupStatus": st, "Progress": pr, "ErrMessage": err })
             })
             .collect();
-        json!({ "plans": plans, "full_backup_sets": sets })
+        let restores: Vec<Value> = self.restore_tasks.iter().map(|t| t.json(now)).collect();
+        json!({ "plans": plans, "full_backup_sets": sets, "restore_tasks": restores })
     }
 
     /// Applies a scenario to an existing plan/set; false when nothing matched.
@@ -593,8 +597,16 @@ impl DbsState {
                 set.fail = Some(err_message.clone());
                 true
             }
-            _ => false,
+            _ => self.apply_restore_now(s, now),
         }
+    }
+
+    /// A plan that is not released, else `InvalidJobId`.
+    pub(crate) fn plan(&self, id: &str) -> Result<&DbsPlan, ApiError> {
+        self.plans
+            .iter()
+            .find(|p| p.id == id && !p.released)
+            .ok_or_else(|| no_plan(id))
     }
 
     fn plan_mut(&mut self, id: &str) -> Result<&mut DbsPlan, ApiError> {
@@ -615,8 +627,9 @@ impl DbsState {
         pending: &mut Vec<Scenario>,
         rds: &RdsState,
         ecs: &[String],
+        restore_success: &str,
     ) -> Option<ApiResult> {
-        if !ACTIONS.contains(&action) {
+        if !ACTIONS.contains(&action) && !crate::dbs_restore::RESTORE_ACTIONS.contains(&action) {
             return None;
         }
         let token = if action.starts_with("Describe") {
@@ -653,7 +666,9 @@ impl DbsState {
             "ModifyBackupPlanName" => self.modify_name(p),
             "DescribeBackupPlanList" => self.describe_plans(p, now),
             "DescribeFullBackupList" => self.describe_sets(p, now),
-            _ => return None,
+            other => {
+                self.handle_restore(other, p, now, job_ms, pending, rds, ecs, restore_success)?
+            }
         };
         if let (Some(t), Ok(result)) = (token, &res) {
             self.tokens.insert(
@@ -925,6 +940,9 @@ impl DbsState {
         }
         plan.paused = true;
         if method == "ALL" {
+            // "Pauses the backup schedule, full data backup jobs, incremental log backup jobs,
+            // and restore jobs".
+            self.pause_restores(&id, now);
             for s in self.sets.iter_mut().filter(|s| s.plan_id == id) {
                 let running = matches!(s.status(now), None | Some(("schedule" | "running", _, _)));
                 if running && s.stopped_ms.is_none() {
@@ -950,7 +968,7 @@ impl DbsState {
         Ok(obj([("BackupPlanId", json!(id))]))
     }
 
-    fn paging(p: &Params, sizes: Option<&[i64]>) -> Result<(i64, i64), ApiError> {
+    pub(crate) fn paging(p: &Params, sizes: Option<&[i64]>) -> Result<(i64, i64), ApiError> {
         let page = p.int("PageNum", invalid)?.unwrap_or(0);
         if page < 0 {
             return Err(invalid("PageNum"));
@@ -966,7 +984,7 @@ impl DbsState {
         Ok((page, size))
     }
 
-    fn page_out(
+    pub(crate) fn page_out(
         items_key: &str,
         item_name: &str,
         all: Vec<Value>,

@@ -18,7 +18,12 @@ use crate::sign;
 use crate::world::World;
 
 /// Parameters whose values never reach the call log.
-const SECRET: &[&str] = &["SourceEndpointPassword", "OIDCToken", "Policy"];
+const SECRET: &[&str] = &[
+    "SourceEndpointPassword",
+    "DestinationEndpointPassword",
+    "OIDCToken",
+    "Policy",
+];
 
 /// Mutable emulator state behind one lock (never held across an `.await`).
 #[derive(Debug)]

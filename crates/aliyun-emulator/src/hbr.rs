@@ -220,7 +220,7 @@ impl HbrJob {
 
     /// The job's snapshot in the form of its lookup call: `DescribeUdmSnapshots` for `UDM_ECS`,
     /// `SearchHistoricalSnapshots` for `ECS_FILE`. `CONTAINER` jobs leave none.
-    fn snapshot(&self, now: i64) -> Option<Value> {
+    pub(crate) fn snapshot(&self, now: i64) -> Option<Value> {
         match self.source_type.as_str() {
             "UDM_ECS" => self.snapshot_json(now),
             "ECS_FILE" => self.file_snapshot_json(now),
@@ -341,9 +341,12 @@ pub struct HbrState {
     pub ecs_instances: Vec<String>,
     /// Jobs, oldest first.
     pub jobs: Vec<HbrJob>,
+    /// Restore jobs, oldest first.
+    #[serde(default)]
+    pub restore_jobs: Vec<crate::hbr_restore::HbrRestoreJob>,
 }
 
-fn invalid(k: &str) -> ApiError {
+pub(crate) fn invalid(k: &str) -> ApiError {
     ApiError::product(
         400,
         "InvalidParameter",
@@ -351,11 +354,11 @@ fn invalid(k: &str) -> ApiError {
     )
 }
 
-fn invalid_msg(msg: String) -> ApiError {
+pub(crate) fn invalid_msg(msg: String) -> ApiError {
     ApiError::product(400, "InvalidParameter", msg)
 }
 
-fn json_param(p: &Params, k: &str, want_array: bool) -> Result<Option<Value>, ApiError> {
+pub(crate) fn json_param(p: &Params, k: &str, want_array: bool) -> Result<Option<Value>, ApiError> {
     match p.opt(k) {
         None => Ok(None),
         Some(s) => match serde_json::from_str::<Value>(s) {
@@ -395,8 +398,8 @@ enum Cmp {
     In,
 }
 
-struct Filter {
-    key: String,
+pub(crate) struct Filter {
+    pub(crate) key: String,
     op: Cmp,
     values: Vec<String>,
 }
@@ -419,6 +422,11 @@ const FILTER_KEYS: &[&str] = &[
 ];
 
 fn parse_filters(p: &Params) -> Result<Vec<Filter>, ApiError> {
+    parse_filters_with(p, FILTER_KEYS)
+}
+
+/// Parses `Filters.N.*` with the accepted `keys`.
+pub(crate) fn parse_filters_with(p: &Params, keys: &[&str]) -> Result<Vec<Filter>, ApiError> {
     let mut out = Vec::new();
     for i in 1.. {
         let Some(key) = p.opt(&format!("Filters.{i}.Key")) else {
@@ -427,7 +435,7 @@ fn parse_filters(p: &Params) -> Result<Vec<Filter>, ApiError> {
             }
             break;
         };
-        if !FILTER_KEYS.contains(&key) {
+        if !keys.contains(&key) {
             return Err(invalid_msg(format!(
                 "The filter key {key} is not supported."
             )));
@@ -500,7 +508,7 @@ fn admits(filters: &[Filter], key: &str, value: &str) -> bool {
     })
 }
 
-fn filter_matches(f: &Filter, job: &Value) -> bool {
+pub(crate) fn filter_matches(f: &Filter, job: &Value) -> bool {
     let field = match f.key.as_str() {
         "RegionId" => Some(Value::String("cn-hangzhou".into())),
         k => job.get(k).cloned(),
@@ -670,6 +678,7 @@ impl HbrState {
         Self {
             ecs_instances: ecs.to_vec(),
             jobs: Vec::new(),
+            restore_jobs: Vec::new(),
         }
     }
 
@@ -677,7 +686,13 @@ impl HbrState {
     pub fn view(&self, now: i64) -> Value {
         let jobs: Vec<Value> = self.jobs.iter().map(|j| j.json(now)).collect();
         let snaps: Vec<Value> = self.jobs.iter().filter_map(|j| j.snapshot(now)).collect();
-        json!({ "ecs_instances": self.ecs_instances, "jobs": jobs, "snapshots": snaps })
+        let restores: Vec<Value> = self.restore_jobs.iter().map(|j| j.json(now)).collect();
+        json!({
+            "ecs_instances": self.ecs_instances,
+            "jobs": jobs,
+            "snapshots": snaps,
+            "restore_jobs": restores,
+        })
     }
 
     /// Applies a scenario to an existing running job; false when nothing matched.
@@ -688,7 +703,7 @@ impl HbrState {
             message,
         } = s
         else {
-            return false;
+            return self.apply_restore_now(s, now);
         };
         for j in self.jobs.iter_mut() {
             if (j.id == *t || j.instance_id == *t) && !j.terminal(now) && j.outcome.is_none() {
@@ -715,11 +730,11 @@ impl HbrState {
             "DescribeUdmSnapshots" => self.describe_snapshots(p, now),
             "SearchHistoricalSnapshots" => self.search_snapshots(p, now),
             "DeleteSnapshot" => self.delete_snapshot(p, now),
-            _ => return None,
+            _ => return self.handle_restore(action, p, now, job_ms, pending),
         })
     }
 
-    fn ecs_must_exist(&self, id: &str) -> Result<(), ApiError> {
+    pub(crate) fn ecs_must_exist(&self, id: &str) -> Result<(), ApiError> {
         if self.ecs_instances.iter().any(|e| e == id) {
             Ok(())
         } else {

@@ -18,10 +18,13 @@
 pub mod api;
 pub mod config;
 pub mod dbs;
+pub mod dbs_restore;
 pub mod fault;
 mod gateway;
 pub mod hbr;
+pub mod hbr_restore;
 pub mod rds;
+pub mod rds_restore;
 pub mod scenario;
 pub mod sign;
 pub mod sts;

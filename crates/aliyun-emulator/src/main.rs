@@ -37,6 +37,9 @@ struct Cli {
     /// Persist resources to this JSON file.
     #[arg(long)]
     state_file: Option<PathBuf>,
+    /// `RestoreStatus` of a successful DBS restore task (none is documented).
+    #[arg(long, default_value = "finish")]
+    dbs_restore_success: String,
 }
 
 fn parse_backup_set(s: &str) -> Result<(String, u64), String> {
@@ -106,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
     config.rds_backup_sets = cli.rds_backup_sets;
     config.qps = cli.qps;
     config.state_file = cli.state_file;
+    config.dbs_restore_success = cli.dbs_restore_success;
     let handle = Emulator::start(config).await?;
     {
         let mut out = std::io::stdout().lock();

@@ -1,5 +1,5 @@
 //! ApsaraDB RDS `2014-08-15`: `CreateBackup`, `DescribeBackupTasks`, `DescribeBackups`,
-//! `DeleteBackup`.
+//! `DeleteBackup`; the restore operations are in [`crate::rds_restore`].
 
 use std::collections::BTreeMap;
 
@@ -23,6 +23,35 @@ pub struct RdsInstance {
     pub engine: String,
     /// Engine version.
     pub engine_version: String,
+    /// Set on an instance made by `CloneDBInstance`: where it came from and its creation job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone: Option<crate::rds_restore::CloneOrigin>,
+    /// Attributes given at creation (`CloneDBInstance`) or the seeded defaults.
+    #[serde(default)]
+    pub attrs: crate::rds_restore::InstanceAttrs,
+    /// Tags (`Tag.N.Key`/`Tag.N.Value` of `CloneDBInstance`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Databases (`db`) and tables (`db.table`) known to exist besides the ones every backup
+    /// names (added by a finished `RestoreTable`; see `rds_restore`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub objects: std::collections::BTreeSet<String>,
+}
+
+impl RdsInstance {
+    /// A seeded, running MySQL 8.0 instance.
+    pub fn running(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            status: "Running".into(),
+            engine: "MySQL".into(),
+            engine_version: "8.0".into(),
+            clone: None,
+            attrs: crate::rds_restore::InstanceAttrs::default(),
+            tags: BTreeMap::new(),
+            objects: std::collections::BTreeSet::new(),
+        }
+    }
 }
 
 /// One `CreateBackup` task and the backup set it produces.
@@ -106,11 +135,11 @@ impl RdsTask {
         matches!(self.progress(now).status, "Finished" | "Failed")
     }
 
-    fn start_ms(&self) -> i64 {
+    pub(crate) fn start_ms(&self) -> i64 {
         self.created_ms + self.duration_ms / 10
     }
 
-    fn end_ms(&self) -> i64 {
+    pub(crate) fn end_ms(&self) -> i64 {
         if self.fail {
             self.created_ms + (self.duration_ms as f64 * FAIL_AT) as i64
         } else {
@@ -135,9 +164,12 @@ pub struct RdsState {
     pub next_job_id: u64,
     /// Next `BackupId`.
     pub next_backup_id: u64,
+    /// Restore state: table-restore tasks, idempotency tokens, id counters.
+    #[serde(default)]
+    pub restore: crate::rds_restore::RestoreBook,
 }
 
-fn invalid(k: &str) -> ApiError {
+pub(crate) fn invalid(k: &str) -> ApiError {
     ApiError::product(
         400,
         "InvalidParameter",
@@ -145,7 +177,7 @@ fn invalid(k: &str) -> ApiError {
     )
 }
 
-fn instance_not_found(status: u16) -> ApiError {
+pub(crate) fn instance_not_found(status: u16) -> ApiError {
     ApiError::product(
         status,
         "InvalidDBInstanceId.NotFound",
@@ -172,23 +204,14 @@ impl RdsState {
     pub fn seeded(ids: &[String]) -> Self {
         let instances = ids
             .iter()
-            .map(|id| {
-                (
-                    id.clone(),
-                    RdsInstance {
-                        id: id.clone(),
-                        status: "Running".into(),
-                        engine: "MySQL".into(),
-                        engine_version: "8.0".into(),
-                    },
-                )
-            })
+            .map(|id| (id.clone(), RdsInstance::running(id)))
             .collect();
         Self {
             instances,
             tasks: Vec::new(),
             next_job_id: 5_073_731,
             next_backup_id: 1_530_000_001,
+            restore: crate::rds_restore::RestoreBook::default(),
         }
     }
 
@@ -246,7 +269,7 @@ impl RdsState {
                 }
                 None => false,
             },
-            _ => false,
+            _ => self.apply_restore_now(s, now),
         }
     }
 
@@ -269,7 +292,26 @@ impl RdsState {
                 })
             })
             .collect();
-        json!({ "instances": self.instances, "tasks": tasks })
+        let instances: serde_json::Map<String, Value> = self
+            .instances
+            .iter()
+            .map(|(k, i)| {
+                let mut v = serde_json::to_value(i).unwrap_or(Value::Null);
+                if let Some(m) = v.as_object_mut() {
+                    // A failed clone that is gone stays visible here as `Released`.
+                    m.insert(
+                        "status".into(),
+                        json!(i.status_at(now).unwrap_or("Released")),
+                    );
+                }
+                (k.clone(), v)
+            })
+            .collect();
+        json!({
+            "instances": instances,
+            "tasks": tasks,
+            "history_tasks": self.restore.view(now),
+        })
     }
 
     /// Dispatches one RDS action.
@@ -286,7 +328,7 @@ impl RdsState {
             "DescribeBackupTasks" => self.describe_backup_tasks(p, now),
             "DescribeBackups" => self.describe_backups(p, now),
             "DeleteBackup" => self.delete_backup(p, now),
-            _ => return None,
+            _ => return self.handle_restore(action, p, now, job_ms, pending),
         })
     }
 
@@ -301,6 +343,7 @@ impl RdsState {
         let inst = self
             .instances
             .get(id)
+            .filter(|i| i.status_at(now).is_some())
             .ok_or_else(|| instance_not_found(400))?;
         let method = p.opt("BackupMethod").unwrap_or("Physical");
         if !matches!(method, "Logical" | "Physical" | "Snapshot") {
@@ -351,7 +394,7 @@ impl RdsState {
         {
             return Err(invalid("BackupRetentionPeriod"));
         }
-        if inst.status != "Running" {
+        if inst.status_at(now) != Some("Running") {
             return Err(ApiError::product(
                 403,
                 "IncorrectDBInstanceState",
@@ -472,7 +515,7 @@ impl RdsState {
         Ok(obj([("Items", json!({ "BackupJob": items }))]))
     }
 
-    fn backup_json(&self, t: &RdsTask, now: i64) -> Option<Value> {
+    pub(crate) fn backup_json(&self, t: &RdsTask, now: i64) -> Option<Value> {
         let pr = t.progress(now);
         let ok = match pr.status {
             "Finished" => true,

@@ -62,6 +62,39 @@ pub enum Scenario {
         /// The job's `ErrorMessage`.
         message: String,
     },
+    /// The RDS clone made by `CloneDBInstance` fails: the new instance goes `Creating` →
+    /// `Deleting` and is then gone (`InvalidDBInstanceId.NotFound`).
+    RdsCloneFailure {
+        /// The new `DBInstanceId` or the source `DBInstanceId`; none = the next clone.
+        #[serde(default)]
+        target: Option<String>,
+    },
+    /// The RDS `RestoreTable` task ends `Failed` with this reason (nothing is written).
+    RdsRestoreTableFailure {
+        /// `TaskId` or `DBInstanceId`; none = the next table restore.
+        #[serde(default)]
+        target: Option<String>,
+        /// The task's `TaskDetail` / `ReasonCode` text.
+        reason: String,
+    },
+    /// The HBR restore job ends with `outcome` instead of `COMPLETE`.
+    HbrRestoreOutcome {
+        /// `RestoreId`, `SnapshotId` or target/source ECS instance id; none = the next restore.
+        #[serde(default)]
+        target: Option<String>,
+        /// `PARTIAL_COMPLETE` or `FAILED`.
+        outcome: HbrOutcome,
+        /// The job's `ErrorMessage`.
+        message: String,
+    },
+    /// The DBS restore task fails while running: `RestoreStatus` `stop` with this `ErrMessage`.
+    DbsRestoreFailure {
+        /// `RestoreTaskId`, `RestoreTaskName` or `BackupPlanId`; none = the next started task.
+        #[serde(default)]
+        target: Option<String>,
+        /// The task's `ErrMessage`.
+        err_message: String,
+    },
     /// Sets an RDS instance's status (e.g. `Restarting`), so `CreateBackup` is refused.
     RdsInstanceStatus {
         /// `DBInstanceId`.

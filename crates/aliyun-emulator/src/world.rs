@@ -50,12 +50,20 @@ impl World {
     /// Whether the action belongs to the product's emulated API surface.
     pub fn knows(product: Product, action: &str) -> bool {
         match product {
-            Product::Rds => matches!(
-                action,
-                "CreateBackup" | "DescribeBackupTasks" | "DescribeBackups" | "DeleteBackup"
-            ),
-            Product::Dbs => crate::dbs::ACTIONS.contains(&action),
-            Product::Hbr => crate::hbr::ACTIONS.contains(&action),
+            Product::Rds => {
+                matches!(
+                    action,
+                    "CreateBackup" | "DescribeBackupTasks" | "DescribeBackups" | "DeleteBackup"
+                ) || crate::rds_restore::ACTIONS.contains(&action)
+            }
+            Product::Dbs => {
+                crate::dbs::ACTIONS.contains(&action)
+                    || crate::dbs_restore::RESTORE_ACTIONS.contains(&action)
+            }
+            Product::Hbr => {
+                crate::hbr::ACTIONS.contains(&action)
+                    || crate::hbr_restore::ACTIONS.contains(&action)
+            }
             Product::Sts => matches!(action, "AssumeRoleWithOIDC" | "GetCallerIdentity"),
         }
     }
@@ -82,6 +90,7 @@ impl World {
                 &mut self.pending,
                 &self.rds,
                 &self.hbr.ecs_instances,
+                &cfg.dbs_restore_success,
             ),
             Product::Hbr => self.hbr.handle(action, p, now, job_ms, &mut self.pending),
             Product::Sts => self.sts.handle(action, p, now, cfg, caller),
@@ -91,13 +100,16 @@ impl World {
     /// Applies a scenario: at once to a matching in-progress resource, else queued.
     pub fn apply_scenario(&mut self, s: Scenario, now: i64) {
         let applied = match &s {
-            Scenario::RdsTaskFailure { .. } | Scenario::RdsInstanceStatus { .. } => {
-                self.rds.apply_now(&s, now)
+            Scenario::RdsTaskFailure { .. }
+            | Scenario::RdsInstanceStatus { .. }
+            | Scenario::RdsCloneFailure { .. }
+            | Scenario::RdsRestoreTableFailure { .. } => self.rds.apply_now(&s, now),
+            Scenario::DbsPrecheckFailure { .. }
+            | Scenario::DbsBackupSetFailure { .. }
+            | Scenario::DbsRestoreFailure { .. } => self.dbs.apply_now(&s, now),
+            Scenario::HbrJobOutcome { .. } | Scenario::HbrRestoreOutcome { .. } => {
+                self.hbr.apply_now(&s, now)
             }
-            Scenario::DbsPrecheckFailure { .. } | Scenario::DbsBackupSetFailure { .. } => {
-                self.dbs.apply_now(&s, now)
-            }
-            Scenario::HbrJobOutcome { .. } => self.hbr.apply_now(&s, now),
         };
         if !applied && !matches!(s, Scenario::RdsInstanceStatus { .. }) {
             self.pending.push(s);
