@@ -54,7 +54,7 @@ pub enum SandboxError {
     Url(String),
     /// Serializing the kubeconfig failed.
     #[error("kubeconfig serialization error: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_norway::Error),
 }
 
 impl SandboxError {
@@ -442,7 +442,7 @@ pub fn kubeconfig_for(url: &str) -> Kubeconfig {
 
 /// Writes a kubeconfig for `url` as YAML to `path`.
 pub fn write_kubeconfig(url: &str, path: &Path) -> Result<(), SandboxError> {
-    let yaml = serde_yaml::to_string(&kubeconfig_for(url))?;
+    let yaml = serde_norway::to_string(&kubeconfig_for(url))?;
     std::fs::write(path, yaml)?;
     Ok(())
 }

@@ -566,7 +566,7 @@ fn parse_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
         return Err(ApiError::bad_request("request body is empty"));
     }
     if content_type.contains("yaml") {
-        let v: serde_yaml::Value = serde_yaml::from_slice(body)
+        let v: serde_norway::Value = serde_norway::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
         return serde_json::to_value(v)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")));
