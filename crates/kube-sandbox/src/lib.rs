@@ -22,6 +22,7 @@ mod server;
 mod ssa;
 mod store;
 mod table;
+mod verbs;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
