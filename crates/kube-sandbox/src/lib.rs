@@ -14,6 +14,7 @@
 //! ```
 
 pub mod admission;
+mod discovery;
 mod error;
 mod protobuf;
 mod schema;
