@@ -26,7 +26,7 @@ fn probe_paths() -> (String, String, String) {
         "/deploy/deployment.yaml"
     ))
     .unwrap();
-    let dep: Json = serde_yaml::from_str(&text).unwrap();
+    let dep: Json = serde_norway::from_str(&text).unwrap();
     let c = &dep["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(dep["spec"]["replicas"], 2);
     (

@@ -182,7 +182,7 @@ fn strings(v: &Json) -> Vec<String> {
 fn rendered_rules() -> Vec<Rule> {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml")).unwrap();
-    let docs: Vec<Json> = serde_yaml::Deserializer::from_str(&text)
+    let docs: Vec<Json> = serde_norway::Deserializer::from_str(&text)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .filter(|d: &Json| !d.is_null())
         .collect();
@@ -238,7 +238,7 @@ fn rendered_args() -> Vec<String> {
         "/deploy/deployment.yaml"
     ))
     .unwrap();
-    let dep: Json = serde_yaml::from_str(&text).unwrap();
+    let dep: Json = serde_norway::from_str(&text).unwrap();
     strings(&dep["spec"]["template"]["spec"]["containers"][0]["args"])
 }
 
@@ -406,7 +406,7 @@ async fn scenario(extra_args: &[&str]) -> Vec<Call> {
     ] {
         let path = format!("{}/examples/{file}.yaml", env!("CARGO_MANIFEST_DIR"));
         let mut manifest: Json =
-            serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let kind = manifest["kind"].as_str().unwrap().to_string();
         if kind == "Secret" {
             let secret: Secret = serde_json::from_value(manifest).unwrap();

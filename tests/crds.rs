@@ -20,7 +20,7 @@ fn crd_subcommand_prints_the_committed_crds() {
         String::from_utf8_lossy(&out.stderr)
     );
     let printed = String::from_utf8(out.stdout).unwrap();
-    let printed: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&printed)
+    let printed: Vec<serde_json::Value> = serde_norway::Deserializer::from_str(&printed)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
 
@@ -33,7 +33,7 @@ fn crd_subcommand_prints_the_committed_crds() {
     files.sort();
     let committed: Vec<serde_json::Value> = files
         .iter()
-        .map(|p| serde_yaml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .map(|p| serde_norway::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
         .collect();
 
     assert_eq!(printed.len(), 5);

@@ -103,7 +103,7 @@ fn plan_id(o: &DbsBackupPlan) -> String {
 async fn example_reaches_running_with_exactly_one_create() {
     let mut env = Env::start().await;
     let root = env!("CARGO_MANIFEST_DIR");
-    let secret: Secret = serde_yaml::from_str(
+    let secret: Secret = serde_norway::from_str(
         &std::fs::read_to_string(format!("{root}/examples/dbs-password-secret.yaml")).unwrap(),
     )
     .unwrap();
@@ -112,7 +112,7 @@ async fn example_reaches_running_with_exactly_one_create() {
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    let example: DbsBackupPlan = serde_yaml::from_str(
+    let example: DbsBackupPlan = serde_norway::from_str(
         &std::fs::read_to_string(format!("{root}/examples/dbs-backup-plan.yaml")).unwrap(),
     )
     .unwrap();

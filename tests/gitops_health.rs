@@ -39,7 +39,7 @@ fn cel_bool(expr: &str, obj: &Json) -> bool {
 
 /// The Flux verdict for `obj`: InProgress, Failed or Current.
 fn flux(obj: &Json) -> &'static str {
-    let exprs: Vec<serde_json::Map<String, Json>> = serde_yaml::from_str(FLUX_EXPRS).unwrap();
+    let exprs: Vec<serde_json::Map<String, Json>> = serde_norway::from_str(FLUX_EXPRS).unwrap();
     let kind = obj["kind"].as_str().unwrap();
     let e = exprs
         .iter()

@@ -134,7 +134,7 @@ async fn slow_env() -> Env {
 async fn example_reaches_succeeded_with_exactly_one_create() {
     let mut env = Env::start().await;
     let root = env!("CARGO_MANIFEST_DIR");
-    let secret: Secret = serde_yaml::from_str(
+    let secret: Secret = serde_norway::from_str(
         &std::fs::read_to_string(format!("{root}/examples/credentials-secret.yaml")).unwrap(),
     )
     .unwrap();
@@ -147,7 +147,7 @@ async fn example_reaches_succeeded_with_exactly_one_create() {
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    let example: HbrBackupJob = serde_yaml::from_str(
+    let example: HbrBackupJob = serde_norway::from_str(
         &std::fs::read_to_string(format!("{root}/examples/hbr-backup-job.yaml")).unwrap(),
     )
     .unwrap();

@@ -489,7 +489,7 @@ async fn canary_secret_never_appears_in_logs_events_or_status() {
 async fn example_manifest_works_against_the_sandbox() {
     let mut env = Env::start().await;
     let root = env!("CARGO_MANIFEST_DIR");
-    let secret: k8s_openapi::api::core::v1::Secret = serde_yaml::from_str(
+    let secret: k8s_openapi::api::core::v1::Secret = serde_norway::from_str(
         &std::fs::read_to_string(format!("{root}/examples/credentials-secret.yaml")).unwrap(),
     )
     .unwrap();
@@ -502,7 +502,7 @@ async fn example_manifest_works_against_the_sandbox() {
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    let example: RdsBackup = serde_yaml::from_str(
+    let example: RdsBackup = serde_norway::from_str(
         &std::fs::read_to_string(format!("{root}/examples/rds-backup.yaml")).unwrap(),
     )
     .unwrap();

@@ -35,7 +35,7 @@ fn shipped_policy() -> (Value, Value) {
         "/deploy/deletion-protection.yaml"
     ))
     .unwrap();
-    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+    let docs: Vec<Value> = serde_norway::Deserializer::from_str(&text)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
     let find = |kind: &str| {
@@ -220,7 +220,7 @@ async fn protected_objects_are_not_deleted_until_the_annotation_is_removed() {
     );
     // A protected object of another kind is refused too (whatever its reconcile does).
     let plans: Api<DbsBackupPlan> = env.api();
-    let plan: DbsBackupPlan = serde_yaml::from_str(
+    let plan: DbsBackupPlan = serde_norway::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/examples/dbs-backup-plan.yaml"

@@ -623,7 +623,7 @@ async fn install_shipped_protection(env: &Env) {
         "/deploy/deletion-protection.yaml"
     ))
     .unwrap();
-    let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&text)
+    let docs: Vec<serde_json::Value> = serde_norway::Deserializer::from_str(&text)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
     let find = |kind: &str| docs.iter().find(|d| d["kind"] == kind).cloned().unwrap();

@@ -13,6 +13,37 @@
 //!   and the operator stops all controllers at once. So two replicas never act at the same time.
 //! * On graceful shutdown the leader releases the Lease (empty holder) so a standby takes over
 //!   without waiting for expiry.
+//!
+//! ## Why not a library (weighed for kube 5, December 2026)
+//!
+//! * **kube-runtime 5.0.0** has no leader election: the crate has no Lease code, and the upstream
+//!   request (kube-rs/kube#485) is still open.
+//! * **`kube-leader-election`** (newest 0.44.0) depends on kube 4: its `LeaseLock::new` takes a
+//!   kube 4 `Client`, so it cannot run on our kube 5 client without a second kube stack. By its
+//!   own README it judges expiry by timestamps (open to clock skew between nodes) and has no
+//!   fencing, i.e. two replicas may lead for a while.
+//! * **`kube-lease-manager`** (0.13.1) does support kube 5 and k8s-openapi 0.29, but it is weaker
+//!   on the two properties the runtime relies on:
+//!   - it judges expiry as the holder's `renewTime` + duration against the candidate's wall
+//!     clock, and a candidate that finds a lease expired clears it with a strategic-merge patch
+//!     that carries no `resourceVersion`: clock skew beyond its `grace` lets a standby clear and
+//!     take a lease the leader is still renewing. We time expiry on the candidate's monotonic
+//!     clock from when it first saw the record, which skew cannot affect, and every write is an
+//!     update with the read `resourceVersion`, so a stale view loses with `409 Conflict`;
+//!   - it has no renew deadline: a leader that cannot reach the API server gets errors back and
+//!     must decide itself when to stop; [`LeaderElector::hold`] returns `false` no later than
+//!     `renew_deadline` after the last successful renew was sent, before any standby may take
+//!     over, and the operator then stops every controller at once.
+//!
+//!   It also needs the `patch` verb on Leases (the chart's RBAC, which `tests/chart_rbac.rs`
+//!   checks against the calls made, would change), brings about 2,700 lines (with its tests)
+//!   and a second `rand` major version for the ~200 lines of code here, and panics on bad
+//!   parameters (`LeaseParams::new`) and on an overflowing `renewTime` + duration read from the
+//!   cluster, which our rules forbid.
+//!
+//! So this module stays until kube-runtime ships lease support with client-go's semantics. Its
+//! behaviour is covered by `tests/rds_operator_runtime.rs` (only the leader acts and a standby
+//! takes over; the leader steps down when it cannot renew).
 
 use std::time::{Duration, Instant};
 

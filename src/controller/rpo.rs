@@ -29,39 +29,39 @@ pub struct RpoVerdict {
 }
 
 /// Parses a duration of `<integer><unit>` parts (`s`, `m`, `h`, `d` = 24 h), e.g. `26h`,
-/// `1h30m`, `7d` — the format of `rpo` and `retention.maxAge` (the CRD pattern enforces it).
+/// `1h30m`, `7d` — the format of `rpo` and `retention.maxAge` (the CRD pattern
+/// `^([0-9]+(s|m|h|d))+$` enforces it).
+///
+/// `humantime` does the reading and the arithmetic. It reads more than the pattern allows
+/// (`1w`, `1ms`, `1.5h`, `1h 30m`), so the text is first held to the pattern here: the operator
+/// accepts exactly what the API server accepts, and a unit never changes its meaning (`1ms` is
+/// refused, not read as a millisecond).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err("empty duration".into());
     }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
+    let mut digits = 0;
     for ch in s.chars() {
         if ch.is_ascii_digit() {
-            digits.push(ch);
-            continue;
+            digits += 1;
+        } else if !matches!(ch, 's' | 'm' | 'h' | 'd') {
+            return Err(format!("{s:?}: unknown unit {ch:?} (use s, m, h or d)"));
+        } else if digits == 0 {
+            return Err(format!("{s:?}: a number must come before {ch:?}"));
+        } else {
+            digits = 0;
         }
-        let unit: u64 = match ch {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(format!("{s:?}: unknown unit {ch:?} (use s, m, h or d)")),
-        };
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| format!("{s:?}: a number must come before {ch:?}"))?;
-        digits.clear();
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("{s:?} is too long"))?;
     }
-    if !digits.is_empty() {
-        return Err(format!("{s:?}: {digits} needs a unit (s, m, h or d)"));
+    if digits > 0 {
+        // Only ASCII digits since the last unit: a byte offset on a char boundary.
+        let number = s.get(s.len() - digits..).unwrap_or(s);
+        return Err(format!("{s:?}: {number} needs a unit (s, m, h or d)"));
     }
-    Ok(Duration::from_secs(total))
+    humantime::parse_duration(s).map_err(|e| match e {
+        humantime::DurationError::NumberOverflow => format!("{s:?} is too long"),
+        other => format!("{s:?}: {other}"),
+    })
 }
 
 /// Formats a duration for messages, to the minute (`2d3h4m`, `45m`, `<1m`).
@@ -157,8 +157,74 @@ mod tests {
             Duration::from_secs(7 * 86_400)
         );
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        for bad in ["", "h", "10", "1w", "1.5h", "-1h"] {
+        assert_eq!(
+            parse_duration("1d2h3m4s").unwrap(),
+            Duration::from_secs(86_400 + 2 * 3600 + 3 * 60 + 4)
+        );
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration(" 5m ").unwrap(), Duration::from_secs(300));
+        // humantime reads these; the CRD pattern does not, and neither do we.
+        for bad in [
+            "", "h", "10", "1w", "1.5h", "-1h", "1ms", "1h 30m", "1min", "1M", "1y", "1h30",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_durations_say_what_is_wrong() {
+        let err = |s: &str| parse_duration(s).unwrap_err();
+        assert_eq!(err("  "), "empty duration");
+        assert_eq!(err("1w"), r#""1w": unknown unit 'w' (use s, m, h or d)"#);
+        assert_eq!(
+            err("1.5h"),
+            r#""1.5h": unknown unit '.' (use s, m, h or d)"#
+        );
+        assert_eq!(err("h"), r#""h": a number must come before 'h'"#);
+        assert_eq!(err("1ms"), r#""1ms": a number must come before 's'"#);
+        assert_eq!(err("1h30"), r#""1h30": 30 needs a unit (s, m, h or d)"#);
+        assert_eq!(
+            err("99999999999999999999d"),
+            r#""99999999999999999999d" is too long"#
+        );
+        assert_eq!(
+            err("999999999999999999d"),
+            r#""999999999999999999d" is too long"#
+        );
+    }
+
+    /// The seconds of a text that matches the CRD pattern, summed without humantime.
+    fn reference_seconds(s: &str) -> Option<u128> {
+        let (mut total, mut n) = (0u128, 0u128);
+        for ch in s.chars() {
+            match ch.to_digit(10) {
+                Some(d) => n = n * 10 + u128::from(d),
+                None => {
+                    let unit = match ch {
+                        's' => 1,
+                        'm' => 60,
+                        'h' => 3600,
+                        _ => 86_400,
+                    };
+                    total += n * unit;
+                    n = 0;
+                }
+            }
+        }
+        (total <= u128::from(u64::MAX)).then_some(total)
+    }
+
+    proptest::proptest! {
+        /// Exactly the texts of the CRD pattern parse, to the sum of their parts.
+        #[test]
+        fn accepts_exactly_the_crd_pattern(s in "[0-9smhdw. -]{0,12}|([0-9]{1,6}[smhd]){1,4}") {
+            let pattern = regex::Regex::new(crate::crd::schedule::DURATION_PATTERN).unwrap();
+            let parsed = parse_duration(&s);
+            let trimmed = s.trim();
+            proptest::prop_assert_eq!(parsed.is_ok(), pattern.is_match(trimmed), "{:?}: {:?}", s, parsed);
+            if let Ok(d) = parsed {
+                proptest::prop_assert_eq!(Some(u128::from(d.as_secs())), reference_seconds(trimmed));
+            }
         }
     }
 

@@ -42,19 +42,19 @@ pub fn crd_file_name(crd: &CustomResourceDefinition) -> String {
 }
 
 /// One CRD as a YAML document (with a leading `---` and a generated-file header).
-pub fn crd_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Error> {
+pub fn crd_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_norway::Error> {
     Ok(format!(
         "# Generated from the Rust types in src/crd; do not edit. Regenerate with:\n#   UPDATE_CRDS=1 cargo test -p aliyun-backup-operator --lib crds_dir_is_up_to_date\n---\n{}",
-        serde_yaml::to_string(crd)?
+        serde_norway::to_string(crd)?
     ))
 }
 
 /// All CRDs as one multi-document YAML stream (what `aliyun-backup-operator crd` prints).
-pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
+pub fn crds_yaml() -> Result<String, serde_norway::Error> {
     let mut out = String::new();
     for crd in all_crds() {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&crd)?);
+        out.push_str(&serde_norway::to_string(&crd)?);
     }
     Ok(out)
 }

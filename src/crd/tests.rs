@@ -1079,9 +1079,9 @@ fn crds_dir_is_up_to_date() {
 #[test]
 fn crds_yaml_is_the_concatenation_of_all_crds() {
     let all = crds_yaml().unwrap();
-    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&all)
+    let docs: Vec<Value> = serde_norway::Deserializer::from_str(&all)
         .map(|d| {
-            serde_yaml::from_value::<Value>(serde_yaml::Value::deserialize(d).unwrap()).unwrap()
+            serde_norway::from_value::<Value>(serde_norway::Value::deserialize(d).unwrap()).unwrap()
         })
         .collect();
     assert_eq!(docs.len(), 5);
@@ -1095,7 +1095,7 @@ fn crds_yaml_is_the_concatenation_of_all_crds() {
 fn example(name: &str) -> Value {
     let p = root().join("examples").join(name);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// The OpenAPI keywords our schemas use (type, enum, pattern, ranges, lengths, required,

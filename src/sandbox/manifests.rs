@@ -36,13 +36,13 @@ impl Manifest {
 /// Parses a multi-document YAML stream into objects (empty documents are skipped).
 pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Manifest>, SandboxError> {
     let mut out = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
         let source_name = format!("{source}#{}", i + 1);
         let bad = |message: String| SandboxError::Manifest {
             source_name: source_name.clone(),
             message,
         };
-        let value = serde_yaml::Value::deserialize(doc).map_err(|e| bad(e.to_string()))?;
+        let value = serde_norway::Value::deserialize(doc).map_err(|e| bad(e.to_string()))?;
         if value.is_null() {
             continue;
         }

@@ -173,7 +173,7 @@ fn dbs_needs_ready_for_the_current_generation() {
     let mut o = DbsBackupPlan::new(
         "orders",
         serde_json::from_value(
-            serde_yaml::from_str::<serde_json::Value>(
+            serde_norway::from_str::<serde_json::Value>(
                 &std::fs::read_to_string(examples_dir().join("dbs-backup-plan.yaml")).unwrap(),
             )
             .unwrap()["spec"]

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod admission;
+mod discovery;
 mod error;
 mod protobuf;
 mod schema;
@@ -22,6 +23,7 @@ mod server;
 mod ssa;
 mod store;
 mod table;
+mod verbs;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -54,7 +56,7 @@ pub enum SandboxError {
     Url(String),
     /// Serializing the kubeconfig failed.
     #[error("kubeconfig serialization error: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_norway::Error),
 }
 
 impl SandboxError {
@@ -442,7 +444,7 @@ pub fn kubeconfig_for(url: &str) -> Kubeconfig {
 
 /// Writes a kubeconfig for `url` as YAML to `path`.
 pub fn write_kubeconfig(url: &str, path: &Path) -> Result<(), SandboxError> {
-    let yaml = serde_yaml::to_string(&kubeconfig_for(url))?;
+    let yaml = serde_norway::to_string(&kubeconfig_for(url))?;
     std::fs::write(path, yaml)?;
     Ok(())
 }

@@ -1,5 +1,8 @@
-//! HTTP layer: routing, discovery, verbs, watch streaming, counters and
-//! fault injection.
+//! HTTP layer: routing, watch streaming, counters and fault injection (discovery and OpenAPI are
+//! in [`crate::discovery`], the verbs in [`crate::verbs`]). A resource
+//! request is taken apart ([`parse_resource_path`]), checked against the served types and given
+//! its verb ([`resolve`]), counted and matched against injected failures
+//! ([`count_and_inject`]), and handed to its verb's handler in [`crate::verbs`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -13,10 +16,14 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, watch};
 
+use crate::discovery::{
+    api_group, discovery_resources, group_list, openapi_doc, openapi_index, version_info,
+};
 use crate::error::ApiError;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Change, ResourceType, Store, WriteOpts};
 use crate::table;
+use crate::verbs;
 use crate::{FailureMatcher, RequestKey};
 
 /// A pending injected failure.
@@ -43,7 +50,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn json_response(code: u16, v: &Value, warnings: &[String]) -> Response {
+pub(crate) fn json_response(code: u16, v: &Value, warnings: &[String]) -> Response {
     let body = serde_json::to_vec(v).unwrap_or_default();
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
@@ -89,6 +96,7 @@ fn query_map(uri: &Uri) -> HashMap<String, String> {
         .collect()
 }
 
+/// Routes one request: a non-resource path, or a resource verb.
 async fn route(
     st: &Arc<AppState>,
     method: &Method,
@@ -104,55 +112,65 @@ async fn route(
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let q = query_map(uri);
-    match segs.as_slice() {
-        [] => {
-            return Ok(json_response(
-                200,
-                &json!({"paths": ["/api", "/api/v1", "/apis", "/version", "/healthz"]}),
-                &[],
-            ));
-        }
-        ["version"] => return Ok(json_response(200, &version_info(), &[])),
+    if let Some(r) = route_non_resource(st, &segs)? {
+        return Ok(r);
+    }
+    let target = resolve(st, method, &segs, &q)?;
+    count_and_inject(st, &target)?;
+    let verb = target.verb;
+    verbs::dispatch(verb, request(st, target, q, headers, body))
+}
+
+/// The paths that are not resources: root, version, health, discovery, OpenAPI.
+fn route_non_resource(st: &Arc<AppState>, segs: &[&str]) -> Result<Option<Response>, ApiError> {
+    let found = match segs {
+        [] => json_response(
+            200,
+            &json!({"paths": ["/api", "/api/v1", "/apis", "/version", "/healthz"]}),
+            &[],
+        ),
+        ["version"] => json_response(200, &version_info(), &[]),
         ["healthz" | "readyz" | "livez", ..] => {
             let mut r = Response::new(Body::from("ok"));
             r.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-            return Ok(r);
+            r
         }
         ["api"] => {
             let addr = lock(&st.server_address).clone();
-            return Ok(json_response(
+            json_response(
                 200,
                 &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": addr}]}),
                 &[],
-            ));
+            )
         }
-        ["api", "v1"] => return discovery_resources(st, "", "v1"),
-        ["apis"] => return Ok(json_response(200, &group_list(&lock(&st.store)), &[])),
-        ["apis", g] => {
-            let list = group_list(&lock(&st.store));
-            let found = list["groups"]
-                .as_array()
-                .and_then(|gs| gs.iter().find(|x| x["name"] == *g).cloned());
-            return match found {
-                Some(mut grp) => {
-                    if let Some(o) = grp.as_object_mut() {
-                        o.insert("kind".into(), json!("APIGroup"));
-                        o.insert("apiVersion".into(), json!("v1"));
-                    }
-                    Ok(json_response(200, &grp, &[]))
-                }
-                None => Err(ApiError::not_found_path()),
-            };
-        }
-        ["apis", g, v] => return discovery_resources(st, g, v),
-        ["openapi", "v3"] => return Ok(json_response(200, &openapi_index(&lock(&st.store)), &[])),
-        ["openapi", "v3", "api", v] => return openapi_doc(&lock(&st.store), "", v),
-        ["openapi", "v3", "apis", g, v] => return openapi_doc(&lock(&st.store), g, v),
+        ["api", "v1"] => discovery_resources(st, "", "v1")?,
+        ["apis"] => json_response(200, &group_list(&lock(&st.store)), &[]),
+        ["apis", g] => api_group(st, g)?,
+        ["apis", g, v] => discovery_resources(st, g, v)?,
+        ["openapi", "v3"] => json_response(200, &openapi_index(&lock(&st.store)), &[]),
+        ["openapi", "v3", "api", v] => openapi_doc(&lock(&st.store), "", v)?,
+        ["openapi", "v3", "apis", g, v] => openapi_doc(&lock(&st.store), g, v)?,
         ["openapi", ..] => return Err(ApiError::not_found_path()),
-        _ => {}
-    }
-    let (group, version, rest) = match segs.as_slice() {
+        _ => return Ok(None),
+    };
+    Ok(Some(found))
+}
+
+/// A resource path taken apart: `/api/<v>/...` or `/apis/<g>/<v>/...`, optionally
+/// `watch/`, then `[namespaces/<ns>/]<plural>[/<name>[/<subresource>]]`.
+struct ResourcePath<'a> {
+    group: &'a str,
+    version: &'a str,
+    legacy_watch: bool,
+    namespace: Option<String>,
+    plural: String,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+fn parse_resource_path<'a>(segs: &[&'a str]) -> Result<ResourcePath<'a>, ApiError> {
+    let (group, version, rest) = match segs {
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Err(ApiError::not_found_path()),
@@ -161,42 +179,37 @@ async fn route(
         ["watch", r @ ..] => (true, r),
         r => (false, r),
     };
-    let (namespace, plural, name, sub) = match rest {
-        ["namespaces", ns, plural, tail @ ..] if !matches!(*plural, "status" | "finalize") => (
-            Some(ns.to_string()),
-            plural.to_string(),
-            tail.first().map(|s| s.to_string()),
-            tail.get(1).map(|s| s.to_string()),
-        ),
-        [plural, tail @ ..] => (
-            None,
-            plural.to_string(),
-            tail.first().map(|s| s.to_string()),
-            tail.get(1).map(|s| s.to_string()),
-        ),
+    let (namespace, plural, tail) = match rest {
+        ["namespaces", ns, plural, tail @ ..] if !matches!(*plural, "status" | "finalize") => {
+            (Some(ns.to_string()), plural.to_string(), tail)
+        }
+        [plural, tail @ ..] => (None, plural.to_string(), tail),
         [] => return Err(ApiError::not_found_path()),
     };
     if rest.len() > 5 {
         return Err(ApiError::not_found_path());
     }
-    let rt = {
-        let store = lock(&st.store);
-        store.type_of(group, &plural)
-    };
-    let rt = match rt {
-        Some(rt) if rt.version(version).is_some() => rt,
-        _ => return Err(ApiError::not_found_path()),
-    };
-    if !rt.namespaced && namespace.is_some() {
-        return Err(ApiError::not_found_path());
-    }
-    if let Some(s) = &sub
-        && !(s == "status" && rt.has_status(version))
-    {
-        return Err(ApiError::not_found_path());
-    }
-    let watching = legacy_watch || matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
-    let verb = match (method.as_str(), name.is_some()) {
+    Ok(ResourcePath {
+        group,
+        version,
+        legacy_watch,
+        namespace,
+        plural,
+        name: tail.first().map(|s| s.to_string()),
+        sub: tail.get(1).map(|s| s.to_string()),
+    })
+}
+
+/// A resource request: its path checked against the served types, and its verb.
+struct Target<'a> {
+    path: ResourcePath<'a>,
+    rt: Arc<ResourceType>,
+    verb: &'static str,
+}
+
+/// The verb of a request, as kube-apiserver names it for RBAC.
+fn verb_of(method: &Method, named: bool, watching: bool) -> Result<&'static str, ApiError> {
+    Ok(match (method.as_str(), named) {
         ("GET", true) if watching => "watch",
         ("GET", true) => "get",
         ("GET", false) if watching => "watch",
@@ -207,45 +220,81 @@ async fn route(
         ("DELETE", true) => "delete",
         ("DELETE", false) => "deletecollection",
         _ => return Err(ApiError::method_not_allowed()),
+    })
+}
+
+fn resolve<'a>(
+    st: &AppState,
+    method: &Method,
+    segs: &[&'a str],
+    q: &HashMap<String, String>,
+) -> Result<Target<'a>, ApiError> {
+    let path = parse_resource_path(segs)?;
+    let rt = lock(&st.store).type_of(path.group, &path.plural);
+    let rt = match rt {
+        Some(rt) if rt.version(path.version).is_some() => rt,
+        _ => return Err(ApiError::not_found_path()),
     };
-    if rt.namespaced && namespace.is_none() && name.is_some() {
+    if !rt.namespaced && path.namespace.is_some() {
         return Err(ApiError::not_found_path());
     }
+    if let Some(s) = &path.sub
+        && !(s == "status" && rt.has_status(path.version))
+    {
+        return Err(ApiError::not_found_path());
+    }
+    let watching =
+        path.legacy_watch || matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
+    let verb = verb_of(method, path.name.is_some(), watching)?;
+    if rt.namespaced && path.namespace.is_none() && path.name.is_some() {
+        return Err(ApiError::not_found_path());
+    }
+    Ok(Target { path, rt, verb })
+}
+
+/// Counts the request and fails it if an injected failure matches.
+fn count_and_inject(st: &AppState, t: &Target<'_>) -> Result<(), ApiError> {
     let rkey = RequestKey {
-        verb: verb.to_string(),
-        group: group.to_string(),
-        resource: plural.clone(),
-        subresource: sub.clone().unwrap_or_default(),
+        verb: t.verb.to_string(),
+        group: t.path.group.to_string(),
+        resource: t.path.plural.clone(),
+        subresource: t.path.sub.clone().unwrap_or_default(),
     };
     *lock(&st.counters).entry(rkey.clone()).or_insert(0) += 1;
-    // Fault injection.
+    let mut fails = lock(&st.failures);
+    let (ns, name) = (t.path.namespace.as_deref(), t.path.name.as_deref());
+    if let Some(f) = fails
+        .iter_mut()
+        .find(|f| f.remaining > 0 && f.matcher.matches(&rkey, ns, name))
     {
-        let mut fails = lock(&st.failures);
-        if let Some(f) = fails.iter_mut().find(|f| {
-            f.remaining > 0
-                && f.matcher
-                    .matches(&rkey, namespace.as_deref(), name.as_deref())
-        }) {
-            f.remaining -= 1;
-            let code = f.code;
-            fails.retain(|f| f.remaining > 0);
-            return Err(ApiError::new(
-                code,
-                ApiError::reason_for_code(code),
-                format!("injected failure for {verb} {plural}"),
-            ));
-        }
+        f.remaining -= 1;
+        let code = f.code;
+        fails.retain(|f| f.remaining > 0);
+        return Err(ApiError::new(
+            code,
+            ApiError::reason_for_code(code),
+            format!("injected failure for {} {}", t.verb, t.path.plural),
+        ));
     }
-    let ns = namespace.as_deref();
-    let accept = headers
-        .get(header::ACCEPT)
+    Ok(())
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
+    headers
+        .get(name)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let as_table = accept.contains("as=Table");
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The verb's request: the target, and what the query and headers say about it.
+fn request<'a>(
+    st: &'a Arc<AppState>,
+    t: Target<'a>,
+    q: HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> verbs::Request<'a> {
+    let user_agent = header_str(headers, header::USER_AGENT);
     let manager = q
         .get("fieldManager")
         .cloned()
@@ -259,299 +308,28 @@ async fn route(
                 .to_string()
         });
     let opts = WriteOpts {
-        subresource: sub.clone(),
+        subresource: t.path.sub,
         manager,
         dry_run: q.get("dryRun").is_some_and(|d| d == "All"),
         strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
     let include = q
         .get("includeObject")
         .cloned()
         .unwrap_or_else(|| "Metadata".into());
-    match verb {
-        "get" => {
-            let obj = lock(&st.store).get(&rt, ns, name.as_deref().unwrap_or_default())?;
-            let obj = Store::serve(&rt, version, obj);
-            if as_table {
-                let rv = obj
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                return Ok(json_response(
-                    200,
-                    &table::table(&rt, version, &[obj], &include, &rv, None),
-                    &[],
-                ));
-            }
-            Ok(json_response(200, &obj, &[]))
-        }
-        "list" => {
-            let labels = LabelSelector::parse(
-                q.get("labelSelector")
-                    .map(String::as_str)
-                    .unwrap_or_default(),
-            )?;
-            let fields = FieldSelector::parse(
-                &event_fields(
-                    &rt,
-                    q.get("fieldSelector")
-                        .map(String::as_str)
-                        .unwrap_or_default(),
-                ),
-                rt.field_selectors().as_deref(),
-            )?;
-            let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok());
-            let after = match q.get("continue").filter(|c| !c.is_empty()) {
-                Some(c) => Some(decode_continue(c)?),
-                None => None,
-            };
-            let (items, next, remaining, rv) = {
-                let store = lock(&st.store);
-                let (items, next, remaining) = store.list(&rt, ns, &labels, &fields, limit, after);
-                (items, next, remaining, store.rv())
-            };
-            let items: Vec<Value> = items
-                .into_iter()
-                .map(|o| Store::serve(&rt, version, o))
-                .collect();
-            let cont = next.map(|k| encode_continue(&k));
-            if as_table {
-                return Ok(json_response(
-                    200,
-                    &table::table(
-                        &rt,
-                        version,
-                        &items,
-                        &include,
-                        &rv.to_string(),
-                        cont.as_deref(),
-                    ),
-                    &[],
-                ));
-            }
-            let mut meta = json!({"resourceVersion": rv.to_string()});
-            if let (Some(c), Some(m)) = (cont, meta.as_object_mut()) {
-                m.insert("continue".into(), json!(c));
-                m.insert("remainingItemCount".into(), json!(remaining));
-            }
-            Ok(json_response(
-                200,
-                &json!({"kind": rt.list_kind, "apiVersion": rt.api_version(version), "metadata": meta, "items": items}),
-                &[],
-            ))
-        }
-        "watch" => {
-            let labels = LabelSelector::parse(
-                q.get("labelSelector")
-                    .map(String::as_str)
-                    .unwrap_or_default(),
-            )?;
-            let mut fields = FieldSelector::parse(
-                &event_fields(
-                    &rt,
-                    q.get("fieldSelector")
-                        .map(String::as_str)
-                        .unwrap_or_default(),
-                ),
-                rt.field_selectors().as_deref(),
-            )?;
-            if let Some(n) = &name {
-                fields = FieldSelector::parse(&format!("metadata.name={n}"), None)?;
-            }
-            let table = as_table.then(|| include.clone());
-            start_watch(st, rt, version, namespace, labels, fields, &q, table)
-        }
-        "create" => {
-            let body = parse_body(&body, &content_type)?;
-            let res = lock(&st.store).create(&rt, version, ns, body, &opts)?;
-            Ok(json_response(
-                201,
-                &Store::serve(&rt, version, res.object),
-                &res.warnings,
-            ))
-        }
-        "update" => {
-            let body = parse_body(&body, &content_type)?;
-            let res = lock(&st.store).update(
-                &rt,
-                version,
-                ns,
-                name.as_deref().unwrap_or_default(),
-                body,
-                &opts,
-            )?;
-            Ok(json_response(
-                200,
-                &Store::serve(&rt, version, res.object),
-                &res.warnings,
-            ))
-        }
-        "patch" => {
-            let ct = content_type.split(';').next().unwrap_or_default().trim();
-            let name = name.as_deref().unwrap_or_default();
-            let res = match ct {
-                "application/apply-patch+yaml" | "application/apply-patch+json" => {
-                    if q.get("fieldManager").is_none_or(|m| m.is_empty()) {
-                        return Err(ApiError::bad_request(
-                            "PATCH, application/apply-patch+yaml requires fieldManager to be set",
-                        ));
-                    }
-                    let cfg = parse_body(&body, "yaml")?;
-                    let force = q.get("force").is_some_and(|f| f == "true");
-                    lock(&st.store).apply(&rt, version, ns, name, cfg, force, &opts)?
-                }
-                "application/json-patch+json" => {
-                    let p: Value = serde_json::from_slice(&body)
-                        .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-                    lock(&st.store).patch(&rt, version, ns, name, "json", &p, &opts)?
-                }
-                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                    let p: Value = serde_json::from_slice(&body)
-                        .map_err(|e| ApiError::bad_request(format!("invalid merge patch: {e}")))?;
-                    let kind = if ct.starts_with("application/strategic") {
-                        "strategic"
-                    } else {
-                        "merge"
-                    };
-                    lock(&st.store).patch(&rt, version, ns, name, kind, &p, &opts)?
-                }
-                other => {
-                    return Err(ApiError::new(
-                        415,
-                        "UnsupportedMediaType",
-                        format!(
-                            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"
-                        ),
-                    ));
-                }
-            };
-            Ok(json_response(
-                if res.created { 201 } else { 200 },
-                &Store::serve(&rt, version, res.object),
-                &res.warnings,
-            ))
-        }
-        "delete" => {
-            let dp = if body.is_empty() {
-                json!({})
-            } else {
-                parse_body(&body, &content_type)?
-            };
-            let preconditions = dp.get("preconditions").cloned().unwrap_or(Value::Null);
-            let dry = opts.dry_run
-                || dp
-                    .get("dryRun")
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| a.iter().any(|x| x == "All"));
-            let name = name.as_deref().unwrap_or_default();
-            let (obj, gone) = {
-                let mut store = lock(&st.store);
-                crate::admission::check_delete(&store, &rt, version, ns, name, dry)?;
-                store.delete(&rt, ns, name, &preconditions, dry)?
-            };
-            if gone {
-                let uid = obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
-                Ok(json_response(
-                    200,
-                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                    "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": uid}}),
-                    &[],
-                ))
-            } else {
-                Ok(json_response(200, &Store::serve(&rt, version, obj), &[]))
-            }
-        }
-        "deletecollection" => {
-            let labels = LabelSelector::parse(
-                q.get("labelSelector")
-                    .map(String::as_str)
-                    .unwrap_or_default(),
-            )?;
-            let fields = FieldSelector::parse(
-                &event_fields(
-                    &rt,
-                    q.get("fieldSelector")
-                        .map(String::as_str)
-                        .unwrap_or_default(),
-                ),
-                rt.field_selectors().as_deref(),
-            )?;
-            let mut store = lock(&st.store);
-            let (items, _, _) = store.list(&rt, ns, &labels, &fields, None, None);
-            let mut out = vec![];
-            // Like kube-apiserver: the items admission allows are deleted, and the request
-            // fails with the first denial.
-            let mut denied = None;
-            for it in items {
-                let iname = it
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let ins = it
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                if let Err(e) = crate::admission::check_delete(
-                    &store,
-                    &rt,
-                    version,
-                    ins.as_deref(),
-                    &iname,
-                    opts.dry_run,
-                ) {
-                    denied.get_or_insert(e);
-                    continue;
-                }
-                if let Ok((o, _)) =
-                    store.delete(&rt, ins.as_deref(), &iname, &Value::Null, opts.dry_run)
-                {
-                    out.push(Store::serve(&rt, version, o));
-                }
-            }
-            if let Some(e) = denied {
-                return Err(e);
-            }
-            let rv = store.rv();
-            Ok(json_response(
-                200,
-                &json!({"kind": rt.list_kind, "apiVersion": rt.api_version(version), "metadata": {"resourceVersion": rv.to_string()}, "items": out}),
-                &[],
-            ))
-        }
-        _ => Err(ApiError::method_not_allowed()),
+    verbs::Request {
+        st,
+        rt: t.rt,
+        version: t.path.version,
+        namespace: t.path.namespace,
+        name: t.path.name,
+        as_table: header_str(headers, header::ACCEPT).contains("as=Table"),
+        include,
+        opts,
+        content_type: header_str(headers, header::CONTENT_TYPE).to_string(),
+        body,
+        query: q,
     }
-}
-
-/// events.k8s.io Events are stored in core/v1 shape: translate selector paths.
-fn event_fields(rt: &ResourceType, sel: &str) -> String {
-    if rt.group != "events.k8s.io" {
-        return sel.to_string();
-    }
-    sel.split(',')
-        .map(|term| {
-            let t = term.trim_start();
-            for (new, core) in [
-                ("regarding.", "involvedObject."),
-                ("note", "message"),
-                ("reportingController", "reportingComponent"),
-                ("deprecatedSource.", "source."),
-                ("deprecatedCount", "count"),
-            ] {
-                if let Some(rest) = t.strip_prefix(new) {
-                    return format!("{core}{rest}");
-                }
-            }
-            t.to_string()
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 fn percent_decode(s: &str) -> String {
@@ -561,228 +339,6 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_else(|| s.to_string())
 }
 
-fn parse_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request("request body is empty"));
-    }
-    if content_type.contains("yaml") {
-        let v: serde_yaml::Value = serde_yaml::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
-        return serde_json::to_value(v)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")));
-    }
-    if content_type.contains("protobuf") {
-        return crate::protobuf::decode(body);
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))
-}
-
-fn encode_continue(k: &(String, String)) -> String {
-    let raw = format!("{}\u{1}{}", k.0, k.1);
-    raw.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_continue(c: &str) -> Result<(String, String), ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid");
-    if !c.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    let bytes: Result<Vec<u8>, _> = (0..c.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(c.get(i..i + 2).unwrap_or("zz"), 16))
-        .collect();
-    let s = String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())?;
-    let (a, b) = s.split_once('\u{1}').ok_or_else(bad)?;
-    Ok((a.to_string(), b.to_string()))
-}
-
-fn version_info() -> Value {
-    json!({"major": "1", "minor": "34", "gitVersion": "v1.34.0-kube-sandbox", "gitCommit": "0000000000000000000000000000000000000000",
-        "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.24", "compiler": "gc",
-        "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH })})
-}
-
-/// Kubernetes version priority: GA > beta > alpha, higher numbers first.
-fn version_priority(v: &str) -> (u8, u32, u32) {
-    let Some(rest) = v.strip_prefix('v') else {
-        return (0, 0, 0);
-    };
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    let Ok(major) = digits.parse::<u32>() else {
-        return (0, 0, 0);
-    };
-    let tail = &rest[digits.len()..];
-    if tail.is_empty() {
-        return (3, major, 0);
-    }
-    for (p, rank) in [("beta", 2u8), ("alpha", 1u8)] {
-        if let Some(n) = tail.strip_prefix(p)
-            && let Ok(minor) = n.parse::<u32>()
-        {
-            return (rank, major, minor);
-        }
-    }
-    (0, 0, 0)
-}
-
-fn group_list(store: &Store) -> Value {
-    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for t in store.types() {
-        if t.group.is_empty() {
-            continue;
-        }
-        let e = groups.entry(t.group.clone()).or_default();
-        for v in &t.versions {
-            if !e.contains(&v.name) {
-                e.push(v.name.clone());
-            }
-        }
-    }
-    let list: Vec<Value> = groups
-        .into_iter()
-        .map(|(g, mut vs)| {
-            vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
-            let versions: Vec<Value> = vs.iter().map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v})).collect();
-            json!({"name": g, "versions": versions, "preferredVersion": versions.first().cloned().unwrap_or(Value::Null)})
-        })
-        .collect();
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": list})
-}
-
-fn discovery_resources(
-    st: &Arc<AppState>,
-    group: &str,
-    version: &str,
-) -> Result<Response, ApiError> {
-    let store = lock(&st.store);
-    let types: Vec<Arc<ResourceType>> = store
-        .types()
-        .filter(|t| t.group == group && t.version(version).is_some())
-        .cloned()
-        .collect();
-    if types.is_empty() {
-        return Err(ApiError::not_found_path());
-    }
-    let mut resources = vec![];
-    for t in types {
-        resources.push(json!({
-            "name": t.plural, "singularName": t.singular, "namespaced": t.namespaced, "kind": t.kind,
-            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
-            "shortNames": t.short_names, "categories": t.categories,
-        }));
-        if t.has_status(version) {
-            resources.push(json!({"name": format!("{}/status", t.plural), "singularName": "", "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}));
-        }
-    }
-    let gv = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
-    Ok(json_response(
-        200,
-        &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
-        &[],
-    ))
-}
-
-/// `/openapi/v3`: one entry per served group-version.
-fn openapi_index(store: &Store) -> Value {
-    let mut paths = serde_json::Map::new();
-    for t in store.types() {
-        for v in &t.versions {
-            let p = if t.group.is_empty() {
-                format!("api/{}", v.name)
-            } else {
-                format!("apis/{}/{}", t.group, v.name)
-            };
-            let url = format!("/openapi/v3/{p}?hash={}", store.rv());
-            paths.insert(p, json!({"serverRelativeURL": url}));
-        }
-    }
-    json!({"paths": paths})
-}
-
-/// A minimal OpenAPI v3 document for one group-version: per-kind schemas
-/// (tagged with `x-kubernetes-group-version-kind`) and item paths whose
-/// PATCH declares `fieldValidation`, so kubectl uses server-side validation.
-fn openapi_doc(store: &Store, group: &str, version: &str) -> Result<Response, ApiError> {
-    let types: Vec<&Arc<ResourceType>> = store
-        .types()
-        .filter(|t| t.group == group && t.version(version).is_some())
-        .collect();
-    if types.is_empty() {
-        return Err(ApiError::not_found_path());
-    }
-    let mut paths = serde_json::Map::new();
-    let mut schemas = serde_json::Map::new();
-    let prefix = if group.is_empty() {
-        format!("/api/{version}")
-    } else {
-        format!("/apis/{group}/{version}")
-    };
-    let params = json!([
-        {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-        {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-        {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-        {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}}
-    ]);
-    for t in types {
-        let gvk = json!({"group": group, "version": version, "kind": t.kind});
-        let schema_name = format!(
-            "{}.{version}.{}",
-            if group.is_empty() {
-                "io.k8s.api.core".to_string()
-            } else {
-                group.split('.').rev().collect::<Vec<_>>().join(".")
-            },
-            t.kind
-        );
-        let mut schema = t
-            .version(version)
-            .and_then(|v| v.schema.clone())
-            .unwrap_or_else(
-                || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
-            );
-        if let Some(o) = schema.as_object_mut() {
-            o.insert("x-kubernetes-group-version-kind".into(), json!([gvk]));
-        }
-        let reference = json!({"$ref": format!("#/components/schemas/{schema_name}")});
-        schemas.insert(schema_name, schema);
-        let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": reference}}}});
-        let item = if t.namespaced {
-            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", t.plural)
-        } else {
-            format!("{prefix}/{}/{{name}}", t.plural)
-        };
-        let op = |verb: &str| {
-            json!({"operationId": format!("{verb}{}", t.kind), "x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": verb,
-                "parameters": params, "responses": ok})
-        };
-        let mut patch = op("patch");
-        if let Some(o) = patch.as_object_mut() {
-            o.insert(
-                "requestBody".into(),
-                json!({"content": {
-                    "application/json-patch+json": {"schema": {"type": "object"}},
-                    "application/merge-patch+json": {"schema": {"type": "object"}},
-                    "application/apply-patch+yaml": {"schema": {"type": "object"}}
-                }}),
-            );
-        }
-        paths.insert(
-            item,
-            json!({"get": op("get"), "put": op("put"), "patch": patch, "delete": op("delete")}),
-        );
-    }
-    Ok(json_response(
-        200,
-        &json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.34.0"}, "paths": paths, "components": {"schemas": schemas}}),
-        &[],
-    ))
-}
-
 fn watch_line(event: &str, obj: &Value) -> Bytes {
     let mut v = serde_json::to_vec(&json!({"type": event, "object": obj})).unwrap_or_default();
     v.push(b'\n');
@@ -790,7 +346,7 @@ fn watch_line(event: &str, obj: &Value) -> Bytes {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn start_watch(
+pub(crate) fn start_watch(
     st: &Arc<AppState>,
     rt: Arc<ResourceType>,
     version: &str,
@@ -998,25 +554,5 @@ impl Watcher {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn continue_roundtrip() {
-        let k = ("ns".to_string(), "name-1".to_string());
-        assert_eq!(decode_continue(&encode_continue(&k)).unwrap(), k);
-        assert!(decode_continue("zz").is_err());
-    }
-
-    #[test]
-    fn version_order() {
-        let mut v = vec!["v1beta1", "v1", "v2alpha1", "v2"];
-        v.sort_by_key(|x| std::cmp::Reverse(version_priority(x)));
-        assert_eq!(v, vec!["v2", "v1", "v1beta1", "v2alpha1"]);
     }
 }
