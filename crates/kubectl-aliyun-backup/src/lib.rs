@@ -195,30 +195,9 @@ pub struct ImportArgs {
     pub endpoint_override: Option<url::Url>,
 }
 
+/// Durations as the CRDs write them (`30m`, `2h`, `1h30m`): the operator's own parser.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let mut total = 0u64;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("{s:?}: expected e.g. 30m, 2h, 90s"))?;
-        num.clear();
-        total += n * match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return Err(format!("{s:?}: unknown unit {c:?} (s, m, h, d)")),
-        };
-    }
-    if !num.is_empty() {
-        return Err(format!("{s:?}: a number needs a unit (s, m, h, d)"));
-    }
-    Ok(std::time::Duration::from_secs(total))
+    aliyun_backup_operator::controller::rpo::parse_duration(s)
 }
 
 /// Runs the plugin with `args` (the first being the program name), writing to `out` and
@@ -277,6 +256,8 @@ mod tests {
         assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5x").is_err());
+        // Too long for a duration: an error, never an overflow.
+        assert!(parse_duration("99999999999999999999d").is_err());
     }
 
     #[test]
