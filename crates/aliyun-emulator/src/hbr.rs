@@ -18,7 +18,40 @@ pub const ACTIONS: &[&str] = &[
 ];
 
 const SOURCE_TYPES: &[&str] = &["UDM_ECS", "ECS_FILE", "CONTAINER"];
-const FAIL_AT: f64 = 0.5;
+pub(crate) const FAIL_AT: f64 = 0.5;
+
+/// `Progress` (0–10000) of work that is `f` of the way through its duration (running from a
+/// tenth of it).
+pub(crate) fn running_progress(f: f64) -> i64 {
+    (((f - 0.1) / 0.9 * 10_000.0) as i64).clamp(0, 9_999)
+}
+
+/// The end an injected outcome forces at fraction `f` (a failure half-way, a partial
+/// completion at the end), shared by backup and restore jobs; `at` maps a fraction to unix ms.
+pub(crate) fn injected_end(
+    outcome: Option<&(HbrOutcome, String)>,
+    f: f64,
+    start: Option<i64>,
+    at: impl Fn(f64) -> i64,
+) -> Option<JobProgress> {
+    match outcome {
+        Some((HbrOutcome::Failed, msg)) if f >= FAIL_AT => Some(JobProgress {
+            status: "FAILED",
+            progress: running_progress(FAIL_AT),
+            error: msg.clone(),
+            start,
+            complete: Some(at(FAIL_AT) / 1000),
+        }),
+        Some((HbrOutcome::PartialComplete, msg)) if f >= 1.0 => Some(JobProgress {
+            status: "PARTIAL_COMPLETE",
+            progress: 10_000,
+            error: msg.clone(),
+            start,
+            complete: Some(at(1.0) / 1000),
+        }),
+        _ => None,
+    }
+}
 const GIB: i64 = 1024 * 1024 * 1024;
 
 /// One backup job.
@@ -84,7 +117,7 @@ impl HbrJob {
         let d = self.duration_ms.max(1) as f64;
         let f = (now - self.created_ms) as f64 / d;
         let start = (f >= 0.1).then(|| self.at(0.1) / 1000);
-        let running = |f: f64| (((f - 0.1) / 0.9 * 10_000.0) as i64).clamp(0, 9_999);
+        let running = running_progress;
         if let Some(c) = self.canceled_ms {
             let fc = (c - self.created_ms) as f64 / d;
             if fc < 1.0
@@ -104,26 +137,8 @@ impl HbrJob {
                 };
             }
         }
-        match &self.outcome {
-            Some((HbrOutcome::Failed, msg)) if f >= FAIL_AT => {
-                return JobProgress {
-                    status: "FAILED",
-                    progress: running(FAIL_AT),
-                    error: msg.clone(),
-                    start,
-                    complete: Some(self.at(FAIL_AT) / 1000),
-                };
-            }
-            Some((HbrOutcome::PartialComplete, msg)) if f >= 1.0 => {
-                return JobProgress {
-                    status: "PARTIAL_COMPLETE",
-                    progress: 10_000,
-                    error: msg.clone(),
-                    start,
-                    complete: Some(self.at(1.0) / 1000),
-                };
-            }
-            _ => {}
+        if let Some(end) = injected_end(self.outcome.as_ref(), f, start, |x| self.at(x)) {
+            return end;
         }
         let (status, progress) = match f {
             f if f < 0.1 => ("CREATED", 0),

@@ -63,7 +63,6 @@ const FILTER_KEYS: &[&str] = &[
     "targetInstanceId",
 ];
 
-const FAIL_AT: f64 = 0.5;
 const GIB: i64 = 1024 * 1024 * 1024;
 
 /// One restore job.
@@ -100,20 +99,8 @@ pub struct HbrRestoreJob {
     pub fields: Map<String, Value>,
 }
 
-/// A restore job's state at a point in time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestoreProgress {
-    /// `Status`.
-    pub status: &'static str,
-    /// `Progress` 0–10000.
-    pub progress: i64,
-    /// `ErrorMessage`.
-    pub error: String,
-    /// `StartTime` (unix s), once running.
-    pub start: Option<i64>,
-    /// `CompleteTime` (unix s), once ended.
-    pub complete: Option<i64>,
-}
+/// A restore job's state at a point in time (the same fields as a backup job's).
+pub type RestoreProgress = crate::hbr::JobProgress;
 
 impl HbrRestoreJob {
     fn at(&self, f: f64) -> i64 {
@@ -129,27 +116,10 @@ impl HbrRestoreJob {
     fn natural(&self, now: i64) -> RestoreProgress {
         let f = self.frac(now);
         let start = (f >= 0.1).then(|| self.at(0.1) / 1000);
-        let running = |f: f64| (((f - 0.1) / 0.9 * 10_000.0) as i64).clamp(0, 9_999);
-        match &self.outcome {
-            Some((HbrOutcome::Failed, m)) if f >= FAIL_AT => {
-                return RestoreProgress {
-                    status: "FAILED",
-                    progress: running(FAIL_AT),
-                    error: m.clone(),
-                    start,
-                    complete: Some(self.at(FAIL_AT) / 1000),
-                };
-            }
-            Some((HbrOutcome::PartialComplete, m)) if f >= 1.0 => {
-                return RestoreProgress {
-                    status: "PARTIAL_COMPLETE",
-                    progress: 10_000,
-                    error: m.clone(),
-                    start,
-                    complete: Some(self.at(1.0) / 1000),
-                };
-            }
-            _ => {}
+        let running = crate::hbr::running_progress;
+        if let Some(end) = crate::hbr::injected_end(self.outcome.as_ref(), f, start, |x| self.at(x))
+        {
+            return end;
         }
         let (status, progress) = match f {
             f if f < 0.05 => ("CREATED", 0),
