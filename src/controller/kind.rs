@@ -92,10 +92,11 @@ pub trait TrackedStatus: Clone + Default + Serialize + Send + Sync {
     const DELETING: Self::Phase;
     /// `status.pendingCreate`, for writing.
     fn pending_create_mut(&mut self) -> &mut Option<crate::crd::PendingCreate>;
-    /// `status.deletionPolicy` and `status.deletionPolicySource`, for writing.
+    /// `status.deletionPolicy` and `status.deletionPolicySource`, for writing (`None`: the
+    /// kind has no deletion policy — a restore never deletes what it restored).
     fn deletion_policy_mut(
         &mut self,
-    ) -> (&mut Option<crate::crd::DeletionPolicy>, &mut Option<String>);
+    ) -> Option<(&mut Option<crate::crd::DeletionPolicy>, &mut Option<String>)>;
     /// The conditions of an object that rests (a terminal or steady phase whose reconcile only
     /// rewrites status fields), derived from the status alone; used when such an object
     /// resumes after a pause. `None` for an object in flight (its next act sets them).
@@ -157,11 +158,11 @@ macro_rules! tracked {
             }
             fn deletion_policy_mut(
                 &mut self,
-            ) -> (
+            ) -> Option<(
                 &mut Option<$crate::crd::DeletionPolicy>,
                 &mut Option<String>,
-            ) {
-                (&mut self.deletion_policy, &mut self.deletion_policy_source)
+            )> {
+                Some((&mut self.deletion_policy, &mut self.deletion_policy_source))
             }
             fn settled_health(&self) -> Option<$crate::controller::conditions::Health> {
                 $settled(self)

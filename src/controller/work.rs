@@ -285,17 +285,18 @@ impl<'a, K: Tracked> Work<'a, K> {
 
     /// Replaces the basis with a fresher read of the object's status.
     pub fn rebase(&mut self, fresh: Option<K::Status>) {
-        let resolved = {
-            let (policy, source) = self.status.deletion_policy_mut();
-            (*policy, source.clone())
-        };
+        let resolved = self
+            .status
+            .deletion_policy_mut()
+            .map(|(policy, source)| (*policy, source.clone()));
         self.current = fresh.clone();
         self.status = fresh.unwrap_or_default();
         self.status.phase_mut().get_or_insert_with(Default::default);
         // The deletion policy this reconcile resolved ([`Work::resolve_deletion_policy`]) is
         // kept: it is what this reconcile's writes report.
-        if let (Some(policy), source) = resolved {
-            let (p, s) = self.status.deletion_policy_mut();
+        if let Some((Some(policy), source)) = resolved
+            && let Some((p, s)) = self.status.deletion_policy_mut()
+        {
             *p = Some(policy);
             *s = source;
         }
@@ -446,9 +447,10 @@ impl<'a, K: Tracked> Work<'a, K> {
         fresh: bool,
     ) -> Result<DeletionPolicy> {
         let effective = policy::deletion_policy(self.obj, ctx, fresh).await?;
-        let (policy, source) = self.status.deletion_policy_mut();
-        *policy = Some(effective.policy);
-        *source = Some(effective.source);
+        if let Some((policy, source)) = self.status.deletion_policy_mut() {
+            *policy = Some(effective.policy);
+            *source = Some(effective.source);
+        }
         Ok(effective.policy)
     }
 
@@ -841,7 +843,7 @@ mod tests {
         let rec = super::super::testing::Recorder::new(&Default::default());
         let mut w = super::super::testing::work(&obj, &rec);
         {
-            let (policy, source) = w.status.deletion_policy_mut();
+            let (policy, source) = w.status.deletion_policy_mut().unwrap();
             *policy = Some(DeletionPolicy::Delete);
             *source = Some("spec".into());
         }

@@ -5,6 +5,8 @@
 //! - [`DbsBackupPlan`]: a long-lived Database Backup (DBS) plan (identity fields immutable).
 //! - [`RdsBackupSchedule`], [`HbrBackupSchedule`]: cron schedules that make `RdsBackup` /
 //!   `HbrBackupJob` children, prune them by retention and report `RPOMet`.
+//! - [`RdsRestore`], [`HbrRestoreJob`], [`DbsRestoreTask`]: one restore each (one-shot, spec
+//!   immutable, never deletes restored data; see [`restore`]).
 //!
 //! The generated CRDs live in `crds/` (one file per kind); regenerate them with
 //! `UPDATE_CRDS=1 cargo test -p aliyun-backup-operator --lib crd::tests::crds_dir_is_up_to_date`.
@@ -13,26 +15,30 @@ pub mod common;
 pub mod dbs_backup_plan;
 pub mod hbr_backup_job;
 pub mod rds_backup;
+pub mod restore;
 pub mod schedule;
 
 pub use common::*;
 pub use dbs_backup_plan::*;
 pub use hbr_backup_job::*;
 pub use rds_backup::*;
+pub use restore::*;
 pub use schedule::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-/// The CRDs of all kinds, in a stable order (DbsBackupPlan, HbrBackupJob, HbrBackupSchedule,
-/// RdsBackup, RdsBackupSchedule).
+/// The CRDs of all kinds, in a stable (alphabetical) order.
 pub fn all_crds() -> Vec<CustomResourceDefinition> {
     vec![
         DbsBackupPlan::crd(),
+        DbsRestoreTask::crd(),
         HbrBackupJob::crd(),
         HbrBackupSchedule::crd(),
+        HbrRestoreJob::crd(),
         RdsBackup::crd(),
         RdsBackupSchedule::crd(),
+        RdsRestore::crd(),
     ]
 }
 

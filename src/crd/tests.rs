@@ -45,10 +45,13 @@ fn names_match_design() {
         names,
         vec![
             expect("DbsBackupPlan", "dbsbackupplans", "dbsplan"),
+            expect("DbsRestoreTask", "dbsrestoretasks", "dbsrs"),
             expect("HbrBackupJob", "hbrbackupjobs", "hbrjob"),
             expect("HbrBackupSchedule", "hbrbackupschedules", "hbrsched"),
+            expect("HbrRestoreJob", "hbrrestorejobs", "hbrrs"),
             expect("RdsBackup", "rdsbackups", "rdsbk"),
             expect("RdsBackupSchedule", "rdsbackupschedules", "rdssched"),
+            expect("RdsRestore", "rdsrestores", "rdsrs"),
         ]
     );
     for c in &crds {
@@ -105,6 +108,7 @@ fn printer_columns_have_phase_id_progress_age_and_wide_reason() {
         let id_col = match c.spec.names.kind.as_str() {
             "RdsBackup" => ".status.backupJobId",
             "HbrBackupJob" => ".status.jobId",
+            "RdsRestore" | "HbrRestoreJob" | "DbsRestoreTask" => ".status.targetId",
             _ => ".status.backupPlanId",
         };
         assert!(cols.iter().any(|x| x.json_path == id_col), "{id_col}");
@@ -1084,7 +1088,8 @@ fn crds_yaml_is_the_concatenation_of_all_crds() {
             serde_norway::from_value::<Value>(serde_norway::Value::deserialize(d).unwrap()).unwrap()
         })
         .collect();
-    assert_eq!(docs.len(), 5);
+    assert_eq!(docs.len(), all_crds().len());
+    assert_eq!(docs.len(), 8);
     for (doc, crd) in docs.iter().zip(all_crds()) {
         assert_eq!(doc, &serde_json::to_value(&crd).unwrap());
     }
@@ -1336,12 +1341,16 @@ fn every_example_file_is_covered() {
             "credentials-secret.yaml",
             "dbs-backup-plan.yaml",
             "dbs-password-secret.yaml",
+            "dbs-restore-task.yaml",
             "hbr-backup-job.yaml",
             "hbr-backup-schedule.yaml",
+            "hbr-restore-job.yaml",
             "rds-backup-adopt.yaml",
             "rds-backup-schedule-every-minute.yaml",
             "rds-backup-schedule.yaml",
-            "rds-backup.yaml"
+            "rds-backup.yaml",
+            "rds-restore-tables.yaml",
+            "rds-restore.yaml"
         ]
     );
 }
@@ -1487,4 +1496,246 @@ fn every_spec_string_and_list_is_bounded() {
         walk("spec", &s["properties"]["spec"], &mut missing);
         assert!(missing.is_empty(), "{kind}: unbounded: {missing:?}");
     }
+}
+
+// ---------------------------------------------------------------- restore kinds
+
+fn rds_restore() -> Value {
+    json!({"region": "cn-hangzhou", "source": {"backupRef": {"name": "nightly"}}})
+}
+
+#[test]
+fn rds_restore_rules() {
+    let k = "RdsRestore";
+    assert_ok(k, rds_restore());
+    assert_ok(
+        k,
+        json!({"region": "cn-hangzhou", "source": {"dbInstanceId": "rm-1", "backupId": "42"},
+               "clone": {"payType": "Prepaid", "period": "Month", "usedTime": 3,
+                         "dbInstanceStorage": 100}}),
+    );
+    let two = json!({"region": "cn-hangzhou",
+        "source": {"dbInstanceId": "rm-1", "backupId": "42", "restoreTime": "2026-01-01T00:00:00Z"}});
+    assert_refused(k, two, "exactly one of backupRef, backupId or restoreTime");
+    assert_refused(
+        k,
+        json!({"region": "cn-hangzhou", "source": {}}),
+        "exactly one of backupRef, backupId or restoreTime",
+    );
+    assert_refused(
+        k,
+        json!({"region": "cn-hangzhou", "source": {"backupId": "42"}}),
+        "need dbInstanceId",
+    );
+    assert_refused(
+        k,
+        merge(rds_restore(), json!({"source": {"dbInstanceId": "rm-1"}})),
+        "leave dbInstanceId out",
+    );
+    assert_refused(
+        k,
+        merge(rds_restore(), json!({"clone": {"payType": "Prepaid"}})),
+        "needs period and usedTime",
+    );
+    assert_refused(
+        k,
+        merge(rds_restore(), json!({"clone": {"dbInstanceStorage": 101}})),
+        "steps of 5 GB",
+    );
+    // Tables: needs tables and a confirmation; never the same name.
+    let tables = merge(
+        rds_restore(),
+        json!({"mode": "Tables",
+               "tables": [{"database": "orders", "tables": [{"name": "t1", "newName": "t1_r"}]}],
+               "overwrite": {"confirmTargetId": "rm-1"}}),
+    );
+    assert_ok(k, tables.clone());
+    assert_refused(
+        k,
+        merge(tables.clone(), json!({"overwrite": null})),
+        "set overwrite.confirmTargetId",
+    );
+    assert_refused(
+        k,
+        merge(tables.clone(), json!({"tables": []})),
+        "needs at least one entry in tables",
+    );
+    assert_refused(
+        k,
+        merge(
+            tables.clone(),
+            json!({"tables": [{"database": "orders", "tables": [{"name": "t1", "newName": "t1"}]}]}),
+        ),
+        "never replaces existing data",
+    );
+    assert_ok(
+        k,
+        merge(
+            tables.clone(),
+            json!({"tables": [{"database": "orders", "newDatabase": "orders_r"}]}),
+        ),
+    );
+    assert_refused(
+        k,
+        merge(tables.clone(), json!({"clone": {"payType": "Postpaid"}})),
+        "clone applies only to mode Clone",
+    );
+    assert_refused(
+        k,
+        merge(rds_restore(), json!({"tables": tables["tables"].clone()})),
+        "tables applies only to mode Tables",
+    );
+    // A restore is an event: the spec never changes.
+    assert_update(
+        k,
+        rds_restore(),
+        merge(rds_restore(), json!({"dryRun": true})),
+        Some("immutable"),
+    );
+}
+
+fn hbr_restore() -> Value {
+    json!({"region": "cn-hangzhou", "source": {"backupJobRef": {"name": "web"}},
+           "target": {"restoreType": "UDM_ECS_ROLLBACK", "instanceId": "i-1"},
+           "overwrite": {"confirmTargetId": "i-1"}})
+}
+
+#[test]
+fn hbr_restore_rules() {
+    let k = "HbrRestoreJob";
+    assert_ok(k, hbr_restore());
+    assert_refused(
+        k,
+        merge(hbr_restore(), json!({"overwrite": null})),
+        "set overwrite.confirmTargetId",
+    );
+    assert_refused(
+        k,
+        merge(hbr_restore(), json!({"source": {"snapshotId": "s-1"}})),
+        "exactly one of backupJobRef or snapshotId",
+    );
+    let raw = json!({"region": "cn-hangzhou",
+        "source": {"sourceType": "ECS_FILE", "snapshotId": "s-1"},
+        "target": {"restoreType": "ECS_FILE", "instanceId": "i-1", "path": "/restore"},
+        "overwrite": {"confirmTargetId": "i-1"}});
+    assert_refused(k, raw.clone(), "needs snapshotHash and vaultId");
+    assert_ok(
+        k,
+        merge(
+            raw.clone(),
+            json!({"source": {"snapshotHash": "h", "vaultId": "v-1"}}),
+        ),
+    );
+    assert_refused(
+        k,
+        merge(
+            raw.clone(),
+            json!({"source": {"snapshotHash": "h", "vaultId": "v-1"}, "target": {"path": null}}),
+        ),
+        "ECS_FILE needs instanceId and path",
+    );
+    assert_refused(
+        k,
+        merge(
+            hbr_restore(),
+            json!({"target": {"restoreType": "OSS", "instanceId": null}}),
+        ),
+        "OSS needs bucket",
+    );
+    assert_update(
+        k,
+        hbr_restore(),
+        merge(hbr_restore(), json!({"target": {"instanceId": "i-2"}})),
+        Some("immutable"),
+    );
+}
+
+fn dbs_restore() -> Value {
+    json!({"region": "cn-hangzhou",
+           "source": {"backupPlanRef": {"name": "orders"}, "backupSetId": "set-1"},
+           "destination": {"instanceType": "RDS", "instanceId": "rm-1", "userName": "u",
+                           "passwordSecretRef": {"name": "pw", "key": "password"}},
+           "objects": [{"database": "orders", "newDatabase": "orders_r"}],
+           "overwrite": {"confirmTargetId": "rm-1"}})
+}
+
+#[test]
+fn dbs_restore_rules() {
+    let k = "DbsRestoreTask";
+    assert_ok(k, dbs_restore());
+    assert_refused(
+        k,
+        merge(dbs_restore(), json!({"overwrite": null})),
+        "set overwrite.confirmTargetId",
+    );
+    assert_refused(
+        k,
+        merge(
+            dbs_restore(),
+            json!({"source": {"restoreTime": "2026-01-01T00:00:00Z"}}),
+        ),
+        "exactly one of backupSetId or restoreTime",
+    );
+    assert_refused(
+        k,
+        merge(dbs_restore(), json!({"source": {"backupPlanId": "dbs1"}})),
+        "exactly one of backupPlanRef or backupPlanId",
+    );
+    assert_refused(
+        k,
+        merge(dbs_restore(), json!({"destination": {"instanceId": null}})),
+        "needs instanceId",
+    );
+    assert_refused(
+        k,
+        merge(
+            dbs_restore(),
+            json!({"destination": {"passwordSecretRef": null}}),
+        ),
+        "go together",
+    );
+    assert_ok(
+        k,
+        merge(
+            dbs_restore(),
+            json!({"destination": {"instanceType": "Other", "instanceId": null,
+                                   "ip": "10.0.0.1", "port": 3306},
+                   "overwrite": {"confirmTargetId": "10.0.0.1:3306"}}),
+        ),
+    );
+    assert_update(
+        k,
+        dbs_restore(),
+        merge(
+            dbs_restore(),
+            json!({"objects": [{"database": "a", "newDatabase": "b"}]}),
+        ),
+        Some("immutable"),
+    );
+}
+
+#[test]
+fn restore_examples_parse_and_validate() {
+    for (file, kind) in [
+        ("rds-restore.yaml", "RdsRestore"),
+        ("rds-restore-tables.yaml", "RdsRestore"),
+        ("hbr-restore-job.yaml", "HbrRestoreJob"),
+        ("dbs-restore-task.yaml", "DbsRestoreTask"),
+    ] {
+        let v = example(file);
+        assert_example_valid(kind, &v);
+    }
+    let clone: RdsRestore = serde_json::from_value(example("rds-restore.yaml")).unwrap();
+    assert_eq!(clone.spec.mode, RdsRestoreMode::Clone);
+    assert_eq!(
+        clone.spec.source.backup_ref.map(|r| r.name).as_deref(),
+        Some("nightly-orders")
+    );
+    let hbr: HbrRestoreJob = serde_json::from_value(example("hbr-restore-job.yaml")).unwrap();
+    assert_eq!(hbr.spec.target.target_id(), Some("i-demo01"));
+    let dbs: DbsRestoreTask = serde_json::from_value(example("dbs-restore-task.yaml")).unwrap();
+    assert_eq!(
+        dbs.spec.destination.target_id().as_deref(),
+        Some("rm-demo01")
+    );
 }
