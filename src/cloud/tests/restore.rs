@@ -54,7 +54,7 @@ fn rds_time(ms: i64) -> String {
 }
 
 #[tokio::test]
-async fn rds_clone_table_restore_and_lookups() {
+async fn rds_clone_and_its_lookups() {
     let (emulator, cloud) =
         world(EmulatorConfig::default().with_rds_backup_set("rm-demo01", 4242)).await;
     let rds = cloud.rds_restore(&target());
@@ -116,7 +116,14 @@ async fn rds_clone_table_restore_and_lookups() {
         .unwrap();
     let ids: Vec<_> = found.items.iter().map(|i| &i.db_instance_id).collect();
     assert_eq!(ids, [&clone.db_instance_id]);
+    emulator.shutdown().await;
+}
 
+#[tokio::test]
+async fn rds_table_restore_shows_in_the_task_centre() {
+    let (emulator, cloud) =
+        world(EmulatorConfig::default().with_rds_backup_set("rm-demo01", 4242)).await;
+    let rds = cloud.rds_restore(&target());
     let from = rds_time(emulator.now_ms() - 3_600_000);
     rds.restore_table(&RestoreTableRequest {
         db_instance_id: "rm-demo01".into(),

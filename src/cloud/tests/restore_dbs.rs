@@ -104,11 +104,10 @@ fn create_request(plan: &str, set: &str) -> CreateRestoreTaskRequest {
 }
 
 #[tokio::test]
-async fn dbs_restore_task_create_start_list_range_and_error_code() {
+async fn dbs_restore_range_lists_the_plans_sets() {
     let (emulator, cloud) = world().await;
     let (plan, set) = plan_with_a_set(&emulator, &cloud).await;
     let dbs = cloud.dbs_restore(&target());
-
     let range = dbs
         .describe_restore_range_info(&DescribeRestoreRangeInfoRequest {
             backup_plan_id: plan.clone(),
@@ -123,6 +122,14 @@ async fn dbs_restore_task_create_start_list_range_and_error_code() {
     assert!(r.begin_timestamp_for_restore.is_some() && r.end_timestamp_for_restore.is_some());
     assert_eq!(r.source_endpoint_instance_id.as_deref(), Some("rm-demo01"));
     assert!(r.full_backups.iter().any(|b| b.backup_set_id == set));
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn dbs_restore_task_create_start_list_and_error_code() {
+    let (emulator, cloud) = world().await;
+    let (plan, set) = plan_with_a_set(&emulator, &cloud).await;
+    let dbs = cloud.dbs_restore(&target());
 
     let created = dbs
         .create_restore_task(&create_request(&plan, &set))
