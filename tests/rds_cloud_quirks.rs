@@ -15,7 +15,8 @@ use aliyun_backup_operator::cloud::api::{
     DescribeBackupsResponse,
 };
 use aliyun_backup_operator::cloud::{
-    AlibabaCloud, CloudError, CloudProvider, DbsApi, HbrApi, RdsApi, Target,
+    AlibabaCloud, CloudError, CloudProvider, DbsApi, DbsRestoreApi, HbrApi, HbrRestoreApi, RdsApi,
+    RdsRestoreApi, Target,
 };
 use aliyun_backup_operator::crd::{DeletionPolicy, RdsBackup, RdsBackupPhase, RdsBackupSetDetails};
 use common::*;
@@ -50,6 +51,15 @@ impl CloudProvider for QuirkyProvider {
     }
     fn hbr(&self, target: &Target) -> Arc<dyn HbrApi> {
         self.inner.hbr(target)
+    }
+    fn rds_restore(&self, target: &Target) -> Arc<dyn RdsRestoreApi> {
+        self.inner.rds_restore(target)
+    }
+    fn hbr_restore(&self, target: &Target) -> Arc<dyn HbrRestoreApi> {
+        self.inner.hbr_restore(target)
+    }
+    fn dbs_restore(&self, target: &Target) -> Arc<dyn DbsRestoreApi> {
+        self.inner.dbs_restore(target)
     }
 }
 

@@ -21,7 +21,7 @@ use super::params::{Params, encode_pairs};
 use super::ratelimit::{BucketKey, RateLimiters};
 use super::retry::{Decision, Idempotency, decide};
 use super::sign;
-use super::{CloudProvider, Product, Target};
+use super::{CloudProvider, DbsRestoreApi, HbrRestoreApi, Product, RdsRestoreApi, Target};
 
 /// Shared state of all clients of one provider.
 pub(crate) struct Shared {
@@ -166,6 +166,15 @@ impl CloudProvider for AlibabaCloud {
     }
     fn hbr(&self, target: &Target) -> Arc<dyn HbrApi> {
         self.client(target, Product::Hbr)
+    }
+    fn rds_restore(&self, target: &Target) -> Arc<dyn RdsRestoreApi> {
+        self.client(target, Product::Rds)
+    }
+    fn hbr_restore(&self, target: &Target) -> Arc<dyn HbrRestoreApi> {
+        self.client(target, Product::Hbr)
+    }
+    fn dbs_restore(&self, target: &Target) -> Arc<dyn DbsRestoreApi> {
+        self.client(target, Product::Dbs)
     }
     fn credential_refusal(&self, source: &CredentialSource) -> Option<CredentialRefusal> {
         let creds = match source {

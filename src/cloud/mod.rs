@@ -12,7 +12,8 @@
 //! * `ratelimit` / `retry` / `client` — a token bucket per (access key, region, product),
 //!   exponential backoff with full jitter honouring `x-acs-retry-after`, reqwest (rustls).
 //! * [`api`] — typed requests/responses and one trait per product ([`DbsApi`], [`RdsApi`],
-//!   [`HbrApi`]); controllers depend on these traits only.
+//!   [`HbrApi`]) plus one per product's restores ([`DbsRestoreApi`], [`RdsRestoreApi`],
+//!   [`HbrRestoreApi`]); controllers depend on these traits only.
 //!
 //! Controllers obtain clients through a [`CloudProvider`] (production: [`AlibabaCloud`]):
 //!
@@ -45,7 +46,9 @@
 //! | DBS `StopBackupPlan`, `ReleaseBackupPlan`, `ModifyBackupPlanName`; RDS `DeleteBackup`; HBR `CancelBackupJob`, `DeleteSnapshot` | yes (state-setting; a repeat is harmless or answers NotFound) |
 //! | DBS `ConfigureBackupPlan` | yes, unless `AutoStartBackup=true` without a `ClientToken` |
 //! | DBS `CreateAndStartBackupPlan`, `StartBackupPlan` | only with a `ClientToken` |
-//! | RDS `CreateBackup`, HBR `CreateBackupJob` | never |
+//! | RDS `CloneDBInstance`, `RestoreTable`; DBS `CreateRestoreTask`, `StartRestoreTask` | only with a `ClientToken` |
+//! | HBR `CancelRestoreJob` | yes (state-setting) |
+//! | RDS `CreateBackup`, HBR `CreateBackupJob`, `CreateRestoreJob` | never |
 //!
 //! Every action is repeated when the error proves it did not run: throttling, gateway
 //! rejections (signature, timestamp, nonce, access key), connection refused.
@@ -88,6 +91,7 @@ pub mod time;
 
 mod client;
 mod ops;
+mod ops_restore;
 mod ratelimit;
 mod retry;
 
@@ -98,7 +102,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-pub use api::{DbsApi, HbrApi, RdsApi};
+pub use api::{DbsApi, DbsRestoreApi, HbrApi, HbrRestoreApi, RdsApi, RdsRestoreApi};
 pub use breaker::{BreakerSettings, CredentialRefusal, credential_label};
 pub use client::AlibabaCloud;
 pub use config::{CloudConfig, RateLimit, RetryPolicy, SignatureVersion, Timeouts};
@@ -184,6 +188,12 @@ pub trait CloudProvider: Send + Sync + 'static {
     fn rds(&self, target: &Target) -> Arc<dyn RdsApi>;
     /// HBR client for `target`.
     fn hbr(&self, target: &Target) -> Arc<dyn HbrApi>;
+    /// RDS restore client for `target` (clones, table restores, instance and task lookups).
+    fn rds_restore(&self, target: &Target) -> Arc<dyn RdsRestoreApi>;
+    /// HBR restore client for `target`.
+    fn hbr_restore(&self, target: &Target) -> Arc<dyn HbrRestoreApi>;
+    /// DBS restore client for `target`.
+    fn dbs_restore(&self, target: &Target) -> Arc<dyn DbsRestoreApi>;
 
     /// Whether Alibaba Cloud refused these credentials recently, so that calls with them are
     /// held back by the per-credential circuit breaker (`None`: no refusal on record). Answers

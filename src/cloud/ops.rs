@@ -35,7 +35,12 @@ pub(crate) trait ToParams {
     }
 }
 
-fn check_range(name: &str, value: Option<u32>, min: u32, max: u32) -> Result<(), String> {
+pub(super) fn check_range(
+    name: &str,
+    value: Option<u32>,
+    min: u32,
+    max: u32,
+) -> Result<(), String> {
     match value {
         Some(v) if v < min || v > max => {
             Err(format!("{name} must be between {min} and {max}, got {v}"))
@@ -44,7 +49,7 @@ fn check_range(name: &str, value: Option<u32>, min: u32, max: u32) -> Result<(),
     }
 }
 
-fn token_safe(token: &Option<String>) -> Idempotency {
+pub(super) fn token_safe(token: &Option<String>) -> Idempotency {
     if token.as_deref().is_some_and(|t| !t.is_empty()) {
         Idempotency::Safe
     } else {
@@ -300,7 +305,7 @@ impl ToParams for DescribeFullBackupListRequest {
 
 // ----- RDS -----------------------------------------------------------------------------------
 
-fn owner_params(p: &mut Params, o: &RdsOwner) {
+pub(super) fn owner_params(p: &mut Params, o: &RdsOwner) {
     p.opt_int("OwnerId", o.owner_id)
         .opt_str("OwnerAccount", o.owner_account.as_deref())
         .opt_int("ResourceOwnerId", o.resource_owner_id)
@@ -440,6 +445,28 @@ impl ToParams for CreateBackupJobRequest {
     }
 }
 
+/// `Filters.N.Key` / `Filters.N.Operator` / `Filters.N.Values.M` (left out when empty).
+pub(super) fn hbr_filters(p: &mut Params, filters: &[HbrFilter]) {
+    let filters: Vec<Value> = filters
+        .iter()
+        .map(|f| {
+            let mut m = serde_json::Map::new();
+            m.insert("Key".into(), Value::String(f.key.clone()));
+            if let Some(op) = &f.operator {
+                m.insert("Operator".into(), Value::String(op.clone()));
+            }
+            m.insert(
+                "Values".into(),
+                Value::Array(f.values.iter().cloned().map(Value::String).collect()),
+            );
+            Value::Object(m)
+        })
+        .collect();
+    if !filters.is_empty() {
+        p.repeat_list(Location::Query, "Filters", &Value::Array(filters));
+    }
+}
+
 impl ToParams for DescribeBackupJobs2Request {
     const ACTION: &'static str = "DescribeBackupJobs2";
     fn validate(&self) -> Result<(), String> {
@@ -449,25 +476,7 @@ impl ToParams for DescribeBackupJobs2Request {
     fn params(&self) -> Params {
         let mut p = Params::new();
         p.opt_str("SourceType", self.source_type.as_deref());
-        let filters: Vec<Value> = self
-            .filters
-            .iter()
-            .map(|f| {
-                let mut m = serde_json::Map::new();
-                m.insert("Key".into(), Value::String(f.key.clone()));
-                if let Some(op) = &f.operator {
-                    m.insert("Operator".into(), Value::String(op.clone()));
-                }
-                m.insert(
-                    "Values".into(),
-                    Value::Array(f.values.iter().cloned().map(Value::String).collect()),
-                );
-                Value::Object(m)
-            })
-            .collect();
-        if !filters.is_empty() {
-            p.repeat_list(Location::Query, "Filters", &Value::Array(filters));
-        }
+        hbr_filters(&mut p, &self.filters);
         p.opt_int("PageNumber", self.page_number.map(i64::from))
             .opt_int("PageSize", self.page_size.map(i64::from))
             .opt_str("SortDirection", self.sort_direction.as_deref())
@@ -570,7 +579,7 @@ impl ToParams for DeleteSnapshotRequest {
 // ----- trait impls ---------------------------------------------------------------------------
 
 impl ProductClient {
-    async fn run<R: ToParams + Sync, T: serde::de::DeserializeOwned>(
+    pub(super) async fn run<R: ToParams + Sync, T: serde::de::DeserializeOwned>(
         &self,
         req: &R,
     ) -> Result<T, CloudError> {

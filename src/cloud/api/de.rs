@@ -111,3 +111,29 @@ pub(crate) fn opt_json<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>,
         other => Some(other),
     })
 }
+
+/// `Option<String>` like [`opt_string`], with an empty (or blank) string read as `None`.
+pub(crate) fn opt_nonempty_string<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(opt_string(d)?.filter(|s| !s.trim().is_empty()))
+}
+
+/// `Option<f64>` from a number or a numeric string; `null`/`""` → `None`.
+pub(crate) fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Null => None,
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) if s.trim().is_empty() => None,
+        Value::String(s) => Some(
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| serde::de::Error::custom(format!("expected a number, got {s:?}")))?,
+        ),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a number, got {other}"
+            )));
+        }
+    })
+}

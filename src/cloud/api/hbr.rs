@@ -254,6 +254,9 @@ pub struct UdmSnapshot {
     /// `SnapshotId`.
     #[serde(default, deserialize_with = "de::string")]
     pub snapshot_id: String,
+    /// `SnapshotHash` (`CreateRestoreJob` takes it with the `SnapshotId`).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub snapshot_hash: Option<String>,
     /// `JobId`.
     #[serde(default, deserialize_with = "de::opt_string")]
     pub job_id: Option<String>,
@@ -359,6 +362,9 @@ pub struct HistoricalSnapshot {
     /// `SnapshotId`.
     #[serde(default, deserialize_with = "de::string")]
     pub snapshot_id: String,
+    /// `SnapshotHash` (`CreateRestoreJob` takes it with the `SnapshotId`).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub snapshot_hash: Option<String>,
     /// `JobId` of the backup job that made it.
     #[serde(default, deserialize_with = "de::opt_string")]
     pub job_id: Option<String>,

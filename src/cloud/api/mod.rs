@@ -6,8 +6,11 @@
 //! JSON numbers/booleans and as strings (RDS sends some paging numbers as strings).
 
 pub mod dbs;
+pub mod dbs_restore;
 pub mod hbr;
+pub mod hbr_restore;
 pub mod rds;
+pub mod rds_restore;
 
 pub(crate) mod de;
 
@@ -27,8 +30,11 @@ pub(crate) fn listed<T: Default>(answer: Result<T, CloudError>) -> Result<T, Clo
 }
 
 pub use dbs::*;
+pub use dbs_restore::*;
 pub use hbr::*;
+pub use hbr_restore::*;
 pub use rds::*;
+pub use rds_restore::*;
 
 /// Database Backup (DBS, `2019-03-06`).
 #[async_trait]
@@ -180,4 +186,92 @@ pub trait HbrApi: Send + Sync {
         let resp = listed(self.describe_backup_jobs2(&req).await)?;
         Ok(resp.backup_jobs.into_iter().find(|j| j.job_id == job_id))
     }
+}
+
+/// ApsaraDB RDS restores (`2014-08-15`): clones into a new instance, table restores into the
+/// source, and the calls that check and track them.
+#[async_trait]
+pub trait RdsRestoreApi: Send + Sync {
+    /// `CloneDBInstance` (repeated after a timeout or 5xx only with a `ClientToken`).
+    async fn clone_db_instance(
+        &self,
+        req: &CloneDbInstanceRequest,
+    ) -> Result<CloneDbInstanceResponse, CloudError>;
+    /// `DescribeDBInstanceAttribute` (an unknown or released instance is
+    /// `InvalidDBInstanceId.NotFound` → [`super::ErrorClass::NotFound`]).
+    async fn describe_db_instance_attribute(
+        &self,
+        req: &DescribeDbInstanceAttributeRequest,
+    ) -> Result<DescribeDbInstanceAttributeResponse, CloudError>;
+    /// `DescribeDBInstances` (by tag, search key or id; `MaxResults`/`NextToken` or 1-based paging).
+    async fn describe_db_instances(
+        &self,
+        req: &DescribeDbInstancesRequest,
+    ) -> Result<DescribeDbInstancesResponse, CloudError>;
+    /// `DescribeLocalAvailableRecoveryTime` (the point-in-time window).
+    async fn describe_local_available_recovery_time(
+        &self,
+        req: &DescribeLocalAvailableRecoveryTimeRequest,
+    ) -> Result<DescribeLocalAvailableRecoveryTimeResponse, CloudError>;
+    /// `RestoreTable` (repeated after a timeout or 5xx only with a `ClientToken`).
+    async fn restore_table(
+        &self,
+        req: &RestoreTableRequest,
+    ) -> Result<RestoreTableResponse, CloudError>;
+    /// `DescribeHistoryTasks` (the task centre; 1-based paging, page size 10–100).
+    async fn describe_history_tasks(
+        &self,
+        req: &DescribeHistoryTasksRequest,
+    ) -> Result<DescribeHistoryTasksResponse, CloudError>;
+}
+
+/// Cloud Backup restores (HBR, `2017-09-08`).
+#[async_trait]
+pub trait HbrRestoreApi: Send + Sync {
+    /// `CreateRestoreJob` (no idempotency token: never repeated after a timeout or 5xx).
+    async fn create_restore_job(
+        &self,
+        req: &CreateRestoreJobRequest,
+    ) -> Result<CreateRestoreJobResponse, CloudError>;
+    /// `DescribeRestoreJobs2` (filters, 1-based paging, page size ≤ 99).
+    async fn describe_restore_jobs2(
+        &self,
+        req: &DescribeRestoreJobs2Request,
+    ) -> Result<DescribeRestoreJobs2Response, CloudError>;
+    /// `CancelRestoreJob` (an unknown job is `ResourceNotFound` → [`super::ErrorClass::NotFound`]).
+    async fn cancel_restore_job(
+        &self,
+        req: &CancelRestoreJobRequest,
+    ) -> Result<HbrAckResponse, CloudError>;
+}
+
+/// Database Backup restores (DBS, `2019-03-06`). There is no per-task cancel in the API.
+#[async_trait]
+pub trait DbsRestoreApi: Send + Sync {
+    /// `CreateRestoreTask` (repeated after a timeout or 5xx only with a `ClientToken`).
+    async fn create_restore_task(
+        &self,
+        req: &CreateRestoreTaskRequest,
+    ) -> Result<CreateRestoreTaskResponse, CloudError>;
+    /// `StartRestoreTask` (repeated after a timeout or 5xx only with a `ClientToken`; an
+    /// unknown task is `InvalidJobId` → [`super::ErrorClass::NotFound`]).
+    async fn start_restore_task(
+        &self,
+        req: &StartRestoreTaskRequest,
+    ) -> Result<StartRestoreTaskResponse, CloudError>;
+    /// `DescribeRestoreTaskList` (exactly one of plan id / task ids; 0-based `PageNum`).
+    async fn describe_restore_task_list(
+        &self,
+        req: &DescribeRestoreTaskListRequest,
+    ) -> Result<DescribeRestoreTaskListResponse, CloudError>;
+    /// `DescribeRestoreRangeInfo` (the point-in-time window of a plan, in ms).
+    async fn describe_restore_range_info(
+        &self,
+        req: &DescribeRestoreRangeInfoRequest,
+    ) -> Result<DescribeRestoreRangeInfoResponse, CloudError>;
+    /// `DescribeJobErrorCode` (why a restore task or full backup set failed).
+    async fn describe_job_error_code(
+        &self,
+        req: &DescribeJobErrorCodeRequest,
+    ) -> Result<DescribeJobErrorCodeResponse, CloudError>;
 }

@@ -8,4 +8,7 @@ mod decode;
 mod fake;
 mod observe;
 mod params;
+mod restore;
+mod restore_dbs;
+mod restore_wire;
 mod transport;
