@@ -25,6 +25,7 @@ pub mod leader;
 pub mod metrics;
 pub mod policy;
 pub mod rds;
+pub mod restore;
 pub mod rpo;
 pub mod runtime;
 pub mod schedule;
@@ -224,6 +225,21 @@ fn all_controllers(
         concurrency,
         shutdown,
     ));
+    controllers.extend(restore::controllers::<crate::crd::RdsRestore>(
+        ctx.clone(),
+        concurrency,
+        shutdown,
+    ));
+    controllers.extend(restore::controllers::<crate::crd::HbrRestoreJob>(
+        ctx.clone(),
+        concurrency,
+        shutdown,
+    ));
+    controllers.extend(restore::controllers::<crate::crd::DbsRestoreTask>(
+        ctx.clone(),
+        concurrency,
+        shutdown,
+    ));
     controllers
 }
 
@@ -240,6 +256,9 @@ async fn wait_for_crds(
         && runtime::wait_for_kind::<crate::crd::HbrBackupJob>(client, ns, poll, shutdown).await
         && runtime::wait_for_kind::<crate::crd::RdsBackupSchedule>(client, ns, poll, shutdown).await
         && runtime::wait_for_kind::<crate::crd::HbrBackupSchedule>(client, ns, poll, shutdown).await
+        && runtime::wait_for_kind::<crate::crd::RdsRestore>(client, ns, poll, shutdown).await
+        && runtime::wait_for_kind::<crate::crd::HbrRestoreJob>(client, ns, poll, shutdown).await
+        && runtime::wait_for_kind::<crate::crd::DbsRestoreTask>(client, ns, poll, shutdown).await
 }
 
 /// Starts the operator in the background and returns once its listeners are bound.

@@ -260,9 +260,6 @@ pub struct UdmSnapshot {
     /// `JobId`.
     #[serde(default, deserialize_with = "de::opt_string")]
     pub job_id: Option<String>,
-    /// `SnapshotHash` (what `CreateRestoreJob` needs with the id).
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub snapshot_hash: Option<String>,
     /// `Status` (`COMPLETE` | `PARTIAL_COMPLETE` | `FAILED`).
     #[serde(default, deserialize_with = "de::opt_string")]
     pub status: Option<String>,
@@ -368,9 +365,6 @@ pub struct HistoricalSnapshot {
     /// `JobId` of the backup job that made it.
     #[serde(default, deserialize_with = "de::opt_string")]
     pub job_id: Option<String>,
-    /// `SnapshotHash` (what `CreateRestoreJob` needs with the id).
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub snapshot_hash: Option<String>,
     /// `Status` (`COMPLETE`, `PARTIAL_COMPLETE`, …).
     #[serde(default, deserialize_with = "de::opt_string")]
     pub status: Option<String>,
