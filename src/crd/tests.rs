@@ -1674,7 +1674,19 @@ fn dbs_restore_rules() {
             dbs_restore(),
             json!({"source": {"restoreTime": "2026-01-01T00:00:00Z"}}),
         ),
-        "exactly one of backupSetId or restoreTime",
+        "exactly one of backupSetId, restoreTime or latestBackupSet",
+    );
+    assert_ok(
+        k,
+        merge(
+            dbs_restore(),
+            json!({"source": {"backupSetId": null, "latestBackupSet": true}}),
+        ),
+    );
+    assert_refused(
+        k,
+        merge(dbs_restore(), json!({"source": {"latestBackupSet": true}})),
+        "exactly one of backupSetId, restoreTime or latestBackupSet",
     );
     assert_refused(
         k,

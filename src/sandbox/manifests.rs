@@ -125,9 +125,27 @@ pub enum TrackedKind {
     RdsBackupSchedule,
     /// `HbrBackupSchedule`.
     HbrBackupSchedule,
+    /// `RdsRestore`.
+    RdsRestore,
+    /// `HbrRestoreJob`.
+    HbrRestoreJob,
+    /// `DbsRestoreTask`.
+    DbsRestoreTask,
 }
 
 impl TrackedKind {
+    /// Every kind, in the order the sandbox lists them.
+    pub const ALL: [TrackedKind; 8] = [
+        Self::DbsBackupPlan,
+        Self::HbrBackupJob,
+        Self::RdsBackup,
+        Self::HbrBackupSchedule,
+        Self::RdsBackupSchedule,
+        Self::RdsRestore,
+        Self::HbrRestoreJob,
+        Self::DbsRestoreTask,
+    ];
+
     /// The kind for a `kind` name of our group.
     pub fn from_kind(kind: &str) -> Option<Self> {
         match kind {
@@ -136,6 +154,9 @@ impl TrackedKind {
             "RdsBackup" => Some(Self::RdsBackup),
             "RdsBackupSchedule" => Some(Self::RdsBackupSchedule),
             "HbrBackupSchedule" => Some(Self::HbrBackupSchedule),
+            "RdsRestore" => Some(Self::RdsRestore),
+            "HbrRestoreJob" => Some(Self::HbrRestoreJob),
+            "DbsRestoreTask" => Some(Self::DbsRestoreTask),
             _ => None,
         }
     }
@@ -148,6 +169,9 @@ impl TrackedKind {
             Self::RdsBackup => "RdsBackup",
             Self::RdsBackupSchedule => "RdsBackupSchedule",
             Self::HbrBackupSchedule => "HbrBackupSchedule",
+            Self::RdsRestore => "RdsRestore",
+            Self::HbrRestoreJob => "HbrRestoreJob",
+            Self::DbsRestoreTask => "DbsRestoreTask",
         }
     }
 }

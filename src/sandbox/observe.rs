@@ -11,8 +11,9 @@ use crate::controller::schedule::plan::ChildState;
 use crate::controller::schedule::{BackupSchedule, ScheduledChild};
 use crate::crd::{
     CONDITION_READY, CONDITION_RPO_MET, CONDITION_STALLED, ChildCounts, DbsBackupPlan,
-    DbsBackupPlanPhase, HbrBackupJob, HbrBackupJobPhase, HbrBackupSchedule, RdsBackup,
-    RdsBackupPhase, RdsBackupSchedule, find_condition,
+    DbsBackupPlanPhase, DbsRestoreTask, HbrBackupJob, HbrBackupJobPhase, HbrBackupSchedule,
+    HbrRestoreJob, RdsBackup, RdsBackupPhase, RdsBackupSchedule, RdsRestore, RestorePhase,
+    RestoreStatus, find_condition,
 };
 
 /// Annotation of a schedule that the sandbox (only) reads: wait until this many of its
@@ -351,10 +352,106 @@ impl ObjectState {
         s
     }
 
+    /// A restore (`RdsRestore`, `HbrRestoreJob`, `DbsRestoreTask`): succeeded at `Succeeded`
+    /// or `Planned` (a dry run); failed at `PartiallySucceeded`, `Failed`, `Cancelled` or
+    /// `Stalled`.
+    pub fn from_restore<K>(kind: TrackedKind, o: &K) -> Self
+    where
+        K: ResourceExt + crate::controller::kind::Tracked<Status = RestoreStatus>,
+    {
+        let mut s = Self::missing(kind, &o.namespace().unwrap_or_default(), &o.name_any());
+        if let Some(st) = o.status() {
+            s.phase = st.phase.map(|p| p.to_string());
+            s.progress = st.progress;
+            s.cloud_id = join_ids(&[
+                ("restore", st.restore_id.as_ref()),
+                ("into", st.target_id.as_ref()),
+            ]);
+            s.cloud_status = st.cloud_status.clone();
+            (s.reason, s.message) = headline(&st.conditions);
+            s.verdict = if condition_true(&st.conditions, CONDITION_STALLED) {
+                Verdict::Failed
+            } else {
+                match st.phase {
+                    Some(RestorePhase::Succeeded | RestorePhase::Planned) => Verdict::Succeeded,
+                    Some(p) if p.is_terminal() => Verdict::Failed,
+                    _ => Verdict::InProgress,
+                }
+            };
+        }
+        s
+    }
+
     /// `Kind/name`.
     pub fn label(&self) -> String {
         format!("{}/{}", self.kind, self.name)
     }
+}
+
+/// The states of every object of `kind` in `ns` (all namespaces for `None`); the children of
+/// schedules are counted in `tally`.
+async fn states_of(
+    client: &Client,
+    kind: TrackedKind,
+    ns: Option<&str>,
+    tally: &mut ScheduleTally,
+) -> Result<Vec<ObjectState>, SandboxError> {
+    Ok(match kind {
+        TrackedKind::RdsBackup => list(client, ns, kind, ObjectState::from_rds).await?,
+        TrackedKind::HbrBackupJob => list(client, ns, kind, ObjectState::from_hbr).await?,
+        TrackedKind::DbsBackupPlan => list(client, ns, kind, ObjectState::from_dbs).await?,
+        TrackedKind::RdsBackupSchedule => {
+            schedules::<RdsBackupSchedule>(client, ns, kind, tally).await?
+        }
+        TrackedKind::HbrBackupSchedule => {
+            schedules::<HbrBackupSchedule>(client, ns, kind, tally).await?
+        }
+        TrackedKind::RdsRestore => {
+            list(client, ns, kind, |o: &RdsRestore| {
+                ObjectState::from_restore(kind, o)
+            })
+            .await?
+        }
+        TrackedKind::HbrRestoreJob => {
+            list(client, ns, kind, |o: &HbrRestoreJob| {
+                ObjectState::from_restore(kind, o)
+            })
+            .await?
+        }
+        TrackedKind::DbsRestoreTask => {
+            list(client, ns, kind, |o: &DbsRestoreTask| {
+                ObjectState::from_restore(kind, o)
+            })
+            .await?
+        }
+    })
+}
+
+/// The states of the objects of `K` in `ns` (all namespaces for `None`).
+async fn list<K>(
+    client: &Client,
+    ns: Option<&str>,
+    kind: TrackedKind,
+    state: impl Fn(&K) -> ObjectState,
+) -> Result<Vec<ObjectState>, SandboxError>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let where_ = ns.map(|n| format!(" in {n}")).unwrap_or_default();
+    Ok(api
+        .list(&ListParams::default())
+        .await
+        .map_err(kube_err(format!("list {kind}{where_}")))?
+        .iter()
+        .map(state)
+        .collect())
 }
 
 /// Reads the states of the schedules of kind `S` in `ns` (all namespaces for `None`) and
@@ -410,38 +507,7 @@ pub async fn observe(
     }
     let mut found: HashMap<(TrackedKind, String, String), ObjectState> = HashMap::new();
     for (kind, ns) in wanted.keys() {
-        let lp = ListParams::default();
-        let what = || format!("list {kind} in {ns}");
-        let states: Vec<ObjectState> = match kind {
-            TrackedKind::RdsBackup => Api::<RdsBackup>::namespaced(client.clone(), ns)
-                .list(&lp)
-                .await
-                .map_err(kube_err(what()))?
-                .iter()
-                .map(ObjectState::from_rds)
-                .collect(),
-            TrackedKind::HbrBackupJob => Api::<HbrBackupJob>::namespaced(client.clone(), ns)
-                .list(&lp)
-                .await
-                .map_err(kube_err(what()))?
-                .iter()
-                .map(ObjectState::from_hbr)
-                .collect(),
-            TrackedKind::DbsBackupPlan => Api::<DbsBackupPlan>::namespaced(client.clone(), ns)
-                .list(&lp)
-                .await
-                .map_err(kube_err(what()))?
-                .iter()
-                .map(ObjectState::from_dbs)
-                .collect(),
-            TrackedKind::RdsBackupSchedule => {
-                schedules::<RdsBackupSchedule>(client, Some(ns), *kind, tally).await?
-            }
-            TrackedKind::HbrBackupSchedule => {
-                schedules::<HbrBackupSchedule>(client, Some(ns), *kind, tally).await?
-            }
-        };
-        for s in states {
+        for s in states_of(client, *kind, Some(ns), tally).await? {
             found.insert((s.kind, s.namespace.clone(), s.name.clone()), s);
         }
     }
@@ -466,37 +532,9 @@ pub async fn observe_all(
     client: &Client,
     tally: &mut ScheduleTally,
 ) -> Result<Vec<ObjectState>, SandboxError> {
-    let lp = ListParams::default();
     let mut states: Vec<ObjectState> = Vec::new();
-    states.extend(
-        Api::<DbsBackupPlan>::all(client.clone())
-            .list(&lp)
-            .await
-            .map_err(kube_err("list DbsBackupPlans"))?
-            .iter()
-            .map(ObjectState::from_dbs),
-    );
-    states.extend(
-        Api::<HbrBackupJob>::all(client.clone())
-            .list(&lp)
-            .await
-            .map_err(kube_err("list HbrBackupJobs"))?
-            .iter()
-            .map(ObjectState::from_hbr),
-    );
-    states.extend(
-        Api::<RdsBackup>::all(client.clone())
-            .list(&lp)
-            .await
-            .map_err(kube_err("list RdsBackups"))?
-            .iter()
-            .map(ObjectState::from_rds),
-    );
-    states.extend(
-        schedules::<HbrBackupSchedule>(client, None, TrackedKind::HbrBackupSchedule, tally).await?,
-    );
-    states.extend(
-        schedules::<RdsBackupSchedule>(client, None, TrackedKind::RdsBackupSchedule, tally).await?,
-    );
+    for kind in TrackedKind::ALL {
+        states.extend(states_of(client, kind, None, tally).await?);
+    }
     Ok(states)
 }

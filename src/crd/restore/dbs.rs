@@ -75,7 +75,7 @@ pub struct DbsRestoreTaskSpec {
     pub dry_run: bool,
 
     /// The backup: a plan (`backupPlanRef` or `backupPlanId`) and exactly one of
-    /// `backupSetId` or `restoreTime`.
+    /// `backupSetId`, `restoreTime` or `latestBackupSet: true`.
     pub source: DbsRestoreSource,
 
     /// The existing database endpoint the data goes to (`DestinationEndpoint*`).
@@ -97,7 +97,7 @@ pub struct DbsRestoreTaskSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("has(self.backupPlanRef) != has(self.backupPlanId)").message("source needs exactly one of backupPlanRef or backupPlanId"),
-    validation = Rule::new("has(self.backupSetId) != has(self.restoreTime)").message("source needs exactly one of backupSetId or restoreTime"),
+    validation = Rule::new("(has(self.backupSetId) ? 1 : 0) + (has(self.restoreTime) ? 1 : 0) + ((has(self.latestBackupSet) && self.latestBackupSet) ? 1 : 0) == 1").message("source needs exactly one of backupSetId, restoreTime or latestBackupSet: true"),
 )]
 pub struct DbsRestoreSource {
     /// A `DbsBackupPlan` in this namespace (its `status.backupPlanId` is used).
@@ -120,6 +120,11 @@ pub struct DbsRestoreSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"))]
     pub restore_time: Option<String>,
+
+    /// Restore the plan's newest finished full backup set (`DescribeFullBackupList`), as found
+    /// when the restore starts (`status.source` names it); waits for the plan's first one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub latest_backup_set: bool,
 }
 
 /// `spec.destination` of a `DbsRestoreTask`.

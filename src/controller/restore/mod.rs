@@ -1,0 +1,634 @@
+//! The restore kinds (`RdsRestore`, `HbrRestoreJob`, `DbsRestoreTask`): one driver, one shape.
+//!
+//! Every restore kind implements [`RestoreKind`] — what is specific to its product — and this
+//! module runs the same named steps for all of them (`docs/restore.md`):
+//!
+//! 1. **load / gate**: pause ([`work::reconcile`]), credentials ([`kind::target`]).
+//! 2. **prepare** ([`RestoreKind::prepare`]): the pure spec check, the references resolved
+//!    (a `…Ref` must name a succeeded backup object), then read-only cloud checks (the source
+//!    exists, belongs to the named instance and succeeded; a point in time lies in the window
+//!    the cloud reports; the target exists and fits; `overwrite.confirmTargetId` names it).
+//!    A failure is `Stalled` with what to change, and nothing that changes state was called.
+//! 3. **plan**: the request and its [`RestorePlan`] (parameters without secrets) go to
+//!    `status.plan`; with `spec.dryRun` the object ends `Planned` there.
+//! 4. **act**, exactly once: restores on one target are serialised (an in-flight restore of
+//!    another object on the same target waits), the intent (`pendingCreate`) is written before
+//!    the call, and with an intent on record the restore is first looked for
+//!    ([`RestoreKind::find`]: by token, tag, name, or snapshot + target + time) and only sent
+//!    again when the cloud proves it is not there.
+//! 5. **track** ([`RestoreKind::observe`]) to a terminal phase; the status write and the events
+//!    are the shared [`Work`] commit's.
+//!
+//! Deleting a restore never deletes restored data: a running restore is cancelled where the API
+//! has a cancel ([`RestoreKind::cancel`]), and otherwise an event says it runs on.
+
+pub mod dbs;
+pub mod hbr;
+pub mod plan;
+pub mod rds;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+
+use super::backoff::poll_interval;
+use super::conditions::Health;
+use super::context::Context;
+use super::error::Result;
+use super::kind::{self, Tracked, TrackedStatus};
+use super::runtime;
+use super::work::{self, Next, Outcome};
+use crate::cloud::{CloudError, Target};
+use crate::crd::{
+    DeletionPolicy, PendingCreate, RestorePhase, RestorePlan, RestoreStatus, create_token,
+    orphan_on_delete,
+};
+
+pub use plan::reasons;
+
+/// The shared restore cycle's view of an object (see [`work::Work`]).
+pub type Work<'a, K> = work::Work<'a, K>;
+
+/// What the read-only checks of [`RestoreKind::prepare`] came to.
+#[derive(Debug)]
+pub enum Check<T> {
+    /// Everything checked out.
+    Ready(T),
+    /// Only the user can fix this (spec, source, target): `Stalled` with `message`.
+    Refused {
+        /// Fixed reason (condition and event).
+        reason: &'static str,
+        /// What is wrong and what to change.
+        message: String,
+    },
+    /// Not yet possible (a referenced backup still runs): `Reconciling`, looked at again.
+    Wait {
+        /// Fixed reason.
+        reason: &'static str,
+        /// What is awaited.
+        message: String,
+    },
+    /// A read-only check could not be made (throttling, a 5xx, refused credentials): the
+    /// shared cloud-error handling applies (retry with backoff, or `Stalled`).
+    Cloud(CloudError),
+}
+
+/// Unwraps a [`Check::Ready`] inside a function returning `Result<Check<_>>`; any other
+/// verdict is returned as it is.
+macro_rules! ready {
+    ($check:expr) => {
+        match $check {
+            $crate::controller::restore::Check::Ready(v) => v,
+            $crate::controller::restore::Check::Refused { reason, message } => {
+                return Ok($crate::controller::restore::Check::Refused { reason, message });
+            }
+            $crate::controller::restore::Check::Wait { reason, message } => {
+                return Ok($crate::controller::restore::Check::Wait { reason, message });
+            }
+            $crate::controller::restore::Check::Cloud(e) => {
+                return Ok($crate::controller::restore::Check::Cloud(e));
+            }
+        }
+    };
+}
+pub(crate) use ready;
+
+impl<T> Check<T> {
+    /// A refusal.
+    pub fn refused(reason: &'static str, message: impl Into<String>) -> Self {
+        Check::Refused {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// A validated restore: the request it sends and what the status shows of it.
+#[derive(Debug, Clone)]
+pub struct Prepared<R> {
+    /// The request of the state-changing call.
+    pub request: R,
+    /// Operation, target and parameters (secrets left out): `status.plan`.
+    pub plan: RestorePlan,
+    /// The source in words (`status.source`), e.g. `rm-1 backup 42`.
+    pub source: String,
+    /// What the restore writes into (`status.targetId`).
+    pub target_id: String,
+    /// Whether restores into `target_id` must run one at a time (everything that writes
+    /// into an existing target; not a clone, which makes a new one).
+    pub exclusive: bool,
+}
+
+/// A restore the cloud knows: its ids (and, when the answer says, its state).
+#[derive(Debug, Clone, Default)]
+pub struct Started {
+    /// `status.restoreId`.
+    pub restore_id: String,
+    /// `status.dbInstanceId` (an RDS clone).
+    pub db_instance_id: Option<String>,
+    /// `status.orderId` (an RDS clone).
+    pub order_id: Option<String>,
+}
+
+/// What looking for a restore an earlier attempt may have started found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Exactly this one.
+    Found(Started),
+    /// The cloud proves there is none: the call is sent (again).
+    NotFound,
+    /// More than one candidate (someone else restores to the same target at the same time):
+    /// nothing is adopted or sent; the message lists them.
+    Ambiguous(String),
+}
+
+/// The state of a restore in the cloud.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    /// Still running (`progress` in percent when the cloud says).
+    Running {
+        /// Raw cloud status.
+        cloud_status: String,
+        /// Percent done.
+        progress: Option<i32>,
+    },
+    /// Ended, with everything restored.
+    Succeeded {
+        /// Raw cloud status.
+        cloud_status: String,
+    },
+    /// Ended with part of the data restored.
+    Partial {
+        /// Raw cloud status.
+        cloud_status: String,
+        /// The cloud's reason.
+        message: String,
+    },
+    /// Ended without the data (failed or refused by the cloud's pre-check).
+    Failed {
+        /// Raw cloud status.
+        cloud_status: String,
+        /// The cloud's reason.
+        message: String,
+    },
+    /// Cancelled.
+    Cancelled {
+        /// Raw cloud status.
+        cloud_status: String,
+    },
+    /// Not listed (right after the start the listing may lag; later: gone).
+    Missing,
+}
+
+/// What a cancel on deletion did.
+#[derive(Debug)]
+pub enum Cancel {
+    /// The cloud accepted the cancel (`message` says what was called).
+    Requested(String),
+    /// The restore had ended already.
+    AlreadyEnded,
+    /// The API has no way to stop it: it runs on (`message` says so and why).
+    NotPossible(String),
+}
+
+/// A restore kind: what is specific to its product. The driver in this module does the rest.
+#[async_trait]
+pub trait RestoreKind: Tracked<Status = RestoreStatus> {
+    /// The request of the state-changing call.
+    type Request: Send + Sync;
+
+    /// `spec.dryRun`.
+    fn dry_run(&self) -> bool;
+
+    /// Validate (pure), resolve references, run the read-only cloud checks; build the request
+    /// and its plan. Calls nothing that changes state.
+    async fn prepare(
+        &self,
+        ctx: &Context,
+        target: &Target,
+        uid: &str,
+    ) -> Result<Check<Prepared<Self::Request>>>;
+
+    /// Looks for the restore an earlier attempt of this object started (`plan` and `intent` are
+    /// on record in status).
+    async fn find(
+        &self,
+        ctx: &Context,
+        target: &Target,
+        plan: &RestorePlan,
+        intent: &PendingCreate,
+    ) -> std::result::Result<Lookup, CloudError>;
+
+    /// Sends the restore. `Ok(None)`: accepted without an id (RDS `RestoreTable`); the next
+    /// visit finds it with [`RestoreKind::find`].
+    async fn start(
+        &self,
+        ctx: &Context,
+        target: &Target,
+        prepared: &Prepared<Self::Request>,
+        intent: &PendingCreate,
+    ) -> std::result::Result<Option<Started>, CloudError>;
+
+    /// Observes the restore `status.restoreId` names.
+    async fn observe(
+        &self,
+        ctx: &Context,
+        target: &Target,
+        status: &RestoreStatus,
+    ) -> std::result::Result<Observed, CloudError>;
+
+    /// Stops a running restore on deletion, where the API allows it (default: it cannot).
+    async fn cancel(
+        &self,
+        ctx: &Context,
+        target: &Target,
+        status: &RestoreStatus,
+    ) -> std::result::Result<Cancel, CloudError>;
+}
+
+impl TrackedStatus for RestoreStatus {
+    type Phase = RestorePhase;
+    const FAILED: RestorePhase = RestorePhase::Failed;
+    const DELETING: RestorePhase = RestorePhase::Deleting;
+    fn phase(&self) -> Option<RestorePhase> {
+        self.phase
+    }
+    fn phase_mut(&mut self) -> &mut Option<RestorePhase> {
+        &mut self.phase
+    }
+    fn phase_name(phase: RestorePhase) -> &'static str {
+        phase.as_str()
+    }
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+    fn observed_generation_mut(&mut self) -> &mut Option<i64> {
+        &mut self.observed_generation
+    }
+    fn last_request_id_mut(&mut self) -> &mut Option<String> {
+        &mut self.last_request_id
+    }
+    fn pending_create_mut(&mut self) -> &mut Option<PendingCreate> {
+        &mut self.pending_create
+    }
+    fn deletion_policy_mut(
+        &mut self,
+    ) -> Option<(&mut Option<DeletionPolicy>, &mut Option<String>)> {
+        None
+    }
+    fn clear_progress(&mut self) {
+        self.progress = None;
+        self.cloud_status = None;
+    }
+    fn settled_health(&self) -> Option<Health> {
+        plan::settled_health(self)
+    }
+    fn completion_time_mut(&mut self) -> Option<&mut Option<Time>> {
+        Some(&mut self.completion_time)
+    }
+}
+
+/// Implements [`kind::ManagedResource`] and [`Tracked`] for a restore kind whose spec has
+/// `region` and `credentialsRef` (`extra_secret`: a `fn(&Kind) -> Option<&str>` naming another
+/// Secret it reads).
+macro_rules! restore_kind {
+    ($kind:ty, $name:literal $(, extra_secret = $extra:expr)?) => {
+        impl $crate::controller::kind::ManagedResource for $kind {
+            const KIND: &'static str = $name;
+            fn credentials_secret(&self) -> Option<&str> {
+                self.spec.credentials_ref.as_ref().map(|r| r.name.as_str())
+            }
+            $(
+            fn watched_secrets(&self) -> Vec<&str> {
+                self.credentials_secret().into_iter().chain($extra(self)).collect()
+            }
+            )?
+            fn last_success(&self) -> Option<jiff::Timestamp> {
+                let st = self.status.as_ref()?;
+                (st.phase == Some($crate::crd::RestorePhase::Succeeded))
+                    .then(|| st.completion_time.as_ref().map(|t| t.0))
+                    .flatten()
+            }
+            fn region(&self) -> &str {
+                &self.spec.region
+            }
+        }
+        impl $crate::controller::kind::Tracked for $kind {
+            type Status = $crate::crd::RestoreStatus;
+            fn status(&self) -> Option<&$crate::crd::RestoreStatus> {
+                self.status.as_ref()
+            }
+            fn ended(&self, status: &$crate::crd::RestoreStatus) -> bool {
+                status.phase.is_some_and(|p| p.is_terminal())
+            }
+        }
+    };
+}
+pub(crate) use restore_kind;
+
+/// The controller futures of restore kind `K` (one per watched namespace).
+pub fn controllers<K: RestoreKind>(
+    ctx: Arc<Context>,
+    concurrency: u16,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Vec<futures::future::BoxFuture<'static, ()>> {
+    runtime::controllers::<K, _, _>(ctx, concurrency, shutdown, reconcile::<K>)
+}
+
+async fn reconcile<K: RestoreKind>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
+    work::reconcile(obj, ctx, apply::<K>, cleanup::<K>).await
+}
+
+/// The apply path: prepare → plan → act → track, one step per visit.
+async fn apply<K: RestoreKind>(obj: Arc<K>, ctx: &Context, api: &Api<K>) -> Result<Action> {
+    let mut w = Work::new(obj.as_ref(), ctx, api);
+    if w.status.phase.is_some_and(RestorePhase::is_terminal) {
+        return work::finish(&mut w, ctx, Outcome::fields(Next::After(ctx.timing.resync))).await;
+    }
+    let uid = kind::uid(obj.as_ref())?;
+    let target = match kind::target(obj.as_ref(), ctx).await? {
+        Ok(t) => t,
+        Err(problem) => {
+            let outcome = w.credentials_problem(&problem);
+            return work::finish(&mut w, ctx, outcome).await;
+        }
+    };
+    let outcome = if w.status.restore_id.is_some() {
+        track(&mut w, ctx, &target).await
+    } else {
+        if !runtime::is_fresh(obj.as_ref(), api).await? {
+            // The cache lags behind a write (ours): act only on the latest state.
+            return Ok(Action::requeue(ctx.timing.poll_initial));
+        }
+        begin(&mut w, ctx, &target, &uid).await?
+    };
+    w.note_credentials(ctx, &target);
+    work::finish(&mut w, ctx, outcome).await
+}
+
+/// Prepare, plan and (unless a dry run) start or recover the restore.
+async fn begin<K: RestoreKind>(
+    w: &mut Work<'_, K>,
+    ctx: &Context,
+    target: &Target,
+    uid: &str,
+) -> Result<Outcome> {
+    let obj = w.obj;
+    let prepared = match obj.prepare(ctx, target, uid).await? {
+        Check::Ready(p) => p,
+        Check::Refused { reason, message } => {
+            return Ok(Outcome::requeue(
+                Health::stalled(reason, message),
+                ctx.timing.error_max,
+            ));
+        }
+        Check::Wait { reason, message } => {
+            return Ok(Outcome::requeue(
+                Health::progressing(reason, message),
+                ctx.timing.wait,
+            ));
+        }
+        Check::Cloud(e) => return Ok(w.cloud_error(e)),
+    };
+    w.status.plan = Some(prepared.plan.clone());
+    w.status.source = Some(prepared.source.clone());
+    w.status.target_id = Some(prepared.target_id.clone());
+    if obj.dry_run() {
+        w.status.phase = Some(RestorePhase::Planned);
+        w.status.completion_time = Some(Time(jiff::Timestamp::now()));
+        return Ok(Outcome::requeue(
+            Health::ready(reasons::DRY_RUN, plan::dry_run_message(&prepared.plan)),
+            ctx.timing.resync,
+        ));
+    }
+    // One restore at a time per target (across this kind's objects), so that at most one
+    // candidate can match after a crash.
+    let _serial = ctx
+        .locks
+        .lock(&format!("restore/{}/{}", K::KIND, prepared.target_id))
+        .await;
+    let peer = match prepared.exclusive {
+        true => peer_in_flight::<K>(ctx, obj, &prepared.target_id).await?,
+        false => None,
+    };
+    if let Some(peer) = peer {
+        return Ok(Outcome::requeue(
+            Health::progressing(
+                reasons::WAITING_FOR_PEER,
+                format!(
+                    "waiting for {} {peer} to finish its restore into {} first (restores into \
+                     one target run one at a time)",
+                    K::KIND,
+                    prepared.target_id
+                ),
+            ),
+            ctx.timing.wait,
+        ));
+    }
+    match w.status.pending_create.clone() {
+        Some(intent) => match obj.find(ctx, target, &prepared.plan, &intent).await {
+            Ok(Lookup::Found(started)) => Ok(record_started(w, ctx, started, true)),
+            Ok(Lookup::Ambiguous(message)) => Ok(Outcome::requeue(
+                Health::stalled(reasons::OUTCOME_UNKNOWN, message),
+                ctx.timing.error_max,
+            )),
+            Ok(Lookup::NotFound) => send(w, ctx, target, &prepared, &intent).await,
+            Err(e) => Ok(w.cloud_error(e)),
+        },
+        None => {
+            let intent = PendingCreate {
+                token: create_token(uid, obj.meta().generation),
+                started_at: Time(jiff::Timestamp::now()),
+            };
+            w.status.pending_create = Some(intent.clone());
+            w.status.phase = Some(RestorePhase::Starting);
+            w.commit(&Health::progressing(
+                reasons::STARTING,
+                format!(
+                    "starting {} on {}",
+                    prepared.plan.operation, prepared.target_id
+                ),
+            ))
+            .await?;
+            send(w, ctx, target, &prepared, &intent).await
+        }
+    }
+}
+
+/// Sends the restore; the intent stays until the cloud's id is recorded.
+async fn send<K: RestoreKind>(
+    w: &mut Work<'_, K>,
+    ctx: &Context,
+    target: &Target,
+    prepared: &Prepared<K::Request>,
+    intent: &PendingCreate,
+) -> Result<Outcome> {
+    Ok(match w.obj.start(ctx, target, prepared, intent).await {
+        Ok(Some(started)) => record_started(w, ctx, started, false),
+        Ok(None) => Outcome::requeue(
+            Health::progressing(
+                reasons::STARTING,
+                format!(
+                    "{} accepted; looking up the task it started",
+                    prepared.plan.operation
+                ),
+            ),
+            ctx.timing.poll_initial,
+        ),
+        Err(e) if work::create_refused_for_good(&e) => w.fail_create(
+            e,
+            "the spec cannot be changed: create a new restore object with a corrected spec",
+        ),
+        // Any other error leaves the intent: the next visit looks for the restore first.
+        Err(e) => w.cloud_error(e),
+    })
+}
+
+/// Records the cloud's ids (the intent is done) and tracks the restore from the next visit.
+fn record_started<K: RestoreKind>(
+    w: &mut Work<'_, K>,
+    ctx: &Context,
+    started: Started,
+    found: bool,
+) -> Outcome {
+    let id = started.restore_id.clone();
+    w.status.restore_id = Some(started.restore_id);
+    if started.db_instance_id.is_some() {
+        w.status.target_id.clone_from(&started.db_instance_id);
+        w.status.db_instance_id = started.db_instance_id;
+    }
+    if started.order_id.is_some() {
+        w.status.order_id = started.order_id;
+    }
+    w.status.pending_create = None;
+    w.status.phase = Some(RestorePhase::Restoring);
+    w.status.progress = Some(0);
+    w.status.start_time = Some(Time(jiff::Timestamp::now()));
+    let (reason, message) = if found {
+        (
+            reasons::FOUND,
+            format!("found restore {id}, started before its answer was recorded; tracking it"),
+        )
+    } else {
+        (reasons::RUNNING, format!("restore {id} started"))
+    };
+    Outcome::requeue(
+        Health::progressing(reason, message),
+        ctx.timing.poll_initial,
+    )
+}
+
+/// Observes the restore and records what it came to.
+async fn track<K: RestoreKind>(w: &mut Work<'_, K>, ctx: &Context, target: &Target) -> Outcome {
+    let observed = match w.obj.observe(ctx, target, &w.status).await {
+        Ok(o) => o,
+        Err(e) => return w.cloud_error(e),
+    };
+    let now = jiff::Timestamp::now();
+    let started = w.status.start_time.as_ref().map(|t| t.0).unwrap_or(now);
+    let elapsed = now.duration_since(started).unsigned_abs();
+    let (phase, health) = plan::settle(&mut w.status, observed, elapsed);
+    w.status.phase = Some(phase);
+    if phase.is_terminal() {
+        w.status.completion_time.get_or_insert(Time(now));
+        return Outcome::requeue(health, ctx.timing.resync);
+    }
+    Outcome::requeue(health, poll_interval(elapsed, &ctx.timing))
+}
+
+/// Another object of kind `K` has an intent without an id on `target_id` (its restore may be
+/// running without our knowing its id): ours waits, so that a lookup never sees two.
+async fn peer_in_flight<K: RestoreKind>(
+    ctx: &Context,
+    obj: &K,
+    target_id: &str,
+) -> Result<Option<String>> {
+    let me = obj.meta().uid.clone();
+    let ns = obj.namespace();
+    let peers = runtime::list_fresh::<K>(ctx).await?;
+    Ok(peers
+        .iter()
+        .filter(|p| p.meta().uid != me && p.meta().deletion_timestamp.is_none())
+        .filter(|p| plan::in_flight_on(p.status(), target_id))
+        // The older intent goes first; a tie on time goes to the lower name.
+        .find(|p| plan::goes_first(p.status(), obj.status(), &p.name_any(), &obj.name_any()))
+        .map(|p| {
+            let pns = p.namespace();
+            if pns == ns {
+                p.name_any()
+            } else {
+                format!("{}/{}", pns.unwrap_or_default(), p.name_any())
+            }
+        }))
+}
+
+/// Deletion: a running restore is cancelled where the API allows it; restored data is never
+/// deleted; the finalizer goes.
+async fn cleanup<K: RestoreKind>(obj: Arc<K>, ctx: &Context, api: &Api<K>) -> Result<Action> {
+    let mut w = Work::new(obj.as_ref(), ctx, api);
+    if orphan_on_delete(obj.meta().annotations.as_ref()) {
+        let outcome = work::let_go("orphan-on-delete is set: a running restore was left alone");
+        return work::finish(&mut w, ctx, outcome).await;
+    }
+    let running = w.status.restore_id.is_some() || w.status.pending_create.is_some();
+    if !running || w.status.phase.is_some_and(RestorePhase::is_terminal) {
+        let outcome = work::let_go("no restore is running; restored data is kept");
+        return work::finish(&mut w, ctx, outcome).await;
+    }
+    let target = match w.cleanup_target(ctx, "cancel the running restore").await? {
+        Ok(t) => t,
+        Err(outcome) => return work::finish(&mut w, ctx, outcome).await,
+    };
+    let outcome = cancel_running(&mut w, ctx, &target).await;
+    work::finish(&mut w, ctx, outcome).await
+}
+
+async fn cancel_running<K: RestoreKind>(
+    w: &mut Work<'_, K>,
+    ctx: &Context,
+    target: &Target,
+) -> Outcome {
+    if w.status.restore_id.is_none() {
+        // Only the intent is on record: find the restore, if it started.
+        let (Some(plan), Some(intent)) = (w.status.plan.clone(), w.status.pending_create.clone())
+        else {
+            return work::let_go("the restore was never started");
+        };
+        match w.obj.find(ctx, target, &plan, &intent).await {
+            Ok(Lookup::Found(s)) => w.status.restore_id = Some(s.restore_id),
+            Ok(Lookup::NotFound) => return work::let_go("the restore was never started"),
+            Ok(Lookup::Ambiguous(m)) => {
+                return Outcome::finished().note(
+                    EventType::Warning,
+                    reasons::OUTCOME_UNKNOWN,
+                    "Deleting",
+                    format!("{m}; nothing was cancelled"),
+                );
+            }
+            Err(e) => {
+                return w
+                    .cloud_error(e)
+                    .or_retry(super::error::Error::backoff("Cleanup"));
+            }
+        }
+    }
+    match w.obj.cancel(ctx, target, &w.status).await {
+        Ok(Cancel::Requested(message)) => {
+            Outcome::finished().note(EventType::Normal, reasons::CANCELLED, "Deleting", message)
+        }
+        Ok(Cancel::AlreadyEnded) => work::let_go("the restore had ended; restored data is kept"),
+        Ok(Cancel::NotPossible(message)) => {
+            Outcome::finished().note(EventType::Warning, reasons::RUNS_ON, "Deleting", message)
+        }
+        Err(e) => w
+            .cloud_error(e)
+            .or_retry(super::error::Error::backoff("Cleanup")),
+    }
+}
