@@ -124,7 +124,12 @@ end
 
 if phase == "Deleting" then
   hs.status = "Progressing"
-  hs.message = "Cleaning up in Alibaba Cloud"
+  if restore then
+    -- Deleting a restore never deletes restored data; a running restore is cancelled.
+    hs.message = "Deleting: a running restore is cancelled, restored data is kept"
+  else
+    hs.message = "Cleaning up in Alibaba Cloud"
+  end
   return hs
 end
 
