@@ -149,13 +149,22 @@ def render_deploy(out: Path) -> None:
     (out / "kustomization.yaml").write_text(header + yaml.safe_dump(kustomization, sort_keys=False))
 
 
-GITOPS_KINDS = ("DbsBackupPlan", "RdsBackup", "HbrBackupJob", "RdsBackupSchedule", "HbrBackupSchedule")
+GITOPS_KINDS = (
+    "DbsBackupPlan",
+    "RdsBackup",
+    "HbrBackupJob",
+    "RdsBackupSchedule",
+    "HbrBackupSchedule",
+    "RdsRestore",
+    "HbrRestoreJob",
+    "DbsRestoreTask",
+)
 ARGOCD_LUA = CHART / "files" / "argocd-health.lua"
 ARGOCD_PATCH = ROOT / "docs" / "gitops" / "argocd-cm-patch.yaml"
 
 
 def argocd_patch() -> str:
-    """A merge patch for argocd-cm adding the health check for the three kinds."""
+    """A merge patch for argocd-cm adding the health check for every kind of GITOPS_KINDS."""
     lua = ARGOCD_LUA.read_text().rstrip("\n").split("\n")
     body = "\n".join(("    " + line) if line else "" for line in lua)
     out = [

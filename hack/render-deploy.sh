@@ -2,7 +2,7 @@
 # Regenerates what is derived from the chart and from crds/:
 #   charts/aliyun-backup-operator/crds/  <- crds/ (exact copy)
 #   deploy/                              <- the chart rendered with default values + crds/
-#   docs/gitops/argocd-cm-patch.yaml     <- files/argocd-health.lua for the three kinds
+#   docs/gitops/argocd-cm-patch.yaml     <- files/argocd-health.lua for every kind (chart_tool.GITOPS_KINDS)
 # with the real Helm engine (helm-python-sdk in .venv/helm).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -22,13 +22,15 @@ import chart_tool  # noqa: E402
 ROOT = chart_tool.ROOT
 NS = chart_tool.NAMESPACE
 VALUES_DIR = ROOT / "hack" / "chart-values"
-KINDS = ("dbsbackupplans", "rdsbackups", "hbrbackupjobs", "rdsbackupschedules", "hbrbackupschedules")
+RESTORE_KINDS = ("rdsrestores", "hbrrestorejobs", "dbsrestoretasks")
+KINDS = ("dbsbackupplans", "rdsbackups", "hbrbackupjobs", "rdsbackupschedules", "hbrbackupschedules") + RESTORE_KINDS
 VAP = "aliyun-backup-operator-deletion-protection"
 # ValidatingAdmissionPolicy v1 exists from Kubernetes 1.30 (the chart leaves it out before).
 VAP_KINDS = {("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"), ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding")}
 
 # Exactly the calls the operator makes (tests/chart_rbac.rs records them against kube-sandbox):
-#   its kinds: get/list/watch, patch (finalizers: JSON patch); their status: patch (SSA);
+#   its kinds (restores included): get/list/watch, patch (finalizers: JSON patch); their
+#   status: patch (SSA); create/delete only on the children schedules make, never on restores;
 #   Secrets: get/list/watch; Events: events.k8s.io create/patch (kube-runtime Recorder);
 #   Leases: create, and get/update of the one lease, in its own namespace only.
 WORKLOAD_RULES = {
@@ -200,8 +202,11 @@ def test_default_rbac_is_exactly_what_the_operator_needs(default):
         b = only(default, kind)
         assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": role["kind"], "name": role["metadata"]["name"]}
         assert b["subjects"] == [{"kind": "ServiceAccount", "name": "aliyun-backup-operator", "namespace": NS}]
-    # nothing grants write on Secrets or anything cluster-wide beyond our kinds
+    # nothing grants write on Secrets or anything cluster-wide beyond our kinds; the operator
+    # never creates or deletes a restore (people do)
     for r in cr["rules"]:
+        if set(r["resources"]) & set(RESTORE_KINDS):
+            assert not {"create", "delete", "deletecollection", "update", "*"} & set(r["verbs"]), r
         if r["resources"] == ["secrets"]:
             assert r["verbs"] == ["get", "list", "watch"]
         assert "*" not in r["verbs"] and "*" not in r["resources"] and "*" not in r["apiGroups"]
@@ -291,10 +296,21 @@ def test_rrsa_webhook_and_monitoring():
         "AliyunBackupRPOMissed",
         "AliyunBackupScheduleNotRunning",
         "AliyunBackupCredentialsRefused",
+        "AliyunBackupRestoreFailed",
     }
     assert "aliyun_backup_rpo_met" in alerts["AliyunBackupRPOMissed"]["expr"]
     assert "aliyun_backup_next_schedule_timestamp_seconds" in alerts["AliyunBackupScheduleNotRunning"]["expr"]
-    assert 'aliyun_backup_resource_phase{phase="Failed"}' in alerts["AliyunBackupFailed"]["expr"]
+    restores = 'kind=~"RdsRestore|HbrRestoreJob|DbsRestoreTask"'
+    assert alerts["AliyunBackupFailed"]["expr"] == (
+        'max by (kind, namespace, name) (aliyun_backup_resource_phase{phase="Failed", '
+        'kind!~"RdsRestore|HbrRestoreJob|DbsRestoreTask"}) == 1'), "a failed restore alerts once, as AliyunBackupRestoreFailed"
+    assert alerts["AliyunBackupRestoreFailed"]["expr"] == (
+        "max by (kind, namespace, name) (aliyun_backup_resource_phase{"
+        + restores + ', phase=~"Failed|Cancelled|PartiallySucceeded"}) == 1')
+    assert alerts["AliyunBackupRestoreFailed"]["for"] == alerts["AliyunBackupFailed"]["for"] == "5m"
+    stuck = alerts["AliyunBackupStuck"]["expr"]
+    assert 'aliyun_backup_resource_phase{kind=~"RdsBackup|HbrBackupJob", phase=~"Pending|Creating|Running"}' in stuck
+    assert "aliyun_backup_resource_phase{" + restores + ', phase=~"Pending|Starting|Restoring"}' in stuck
     assert "aliyun_backup_last_success_timestamp_seconds" in alerts["AliyunBackupStale"]["expr"]
     assert "> 129600" in alerts["AliyunBackupStale"]["expr"]
     assert 'phase="Paused"' in alerts["AliyunBackupStale"]["expr"]
@@ -497,7 +513,7 @@ def test_deploy_kustomization_lists_every_manifest():
     on_disk = {str(p.relative_to(deploy)) for p in deploy.rglob("*.yaml") if p.name != "kustomization.yaml"}
     assert listed == on_disk
     objs = [d for f in sorted(on_disk) for d in yaml.safe_load_all((deploy / f).read_text()) if d]
-    assert len(all_of(objs, "CustomResourceDefinition")) == 5
+    assert len(all_of(objs, "CustomResourceDefinition")) == len(KINDS)
     assert only(objs, "Namespace")["metadata"]["name"] == NS
     # the plain manifests are exactly the default render
     canon = lambda o: yaml.safe_dump(o, sort_keys=True)  # noqa: E731
@@ -536,7 +552,9 @@ def test_gitops_files_are_what_the_docs_and_the_patch_show():
         assert all(v == lua for v in cm["data"].values())
 
     exprs = yaml.safe_load((chart_tool.CHART / "files" / "flux-healthcheckexprs.yaml").read_text())
-    assert [(e["apiVersion"], e["kind"]) for e in exprs] == [("backup.aliyun.dev/v1alpha1", k) for k in ("RdsBackup", "HbrBackupJob", "DbsBackupPlan", "RdsBackupSchedule", "HbrBackupSchedule")]
+    flux_kinds = ("RdsBackup", "HbrBackupJob", "DbsBackupPlan", "RdsBackupSchedule", "HbrBackupSchedule", "RdsRestore", "HbrRestoreJob", "DbsRestoreTask")
+    assert [(e["apiVersion"], e["kind"]) for e in exprs] == [("backup.aliyun.dev/v1alpha1", k) for k in flux_kinds]
+    assert sorted(flux_kinds) == sorted(chart_tool.GITOPS_KINDS), "Argo CD and Flux cover the same kinds"
     for e in exprs:
         assert set(e) == {"apiVersion", "kind", "inProgress", "failed", "current"}
         for field in ("inProgress", "failed", "current"):

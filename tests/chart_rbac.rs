@@ -20,9 +20,14 @@
 //! `DbsBackupPlan` to `Running` and then paused); a Secret change; deletion of all three with
 //! `deletionPolicy: Delete` (cloud cleanup, finalizer removal; in the cluster-wide run the
 //! `RdsBackup` gets it from its namespace's `default-deletion-policy` annotation).
+//!
+//! `tests/chart_rbac/served_kinds.rs` checks the rendered rules statically against every kind
+//! `crds/` serves (restores included; they run in no scenario yet).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "chart_rbac/served_kinds.rs"]
+mod served_kinds;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

@@ -10,7 +10,13 @@
 //!   object's top-level fields as variables, as Flux's kustomize-controller does. Every sample
 //!   must get the Argo CD verdict (Suspended reads as Current), and `failed`/`current` must never
 //!   both hold.
+//!
+//! The restore kinds (`RdsRestore`, `HbrRestoreJob`, `DbsRestoreTask`) are in
+//! `tests/gitops_health/restores.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "gitops_health/restores.rs"]
+mod restores;
 
 use kube_cel::cel;
 use mlua::{Lua, Table, Value};

@@ -1,5 +1,5 @@
--- Argo CD health check for DbsBackupPlan, RdsBackup, HbrBackupJob, RdsBackupSchedule and
--- HbrBackupSchedule (backup.aliyun.dev).
+-- Argo CD health check for DbsBackupPlan, RdsBackup, HbrBackupJob, RdsBackupSchedule,
+-- HbrBackupSchedule, RdsRestore, HbrRestoreJob and DbsRestoreTask (backup.aliyun.dev).
 -- Source: charts/aliyun-backup-operator/files/argocd-health.lua; see docs/gitops.md.
 -- Verdicts, first match wins:
 --   Paused=True (annotation backup.aliyun.dev/paused, or a paused namespace)
@@ -12,9 +12,9 @@
 --                                              -> Suspended
 --   phase Deleting, or Reconciling=True        -> Progressing
 --   Ready=True                                 -> Healthy
---   no Ready condition, phase Succeeded, or Running for a DbsBackupPlan
---                                              -> Healthy
---   anything else (Pending, Creating, Starting, Running, Deleting)
+--   no Ready condition, phase Succeeded, Planned (a restore's finished dry run), or Running
+--   for a DbsBackupPlan                        -> Healthy
+--   anything else (Pending, Creating, Starting, Running, Restoring, Deleting)
 --                                              -> Progressing
 local hs = {}
 
@@ -82,6 +82,8 @@ local stalled = current(condition(status.conditions, "Stalled"))
 local reconciling = current(condition(status.conditions, "Reconciling"))
 local rpo = current(condition(status.conditions, "RPOMet"))
 local phase = status.phase or ""
+-- RdsRestore, HbrRestoreJob and DbsRestoreTask: the fallback messages speak of a restore.
+local restore = obj.kind ~= nil and string.find(obj.kind, "Restore", 1, true) ~= nil
 
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
@@ -97,19 +99,20 @@ end
 
 if phase == "Failed" then
   hs.status = "Degraded"
-  hs.message = describe(ready, "Backup failed")
+  hs.message = describe(ready, restore and "Restore failed" or "Backup failed")
   return hs
 end
 
 if phase == "Cancelled" then
   hs.status = "Degraded"
-  hs.message = describe(ready, "Backup job was cancelled")
+  hs.message = describe(ready, restore and "Restore was cancelled" or "Backup job was cancelled")
   return hs
 end
 
 if phase == "PartiallySucceeded" then
   hs.status = "Degraded"
-  hs.message = describe(ready, "Backup partially succeeded: some data was not backed up")
+  hs.message = describe(ready, restore and "Restore partially succeeded: some data was not restored"
+    or "Backup partially succeeded: some data was not backed up")
   return hs
 end
 
@@ -121,7 +124,12 @@ end
 
 if phase == "Deleting" then
   hs.status = "Progressing"
-  hs.message = "Cleaning up in Alibaba Cloud"
+  if restore then
+    -- Deleting a restore never deletes restored data; a running restore is cancelled.
+    hs.message = "Deleting: a running restore is cancelled, restored data is kept"
+  else
+    hs.message = "Cleaning up in Alibaba Cloud"
+  end
   return hs
 end
 
@@ -142,7 +150,7 @@ if ready ~= nil then
   return hs
 end
 
-if phase == "Succeeded" or (phase == "Running" and obj.kind == "DbsBackupPlan") then
+if phase == "Succeeded" or phase == "Planned" or (phase == "Running" and obj.kind == "DbsBackupPlan") then
   hs.status = "Healthy"
   hs.message = phase
   return hs

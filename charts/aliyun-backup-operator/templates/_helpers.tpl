@@ -90,19 +90,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* The rules the operator needs on its kinds, Secrets and Events in a watched namespace.
 Kept exactly to the calls the code makes (tests/chart_rbac.rs records them):
-- kinds: list/watch (the controllers' reflectors, and the start-up wait for the CRDs), get
-  (a fresh read before acting); finalizer add/remove is a JSON patch (kube-runtime);
+- kinds (backups, schedules and restores): list/watch (the controllers' reflectors, and the
+  start-up wait for the CRDs), get (a fresh read before acting); finalizer add/remove is a
+  JSON patch (kube-runtime);
 - status: server-side apply = patch;
 - Secrets: get (credentialsRef/passwordSecretRef) and list/watch (a changed Secret requeues);
 - Events: kube-runtime's Recorder writes events.k8s.io/v1 (create, patch for series). */}}
 {{- define "abo.workloadRules" -}}
 - apiGroups: ["backup.aliyun.dev"]
-  resources: ["dbsbackupplans", "rdsbackups", "hbrbackupjobs", "rdsbackupschedules", "hbrbackupschedules"]
+  resources: ["dbsbackupplans", "rdsbackups", "hbrbackupjobs", "rdsbackupschedules", "hbrbackupschedules", "rdsrestores", "hbrrestorejobs", "dbsrestoretasks"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["backup.aliyun.dev"]
-  resources: ["dbsbackupplans/status", "rdsbackups/status", "hbrbackupjobs/status", "rdsbackupschedules/status", "hbrbackupschedules/status"]
+  resources: ["dbsbackupplans/status", "rdsbackups/status", "hbrbackupjobs/status", "rdsbackupschedules/status", "hbrbackupschedules/status", "rdsrestores/status", "hbrrestorejobs/status", "dbsrestoretasks/status"]
   verbs: ["patch"]
-# Schedules make and prune their children.
+# Schedules make and prune their children. Restores are never created or deleted by the
+# operator (only by people), so they get no create/delete here.
 - apiGroups: ["backup.aliyun.dev"]
   resources: ["rdsbackups", "hbrbackupjobs"]
   verbs: ["create", "delete"]
