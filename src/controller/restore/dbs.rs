@@ -8,7 +8,7 @@
 //! with) is taken as success, `stop` as failure, `init` with an error as a failed pre-check.
 //! DBS has no per-task cancel: a task still running when its object is deleted runs on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
@@ -110,6 +110,7 @@ impl RestoreKind for DbsRestoreTask {
         target: &Target,
         plan: &RestorePlan,
         _intent: &PendingCreate,
+        _claimed: &BTreeSet<String>,
     ) -> std::result::Result<Lookup, CloudError> {
         let plan_id = plan::param(plan, "BackupPlanId").unwrap_or_default();
         let name = plan::param(plan, "RestoreTaskName").unwrap_or_default();

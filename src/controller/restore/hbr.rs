@@ -7,7 +7,7 @@
 //! snapshot (`DescribeUdmSnapshots` / `SearchHistoricalSnapshots`, matched by job id). A running
 //! restore is cancelled on deletion (`CancelRestoreJob`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use kube::{Api, ResourceExt};
@@ -118,9 +118,11 @@ impl RestoreKind for HbrRestoreJob {
         target: &Target,
         plan: &RestorePlan,
         intent: &PendingCreate,
+        claimed: &BTreeSet<String>,
     ) -> std::result::Result<Lookup, CloudError> {
         let since = intent.started_at.0.as_second() - SKEW_SECONDS;
-        let jobs = list_jobs(ctx, target, plan).await?;
+        let mut jobs = list_jobs(ctx, target, plan).await?;
+        jobs.retain(|j| !claimed.contains(&j.restore_id));
         Ok(lookup(&jobs, plan, since))
     }
 

@@ -27,6 +27,7 @@ pub mod hbr;
 pub mod plan;
 pub mod rds;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -214,13 +215,15 @@ pub trait RestoreKind: Tracked<Status = RestoreStatus> {
     ) -> Result<Check<Prepared<Self::Request>>>;
 
     /// Looks for the restore an earlier attempt of this object started (`plan` and `intent` are
-    /// on record in status).
+    /// on record in status); `claimed`: the restore ids other objects of the kind hold, never
+    /// this object's.
     async fn find(
         &self,
         ctx: &Context,
         target: &Target,
         plan: &RestorePlan,
         intent: &PendingCreate,
+        claimed: &BTreeSet<String>,
     ) -> std::result::Result<Lookup, CloudError>;
 
     /// Sends the restore. `Ok(None)`: accepted without an id (RDS `RestoreTable`); the next
@@ -414,8 +417,9 @@ async fn begin<K: RestoreKind>(
         .locks
         .lock(&format!("restore/{}/{}", K::KIND, prepared.target_id))
         .await;
+    let others = other_objects::<K>(ctx, obj).await?;
     let peer = match prepared.exclusive {
-        true => peer_in_flight::<K>(ctx, obj, &prepared.target_id).await?,
+        true => peer_in_flight(obj, &others, &prepared.target_id),
         false => None,
     };
     if let Some(peer) = peer {
@@ -433,7 +437,10 @@ async fn begin<K: RestoreKind>(
         ));
     }
     match w.status.pending_create.clone() {
-        Some(intent) => match obj.find(ctx, target, &prepared.plan, &intent).await {
+        Some(intent) => match obj
+            .find(ctx, target, &prepared.plan, &intent, &claimed(&others))
+            .await
+        {
             Ok(Lookup::Found(started)) => Ok(record_started(w, ctx, started, true)),
             Ok(Lookup::Ambiguous(message)) => Ok(Outcome::requeue(
                 Health::stalled(reasons::OUTCOME_UNKNOWN, message),
@@ -543,21 +550,33 @@ async fn track<K: RestoreKind>(w: &mut Work<'_, K>, ctx: &Context, target: &Targ
     Outcome::requeue(health, poll_interval(elapsed, &ctx.timing))
 }
 
-/// Another object of kind `K` has an intent without an id on `target_id` (its restore may be
-/// running without our knowing its id): ours waits, so that a lookup never sees two.
-async fn peer_in_flight<K: RestoreKind>(
-    ctx: &Context,
-    obj: &K,
-    target_id: &str,
-) -> Result<Option<String>> {
+/// The other live objects of kind `K`, read fresh (the cache may lag behind their writes).
+async fn other_objects<K: RestoreKind>(ctx: &Context, obj: &K) -> Result<Vec<K>> {
     let me = obj.meta().uid.clone();
-    let ns = obj.namespace();
-    let peers = runtime::list_fresh::<K>(ctx).await?;
-    Ok(peers
+    Ok(runtime::list_fresh::<K>(ctx)
+        .await?
+        .into_iter()
+        .filter(|p| p.meta().uid != me)
+        .collect())
+}
+
+/// The restore ids other objects hold: never this object's restore.
+fn claimed<K: RestoreKind>(others: &[K]) -> BTreeSet<String> {
+    others
         .iter()
-        .filter(|p| p.meta().uid != me && p.meta().deletion_timestamp.is_none())
+        .filter_map(|o| o.status().and_then(|s| s.restore_id.clone()))
+        .collect()
+}
+
+/// Another object of kind `K` restores into `target_id` (an intent, or a restore that has not
+/// ended) and goes first: ours waits, so that a lookup never sees two of ours.
+fn peer_in_flight<K: RestoreKind>(obj: &K, others: &[K], target_id: &str) -> Option<String> {
+    let ns = obj.namespace();
+    others
+        .iter()
+        .filter(|p| p.meta().deletion_timestamp.is_none())
         .filter(|p| plan::in_flight_on(p.status(), target_id))
-        // The older intent goes first; a tie on time goes to the lower name.
+        // A running restore, or the older intent, goes first; a tie goes to the lower name.
         .find(|p| plan::goes_first(p.status(), obj.status(), &p.name_any(), &obj.name_any()))
         .map(|p| {
             let pns = p.namespace();
@@ -566,7 +585,7 @@ async fn peer_in_flight<K: RestoreKind>(
             } else {
                 format!("{}/{}", pns.unwrap_or_default(), p.name_any())
             }
-        }))
+        })
 }
 
 /// Deletion: a running restore is cancelled where the API allows it; restored data is never
@@ -601,7 +620,11 @@ async fn cancel_running<K: RestoreKind>(
         else {
             return work::let_go("the restore was never started");
         };
-        match w.obj.find(ctx, target, &plan, &intent).await {
+        let others = match other_objects::<K>(ctx, w.obj).await {
+            Ok(o) => o,
+            Err(e) => return Outcome::retry(Health::progressing("Cleanup", e.to_string()), e),
+        };
+        match w.obj.find(ctx, target, &plan, &intent, &claimed(&others)).await {
             Ok(Lookup::Found(s)) => w.status.restore_id = Some(s.restore_id),
             Ok(Lookup::NotFound) => return work::let_go("the restore was never started"),
             Ok(Lookup::Ambiguous(m)) => {

@@ -11,7 +11,7 @@
 //!   there; the `ClientToken` makes a re-send after a lost answer harmless. Restores into one
 //!   instance run one at a time. RDS has no cancel for it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use kube::{Api, ResourceExt};
@@ -105,6 +105,7 @@ impl RestoreKind for RdsRestore {
         target: &Target,
         plan: &RestorePlan,
         intent: &PendingCreate,
+        claimed: &BTreeSet<String>,
     ) -> std::result::Result<Lookup, CloudError> {
         let api = ctx.cloud.rds_restore(target);
         match self.spec.mode {
@@ -125,7 +126,8 @@ impl RestoreKind for RdsRestore {
             }
             RdsRestoreMode::Tables => {
                 let instance = plan::param(plan, "DBInstanceId").unwrap_or_default();
-                let tasks = table_tasks(ctx, target, instance, intent.started_at.0).await?;
+                let mut tasks = table_tasks(ctx, target, instance, intent.started_at.0).await?;
+                tasks.retain(|t| !claimed.contains(&t.task_id));
                 Ok(table_lookup(&tasks))
             }
         }
