@@ -144,7 +144,7 @@ async fn delete(client: &Client, ns: &str, m: &Manifest) -> Result<(), PluginErr
     }
 }
 
-enum Planned {
+enum PlanWait {
     Planned(View),
     Stalled(View),
     TimedOut,
@@ -156,18 +156,18 @@ async fn wait_planned(
     ns: &str,
     r: &ObjectRef,
     timeout: Duration,
-) -> Result<Planned, PluginError> {
+) -> Result<PlanWait, PluginError> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let (v, _) = get_object(client, ns, r).await?;
         if v.phase.as_deref() == Some("Planned") {
-            return Ok(Planned::Planned(v));
+            return Ok(PlanWait::Planned(v));
         }
         if v.is_true(CONDITION_STALLED) {
-            return Ok(Planned::Stalled(v));
+            return Ok(PlanWait::Stalled(v));
         }
         if tokio::time::Instant::now() >= deadline {
-            return Ok(Planned::TimedOut);
+            return Ok(PlanWait::TimedOut);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -245,7 +245,7 @@ async fn show_plan(
     // The dry-run object holds no cloud state: it goes whatever the plan said.
     delete(client, ns, &dry).await?;
     match planned? {
-        Planned::Planned(v) => {
+        PlanWait::Planned(v) => {
             writeln!(out, "Plan of {} (dry run {dry_ref}):", manifest.reference())?;
             let info = v.restore.clone().unwrap_or_default();
             if let Some(src) = &info.source {
@@ -259,7 +259,7 @@ async fn show_plan(
             }
             Ok(EXIT_OK)
         }
-        Planned::Stalled(v) => {
+        PlanWait::Stalled(v) => {
             let c = v.condition(CONDITION_STALLED);
             writeln!(
                 err,
@@ -276,7 +276,7 @@ async fn show_plan(
             }
             Ok(EXIT_BACKUP_FAILED)
         }
-        Planned::TimedOut => {
+        PlanWait::TimedOut => {
             writeln!(
                 err,
                 "{dry_ref}: no plan after {}; nothing was restored (is the operator running?)",

@@ -196,46 +196,8 @@ fn waiting(v: &View, info: &RestoreInfo) -> Why {
 fn stalled(v: &View, info: &RestoreInfo, r: &str, msg: &str) -> Why {
     let ns = &v.namespace;
     match r {
-        reasons::OVERWRITE_NOT_CONFIRMED => {
-            let target = overwrite_target(msg).unwrap_or_else(|| v.target.clone());
-            let mut w = new_why(
-                v,
-                r,
-                format!(
-                    "the restore writes into the existing {target}, and \
-                     spec.overwrite.confirmTargetId does not name it: nothing was called"
-                ),
-            );
-            w.details.push(format!(
-                "the spec is immutable: confirm with a new object with overwrite.confirmTargetId: \
-                 {target} (if {target} is the target you mean)"
-            ));
-            let what = format!("a new object with overwrite.confirmTargetId: {target}");
-            w.fix = recreate(v, info, Some(&target), &what);
-            w
-        }
-        reasons::SOURCE_NOT_FOUND | reasons::SOURCE_INVALID => {
-            let mut w = new_why(
-                v,
-                r,
-                format!(
-                    "the source {} cannot be restored (missing, failed, or not of this \
-                     instance): nothing was called",
-                    info.spec_source
-                ),
-            );
-            let list = info
-                .source_ref
-                .as_ref()
-                .and_then(|s| s.split_once('/'))
-                .map(|(k, _)| k.to_string())
-                .unwrap_or_else(|| v.kind().cli_name());
-            w.fix.push(format!(
-                "kubectl get {list} -n {ns}   # pick a source that Succeeded"
-            ));
-            w.fix.extend(recreate(v, info, None, "name that source"));
-            w
-        }
+        reasons::OVERWRITE_NOT_CONFIRMED => overwrite_not_confirmed(v, info, r, msg),
+        reasons::SOURCE_NOT_FOUND | reasons::SOURCE_INVALID => bad_source(v, info, r),
         reasons::OUTSIDE_RECOVERY_WINDOW => {
             let mut w = new_why(
                 v,
@@ -294,6 +256,49 @@ fn stalled(v: &View, info: &RestoreInfo, r: &str, msg: &str) -> Why {
         }
         _ => ended(v, info, r),
     }
+}
+
+fn overwrite_not_confirmed(v: &View, info: &RestoreInfo, r: &str, msg: &str) -> Why {
+    let target = overwrite_target(msg).unwrap_or_else(|| v.target.clone());
+    let mut w = new_why(
+        v,
+        r,
+        format!(
+            "the restore writes into the existing {target}, and \
+             spec.overwrite.confirmTargetId does not name it: nothing was called"
+        ),
+    );
+    w.details.push(format!(
+        "the spec is immutable: confirm with a new object with overwrite.confirmTargetId: \
+         {target} (if {target} is the target you mean)"
+    ));
+    let what = format!("a new object with overwrite.confirmTargetId: {target}");
+    w.fix = recreate(v, info, Some(&target), &what);
+    w
+}
+
+fn bad_source(v: &View, info: &RestoreInfo, r: &str) -> Why {
+    let ns = &v.namespace;
+    let mut w = new_why(
+        v,
+        r,
+        format!(
+            "the source {} cannot be restored (missing, failed, or not of this \
+             instance): nothing was called",
+            info.spec_source
+        ),
+    );
+    let list = info
+        .source_ref
+        .as_ref()
+        .and_then(|s| s.split_once('/'))
+        .map(|(k, _)| k.to_string())
+        .unwrap_or_else(|| v.kind().cli_name());
+    w.fix.push(format!(
+        "kubectl get {list} -n {ns}   # pick a source that Succeeded"
+    ));
+    w.fix.extend(recreate(v, info, None, "name that source"));
+    w
 }
 
 /// Failed, cancelled, partial, gone: the restore ended without all the data.
