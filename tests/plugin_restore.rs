@@ -317,3 +317,38 @@ async fn why_names_an_unconfirmed_overwrite_and_its_fix() {
     let (code, out, _) = k.run(&["resume", "rdsrs/wrong"]).await;
     assert_eq!((code, out.as_str()), (0, "rdsrestore/wrong resumed\n"));
 }
+
+#[tokio::test]
+async fn an_hbr_rollback_plans_on_the_jobs_instance_and_names_it() {
+    use aliyun_backup_operator::crd::{HbrBackupJob, HbrBackupJobPhase, HbrRestoreJob};
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    let k = Kubectl::new(&env);
+    create_from::<HbrBackupJob>(&env, manifest("HbrBackupJob", "web", hbr_udm_spec())).await;
+    wait_for(&env.api::<HbrBackupJob>(), "web", "job Succeeded", |j| {
+        j.status.as_ref().and_then(|s| s.phase) == Some(HbrBackupJobPhase::Succeeded)
+    })
+    .await;
+    let (code, _, err) = k
+        .run(&["restore", "--from", "hbrjob/web", "--dry-run"])
+        .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("pass --to i-demo01"), "{err}");
+    let (code, out, err) = k
+        .run(&[
+            "restore",
+            "--from",
+            "hbrjob/web",
+            "--to",
+            "i-demo01",
+            "--name",
+            "rb",
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("operation:   HBR CreateRestoreJob"), "{out}");
+    assert!(out.contains("overwrites:  yes"), "{out}");
+    assert_eq!(env.calls("CreateRestoreJob"), 0);
+    wait_gone(&env.api::<HbrRestoreJob>(), "rb-plan").await;
+}
