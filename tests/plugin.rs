@@ -6,8 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/kubectl.rs"]
+mod kubectl;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aliyun_backup_operator::cloud::api::{
@@ -17,51 +18,8 @@ use aliyun_backup_operator::cloud::{AlibabaCloud, CloudProvider};
 use aliyun_backup_operator::crd::{HbrBackupJob, RdsBackup, RdsBackupSchedule};
 use common::*;
 use kube::api::PostParams;
+use kubectl::Kubectl;
 use serde_json::{Value, json};
-
-/// The plugin's kubeconfig for the sandbox (kept with the env).
-struct Kubectl {
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-impl Kubectl {
-    fn new(env: &Env) -> Kubectl {
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("sandbox.kubeconfig");
-        env.sandbox.write_kubeconfig(&kubeconfig).unwrap();
-        Kubectl {
-            _dir: dir,
-            kubeconfig,
-        }
-    }
-
-    /// `kubectl aliyun-backup ARGS -n backups`: (exit code, stdout, stderr).
-    async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let mut argv: Vec<String> = vec![
-            "kubectl-aliyun-backup".into(),
-            "--kubeconfig".into(),
-            self.kubeconfig.display().to_string(),
-            "-n".into(),
-            NS.into(),
-        ];
-        argv.extend(args.iter().map(|a| a.to_string()));
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = kubectl_aliyun_backup::run(argv, &mut out, &mut err).await;
-        (
-            code,
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
-    }
-
-    /// `why KIND/NAME -o json`.
-    async fn why(&self, object: &str) -> Value {
-        let (code, out, err) = self.run(&["why", object, "-o", "json"]).await;
-        assert_eq!(code, 0, "{err}");
-        serde_json::from_str(&out).unwrap()
-    }
-}
 
 fn rds_schedule(name: &str, team: &str, extra: Value) -> RdsBackupSchedule {
     let mut spec = json!({
@@ -625,7 +583,7 @@ async fn version_completion_and_object_names() {
     let (code, out, _) = k.run(&["version", "-o", "json"]).await;
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["crds"].as_object().unwrap().len(), 5, "{v}");
+    assert_eq!(v["crds"].as_object().unwrap().len(), 8, "{v}");
 
     for shell in ["bash", "zsh", "fish"] {
         let (code, out, _) = k.run(&["completion", shell]).await;

@@ -13,9 +13,9 @@ use aliyun_backup_operator::controller::schedule::plan::{
     schedule_label_value, trigger_child_name,
 };
 use aliyun_backup_operator::crd::{
-    ANNOTATION_PAUSED, ANNOTATION_TRIGGER, API_GROUP, API_VERSION, CONDITION_STALLED,
-    DbsBackupPlan, HbrBackupJob, HbrBackupSchedule, LABEL_SCHEDULE, RdsBackup, RdsBackupSchedule,
-    all_crds, credential_keys,
+    ANNOTATION_PAUSED, ANNOTATION_TRIGGER, CONDITION_STALLED, DbsBackupPlan, DbsRestoreTask,
+    HbrBackupJob, HbrBackupSchedule, HbrRestoreJob, LABEL_SCHEDULE, RdsBackup, RdsBackupSchedule,
+    RdsRestore, all_crds, credential_keys,
 };
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -29,7 +29,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::format::{OutputFormat, age, progress_bar, structured};
+use crate::describe::EventLine;
+use crate::format::{OutputFormat, progress_bar, structured};
 use crate::import::ImportSettings;
 use crate::model::{Kind, ObjectRef, View};
 use crate::{
@@ -109,6 +110,10 @@ pub async fn dispatch(
             let (client, _) = connect(&g).await?;
             import(&client, &args, g.output, out, err).await
         }
+        Command::Restore(args) => {
+            let (client, ns) = connect(&g).await?;
+            crate::restore_flow::restore(&client, &ns, &args, g.output, out, err).await
+        }
         Command::Version { operator_namespace } => {
             let client = connect(&g).await.map(|(c, _)| c);
             version(client, operator_namespace.as_deref(), g.output, out, err).await
@@ -161,6 +166,9 @@ async fn list_views(
             Kind::DbsBackupPlan => list_kind::<DbsBackupPlan>(client, ns, lp).await?,
             Kind::RdsBackupSchedule => list_kind::<RdsBackupSchedule>(client, ns, lp).await?,
             Kind::HbrBackupSchedule => list_kind::<HbrBackupSchedule>(client, ns, lp).await?,
+            Kind::RdsRestore => list_kind::<RdsRestore>(client, ns, lp).await?,
+            Kind::HbrRestoreJob => list_kind::<HbrRestoreJob>(client, ns, lp).await?,
+            Kind::DbsRestoreTask => list_kind::<DbsRestoreTask>(client, ns, lp).await?,
         });
     }
     Ok(out)
@@ -187,7 +195,7 @@ where
 }
 
 /// One object as a view and as it is stored.
-async fn get_object(
+pub(crate) async fn get_object(
     client: &Client,
     ns: &str,
     r: &ObjectRef,
@@ -198,6 +206,9 @@ async fn get_object(
         Kind::DbsBackupPlan => get_typed::<DbsBackupPlan>(client, ns, &r.name).await?,
         Kind::RdsBackupSchedule => get_typed::<RdsBackupSchedule>(client, ns, &r.name).await?,
         Kind::HbrBackupSchedule => get_typed::<HbrBackupSchedule>(client, ns, &r.name).await?,
+        Kind::RdsRestore => get_typed::<RdsRestore>(client, ns, &r.name).await?,
+        Kind::HbrRestoreJob => get_typed::<HbrRestoreJob>(client, ns, &r.name).await?,
+        Kind::DbsRestoreTask => get_typed::<DbsRestoreTask>(client, ns, &r.name).await?,
     };
     found.ok_or_else(|| PluginError::NotFound {
         kind: r.kind.to_string(),
@@ -257,17 +268,6 @@ async fn events(client: &Client, v: &View) -> Result<Vec<EventLine>, PluginError
     Ok(lines)
 }
 
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventLine {
-    #[serde(rename = "type")]
-    type_: String,
-    reason: String,
-    count: i32,
-    last: Option<Timestamp>,
-    message: String,
-}
-
 // ------------------------------------------------------------------------------------------
 // status
 // ------------------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ async fn status(
     if let Some(s) = selector {
         lp = lp.labels(s);
     }
-    let views = list_views(client, ns, &Kind::ALL, &lp).await?;
+    let views = list_views(client, ns, &Kind::PROTECTING, &lp).await?;
     let rows = crate::status::rows(&views);
     let code = if crate::status::any_missed(&rows) {
         EXIT_RPO_MISSED
@@ -307,28 +307,6 @@ async fn status(
 // describe
 // ------------------------------------------------------------------------------------------
 
-fn condition_words(c: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition) -> String {
-    let verdict = match (c.type_.as_str(), c.status.as_str()) {
-        ("Ready", "True") => "ready",
-        ("Ready", _) => "not ready",
-        ("Reconciling", "True") => "working",
-        ("Reconciling", _) => "not working",
-        ("Stalled", "True") => "STALLED, needs a person",
-        ("Stalled", _) => "not stalled",
-        ("Paused", "True") => "PAUSED",
-        ("RPOMet", "True") => "RPO met",
-        ("RPOMet", "False") => "RPO MISSED",
-        ("CredentialsValid", "True") => "credentials accepted",
-        ("CredentialsValid", "False") => "CREDENTIALS REFUSED",
-        ("RetentionBlocked", "True") => "RETENTION BLOCKED",
-        ("Adopted", "True") => "adopted",
-        (_, "True") => "yes",
-        (_, "False") => "no",
-        _ => "unknown",
-    };
-    format!("{}: {verdict} ({}) {}", c.type_, c.reason, c.message)
-}
-
 async fn describe(
     client: &Client,
     ns: &str,
@@ -346,140 +324,8 @@ async fn describe(
         out.write_all(text.as_bytes())?;
         return Ok(EXIT_OK);
     }
-    let now = Timestamp::now();
-    let mut s = String::new();
-    s.push_str(&format!("Name:        {}\n", v.name));
-    s.push_str(&format!("Namespace:   {}\n", v.namespace));
-    s.push_str(&format!(
-        "Kind:        {} ({API_GROUP}/{API_VERSION})\n",
-        v.kind()
-    ));
-    s.push_str(&format!(
-        "Protects:    {} {} in {}\n",
-        v.kind().service(),
-        v.target,
-        v.region
-    ));
-    if let Some(c) = v.created {
-        s.push_str(&format!("Created:     {c} ({} ago)\n", age(c, now)));
-    }
-    s.push_str(&format!("Policy:      {}\n", v.management_policy));
-    if let Some(c) = &v.credentials {
-        s.push_str(&format!("Credentials: Secret {c}\n"));
-    }
-    if let Some(p) = &v.phase {
-        s.push_str(&format!("Phase:       {p}\n"));
-    }
-    if let Some(p) = v.progress {
-        s.push_str(&format!("Progress:    {}\n", progress_bar(p, 20)));
-    }
-    for (k, id) in &v.cloud_ids {
-        s.push_str(&format!("Cloud id:    {k} {id}\n"));
-    }
-    if let Some(sch) = &v.schedule {
-        s.push_str(&format!("Schedule:    {sch}\n"));
-    }
-    if let Some(t) = v.last_success {
-        s.push_str(&format!("Last success: {t} ({} ago)\n", age(t, now)));
-    }
-    if let Some(rpo) = &v.rpo {
-        s.push_str(&format!("RPO:         {rpo}\n"));
-    }
-    if v.kind().is_schedule() || v.kind() == Kind::DbsBackupPlan {
-        s.push_str(&format!("Suspended:   {}\n", v.suspended));
-    }
-    if v.kind().is_schedule() {
-        match v.next_run {
-            Some(t) => s.push_str(&format!(
-                "Next run:    {t} (in {})\n",
-                crate::format::duration((t.as_second() - now.as_second()).max(0))
-            )),
-            None => s.push_str("Next run:    none\n"),
-        }
-        if let Some(t) = &v.last_trigger {
-            s.push_str(&format!("Last trigger: {t}\n"));
-        }
-        for w in &v.warnings {
-            s.push_str(&format!("Warning:     {w}\n"));
-        }
-    }
-    if v.is_paused() {
-        s.push_str(&format!("Paused:      yes (annotation {ANNOTATION_PAUSED} or the operator's --paused-namespace)\n"));
-    }
-    s.push_str("Conditions:\n");
-    if v.conditions.is_empty() {
-        s.push_str("  none yet (the operator has not reported)\n");
-    }
-    for c in &v.conditions {
-        s.push_str(&format!("  {}\n", condition_words(c)));
-    }
-    if v.kind().is_schedule() {
-        s.push_str(&format!("Children ({}):\n", kids.len()));
-        if kids.is_empty() {
-            s.push_str("  none\n");
-        } else {
-            let mut t = vec![vec![
-                "NAME".to_string(),
-                "PHASE".into(),
-                "PROGRESS".into(),
-                "AGE".into(),
-                "REASON".into(),
-            ]];
-            for k in &kids {
-                t.push(vec![
-                    k.name.clone(),
-                    k.phase.clone().unwrap_or_else(|| "-".into()),
-                    k.progress
-                        .map(|p| format!("{p}%"))
-                        .unwrap_or_else(|| "-".into()),
-                    k.created.map(|c| age(c, now)).unwrap_or_else(|| "-".into()),
-                    k.conditions
-                        .iter()
-                        .find(|c| {
-                            c.status == "True"
-                                && ["Ready", "Reconciling", "Stalled", "Paused"]
-                                    .contains(&c.type_.as_str())
-                        })
-                        .map(|c| c.reason.clone())
-                        .unwrap_or_else(|| "-".into()),
-                ]);
-            }
-            for line in crate::format::table(&t).lines() {
-                s.push_str(&format!("  {line}\n"));
-            }
-        }
-    }
-    s.push_str("Events:\n");
-    if evs.is_empty() {
-        s.push_str("  none\n");
-    } else {
-        let mut t = vec![vec![
-            "TYPE".to_string(),
-            "REASON".into(),
-            "AGE".into(),
-            "MESSAGE".into(),
-        ]];
-        for e in evs.iter().rev().take(15).rev() {
-            t.push(vec![
-                e.type_.clone(),
-                e.reason.clone(),
-                e.last
-                    .map(|l| {
-                        if e.count > 1 {
-                            format!("{} (x{})", age(l, now), e.count)
-                        } else {
-                            age(l, now)
-                        }
-                    })
-                    .unwrap_or_else(|| "-".into()),
-                e.message.clone(),
-            ]);
-        }
-        for line in crate::format::table(&t).lines() {
-            s.push_str(&format!("  {line}\n"));
-        }
-    }
-    out.write_all(s.as_bytes())?;
+    let text = crate::describe::render(&v, &kids, &evs, Timestamp::now());
+    out.write_all(text.as_bytes())?;
     Ok(EXIT_OK)
 }
 
@@ -594,6 +440,21 @@ async fn patch_annotations(
                 .patch(name, &pp, &patch)
                 .await?,
         ),
+        Kind::RdsRestore => drop(
+            api::<RdsRestore>(client, Some(ns))
+                .patch(name, &pp, &patch)
+                .await?,
+        ),
+        Kind::HbrRestoreJob => drop(
+            api::<HbrRestoreJob>(client, Some(ns))
+                .patch(name, &pp, &patch)
+                .await?,
+        ),
+        Kind::DbsRestoreTask => drop(
+            api::<DbsRestoreTask>(client, Some(ns))
+                .patch(name, &pp, &patch)
+                .await?,
+        ),
     }
     Ok(())
 }
@@ -604,9 +465,17 @@ struct BackupResult {
     schedule: String,
     trigger: String,
     child: String,
-    phase: Option<String>,
-    reason: Option<String>,
-    message: Option<String>,
+    #[serde(flatten)]
+    outcome: Outcome,
+}
+
+/// How a followed object ended (or where it was when the wait ended).
+#[derive(Serialize, Default, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Outcome {
+    pub phase: Option<String>,
+    pub reason: Option<String>,
+    pub message: Option<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -635,9 +504,7 @@ async fn backup(
         schedule: sched.to_string(),
         trigger: value,
         child: child.to_string(),
-        phase: None,
-        reason: None,
-        message: None,
+        outcome: Outcome::default(),
     };
     if output == OutputFormat::Text {
         writeln!(out, "{child}")?;
@@ -645,7 +512,7 @@ async fn backup(
     }
     let mut code = EXIT_OK;
     if wait {
-        code = follow(client, ns, &child, timeout, &mut result, err).await?;
+        code = follow(client, ns, &child, timeout, &mut result.outcome, err).await?;
     }
     if let Some(text) = structured(output, &result)? {
         out.write_all(text.as_bytes())?;
@@ -654,12 +521,12 @@ async fn backup(
 }
 
 /// Follows `child` until it ends (or stalls), printing progress to `err`.
-async fn follow(
+pub(crate) async fn follow(
     client: &Client,
     ns: &str,
     child: &ObjectRef,
     timeout: Duration,
-    result: &mut BackupResult,
+    result: &mut Outcome,
     err: &mut dyn Write,
 ) -> Result<i32, PluginError> {
     let deadline = tokio::time::Instant::now() + timeout;

@@ -44,7 +44,7 @@ pub enum Need {
 }
 
 /// Flags whose value is the next word.
-const TAKES_VALUE: [&str; 14] = [
+const TAKES_VALUE: [&str; 27] = [
     "-n",
     "--namespace",
     "--context",
@@ -59,7 +59,23 @@ const TAKES_VALUE: [&str; 14] = [
     "--instance",
     "--endpoint-override",
     "--operator-namespace",
+    "--from",
+    "--to",
+    "--name",
+    "--tables",
+    "--class",
+    "--storage",
+    "--description",
+    "--path",
+    "--databases",
+    "--backup-set",
+    "--time",
+    "--user",
+    "--password-secret",
 ];
+
+/// The kinds `restore --from` takes.
+const RESTORE_SOURCES: [Kind; 3] = [Kind::RdsBackup, Kind::HbrBackupJob, Kind::DbsBackupPlan];
 
 const OBJECT_COMMANDS: [&str; 4] = ["describe", "why", "pause", "resume"];
 
@@ -72,6 +88,20 @@ pub fn need(words: &[String]) -> Need {
         && (prev == "-n" || prev == "--namespace")
     {
         return Need::Namespaces;
+    }
+    if before.last().is_some_and(|p| p == "--from") {
+        return match current.split_once('/') {
+            Some((kind, _)) => match kind.parse::<Kind>() {
+                Ok(k) if RESTORE_SOURCES.contains(&k) => Need::Objects(k),
+                _ => Need::Nothing,
+            },
+            None => Need::Words(
+                RESTORE_SOURCES
+                    .iter()
+                    .map(|k| format!("{}/", k.cli_name()))
+                    .collect(),
+            ),
+        };
     }
     // The first word that is neither a flag nor a flag's value.
     let mut sub = None;
@@ -197,6 +227,37 @@ mod tests {
             matches!(need(&w(&["backup", "--w"])), Need::Words(v) if v.contains(&"--wait".to_string()))
         );
         assert_eq!(answer(&w(&["a/x", "a/y", "b/z"]), "a/"), "a/x\na/y\n:4\n");
+    }
+
+    #[test]
+    fn restore_kinds_and_sources_complete() {
+        assert!(
+            matches!(need(&w(&["describe", ""])), Need::Words(v) if v.contains(&"rdsrestore/".to_string()) && v.contains(&"dbsrestoretask/".to_string()))
+        );
+        assert_eq!(
+            need(&w(&["why", "hbrrs/x"])),
+            Need::Objects(Kind::HbrRestoreJob)
+        );
+        assert_eq!(
+            need(&w(&["pause", "dbsrestoretask/"])),
+            Need::Objects(Kind::DbsRestoreTask)
+        );
+        assert_eq!(
+            need(&w(&["restore", "--from", ""])),
+            Need::Words(w(&["rdsbackup/", "hbrbackupjob/", "dbsbackupplan/"]))
+        );
+        assert_eq!(
+            need(&w(&["restore", "--from", "rdsbk/n"])),
+            Need::Objects(Kind::RdsBackup)
+        );
+        assert_eq!(need(&w(&["restore", "--from", "rdsrs/n"])), Need::Nothing);
+        assert_eq!(
+            need(&w(&["restore", "--from", "rdsbackup/x", "--to", ""])),
+            Need::Nothing
+        );
+        assert!(
+            matches!(need(&w(&["restore", "--ta"])), Need::Words(v) if v.contains(&"--tables".to_string()) && v.contains(&"--dry-run".to_string()))
+        );
     }
 
     #[test]

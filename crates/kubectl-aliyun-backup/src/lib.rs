@@ -2,16 +2,22 @@
 //!
 //! The binary (`src/main.rs`) only calls [`run`]; tests call it in-process with the same
 //! arguments and read what it wrote and the exit code it returned. Everything the commands
-//! decide is in pure modules ([`status`], [`why`], [`import`], [`model`]); this file talks to
-//! the API server and the cloud.
+//! decide is in pure modules ([`status`], [`why`], [`why_restore`], [`describe`], [`import`],
+//! [`restore`], [`model`]); [`commands`] and [`restore_flow`] talk to the API server and the
+//! cloud.
 
 pub mod commands;
 pub mod complete;
+pub mod describe;
 pub mod format;
 pub mod import;
 pub mod model;
+pub mod restore;
+pub mod restore_flow;
+pub mod restore_view;
 pub mod status;
 pub mod why;
+pub mod why_restore;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -28,10 +34,10 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_ERROR: i32 = 1;
 /// Exit code of `status`: an RPO is missed.
 pub const EXIT_RPO_MISSED: i32 = 2;
-/// Exit code of `backup --wait`: the backup ended without success (failed, cancelled,
-/// partially succeeded) or stalled.
+/// Exit code of `backup --wait` and `restore`: the backup or restore ended without success
+/// (failed, cancelled, partially succeeded) or stalled (for `restore`, its dry run too).
 pub const EXIT_BACKUP_FAILED: i32 = 3;
-/// Exit code of `backup --wait`: `--timeout` passed first.
+/// Exit code of `backup --wait` and `restore`: `--timeout` passed first.
 pub const EXIT_TIMEOUT: i32 = 4;
 /// Exit code: the command line could not be parsed.
 pub const EXIT_USAGE: i32 = 64;
@@ -71,8 +77,8 @@ pub enum PluginError {
     name = "kubectl-aliyun-backup",
     bin_name = "kubectl-aliyun-backup",
     version,
-    about = "kubectl plugin of aliyun-backup-operator (backup.aliyun.dev): status, describe, why, backup, pause/resume, import, version",
-    after_help = "Exit codes: 0 ok, 1 error, 2 `status`: an RPO is missed, 3 `backup --wait`: the backup did not succeed, 4 `backup --wait`: timed out, 64 usage.\nRestore commands come with the restore kinds."
+    about = "kubectl plugin of aliyun-backup-operator (backup.aliyun.dev): status, describe, why, backup, restore, pause/resume, import, version",
+    after_help = "Exit codes: 0 ok, 1 error, 2 `status`: an RPO is missed, 3 `backup --wait`/`restore`: the backup or restore did not succeed, 4 `backup --wait`/`restore`: timed out, 64 usage."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -132,6 +138,9 @@ pub enum Command {
         #[arg(long, default_value = "1h", value_parser = parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Restore a backup: shows the plan of a dry run, asks, creates the RdsRestore,
+    /// HbrRestoreJob or DbsRestoreTask (`-o yaml|json`: only prints it).
+    Restore(crate::restore::RestoreArgs),
     /// Pause the operator for objects (annotation backup.aliyun.dev/paused=true).
     Pause(Selection),
     /// Lift a pause (remove the annotation backup.aliyun.dev/paused).
@@ -196,7 +205,7 @@ pub struct ImportArgs {
 }
 
 /// Durations as the CRDs write them (`30m`, `2h`, `1h30m`): the operator's own parser.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     aliyun_backup_operator::controller::rpo::parse_duration(s)
 }
 

@@ -10,11 +10,13 @@ use aliyun_backup_operator::crd::{
     CONDITION_PAUSED, CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, DbsBackupPlan,
     HbrBackupJob, HbrBackupSchedule, LABEL_SCHEDULE, RdsBackup, RdsBackupSchedule, find_condition,
 };
+
+pub use crate::restore_view::RestoreInfo;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use serde::Serialize;
 
-/// The five kinds of `backup.aliyun.dev/v1alpha1`.
+/// The eight kinds of `backup.aliyun.dev/v1alpha1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Kind {
     RdsBackup,
@@ -22,11 +24,26 @@ pub enum Kind {
     DbsBackupPlan,
     RdsBackupSchedule,
     HbrBackupSchedule,
+    RdsRestore,
+    HbrRestoreJob,
+    DbsRestoreTask,
 }
 
 impl Kind {
     /// Every kind, in the order tables list them.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 8] = [
+        Kind::RdsBackupSchedule,
+        Kind::HbrBackupSchedule,
+        Kind::DbsBackupPlan,
+        Kind::RdsBackup,
+        Kind::HbrBackupJob,
+        Kind::RdsRestore,
+        Kind::HbrRestoreJob,
+        Kind::DbsRestoreTask,
+    ];
+
+    /// The kinds that protect something (what `status` lists).
+    pub const PROTECTING: [Kind; 5] = [
         Kind::RdsBackupSchedule,
         Kind::HbrBackupSchedule,
         Kind::DbsBackupPlan,
@@ -42,6 +59,9 @@ impl Kind {
             Kind::DbsBackupPlan => "DbsBackupPlan",
             Kind::RdsBackupSchedule => "RdsBackupSchedule",
             Kind::HbrBackupSchedule => "HbrBackupSchedule",
+            Kind::RdsRestore => "RdsRestore",
+            Kind::HbrRestoreJob => "HbrRestoreJob",
+            Kind::DbsRestoreTask => "DbsRestoreTask",
         }
     }
 
@@ -55,12 +75,20 @@ impl Kind {
         matches!(self, Kind::RdsBackupSchedule | Kind::HbrBackupSchedule)
     }
 
-    /// The cloud service the kind protects with.
+    /// Whether the kind is a restore.
+    pub fn is_restore(self) -> bool {
+        matches!(
+            self,
+            Kind::RdsRestore | Kind::HbrRestoreJob | Kind::DbsRestoreTask
+        )
+    }
+
+    /// The cloud service the kind protects (or restores) with.
     pub fn service(self) -> &'static str {
         match self {
-            Kind::RdsBackup | Kind::RdsBackupSchedule => "RDS",
-            Kind::HbrBackupJob | Kind::HbrBackupSchedule => "HBR",
-            Kind::DbsBackupPlan => "DBS",
+            Kind::RdsBackup | Kind::RdsBackupSchedule | Kind::RdsRestore => "RDS",
+            Kind::HbrBackupJob | Kind::HbrBackupSchedule | Kind::HbrRestoreJob => "HBR",
+            Kind::DbsBackupPlan | Kind::DbsRestoreTask => "DBS",
         }
     }
 
@@ -71,6 +99,9 @@ impl Kind {
             Kind::DbsBackupPlan => &["dbsbackupplan", "dbsbackupplans", "dbsplan"],
             Kind::RdsBackupSchedule => &["rdsbackupschedule", "rdsbackupschedules", "rdssched"],
             Kind::HbrBackupSchedule => &["hbrbackupschedule", "hbrbackupschedules", "hbrsched"],
+            Kind::RdsRestore => &["rdsrestore", "rdsrestores", "rdsrs"],
+            Kind::HbrRestoreJob => &["hbrrestorejob", "hbrrestorejobs", "hbrrs"],
+            Kind::DbsRestoreTask => &["dbsrestoretask", "dbsrestoretasks", "dbsrs"],
         }
     }
 }
@@ -94,7 +125,8 @@ impl FromStr for Kind {
             .ok_or_else(|| {
                 format!(
                     "unknown kind {s:?} (expected rdsbackup, hbrbackupjob, dbsbackupplan, \
-                     rdsbackupschedule or hbrbackupschedule, or their short names)"
+                     rdsbackupschedule, hbrbackupschedule, rdsrestore, hbrrestorejob or \
+                     dbsrestoretask, or their short names)"
                 )
             })
     }
@@ -174,20 +206,25 @@ pub struct View {
     pub last_trigger: Option<String>,
     /// A schedule's `status.warnings`.
     pub warnings: Vec<String>,
+    /// What a restore kind adds (source, plan, cloud status).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreInfo>,
 }
 
-fn ts(t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Option<Timestamp> {
+pub(crate) fn ts(
+    t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+) -> Option<Timestamp> {
     t.as_ref().map(|t| t.0)
 }
 
-fn ids(pairs: &[(&str, &Option<String>)]) -> Vec<(String, String)> {
+pub(crate) fn ids(pairs: &[(&str, &Option<String>)]) -> Vec<(String, String)> {
     pairs
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| ((*k).to_string(), v.clone())))
         .collect()
 }
 
-fn base(kind: Kind, meta: &ObjectMeta) -> View {
+pub(crate) fn base(kind: Kind, meta: &ObjectMeta) -> View {
     View {
         kind: Some(kind),
         namespace: meta.namespace.clone().unwrap_or_default(),
@@ -401,9 +438,13 @@ impl View {
         self.is_true(CONDITION_RECONCILING)
     }
 
-    /// Failed for good (one-shot kinds).
+    /// Failed for good (one-shot kinds; a restore that restored only part of the data too).
     pub fn is_failed(&self) -> bool {
-        matches!(self.phase.as_deref(), Some("Failed") | Some("Cancelled"))
+        match self.phase.as_deref() {
+            Some("Failed") | Some("Cancelled") => true,
+            Some("PartiallySucceeded") => self.kind().is_restore(),
+            _ => false,
+        }
     }
 
     /// A one-shot backup that has not ended (or a plan that has not started).
@@ -416,6 +457,10 @@ impl View {
             Kind::DbsBackupPlan => {
                 matches!(self.phase.as_deref(), Some("Creating") | Some("Starting"))
             }
+            Kind::RdsRestore | Kind::HbrRestoreJob | Kind::DbsRestoreTask => matches!(
+                self.phase.as_deref(),
+                None | Some("Pending") | Some("Starting") | Some("Restoring")
+            ),
             _ => false,
         }
     }

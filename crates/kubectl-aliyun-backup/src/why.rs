@@ -31,17 +31,17 @@ pub struct Why {
     pub fix: Vec<String>,
 }
 
-fn kubectl_target(v: &View) -> String {
+pub(crate) fn kubectl_target(v: &View) -> String {
     format!("{} {} -n {}", v.kind().cli_name(), v.name, v.namespace)
 }
 
-fn message(v: &View, t: &str) -> String {
+pub(crate) fn message(v: &View, t: &str) -> String {
     v.condition(t)
         .map(|c| c.message.clone())
         .unwrap_or_default()
 }
 
-fn reason(v: &View, t: &str) -> String {
+pub(crate) fn reason(v: &View, t: &str) -> String {
     v.condition(t).map(|c| c.reason.clone()).unwrap_or_default()
 }
 
@@ -57,7 +57,7 @@ pub fn outcome_candidates(message: &str) -> Vec<String> {
         .collect()
 }
 
-fn new_why(v: &View, cause: &str, summary: String) -> Why {
+pub(crate) fn new_why(v: &View, cause: &str, summary: String) -> Why {
     Why {
         object: format!("{}/{}", v.kind().cli_name(), v.name),
         done: false,
@@ -68,7 +68,7 @@ fn new_why(v: &View, cause: &str, summary: String) -> Why {
     }
 }
 
-fn retry_now(v: &View) -> String {
+pub(crate) fn retry_now(v: &View) -> String {
     format!(
         "kubectl annotate {} {ANNOTATION_RECONCILE_REQUESTED_AT}=\"$(date +%s)\" --overwrite",
         kubectl_target(v)
@@ -197,6 +197,10 @@ pub fn why(v: &View, peers: &[View], children: &[View]) -> Why {
         }
         w.fix.push(retry_now(v));
         return w;
+    }
+    // Restores have their own reasons (`why_restore`).
+    if v.kind().is_restore() {
+        return crate::why_restore::why(v);
     }
     // 3. Stalled: a person must act.
     if v.is_stalled() {
