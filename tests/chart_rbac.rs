@@ -17,12 +17,15 @@
 //!
 //! Scenario: leader election (create, renew, release of the Lease); every example manifest
 //! (`examples/*.yaml`: the Secrets, an `RdsBackup` and an `HbrBackupJob` to `Succeeded`, a
-//! `DbsBackupPlan` to `Running` and then paused); a Secret change; deletion of all three with
+//! `DbsBackupPlan` to `Running` and then paused, the restores of all three to `Succeeded`); a
+//! Secret change; deletion of all three with
 //! `deletionPolicy: Delete` (cloud cleanup, finalizer removal; in the cluster-wide run the
 //! `RdsBackup` gets it from its namespace's `default-deletion-policy` annotation).
 //!
 //! `tests/chart_rbac/served_kinds.rs` checks the rendered rules statically against every kind
-//! `crds/` serves (restores included; they run in no scenario yet).
+//! `crds/` serves (restores included). The scenario also runs the three restore examples (a
+//! clone of the `RdsBackup`, a rollback from the `HbrBackupJob`, a restore from the plan's
+//! newest set) to `Succeeded` and deletes them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -326,6 +329,9 @@ fn dynamic_api(client: &Client, kind: &str) -> Api<DynamicObject> {
         "DbsBackupPlan" => ApiResource::erase::<DbsBackupPlan>(&()),
         "RdsBackupSchedule" => ApiResource::erase::<RdsBackupSchedule>(&()),
         "HbrBackupSchedule" => ApiResource::erase::<HbrBackupSchedule>(&()),
+        "RdsRestore" => ApiResource::erase::<aliyun_backup_operator::crd::RdsRestore>(&()),
+        "HbrRestoreJob" => ApiResource::erase::<aliyun_backup_operator::crd::HbrRestoreJob>(&()),
+        "DbsRestoreTask" => ApiResource::erase::<aliyun_backup_operator::crd::DbsRestoreTask>(&()),
         other => panic!("unknown kind {other}"),
     };
     Api::namespaced_with(client.clone(), NS, &ar)
@@ -408,6 +414,9 @@ async fn scenario(extra_args: &[&str]) -> Vec<Call> {
         "dbs-backup-plan",
         "rds-backup-schedule",
         "hbr-backup-schedule",
+        "rds-restore",
+        "hbr-restore-job",
+        "dbs-restore-task",
     ] {
         let path = format!("{}/examples/{file}.yaml", env!("CARGO_MANIFEST_DIR"));
         let mut manifest: Json =
@@ -428,7 +437,9 @@ async fn scenario(extra_args: &[&str]) -> Vec<Call> {
                 .unwrap();
             continue;
         }
-        if kind.ends_with("Schedule") {
+        if kind.contains("Restore") {
+            // A restore has no deletion policy: deleting it never deletes restored data.
+        } else if kind.ends_with("Schedule") {
             // One child at once (made and, on deletion, deleted by the schedule).
             manifest["spec"]["runOnCreate"] = true.into();
             manifest["spec"]["childrenDeletionPolicy"] = "Delete".into();

@@ -34,8 +34,8 @@ use aliyun_backup_operator::crd::{
 };
 use aliyun_emulator::{EmulatorConfig, Fault, Release};
 use common::*;
-use kube::api::{ListParams, PostParams};
 use kube::ResourceExt;
+use kube::api::{ListParams, PostParams};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -94,7 +94,9 @@ async fn snapshot(env: &Env) -> Snapshot {
 }
 
 fn states(s: &Snapshot) -> Vec<(String, RestoreStatus)> {
-    fn of<K: Tracked<Status = RestoreStatus> + ResourceExt>(v: &[K]) -> Vec<(String, RestoreStatus)> {
+    fn of<K: Tracked<Status = RestoreStatus> + ResourceExt>(
+        v: &[K],
+    ) -> Vec<(String, RestoreStatus)> {
         v.iter()
             .map(|o| {
                 (
@@ -128,7 +130,10 @@ fn violations(s: &Snapshot) -> Vec<String> {
             .iter()
             .find(|c| c.type_ == "Stalled" && c.status == "True")
         {
-            out.push(format!("{name} needs a person: {}: {}", c.reason, c.message));
+            out.push(format!(
+                "{name} needs a person: {}: {}",
+                c.reason, c.message
+            ));
         }
         if matches!(
             st.phase,
@@ -233,17 +238,27 @@ async fn make_sources(env: &mut Env) {
     plan["source"]["passwordSecretRef"]["name"] = json!(PASSWORD_SECRET);
     create_from::<DbsBackupPlan>(env, manifest("DbsBackupPlan", "orders", plan)).await;
     for i in 0..ECS_INSTANCES {
-        wait_for(&env.api::<HbrBackupJob>(), &format!("web-{i}"), "Succeeded", |j: &HbrBackupJob| {
-            j.status.as_ref().and_then(|s| s.phase) == Some(HbrBackupJobPhase::Succeeded)
-        })
+        wait_for(
+            &env.api::<HbrBackupJob>(),
+            &format!("web-{i}"),
+            "Succeeded",
+            |j: &HbrBackupJob| {
+                j.status.as_ref().and_then(|s| s.phase) == Some(HbrBackupJobPhase::Succeeded)
+            },
+        )
         .await;
     }
-    wait_for(&env.api::<DbsBackupPlan>(), "orders", "a finished set", |p: &DbsBackupPlan| {
-        p.status
-            .as_ref()
-            .and_then(|s| s.latest_full_backup_set.as_ref())
-            .is_some_and(|s| s.status.as_deref() == Some("finish"))
-    })
+    wait_for(
+        &env.api::<DbsBackupPlan>(),
+        "orders",
+        "a finished set",
+        |p: &DbsBackupPlan| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.latest_full_backup_set.as_ref())
+                .is_some_and(|s| s.status.as_deref() == Some("finish"))
+        },
+    )
     .await;
     env.stop_operator().await;
 }
@@ -287,9 +302,12 @@ async fn create_restores(env: &Env) {
                     "overwrite": { "confirmTargetId": ecs(i) },
                 }),
             );
-            let o: HbrRestoreJob =
-                serde_json::from_value(manifest("HbrRestoreJob", &format!("rollback-{i}-{k}"), spec))
-                    .unwrap();
+            let o: HbrRestoreJob = serde_json::from_value(manifest(
+                "HbrRestoreJob",
+                &format!("rollback-{i}-{k}"),
+                spec,
+            ))
+            .unwrap();
             env.api::<HbrRestoreJob>().create(&pp, &o).await.unwrap();
         }
     }
@@ -328,7 +346,11 @@ async fn cloud_counts(env: &Env, s: &Snapshot) -> (usize, usize, usize, usize) {
                 )]),
                 ..DescribeDbInstancesRequest::default()
             };
-            let resp = cloud.rds_restore(&target).describe_db_instances(&req).await.unwrap();
+            let resp = cloud
+                .rds_restore(&target)
+                .describe_db_instances(&req)
+                .await
+                .unwrap();
             clones += resp.items.len();
         }
     }
@@ -384,8 +406,12 @@ async fn cloud_counts(env: &Env, s: &Snapshot) -> (usize, usize, usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_restore_per_object_survives_kills_lost_answers_and_faults() {
     let seed = seed();
-    let kills = env_u64("TORTURE_RESTORE_KILLS").unwrap_or(DEFAULT_KILLS).max(1);
-    println!("restore torture: seed {seed} (TORTURE_SEED={seed} replays the choices), {kills} kill points");
+    let kills = env_u64("TORTURE_RESTORE_KILLS")
+        .unwrap_or(DEFAULT_KILLS)
+        .max(1);
+    println!(
+        "restore torture: seed {seed} (TORTURE_SEED={seed} replays the choices), {kills} kill points"
+    );
     let mut rng = StdRng::seed_from_u64(seed);
     let mut cfg = EmulatorConfig::default()
         .rds_instances([SOURCE, DEST, &table_target(0), &table_target(1)])
@@ -430,7 +456,10 @@ async fn one_restore_per_object_survives_kills_lost_answers_and_faults() {
         let s = snapshot(&env).await;
         checks += 1;
         let v = violations(&s);
-        assert!(v.is_empty(), "seed {seed}, after kill {id} ({point:?}): {v:#?}");
+        assert!(
+            v.is_empty(),
+            "seed {seed}, after kill {id} ({point:?}): {v:#?}"
+        );
         env.start_operator().await;
         if converged(&s) {
             break;
@@ -460,8 +489,16 @@ async fn one_restore_per_object_survives_kills_lost_answers_and_faults() {
 
     let (clones, tables, jobs, tasks) = cloud_counts(&env, &last).await;
     assert_eq!(clones, CLONES, "seed {seed}: clones");
-    assert_eq!(tables, TABLE_TARGETS * TABLES_PER_TARGET, "seed {seed}: table tasks");
-    assert_eq!(jobs, ECS_INSTANCES * ROLLBACKS_PER_INSTANCE, "seed {seed}: HBR restore jobs");
+    assert_eq!(
+        tables,
+        TABLE_TARGETS * TABLES_PER_TARGET,
+        "seed {seed}: table tasks"
+    );
+    assert_eq!(
+        jobs,
+        ECS_INSTANCES * ROLLBACKS_PER_INSTANCE,
+        "seed {seed}: HBR restore jobs"
+    );
     assert_eq!(tasks, DBS_RESTORES, "seed {seed}: DBS restore tasks");
     let lost: usize = env
         .emulator

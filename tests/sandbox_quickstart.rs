@@ -164,8 +164,31 @@ async fn examples_all_succeed() {
     );
     assert!(line.ends_with("RPOMet True"), "{line}");
 
+    // The full circle: back up, then restore (the clone of rm-demo01 reaches Running, the
+    // rollback, the table and the DBS restore succeed).
+    for kind in [
+        TrackedKind::RdsRestore,
+        TrackedKind::HbrRestoreJob,
+        TrackedKind::DbsRestoreTask,
+    ] {
+        let restores: Vec<_> = report.objects.iter().filter(|o| o.kind == kind).collect();
+        assert!(!restores.is_empty(), "{kind}: {output}");
+        for o in restores {
+            assert_eq!(o.phase.as_deref(), Some("Succeeded"), "{o:?}");
+        }
+    }
+    let clone = report
+        .objects
+        .iter()
+        .find(|o| o.label() == "RdsRestore/orders-clone")
+        .unwrap();
+    assert_eq!(clone.cloud_status.as_deref(), Some("Running"), "{clone:?}");
     assert!(
-        output.contains("7 objects: 7 succeeded, 0 failed, 0 not done."),
+        clone.cloud_id.as_deref().unwrap().starts_with("clone rm-"),
+        "{clone:?}"
+    );
+    assert!(
+        output.contains("11 objects: 11 succeeded, 0 failed, 0 not done."),
         "{output}"
     );
     assert!(output.contains("All done."), "{output}");

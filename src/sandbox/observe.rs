@@ -363,10 +363,14 @@ impl ObjectState {
         if let Some(st) = o.status() {
             s.phase = st.phase.map(|p| p.to_string());
             s.progress = st.progress;
-            s.cloud_id = join_ids(&[
-                ("restore", st.restore_id.as_ref()),
-                ("into", st.target_id.as_ref()),
-            ]);
+            s.cloud_id = if st.db_instance_id.is_some() {
+                join_ids(&[("clone", st.db_instance_id.as_ref())])
+            } else {
+                join_ids(&[
+                    ("restore", st.restore_id.as_ref()),
+                    ("into", st.target_id.as_ref()),
+                ])
+            };
             s.cloud_status = st.cloud_status.clone();
             (s.reason, s.message) = headline(&st.conditions);
             s.verdict = if condition_true(&st.conditions, CONDITION_STALLED) {

@@ -319,7 +319,7 @@ async fn check_source(
             Ok(resp) => set_verdict(
                 resp.items
                     .iter()
-                    .find(|f| &f.backup_set_id == set)
+                    .find(|f| f.backup_set_id == set)
                     .and_then(|f| f.backup_status.as_deref()),
                 plan_id,
                 set,

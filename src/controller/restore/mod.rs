@@ -624,7 +624,11 @@ async fn cancel_running<K: RestoreKind>(
             Ok(o) => o,
             Err(e) => return Outcome::retry(Health::progressing("Cleanup", e.to_string()), e),
         };
-        match w.obj.find(ctx, target, &plan, &intent, &claimed(&others)).await {
+        match w
+            .obj
+            .find(ctx, target, &plan, &intent, &claimed(&others))
+            .await
+        {
             Ok(Lookup::Found(s)) => w.status.restore_id = Some(s.restore_id),
             Ok(Lookup::NotFound) => return work::let_go("the restore was never started"),
             Ok(Lookup::Ambiguous(m)) => {

@@ -67,15 +67,20 @@ pub fn settle(
     elapsed: Duration,
 ) -> (RestorePhase, Health) {
     let id = status.restore_id.clone().unwrap_or_default();
-    let target = status.target_id.clone().unwrap_or_default();
+    let what = match (&status.target_id, &status.source) {
+        // A clone: its id is the target (a new instance).
+        (Some(t), Some(source)) if *t == id => format!("clone {t} of {source}"),
+        (Some(t), None) if *t == id => format!("clone {t}"),
+        (t, _) => format!("restore {id} into {}", t.as_deref().unwrap_or("?")),
+    };
     match observed {
         Observed::Running {
             cloud_status,
             progress,
         } => {
             let message = match progress {
-                Some(p) => format!("restore {id} into {target}: {cloud_status}, {p}%"),
-                None => format!("restore {id} into {target}: {cloud_status}"),
+                Some(p) => format!("{what}: {cloud_status}, {p}%"),
+                None => format!("{what}: {cloud_status}"),
             };
             status.cloud_status = Some(cloud_status);
             status.progress = progress.map(|p| p.clamp(0, 100)).or(status.progress);
@@ -89,10 +94,7 @@ pub fn settle(
             status.progress = Some(100);
             (
                 RestorePhase::Succeeded,
-                Health::ready(
-                    reasons::SUCCEEDED,
-                    format!("restore {id} into {target} succeeded"),
-                ),
+                Health::ready(reasons::SUCCEEDED, format!("{what} succeeded")),
             )
         }
         Observed::Partial {
@@ -105,7 +107,7 @@ pub fn settle(
                 RestorePhase::PartiallySucceeded,
                 Health::stalled(
                     reasons::PARTIAL,
-                    format!("restore {id} into {target} restored part of the data: {message}"),
+                    format!("{what} restored part of the data: {message}"),
                 ),
             )
         }
@@ -120,7 +122,7 @@ pub fn settle(
                 Health::stalled(
                     reasons::FAILED,
                     format!(
-                        "restore {id} into {target} failed: {message}. Create a new restore \
+                        "{what} failed: {message}. Create a new restore \
                          object to try again"
                     ),
                 ),
@@ -130,10 +132,7 @@ pub fn settle(
             status.cloud_status = Some(cloud_status);
             (
                 RestorePhase::Cancelled,
-                Health::stalled(
-                    reasons::CANCELLED,
-                    format!("restore {id} into {target} was cancelled"),
-                ),
+                Health::stalled(reasons::CANCELLED, format!("{what} was cancelled")),
             )
         }
         Observed::Missing if elapsed > MISSING_GRACE => (
