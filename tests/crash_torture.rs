@@ -58,14 +58,8 @@ const DBS_PLANS: usize = 4;
 const JOB: Duration = Duration::from_millis(1500);
 /// Bound of a wave's convergence after the last kill (a generous failure bound, not a target).
 const CONVERGE_WITHIN: Duration = Duration::from_secs(240);
-/// How long a kill point waits for its trigger before killing anyway.
-const TRIGGER_WITHIN: Duration = Duration::from_secs(4);
 
 const PASSWORD_SECRET: &str = "torture-db-password";
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
-}
 
 fn rds_instance(wave: u32, i: usize) -> String {
     format!("rm-w{wave}i{i}")
@@ -342,13 +336,6 @@ fn needing_a_person(s: &Snapshot) -> Vec<String> {
 /// The fixed seed of a run without `TORTURE_SEED` (printed; `TORTURE_SEED=random` draws one).
 const DEFAULT_SEED: u64 = 26_2026;
 
-fn torture_seed() -> u64 {
-    match std::env::var("TORTURE_SEED").ok().as_deref() {
-        Some("random") => rand::random(),
-        _ => env_u64("TORTURE_SEED").unwrap_or(DEFAULT_SEED),
-    }
-}
-
 /// What [`converge`] saw.
 struct Converged {
     /// The converged state.
@@ -408,17 +395,6 @@ fn assert_exactly_once(s: &Snapshot, seed: u64) {
     );
 }
 
-/// How the operator dies at one kill point.
-#[derive(Debug)]
-enum KillPoint {
-    /// In the middle of a call to `action` (held by the emulator), which then ends as `then`.
-    InCall { action: &'static str, then: Release },
-    /// After `n` more cloud calls.
-    AfterCloudCalls(usize),
-    /// After `n` more writes to the API server.
-    AfterApiWrites(u64),
-}
-
 const HELD_ACTIONS: &[&str] = &[
     "CreateBackup",
     "CreateBackup",
@@ -430,62 +406,6 @@ const HELD_ACTIONS: &[&str] = &[
     "DescribeBackupPlanList",
     "StartBackupPlan",
 ];
-
-fn choose(rng: &mut StdRng) -> KillPoint {
-    match rng.random_range(0..3) {
-        0 => KillPoint::InCall {
-            action: HELD_ACTIONS[rng.random_range(0..HELD_ACTIONS.len())],
-            then: match rng.random_range(0..3) {
-                0 => Release::Proceed,
-                1 => Release::Fail {
-                    code: "ServiceUnavailable".into(),
-                    http_status: 503,
-                },
-                _ => Release::LoseAnswer {
-                    code: "InternalError".into(),
-                    http_status: 500,
-                },
-            },
-        },
-        1 => KillPoint::AfterCloudCalls(rng.random_range(1..=25)),
-        _ => KillPoint::AfterApiWrites(rng.random_range(1..=15)),
-    }
-}
-
-/// Waits for the kill point's trigger (bounded: when nothing more happens, kill anyway), kills
-/// the operator, and ends a held call as chosen. Returns whether the trigger was hit.
-async fn kill_at(env: &mut Env, point: &KillPoint, id: &str) -> bool {
-    let deadline = Instant::now() + TRIGGER_WITHIN;
-    let hit = match point {
-        KillPoint::InCall { action, .. } => {
-            env.emulator
-                .inject_fault(Fault::hold(Some(action), id).times(1));
-            tokio::time::timeout(TRIGGER_WITHIN, env.emulator.wait_held(id))
-                .await
-                .is_ok()
-        }
-        KillPoint::AfterCloudCalls(n) => {
-            let target = env.emulator.call_count() + n;
-            while env.emulator.call_count() < target && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            env.emulator.call_count() >= target
-        }
-        KillPoint::AfterApiWrites(n) => {
-            let target = env.sandbox.counters().total_writes() + n;
-            while env.sandbox.counters().total_writes() < target && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            env.sandbox.counters().total_writes() >= target
-        }
-    };
-    env.kill_operator().await;
-    if let KillPoint::InCall { then, .. } = point {
-        // Ends the held call (answered to a dead client) or, if none came, drops the rule.
-        env.emulator.release(id, then.clone());
-    }
-    hit
-}
 
 /// Creates one wave's objects.
 /// Creates a wave of objects (their schedules' children come from the operator).
@@ -548,10 +468,11 @@ async fn create_wave(env: &Env, wave: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_survives_kills_lost_answers_and_faults() {
-    let seed = torture_seed();
-    let kills = u32::try_from(env_u64("TORTURE_KILLS").unwrap_or(u64::from(DEFAULT_KILLS)))
-        .unwrap()
-        .max(1);
+    let seed = torture::seed(DEFAULT_SEED);
+    let kills =
+        u32::try_from(torture::env_u64("TORTURE_KILLS").unwrap_or(u64::from(DEFAULT_KILLS)))
+            .unwrap()
+            .max(1);
     // Every wave makes at least one kill point: configure instances for the worst case.
     let waves = kills;
     println!(
@@ -591,9 +512,9 @@ async fn exactly_once_survives_kills_lost_answers_and_faults() {
         create_wave(&env, wave).await;
         let budget = KILLS_PER_WAVE.min(kills - points);
         for k in 0..budget {
-            let point = choose(&mut rng);
+            let point = torture::choose(&mut rng, HELD_ACTIONS, 25, 15);
             let id = format!("kill-{wave}-{k}");
-            if kill_at(&mut env, &point, &id).await {
+            if torture::kill_at(&mut env, &point, &id).await {
                 hits += 1;
             }
             points += 1;
@@ -646,7 +567,7 @@ async fn exactly_once_survives_kills_lost_answers_and_faults() {
         "crash torture: seed {seed}: {points} kill points ({hits} triggered, the rest killed after {}s of quiet), \
          {wave} wave(s), {objects} objects ({children} made by schedules), {checks} invariant checks, violations 0, {lost} create answers lost, \
          0 objects needing a person, {:.1} s",
-        TRIGGER_WITHIN.as_secs(),
+        torture::TRIGGER_WITHIN.as_secs(),
         started.elapsed().as_secs_f64()
     );
 }
@@ -692,7 +613,7 @@ fn spawn_binary(
 /// The same invariant with the real binary, killed with SIGKILL while a create is in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_the_real_binary_keeps_exactly_once() {
-    let seed = torture_seed();
+    let seed = torture::seed(DEFAULT_SEED);
     println!("binary torture: seed {seed}");
     let mut rng = StdRng::seed_from_u64(seed);
     let cfg = EmulatorConfig::default()
@@ -734,7 +655,7 @@ async fn sigkill_of_the_real_binary_keeps_exactly_once() {
         let id = format!("sigkill-{k}");
         env.emulator
             .inject_fault(Fault::hold(Some(action), &id).times(1));
-        let held = tokio::time::timeout(TRIGGER_WITHIN * 2, env.emulator.wait_held(&id))
+        let held = tokio::time::timeout(torture::TRIGGER_WITHIN * 2, env.emulator.wait_held(&id))
             .await
             .is_ok();
         child.kill().unwrap(); // SIGKILL

@@ -32,12 +32,12 @@ use aliyun_backup_operator::crd::{
     DbsBackupPlan, DbsRestoreTask, HbrBackupJob, HbrBackupJobPhase, HbrRestoreJob, RdsRestore,
     RestorePhase, RestoreStatus,
 };
-use aliyun_emulator::{EmulatorConfig, Fault, Release};
+use aliyun_emulator::{EmulatorConfig, Fault};
 use common::*;
 use kube::ResourceExt;
 use kube::api::{ListParams, PostParams};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 const DEFAULT_SEED: u64 = 27_2026;
@@ -51,16 +51,11 @@ const ECS_INSTANCES: usize = 2;
 const ROLLBACKS_PER_INSTANCE: usize = 2;
 const DBS_RESTORES: usize = 3;
 const JOB: Duration = Duration::from_millis(1200);
-const TRIGGER_WITHIN: Duration = Duration::from_secs(4);
 const CONVERGE_WITHIN: Duration = Duration::from_secs(240);
 const SOURCE: &str = "rm-src";
 const SET: u64 = 1_700_000_001;
 const DEST: &str = "rm-dest";
 const PASSWORD_SECRET: &str = "torture-db-password";
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
-}
 
 fn table_target(i: usize) -> String {
     format!("rm-tab{i}")
@@ -68,13 +63,6 @@ fn table_target(i: usize) -> String {
 
 fn ecs(i: usize) -> String {
     format!("i-rb{i}")
-}
-
-fn seed() -> u64 {
-    match std::env::var("TORTURE_SEED").ok().as_deref() {
-        Some("random") => rand::random(),
-        _ => env_u64("TORTURE_SEED").unwrap_or(DEFAULT_SEED),
-    }
 }
 
 /// Every restore object, by kind.
@@ -151,13 +139,6 @@ fn converged(s: &Snapshot) -> bool {
         .all(|(_, st)| st.phase == Some(RestorePhase::Succeeded))
 }
 
-#[derive(Debug)]
-enum KillPoint {
-    InCall { action: &'static str, then: Release },
-    AfterCloudCalls(usize),
-    AfterApiWrites(u64),
-}
-
 const HELD: &[&str] = &[
     "CloneDBInstance",
     "RestoreTable",
@@ -170,59 +151,6 @@ const HELD: &[&str] = &[
     "DescribeRestoreJobs2",
     "DescribeRestoreTaskList",
 ];
-
-fn choose(rng: &mut StdRng) -> KillPoint {
-    match rng.random_range(0..3) {
-        0 => KillPoint::InCall {
-            action: HELD[rng.random_range(0..HELD.len())],
-            then: match rng.random_range(0..3) {
-                0 => Release::Proceed,
-                1 => Release::Fail {
-                    code: "ServiceUnavailable".into(),
-                    http_status: 503,
-                },
-                _ => Release::LoseAnswer {
-                    code: "InternalError".into(),
-                    http_status: 500,
-                },
-            },
-        },
-        1 => KillPoint::AfterCloudCalls(rng.random_range(1..=20)),
-        _ => KillPoint::AfterApiWrites(rng.random_range(1..=12)),
-    }
-}
-
-async fn kill_at(env: &mut Env, point: &KillPoint, id: &str) -> bool {
-    let deadline = Instant::now() + TRIGGER_WITHIN;
-    let hit = match point {
-        KillPoint::InCall { action, .. } => {
-            env.emulator
-                .inject_fault(Fault::hold(Some(action), id).times(1));
-            tokio::time::timeout(TRIGGER_WITHIN, env.emulator.wait_held(id))
-                .await
-                .is_ok()
-        }
-        KillPoint::AfterCloudCalls(n) => {
-            let target = env.emulator.call_count() + n;
-            while env.emulator.call_count() < target && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            env.emulator.call_count() >= target
-        }
-        KillPoint::AfterApiWrites(n) => {
-            let target = env.sandbox.counters().total_writes() + n;
-            while env.sandbox.counters().total_writes() < target && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            env.sandbox.counters().total_writes() >= target
-        }
-    };
-    env.kill_operator().await;
-    if let KillPoint::InCall { then, .. } = point {
-        env.emulator.release(id, then.clone());
-    }
-    hit
-}
 
 /// The backups the restores come from, made without faults: one UDM_ECS job per ECS instance
 /// and a DBS plan with a finished full backup set (the RDS sets are seeded).
@@ -405,8 +333,8 @@ async fn cloud_counts(env: &Env, s: &Snapshot) -> (usize, usize, usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_restore_per_object_survives_kills_lost_answers_and_faults() {
-    let seed = seed();
-    let kills = env_u64("TORTURE_RESTORE_KILLS")
+    let seed = torture::seed(DEFAULT_SEED);
+    let kills = torture::env_u64("TORTURE_RESTORE_KILLS")
         .unwrap_or(DEFAULT_KILLS)
         .max(1);
     println!(
@@ -448,9 +376,9 @@ async fn one_restore_per_object_survives_kills_lost_answers_and_faults() {
     let started = Instant::now();
     let (mut hits, mut checks) = (0, 0);
     for k in 0..kills {
-        let point = choose(&mut rng);
+        let point = torture::choose(&mut rng, HELD, 20, 12);
         let id = format!("kill-{k}");
-        if kill_at(&mut env, &point, &id).await {
+        if torture::kill_at(&mut env, &point, &id).await {
             hits += 1;
         }
         let s = snapshot(&env).await;

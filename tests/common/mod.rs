@@ -13,6 +13,7 @@
 
 pub mod manifests;
 pub mod status;
+pub mod torture;
 #[allow(unused_imports)]
 pub use manifests::*;
 #[allow(unused_imports)]

@@ -8,7 +8,7 @@
 //! with) is taken as success, `stop` as failure, `init` with an error as a failed pre-check.
 //! DBS has no per-task cancel: a task still running when its object is deleted runs on.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
@@ -231,28 +231,19 @@ async fn resolve_plan(obj: &DbsRestoreTask, ctx: &Context) -> Result<Check<Strin
             ),
         });
     };
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let api: Api<DbsBackupPlan> = Api::namespaced(ctx.client.clone(), &ns);
-    Ok(match api.get_opt(&r.name).await? {
-        None => Check::refused(
-            reasons::SOURCE_NOT_FOUND,
-            format!(
-                "source.backupPlanRef names DbsBackupPlan {ns}/{} which does not exist; nothing \
-                 was called",
+    let plan: DbsBackupPlan =
+        match super::referenced(obj, ctx, "source.backupPlanRef", &r.name).await? {
+            Ok(p) => p,
+            Err(refused) => return Ok(refused),
+        };
+    Ok(match plan.status.and_then(|s| s.backup_plan_id) {
+        Some(id) => Check::Ready(id),
+        None => Check::Wait {
+            reason: reasons::SOURCE_NOT_READY,
+            message: format!(
+                "waiting for DbsBackupPlan {} to have a backup plan id",
                 r.name
             ),
-        ),
-        Some(p) => match p.status.and_then(|s| s.backup_plan_id) {
-            Some(id) => Check::Ready(id),
-            None => Check::Wait {
-                reason: reasons::SOURCE_NOT_READY,
-                message: format!(
-                    "waiting for DbsBackupPlan {} to have a backup plan id",
-                    r.name
-                ),
-            },
         },
     })
 }
@@ -466,43 +457,39 @@ pub fn build(
         client_token: Some(crate::crd::create_token(uid, None)),
         ..CreateRestoreTaskRequest::default()
     };
-    let mut parameters = BTreeMap::new();
-    let mut put = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            parameters.insert(k.to_string(), v);
-        }
-    };
-    put("BackupPlanId", Some(req.backup_plan_id.clone()));
-    put("RestoreTaskName", Some(req.restore_task_name.clone()));
-    put(
-        "DestinationEndpointInstanceType",
-        Some(req.destination_endpoint_instance_type.clone()),
-    );
-    put(
-        "DestinationEndpointRegion",
-        req.destination_endpoint_region.clone(),
-    );
-    put(
-        "DestinationEndpointInstanceID",
-        req.destination_endpoint_instance_id.clone(),
-    );
-    put("DestinationEndpointIP", req.destination_endpoint_ip.clone());
-    put(
-        "DestinationEndpointPort",
-        req.destination_endpoint_port.map(|p| p.to_string()),
-    );
-    put(
-        "DestinationEndpointUserName",
-        req.destination_endpoint_user_name.clone(),
-    );
-    put(
-        "DestinationEndpointDatabaseName",
-        req.destination_endpoint_database_name.clone(),
-    );
-    put("RestoreObjects", req.restore_objects.clone());
-    put("BackupSetId", req.backup_set_id.clone());
-    put("RestoreTime", req.restore_time.map(|t| t.to_string()));
-    put("DuplicateConflict", req.duplicate_conflict.clone());
+    let parameters = plan::params([
+        ("BackupPlanId", Some(req.backup_plan_id.clone())),
+        ("RestoreTaskName", Some(req.restore_task_name.clone())),
+        (
+            "DestinationEndpointInstanceType",
+            Some(req.destination_endpoint_instance_type.clone()),
+        ),
+        (
+            "DestinationEndpointRegion",
+            req.destination_endpoint_region.clone(),
+        ),
+        (
+            "DestinationEndpointInstanceID",
+            req.destination_endpoint_instance_id.clone(),
+        ),
+        ("DestinationEndpointIP", req.destination_endpoint_ip.clone()),
+        (
+            "DestinationEndpointPort",
+            req.destination_endpoint_port.map(|p| p.to_string()),
+        ),
+        (
+            "DestinationEndpointUserName",
+            req.destination_endpoint_user_name.clone(),
+        ),
+        (
+            "DestinationEndpointDatabaseName",
+            req.destination_endpoint_database_name.clone(),
+        ),
+        ("RestoreObjects", req.restore_objects.clone()),
+        ("BackupSetId", req.backup_set_id.clone()),
+        ("RestoreTime", req.restore_time.map(|t| t.to_string())),
+        ("DuplicateConflict", req.duplicate_conflict.clone()),
+    ]);
     let source = match (&req.backup_set_id, &spec.source.restore_time) {
         (Some(set), _) => format!("plan {plan_id} set {set}"),
         (None, Some(t)) => format!("plan {plan_id} at {t}"),

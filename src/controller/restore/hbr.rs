@@ -7,10 +7,9 @@
 //! snapshot (`DescribeUdmSnapshots` / `SearchHistoricalSnapshots`, matched by job id). A running
 //! restore is cancelled on deletion (`CancelRestoreJob`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use kube::{Api, ResourceExt};
 
 use super::plan::{self, reasons};
 use super::{Cancel, Check, Lookup, Observed, Prepared, RestoreKind, Started, restore_kind};
@@ -20,7 +19,7 @@ use crate::cloud::api::{
 };
 use crate::cloud::{CloudError, ErrorClass, Target};
 use crate::controller::context::Context;
-use crate::controller::error::{Error, Result};
+use crate::controller::error::Result;
 use crate::controller::hbr::plan as backup_plan;
 use crate::crd::{
     HbrBackupJob, HbrBackupJobPhase, HbrRestoreJob, HbrRestoreJobSpec, HbrRestoreSourceType,
@@ -217,20 +216,11 @@ async fn resolve_snapshot(
             instance_id: None,
         }));
     };
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let api: Api<HbrBackupJob> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(job) = api.get_opt(&r.name).await? else {
-        return Ok(Check::refused(
-            reasons::SOURCE_NOT_FOUND,
-            format!(
-                "source.backupJobRef names HbrBackupJob {ns}/{} which does not exist; nothing \
-                 was called",
-                r.name
-            ),
-        ));
-    };
+    let job: HbrBackupJob =
+        match super::referenced(obj, ctx, "source.backupJobRef", &r.name).await? {
+            Ok(j) => j,
+            Err(refused) => return Ok(refused),
+        };
     let job_id = super::ready!(backup_job_ready(&job, &r.name, wanted));
     Ok(find_snapshot(ctx, target, &job, &job_id).await)
 }
@@ -390,30 +380,26 @@ pub fn build(
             req.target_create_time = t.file_system_create_time;
         }
     }
-    let mut parameters = BTreeMap::new();
-    let mut put = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            parameters.insert(k.to_string(), v);
-        }
-    };
-    put("RestoreType", Some(req.restore_type.clone()));
-    put("SourceType", Some(req.source_type.clone()));
-    put("SnapshotId", Some(req.snapshot_id.clone()));
-    put("SnapshotHash", req.snapshot_hash.clone());
-    put("VaultId", req.vault_id.clone());
-    put("TargetInstanceId", req.target_instance_id.clone());
-    put("TargetPath", req.target_path.clone());
-    put("Include", req.include.clone());
-    put("Exclude", req.exclude.clone());
-    put("TargetBucket", req.target_bucket.clone());
-    put("TargetPrefix", req.target_prefix.clone());
-    put("TargetFileSystemId", req.target_file_system_id.clone());
-    put(
-        "TargetCreateTime",
-        req.target_create_time.map(|t| t.to_string()),
-    );
-    put("UdmDetail", req.udm_detail.as_ref().map(|d| d.to_string()));
-    put("UdmRegionId", req.udm_region_id.clone());
+    let parameters = plan::params([
+        ("RestoreType", Some(req.restore_type.clone())),
+        ("SourceType", Some(req.source_type.clone())),
+        ("SnapshotId", Some(req.snapshot_id.clone())),
+        ("SnapshotHash", req.snapshot_hash.clone()),
+        ("VaultId", req.vault_id.clone()),
+        ("TargetInstanceId", req.target_instance_id.clone()),
+        ("TargetPath", req.target_path.clone()),
+        ("Include", req.include.clone()),
+        ("Exclude", req.exclude.clone()),
+        ("TargetBucket", req.target_bucket.clone()),
+        ("TargetPrefix", req.target_prefix.clone()),
+        ("TargetFileSystemId", req.target_file_system_id.clone()),
+        (
+            "TargetCreateTime",
+            req.target_create_time.map(|t| t.to_string()),
+        ),
+        ("UdmDetail", req.udm_detail.as_ref().map(|d| d.to_string())),
+        ("UdmRegionId", req.udm_region_id.clone()),
+    ]);
     Prepared {
         plan: RestorePlan {
             operation: "HBR CreateRestoreJob".into(),

@@ -550,6 +550,35 @@ async fn track<K: RestoreKind>(w: &mut Work<'_, K>, ctx: &Context, target: &Targ
     Outcome::requeue(health, poll_interval(elapsed, &ctx.timing))
 }
 
+/// The backup object of kind `B` a restore's `field` (e.g. `source.backupRef`) names in the
+/// restore's namespace; `Err` is the refusal when it does not exist.
+pub(crate) async fn referenced<B, T>(
+    obj: &impl ResourceExt,
+    ctx: &Context,
+    field: &str,
+    name: &str,
+) -> Result<std::result::Result<B, Check<T>>>
+where
+    B: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let ns = obj
+        .namespace()
+        .ok_or(super::error::Error::MissingObjectKey(".metadata.namespace"))?;
+    let api: Api<B> = Api::namespaced(ctx.client.clone(), &ns);
+    Ok(api.get_opt(name).await?.ok_or_else(|| {
+        Check::refused(
+            reasons::SOURCE_NOT_FOUND,
+            format!(
+                "{field} names {} {ns}/{name} which does not exist; nothing was called",
+                B::kind(&())
+            ),
+        )
+    }))
+}
+
 /// The other live objects of kind `K`, read fresh (the cache may lag behind their writes).
 async fn other_objects<K: RestoreKind>(ctx: &Context, obj: &K) -> Result<Vec<K>> {
     let me = obj.meta().uid.clone();

@@ -281,6 +281,16 @@ pub fn goes_first(
     }
 }
 
+/// A plan's wire parameters from `(name, value)` pairs; unset values are left out.
+pub fn params<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, Option<String>)>,
+) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
+}
+
 /// A plan's parameter, for the lookups after a crash.
 pub fn param<'a>(plan: &'a RestorePlan, key: &str) -> Option<&'a str> {
     plan.parameters.get(key).map(String::as_str)

@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use kube::{Api, ResourceExt};
 
 use super::plan::{self, OWNER_TAG, reasons};
 use super::{Cancel, Check, Lookup, Observed, Prepared, RestoreKind, Started, restore_kind};
@@ -25,7 +24,7 @@ use crate::cloud::api::{
 };
 use crate::cloud::{CloudError, ErrorClass, Target};
 use crate::controller::context::Context;
-use crate::controller::error::{Error, Result};
+use crate::controller::error::Result;
 use crate::crd::{
     PendingCreate, RdsBackup, RdsBackupPhase, RdsRestore, RdsRestoreMode, RdsRestoreSpec,
     RestorePlan, RestoreStatus,
@@ -248,18 +247,9 @@ async fn resolve_source(obj: &RdsRestore, ctx: &Context) -> Result<Check<Source>
             ),
         });
     };
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let api: Api<RdsBackup> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(backup) = api.get_opt(&r.name).await? else {
-        return Ok(Check::refused(
-            reasons::SOURCE_NOT_FOUND,
-            format!(
-                "source.backupRef names RdsBackup {ns}/{} which does not exist; nothing was called",
-                r.name
-            ),
-        ));
+    let backup: RdsBackup = match super::referenced(obj, ctx, "source.backupRef", &r.name).await? {
+        Ok(b) => b,
+        Err(refused) => return Ok(refused),
     };
     Ok(source_of_backup(&backup, &r.name))
 }
@@ -510,39 +500,35 @@ pub fn build(
                 client_token: Some(token),
                 ..CloneDbInstanceRequest::default()
             };
-            let mut parameters = BTreeMap::new();
-            let mut put = |k: &str, v: Option<String>| {
-                if let Some(v) = v {
-                    parameters.insert(k.to_string(), v);
-                }
-            };
-            put("RegionId", Some(target.region.clone()));
-            put("DBInstanceId", Some(req.db_instance_id.clone()));
-            put("PayType", Some(req.pay_type.clone()));
-            put("Period", req.period.clone());
-            put("UsedTime", req.used_time.map(|u| u.to_string()));
-            put("BackupId", req.backup_id.clone());
-            put("RestoreTime", req.restore_time.clone());
-            put("DBInstanceClass", req.db_instance_class.clone());
-            put(
-                "DBInstanceStorage",
-                req.db_instance_storage.map(|s| s.to_string()),
-            );
-            put(
-                "DBInstanceStorageType",
-                req.db_instance_storage_type.clone(),
-            );
-            put("ZoneId", req.zone_id.clone());
-            put("InstanceNetworkType", req.instance_network_type.clone());
-            put("VPCId", req.vpc_id.clone());
-            put("VSwitchId", req.vswitch_id.clone());
-            put("DBInstanceDescription", req.db_instance_description.clone());
-            put(
-                "DeletionProtection",
-                req.deletion_protection.map(|d| d.to_string()),
-            );
+            let mut parameters = plan::params([
+                ("RegionId", Some(target.region.clone())),
+                ("DBInstanceId", Some(req.db_instance_id.clone())),
+                ("PayType", Some(req.pay_type.clone())),
+                ("Period", req.period.clone()),
+                ("UsedTime", req.used_time.map(|u| u.to_string())),
+                ("BackupId", req.backup_id.clone()),
+                ("RestoreTime", req.restore_time.clone()),
+                ("DBInstanceClass", req.db_instance_class.clone()),
+                (
+                    "DBInstanceStorage",
+                    req.db_instance_storage.map(|s| s.to_string()),
+                ),
+                (
+                    "DBInstanceStorageType",
+                    req.db_instance_storage_type.clone(),
+                ),
+                ("ZoneId", req.zone_id.clone()),
+                ("InstanceNetworkType", req.instance_network_type.clone()),
+                ("VPCId", req.vpc_id.clone()),
+                ("VSwitchId", req.vswitch_id.clone()),
+                ("DBInstanceDescription", req.db_instance_description.clone()),
+                (
+                    "DeletionProtection",
+                    req.deletion_protection.map(|d| d.to_string()),
+                ),
+            ]);
             for (k, v) in &req.tags {
-                put(&format!("Tag.{k}"), Some(v.clone()));
+                parameters.insert(format!("Tag.{k}"), v.clone());
             }
             Prepared {
                 request: RdsRequest::Clone(Box::new(req)),
@@ -566,17 +552,13 @@ pub fn build(
                 client_token: Some(token),
                 ..RestoreTableRequest::default()
             };
-            let mut parameters = BTreeMap::from([
-                ("RegionId".to_string(), target.region.clone()),
-                ("DBInstanceId".to_string(), req.db_instance_id.clone()),
-                ("TableMeta".to_string(), req.table_meta.clone()),
+            let parameters = plan::params([
+                ("RegionId", Some(target.region.clone())),
+                ("DBInstanceId", Some(req.db_instance_id.clone())),
+                ("TableMeta", Some(req.table_meta.clone())),
+                ("BackupId", req.backup_id.clone()),
+                ("RestoreTime", req.restore_time.clone()),
             ]);
-            if let Some(b) = &req.backup_id {
-                parameters.insert("BackupId".into(), b.clone());
-            }
-            if let Some(t) = &req.restore_time {
-                parameters.insert("RestoreTime".into(), t.clone());
-            }
             Prepared {
                 request: RdsRequest::Tables(req),
                 plan: RestorePlan {
