@@ -36,7 +36,7 @@ fn crd_subcommand_prints_the_committed_crds() {
         .map(|p| serde_norway::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
         .collect();
 
-    assert_eq!(printed.len(), 5);
+    assert_eq!(printed.len(), 8);
     assert_eq!(
         printed, committed,
         "`aliyun-backup-operator crd` differs from crds/; regenerate with \
