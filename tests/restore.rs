@@ -610,3 +610,99 @@ async fn restores_into_one_target_run_one_at_a_time() {
     spans.sort();
     assert!(spans[1].0 >= spans[0].1, "overlapping restores: {spans:?}");
 }
+
+#[tokio::test]
+async fn an_ecs_file_restore_finds_the_jobs_snapshot_with_its_hash() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    let backup = json!({
+        "region": "cn-hangzhou",
+        "credentialsRef": { "name": CREDS },
+        "sourceType": "ECS_FILE",
+        "instanceId": "i-demo01",
+        "vaultId": "v-0001",
+        "retention": 7,
+        "include": ["/data"],
+    });
+    create_from::<HbrBackupJob>(&env, manifest("HbrBackupJob", "files", backup)).await;
+    wait_for(
+        &env.api::<HbrBackupJob>(),
+        "files",
+        "job Succeeded",
+        |j: &HbrBackupJob| {
+            j.status.as_ref().and_then(|s| s.phase) == Some(HbrBackupJobPhase::Succeeded)
+        },
+    )
+    .await;
+    let spec = json!({
+        "region": "cn-hangzhou",
+        "credentialsRef": { "name": CREDS },
+        "source": { "backupJobRef": { "name": "files" } },
+        "target": { "restoreType": "ECS_FILE", "instanceId": "i-demo01", "path": "/restore", "include": ["/data"] },
+        "overwrite": { "confirmTargetId": "i-demo01" },
+    });
+    create_from::<HbrRestoreJob>(&env, manifest("HbrRestoreJob", "files-back", spec)).await;
+    let done = wait_restore(&env, "files-back", "Succeeded", |r: &HbrRestoreJob| {
+        phase_of(r) == Some(RestorePhase::Succeeded)
+    })
+    .await;
+    let plan = done.status.unwrap().plan.unwrap();
+    assert!(plan.parameters.contains_key("SnapshotHash"), "{plan:?}");
+    assert_eq!(
+        plan.parameters.get("VaultId").map(String::as_str),
+        Some("v-0001")
+    );
+    assert_eq!(
+        plan.parameters.get("TargetPath").map(String::as_str),
+        Some("/restore")
+    );
+    assert_eq!(env.calls("CreateRestoreJob"), 1);
+}
+
+#[tokio::test]
+async fn points_in_time_inside_the_window_restore() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    succeeded_rds_backup(&env, "nightly").await;
+    let (_, _) = dbs_plan_with_a_finished_set(&env).await;
+    env.put_secret("dest-pw", &[("password", "pw")]).await;
+    // The recovery windows run from the end of the oldest successful set to the emulator's
+    // now: a time a second ahead (whole seconds, after every set's end) is inside once the
+    // emulator's clock has moved past it.
+    let now = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    env.emulator.advance_time(Duration::from_secs(3));
+    let clone = rds_restore_spec(json!({ "dbInstanceId": "rm-demo01", "restoreTime": now }));
+    create_from::<RdsRestore>(&env, manifest("RdsRestore", "pitr", clone)).await;
+    let dbs = with(
+        dbs_restore_spec("unused"),
+        json!({ "source": { "backupPlanRef": { "name": "orders" }, "restoreTime": now } }),
+    );
+    create_from::<DbsRestoreTask>(&env, manifest("DbsRestoreTask", "pitr", dbs)).await;
+    let r = wait_restore(&env, "pitr", "clone Succeeded", |r: &RdsRestore| {
+        phase_of(r) == Some(RestorePhase::Succeeded)
+    })
+    .await;
+    let plan = r.status.unwrap().plan.unwrap();
+    assert_eq!(plan.parameters.get("RestoreTime"), Some(&now));
+    assert!(!plan.parameters.contains_key("BackupId"));
+    let d = wait_restore(&env, "pitr", "DBS Succeeded", |r: &DbsRestoreTask| {
+        phase_of(r) == Some(RestorePhase::Succeeded)
+    })
+    .await;
+    let ms = now
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond()
+        .to_string();
+    assert_eq!(
+        d.status
+            .unwrap()
+            .plan
+            .unwrap()
+            .parameters
+            .get("RestoreTime"),
+        Some(&ms)
+    );
+}

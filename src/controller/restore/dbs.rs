@@ -38,6 +38,8 @@ restore_kind!(
 const MAX_PAGES: u32 = 10;
 /// How far back `DescribeRestoreRangeInfo` is asked about (the ranges are clipped to it).
 const RANGE_LOOKBACK_MS: i64 = 400 * 86_400_000;
+/// How far past the point in time (or now) the ranges are asked for.
+const RANGE_MARGIN_MS: i64 = 60_000;
 
 impl DbsRestoreTask {
     /// The destination password Secret's name (watched: a change is tried at once).
@@ -322,11 +324,13 @@ async fn check_source(
     let Some(t) = restore_ms else {
         return Check::Ready(());
     };
+    // The ranges come clipped to the query: ask around `t` (the service clips the end to its
+    // own now).
     let now = jiff::Timestamp::now().as_millisecond();
     let req = DescribeRestoreRangeInfoRequest {
         backup_plan_id: plan_id.to_string(),
         begin_timestamp_for_restore: t.min(now) - RANGE_LOOKBACK_MS,
-        end_timestamp_for_restore: now,
+        end_timestamp_for_restore: t.max(now) + RANGE_MARGIN_MS,
         ..DescribeRestoreRangeInfoRequest::default()
     };
     match ctx
