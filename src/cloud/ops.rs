@@ -608,93 +608,50 @@ impl ProductClient {
     }
 }
 
-#[async_trait]
-impl DbsApi for ProductClient {
-    async fn create_and_start_backup_plan(
-        &self,
-        req: &CreateAndStartBackupPlanRequest,
-    ) -> Result<CreateAndStartBackupPlanResponse, CloudError> {
-        let result = self.run::<_, CreateAndStartBackupPlanResponse>(req).await;
-        if let Some(id) = &req.backup_plan_id {
-            self.shared.observers.dbs_plans.invalidate(id);
+/// Implements a product trait for [`ProductClient`] from a table: one line per RPC
+/// (`method => Request => Response`), each sent with [`ProductClient::run`]; `then |client,
+/// req| …` runs after the call whatever its answer (e.g. dropping a shared observation the call
+/// made stale); the trait's other methods follow the table.
+macro_rules! rpc_table {
+    ($api:ident {
+        $($method:ident => $req:ty => $resp:ty $(, then |$c:ident, $r:ident| $after:expr)?;)+
+    } $($extra:tt)*) => {
+        #[async_trait]
+        impl $api for ProductClient {
+            $(
+                async fn $method(&self, req: &$req) -> Result<$resp, CloudError> {
+                    let result = self.run::<_, $resp>(req).await;
+                    $(
+                        let ($c, $r) = (self, req);
+                        $after;
+                    )?
+                    result
+                }
+            )+
+            $($extra)*
         }
-        result
-    }
+    };
+}
+pub(super) use rpc_table;
 
-    async fn start_backup_plan(
-        &self,
-        req: &StartBackupPlanRequest,
-    ) -> Result<StartBackupPlanResponse, CloudError> {
-        let result = self.run::<_, StartBackupPlanResponse>(req).await;
-        self.shared
-            .observers
-            .dbs_plans
-            .invalidate(&req.backup_plan_id);
-        result
-    }
-
-    async fn stop_backup_plan(
-        &self,
-        req: &StopBackupPlanRequest,
-    ) -> Result<StopBackupPlanResponse, CloudError> {
-        let result = self.run::<_, StopBackupPlanResponse>(req).await;
-        self.shared
-            .observers
-            .dbs_plans
-            .invalidate(&req.backup_plan_id);
-        result
-    }
-
-    async fn release_backup_plan(
-        &self,
-        req: &ReleaseBackupPlanRequest,
-    ) -> Result<ReleaseBackupPlanResponse, CloudError> {
-        let result = self.run::<_, ReleaseBackupPlanResponse>(req).await;
-        self.shared
-            .observers
-            .dbs_plans
-            .invalidate(&req.backup_plan_id);
-        result
-    }
-
-    async fn configure_backup_plan(
-        &self,
-        req: &ConfigureBackupPlanRequest,
-    ) -> Result<ConfigureBackupPlanResponse, CloudError> {
-        let result = self.run::<_, ConfigureBackupPlanResponse>(req).await;
-        self.shared
-            .observers
-            .dbs_plans
-            .invalidate(&req.backup_plan_id);
-        result
-    }
-
-    async fn modify_backup_plan_name(
-        &self,
-        req: &ModifyBackupPlanNameRequest,
-    ) -> Result<ModifyBackupPlanNameResponse, CloudError> {
-        let result = self.run::<_, ModifyBackupPlanNameResponse>(req).await;
-        self.shared
-            .observers
-            .dbs_plans
-            .invalidate(&req.backup_plan_id);
-        result
-    }
-
-    async fn describe_backup_plan_list(
-        &self,
-        req: &DescribeBackupPlanListRequest,
-    ) -> Result<DescribeBackupPlanListResponse, CloudError> {
-        self.run::<_, DescribeBackupPlanListResponse>(req).await
-    }
-
-    async fn describe_full_backup_list(
-        &self,
-        req: &DescribeFullBackupListRequest,
-    ) -> Result<DescribeFullBackupListResponse, CloudError> {
-        self.run::<_, DescribeFullBackupListResponse>(req).await
-    }
-
+rpc_table!(DbsApi {
+    create_and_start_backup_plan => CreateAndStartBackupPlanRequest => CreateAndStartBackupPlanResponse,
+        then |c, r| if let Some(id) = &r.backup_plan_id {
+            c.shared.observers.dbs_plans.invalidate(id)
+        };
+    start_backup_plan => StartBackupPlanRequest => StartBackupPlanResponse,
+        then |c, r| c.shared.observers.dbs_plans.invalidate(&r.backup_plan_id);
+    stop_backup_plan => StopBackupPlanRequest => StopBackupPlanResponse,
+        then |c, r| c.shared.observers.dbs_plans.invalidate(&r.backup_plan_id);
+    release_backup_plan => ReleaseBackupPlanRequest => ReleaseBackupPlanResponse,
+        then |c, r| c.shared.observers.dbs_plans.invalidate(&r.backup_plan_id);
+    configure_backup_plan => ConfigureBackupPlanRequest => ConfigureBackupPlanResponse,
+        then |c, r| c.shared.observers.dbs_plans.invalidate(&r.backup_plan_id);
+    modify_backup_plan_name => ModifyBackupPlanNameRequest => ModifyBackupPlanNameResponse,
+        then |c, r| c.shared.observers.dbs_plans.invalidate(&r.backup_plan_id);
+    describe_backup_plan_list => DescribeBackupPlanListRequest => DescribeBackupPlanListResponse;
+    describe_full_backup_list => DescribeFullBackupListRequest => DescribeFullBackupListResponse;
+}
     async fn observe_plan(
         &self,
         region: &str,
@@ -719,38 +676,14 @@ impl DbsApi for ProductClient {
             .get(&self.scope(region), id, max_age, || self.pay(), fetch)
             .await
     }
+);
+
+rpc_table!(RdsApi {
+    create_backup => CreateBackupRequest => CreateBackupResponse;
+    describe_backup_tasks => DescribeBackupTasksRequest => DescribeBackupTasksResponse;
+    describe_backups => DescribeBackupsRequest => DescribeBackupsResponse;
+    delete_backup => DeleteBackupRequest => DeleteBackupResponse;
 }
-
-#[async_trait]
-impl RdsApi for ProductClient {
-    async fn create_backup(
-        &self,
-        req: &CreateBackupRequest,
-    ) -> Result<CreateBackupResponse, CloudError> {
-        self.run::<_, CreateBackupResponse>(req).await
-    }
-
-    async fn describe_backup_tasks(
-        &self,
-        req: &DescribeBackupTasksRequest,
-    ) -> Result<DescribeBackupTasksResponse, CloudError> {
-        self.run::<_, DescribeBackupTasksResponse>(req).await
-    }
-
-    async fn describe_backups(
-        &self,
-        req: &DescribeBackupsRequest,
-    ) -> Result<DescribeBackupsResponse, CloudError> {
-        self.run::<_, DescribeBackupsResponse>(req).await
-    }
-
-    async fn delete_backup(
-        &self,
-        req: &DeleteBackupRequest,
-    ) -> Result<DeleteBackupResponse, CloudError> {
-        self.run::<_, DeleteBackupResponse>(req).await
-    }
-
     async fn observe_task(
         &self,
         instance: &str,
@@ -782,54 +715,17 @@ impl RdsApi for ProductClient {
             .get(&self.scope(instance), job_id, max_age, || self.pay(), fetch)
             .await
     }
+);
+
+rpc_table!(HbrApi {
+    create_backup_job => CreateBackupJobRequest => CreateBackupJobResponse;
+    describe_backup_jobs2 => DescribeBackupJobs2Request => DescribeBackupJobs2Response;
+    cancel_backup_job => CancelBackupJobRequest => CancelBackupJobResponse,
+        then |c, r| c.shared.observers.hbr_jobs.invalidate(&r.job_id);
+    describe_udm_snapshots => DescribeUdmSnapshotsRequest => DescribeUdmSnapshotsResponse;
+    search_historical_snapshots => SearchHistoricalSnapshotsRequest => SearchHistoricalSnapshotsResponse;
+    delete_snapshot => DeleteSnapshotRequest => DeleteSnapshotResponse;
 }
-
-#[async_trait]
-impl HbrApi for ProductClient {
-    async fn create_backup_job(
-        &self,
-        req: &CreateBackupJobRequest,
-    ) -> Result<CreateBackupJobResponse, CloudError> {
-        self.run::<_, CreateBackupJobResponse>(req).await
-    }
-
-    async fn describe_backup_jobs2(
-        &self,
-        req: &DescribeBackupJobs2Request,
-    ) -> Result<DescribeBackupJobs2Response, CloudError> {
-        self.run::<_, DescribeBackupJobs2Response>(req).await
-    }
-
-    async fn cancel_backup_job(
-        &self,
-        req: &CancelBackupJobRequest,
-    ) -> Result<CancelBackupJobResponse, CloudError> {
-        let result = self.run::<_, CancelBackupJobResponse>(req).await;
-        self.shared.observers.hbr_jobs.invalidate(&req.job_id);
-        result
-    }
-
-    async fn describe_udm_snapshots(
-        &self,
-        req: &DescribeUdmSnapshotsRequest,
-    ) -> Result<DescribeUdmSnapshotsResponse, CloudError> {
-        self.run::<_, DescribeUdmSnapshotsResponse>(req).await
-    }
-
-    async fn search_historical_snapshots(
-        &self,
-        req: &SearchHistoricalSnapshotsRequest,
-    ) -> Result<SearchHistoricalSnapshotsResponse, CloudError> {
-        self.run::<_, SearchHistoricalSnapshotsResponse>(req).await
-    }
-
-    async fn delete_snapshot(
-        &self,
-        req: &DeleteSnapshotRequest,
-    ) -> Result<DeleteSnapshotResponse, CloudError> {
-        self.run::<_, DeleteSnapshotResponse>(req).await
-    }
-
     async fn observe_job(
         &self,
         source_type: &str,
@@ -857,4 +753,4 @@ impl HbrApi for ProductClient {
             )
             .await
     }
-}
+);

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::api::*;
 use super::client::ProductClient;
 use super::error::CloudError;
-use super::ops::{ToParams, check_range, hbr_filters, owner_params, token_safe};
+use super::ops::{ToParams, check_range, hbr_filters, owner_params, rpc_table, token_safe};
 use super::params::{Location, Params};
 use super::retry::Idempotency;
 
@@ -455,21 +455,6 @@ impl ToParams for DescribeJobErrorCodeRequest {
 }
 
 // ----- trait impls, from one table -----------------------------------------------------------
-
-/// Implements a product trait for [`ProductClient`] from `method => Request => Response;`
-/// lines: each method is one RPC call ([`ProductClient::run`]) of the request's action.
-macro_rules! rpc_table {
-    ($api:ident { $($method:ident => $req:ty => $resp:ty;)+ }) => {
-        #[async_trait]
-        impl $api for ProductClient {
-            $(
-                async fn $method(&self, req: &$req) -> Result<$resp, CloudError> {
-                    self.run::<_, $resp>(req).await
-                }
-            )+
-        }
-    };
-}
 
 rpc_table!(RdsRestoreApi {
     clone_db_instance => CloneDbInstanceRequest => CloneDbInstanceResponse;
