@@ -111,3 +111,46 @@ async fn jobs_of_many_objects_are_described_in_batches_of_the_api_limit() {
     assert_eq!(calls.count_code("DescribeBackupJobs2", "OK"), 3);
     emulator.shutdown().await;
 }
+
+/// A mutating call drops the shared observation of its id (`rpc_table!`'s `then`): an answer
+/// that would still be young enough is not served after a cancel, so the caller sees the
+/// cancel's effect at once.
+#[tokio::test]
+async fn a_cancel_drops_the_jobs_cached_answer() {
+    let (emulator, cloud) = world().await;
+    let hbr = cloud.hbr(&target());
+    let job = hbr
+        .create_backup_job(&create_request(0))
+        .await
+        .unwrap()
+        .job_id;
+    let age = Duration::from_secs(3600);
+    let first = hbr
+        .observe_job("UDM_ECS", &job, age)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(first.status.as_deref(), Some("CANCELED"));
+    let describes = || emulator.calls().count("DescribeBackupJobs2");
+    let before = describes();
+    // Young enough: served from memory.
+    hbr.observe_job("UDM_ECS", &job, age).await.unwrap();
+    assert_eq!(describes(), before);
+    hbr.cancel_backup_job(&CancelBackupJobRequest {
+        job_id: job.clone(),
+        ..CancelBackupJobRequest::default()
+    })
+    .await
+    .unwrap();
+    let after = hbr
+        .observe_job("UDM_ECS", &job, age)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        describes(),
+        before + 1,
+        "the cancel made the cached answer stale"
+    );
+    assert_ne!(after.status, first.status, "{after:?}");
+}
