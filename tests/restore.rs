@@ -706,3 +706,74 @@ async fn points_in_time_inside_the_window_restore() {
         Some(&ms)
     );
 }
+
+#[tokio::test]
+async fn an_intent_whose_source_is_gone_is_settled_from_the_evidence_and_holds_nobody_up() {
+    let mut env = Env::start().await;
+    env.start_operator().await;
+    succeeded_hbr_job(&env, "web").await;
+    // The operator dies in the middle of CreateRestoreJob, which is then refused (not run):
+    // the intent is on record, no restore exists.
+    env.emulator
+        .inject_fault(Fault::hold(Some("CreateRestoreJob"), "h").times(1));
+    create_from::<HbrRestoreJob>(
+        &env,
+        manifest("HbrRestoreJob", "first", hbr_rollback_spec("web")),
+    )
+    .await;
+    env.wait_held("h").await;
+    env.kill_operator().await;
+    env.emulator.release(
+        "h",
+        aliyun_emulator::Release::Fail {
+            code: "ServiceUnavailable".into(),
+            http_status: 503,
+        },
+    );
+    let first = env.api::<HbrRestoreJob>().get("first").await.unwrap();
+    let st = first.status.clone().unwrap();
+    assert!(st.pending_create.is_some(), "{st:?}");
+    let plan = st.plan.unwrap();
+    // Meanwhile the backup object goes (its snapshot is retained; with the operator down, its
+    // finalizer is taken off by hand).
+    env.api::<HbrBackupJob>()
+        .patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({ "metadata": { "finalizers": null } })),
+        )
+        .await
+        .unwrap();
+    env.api::<HbrBackupJob>()
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&env.api::<HbrBackupJob>(), "web").await;
+    env.start_operator().await;
+    let first = wait_restore(&env, "first", "SourceNotFound", |r: &HbrRestoreJob| {
+        stalled_reason(r).as_deref() == Some("SourceNotFound")
+    })
+    .await;
+    assert_eq!(
+        first.status.unwrap().pending_create,
+        None,
+        "the cloud proved nothing runs: the intent is cleared"
+    );
+    // A restore of the same snapshot into the same target is not held up by it.
+    let raw = json!({
+        "region": "cn-hangzhou",
+        "credentialsRef": { "name": CREDS },
+        "source": {
+            "sourceType": "UDM_ECS",
+            "snapshotId": plan.parameters["SnapshotId"],
+        },
+        "target": { "restoreType": "UDM_ECS_ROLLBACK", "instanceId": "i-demo01" },
+        "overwrite": { "confirmTargetId": "i-demo01" },
+    });
+    create_from::<HbrRestoreJob>(&env, manifest("HbrRestoreJob", "second", raw)).await;
+    wait_restore(&env, "second", "Succeeded", |r: &HbrRestoreJob| {
+        phase_of(r) == Some(RestorePhase::Succeeded)
+    })
+    .await;
+    assert_eq!(restore_jobs(&env).await.len(), 1);
+}

@@ -386,19 +386,15 @@ async fn begin<K: RestoreKind>(
     let obj = w.obj;
     let prepared = match obj.prepare(ctx, target, uid).await? {
         Check::Ready(p) => p,
+        Check::Cloud(e) => return Ok(w.cloud_error(e)),
         Check::Refused { reason, message } => {
-            return Ok(Outcome::requeue(
-                Health::stalled(reason, message),
-                ctx.timing.error_max,
-            ));
+            let outcome = Outcome::requeue(Health::stalled(reason, message), ctx.timing.error_max);
+            return settle_intent(w, ctx, target, outcome).await;
         }
         Check::Wait { reason, message } => {
-            return Ok(Outcome::requeue(
-                Health::progressing(reason, message),
-                ctx.timing.wait,
-            ));
+            let outcome = Outcome::requeue(Health::progressing(reason, message), ctx.timing.wait);
+            return settle_intent(w, ctx, target, outcome).await;
         }
-        Check::Cloud(e) => return Ok(w.cloud_error(e)),
     };
     w.status.plan = Some(prepared.plan.clone());
     w.status.source = Some(prepared.source.clone());
@@ -467,6 +463,42 @@ async fn begin<K: RestoreKind>(
             send(w, ctx, target, &prepared, &intent).await
         }
     }
+}
+
+/// The spec no longer checks out (`outcome`) while an intent is on record (a restore may have
+/// started before a crash): the evidence decides, so that the object never holds up the
+/// restores of its target on a guess. A restore found is recorded and tracked; none found
+/// clears the intent (nothing runs) and `outcome` stands.
+async fn settle_intent<K: RestoreKind>(
+    w: &mut Work<'_, K>,
+    ctx: &Context,
+    target: &Target,
+    outcome: Outcome,
+) -> Result<Outcome> {
+    let (Some(intent), Some(plan)) = (w.status.pending_create.clone(), w.status.plan.clone())
+    else {
+        return Ok(outcome);
+    };
+    let others = other_objects::<K>(ctx, w.obj).await?;
+    Ok(
+        match w
+            .obj
+            .find(ctx, target, &plan, &intent, &claimed(&others))
+            .await
+        {
+            Ok(Lookup::Found(started)) => record_started(w, ctx, started, true),
+            Ok(Lookup::NotFound) => {
+                w.status.pending_create = None;
+                w.status.phase = Some(RestorePhase::Pending);
+                outcome
+            }
+            Ok(Lookup::Ambiguous(message)) => Outcome::requeue(
+                Health::stalled(reasons::OUTCOME_UNKNOWN, message),
+                ctx.timing.error_max,
+            ),
+            Err(e) => w.cloud_error(e),
+        },
+    )
 }
 
 /// Sends the restore; the intent stays until the cloud's id is recorded.
