@@ -290,10 +290,7 @@ async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>)
     let desired = match plan::validate(&obj.spec) {
         Ok(d) => d,
         Err(e) => {
-            let outcome = Outcome::requeue(
-                Health::stalled(reasons::INVALID_SPEC, e.0),
-                ctx.timing.resync,
-            );
+            let outcome = w.invalid_spec(e.0);
             return work::finish(&mut w, ctx, outcome).await;
         }
     };

@@ -155,10 +155,7 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
         Step::RecordIntent | Step::RecoverOrCreate | Step::AdoptExisting { .. }
     );
     if starting && let Err(e) = plan::validate_adoption(&obj.spec) {
-        let outcome = Outcome::requeue(
-            Health::stalled(reasons::INVALID_SPEC, e.0),
-            ctx.timing.resync,
-        );
+        let outcome = w.invalid_spec(e.0);
         return work::finish(&mut w, ctx, outcome).await;
     }
     let request = match plan::validate(&obj.spec, &w.name, &uid) {
@@ -166,10 +163,7 @@ async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -
         _ if matches!(step, Step::AdoptExisting { .. }) => CreateBackupJobRequest::default(),
         Ok(r) => r,
         Err(e) if matches!(step, Step::RecordIntent | Step::RecoverOrCreate) => {
-            let outcome = Outcome::requeue(
-                Health::stalled(reasons::INVALID_SPEC, e.0),
-                ctx.timing.resync,
-            );
+            let outcome = w.invalid_spec(e.0);
             return work::finish(&mut w, ctx, outcome).await;
         }
         // A job exists: keep tracking it whatever the spec says.

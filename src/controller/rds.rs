@@ -173,10 +173,7 @@ async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Resu
     let request = match validate(&obj.spec).and_then(|r| validate_adoption(&obj.spec).map(|_| r)) {
         Ok(r) => Some(r),
         Err(message) if starting => {
-            let outcome = Outcome::requeue(
-                Health::stalled(reasons::INVALID_SPEC, message),
-                ctx.timing.resync,
-            );
+            let outcome = w.invalid_spec(message);
             return work::finish(&mut w, ctx, outcome).await;
         }
         Err(_) => None,

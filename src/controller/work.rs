@@ -661,12 +661,17 @@ impl<K: Tracked> Work<'_, K> {
         timeout: Option<&str>,
     ) -> std::result::Result<Option<jiff::Timestamp>, Box<Outcome>> {
         let created = self.obj.meta().creation_timestamp.as_ref().map(|t| t.0);
-        policy::deadline(timeout, created).map_err(|message| {
-            Box::new(Outcome::requeue(
-                Health::stalled(reasons::INVALID_SPEC, message),
-                self.timing.resync,
-            ))
-        })
+        policy::deadline(timeout, created).map_err(|message| Box::new(self.invalid_spec(message)))
+    }
+
+    /// The one outcome of a spec that cannot work as written (what the schema could not
+    /// refuse): `Stalled/InvalidSpec` with `message` saying what to change, looked at again
+    /// after the resync (or at once when the spec changes).
+    pub fn invalid_spec(&self, message: impl Into<String>) -> Outcome {
+        Outcome::requeue(
+            Health::stalled(reasons::INVALID_SPEC, message),
+            self.timing.resync,
+        )
     }
 
     /// `spec.timeout` passed before the backup ended: the phase becomes `Failed` (with a
