@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aliyun_backup_operator::controller::clock::ManualClock;
+use aliyun_backup_operator::controller::clock::{Clock, ManualClock};
 use aliyun_backup_operator::controller::schedule::plan::slot_child_name;
 use aliyun_backup_operator::crd::{
     CONDITION_RPO_MET, HbrBackupJob, HbrBackupSchedule, LABEL_SCHEDULE, RdsBackup, RdsBackupPhase,
@@ -161,9 +161,10 @@ async fn a_schedule_makes_children_on_its_slots_and_rpo_flips() {
 
     // The first slot makes one child, with the schedule's label and ownerReference but none of
     // the schedule's GitOps tracking labels or annotations.
+    // The slot from the clock the operator reads (the wall clock may be in the next minute).
+    let slot = clock.now() + jiff::SignedDuration::from_secs(50);
     clock.advance(Duration::from_secs(60));
     let first = wait_children(&env, "nightly", 1).await.remove(0);
-    let slot = jiff::Timestamp::from_second(start_time().as_second() + 50).unwrap();
     assert_eq!(first.name_any(), slot_child_name("nightly", slot));
     assert_eq!(first.labels().get("team").map(String::as_str), Some("db"));
     assert!(!first.labels().contains_key("app.kubernetes.io/instance"));
@@ -286,8 +287,9 @@ async fn a_crash_between_creating_the_child_and_recording_it_makes_no_second_bac
 
     // The operator made the child of the next slot and died before writing the status: the
     // child exists (as the operator makes it), the status does not mention the slot.
+    // The slot from the clock the operator reads (the wall clock may be in the next minute).
+    let slot = clock.now() + jiff::SignedDuration::from_secs(50);
     clock.advance(Duration::from_secs(60));
-    let slot = jiff::Timestamp::from_second(start_time().as_second() + 50).unwrap();
     let name = slot_child_name("crashy", slot);
     create_child_as_the_operator_would(&env, &s, &name, slot).await;
     let child_api: Api<RdsBackup> = env.api();
