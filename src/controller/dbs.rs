@@ -48,15 +48,12 @@
 pub mod plan;
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use futures::future::BoxFuture;
+use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
-use tokio_util::sync::CancellationToken;
 
 use self::plan::{CleanupStep, DesiredPlan, PlanInput, Step, reasons};
 use super::adoption;
@@ -65,6 +62,7 @@ use super::conditions::{self, Health};
 use super::context::Context;
 use super::error::{Error, Result};
 use super::kind::{self, ManagedResource};
+use super::pipeline::{Act, Cleanup, Reconciler};
 use super::runtime;
 use super::times;
 use super::work::{self, Next, Outcome, Publish};
@@ -73,10 +71,10 @@ use crate::cloud::api::dbs::{
     ModifyBackupPlanNameRequest, ReleaseBackupPlanRequest, StartBackupPlanRequest,
     StopBackupPlanRequest,
 };
-use crate::cloud::{CloudError, DbsApi, ErrorClass, Secret};
+use crate::cloud::{CloudError, DbsApi, ErrorClass, Secret, Target};
 use crate::crd::{
     CONDITION_RPO_MET, DbsBackupPlan, DbsBackupPlanPhase, DbsBackupPlanStatus, PendingCreate,
-    create_token, orphan_on_delete,
+    create_token,
 };
 
 /// Kind name used in metrics and logs.
@@ -133,19 +131,6 @@ kind::tracked!(
     DbsBackupPlanPhase,
     settled = plan::settled_health
 );
-
-/// The `DbsBackupPlan` controller futures (one per watched namespace).
-pub fn controllers(
-    ctx: Arc<Context>,
-    concurrency: u16,
-    shutdown: &CancellationToken,
-) -> Vec<BoxFuture<'static, ()>> {
-    runtime::controllers::<DbsBackupPlan, _, _>(ctx, concurrency, shutdown, reconcile)
-}
-
-async fn reconcile(obj: Arc<DbsBackupPlan>, ctx: Arc<Context>) -> Result<Action> {
-    work::reconcile(obj, ctx, apply, cleanup).await
-}
 
 type Work<'a> = work::Work<'a, DbsBackupPlan>;
 
@@ -279,115 +264,155 @@ async fn describe_plan(
     }
 }
 
-async fn apply(obj: Arc<DbsBackupPlan>, ctx: &Context, api: &Api<DbsBackupPlan>) -> Result<Action> {
-    if !runtime::is_fresh(obj.as_ref(), api).await? {
-        // The cache lags behind a write (ours): plan and write status only from the latest
-        // version, which the watch delivers next.
-        return Ok(Action::requeue(ctx.timing.poll_initial));
+/// What a `DbsBackupPlan` observes before its plan.
+pub struct Seen {
+    /// The plan in the cloud (`None`: none recorded, or not listed).
+    observed: Option<BackupPlanDetail>,
+    /// The version of the password Secret now (for an existing plan; read fresh, never from
+    /// a cache that may lag, to notice a rotation).
+    current_password: Option<String>,
+}
+
+#[async_trait]
+impl Reconciler for DbsBackupPlan {
+    type Valid = DesiredPlan;
+    type Seen = Seen;
+    type Step = Step;
+    type CleanupStep = CleanupStep;
+
+    /// Every step (a configuration push as much as a create) is planned from the latest
+    /// version: the applied-configuration annotation is a checkpoint the cache may lag behind.
+    fn needs_fresh(&self, _: &DbsBackupPlanStatus) -> bool {
+        true
     }
-    let mut w = Work::new(&obj, ctx, api);
-    w.resolve_deletion_policy(ctx, false).await?;
-    let desired = match plan::validate(&obj.spec) {
-        Ok(d) => d,
-        Err(e) => {
-            let outcome = w.invalid_spec(e.0);
-            return work::finish(&mut w, ctx, outcome).await;
-        }
-    };
-    let applied = obj
-        .annotations()
-        .get(plan::ANNOTATION_APPLIED_CONFIG)
-        .cloned();
-    let applied_password = obj
-        .annotations()
-        .get(plan::ANNOTATION_APPLIED_PASSWORD)
-        .cloned();
-    let target = match kind::target(obj.as_ref(), ctx).await? {
-        Ok(t) => t,
-        Err(problem) => {
-            let outcome = w.credentials_problem(&problem);
-            return work::finish(&mut w, ctx, outcome).await;
-        }
-    };
-    let dbs = ctx.cloud.dbs(&target);
-    let observed = match w.status.backup_plan_id.clone() {
-        None => None,
-        Some(id) => match observe_plan(dbs.as_ref(), &desired.region, &id, &w, ctx).await {
-            Ok(p) => p,
-            Err(e) => {
-                let outcome = w.cloud_error(e);
-                w.note_credentials(ctx, &target);
-                return work::finish(&mut w, ctx, outcome).await;
-            }
-        },
-    };
-    // The password Secret's version, to notice a rotation (only for an existing plan; the
-    // Secret is read fresh, never from a cache that may lag).
-    let current_password = match (&observed, &desired.config.password_ref) {
-        (Some(_), Some(r)) => password_secret(&obj, r, ctx)
-            .await?
-            .as_ref()
-            .map(plan::secret_version),
-        _ => None,
-    };
-    let last_reason = w
-        .status
-        .conditions
-        .iter()
-        .find(|c| c.status == super::conditions::TRUE)
-        .map(|c| c.reason.clone());
-    let step = plan::plan(&PlanInput {
-        desired: &desired,
-        status: &w.status,
-        applied_fingerprint: applied.as_deref(),
-        applied_password: applied_password.as_deref(),
-        current_password: current_password.as_deref(),
-        observed: observed.as_ref(),
-        last_reason: last_reason.as_deref(),
-        spec_changed: w.status.observed_generation != obj.metadata.generation,
-    });
-    tracing::debug!(kind = KIND, name = %w.name, ?step, "planned");
-    // What the step needs from the API server besides the object: the password for the calls
-    // that carry it, the other objects' claims to recover an unknown create.
-    let loaded = Loaded {
-        password: match &step {
-            Step::AdoptExisting { .. } if desired.observe_only => Ok(None),
-            Step::RecordIntent
-            | Step::AdoptExisting { .. }
-            | Step::Create { .. }
-            | Step::Configure { .. }
-            | Step::RotatePassword { .. } => password(&obj, &desired, ctx).await?,
-            _ => Ok(None),
-        },
-        claimed: match &step {
-            Step::Create { .. } => claimed_plans(&obj, ctx).await?,
-            _ => HashSet::new(),
-        },
-        current_password,
-        holder: match &step {
-            // The claims of the other objects, read fresh (the cache may lag behind theirs).
-            Step::AdoptExisting { plan_id } => {
-                let all = runtime::list_fresh::<DbsBackupPlan>(ctx).await?;
-                plan::adoption_holder(&kind::uid(obj.as_ref())?, plan_id, &all)
-            }
+
+    fn validate(&self, _: &DbsBackupPlanStatus) -> std::result::Result<DesiredPlan, String> {
+        plan::validate(&self.spec).map_err(|e| e.0)
+    }
+
+    async fn observe(
+        w: &mut Work<'_>,
+        ctx: &Context,
+        target: &Target,
+        desired: &DesiredPlan,
+    ) -> Result<std::result::Result<Seen, Outcome>> {
+        let dbs = ctx.cloud.dbs(target);
+        let observed = match w.status.backup_plan_id.clone() {
+            None => None,
+            Some(id) => match observe_plan(dbs.as_ref(), &desired.region, &id, w, ctx).await {
+                Ok(p) => p,
+                Err(e) => return Ok(Err(w.cloud_error(e))),
+            },
+        };
+        let current_password = match (&observed, &desired.config.password_ref) {
+            (Some(_), Some(r)) => password_secret(w.obj, r, ctx)
+                .await?
+                .as_ref()
+                .map(plan::secret_version),
             _ => None,
-        },
-    };
-    let outcome = act(
-        &mut w,
-        dbs.as_ref(),
-        step,
-        &desired,
-        observed.as_ref(),
-        loaded,
-    )
-    .await?;
-    let outcome = with_rpo(&mut w, &desired, outcome, jiff::Timestamp::now());
-    if let Some(message) = plan::adopted_message(&obj.spec, &w.status) {
-        w.set_adopted(&message);
+        };
+        Ok(Ok(Seen {
+            observed,
+            current_password,
+        }))
     }
-    w.note_credentials(ctx, &target);
-    work::finish(&mut w, ctx, outcome).await
+
+    fn plan(&self, status: &DbsBackupPlanStatus, desired: &DesiredPlan, seen: &Seen) -> Step {
+        let annotation = |key: &str| self.annotations().get(key).map(String::as_str);
+        let last_reason = status
+            .conditions
+            .iter()
+            .find(|c| c.status == super::conditions::TRUE)
+            .map(|c| c.reason.as_str());
+        plan::plan(&PlanInput {
+            desired,
+            status,
+            applied_fingerprint: annotation(plan::ANNOTATION_APPLIED_CONFIG),
+            applied_password: annotation(plan::ANNOTATION_APPLIED_PASSWORD),
+            current_password: seen.current_password.as_deref(),
+            observed: seen.observed.as_ref(),
+            last_reason,
+            spec_changed: status.observed_generation != self.metadata.generation,
+        })
+    }
+
+    async fn act(
+        w: &mut Work<'_>,
+        ctx: &Context,
+        target: &Target,
+        act: Act<'_, DbsBackupPlan>,
+    ) -> Result<Outcome> {
+        let (obj, desired, step) = (w.obj, act.valid, act.step);
+        // What the step needs from the API server besides the object: the password for the
+        // calls that carry it, the other objects' claims to recover an unknown create.
+        let loaded = Loaded {
+            password: match &step {
+                Step::AdoptExisting { .. } if desired.observe_only => Ok(None),
+                Step::RecordIntent
+                | Step::AdoptExisting { .. }
+                | Step::Create { .. }
+                | Step::Configure { .. }
+                | Step::RotatePassword { .. } => password(obj, desired, ctx).await?,
+                _ => Ok(None),
+            },
+            claimed: match &step {
+                Step::Create { .. } => claimed_plans(obj, ctx).await?,
+                _ => HashSet::new(),
+            },
+            current_password: act.seen.current_password,
+            holder: match &step {
+                // The claims of the other objects, read fresh (the cache may lag behind theirs).
+                Step::AdoptExisting { plan_id } => {
+                    let all = runtime::list_fresh::<DbsBackupPlan>(ctx).await?;
+                    plan::adoption_holder(&kind::uid(obj)?, plan_id, &all)
+                }
+                _ => None,
+            },
+        };
+        let dbs = ctx.cloud.dbs(target);
+        let observed = act.seen.observed.as_ref();
+        self::act(w, dbs.as_ref(), step, desired, observed, loaded).await
+    }
+
+    fn conclude(w: &mut Work<'_>, desired: &DesiredPlan, outcome: Outcome) -> Outcome {
+        with_rpo(w, desired, outcome, jiff::Timestamp::now())
+    }
+
+    fn adopted(&self, status: &DbsBackupPlanStatus) -> Option<String> {
+        plan::adopted_message(&self.spec, status)
+    }
+
+    fn plan_cleanup(
+        &self,
+        orphan: bool,
+        policy: crate::crd::DeletionPolicy,
+        status: &DbsBackupPlanStatus,
+    ) -> Cleanup<CleanupStep> {
+        match plan::plan_cleanup_managed(orphan, policy, self.spec.management_policy, status) {
+            CleanupStep::LetGo(note) => Cleanup::LetGo(note),
+            CleanupStep::Finished => Cleanup::Finished,
+            step => Cleanup::Act {
+                cannot: match &step {
+                    CleanupStep::Release { plan_id } => format!("release plan {plan_id}"),
+                    _ => "release the plan".to_string(),
+                },
+                step,
+            },
+        }
+    }
+
+    async fn act_cleanup(
+        w: &mut Work<'_>,
+        ctx: &Context,
+        target: &Target,
+        step: CleanupStep,
+    ) -> Result<Outcome> {
+        let claimed = match &step {
+            CleanupStep::FindPlan => claimed_plans(w.obj, ctx).await?,
+            _ => HashSet::new(),
+        };
+        Ok(act_cleanup(w, ctx.cloud.dbs(target).as_ref(), step, &claimed).await)
+    }
 }
 
 /// Sets (or, without `spec.rpo`, removes) the condition `RPOMet` ([`plan::rpo_verdict`]) and
@@ -786,7 +811,7 @@ async fn create(
                 "CreateAndStartBackupPlan returned no BackupPlanId; retrying with the same \
                  ClientToken",
             ),
-            Error::backoff(reasons::CREATING),
+            Next::backoff(reasons::CREATING),
         ),
         // Refused for good (e.g. an invalid parameter): nothing was created. The plan fails;
         // a changed spec is tried again with a new ClientToken.
@@ -1005,45 +1030,6 @@ async fn observe(
 // cleanup: plan_cleanup (pure) picks the step, act_cleanup takes it
 // ---------------------------------------------------------------------------------------------
 
-async fn cleanup(
-    obj: Arc<DbsBackupPlan>,
-    ctx: &Context,
-    api: &Api<DbsBackupPlan>,
-) -> Result<Action> {
-    let mut w = Work::new(&obj, ctx, api);
-    let orphan = orphan_on_delete(obj.metadata.annotations.as_ref());
-    let policy = if orphan || obj.spec.management_policy.is_observe_only() {
-        crate::crd::DeletionPolicy::Retain
-    } else {
-        w.resolve_deletion_policy(ctx, true).await?
-    };
-    let step = plan::plan_cleanup_managed(orphan, policy, obj.spec.management_policy, &w.status);
-    let outcome = match step {
-        CleanupStep::LetGo(note) => work::let_go(note),
-        CleanupStep::Finished => Outcome::finished(),
-        step => {
-            let what = match &step {
-                CleanupStep::Release { plan_id } => format!("release plan {plan_id}"),
-                _ => "release the plan".to_string(),
-            };
-            match w.cleanup_target(ctx, &what).await? {
-                Err(stalled) => stalled,
-                Ok(target) => {
-                    let claimed = match &step {
-                        CleanupStep::FindPlan => claimed_plans(&obj, ctx).await?,
-                        _ => HashSet::new(),
-                    };
-                    let outcome =
-                        act_cleanup(&mut w, ctx.cloud.dbs(&target).as_ref(), step, &claimed).await;
-                    w.note_credentials(ctx, &target);
-                    outcome
-                }
-            }
-        }
-    };
-    work::finish(&mut w, ctx, outcome).await
-}
-
 /// Takes the cleanup step [`plan::plan_cleanup`] picked (finding the plan of an unknown create
 /// first); `claimed` are the plans other objects hold.
 async fn act_cleanup(
@@ -1066,9 +1052,7 @@ async fn act_cleanup(
                 Ok(Some(found)) => found.backup_plan_id,
                 Ok(None) => return Outcome::finished(),
                 Err(e) => {
-                    return w
-                        .cloud_error(e)
-                        .or_retry(Error::backoff(reasons::RELEASING));
+                    return w.cloud_error(e).or_retry(Next::backoff(reasons::RELEASING));
                 }
             }
         }
@@ -1081,9 +1065,7 @@ async fn act_cleanup(
         Ok(_) => {}
         Err(e) if e.class() == ErrorClass::NotFound => {}
         Err(e) => {
-            return w
-                .cloud_error(e)
-                .or_retry(Error::backoff(reasons::RELEASING));
+            return w.cloud_error(e).or_retry(Next::backoff(reasons::RELEASING));
         }
     }
     Outcome::finished().note(

@@ -29,8 +29,9 @@ pub enum Error {
     #[error("finalizer step failed")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     /// Not an error: the step is not finished yet (e.g. a cleanup waiting for a running task).
-    /// The finalizer helper only keeps its finalizer when cleanup returns `Err`, so waiting is
-    /// expressed as this variant. It is not counted as a failure and publishes no event;
+    /// Steps say so with [`Next::Wait`](super::work::Next::Wait); the finalizer helper only
+    /// keeps its finalizer when cleanup returns `Err`, so the driver hands a wait to the
+    /// runtime as this variant. It is not counted as a failure and publishes no event;
     /// the object is requeued after `after`, or with the per-object backoff when `None`.
     #[error("waiting: {reason}")]
     Wait {
@@ -42,22 +43,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// "Not done yet": look again after `after` ([`Error::Wait`]).
-    pub fn wait(reason: &'static str, after: std::time::Duration) -> Self {
-        Error::Wait {
-            reason,
-            after: Some(after),
-        }
-    }
-
-    /// "Not done yet": look again after the per-object exponential backoff ([`Error::Wait`]).
-    pub fn backoff(reason: &'static str) -> Self {
-        Error::Wait {
-            reason,
-            after: None,
-        }
-    }
-
     /// Fixed PascalCase name for metrics labels and event reasons.
     pub fn name(&self) -> &'static str {
         use kube::runtime::finalizer::Error as F;

@@ -31,22 +31,19 @@
 
 pub mod plan;
 
-use std::sync::Arc;
-
-use futures::future::BoxFuture;
+use async_trait::async_trait;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::Api;
-use kube::runtime::controller::Action;
+use kube::ResourceExt;
 use kube::runtime::events::EventType;
-use tokio_util::sync::CancellationToken;
 
 use self::plan::{CleanupStep, Step, reasons};
 use super::adoption;
-use super::backoff::poll_interval;
+use super::backoff::{Timing, poll_interval};
 use super::conditions::{self, Health};
 use super::context::Context;
-use super::error::{Error, Result};
+use super::error::Result;
 use super::kind::{self, ManagedResource};
+use super::pipeline::{Act, Cleanup, Reconciler};
 use super::policy;
 use super::runtime;
 use super::work::{self, Next, Outcome, Publish};
@@ -54,10 +51,10 @@ use crate::cloud::api::hbr::{
     CancelBackupJobRequest, CreateBackupJobRequest, DeleteSnapshotRequest,
     HbrBackupJob as CloudJob, JobState,
 };
-use crate::cloud::{CloudError, ErrorClass, HbrApi};
+use crate::cloud::{CloudError, ErrorClass, HbrApi, Target};
 use crate::crd::{
-    DeletionPolicy, HbrBackupJob, HbrBackupJobPhase, HbrSourceType, PendingCreate, create_token,
-    orphan_on_delete,
+    DeletionPolicy, HbrBackupJob, HbrBackupJobPhase, HbrBackupJobStatus, HbrSourceType,
+    PendingCreate, create_token,
 };
 
 /// Kind name used in metrics and logs.
@@ -116,19 +113,6 @@ kind::tracked!(
     ended = plan::ended
 );
 
-/// The `HbrBackupJob` controller futures (one per watched namespace).
-pub fn controllers(
-    ctx: Arc<Context>,
-    concurrency: u16,
-    shutdown: &CancellationToken,
-) -> Vec<BoxFuture<'static, ()>> {
-    runtime::controllers::<HbrBackupJob, _, _>(ctx, concurrency, shutdown, reconcile)
-}
-
-async fn reconcile(obj: Arc<HbrBackupJob>, ctx: Arc<Context>) -> Result<Action> {
-    work::reconcile(obj, ctx, apply, cleanup).await
-}
-
 type Work<'a> = work::Work<'a, HbrBackupJob>;
 
 impl Work<'_> {
@@ -141,76 +125,128 @@ impl Work<'_> {
     }
 }
 
-async fn apply(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -> Result<Action> {
-    let mut w = Work::new(&obj, ctx, api);
-    w.resolve_deletion_policy(ctx, false).await?;
-    let step = plan::plan(&obj.spec, &w.status);
-    if step == Step::Done {
-        let outcome = Outcome::fields(Next::After(ctx.timing.resync));
-        return work::finish(&mut w, ctx, outcome).await;
-    }
-    let uid = kind::uid(obj.as_ref())?;
-    let starting = matches!(
+/// Whether `step` starts cloud work (an intent, a create, an adoption).
+fn starting(step: &Step) -> bool {
+    matches!(
         step,
         Step::RecordIntent | Step::RecoverOrCreate | Step::AdoptExisting { .. }
-    );
-    if starting && let Err(e) = plan::validate_adoption(&obj.spec) {
-        let outcome = w.invalid_spec(e.0);
-        return work::finish(&mut w, ctx, outcome).await;
+    )
+}
+
+#[async_trait]
+impl Reconciler for HbrBackupJob {
+    /// The create request (a default one when no create can follow: a job is tracked, or
+    /// adopted, whatever the spec says).
+    type Valid = CreateBackupJobRequest;
+    /// Nothing is read before the plan: a running job is described by its act.
+    type Seen = ();
+    type Step = Step;
+    /// Whether the job's snapshots are deleted too (`deletionPolicy: Delete`).
+    type CleanupStep = bool;
+
+    /// Mutating calls are planned only on the latest version of the object.
+    fn needs_fresh(&self, status: &HbrBackupJobStatus) -> bool {
+        starting(&plan::plan(&self.spec, status))
     }
-    let request = match plan::validate(&obj.spec, &w.name, &uid) {
-        // An adopted job is never created: the create request does not matter.
-        _ if matches!(step, Step::AdoptExisting { .. }) => CreateBackupJobRequest::default(),
-        Ok(r) => r,
-        Err(e) if matches!(step, Step::RecordIntent | Step::RecoverOrCreate) => {
-            let outcome = w.invalid_spec(e.0);
-            return work::finish(&mut w, ctx, outcome).await;
+
+    fn at_rest(&self, status: &HbrBackupJobStatus, timing: &Timing) -> Option<Outcome> {
+        (plan::plan(&self.spec, status) == Step::Done)
+            .then(|| Outcome::fields(Next::After(timing.resync)))
+    }
+
+    fn validate(
+        &self,
+        status: &HbrBackupJobStatus,
+    ) -> std::result::Result<CreateBackupJobRequest, String> {
+        let step = plan::plan(&self.spec, status);
+        if starting(&step) {
+            plan::validate_adoption(&self.spec).map_err(|e| e.0)?;
         }
-        // A job exists: keep tracking it whatever the spec says.
-        Err(_) => CreateBackupJobRequest::default(),
-    };
-    if starting && !runtime::is_fresh(obj.as_ref(), api).await? {
-        // The cache lags behind a write (ours): act only on the latest state.
-        return Ok(Action::requeue(ctx.timing.poll_initial));
-    }
-    // An observed object is never acted on: no deadline (it would cancel or fail it).
-    let timeout = obj.spec.timeout.as_deref();
-    let timeout = timeout.filter(|_| !obj.spec.management_policy.is_observe_only());
-    let deadline = match w.deadline(timeout) {
-        Ok(d) => d,
-        Err(outcome) => return work::finish(&mut w, ctx, *outcome).await,
-    };
-    if step == Step::RecordIntent && policy::past(deadline, jiff::Timestamp::now()) {
-        // Planned on the latest version (checked above): nothing was sent.
-        let outcome = w.exceed_deadline(format!(
-            "the backup did not start within spec.timeout ({}); nothing was created in Cloud \
-             Backup",
-            obj.spec.timeout.as_deref().unwrap_or_default()
-        ));
-        return work::finish(&mut w, ctx, outcome).await;
-    }
-    let target = match kind::target(obj.as_ref(), ctx).await? {
-        Ok(t) => t,
-        Err(problem) => {
-            let outcome = w.credentials_problem(&problem);
-            return work::finish(&mut w, ctx, outcome).await;
+        let uid = self.metadata.uid.as_deref().unwrap_or_default();
+        match plan::validate(&self.spec, &self.name_any(), uid) {
+            // An adopted job is never created: the create request does not matter.
+            _ if matches!(step, Step::AdoptExisting { .. }) => Ok(Default::default()),
+            Ok(r) => Ok(r),
+            Err(e) if matches!(step, Step::RecordIntent | Step::RecoverOrCreate) => Err(e.0),
+            // A job exists: keep tracking it whatever the spec says.
+            Err(_) => Ok(Default::default()),
         }
-    };
-    let hbr = ctx.cloud.hbr(&target);
-    let outcome = match step {
-        Step::AdoptExisting { job_id } => {
-            // The claims of the other objects, read fresh (the cache may lag behind theirs).
-            let all = runtime::list_fresh::<HbrBackupJob>(ctx).await?;
-            let holder = plan::adoption_holder(&uid, &job_id, &all);
-            adopt_existing(&mut w, hbr.as_ref(), &job_id, holder).await?
-        }
-        step => act(&mut w, hbr.as_ref(), step, &request, deadline).await?,
-    };
-    if let Some(message) = plan::adopted_message(&obj.spec, &w.status) {
-        w.set_adopted(&message);
     }
-    w.note_credentials(ctx, &target);
-    work::finish(&mut w, ctx, outcome).await
+
+    async fn observe(
+        _: &mut Work<'_>,
+        _: &Context,
+        _: &Target,
+        _: &CreateBackupJobRequest,
+    ) -> Result<std::result::Result<(), Outcome>> {
+        Ok(Ok(()))
+    }
+
+    fn plan(&self, status: &HbrBackupJobStatus, _: &CreateBackupJobRequest, _: &()) -> Step {
+        plan::plan(&self.spec, status)
+    }
+
+    async fn act(
+        w: &mut Work<'_>,
+        ctx: &Context,
+        target: &Target,
+        act: Act<'_, HbrBackupJob>,
+    ) -> Result<Outcome> {
+        if act.step == Step::RecordIntent
+            && let Some(outcome) = w.missed_start(act.deadline, "Cloud Backup")
+        {
+            // Planned on the latest version: nothing was sent.
+            return Ok(outcome);
+        }
+        let hbr = ctx.cloud.hbr(target);
+        match act.step {
+            Step::AdoptExisting { job_id } => {
+                // The claims of the other objects, read fresh (the cache may lag behind theirs).
+                let all = runtime::list_fresh::<HbrBackupJob>(ctx).await?;
+                let holder = plan::adoption_holder(&kind::uid(w.obj)?, &job_id, &all);
+                adopt_existing(w, hbr.as_ref(), &job_id, holder).await
+            }
+            step => self::act(w, hbr.as_ref(), step, act.valid, act.deadline).await,
+        }
+    }
+
+    fn adopted(&self, status: &HbrBackupJobStatus) -> Option<String> {
+        plan::adopted_message(&self.spec, status)
+    }
+
+    fn plan_cleanup(
+        &self,
+        orphan: bool,
+        policy: DeletionPolicy,
+        status: &HbrBackupJobStatus,
+    ) -> Cleanup<bool> {
+        if orphan {
+            Cleanup::LetGo(NOTE_ORPHAN)
+        } else if self.spec.management_policy.is_observe_only() {
+            Cleanup::LetGo(plan::NOTE_OBSERVE_ONLY)
+        } else if status.job_id.is_none() && status.pending_create.is_none() {
+            // Nothing was ever sent to the cloud.
+            Cleanup::Finished
+        } else if policy != DeletionPolicy::Delete
+            && status.phase.is_some_and(HbrBackupJobPhase::is_terminal)
+        {
+            Cleanup::LetGo(NOTE_RETAIN)
+        } else {
+            Cleanup::Act {
+                step: policy == DeletionPolicy::Delete,
+                cannot: "clean up the backup job".to_string(),
+            }
+        }
+    }
+
+    async fn act_cleanup(
+        w: &mut Work<'_>,
+        ctx: &Context,
+        target: &Target,
+        delete: bool,
+    ) -> Result<Outcome> {
+        Ok(act_cleanup(w, ctx.cloud.hbr(target).as_ref(), delete).await)
+    }
 }
 
 /// Takes one step of the apply path; the outcome is committed by [`work::finish`]. The only
@@ -404,7 +440,7 @@ async fn create(
                 reasons::CREATING,
                 "CreateBackupJob returned no JobId; looking for the job by name",
             ),
-            Error::backoff(reasons::CREATING),
+            Next::backoff(reasons::CREATING),
         ),
         // Refused for good (e.g. `InstanceNotExist`): the call did not run and the immutable
         // spec can never work. The object fails; no intent is left behind.
@@ -645,40 +681,11 @@ const NOTE_ORPHAN: &str =
 /// Why an object with `deletionPolicy: Retain` goes without cloud cleanup once its job ended.
 const NOTE_RETAIN: &str = "deletionPolicy Retain: the job's backup is kept in the cloud";
 
-async fn cleanup(obj: Arc<HbrBackupJob>, ctx: &Context, api: &Api<HbrBackupJob>) -> Result<Action> {
-    let mut w = Work::new(&obj, ctx, api);
-    let orphan = orphan_on_delete(obj.metadata.annotations.as_ref());
-    let observe_only = obj.spec.management_policy.is_observe_only();
-    let delete = !orphan
-        && !observe_only
-        && w.resolve_deletion_policy(ctx, true).await? == DeletionPolicy::Delete;
-    let outcome = if orphan {
-        work::let_go(NOTE_ORPHAN)
-    } else if observe_only {
-        work::let_go(plan::NOTE_OBSERVE_ONLY)
-    } else if w.status.job_id.is_none() && w.status.pending_create.is_none() {
-        // Nothing was ever sent to the cloud.
-        Outcome::finished()
-    } else if !delete && w.status.phase.is_some_and(HbrBackupJobPhase::is_terminal) {
-        work::let_go(NOTE_RETAIN)
-    } else {
-        match w.cleanup_target(ctx, "clean up the backup job").await? {
-            Ok(target) => {
-                let outcome = act_cleanup(&mut w, ctx.cloud.hbr(&target).as_ref(), delete).await;
-                w.note_credentials(ctx, &target);
-                outcome
-            }
-            Err(stalled) => stalled,
-        }
-    };
-    work::finish(&mut w, ctx, outcome).await
-}
-
 /// Observes the job, then takes the steps [`plan::plan_cleanup`] picks until one needs to
 /// wait or the cleanup is done.
 /// `delete`: the deletion policy in effect is `Delete`.
 async fn act_cleanup(w: &mut Work<'_>, hbr: &dyn HbrApi, delete: bool) -> Outcome {
-    let cancelling = Error::wait(reasons::CANCELLING, w.timing.error_max);
+    let cancelling = Next::wait(reasons::CANCELLING, w.timing.error_max);
     let source_type = w.obj.spec.source_type.as_str();
     if w.status.job_id.is_none() {
         // A create may have run before the crash: find it before deciding there is nothing.
@@ -736,7 +743,7 @@ async fn act_cleanup(w: &mut Work<'_>, hbr: &dyn HbrApi, delete: bool) -> Outcom
                         reasons::CANCELLING,
                         format!("job {job_id} is running; cancelled it and waiting for it to end"),
                     ),
-                    Error::wait(reasons::CANCELLING, w.timing.poll_initial),
+                    Next::wait(reasons::CANCELLING, w.timing.poll_initial),
                 );
             }
             CleanupStep::AwaitCancel => {
@@ -746,7 +753,7 @@ async fn act_cleanup(w: &mut Work<'_>, hbr: &dyn HbrApi, delete: bool) -> Outcom
                         reasons::CANCELLING,
                         format!("waiting for cancelled job {job_id} to end"),
                     ),
-                    Error::wait(reasons::CANCELLING, w.timing.poll_initial),
+                    Next::wait(reasons::CANCELLING, w.timing.poll_initial),
                 );
             }
             CleanupStep::FetchSnapshots => {
@@ -754,10 +761,9 @@ async fn act_cleanup(w: &mut Work<'_>, hbr: &dyn HbrApi, delete: bool) -> Outcom
                 match lookup_snapshots(w, hbr, &job_id).await {
                     Ok(ids) => w.status.snapshot_ids = ids,
                     Err(e) => {
-                        return w.cloud_error(e).or_retry(Error::wait(
-                            reasons::DELETING_SNAPSHOTS,
-                            w.timing.error_max,
-                        ));
+                        return w
+                            .cloud_error(e)
+                            .or_retry(Next::wait(reasons::DELETING_SNAPSHOTS, w.timing.error_max));
                     }
                 }
             }
@@ -775,7 +781,7 @@ async fn act_cleanup(w: &mut Work<'_>, hbr: &dyn HbrApi, delete: bool) -> Outcom
                         Err(e) if e.class() == ErrorClass::NotFound => {}
                         Err(e) => {
                             w.status.phase = Some(HbrBackupJobPhase::Deleting);
-                            return w.cloud_error(e).or_retry(Error::wait(
+                            return w.cloud_error(e).or_retry(Next::wait(
                                 reasons::DELETING_SNAPSHOTS,
                                 w.timing.error_max,
                             ));

@@ -23,6 +23,7 @@ pub mod hbr;
 pub mod kind;
 pub mod leader;
 pub mod metrics;
+pub mod pipeline;
 pub mod policy;
 pub mod rds;
 pub mod restore;
@@ -212,9 +213,21 @@ fn all_controllers(
     shutdown: &CancellationToken,
 ) -> Vec<BoxFuture<'static, ()>> {
     let mut controllers = Vec::new();
-    controllers.extend(rds::controllers(ctx.clone(), concurrency, shutdown));
-    controllers.extend(dbs::controllers(ctx.clone(), concurrency, shutdown));
-    controllers.extend(hbr::controllers(ctx.clone(), concurrency, shutdown));
+    controllers.extend(pipeline::controllers::<crate::crd::RdsBackup>(
+        ctx.clone(),
+        concurrency,
+        shutdown,
+    ));
+    controllers.extend(pipeline::controllers::<crate::crd::DbsBackupPlan>(
+        ctx.clone(),
+        concurrency,
+        shutdown,
+    ));
+    controllers.extend(pipeline::controllers::<crate::crd::HbrBackupJob>(
+        ctx.clone(),
+        concurrency,
+        shutdown,
+    ));
     controllers.extend(schedule::controllers::<crate::crd::RdsBackupSchedule>(
         ctx.clone(),
         concurrency,
@@ -225,17 +238,17 @@ fn all_controllers(
         concurrency,
         shutdown,
     ));
-    controllers.extend(restore::controllers::<crate::crd::RdsRestore>(
+    controllers.extend(pipeline::controllers::<crate::crd::RdsRestore>(
         ctx.clone(),
         concurrency,
         shutdown,
     ));
-    controllers.extend(restore::controllers::<crate::crd::HbrRestoreJob>(
+    controllers.extend(pipeline::controllers::<crate::crd::HbrRestoreJob>(
         ctx.clone(),
         concurrency,
         shutdown,
     ));
-    controllers.extend(restore::controllers::<crate::crd::DbsRestoreTask>(
+    controllers.extend(pipeline::controllers::<crate::crd::DbsRestoreTask>(
         ctx.clone(),
         concurrency,
         shutdown,

@@ -54,14 +54,10 @@
 
 pub mod plan;
 
-use std::sync::Arc;
-
-use futures::future::BoxFuture;
+use async_trait::async_trait;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::runtime::controller::Action;
+use kube::ResourceExt;
 use kube::runtime::events::EventType;
-use kube::{Api, ResourceExt};
-use tokio_util::sync::CancellationToken;
 
 use self::plan::{
     AdoptId, BACKUP_JOB_EXISTS, CleanupStep, INCORRECT_BACKUP_SET_STATE, Peers, Resolution, Step,
@@ -71,10 +67,12 @@ use self::plan::{
     resolve_intent, same_instance, task_ended, terminal_health, validate, validate_adoption,
 };
 use super::adoption;
+use super::backoff::Timing;
 use super::conditions::Health;
 use super::context::Context;
-use super::error::{Error, Result};
+use super::error::Result;
 use super::kind::{self, ManagedResource};
+use super::pipeline::{Act, Cleanup, Reconciler};
 use super::policy;
 use super::runtime;
 use super::work::{self, Next, Outcome};
@@ -82,10 +80,10 @@ use crate::cloud::api::{
     BackupMode, CreateBackupRequest, DeleteBackupRequest, DescribeBackupTasksRequest,
     DescribeBackupsRequest, RdsApi, RdsBackup as CloudBackupSet, RdsBackupJob, TaskState,
 };
-use crate::cloud::{CloudError, ErrorClass};
+use crate::cloud::{CloudError, ErrorClass, Target};
 use crate::crd::{
     ANNOTATION_ADOPT_BACKUP_ID, ANNOTATION_ORPHAN_ON_DELETE, DeletionPolicy, PendingCreate,
-    RdsBackup, RdsBackupPhase, adopt_backup_id, create_token, orphan_on_delete,
+    RdsBackup, RdsBackupPhase, RdsBackupStatus, adopt_backup_id, create_token,
 };
 
 /// Kind name used in metrics and logs.
@@ -132,22 +130,9 @@ kind::tracked!(
     ended = plan::ended
 );
 
-/// The `RdsBackup` controller futures (one per watched namespace).
-pub fn controllers(
-    ctx: Arc<Context>,
-    concurrency: u16,
-    shutdown: &CancellationToken,
-) -> Vec<BoxFuture<'static, ()>> {
-    runtime::controllers::<RdsBackup, _, _>(ctx, concurrency, shutdown, reconcile)
-}
-
 // ---------------------------------------------------------------------------------------------
-// reconcile: load, then act (returns an outcome), then `work::finish` commits it
+// the pipeline steps (`controller::pipeline`): validate, plan, act; cleanup
 // ---------------------------------------------------------------------------------------------
-
-async fn reconcile(obj: Arc<RdsBackup>, ctx: Arc<Context>) -> Result<Action> {
-    work::reconcile(obj, ctx, apply, cleanup).await
-}
 
 type Work<'a> = work::Work<'a, RdsBackup>;
 
@@ -156,83 +141,140 @@ fn instance_lock_key(spec: &crate::crd::RdsBackupSpec) -> String {
     format!("rds/{}/{}", spec.region, spec.instance())
 }
 
-async fn apply(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Result<Action> {
-    let mut w = Work::new(&obj, ctx, api);
-    w.resolve_deletion_policy(ctx, false).await?;
-    let step = plan::plan_spec(&obj.spec, w.current.as_ref());
-    if step == Step::Done {
-        let outcome = match terminal_health(&w.status) {
-            Some(h) => Outcome::requeue(h, ctx.timing.resync),
-            None => Outcome::fields(Next::After(ctx.timing.resync)),
-        };
-        return work::finish(&mut w, ctx, outcome).await;
+#[async_trait]
+impl Reconciler for RdsBackup {
+    /// The create request, when the next step starts a backup.
+    type Valid = Option<CreateBackupRequest>;
+    /// Nothing is read before the plan: a running task is described by its act.
+    type Seen = ();
+    type Step = Step;
+    type CleanupStep = CleanupStep;
+
+    fn at_rest(&self, status: &RdsBackupStatus, timing: &Timing) -> Option<Outcome> {
+        (plan::plan_spec(&self.spec, Some(status)) == Step::Done).then(|| {
+            match terminal_health(status) {
+                Some(h) => Outcome::requeue(h, timing.resync),
+                None => Outcome::fields(Next::After(timing.resync)),
+            }
+        })
     }
-    // Validated once; only a create needs the request (a recorded task is tracked whatever
-    // the spec says). The adoption fields are checked before anything is recorded.
-    let starting = matches!(step, Step::Create | Step::Adopt | Step::AdoptExisting(_));
-    let request = match validate(&obj.spec).and_then(|r| validate_adoption(&obj.spec).map(|_| r)) {
-        Ok(r) => Some(r),
-        Err(message) if starting => {
-            let outcome = w.invalid_spec(message);
-            return work::finish(&mut w, ctx, outcome).await;
+
+    /// Only a create needs the request (a recorded task is tracked whatever the spec says);
+    /// the adoption fields are checked before anything is recorded.
+    fn validate(
+        &self,
+        status: &RdsBackupStatus,
+    ) -> std::result::Result<Option<CreateBackupRequest>, String> {
+        let starting = matches!(
+            plan::plan_spec(&self.spec, Some(status)),
+            Step::Create | Step::Adopt | Step::AdoptExisting(_)
+        );
+        match validate(&self.spec).and_then(|r| validate_adoption(&self.spec).map(|_| r)) {
+            Ok(r) => Ok(Some(r)),
+            Err(message) if starting => Err(message),
+            Err(_) => Ok(None),
         }
-        Err(_) => None,
-    };
-    // An observed object is never acted on: no deadline (it would cancel or fail it).
-    let timeout = obj.spec.timeout.as_deref();
-    let timeout = timeout.filter(|_| !obj.spec.management_policy.is_observe_only());
-    let deadline = match w.deadline(timeout) {
-        Ok(d) => d,
-        Err(outcome) => return work::finish(&mut w, ctx, *outcome).await,
-    };
-    let target = match kind::target(obj.as_ref(), ctx).await? {
-        Ok(t) => t,
-        Err(problem) => {
-            let outcome = w.credentials_problem(&problem);
-            return work::finish(&mut w, ctx, outcome).await;
-        }
-    };
-    let rds = ctx.cloud.rds(&target);
-    let outcome = match step {
-        Step::Create | Step::Adopt => {
-            let Some(request) = &request else {
-                return Ok(runtime::requeue(ctx, w.obj, ctx.timing.resync));
-            };
-            // The create critical section: lock, fresh claims, act, commit.
-            let _guard = ctx.locks.lock(&instance_lock_key(&obj.spec)).await;
-            let Some(claims) = load_claims(&mut w, ctx).await? else {
-                return Ok(Action::await_change());
-            };
-            if claims.step == Step::Create && policy::past(deadline, jiff::Timestamp::now()) {
+    }
+
+    async fn observe(
+        _: &mut Work<'_>,
+        _: &Context,
+        _: &Target,
+        _: &Option<CreateBackupRequest>,
+    ) -> Result<std::result::Result<(), Outcome>> {
+        Ok(Ok(()))
+    }
+
+    fn plan(&self, status: &RdsBackupStatus, _: &Option<CreateBackupRequest>, _: &()) -> Step {
+        plan::plan_spec(&self.spec, Some(status))
+    }
+
+    async fn act(
+        w: &mut Work<'_>,
+        ctx: &Context,
+        target: &Target,
+        act: Act<'_, RdsBackup>,
+    ) -> Result<Outcome> {
+        let rds = ctx.cloud.rds(target);
+        let spec = &w.obj.spec;
+        Ok(match act.step {
+            Step::Create | Step::Adopt => {
+                let Some(request) = act.valid else {
+                    return Ok(Outcome::fields(Next::After(ctx.timing.resync)));
+                };
+                // The create critical section: lock, fresh claims, act, commit.
+                let _guard = ctx.locks.lock(&instance_lock_key(spec)).await;
+                let Some(claims) = load_claims(w, ctx).await? else {
+                    return Ok(Outcome::await_change());
+                };
                 // Decided on the fresh status: no intent is lost. (An unresolved intent is
                 // resolved first, whatever the deadline.)
-                w.exceed_deadline(format!(
-                    "the backup did not start within spec.timeout ({}); nothing was created in RDS",
-                    obj.spec.timeout.as_deref().unwrap_or_default()
-                ))
-            } else {
-                create_or_adopt(&mut w, rds.as_ref(), request, claims).await?
+                let missed = (claims.step == Step::Create)
+                    .then(|| w.missed_start(act.deadline, "RDS"))
+                    .flatten();
+                match missed {
+                    Some(outcome) => outcome,
+                    None => create_or_adopt(w, rds.as_ref(), request, claims).await?,
+                }
             }
-        }
-        Step::AdoptExisting(_) => {
-            // The adoption critical section: the same lock and fresh claims as a create.
-            let _guard = ctx.locks.lock(&instance_lock_key(&obj.spec)).await;
-            let Some(claims) = load_claims(&mut w, ctx).await? else {
-                return Ok(Action::await_change());
-            };
-            adopt_existing(&mut w, rds.as_ref(), claims).await?
-        }
-        Step::Track { job_id } => track(&mut w, rds.as_ref(), &job_id, deadline).await?,
-        Step::FetchBackupSet { backup_id } => {
-            fetch_backup_set(&mut w, rds.as_ref(), &backup_id).await?
-        }
-        Step::Done => Outcome::fields(Next::After(ctx.timing.resync)),
-    };
-    if let Some(message) = plan::adopted_message(&obj.spec, &w.status) {
-        w.set_adopted(&message);
+            Step::AdoptExisting(_) => {
+                // The adoption critical section: the same lock and fresh claims as a create.
+                let _guard = ctx.locks.lock(&instance_lock_key(spec)).await;
+                let Some(claims) = load_claims(w, ctx).await? else {
+                    return Ok(Outcome::await_change());
+                };
+                adopt_existing(w, rds.as_ref(), claims).await?
+            }
+            Step::Track { job_id } => track(w, rds.as_ref(), &job_id, act.deadline).await?,
+            Step::FetchBackupSet { backup_id } => {
+                fetch_backup_set(w, rds.as_ref(), &backup_id).await?
+            }
+            Step::Done => Outcome::fields(Next::After(ctx.timing.resync)),
+        })
     }
-    w.note_credentials(ctx, &target);
-    work::finish(&mut w, ctx, outcome).await
+
+    fn adopted(&self, status: &RdsBackupStatus) -> Option<String> {
+        plan::adopted_message(&self.spec, status)
+    }
+
+    fn plan_cleanup(
+        &self,
+        orphan: bool,
+        policy: DeletionPolicy,
+        status: &RdsBackupStatus,
+    ) -> Cleanup<CleanupStep> {
+        match plan_cleanup_managed(orphan, policy, self.spec.management_policy, status) {
+            CleanupStep::LetGo(note) => Cleanup::LetGo(note),
+            CleanupStep::Finished => Cleanup::Finished,
+            step => Cleanup::Act {
+                step,
+                cannot: "delete the backup set".to_string(),
+            },
+        }
+    }
+
+    async fn act_cleanup(
+        w: &mut Work<'_>,
+        ctx: &Context,
+        target: &Target,
+        step: CleanupStep,
+    ) -> Result<Outcome> {
+        let rds = ctx.cloud.rds(target);
+        if step != CleanupStep::ResolveIntent {
+            return Ok(act_cleanup(w, rds.as_ref(), Peers::default()).await);
+        }
+        // A create may have run: find it (under the instance lock, with fresh claims) before
+        // deciding there is nothing to delete.
+        let obj = w.obj;
+        let _guard = ctx.locks.lock(&instance_lock_key(&obj.spec)).await;
+        let all = runtime::fresh_claims(ctx, obj, |o| same_instance(&obj.spec, &o.spec))
+            .await?
+            .unwrap_or_default();
+        let uid = obj.metadata.uid.clone().unwrap_or_default();
+        let mut peers = peers(&uid, &obj.spec, &all);
+        peers.auto_resolve = policy::auto_resolve_lost_creates(obj, ctx).await?;
+        Ok(act_cleanup(w, rds.as_ref(), peers).await)
+    }
 }
 
 /// What the create critical section reads fresh, under the per-instance lock.
@@ -628,7 +670,7 @@ async fn create_or_adopt(
                         w.obj.spec.instance()
                     ),
                 ),
-                Error::wait(reasons::WAITING_FOR_INSTANCE, w.timing.wait),
+                Next::wait(reasons::WAITING_FOR_INSTANCE, w.timing.wait),
             ));
         }
         // 1. Intent first: durable before the call.
@@ -696,7 +738,7 @@ async fn create_or_adopt(
                     reasons::CREATING,
                     "CreateBackup returned no BackupJobId; looking for the task",
                 ),
-                Error::backoff(reasons::CREATING),
+                Next::backoff(reasons::CREATING),
             )
         }
         Err(e) if e.code() == Some(BACKUP_JOB_EXISTS) => {
@@ -723,7 +765,7 @@ async fn create_or_adopt(
                         w.obj.spec.instance()
                     ),
                 ),
-                Error::backoff(reasons::WAITING_FOR_RUNNING_BACKUP),
+                Next::backoff(reasons::WAITING_FOR_RUNNING_BACKUP),
             )
         }
         // The spec is immutable: this object can never succeed.
@@ -938,56 +980,10 @@ async fn fetch_backup_set(w: &mut Work<'_>, rds: &dyn RdsApi, backup_id: &str) -
     })
 }
 
-// ---------------------------------------------------------------------------------------------
-// cleanup: plan_cleanup (pure) picks the step, act_cleanup takes it
-// ---------------------------------------------------------------------------------------------
-
-async fn cleanup(obj: Arc<RdsBackup>, ctx: &Context, api: &Api<RdsBackup>) -> Result<Action> {
-    let mut w = Work::new(&obj, ctx, api);
-    let orphan = orphan_on_delete(obj.metadata.annotations.as_ref());
-    let policy = if orphan || obj.spec.management_policy.is_observe_only() {
-        DeletionPolicy::Retain
-    } else {
-        w.resolve_deletion_policy(ctx, true).await?
-    };
-    let step = plan_cleanup_managed(orphan, policy, obj.spec.management_policy, &w.status);
-    let outcome = match step {
-        CleanupStep::LetGo(note) => work::let_go(note),
-        CleanupStep::Finished => Outcome::finished(),
-        step => match w.cleanup_target(ctx, "delete the backup set").await? {
-            Err(stalled) => stalled,
-            Ok(target) => {
-                let rds = ctx.cloud.rds(&target);
-                if step == CleanupStep::ResolveIntent {
-                    // A create may have run: find it (under the instance lock, with fresh
-                    // claims) before deciding there is nothing to delete.
-                    let _guard = ctx.locks.lock(&instance_lock_key(&obj.spec)).await;
-                    let spec = &obj.spec;
-                    let all =
-                        runtime::fresh_claims(ctx, obj.as_ref(), |o| same_instance(spec, &o.spec))
-                            .await?
-                            .unwrap_or_default();
-                    let uid = obj.metadata.uid.clone().unwrap_or_default();
-                    let mut peers = peers(&uid, &obj.spec, &all);
-                    peers.auto_resolve =
-                        policy::auto_resolve_lost_creates(obj.as_ref(), ctx).await?;
-                    let outcome = act_cleanup(&mut w, rds.as_ref(), peers).await;
-                    w.note_credentials(ctx, &target);
-                    return work::finish(&mut w, ctx, outcome).await;
-                }
-                let outcome = act_cleanup(&mut w, rds.as_ref(), Peers::default()).await;
-                w.note_credentials(ctx, &target);
-                outcome
-            }
-        },
-    };
-    work::finish(&mut w, ctx, outcome).await
-}
-
 /// Takes the cleanup steps [`plan_cleanup`] picks until one needs to wait or the cleanup is
 /// done. `peers` are the fresh claims on the instance (needed only to resolve an intent).
 async fn act_cleanup(w: &mut Work<'_>, rds: &dyn RdsApi, mut peers: Peers) -> Outcome {
-    let deleting = Error::wait(reasons::DELETING, w.timing.error_max);
+    let deleting = Next::wait(reasons::DELETING, w.timing.error_max);
     let instance = w.obj.spec.instance().to_string();
     w.status.phase = Some(RdsBackupPhase::Deleting);
     loop {
@@ -1041,7 +1037,7 @@ async fn act_cleanup(w: &mut Work<'_>, rds: &dyn RdsApi, mut peers: Peers) -> Ou
                                  backup set"
                             ),
                         ),
-                        Error::wait(
+                        Next::wait(
                             reasons::WAITING_FOR_TASK_TO_END,
                             next.unwrap_or(w.timing.wait),
                         ),
@@ -1110,7 +1106,7 @@ fn not_deletable(w: &mut Work<'_>, backup_id: &str) -> Outcome {
                  {ANNOTATION_ORPHAN_ON_DELETE}=\"true\" to delete this object and keep the set"
             ),
         ),
-        Error::wait(reasons::BACKUP_NOT_DELETABLE, w.timing.error_max),
+        Next::wait(reasons::BACKUP_NOT_DELETABLE, w.timing.error_max),
     )
 }
 

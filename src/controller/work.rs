@@ -113,16 +113,50 @@ impl<K: Tracked> Sink<K> for ApiSink<'_, K> {
     }
 }
 
-/// What happens after an act: when the object is looked at again.
+/// What happens after an act: when the object is looked at again — the one way a step asks
+/// for its next visit. The reason of a wait goes to the log and the metrics; the conditions
+/// say the rest.
 #[derive(Debug)]
 pub enum Next {
     /// Look again after this long (jittered; a user change looks at once).
     After(Duration),
+    /// Not done yet, and no failure (no Warning event, not counted as failed): look again
+    /// after `after`, or after the per-object backoff when `None`. A cleanup that waits keeps
+    /// its finalizer.
+    Wait {
+        /// What is awaited (PascalCase; the log's and the metrics' reason).
+        reason: &'static str,
+        /// The delay; `None`: the per-object exponential backoff.
+        after: Option<Duration>,
+    },
     /// Nothing more to do until the object changes (a finished cleanup: the finalizer goes).
     Finished,
-    /// Return this error: a wait or backoff, or a retryable error (the runtime publishes the
-    /// Warning event and applies the per-object backoff).
+    /// A failure: the runtime publishes the Warning event and applies the per-object backoff.
     Retry(Error),
+}
+
+impl Next {
+    /// Not done yet: look again after `after`.
+    pub fn wait(reason: &'static str, after: Duration) -> Self {
+        Next::Wait {
+            reason,
+            after: Some(after),
+        }
+    }
+
+    /// Not done yet: look again after the per-object exponential backoff.
+    pub fn backoff(reason: &'static str) -> Self {
+        Next::Wait {
+            reason,
+            after: None,
+        }
+    }
+}
+
+impl From<Error> for Next {
+    fn from(e: Error) -> Self {
+        Next::Retry(e)
+    }
 }
 
 /// An event an act asks to publish besides the one a phase/condition change publishes.
@@ -163,9 +197,10 @@ impl Outcome {
         Self::with(Some(health), Next::After(after))
     }
 
-    /// Sets `health` and returns `error` (a wait, backoff or retryable error).
-    pub fn retry(health: Health, error: Error) -> Self {
-        Self::with(Some(health), Next::Retry(error))
+    /// Sets `health`, then `next`: a wait ([`Next::wait`], [`Next::backoff`]) or an error
+    /// (retried with backoff).
+    pub fn retry(health: Health, next: impl Into<Next>) -> Self {
+        Self::with(Some(health), next.into())
     }
 
     /// Writes the status fields only (conditions unchanged), then `next`.
@@ -175,6 +210,12 @@ impl Outcome {
 
     /// Cleanup is done: the finalizer can go (status fields written if they changed).
     pub fn finished() -> Self {
+        Self::with(None, Next::Finished)
+    }
+
+    /// Nothing to do until the object changes (it went while this reconcile ran): nothing is
+    /// written.
+    pub fn await_change() -> Self {
         Self::with(None, Next::Finished)
     }
 
@@ -217,11 +258,11 @@ impl Outcome {
         self
     }
 
-    /// A requeue becomes `error` (cleanup: the finalizer stays and the object is looked at
-    /// again); an error stays what it is, and so does a finished cleanup.
-    pub fn or_retry(mut self, error: Error) -> Self {
+    /// A requeue becomes `next` (cleanup: a wait keeps the finalizer, and the object is
+    /// looked at again); a wait or an error stays what it is, and so does a finished cleanup.
+    pub fn or_retry(mut self, next: Next) -> Self {
         if matches!(self.next, Next::After(_)) {
-            self.next = Next::Retry(error);
+            self.next = next;
         }
         self
     }
@@ -534,6 +575,7 @@ pub async fn finish<K: Tracked>(
             }
             Ok(Action::await_change())
         }
+        Next::Wait { reason, after } => Err(Error::Wait { reason, after }),
         Next::Retry(e) => Err(e),
     }
 }
@@ -556,7 +598,7 @@ impl<K: Tracked> Work<'_, K> {
                      {ANNOTATION_ORPHAN_ON_DELETE}=\"true\" to delete the object without cloud cleanup"
                 ),
             ),
-            Error::wait(problem.reason(), self.timing.error_max),
+            Next::wait(problem.reason(), self.timing.error_max),
         )
     }
 
@@ -687,6 +729,24 @@ impl<K: Tracked> Work<'_, K> {
             Health::stalled(reasons::DEADLINE_EXCEEDED, message),
             self.timing.resync,
         )
+    }
+
+    /// A backup is due to start but `spec.timeout` (`deadline`) has passed: it fails without a
+    /// call ([`Work::exceed_deadline`]); `service` names where nothing was created. Decided on
+    /// the latest status, so no intent is lost. `None` when there is time left.
+    pub fn missed_start(
+        &mut self,
+        deadline: Option<jiff::Timestamp>,
+        service: &str,
+    ) -> Option<Outcome> {
+        if !policy::past(deadline, jiff::Timestamp::now()) {
+            return None;
+        }
+        let timeout = self.obj.timeout().unwrap_or_default().to_string();
+        Some(self.exceed_deadline(format!(
+            "the backup did not start within spec.timeout ({timeout}); nothing was created in \
+             {service}"
+        )))
     }
 
     /// Reports a create the service refused for good ([`create_refused_for_good`]): the intent

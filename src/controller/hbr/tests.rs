@@ -268,7 +268,7 @@ async fn cleanup_cancels_a_running_job_and_waits() {
     let last = rec.writes().pop().unwrap();
     assert_eq!(last.phase, Some(HbrBackupJobPhase::Deleting));
     assert_eq!(reason(&last), reasons::CANCELLING);
-    assert!(matches!(next, Next::Retry(Error::Wait { .. })));
+    assert!(matches!(next, Next::Wait { .. }));
 }
 
 #[tokio::test]

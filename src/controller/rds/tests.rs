@@ -274,7 +274,7 @@ async fn backup_job_exists_on_a_fresh_intent_clears_it_and_backs_off() {
     assert_eq!(last.phase, Some(RdsBackupPhase::Pending));
     assert_eq!(reason(&last), reasons::WAITING_FOR_RUNNING_BACKUP);
     assert_eq!(last.last_request_id.as_deref(), Some("req-1"));
-    assert!(matches!(next, Next::Retry(Error::Wait { .. })));
+    assert!(matches!(next, Next::Wait { .. }));
 }
 
 #[tokio::test]
@@ -337,7 +337,7 @@ async fn a_task_another_object_holds_is_never_adopted() {
     let last = rec.writes().pop().unwrap();
     assert_eq!(last.backup_job_id, None);
     assert_eq!(reason(&last), reasons::WAITING_FOR_RUNNING_BACKUP);
-    assert!(matches!(next, Next::Retry(_)));
+    assert!(matches!(next, Next::Wait { after: None, .. }), "{next:?}");
 }
 
 #[tokio::test]
@@ -479,7 +479,7 @@ async fn waits_while_another_object_on_the_instance_has_an_unresolved_intent() {
     let last = rec.writes().pop().unwrap();
     assert_eq!(last.pending_create, None);
     assert_eq!(reason(&last), reasons::WAITING_FOR_INSTANCE);
-    assert!(matches!(next, Next::Retry(Error::Wait { .. })));
+    assert!(matches!(next, Next::Wait { .. }));
 }
 
 #[tokio::test]
@@ -619,7 +619,7 @@ async fn cleanup_keeps_a_set_rds_will_not_delete() {
     let last = rec.writes().pop().unwrap();
     assert_eq!(last.phase, Some(RdsBackupPhase::Deleting));
     assert_eq!(reason(&last), reasons::BACKUP_NOT_DELETABLE);
-    assert!(matches!(next, Next::Retry(Error::Wait { .. })));
+    assert!(matches!(next, Next::Wait { .. }));
 }
 
 #[tokio::test]
@@ -634,7 +634,7 @@ async fn cleanup_waits_for_a_running_task_then_deletes_its_set() {
         reason(&rec.writes().pop().unwrap()),
         reasons::WAITING_FOR_TASK_TO_END
     );
-    assert!(matches!(next, Next::Retry(Error::Wait { .. })));
+    assert!(matches!(next, Next::Wait { .. }));
 
     let log = Log::default();
     let script = Script::new(&log)
@@ -679,7 +679,7 @@ async fn cleanup_retries_a_failed_delete_and_keeps_the_finalizer() {
     assert_eq!(reason(&last), "CloudRequestRejected");
     assert!(true_reason(&last.conditions).unwrap().0 == "Stalled");
     assert!(
-        matches!(next, Next::Retry(Error::Wait { .. })),
+        matches!(next, Next::Wait { .. }),
         "a terminal error keeps the finalizer: {next:?}"
     );
 }

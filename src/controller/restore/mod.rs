@@ -28,25 +28,23 @@ pub mod plan;
 pub mod rds;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
-use super::backoff::poll_interval;
+use super::backoff::{Timing, poll_interval};
 use super::conditions::Health;
 use super::context::Context;
 use super::error::Result;
 use super::kind::{self, Tracked, TrackedStatus};
+use super::pipeline::{Act, Cleanup, Reconciler};
 use super::runtime;
 use super::work::{self, Next, Outcome};
 use crate::cloud::{CloudError, Target};
 use crate::crd::{
     DeletionPolicy, PendingCreate, RestorePhase, RestorePlan, RestoreStatus, create_token,
-    orphan_on_delete,
 };
 
 pub use plan::reasons;
@@ -336,66 +334,147 @@ macro_rules! restore_kind {
 }
 pub(crate) use restore_kind;
 
-/// The controller futures of restore kind `K` (one per watched namespace).
-pub fn controllers<K: RestoreKind>(
-    ctx: Arc<Context>,
-    concurrency: u16,
-    shutdown: &tokio_util::sync::CancellationToken,
-) -> Vec<futures::future::BoxFuture<'static, ()>> {
-    runtime::controllers::<K, _, _>(ctx, concurrency, shutdown, reconcile::<K>)
+/// What a restore observes before its plan.
+pub enum Seen<R> {
+    /// A restore is recorded (`status.restoreId`): it is tracked.
+    Running,
+    /// What [`RestoreKind::prepare`] came to: the spec checked, the references resolved, the
+    /// read-only cloud checks run.
+    Prepared(Check<Prepared<R>>),
 }
 
-async fn reconcile<K: RestoreKind>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
-    work::reconcile(obj, ctx, apply::<K>, cleanup::<K>).await
+/// One step of a restore's apply path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Observe the recorded restore.
+    Track,
+    /// The spec does not check out: `Stalled` (an intent on record is settled first).
+    Refused,
+    /// Something outside must happen first: `Reconciling`.
+    Wait,
+    /// A read-only check hit a cloud error.
+    CloudError,
+    /// `spec.dryRun`: record the plan, end `Planned`.
+    DryRun,
+    /// Start the restore, or recover the one an earlier attempt started.
+    Start,
 }
 
-/// The apply path: prepare → plan → act → track, one step per visit.
-async fn apply<K: RestoreKind>(obj: Arc<K>, ctx: &Context, api: &Api<K>) -> Result<Action> {
-    let mut w = Work::new(obj.as_ref(), ctx, api);
-    if w.status.phase.is_some_and(RestorePhase::is_terminal) {
-        return work::finish(&mut w, ctx, Outcome::fields(Next::After(ctx.timing.resync))).await;
+/// The plan (pure) of a restore, from what [`Reconciler::observe`] saw.
+pub fn plan_step<R>(dry_run: bool, seen: &Seen<R>) -> Step {
+    match seen {
+        Seen::Running => Step::Track,
+        Seen::Prepared(Check::Refused { .. }) => Step::Refused,
+        Seen::Prepared(Check::Wait { .. }) => Step::Wait,
+        Seen::Prepared(Check::Cloud(_)) => Step::CloudError,
+        Seen::Prepared(Check::Ready(_)) if dry_run => Step::DryRun,
+        Seen::Prepared(Check::Ready(_)) => Step::Start,
     }
-    let uid = kind::uid(obj.as_ref())?;
-    let target = match kind::target(obj.as_ref(), ctx).await? {
-        Ok(t) => t,
-        Err(problem) => {
-            let outcome = w.credentials_problem(&problem);
-            return work::finish(&mut w, ctx, outcome).await;
-        }
-    };
-    let outcome = if w.status.restore_id.is_some() {
-        track(&mut w, ctx, &target).await
-    } else {
-        if !runtime::is_fresh(obj.as_ref(), api).await? {
-            // The cache lags behind a write (ours): act only on the latest state.
-            return Ok(Action::requeue(ctx.timing.poll_initial));
-        }
-        begin(&mut w, ctx, &target, &uid).await?
-    };
-    w.note_credentials(ctx, &target);
-    work::finish(&mut w, ctx, outcome).await
 }
 
-/// Prepare, plan and (unless a dry run) start or recover the restore.
+/// Every restore kind runs through the one pipeline; the steps are this module's.
+#[async_trait]
+impl<K: RestoreKind> Reconciler for K {
+    /// The spec's shape is the schema's (CEL); what needs references or the cloud is checked
+    /// by [`RestoreKind::prepare`] in the observe step.
+    type Valid = ();
+    type Seen = Seen<K::Request>;
+    type Step = Step;
+    type CleanupStep = ();
+    const DELETION_POLICY: bool = false;
+
+    /// A restore is started only from the latest version of the object.
+    fn needs_fresh(&self, status: &RestoreStatus) -> bool {
+        status.restore_id.is_none() && !status.phase.is_some_and(RestorePhase::is_terminal)
+    }
+
+    fn at_rest(&self, status: &RestoreStatus, timing: &Timing) -> Option<Outcome> {
+        status
+            .phase
+            .is_some_and(RestorePhase::is_terminal)
+            .then(|| Outcome::fields(Next::After(timing.resync)))
+    }
+
+    fn validate(&self, _: &RestoreStatus) -> std::result::Result<(), String> {
+        Ok(())
+    }
+
+    async fn observe(
+        w: &mut Work<'_, K>,
+        ctx: &Context,
+        target: &Target,
+        _: &(),
+    ) -> Result<std::result::Result<Seen<K::Request>, Outcome>> {
+        if w.status.restore_id.is_some() {
+            return Ok(Ok(Seen::Running));
+        }
+        let uid = kind::uid(w.obj)?;
+        Ok(Ok(Seen::Prepared(w.obj.prepare(ctx, target, &uid).await?)))
+    }
+
+    fn plan(&self, _: &RestoreStatus, _: &(), seen: &Seen<K::Request>) -> Step {
+        plan_step(self.dry_run(), seen)
+    }
+
+    async fn act(
+        w: &mut Work<'_, K>,
+        ctx: &Context,
+        target: &Target,
+        act: Act<'_, K>,
+    ) -> Result<Outcome> {
+        let check = match act.seen {
+            Seen::Running => return Ok(track(w, ctx, target).await),
+            Seen::Prepared(check) => check,
+        };
+        match check {
+            Check::Ready(prepared) => begin(w, ctx, target, prepared).await,
+            Check::Cloud(e) => Ok(w.cloud_error(e)),
+            Check::Refused { reason, message } => {
+                let outcome =
+                    Outcome::requeue(Health::stalled(reason, message), ctx.timing.error_max);
+                settle_intent(w, ctx, target, outcome).await
+            }
+            Check::Wait { reason, message } => {
+                let outcome =
+                    Outcome::requeue(Health::progressing(reason, message), ctx.timing.wait);
+                settle_intent(w, ctx, target, outcome).await
+            }
+        }
+    }
+
+    /// Deleting a restore never deletes restored data.
+    fn plan_cleanup(&self, orphan: bool, _: DeletionPolicy, status: &RestoreStatus) -> Cleanup<()> {
+        let running = status.restore_id.is_some() || status.pending_create.is_some();
+        if orphan {
+            Cleanup::LetGo("orphan-on-delete is set: a running restore was left alone")
+        } else if !running || status.phase.is_some_and(RestorePhase::is_terminal) {
+            Cleanup::LetGo("no restore is running; restored data is kept")
+        } else {
+            Cleanup::Act {
+                step: (),
+                cannot: "cancel the running restore".to_string(),
+            }
+        }
+    }
+
+    async fn act_cleanup(
+        w: &mut Work<'_, K>,
+        ctx: &Context,
+        target: &Target,
+        _: (),
+    ) -> Result<Outcome> {
+        Ok(cancel_running(w, ctx, target).await)
+    }
+}
+
+/// Records the plan, then ends `Planned` (a dry run) or starts or recovers the restore.
 async fn begin<K: RestoreKind>(
     w: &mut Work<'_, K>,
     ctx: &Context,
     target: &Target,
-    uid: &str,
+    prepared: Prepared<K::Request>,
 ) -> Result<Outcome> {
     let obj = w.obj;
-    let prepared = match obj.prepare(ctx, target, uid).await? {
-        Check::Ready(p) => p,
-        Check::Cloud(e) => return Ok(w.cloud_error(e)),
-        Check::Refused { reason, message } => {
-            let outcome = Outcome::requeue(Health::stalled(reason, message), ctx.timing.error_max);
-            return settle_intent(w, ctx, target, outcome).await;
-        }
-        Check::Wait { reason, message } => {
-            let outcome = Outcome::requeue(Health::progressing(reason, message), ctx.timing.wait);
-            return settle_intent(w, ctx, target, outcome).await;
-        }
-    };
     w.status.plan = Some(prepared.plan.clone());
     w.status.source = Some(prepared.source.clone());
     w.status.target_id = Some(prepared.target_id.clone());
@@ -446,8 +525,9 @@ async fn begin<K: RestoreKind>(
             Err(e) => Ok(w.cloud_error(e)),
         },
         None => {
+            let uid = kind::uid(obj)?;
             let intent = PendingCreate {
-                token: create_token(uid, obj.meta().generation),
+                token: create_token(&uid, obj.meta().generation),
                 started_at: Time(jiff::Timestamp::now()),
             };
             w.status.pending_create = Some(intent.clone());
@@ -649,27 +729,6 @@ fn peer_in_flight<K: RestoreKind>(obj: &K, others: &[K], target_id: &str) -> Opt
         })
 }
 
-/// Deletion: a running restore is cancelled where the API allows it; restored data is never
-/// deleted; the finalizer goes.
-async fn cleanup<K: RestoreKind>(obj: Arc<K>, ctx: &Context, api: &Api<K>) -> Result<Action> {
-    let mut w = Work::new(obj.as_ref(), ctx, api);
-    if orphan_on_delete(obj.meta().annotations.as_ref()) {
-        let outcome = work::let_go("orphan-on-delete is set: a running restore was left alone");
-        return work::finish(&mut w, ctx, outcome).await;
-    }
-    let running = w.status.restore_id.is_some() || w.status.pending_create.is_some();
-    if !running || w.status.phase.is_some_and(RestorePhase::is_terminal) {
-        let outcome = work::let_go("no restore is running; restored data is kept");
-        return work::finish(&mut w, ctx, outcome).await;
-    }
-    let target = match w.cleanup_target(ctx, "cancel the running restore").await? {
-        Ok(t) => t,
-        Err(outcome) => return work::finish(&mut w, ctx, outcome).await,
-    };
-    let outcome = cancel_running(&mut w, ctx, &target).await;
-    work::finish(&mut w, ctx, outcome).await
-}
-
 async fn cancel_running<K: RestoreKind>(
     w: &mut Work<'_, K>,
     ctx: &Context,
@@ -701,9 +760,7 @@ async fn cancel_running<K: RestoreKind>(
                 );
             }
             Err(e) => {
-                return w
-                    .cloud_error(e)
-                    .or_retry(super::error::Error::backoff("Cleanup"));
+                return w.cloud_error(e).or_retry(Next::backoff("Cleanup"));
             }
         }
     }
@@ -715,8 +772,6 @@ async fn cancel_running<K: RestoreKind>(
         Ok(Cancel::NotPossible(message)) => {
             Outcome::finished().note(EventType::Warning, reasons::RUNS_ON, "Deleting", message)
         }
-        Err(e) => w
-            .cloud_error(e)
-            .or_retry(super::error::Error::backoff("Cleanup")),
+        Err(e) => w.cloud_error(e).or_retry(Next::backoff("Cleanup")),
     }
 }
