@@ -41,7 +41,7 @@ pub use object::apply_json_patch;
 pub use types::{Column, ObjKey, ResourceType, TypeKey, crd_to_type};
 pub use write::{WriteOpts, WriteResult};
 
-use object::{convert_event, is_deleting, is_new_events};
+use object::{convert_event, is_deleting, is_new_events, meta_mut};
 use types::builtin;
 
 /// One change, as delivered to watchers.
@@ -195,6 +195,37 @@ impl Store {
             }
         }
         let _ = self.tx.send(c);
+    }
+
+    /// Takes the next resourceVersion and writes it into `obj`.
+    fn stamp_next_rv(&mut self, obj: &mut Value) {
+        self.rv += 1;
+        if let Some(m) = meta_mut(obj) {
+            m.insert("resourceVersion".into(), json!(self.rv.to_string()));
+        }
+    }
+
+    /// Stores `obj` under `key` and records the change (`event`, with the
+    /// previous state for `MODIFIED`).
+    fn put_object(
+        &mut self,
+        tk: TypeKey,
+        key: ObjKey,
+        obj: Value,
+        event: &'static str,
+        previous: Option<Value>,
+    ) {
+        self.objects
+            .entry(tk.clone())
+            .or_default()
+            .insert(key, obj.clone());
+        self.record(tk, event, obj, previous);
+    }
+
+    /// Removes the object at `key` and records `DELETED` with its last state.
+    fn remove_object(&mut self, tk: TypeKey, key: &ObjKey, last: Value) {
+        self.objects.entry(tk.clone()).or_default().remove(key);
+        self.record(tk, "DELETED", last, None);
     }
 
     /// Storage key of a type: `events.k8s.io` events share storage with core events.

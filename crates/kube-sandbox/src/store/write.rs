@@ -204,6 +204,9 @@ impl Store {
         })
     }
 
+    /// The preconditions a written body carries: a `resourceVersion` other
+    /// than the stored one is 409 (the object has been modified), a `uid`
+    /// other than the stored one is 409 (precondition failed).
     pub(super) fn check_rv(
         rt: &ResourceType,
         name: &str,
@@ -225,17 +228,7 @@ impl Store {
             && !uid.is_empty()
             && Some(uid) != old.pointer("/metadata/uid").and_then(Value::as_str)
         {
-            return Err(ApiError::conflict(
-                &rt.group,
-                &rt.plural,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    old.pointer("/metadata/uid")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                ),
-            ));
+            return Err(precondition_failed(rt, name, "UID", uid, old, "uid"));
         }
         Ok(())
     }
@@ -389,32 +382,45 @@ impl Store {
         old: Option<Value>,
         mut new: Value,
     ) -> Value {
-        self.rv += 1;
-        let rv = self.rv;
-        if let Some(m) = meta_mut(&mut new) {
-            m.insert("resourceVersion".into(), json!(rv.to_string()));
-        }
+        self.stamp_next_rv(&mut new);
         let tk = Self::key(rt);
         let created = old.is_none();
         if !created && is_deleting(&new) && finalizers(&new).is_empty() {
-            self.objects.entry(tk.clone()).or_default().remove(&key);
-            self.record(tk, "DELETED", new.clone(), None);
+            self.remove_object(tk, &key, new.clone());
             self.after_removal(rt, &key, &new);
         } else {
-            self.objects
-                .entry(tk.clone())
-                .or_default()
-                .insert(key, new.clone());
-            self.record(
-                tk,
-                if created { "ADDED" } else { "MODIFIED" },
-                new.clone(),
-                old,
-            );
+            let event = if created { "ADDED" } else { "MODIFIED" };
+            self.put_object(tk, key, new.clone(), event, old);
             if rt.group == "apiextensions.k8s.io" {
                 self.register_crd(&new);
             }
         }
         new
     }
+}
+
+/// The 409 of a failed precondition: the request wants `what` (`UID` or
+/// `ResourceVersion`) to be `want`; the stored object has its
+/// `metadata.<field>`.
+pub(super) fn precondition_failed(
+    rt: &ResourceType,
+    name: &str,
+    what: &str,
+    want: &str,
+    old: &Value,
+    field: &str,
+) -> ApiError {
+    let have = old
+        .get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    ApiError::conflict(
+        &rt.group,
+        &rt.plural,
+        name,
+        &format!(
+            "Precondition failed: {what} in precondition: {want}, {what} in object meta: {have}"
+        ),
+    )
 }
