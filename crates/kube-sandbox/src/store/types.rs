@@ -136,63 +136,75 @@ pub(super) fn builtin(
     }
 }
 
-/// Builds the served type from a CRD object.
+/// Builds the served type from a CRD object (`None` when it has no `spec`,
+/// `spec.names` or `spec.versions`). Versions with `served: false` are left
+/// out; the selectable fields are those of the first version.
 pub fn crd_to_type(crd: &Value) -> Option<ResourceType> {
     let spec = crd.get("spec")?;
     let names = spec.get("names")?;
-    let s = |v: &Value, k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let list = |v: &Value, k: &str| -> Vec<String> {
-        v.get(k)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let kind = s(names, "kind");
-    let mut versions = vec![];
-    for v in spec.get("versions").and_then(Value::as_array)? {
-        if v.get("served").and_then(Value::as_bool) == Some(false) {
-            continue;
-        }
-        let columns = v
-            .get("additionalPrinterColumns")
-            .and_then(Value::as_array)
-            .map(|cs| {
-                cs.iter()
-                    .map(|c| Column {
-                        name: s(c, "name"),
-                        type_: s(c, "type"),
-                        format: s(c, "format"),
-                        description: s(c, "description"),
-                        priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
-                        json_path: s(c, "jsonPath"),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        versions.push(VersionDef {
-            name: s(v, "name"),
-            schema: v.pointer("/schema/openAPIV3Schema").cloned(),
-            cel: v
-                .pointer("/schema/openAPIV3Schema")
-                .filter(|s| s.to_string().contains("x-kubernetes-validations"))
-                .and_then(|s| std::panic::catch_unwind(|| kube_cel::compile_schema(s)).ok())
-                .map(Arc::new),
-            status: v.pointer("/subresources/status").is_some(),
-            columns,
-        });
-    }
-    let selectable_fields = spec
+    let kind = str_field(names, "kind");
+    let versions = spec
         .get("versions")
+        .and_then(Value::as_array)?
+        .iter()
+        .filter(|v| v.get("served").and_then(Value::as_bool) != Some(false))
+        .map(crd_version)
+        .collect();
+    Some(ResourceType {
+        group: str_field(spec, "group"),
+        plural: str_field(names, "plural"),
+        singular: non_empty_or(str_field(names, "singular"), || kind.to_lowercase()),
+        list_kind: non_empty_or(str_field(names, "listKind"), || format!("{kind}List")),
+        kind,
+        namespaced: str_field(spec, "scope") == "Namespaced",
+        short_names: str_list(names, "shortNames"),
+        categories: str_list(names, "categories"),
+        versions,
+        builtin: false,
+        generation: true,
+        selectable_fields: selectable_fields(spec),
+    })
+}
+
+/// One served version of a CRD: its schema (with the CEL rules compiled
+/// when it has any), whether it has a status subresource, its printer
+/// columns.
+fn crd_version(v: &Value) -> VersionDef {
+    VersionDef {
+        name: str_field(v, "name"),
+        schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+        cel: v
+            .pointer("/schema/openAPIV3Schema")
+            .filter(|s| s.to_string().contains("x-kubernetes-validations"))
+            .and_then(|s| std::panic::catch_unwind(|| kube_cel::compile_schema(s)).ok())
+            .map(Arc::new),
+        status: v.pointer("/subresources/status").is_some(),
+        columns: printer_columns(v),
+    }
+}
+
+/// The `additionalPrinterColumns` of a CRD version.
+fn printer_columns(v: &Value) -> Vec<Column> {
+    v.get("additionalPrinterColumns")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| Column {
+                    name: str_field(c, "name"),
+                    type_: str_field(c, "type"),
+                    format: str_field(c, "format"),
+                    description: str_field(c, "description"),
+                    priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
+                    json_path: str_field(c, "jsonPath"),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `selectableFields` of the first version of a CRD spec, as `a.b` paths.
+fn selectable_fields(spec: &Value) -> Vec<String> {
+    spec.get("versions")
         .and_then(Value::as_array)
         .and_then(|vs| vs.first())
         .and_then(|v| v.get("selectableFields"))
@@ -203,29 +215,31 @@ pub fn crd_to_type(crd: &Value) -> Option<ResourceType> {
                 .map(|p| p.trim_start_matches('.').to_string())
                 .collect()
         })
-        .unwrap_or_default();
-    Some(ResourceType {
-        group: s(spec, "group"),
-        plural: s(names, "plural"),
-        singular: {
-            let x = s(names, "singular");
-            if x.is_empty() { kind.to_lowercase() } else { x }
-        },
-        list_kind: {
-            let x = s(names, "listKind");
-            if x.is_empty() {
-                format!("{kind}List")
-            } else {
-                x
-            }
-        },
-        kind,
-        namespaced: s(spec, "scope") == "Namespaced",
-        short_names: list(names, "shortNames"),
-        categories: list(names, "categories"),
-        versions,
-        builtin: false,
-        generation: true,
-        selectable_fields,
-    })
+        .unwrap_or_default()
+}
+
+/// The string at `v.k` (`""` when missing or not a string).
+fn str_field(v: &Value, k: &str) -> String {
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The strings of the array at `v.k` (non-strings skipped).
+fn str_list(v: &Value, k: &str) -> Vec<String> {
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `s`, or `fallback()` when `s` is empty.
+fn non_empty_or(s: String, fallback: impl FnOnce() -> String) -> String {
+    if s.is_empty() { fallback() } else { s }
 }

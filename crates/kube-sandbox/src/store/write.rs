@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::object::{
     apply_json_patch, finalizers, is_deleting, meta_mut, new_object_name, strip_directives,
@@ -83,6 +83,11 @@ impl Store {
         self.create_with(rt, version, ns, body, o, None)
     }
 
+    /// Creates an object, with the `managedFields` computed by apply (if
+    /// any): the body must match the type and the request's namespace, gets
+    /// its name ([`new_object_name`]) and server metadata
+    /// ([`init_new_metadata`]) and, on the main resource of a type with a
+    /// status subresource, loses its `status`.
     pub(super) fn create_with(
         &mut self,
         rt: &Arc<ResourceType>,
@@ -107,6 +112,41 @@ impl Store {
             ));
         }
         let name = new_object_name(rt, meta)?;
+        self.check_create_namespace(rt, ns, &name)?;
+        let key = Self::ns_key(rt, ns, &name);
+        if self
+            .objects
+            .get(&Self::key(rt))
+            .is_some_and(|m| m.contains_key(&key))
+        {
+            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
+        }
+        init_new_metadata(rt, meta, &name, ns);
+        if rt.has_status(version)
+            && o.subresource.is_none()
+            && let Some(obj) = body.as_object_mut()
+        {
+            obj.remove("status");
+        }
+        self.finalize_write(PendingWrite {
+            rt,
+            version,
+            key,
+            old: None,
+            new: body,
+            opts: o,
+            managed,
+        })
+    }
+
+    /// Where a new object goes: a namespaced type needs a namespace (400)
+    /// that exists (404) and is not terminating (403).
+    fn check_create_namespace(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<(), ApiError> {
         if let Some(ns) = ns {
             match self.namespace_state(ns) {
                 None => return Err(ApiError::not_found("", "namespaces", ns)),
@@ -127,49 +167,7 @@ impl Store {
                 "the namespace must be set for a namespaced resource",
             ));
         }
-        let key = Self::ns_key(rt, ns, &name);
-        if self
-            .objects
-            .get(&Self::key(rt))
-            .is_some_and(|m| m.contains_key(&key))
-        {
-            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
-        }
-        meta.insert("name".into(), json!(name));
-        if let Some(ns) = ns {
-            meta.insert("namespace".into(), json!(ns));
-        }
-        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
-        meta.insert("creationTimestamp".into(), json!(now()));
-        for k in [
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "resourceVersion",
-            "selfLink",
-            "managedFields",
-        ] {
-            meta.remove(k);
-        }
-        if rt.generation {
-            meta.insert("generation".into(), json!(1));
-        } else {
-            meta.remove("generation");
-        }
-        if rt.has_status(version)
-            && o.subresource.is_none()
-            && let Some(obj) = body.as_object_mut()
-        {
-            obj.remove("status");
-        }
-        self.finalize_write(PendingWrite {
-            rt,
-            version,
-            key,
-            old: None,
-            new: body,
-            opts: o,
-            managed,
-        })
+        Ok(())
     }
 
     /// Replaces an object (PUT), optionally of a subresource.
@@ -423,4 +421,36 @@ pub(super) fn precondition_failed(
             "Precondition failed: {what} in precondition: {want}, {what} in object meta: {have}"
         ),
     )
+}
+
+/// The metadata of a new object: its name and namespace, a new `uid`, the
+/// creation time and `generation` 1 (types that keep one); what the request
+/// may not set (deletion, resourceVersion, selfLink, managedFields) is
+/// dropped.
+fn init_new_metadata(
+    rt: &ResourceType,
+    meta: &mut Map<String, Value>,
+    name: &str,
+    ns: Option<&str>,
+) {
+    meta.insert("name".into(), json!(name));
+    if let Some(ns) = ns {
+        meta.insert("namespace".into(), json!(ns));
+    }
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(now()));
+    for k in [
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "resourceVersion",
+        "selfLink",
+        "managedFields",
+    ] {
+        meta.remove(k);
+    }
+    if rt.generation {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
 }
