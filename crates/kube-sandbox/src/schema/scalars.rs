@@ -74,44 +74,8 @@ pub(super) fn check_string(st: &str, s: &Value, path: &str, out: &mut SchemaOutc
 /// `minimum`/`maximum` (with their exclusive forms) and `format: int32` of
 /// a number (`raw` is the number as sent, for the messages).
 pub(super) fn check_number(x: f64, raw: &Value, s: &Value, path: &str, out: &mut SchemaOutcome) {
-    if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
-        let excl = bool_kw(s, "exclusiveMinimum");
-        if (excl && x <= min) || (!excl && x < min) {
-            let op = if excl {
-                "greater than"
-            } else {
-                "greater than or equal to"
-            };
-            push(
-                out,
-                "FieldValueInvalid",
-                path,
-                format!(
-                    "Invalid value: {raw}: {path} in body should be {op} {}",
-                    s.get("minimum").map(|v| v.to_string()).unwrap_or_default()
-                ),
-            );
-        }
-    }
-    if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
-        let excl = bool_kw(s, "exclusiveMaximum");
-        if (excl && x >= max) || (!excl && x > max) {
-            let op = if excl {
-                "less than"
-            } else {
-                "less than or equal to"
-            };
-            push(
-                out,
-                "FieldValueInvalid",
-                path,
-                format!(
-                    "Invalid value: {raw}: {path} in body should be {op} {}",
-                    s.get("maximum").map(|v| v.to_string()).unwrap_or_default()
-                ),
-            );
-        }
-    }
+    check_bound(x, raw, s, path, out, &MINIMUM);
+    check_bound(x, raw, s, path, out, &MAXIMUM);
     if let Some(f) = s.get("format").and_then(Value::as_str) {
         let bad = match f {
             "int32" => x < i32::MIN as f64 || x > i32::MAX as f64,
@@ -126,6 +90,64 @@ pub(super) fn check_number(x: f64, raw: &Value, s: &Value, path: &str, out: &mut
             );
         }
     }
+}
+
+/// A numeric bound keyword and its exclusive form.
+struct Bound {
+    /// `minimum` or `maximum`.
+    keyword: &'static str,
+    /// `exclusiveMinimum` or `exclusiveMaximum`.
+    exclusive: &'static str,
+    /// Whether values must lie above the bound (a minimum).
+    lower: bool,
+    /// The relation a valid value has to the bound, for the message.
+    relation: &'static str,
+}
+
+const MINIMUM: Bound = Bound {
+    keyword: "minimum",
+    exclusive: "exclusiveMinimum",
+    lower: true,
+    relation: "greater than",
+};
+
+const MAXIMUM: Bound = Bound {
+    keyword: "maximum",
+    exclusive: "exclusiveMaximum",
+    lower: false,
+    relation: "less than",
+};
+
+/// One bound of a number: a cause when `x` is beyond it (or on it, when
+/// exclusive).
+fn check_bound(x: f64, raw: &Value, s: &Value, path: &str, out: &mut SchemaOutcome, b: &Bound) {
+    let Some(bound) = s.get(b.keyword).and_then(Value::as_f64) else {
+        return;
+    };
+    let excl = bool_kw(s, b.exclusive);
+    let beyond = match (b.lower, excl) {
+        (true, true) => x <= bound,
+        (true, false) => x < bound,
+        (false, true) => x >= bound,
+        (false, false) => x > bound,
+    };
+    if !beyond {
+        return;
+    }
+    let op = if excl {
+        b.relation.to_string()
+    } else {
+        format!("{} or equal to", b.relation)
+    };
+    push(
+        out,
+        "FieldValueInvalid",
+        path,
+        format!(
+            "Invalid value: {raw}: {path} in body should be {op} {}",
+            s.get(b.keyword).map(|v| v.to_string()).unwrap_or_default()
+        ),
+    );
 }
 
 /// The compiled `pattern` of a schema (`None`: not a valid regex), compiled once per process:

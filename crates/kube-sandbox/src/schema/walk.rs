@@ -112,27 +112,7 @@ fn check_enum(v: &Value, s: &Value, path: &str, out: &mut SchemaOutcome) {
 /// `x-kubernetes-list-type: map`, duplicates of a `set` or `uniqueItems`
 /// list, then each item against `items`.
 fn check_array(items: &mut [Value], s: &Value, path: &str, prune: bool, out: &mut SchemaOutcome) {
-    let n = items.len() as u64;
-    if let Some(min) = s.get("minItems").and_then(Value::as_u64)
-        && n < min
-    {
-        push(
-            out,
-            "FieldValueInvalid",
-            path,
-            format!("Invalid value: {n}: {path} in body should have at least {min} items"),
-        );
-    }
-    if let Some(max) = s.get("maxItems").and_then(Value::as_u64)
-        && n > max
-    {
-        push(
-            out,
-            "FieldValueTooMany",
-            path,
-            format!("Too many: {n}: must have at most {max} items"),
-        );
-    }
+    check_size(items.len(), s, ("minItems", "maxItems"), "items", path, out);
     let list_type = s
         .get("x-kubernetes-list-type")
         .and_then(Value::as_str)
@@ -156,6 +136,40 @@ fn check_array(items: &mut [Value], s: &Value, path: &str, prune: bool, out: &mu
         for (i, item) in items.iter_mut().enumerate() {
             walk(item, is, &format!("{path}[{i}]"), prune, out);
         }
+    }
+}
+
+/// The size of an array or object (`n` items or properties) against the
+/// `(min, max)` keywords; kube-apiserver says "items" in both "Too many"
+/// messages.
+fn check_size(
+    n: usize,
+    s: &Value,
+    (min_kw, max_kw): (&str, &str),
+    noun: &str,
+    path: &str,
+    out: &mut SchemaOutcome,
+) {
+    let n = n as u64;
+    if let Some(min) = s.get(min_kw).and_then(Value::as_u64)
+        && n < min
+    {
+        push(
+            out,
+            "FieldValueInvalid",
+            path,
+            format!("Invalid value: {n}: {path} in body should have at least {min} {noun}"),
+        );
+    }
+    if let Some(max) = s.get(max_kw).and_then(Value::as_u64)
+        && n > max
+    {
+        push(
+            out,
+            "FieldValueTooMany",
+            path,
+            format!("Too many: {n}: must have at most {max} items"),
+        );
     }
 }
 
@@ -263,27 +277,14 @@ fn check_object(
     }
     walk_properties(map, s, path, prune, out);
     check_required(map, s, path, out);
-    let n = map.len() as u64;
-    if let Some(min) = s.get("minProperties").and_then(Value::as_u64)
-        && n < min
-    {
-        push(
-            out,
-            "FieldValueInvalid",
-            path,
-            format!("Invalid value: {n}: {path} in body should have at least {min} properties"),
-        );
-    }
-    if let Some(max) = s.get("maxProperties").and_then(Value::as_u64)
-        && n > max
-    {
-        push(
-            out,
-            "FieldValueTooMany",
-            path,
-            format!("Too many: {n}: must have at most {max} items"),
-        );
-    }
+    check_size(
+        map.len(),
+        s,
+        ("minProperties", "maxProperties"),
+        "properties",
+        path,
+        out,
+    );
 }
 
 /// Defaulting: a property that is missing (or null without `nullable`)

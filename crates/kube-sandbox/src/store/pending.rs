@@ -49,6 +49,11 @@ const SERVER_OWNED_METADATA: [&str; 7] = [
 ];
 
 impl PendingWrite<'_> {
+    /// The 422 of this write with `causes`.
+    fn invalid(&self, causes: &[schema::Cause]) -> ApiError {
+        ApiError::invalid(&self.rt.group, &self.rt.kind, &self.key.1, causes)
+    }
+
     /// Whether the write targets the `status` subresource.
     fn to_status(&self) -> bool {
         self.opts.subresource.as_deref() == Some("status")
@@ -141,11 +146,7 @@ impl PendingWrite<'_> {
         if added.is_empty() {
             return Ok(());
         }
-        Err(ApiError::invalid(
-            &self.rt.group,
-            &self.rt.kind,
-            &self.key.1,
-            &[(
+        Err(self.invalid(&[(
                 "FieldValueForbidden".into(),
                 "metadata.finalizers".into(),
                 format!(
@@ -179,12 +180,7 @@ impl PendingWrite<'_> {
         };
         let out = schema::apply_schema(&mut self.new, schema);
         if !out.causes.is_empty() {
-            return Err(ApiError::invalid(
-                &rt.group,
-                &rt.kind,
-                &self.key.1,
-                &out.causes,
-            ));
+            return Err(self.invalid(&out.causes));
         }
         if !out.pruned.is_empty() && self.opts.strict {
             return Err(ApiError::bad_request(format!(
@@ -217,12 +213,7 @@ impl PendingWrite<'_> {
         if causes.is_empty() {
             return Ok(());
         }
-        Err(ApiError::invalid(
-            &self.rt.group,
-            &self.rt.kind,
-            &self.key.1,
-            &causes,
-        ))
+        Err(self.invalid(&causes))
     }
 
     /// Phase 3, bookkeeping: [`Self::set_generation`], then `managedFields`
