@@ -153,14 +153,7 @@ pub fn why(v: &View, peers: &[View], children: &[View]) -> Why {
         return w;
     }
     if v.is_ready() {
-        return Why {
-            done: true,
-            ..new_why(
-                v,
-                &reason(v, CONDITION_READY),
-                format!("done: {}", message(v, CONDITION_READY)),
-            )
-        };
+        return done(v);
     }
     // 6. Waiting or working.
     if v.is_reconciling() || v.is_running() {
@@ -177,6 +170,18 @@ pub fn why(v: &View, peers: &[View], children: &[View]) -> Why {
     ));
     w.fix.push("kubectl aliyun-backup version".into());
     w
+}
+
+/// Done (`Ready=True`): the `Ready` reason and message.
+pub(crate) fn done(v: &View) -> Why {
+    Why {
+        done: true,
+        ..new_why(
+            v,
+            &reason(v, CONDITION_READY),
+            format!("done: {}", message(v, CONDITION_READY)),
+        )
+    }
 }
 
 /// Paused by its annotation (the fix removes it), or by the operator's
