@@ -2,7 +2,7 @@
 //! validation against `openAPIV3Schema` ([`apply_schema`]), and the CEL
 //! rules (`x-kubernetes-validations`, [`cel_rules`]).
 //!
-//! The walk of a value against its schema is in [`walk`], the string and
+//! The walk of a value against its schema is in [`walk`](mod@walk), the string and
 //! number keywords in [`scalars`].
 
 mod scalars;

@@ -7,7 +7,7 @@
 //! - [`types`]: what a served type is, the built-in types, types from CRDs;
 //! - [`object`]: helpers on stored objects (metadata, names, Event shapes,
 //!   JSON patches);
-//! - [`write`]: create, update and patch, and the write path they share
+//! - [`write`](mod@write): create, update and patch, and the write path they share
 //!   with apply (admission, bookkeeping, commit);
 //! - [`pending`]: a write on its way through that path, phase by phase;
 //! - [`apply`]: server-side apply (field ownership and conflicts);

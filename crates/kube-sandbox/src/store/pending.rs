@@ -12,7 +12,7 @@ use crate::schema;
 use crate::ssa::{self, Managed};
 
 /// One write on its way through the shared write path
-/// ([`Store::finalize_write`]): the arguments of the write, grouped.
+/// ([`Store::finalize_write`](super::Store::finalize_write)): the arguments of the write, grouped.
 ///
 /// `create`, `update`, `patch` and `apply` build it after decoding the request
 /// (identity checks, conversion to the storage shape) and their own checks.
