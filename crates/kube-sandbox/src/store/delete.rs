@@ -90,6 +90,7 @@ impl Store {
         (new, false)
     }
 
+    /// Deletes every object in namespace `ns` (which is terminating).
     fn delete_namespace_contents(&mut self, ns: &str) {
         let types: Vec<Arc<ResourceType>> = self
             .types

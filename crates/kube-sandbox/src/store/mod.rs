@@ -7,8 +7,8 @@
 //! - [`types`]: what a served type is, the built-in types, types from CRDs;
 //! - [`object`]: helpers on stored objects (metadata, names, Event shapes,
 //!   JSON patches);
-//! - [`write`](mod@write): create, update and patch, and the write path they share
-//!   with apply (admission, bookkeeping, commit);
+//! - [`write`](mod@write): create, update and patch, and the write path
+//!   they share with apply (admission, bookkeeping, commit);
 //! - [`pending`]: a write on its way through that path, phase by phase;
 //! - [`apply`]: server-side apply (field ownership and conflicts);
 //! - [`type_rules`]: admission rules of Secrets, ConfigMaps, Namespaces and

@@ -40,6 +40,8 @@ pub struct WriteResult {
 }
 
 impl Store {
+    /// A written body must be a JSON object whose `kind` and `apiVersion`,
+    /// when set, are the type's at the request's version (400 otherwise).
     pub(super) fn check_body_identity(
         rt: &ResourceType,
         version: &str,
