@@ -450,51 +450,67 @@ pub fn check_delete(
     };
     let policies = store.objects_of(GROUP, "validatingadmissionpolicies");
     for binding in store.objects_of(GROUP, "validatingadmissionpolicybindings") {
-        let bspec = binding.get("spec").cloned().unwrap_or(Value::Null);
-        if !strings(&bspec, "validationActions").contains(&"Deny") {
-            continue;
-        }
-        let Some(policy_name) = bspec.get("policyName").and_then(Value::as_str) else {
-            continue;
-        };
-        let Some(policy) = policies
-            .iter()
-            .find(|p| p.pointer("/metadata/name").and_then(Value::as_str) == Some(policy_name))
-        else {
-            continue;
-        };
-        let pspec = policy.get("spec").cloned().unwrap_or(Value::Null);
-        if pspec.get("paramKind").is_some() {
-            continue;
-        }
-        let constraints = pspec
-            .get("matchConstraints")
-            .cloned()
-            .unwrap_or(Value::Null);
-        if !match_resources(&constraints, &target, true)? {
-            continue;
-        }
-        if let Some(m) = bspec.get("matchResources")
-            && !match_resources(m, &target, false)?
-        {
-            continue;
-        }
-        if let PolicyDecision::Deny { message, reason } = evaluate_delete(&pspec, &req) {
-            let binding_name = binding
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            return Err(denial(
-                rt,
-                name,
-                policy_name,
-                binding_name,
-                &message,
-                reason.as_deref(),
-            ));
+        if let Some(denied) = binding_denial(&binding, &policies, &target, &req)? {
+            return Err(denied);
         }
     }
     Ok(())
+}
+
+/// What one binding says about the request: `Some(denial)` when it is a
+/// `Deny` binding of a policy (without `paramKind`) whose constraints and
+/// the binding's `matchResources` select the request and whose validations
+/// fail; `None` otherwise.
+fn binding_denial(
+    binding: &Value,
+    policies: &[Value],
+    target: &Target<'_>,
+    req: &DeleteRequest<'_>,
+) -> Result<Option<ApiError>, ApiError> {
+    let bspec = binding.get("spec").cloned().unwrap_or(Value::Null);
+    if !strings(&bspec, "validationActions").contains(&"Deny") {
+        return Ok(None);
+    }
+    let Some(policy_name) = bspec.get("policyName").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let Some(policy) = policies
+        .iter()
+        .find(|p| p.pointer("/metadata/name").and_then(Value::as_str) == Some(policy_name))
+    else {
+        return Ok(None);
+    };
+    let pspec = policy.get("spec").cloned().unwrap_or(Value::Null);
+    if pspec.get("paramKind").is_some() {
+        return Ok(None);
+    }
+    let constraints = pspec
+        .get("matchConstraints")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if !match_resources(&constraints, target, true)? {
+        return Ok(None);
+    }
+    if let Some(m) = bspec.get("matchResources")
+        && !match_resources(m, target, false)?
+    {
+        return Ok(None);
+    }
+    let PolicyDecision::Deny { message, reason } = evaluate_delete(&pspec, req) else {
+        return Ok(None);
+    };
+    let binding_name = binding
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Ok(Some(denial(
+        target.rt,
+        target.name,
+        policy_name,
+        binding_name,
+        &message,
+        reason.as_deref(),
+    )))
 }
 
 #[cfg(test)]

@@ -145,56 +145,10 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let mut obj = Map::new();
     obj.insert("apiVersion".into(), json!(api_version));
     obj.insert("kind".into(), json!(kind));
-    let b64 = |m: BTreeMap<String, Vec<u8>>| -> Value {
-        m.into_iter()
-            .map(|(k, v)| {
-                (
-                    k,
-                    json!(base64::engine::general_purpose::STANDARD.encode(v)),
-                )
-            })
-            .collect::<Map<_, _>>()
-            .into()
-    };
     let metadata = match (api_version.as_str(), kind.as_str()) {
-        ("v1", "Secret") => {
-            let s = Secret::decode(raw.as_slice()).map_err(|e| bad("Secret", e))?;
-            if !s.data.is_empty() {
-                obj.insert("data".into(), b64(s.data));
-            }
-            if !s.string_data.is_empty() {
-                obj.insert("stringData".into(), json!(s.string_data));
-            }
-            if let Some(t) = s.type_ {
-                obj.insert("type".into(), json!(t));
-            }
-            if let Some(i) = s.immutable {
-                obj.insert("immutable".into(), json!(i));
-            }
-            s.metadata
-        }
-        ("v1", "ConfigMap") => {
-            let c = ConfigMap::decode(raw.as_slice()).map_err(|e| bad("ConfigMap", e))?;
-            if !c.data.is_empty() {
-                obj.insert("data".into(), json!(c.data));
-            }
-            if !c.binary_data.is_empty() {
-                obj.insert("binaryData".into(), b64(c.binary_data));
-            }
-            if let Some(i) = c.immutable {
-                obj.insert("immutable".into(), json!(i));
-            }
-            c.metadata
-        }
-        ("v1", "Namespace") => {
-            let n = Namespace::decode(raw.as_slice()).map_err(|e| bad("Namespace", e))?;
-            if let Some(spec) = n.spec
-                && !spec.finalizers.is_empty()
-            {
-                obj.insert("spec".into(), json!({ "finalizers": spec.finalizers }));
-            }
-            n.metadata
-        }
+        ("v1", "Secret") => secret_fields(&raw, &mut obj)?,
+        ("v1", "ConfigMap") => config_map_fields(&raw, &mut obj)?,
+        ("v1", "Namespace") => namespace_fields(&raw, &mut obj)?,
         _ => {
             return Err(unsupported(format!(
                 "protobuf is supported for v1 Secret, ConfigMap and Namespace only (got {api_version} {kind}); send JSON"
@@ -206,6 +160,69 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
         metadata.map(meta_json).unwrap_or_else(|| json!({})),
     );
     Ok(Value::Object(obj))
+}
+
+/// Decodes a `Secret` message: its fields go into `obj`; returns its metadata.
+fn secret_fields(raw: &[u8], obj: &mut Map<String, Value>) -> Result<Option<ObjectMeta>, ApiError> {
+    let s = Secret::decode(raw).map_err(|e| bad("Secret", e))?;
+    if !s.data.is_empty() {
+        obj.insert("data".into(), base64_map(s.data));
+    }
+    if !s.string_data.is_empty() {
+        obj.insert("stringData".into(), json!(s.string_data));
+    }
+    if let Some(t) = s.type_ {
+        obj.insert("type".into(), json!(t));
+    }
+    if let Some(i) = s.immutable {
+        obj.insert("immutable".into(), json!(i));
+    }
+    Ok(s.metadata)
+}
+
+/// Decodes a `ConfigMap` message: its fields go into `obj`; returns its metadata.
+fn config_map_fields(
+    raw: &[u8],
+    obj: &mut Map<String, Value>,
+) -> Result<Option<ObjectMeta>, ApiError> {
+    let c = ConfigMap::decode(raw).map_err(|e| bad("ConfigMap", e))?;
+    if !c.data.is_empty() {
+        obj.insert("data".into(), json!(c.data));
+    }
+    if !c.binary_data.is_empty() {
+        obj.insert("binaryData".into(), base64_map(c.binary_data));
+    }
+    if let Some(i) = c.immutable {
+        obj.insert("immutable".into(), json!(i));
+    }
+    Ok(c.metadata)
+}
+
+/// Decodes a `Namespace` message: its finalizers go into `obj`; returns its metadata.
+fn namespace_fields(
+    raw: &[u8],
+    obj: &mut Map<String, Value>,
+) -> Result<Option<ObjectMeta>, ApiError> {
+    let n = Namespace::decode(raw).map_err(|e| bad("Namespace", e))?;
+    if let Some(spec) = n.spec
+        && !spec.finalizers.is_empty()
+    {
+        obj.insert("spec".into(), json!({ "finalizers": spec.finalizers }));
+    }
+    Ok(n.metadata)
+}
+
+/// A map of bytes as JSON: each value in standard base64.
+fn base64_map(m: BTreeMap<String, Vec<u8>>) -> Value {
+    m.into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                json!(base64::engine::general_purpose::STANDARD.encode(v)),
+            )
+        })
+        .collect::<Map<_, _>>()
+        .into()
 }
 
 fn meta_json(m: ObjectMeta) -> Value {

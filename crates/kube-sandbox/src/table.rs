@@ -13,6 +13,8 @@ enum Step {
     Filter(Vec<String>, Value),
 }
 
+/// Parses a JSONPath subset (optionally in `{...}`, optionally from `$`)
+/// into steps; `None` when a bracket expression is malformed.
 fn parse_path(path: &str) -> Option<Vec<Step>> {
     let p = path.trim();
     let p = p
@@ -26,12 +28,8 @@ fn parse_path(path: &str) -> Option<Vec<Step>> {
     while i < chars.len() {
         match chars[i] {
             '.' => {
-                i += 1;
-                let start = i;
-                while i < chars.len() && chars[i] != '.' && chars[i] != '[' {
-                    i += 1;
-                }
-                let name: String = chars[start..i].iter().collect();
+                let (name, end) = read_name(&chars, i + 1);
+                i = end;
                 if !name.is_empty() {
                     steps.push(if name == "*" {
                         Step::All
@@ -41,60 +39,81 @@ fn parse_path(path: &str) -> Option<Vec<Step>> {
                 }
             }
             '[' => {
-                let start = i + 1;
-                let mut depth = 0;
-                while i < chars.len() {
-                    match chars[i] {
-                        '[' => depth += 1,
-                        ']' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                let inner: String = chars.get(start..i)?.iter().collect();
-                i += 1;
-                let inner = inner.trim();
-                if inner == "*" {
-                    steps.push(Step::All);
-                } else if let Ok(n) = inner.parse::<usize>() {
-                    steps.push(Step::Index(n));
-                } else if let Some(f) = inner.strip_prefix("?(").and_then(|r| r.strip_suffix(')')) {
-                    let (lhs, rhs) = f.split_once("==")?;
-                    let lhs = lhs.trim().strip_prefix("@.")?;
-                    let rhs = rhs.trim();
-                    let val = if rhs.len() >= 2
-                        && ((rhs.starts_with('"') && rhs.ends_with('"'))
-                            || (rhs.starts_with('\'') && rhs.ends_with('\'')))
-                    {
-                        json!(rhs[1..rhs.len().saturating_sub(1)].to_string())
-                    } else {
-                        serde_json::from_str(rhs).ok()?
-                    };
-                    steps.push(Step::Filter(
-                        lhs.split('.').map(str::to_string).collect(),
-                        val,
-                    ));
-                } else {
-                    let name = inner.trim_matches(|c| c == '\'' || c == '"');
-                    steps.push(Step::Field(name.to_string()));
-                }
+                let close = closing_bracket(&chars, i);
+                let inner: String = chars.get(i + 1..close)?.iter().collect();
+                i = close + 1;
+                steps.push(bracket_step(inner.trim())?);
             }
             _ => {
                 // A path without a leading dot: treat as a field name.
-                let start = i;
-                while i < chars.len() && chars[i] != '.' && chars[i] != '[' {
-                    i += 1;
-                }
-                steps.push(Step::Field(chars[start..i].iter().collect()));
+                let (name, end) = read_name(&chars, i);
+                i = end;
+                steps.push(Step::Field(name));
             }
         }
     }
     Some(steps)
+}
+
+/// The field name starting at `start` (up to the next `.` or `[`), and
+/// where it ends.
+fn read_name(chars: &[char], start: usize) -> (String, usize) {
+    let mut i = start;
+    while i < chars.len() && chars[i] != '.' && chars[i] != '[' {
+        i += 1;
+    }
+    (chars[start..i].iter().collect(), i)
+}
+
+/// The index of the `]` that closes the `[` at `open` (nested brackets
+/// included), or the end of the path when it is not closed.
+fn closing_bracket(chars: &[char], open: usize) -> usize {
+    let mut i = open;
+    let mut depth = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '[' => depth += 1,
+            ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The step of a bracket expression: `[*]`, `[0]`, `[?(@.a.b=="v")]` or a
+/// quoted field name (`['a.b']`).
+fn bracket_step(inner: &str) -> Option<Step> {
+    if inner == "*" {
+        return Some(Step::All);
+    }
+    if let Ok(n) = inner.parse::<usize>() {
+        return Some(Step::Index(n));
+    }
+    if let Some(f) = inner.strip_prefix("?(").and_then(|r| r.strip_suffix(')')) {
+        let (lhs, rhs) = f.split_once("==")?;
+        let lhs = lhs.trim().strip_prefix("@.")?;
+        let rhs = rhs.trim();
+        let val = if rhs.len() >= 2
+            && ((rhs.starts_with('"') && rhs.ends_with('"'))
+                || (rhs.starts_with('\'') && rhs.ends_with('\'')))
+        {
+            json!(rhs[1..rhs.len().saturating_sub(1)].to_string())
+        } else {
+            serde_json::from_str(rhs).ok()?
+        };
+        return Some(Step::Filter(
+            lhs.split('.').map(str::to_string).collect(),
+            val,
+        ));
+    }
+    let name = inner.trim_matches(|c| c == '\'' || c == '"');
+    Some(Step::Field(name.to_string()))
 }
 
 /// Evaluates a JSONPath subset (`.a.b`, `.a[0].b`, `.a[*].b`,

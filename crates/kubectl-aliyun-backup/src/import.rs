@@ -25,7 +25,8 @@ pub struct ImportSettings {
 }
 
 impl ImportSettings {
-    fn policy(&self) -> &'static str {
+    /// The `managementPolicy` of the manifests: `Manage` or `ObserveOnly`.
+    pub(crate) fn policy(&self) -> &'static str {
         if self.manage { "Manage" } else { "ObserveOnly" }
     }
 }
@@ -217,84 +218,132 @@ pub async fn list(
 ) -> Result<Found, PluginError> {
     let mut found = Found::default();
     for instance in instances {
-        let mut set_ids = Vec::new();
-        let mut page = 1;
-        loop {
-            let resp = rds
-                .describe_backups(&DescribeBackupsRequest {
-                    db_instance_id: instance.clone(),
-                    page_number: Some(page),
-                    page_size: Some(PAGE),
-                    ..Default::default()
-                })
-                .await?;
-            let n = resp.items.len();
-            for set in resp.items.iter().filter(|b| {
-                b.backup_mode
-                    .as_deref()
-                    .is_none_or(|m| m.eq_ignore_ascii_case("manual"))
-            }) {
-                set_ids.push(set.backup_id.clone());
-                found.push(rds_from_set(instance, set, s))?;
-            }
-            if n < PAGE as usize || i64::from(page) * i64::from(PAGE) >= resp.total_record_count {
-                break;
-            }
-            page += 1;
-        }
-        let tasks = rds
-            .describe_backup_tasks(&DescribeBackupTasksRequest {
-                db_instance_id: instance.clone(),
+        let set_ids = list_rds_sets(rds, instance, s, &mut found).await?;
+        list_rds_tasks(rds, instance, &set_ids, s, &mut found).await?;
+    }
+    for source in ["ECS_FILE", "UDM_ECS", "CONTAINER"] {
+        list_hbr_jobs(hbr, source, instances, s, &mut found).await?;
+    }
+    list_dbs_plans(dbs, instances, s, &mut found).await?;
+    Ok(found)
+}
+
+/// The manual backup sets of an RDS instance, page by page. Returns their ids.
+async fn list_rds_sets(
+    rds: &dyn RdsApi,
+    instance: &str,
+    s: &ImportSettings,
+    found: &mut Found,
+) -> Result<Vec<String>, PluginError> {
+    let mut set_ids = Vec::new();
+    let mut page = 1;
+    loop {
+        let resp = rds
+            .describe_backups(&DescribeBackupsRequest {
+                db_instance_id: instance.to_string(),
+                page_number: Some(page),
+                page_size: Some(PAGE),
                 ..Default::default()
             })
             .await?;
-        for t in tasks.items.iter().filter(|t| {
-            t.backup_id.as_ref().is_none_or(|id| !set_ids.contains(id))
-                && t.backup_status.as_deref().is_none_or(|st| {
-                    !st.eq_ignore_ascii_case("finished") && !st.eq_ignore_ascii_case("failed")
-                })
-                && t.job_mode
-                    .as_deref()
-                    .is_none_or(|m| m.eq_ignore_ascii_case("manual"))
+        let n = resp.items.len();
+        for set in resp.items.iter().filter(|b| {
+            b.backup_mode
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case("manual"))
         }) {
-            found.push(rds_from_task(instance, t, s))?;
+            set_ids.push(set.backup_id.clone());
+            found.push(rds_from_set(instance, set, s))?;
         }
-    }
-    for source in ["ECS_FILE", "UDM_ECS", "CONTAINER"] {
-        let mut page = 1;
-        loop {
-            let mut filters = Vec::new();
-            if !instances.is_empty() {
-                filters.push(HbrFilter {
-                    key: "InstanceId".into(),
-                    operator: Some("IN".into()),
-                    values: instances.to_vec(),
-                });
-            }
-            let resp = hbr
-                .describe_backup_jobs2(&DescribeBackupJobs2Request {
-                    source_type: Some(source.into()),
-                    filters,
-                    page_number: Some(page),
-                    page_size: Some(99),
-                    ..Default::default()
-                })
-                .await?;
-            let n = resp.backup_jobs.len();
-            for job in resp.backup_jobs.iter().filter(|j| {
-                instances.is_empty()
-                    || j.instance_id
-                        .as_ref()
-                        .is_some_and(|i| instances.contains(i))
-            }) {
-                found.push(hbr_from_job(job, s))?;
-            }
-            if n < 99 || i64::from(page) * 99 >= resp.total_count {
-                break;
-            }
-            page += 1;
+        if n < PAGE as usize || i64::from(page) * i64::from(PAGE) >= resp.total_record_count {
+            break;
         }
+        page += 1;
     }
+    Ok(set_ids)
+}
+
+/// The manual backup tasks of an RDS instance that are still going and have no set among
+/// `set_ids` yet.
+async fn list_rds_tasks(
+    rds: &dyn RdsApi,
+    instance: &str,
+    set_ids: &[String],
+    s: &ImportSettings,
+    found: &mut Found,
+) -> Result<(), PluginError> {
+    let tasks = rds
+        .describe_backup_tasks(&DescribeBackupTasksRequest {
+            db_instance_id: instance.to_string(),
+            ..Default::default()
+        })
+        .await?;
+    for t in tasks.items.iter().filter(|t| {
+        t.backup_id.as_ref().is_none_or(|id| !set_ids.contains(id))
+            && t.backup_status.as_deref().is_none_or(|st| {
+                !st.eq_ignore_ascii_case("finished") && !st.eq_ignore_ascii_case("failed")
+            })
+            && t.job_mode
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case("manual"))
+    }) {
+        found.push(rds_from_task(instance, t, s))?;
+    }
+    Ok(())
+}
+
+/// The HBR backup jobs of one source type in the region, page by page (of the `instances`,
+/// when given).
+async fn list_hbr_jobs(
+    hbr: &dyn HbrApi,
+    source: &str,
+    instances: &[String],
+    s: &ImportSettings,
+    found: &mut Found,
+) -> Result<(), PluginError> {
+    let mut page = 1;
+    loop {
+        let mut filters = Vec::new();
+        if !instances.is_empty() {
+            filters.push(HbrFilter {
+                key: "InstanceId".into(),
+                operator: Some("IN".into()),
+                values: instances.to_vec(),
+            });
+        }
+        let resp = hbr
+            .describe_backup_jobs2(&DescribeBackupJobs2Request {
+                source_type: Some(source.into()),
+                filters,
+                page_number: Some(page),
+                page_size: Some(99),
+                ..Default::default()
+            })
+            .await?;
+        let n = resp.backup_jobs.len();
+        for job in resp.backup_jobs.iter().filter(|j| {
+            instances.is_empty()
+                || j.instance_id
+                    .as_ref()
+                    .is_some_and(|i| instances.contains(i))
+        }) {
+            found.push(hbr_from_job(job, s))?;
+        }
+        if n < 99 || i64::from(page) * 99 >= resp.total_count {
+            break;
+        }
+        page += 1;
+    }
+    Ok(())
+}
+
+/// The DBS backup plans of the region, page by page (of the `instances`, when given).
+async fn list_dbs_plans(
+    dbs: &dyn DbsApi,
+    instances: &[String],
+    s: &ImportSettings,
+    found: &mut Found,
+) -> Result<(), PluginError> {
     let mut page = 0;
     loop {
         let resp = dbs
@@ -319,7 +368,7 @@ pub async fn list(
         }
         page += 1;
     }
-    Ok(found)
+    Ok(())
 }
 
 #[cfg(test)]

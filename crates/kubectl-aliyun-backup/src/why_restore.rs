@@ -9,7 +9,7 @@ use aliyun_backup_operator::crd::{
 };
 
 use crate::model::{RestoreInfo, View};
-use crate::why::{Why, kubectl_target, message, new_why, reason, retry_now};
+use crate::why::{Why, done, kubectl_target, message, new_why, reason, retry_now};
 
 /// The target an `OverwriteNotConfirmed` message names (`Set overwrite.confirmTargetId: X`).
 pub fn overwrite_target(message: &str) -> Option<String> {
@@ -88,14 +88,7 @@ pub fn why(v: &View) -> Why {
         if v.phase.as_deref() == Some("Planned") || reason(v, CONDITION_READY) == reasons::DRY_RUN {
             return dry_run(v, &info);
         }
-        return Why {
-            done: true,
-            ..new_why(
-                v,
-                &reason(v, CONDITION_READY),
-                format!("done: {}", message(v, CONDITION_READY)),
-            )
-        };
+        return done(v);
     }
     if v.is_reconciling() || v.is_running() {
         return waiting(v, &info);

@@ -6,6 +6,8 @@ use super::*;
 // import
 // ------------------------------------------------------------------------------------------
 
+/// `import`: reads the credentials Secret, lists what the cloud account holds (read-only) and
+/// prints the manifests that adopt it; what could not be imported goes to `err`.
 pub(super) async fn import(
     client: &Client,
     args: &ImportArgs,
@@ -19,30 +21,7 @@ pub(super) async fn import(
             args.credentials
         ))
     })?;
-    let secret = Api::<Secret>::namespaced(client.clone(), ns)
-        .get_opt(name)
-        .await?
-        .ok_or_else(|| PluginError::NotFound {
-            kind: "Secret".into(),
-            name: name.into(),
-            namespace: ns.into(),
-        })?;
-    let data = secret.data.unwrap_or_default();
-    let read = |key: &str| -> Option<String> {
-        data.get(key)
-            .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
-            .filter(|s| !s.is_empty())
-    };
-    let (Some(id), Some(key)) = (
-        read(credential_keys::ACCESS_KEY_ID),
-        read(credential_keys::ACCESS_KEY_SECRET),
-    ) else {
-        return Err(PluginError::Import(format!(
-            "Secret {ns}/{name} needs the keys {} and {}",
-            credential_keys::ACCESS_KEY_ID,
-            credential_keys::ACCESS_KEY_SECRET
-        )));
-    };
+    let credentials = import_credentials(client, ns, name).await?;
     let config = CloudConfig {
         endpoint_override: args.endpoint_override.clone(),
         user_agent: format!("kubectl-aliyun-backup/{}", env!("CARGO_PKG_VERSION")),
@@ -51,11 +30,7 @@ pub(super) async fn import(
     let cloud = AlibabaCloud::new(config)?;
     let target = Target {
         region: args.region.clone(),
-        credentials: CredentialSource::Static(StaticCredentials {
-            access_key_id: id,
-            access_key_secret: CloudSecret::new(key),
-            security_token: read(credential_keys::SECURITY_TOKEN).map(CloudSecret::new),
-        }),
+        credentials: CredentialSource::Static(credentials),
     };
     let settings = ImportSettings {
         namespace: ns.into(),
@@ -80,6 +55,55 @@ pub(super) async fn import(
     for s in &found.skipped {
         writeln!(err, "skipped: {s}")?;
     }
+    write_manifests(out, output, &found, &settings)?;
+    Ok(EXIT_OK)
+}
+
+/// The static credentials in the Secret `ns/name`: the access key id and secret (both
+/// required) and the security token, if any.
+async fn import_credentials(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> Result<StaticCredentials, PluginError> {
+    let secret = Api::<Secret>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await?
+        .ok_or_else(|| PluginError::NotFound {
+            kind: "Secret".into(),
+            name: name.into(),
+            namespace: ns.into(),
+        })?;
+    let data = secret.data.unwrap_or_default();
+    let read = |key: &str| -> Option<String> {
+        data.get(key)
+            .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let (Some(id), Some(key)) = (
+        read(credential_keys::ACCESS_KEY_ID),
+        read(credential_keys::ACCESS_KEY_SECRET),
+    ) else {
+        return Err(PluginError::Import(format!(
+            "Secret {ns}/{name} needs the keys {} and {}",
+            credential_keys::ACCESS_KEY_ID,
+            credential_keys::ACCESS_KEY_SECRET
+        )));
+    };
+    Ok(StaticCredentials {
+        access_key_id: id,
+        access_key_secret: CloudSecret::new(key),
+        security_token: read(credential_keys::SECURITY_TOKEN).map(CloudSecret::new),
+    })
+}
+
+/// The manifests `import` found: a JSON `List`, or YAML documents under a comment line.
+fn write_manifests(
+    out: &mut dyn Write,
+    output: OutputFormat,
+    found: &crate::import::Found,
+    settings: &ImportSettings,
+) -> Result<(), PluginError> {
     match output {
         OutputFormat::Json => {
             let list = json!({ "apiVersion": "v1", "kind": "List", "items": found.objects });
@@ -90,20 +114,14 @@ pub(super) async fn import(
                 out,
                 "# {} object(s) adopting existing cloud backups ({}), made by kubectl aliyun-backup import",
                 found.objects.len(),
-                settings.policy_name()
+                settings.policy()
             )?;
             for o in &found.objects {
                 out.write_all(format!("---\n{}", serde_norway::to_string(o)?).as_bytes())?;
             }
         }
     }
-    Ok(EXIT_OK)
-}
-
-impl ImportSettings {
-    fn policy_name(&self) -> &'static str {
-        if self.manage { "Manage" } else { "ObserveOnly" }
-    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------
@@ -152,6 +170,8 @@ pub fn deployment_version(d: &Deployment) -> (Option<String>, Option<String>) {
     (label.or(tag), image)
 }
 
+/// `version`: the plugin's version, the operator Deployments' and the CRDs' served versions;
+/// what does not match the plugin (or could not be read) goes to `err` as warnings.
 pub(super) async fn version(
     client: Result<Client, PluginError>,
     operator_ns: Option<&str>,
@@ -159,97 +179,128 @@ pub(super) async fn version(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<i32, PluginError> {
-    let plugin = env!("CARGO_PKG_VERSION").to_string();
     let mut v = Versions {
-        plugin: plugin.clone(),
+        plugin: env!("CARGO_PKG_VERSION").to_string(),
         ..Versions::default()
     };
     match client {
         Err(e) => v.warnings.push(format!("cannot reach the API server: {e}")),
         Ok(client) => {
-            let deps: Api<Deployment> = match operator_ns {
-                Some(ns) => Api::namespaced(client.clone(), ns),
-                None => Api::all(client.clone()),
-            };
-            match deps
-                .list(&ListParams::default().labels(OPERATOR_LABEL))
-                .await
-            {
-                Ok(list) => {
-                    for d in &list.items {
-                        let (version, image) = deployment_version(d);
-                        v.operators.push(OperatorVersion {
-                            namespace: d.metadata.namespace.clone().unwrap_or_default(),
-                            name: d.metadata.name.clone().unwrap_or_default(),
-                            version,
-                            image,
-                        });
-                    }
-                }
-                Err(kube::Error::Api(s)) if s.code == 404 => v.warnings.push(
-                    "this API server serves no apps/v1 Deployments (kube-sandbox?): the operator's version is unknown".into(),
-                ),
-                Err(e) => v
-                    .warnings
-                    .push(format!("cannot list the operator's Deployments: {e}")),
+            find_operators(&client, operator_ns, &mut v).await;
+            warn_operator_skew(operator_ns, &mut v);
+            check_crds(&client, &mut v).await;
+        }
+    }
+    write_versions(out, output, &v)?;
+    for w in &v.warnings {
+        writeln!(err, "warning: {w}")?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// The operator Deployments (by [`OPERATOR_LABEL`], in `operator_ns` or everywhere) and their
+/// versions; a warning when they cannot be listed.
+async fn find_operators(client: &Client, operator_ns: Option<&str>, v: &mut Versions) {
+    let deps: Api<Deployment> = match operator_ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    match deps
+        .list(&ListParams::default().labels(OPERATOR_LABEL))
+        .await
+    {
+        Ok(list) => {
+            for d in &list.items {
+                let (version, image) = deployment_version(d);
+                v.operators.push(OperatorVersion {
+                    namespace: d.metadata.namespace.clone().unwrap_or_default(),
+                    name: d.metadata.name.clone().unwrap_or_default(),
+                    version,
+                    image,
+                });
             }
-            if v.operators.is_empty() && v.warnings.is_empty() {
-                v.warnings.push(format!(
-                    "no operator Deployment found (label {OPERATOR_LABEL}{})",
-                    operator_ns
-                        .map(|n| format!(", namespace {n}"))
-                        .unwrap_or_default()
-                ));
-            }
-            for o in &v.operators {
-                if o.version.as_deref() != Some(plugin.as_str()) {
-                    v.warnings.push(format!(
-                        "operator {}/{} is version {}, the plugin {plugin}",
-                        o.namespace,
-                        o.name,
-                        o.version.clone().unwrap_or_else(|| "unknown".into())
-                    ));
-                }
-            }
-            let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-            for expected in all_crds() {
-                let name = expected.metadata.name.clone().unwrap_or_default();
-                let want: Vec<String> = expected
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => v.warnings.push(
+            "this API server serves no apps/v1 Deployments (kube-sandbox?): the operator's version is unknown".into(),
+        ),
+        Err(e) => v
+            .warnings
+            .push(format!("cannot list the operator's Deployments: {e}")),
+    }
+}
+
+/// Warnings for no operator found (when nothing else was said) and for each operator whose
+/// version is not the plugin's.
+fn warn_operator_skew(operator_ns: Option<&str>, v: &mut Versions) {
+    if v.operators.is_empty() && v.warnings.is_empty() {
+        v.warnings.push(format!(
+            "no operator Deployment found (label {OPERATOR_LABEL}{})",
+            operator_ns
+                .map(|n| format!(", namespace {n}"))
+                .unwrap_or_default()
+        ));
+    }
+    let plugin = &v.plugin;
+    for o in &v.operators {
+        if o.version.as_deref() != Some(plugin.as_str()) {
+            v.warnings.push(format!(
+                "operator {}/{} is version {}, the plugin {plugin}",
+                o.namespace,
+                o.name,
+                o.version.clone().unwrap_or_else(|| "unknown".into())
+            ));
+        }
+    }
+}
+
+/// The served versions of each CRD the plugin uses; warnings for a CRD that is missing,
+/// unreadable or does not serve every version the plugin uses.
+async fn check_crds(client: &Client, v: &mut Versions) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for expected in all_crds() {
+        let name = expected.metadata.name.clone().unwrap_or_default();
+        let want: Vec<String> = expected
+            .spec
+            .versions
+            .iter()
+            .map(|x| x.name.clone())
+            .collect();
+        match crds.get_opt(&name).await {
+            Ok(Some(c)) => {
+                let have: Vec<String> = c
                     .spec
                     .versions
                     .iter()
+                    .filter(|x| x.served)
                     .map(|x| x.name.clone())
                     .collect();
-                match crds.get_opt(&name).await {
-                    Ok(Some(c)) => {
-                        let have: Vec<String> = c
-                            .spec
-                            .versions
-                            .iter()
-                            .filter(|x| x.served)
-                            .map(|x| x.name.clone())
-                            .collect();
-                        if want.iter().any(|w| !have.contains(w)) {
-                            v.warnings.push(format!(
-                                "CRD {name} serves {}, the plugin uses {}",
-                                have.join(", "),
-                                want.join(", ")
-                            ));
-                        }
-                        v.crds.insert(name, have);
-                    }
-                    Ok(None) => v.warnings.push(format!("CRD {name} is not installed")),
-                    Err(e) => {
-                        v.warnings.push(format!("cannot read CRD {name}: {e}"));
-                    }
+                if want.iter().any(|w| !have.contains(w)) {
+                    v.warnings.push(format!(
+                        "CRD {name} serves {}, the plugin uses {}",
+                        have.join(", "),
+                        want.join(", ")
+                    ));
                 }
+                v.crds.insert(name, have);
+            }
+            Ok(None) => v.warnings.push(format!("CRD {name} is not installed")),
+            Err(e) => {
+                v.warnings.push(format!("cannot read CRD {name}: {e}"));
             }
         }
     }
-    match structured(output, &v)? {
+}
+
+/// The versions as JSON/YAML, or as text lines.
+fn write_versions(
+    out: &mut dyn Write,
+    output: OutputFormat,
+    v: &Versions,
+) -> Result<(), PluginError> {
+    match structured(output, v)? {
         Some(text) => out.write_all(text.as_bytes())?,
         None => {
-            writeln!(out, "Plugin:   kubectl-aliyun-backup {plugin}")?;
+            writeln!(out, "Plugin:   kubectl-aliyun-backup {}", v.plugin)?;
             if v.operators.is_empty() {
                 writeln!(out, "Operator: not found")?;
             }
@@ -268,10 +319,7 @@ pub(super) async fn version(
             }
         }
     }
-    for w in &v.warnings {
-        writeln!(err, "warning: {w}")?;
-    }
-    Ok(EXIT_OK)
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------
