@@ -18,7 +18,7 @@ enum Command {
     /// Print the CustomResourceDefinitions of all kinds as multi-document YAML.
     Crd,
     /// Run the operator (controllers, leader election, /metrics, /healthz, /readyz).
-    Run(Box<aliyun_backup_operator::controller::cli::RunArgs>),
+    Run(Box<aliyun_backup_operator::controller::operator::cli::RunArgs>),
     /// Demo in one process: in-memory API server + cloud emulator + operator, applies examples/.
     #[cfg(feature = "sandbox")]
     Sandbox(Box<aliyun_backup_operator::sandbox::SandboxArgs>),
@@ -29,7 +29,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(args) => aliyun_backup_operator::controller::cli::main(*args),
+        Command::Run(args) => aliyun_backup_operator::controller::operator::cli::main(*args),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => aliyun_backup_operator::sandbox::main(*args),
         Command::Crd => match aliyun_backup_operator::crd::crds_yaml() {

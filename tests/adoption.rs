@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use aliyun_backup_operator::cloud::api::CreateBackupRequest;
 use aliyun_backup_operator::cloud::{AlibabaCloud, CloudProvider, Secret};
-use aliyun_backup_operator::controller::dbs::plan as dbs_plan;
-use aliyun_backup_operator::controller::hbr::plan as hbr_plan;
+use aliyun_backup_operator::controller::kinds::dbs::plan as dbs_plan;
+use aliyun_backup_operator::controller::kinds::hbr::plan as hbr_plan;
 use aliyun_backup_operator::crd::{
     DbsBackupPlan, DbsBackupPlanPhase, HbrBackupJob, HbrBackupJobPhase, RdsBackup, RdsBackupPhase,
 };
@@ -55,13 +55,19 @@ where
     wait_gone(&api, name).await;
 }
 
-fn adopted<K: aliyun_backup_operator::controller::kind::Tracked>(o: &K, policy: &str) -> bool {
+fn adopted<K: aliyun_backup_operator::controller::reconcile::kind::Tracked>(
+    o: &K,
+    policy: &str,
+) -> bool {
     condition(o, "Adopted").is_some_and(|c| {
         c.status == "True" && c.reason == "AdoptedExisting" && c.message.contains(policy)
     })
 }
 
-fn stalled_with<K: aliyun_backup_operator::controller::kind::Tracked>(o: &K, reason: &str) -> bool {
+fn stalled_with<K: aliyun_backup_operator::controller::reconcile::kind::Tracked>(
+    o: &K,
+    reason: &str,
+) -> bool {
     condition(o, "Stalled").is_some_and(|c| c.status == "True" && c.reason == reason)
 }
 

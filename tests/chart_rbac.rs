@@ -36,7 +36,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aliyun_backup_operator::controller::cli::RunArgs;
+use aliyun_backup_operator::controller::operator::cli::RunArgs;
 use aliyun_backup_operator::controller::{self, Timing};
 use aliyun_backup_operator::crd::{
     DbsBackupPlan, HbrBackupJob, HbrBackupSchedule, RdsBackup, RdsBackupSchedule,

@@ -29,7 +29,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use aliyun_backup_operator::controller::kind::Tracked;
+use aliyun_backup_operator::controller::reconcile::kind::Tracked;
 use aliyun_backup_operator::crd::{
     DbsBackupPlan, DbsBackupPlanPhase, HbrBackupJob, HbrBackupJobPhase, HbrBackupSchedule,
     RdsBackup, RdsBackupPhase, RdsBackupSchedule, RdsBackupSetDetails,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aliyun_backup_operator::cloud::{
     AlibabaCloud, CloudProvider, CredentialSource, StaticCredentials, Target,
 };
-use aliyun_backup_operator::controller::dbs::plan as dbs_plan;
+use aliyun_backup_operator::controller::kinds::dbs::plan as dbs_plan;
 use aliyun_backup_operator::crd::{DbsBackupPlan, DbsBackupPlanPhase};
 use aliyun_emulator::{Fault, Release};
 use common::*;

@@ -49,7 +49,9 @@ fn rpo_status(s: &RdsBackupSchedule) -> Option<String> {
         .map(|c| c.status.clone())
 }
 
-fn stalled_reason<K: aliyun_backup_operator::controller::kind::Tracked>(o: &K) -> Option<String> {
+fn stalled_reason<K: aliyun_backup_operator::controller::reconcile::kind::Tracked>(
+    o: &K,
+) -> Option<String> {
     condition(o, "Stalled")
         .filter(|c| c.status == "True")
         .map(|c| c.reason.clone())

@@ -30,7 +30,7 @@ fn cloud(env: &Env) -> AlibabaCloud {
 }
 
 fn phase_of<
-    K: aliyun_backup_operator::controller::kind::Tracked<
+    K: aliyun_backup_operator::controller::reconcile::kind::Tracked<
             Status = aliyun_backup_operator::crd::RestoreStatus,
         >,
 >(
@@ -39,7 +39,9 @@ fn phase_of<
     o.status().and_then(|s| s.phase)
 }
 
-fn stalled_reason<K: aliyun_backup_operator::controller::kind::Tracked>(o: &K) -> Option<String> {
+fn stalled_reason<K: aliyun_backup_operator::controller::reconcile::kind::Tracked>(
+    o: &K,
+) -> Option<String> {
     condition(o, "Stalled")
         .filter(|c| c.status == "True")
         .map(|c| c.reason.clone())

@@ -27,7 +27,7 @@ use aliyun_backup_operator::cloud::api::{
     DescribeRestoreTaskListRequest,
 };
 use aliyun_backup_operator::cloud::{AlibabaCloud, CloudProvider};
-use aliyun_backup_operator::controller::kind::Tracked;
+use aliyun_backup_operator::controller::reconcile::kind::Tracked;
 use aliyun_backup_operator::crd::{
     DbsBackupPlan, DbsRestoreTask, HbrBackupJob, HbrBackupJobPhase, HbrRestoreJob, RdsRestore,
     RestorePhase, RestoreStatus,

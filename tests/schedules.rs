@@ -9,8 +9,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aliyun_backup_operator::controller::clock::{Clock, ManualClock};
-use aliyun_backup_operator::controller::schedule::plan::slot_child_name;
+use aliyun_backup_operator::controller::kinds::schedule::plan::slot_child_name;
+use aliyun_backup_operator::controller::operator::clock::{Clock, ManualClock};
 use aliyun_backup_operator::crd::{
     CONDITION_RPO_MET, HbrBackupJob, HbrBackupSchedule, LABEL_SCHEDULE, RdsBackup, RdsBackupPhase,
     RdsBackupSchedule,
@@ -1113,7 +1113,7 @@ async fn a_reused_trigger_value_says_so() {
         .iter()
         .find(|c| {
             c.name_any()
-                == aliyun_backup_operator::controller::schedule::plan::trigger_child_name(
+                == aliyun_backup_operator::controller::kinds::schedule::plan::trigger_child_name(
                     "again", "one",
                 )
         })

@@ -1,41 +1,29 @@
-//! The operator runtime and one controller module per kind.
+//! The operator: one reconcile pipeline, and the kinds that run through it
+//! (`docs/architecture.md#rooms`).
 //!
+//! * [`operator`] — the running process: kube-runtime wiring ([`operator::runtime`]), leader
+//!   election, the metrics/health server, events, the shared [`Context`], the command line.
+//! * [`reconcile`] — the one pipeline every kind runs through: the [`reconcile::pipeline`]
+//!   driver and its `Reconciler` trait, the status cycle ([`reconcile::work`]: `Outcome`,
+//!   `Next`), the kind traits, conditions, errors, adoption, and [`reconcile::policy`] (pause,
+//!   protection, deletion policy, deadlines, credentials).
+//! * [`kinds`] — one module per kind family (`rds`, `hbr`, `dbs`, `schedule`, `restore`):
+//!   only what is specific to the product.
 //! * [`start`] / [`run`] — the runnable operator: metrics and health server, CRD wait, leader
 //!   election, every controller, graceful shutdown. `main.rs` (`run` subcommand), the
 //!   integration tests and the `sandbox` subcommand all start the operator through these.
-//! * [`runtime`] — generic kube-runtime wiring (per-namespace controllers, Secret watches,
-//!   per-object backoff, metrics, error events).
-//! * [`conditions`], [`status`], [`events`], [`backoff`], [`credentials`] — reconcile plumbing.
-//! * One module per kind (`rds`, …), each `load → validate → plan → act → status`.
+//!
+//! Layer rule: `kinds` import `reconcile` and `operator`; `reconcile` imports `operator` (the
+//! context, the runtime) but no kind; nothing imports a kind except [`all_controllers`] (to
+//! start it) and the kinds' own tests.
 
-pub mod adoption;
-pub mod backoff;
-pub mod cache;
-pub mod cli;
-pub mod clock;
-pub mod conditions;
-pub mod context;
-pub mod credentials;
-pub mod dbs;
-pub mod error;
-pub mod events;
-pub mod hbr;
-pub mod kind;
-pub mod leader;
-pub mod metrics;
-pub mod pipeline;
-pub mod policy;
-pub mod rds;
-pub mod restore;
-pub mod rpo;
-pub mod runtime;
-pub mod schedule;
-pub mod server;
-pub mod status;
-#[cfg(test)]
-pub mod testing;
-pub mod times;
-pub mod work;
+pub mod kinds;
+pub mod operator;
+pub mod reconcile;
+
+use kinds::schedule;
+use operator::{cache, clock, context, events, leader, metrics, runtime, server};
+use reconcile::{backoff, error, kind, pipeline};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

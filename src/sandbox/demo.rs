@@ -253,7 +253,7 @@ pub(super) async fn follow_all(
         let states = match observe_all(client, &mut tally).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %crate::controller::error::error_chain(&e), "cannot list objects");
+                tracing::warn!(error = %crate::controller::reconcile::error::error_chain(&e), "cannot list objects");
                 continue;
             }
         };

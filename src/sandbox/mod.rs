@@ -269,7 +269,10 @@ pub fn main(args: SandboxArgs) -> ExitCode {
         Ok(report) if report.succeeded() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {}", crate::controller::error::error_chain(&e));
+            eprintln!(
+                "error: {}",
+                crate::controller::reconcile::error::error_chain(&e)
+            );
             ExitCode::FAILURE
         }
     }

@@ -7,8 +7,8 @@ use kube::api::ListParams;
 use kube::{Api, Client, Resource, ResourceExt};
 
 use super::{Applied, SandboxError, TrackedKind, kube_err};
-use crate::controller::schedule::plan::ChildState;
-use crate::controller::schedule::{BackupSchedule, ScheduledChild};
+use crate::controller::kinds::schedule::plan::ChildState;
+use crate::controller::kinds::schedule::{BackupSchedule, ScheduledChild};
 use crate::crd::{
     CONDITION_READY, CONDITION_RPO_MET, CONDITION_STALLED, ChildCounts, DbsBackupPlan,
     DbsBackupPlanPhase, DbsRestoreTask, HbrBackupJob, HbrBackupJobPhase, HbrBackupSchedule,
@@ -357,7 +357,7 @@ impl ObjectState {
     /// `Stalled`.
     pub fn from_restore<K>(kind: TrackedKind, o: &K) -> Self
     where
-        K: ResourceExt + crate::controller::kind::Tracked<Status = RestoreStatus>,
+        K: ResourceExt + crate::controller::reconcile::kind::Tracked<Status = RestoreStatus>,
     {
         let mut s = Self::missing(kind, &o.namespace().unwrap_or_default(), &o.name_any());
         if let Some(st) = o.status() {

@@ -47,7 +47,7 @@ use super::{
     DEMO_RDS_INSTANCES, FIELD_MANAGER, SandboxError, ensure_namespace, kube_err,
 };
 use crate::cloud::RetryPolicy;
-use crate::controller::clock::{Clock, FastClock, SystemClock};
+use crate::controller::operator::clock::{Clock, FastClock, SystemClock};
 use crate::controller::{self, OperatorConfig, OperatorHandle, Timing};
 use crate::crd::{self, credential_keys};
 

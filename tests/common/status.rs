@@ -1,7 +1,7 @@
 //! Generic readers of an object's status for the tests of every kind: phase, conditions, and
 //! the events the operator published about it.
 
-use aliyun_backup_operator::controller::kind::{Tracked, TrackedStatus};
+use aliyun_backup_operator::controller::reconcile::kind::{Tracked, TrackedStatus};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;

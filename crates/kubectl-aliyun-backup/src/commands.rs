@@ -9,7 +9,7 @@ use aliyun_backup_operator::cloud::{
     AlibabaCloud, CloudConfig, CloudProvider, CredentialSource, Secret as CloudSecret,
     StaticCredentials, Target,
 };
-use aliyun_backup_operator::controller::schedule::plan::{
+use aliyun_backup_operator::controller::kinds::schedule::plan::{
     schedule_label_value, trigger_child_name,
 };
 use aliyun_backup_operator::crd::{

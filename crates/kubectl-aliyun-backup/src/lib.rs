@@ -206,7 +206,7 @@ pub struct ImportArgs {
 
 /// Durations as the CRDs write them (`30m`, `2h`, `1h30m`): the operator's own parser.
 pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    aliyun_backup_operator::controller::rpo::parse_duration(s)
+    aliyun_backup_operator::controller::reconcile::rpo::parse_duration(s)
 }
 
 /// Runs the plugin with `args` (the first being the program name), writing to `out` and

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use aliyun_backup_operator::controller::restore::plan::{parse_time, rds_time};
+use aliyun_backup_operator::controller::kinds::restore::plan::{parse_time, rds_time};
 use aliyun_backup_operator::crd::{
     DbsBackupPlan, DbsRestoreDestination, DbsRestoreObject, DbsRestoreSource, DbsRestoreTask,
     DbsRestoreTaskSpec, DbsSourceInstanceType, HbrBackupJob, HbrBackupJobPhase, HbrRestoreJob,

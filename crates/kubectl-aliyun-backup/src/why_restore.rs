@@ -3,7 +3,7 @@
 //! spec is immutable, so most fixes are a new object: made by `kubectl aliyun-backup restore`
 //! when the source is a backup object, else from the old object's YAML.
 
-use aliyun_backup_operator::controller::restore::plan::reasons;
+use aliyun_backup_operator::controller::kinds::restore::plan::reasons;
 use aliyun_backup_operator::crd::{
     ANNOTATION_ORPHAN_ON_DELETE, CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED,
 };

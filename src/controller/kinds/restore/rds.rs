@@ -1,0 +1,711 @@
+//! `RdsRestore`: what is specific to ApsaraDB RDS restores.
+//!
+//! * **Clone** (`CloneDBInstance`): a new instance; exactly once through the `ClientToken`
+//!   (from the object's UID) and the owner tag [`plan::OWNER_TAG`] set in the same call — after
+//!   a crash the clone is found with `DescribeDBInstances(Tags)`. Tracked with
+//!   `DescribeDBInstanceAttribute` until `Running`; `Deleting`/gone is a failure. Never
+//!   deleted by the operator (RDS has no other way to stop a clone).
+//! * **Tables** (`RestoreTable`): into the live source instance, with
+//!   `overwrite.confirmTargetId` and new names; the call returns no id, so the task is found in
+//!   `DescribeHistoryTasks` (type `RestoreTable`, started at or after the intent) and tracked
+//!   there; the `ClientToken` makes a re-send after a lost answer harmless. Restores into one
+//!   instance run one at a time. RDS has no cancel for it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+
+use super::plan::{self, OWNER_TAG, reasons};
+use super::{Cancel, Check, Lookup, Observed, Prepared, RestoreKind, Started, restore_kind};
+use crate::cloud::api::{
+    CloneDbInstanceRequest, DbInstanceAttribute, DescribeBackupsRequest,
+    DescribeDbInstanceAttributeRequest, DescribeDbInstancesRequest, DescribeHistoryTasksRequest,
+    DescribeLocalAvailableRecoveryTimeRequest, HistoryTask, RestoreTableRequest,
+};
+use crate::cloud::{CloudError, ErrorClass, Target};
+use crate::controller::operator::context::Context;
+use crate::controller::reconcile::error::Result;
+use crate::crd::{
+    PendingCreate, RdsBackup, RdsBackupPhase, RdsRestore, RdsRestoreMode, RdsRestoreSpec,
+    RestorePlan, RestoreStatus,
+};
+
+restore_kind!(RdsRestore, "RdsRestore");
+
+/// The task type `RestoreTable` shows in `DescribeHistoryTasks` (undocumented; the lookup also
+/// accepts tasks without a type).
+const TABLE_TASK_TYPE: &str = "RestoreTable";
+/// How far before the intent a found task may have started (clock skew).
+const SKEW_SECONDS: i64 = 60;
+
+/// The state-changing call of an `RdsRestore`.
+#[derive(Debug, Clone)]
+pub enum RdsRequest {
+    /// `CloneDBInstance`.
+    Clone(Box<CloneDbInstanceRequest>),
+    /// `RestoreTable`.
+    Tables(RestoreTableRequest),
+}
+
+/// The source as resolved: the instance and a backup set or a point in time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// `DBInstanceId`.
+    pub instance: String,
+    /// `BackupId`.
+    pub backup_id: Option<String>,
+    /// `RestoreTime`.
+    pub restore_time: Option<jiff::Timestamp>,
+}
+
+impl Source {
+    fn describe(&self) -> String {
+        match (&self.backup_id, self.restore_time) {
+            (Some(b), _) => format!("{} backup {b}", self.instance),
+            (None, Some(t)) => format!("{} at {}", self.instance, plan::rds_time(t)),
+            (None, None) => self.instance.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl RestoreKind for RdsRestore {
+    type Request = RdsRequest;
+
+    fn dry_run(&self) -> bool {
+        self.spec.dry_run
+    }
+
+    async fn prepare(
+        &self,
+        ctx: &Context,
+        target: &Target,
+        uid: &str,
+    ) -> Result<Check<Prepared<RdsRequest>>> {
+        let source = super::ready!(resolve_source(self, ctx).await?);
+        let attr = super::ready!(check_instance(ctx, target, &source.instance).await);
+        super::ready!(check_source(ctx, target, &source).await);
+        if self.spec.mode == RdsRestoreMode::Tables {
+            if let Some(refused) = plan::confirm_overwrite(
+                self.spec.overwrite.as_ref(),
+                &source.instance,
+                "RDS instance",
+            ) {
+                return Ok(refused);
+            }
+            super::ready!(check_table_engine(&self.spec, &attr));
+        }
+        Ok(Check::Ready(build(&self.spec, &source, uid, target)))
+    }
+
+    async fn find(
+        &self,
+        ctx: &Context,
+        target: &Target,
+        plan: &RestorePlan,
+        intent: &PendingCreate,
+        claimed: &BTreeSet<String>,
+    ) -> std::result::Result<Lookup, CloudError> {
+        let api = ctx.cloud.rds_restore(target);
+        match self.spec.mode {
+            RdsRestoreMode::Clone => {
+                let uid = self.uid().unwrap_or_default();
+                let req = DescribeDbInstancesRequest {
+                    region_id: target.region.clone(),
+                    tags: BTreeMap::from([(OWNER_TAG.to_string(), uid)]),
+                    ..DescribeDbInstancesRequest::default()
+                };
+                let resp = api.describe_db_instances(&req).await?;
+                Ok(clone_lookup(
+                    resp.items
+                        .iter()
+                        .map(|i| i.db_instance_id.clone())
+                        .collect(),
+                ))
+            }
+            RdsRestoreMode::Tables => {
+                let instance = plan::param(plan, "DBInstanceId").unwrap_or_default();
+                let mut tasks = table_tasks(ctx, target, instance, intent.started_at.0).await?;
+                tasks.retain(|t| !claimed.contains(&t.task_id));
+                Ok(table_lookup(&tasks))
+            }
+        }
+    }
+
+    async fn start(
+        &self,
+        ctx: &Context,
+        target: &Target,
+        prepared: &Prepared<RdsRequest>,
+        _intent: &PendingCreate,
+    ) -> std::result::Result<Option<Started>, CloudError> {
+        let api = ctx.cloud.rds_restore(target);
+        match &prepared.request {
+            RdsRequest::Clone(req) => {
+                let resp = api.clone_db_instance(req).await?;
+                Ok(Some(Started {
+                    restore_id: resp.db_instance_id.clone(),
+                    db_instance_id: Some(resp.db_instance_id),
+                    order_id: resp.order_id,
+                }))
+            }
+            RdsRequest::Tables(req) => {
+                api.restore_table(req).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn observe(
+        &self,
+        ctx: &Context,
+        target: &Target,
+        status: &RestoreStatus,
+    ) -> std::result::Result<Observed, CloudError> {
+        let api = ctx.cloud.rds_restore(target);
+        let id = status.restore_id.clone().unwrap_or_default();
+        match self.spec.mode {
+            RdsRestoreMode::Clone => {
+                let req = DescribeDbInstanceAttributeRequest {
+                    db_instance_id: id,
+                    ..DescribeDbInstanceAttributeRequest::default()
+                };
+                match api.describe_db_instance_attribute(&req).await {
+                    Ok(resp) => Ok(clone_state(resp.items.first())),
+                    Err(e) if e.class() == ErrorClass::NotFound => Ok(clone_gone(status)),
+                    Err(e) => Err(e),
+                }
+            }
+            RdsRestoreMode::Tables => {
+                let instance = status
+                    .plan
+                    .as_ref()
+                    .and_then(|p| plan::param(p, "DBInstanceId"))
+                    .unwrap_or_default()
+                    .to_string();
+                let since = status
+                    .start_time
+                    .as_ref()
+                    .map(|t| t.0)
+                    .unwrap_or_else(jiff::Timestamp::now);
+                let since = since - jiff::SignedDuration::from_hours(24);
+                let tasks = table_tasks(ctx, target, &instance, since).await?;
+                Ok(tasks
+                    .iter()
+                    .find(|t| t.task_id == id)
+                    .map(table_state)
+                    .unwrap_or(Observed::Missing))
+            }
+        }
+    }
+
+    async fn cancel(
+        &self,
+        _ctx: &Context,
+        _target: &Target,
+        status: &RestoreStatus,
+    ) -> std::result::Result<Cancel, CloudError> {
+        let id = status.restore_id.clone().unwrap_or_default();
+        Ok(Cancel::NotPossible(match self.spec.mode {
+            RdsRestoreMode::Clone => format!(
+                "the clone {id} is still being created and is kept: RDS has no call to stop a \
+                 clone other than deleting the instance, and a restore never deletes data. \
+                 Delete the instance yourself if you do not want it"
+            ),
+            RdsRestoreMode::Tables => format!(
+                "the table restore {id} runs on: RDS has no call to cancel a RestoreTable task"
+            ),
+        }))
+    }
+}
+
+impl RdsRestore {
+    fn uid(&self) -> Option<String> {
+        self.metadata.uid.clone()
+    }
+}
+
+/// `spec.source` → the instance and the backup set or point in time; a `backupRef` must name
+/// a `Succeeded` `RdsBackup` of this namespace.
+async fn resolve_source(obj: &RdsRestore, ctx: &Context) -> Result<Check<Source>> {
+    let s = &obj.spec.source;
+    let restore_time = match s.restore_time.as_deref().map(plan::parse_time) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(m)) => return Ok(Check::refused(reasons::INVALID_SPEC, m)),
+        None => None,
+    };
+    let Some(r) = &s.backup_ref else {
+        return Ok(match &s.db_instance_id {
+            Some(instance) => Check::Ready(Source {
+                instance: instance.trim().to_string(),
+                backup_id: s.backup_id.clone(),
+                restore_time,
+            }),
+            None => Check::refused(
+                reasons::INVALID_SPEC,
+                "source needs backupRef, or dbInstanceId with backupId or restoreTime",
+            ),
+        });
+    };
+    let backup: RdsBackup = match super::referenced(obj, ctx, "source.backupRef", &r.name).await? {
+        Ok(b) => b,
+        Err(refused) => return Ok(refused),
+    };
+    Ok(source_of_backup(&backup, &r.name))
+}
+
+/// The source an `RdsBackup` gives (pure).
+pub fn source_of_backup(backup: &RdsBackup, name: &str) -> Check<Source> {
+    let status = backup.status.clone().unwrap_or_default();
+    match (status.phase, status.backup_id) {
+        (Some(RdsBackupPhase::Succeeded), Some(id)) => Check::Ready(Source {
+            instance: backup.spec.instance().to_string(),
+            backup_id: Some(id),
+            restore_time: None,
+        }),
+        (Some(RdsBackupPhase::Failed), _) => Check::refused(
+            reasons::SOURCE_INVALID,
+            format!(
+                "source.backupRef names RdsBackup {name}, which failed: it has no backup set to restore"
+            ),
+        ),
+        (phase, _) => Check::Wait {
+            reason: reasons::SOURCE_NOT_READY,
+            message: format!(
+                "waiting for RdsBackup {name} to succeed (phase {})",
+                phase.map(|p| p.as_str()).unwrap_or("Pending")
+            ),
+        },
+    }
+}
+
+/// The instance exists (and is readable): its attributes.
+async fn check_instance(
+    ctx: &Context,
+    target: &Target,
+    instance: &str,
+) -> Check<DbInstanceAttribute> {
+    let req = DescribeDbInstanceAttributeRequest {
+        db_instance_id: instance.to_string(),
+        ..DescribeDbInstanceAttributeRequest::default()
+    };
+    match ctx
+        .cloud
+        .rds_restore(target)
+        .describe_db_instance_attribute(&req)
+        .await
+    {
+        Ok(resp) => match resp.items.into_iter().next() {
+            Some(a) => Check::Ready(a),
+            None => instance_missing(instance),
+        },
+        Err(e) if e.class() == ErrorClass::NotFound => instance_missing(instance),
+        Err(e) => Check::Cloud(e),
+    }
+}
+
+fn instance_missing<T>(instance: &str) -> Check<T> {
+    Check::refused(
+        reasons::SOURCE_NOT_FOUND,
+        format!(
+            "RDS instance {instance} does not exist in this region (DescribeDBInstanceAttribute); \
+             nothing was called"
+        ),
+    )
+}
+
+/// The backup set belongs to the instance and succeeded, or the point in time lies in the
+/// instance's recovery window.
+async fn check_source(ctx: &Context, target: &Target, source: &Source) -> Check<()> {
+    if let Some(id) = &source.backup_id {
+        let req = DescribeBackupsRequest {
+            db_instance_id: source.instance.clone(),
+            backup_id: Some(id.clone()),
+            ..DescribeBackupsRequest::default()
+        };
+        return match ctx.cloud.rds(target).describe_backups(&req).await {
+            Ok(resp) => backup_verdict(&resp.items, source, id),
+            Err(e) if e.class() == ErrorClass::NotFound => backup_verdict(&[], source, id),
+            Err(e) => Check::Cloud(e),
+        };
+    }
+    let Some(t) = source.restore_time else {
+        return Check::Ready(());
+    };
+    let req = DescribeLocalAvailableRecoveryTimeRequest {
+        db_instance_id: source.instance.clone(),
+        ..DescribeLocalAvailableRecoveryTimeRequest::default()
+    };
+    match ctx
+        .cloud
+        .rds_restore(target)
+        .describe_local_available_recovery_time(&req)
+        .await
+    {
+        Ok(w) => window_verdict(
+            t,
+            w.recovery_begin_time.as_deref(),
+            w.recovery_end_time.as_deref(),
+            &source.instance,
+        ),
+        Err(e) => Check::Cloud(e),
+    }
+}
+
+/// Whether `DescribeBackups` shows backup `id` as a successful set of the instance (pure).
+pub fn backup_verdict(
+    items: &[crate::cloud::api::RdsBackup],
+    source: &Source,
+    id: &str,
+) -> Check<()> {
+    let found: Vec<_> = items.iter().filter(|b| b.backup_id == id).collect();
+    let Some(b) = found.first() else {
+        return Check::refused(
+            reasons::SOURCE_NOT_FOUND,
+            format!(
+                "backup {id} is not a backup set of RDS instance {} (DescribeBackups lists none); \
+                 nothing was called",
+                source.instance
+            ),
+        );
+    };
+    if b.db_instance_id
+        .as_deref()
+        .is_some_and(|i| i != source.instance)
+    {
+        return Check::refused(
+            reasons::SOURCE_INVALID,
+            format!(
+                "backup {id} belongs to another instance, not {}",
+                source.instance
+            ),
+        );
+    }
+    match b.backup_status.as_deref() {
+        Some("Success") => Check::Ready(()),
+        other => Check::refused(
+            reasons::SOURCE_INVALID,
+            format!(
+                "backup {id} of {} has status {}, not Success: it cannot be restored",
+                source.instance,
+                other.unwrap_or("unknown")
+            ),
+        ),
+    }
+}
+
+/// Whether `t` lies in the recovery window `[begin, end]` (pure).
+pub fn window_verdict(
+    t: jiff::Timestamp,
+    begin: Option<&str>,
+    end: Option<&str>,
+    instance: &str,
+) -> Check<()> {
+    let parse = |v: Option<&str>| v.and_then(|v| v.parse::<jiff::Timestamp>().ok());
+    let (b, e) = (parse(begin), parse(end));
+    if plan::within(t, b, e) {
+        return Check::Ready(());
+    }
+    let window = match (b, e) {
+        (Some(b), Some(e)) => format!("{} to {}", plan::rds_time(b), plan::rds_time(e)),
+        _ => "empty (no backup set or log backup to restore from)".to_string(),
+    };
+    Check::refused(
+        reasons::OUTSIDE_RECOVERY_WINDOW,
+        format!(
+            "restoreTime {} is outside the recovery window of {instance} \
+             (DescribeLocalAvailableRecoveryTime: {window}); nothing was called. Pick a time \
+             inside the window in a new object",
+            plan::rds_time(t)
+        ),
+    )
+}
+
+/// `RestoreTable` takes MySQL (databases and tables) and PostgreSQL (whole databases).
+pub fn check_table_engine(spec: &RdsRestoreSpec, attr: &DbInstanceAttribute) -> Check<()> {
+    let engine = attr.engine.clone().unwrap_or_default();
+    match engine.to_ascii_lowercase().as_str() {
+        "mysql" => Check::Ready(()),
+        "postgresql" if spec.tables.iter().all(|d| d.tables.is_empty()) => Check::Ready(()),
+        "postgresql" => Check::refused(
+            reasons::TARGET_INCOMPATIBLE,
+            "RDS for PostgreSQL restores whole databases only: give each tables entry a \
+             newDatabase and no tables",
+        ),
+        other => Check::refused(
+            reasons::TARGET_INCOMPATIBLE,
+            format!("mode Tables needs a MySQL or PostgreSQL instance; this one runs {other:?}"),
+        ),
+    }
+}
+
+/// The `TableMeta` JSON of `spec.tables`.
+pub fn table_meta(spec: &RdsRestoreSpec) -> String {
+    let dbs: Vec<serde_json::Value> = spec
+        .tables
+        .iter()
+        .map(|d| {
+            let mut db = serde_json::json!({
+                "type": "db",
+                "name": d.database,
+                "newname": d.new_database.clone().unwrap_or_else(|| d.database.clone()),
+            });
+            if !d.tables.is_empty() {
+                db["tables"] = d
+                    .tables
+                    .iter()
+                    .map(|t| serde_json::json!({"type": "table", "name": t.name, "newname": t.new_name}))
+                    .collect();
+            }
+            db
+        })
+        .collect();
+    serde_json::Value::Array(dbs).to_string()
+}
+
+/// The request and plan of a checked spec (pure).
+pub fn build(
+    spec: &RdsRestoreSpec,
+    source: &Source,
+    uid: &str,
+    target: &Target,
+) -> Prepared<RdsRequest> {
+    let token = crate::crd::create_token(uid, None);
+    let restore_time = source.restore_time.map(plan::rds_time);
+    match spec.mode {
+        RdsRestoreMode::Clone => {
+            let c = spec.clone.clone().unwrap_or_default();
+            let mut tags: Vec<(String, String)> = c.tags.clone().into_iter().collect();
+            tags.push((OWNER_TAG.to_string(), uid.to_string()));
+            let req = CloneDbInstanceRequest {
+                db_instance_id: source.instance.clone(),
+                pay_type: c.pay_type.as_str().to_string(),
+                period: c.period.map(|p| p.as_str().to_string()),
+                used_time: c.used_time,
+                backup_id: source.backup_id.clone(),
+                restore_time: restore_time.clone(),
+                db_instance_class: c.db_instance_class.clone(),
+                db_instance_storage: c.db_instance_storage,
+                db_instance_storage_type: c.db_instance_storage_type.clone(),
+                zone_id: c.zone_id.clone(),
+                zone_id_slave1: c.zone_id_slave1.clone(),
+                zone_id_slave2: c.zone_id_slave2.clone(),
+                instance_network_type: c.instance_network_type.clone(),
+                vpc_id: c.vpc_id.clone(),
+                vswitch_id: c.v_switch_id.clone(),
+                private_ip_address: c.private_ip_address.clone(),
+                db_instance_description: c.db_instance_description.clone(),
+                deletion_protection: c.deletion_protection,
+                tags,
+                client_token: Some(token),
+                ..CloneDbInstanceRequest::default()
+            };
+            let mut parameters = plan::params([
+                ("RegionId", Some(target.region.clone())),
+                ("DBInstanceId", Some(req.db_instance_id.clone())),
+                ("PayType", Some(req.pay_type.clone())),
+                ("Period", req.period.clone()),
+                ("UsedTime", req.used_time.map(|u| u.to_string())),
+                ("BackupId", req.backup_id.clone()),
+                ("RestoreTime", req.restore_time.clone()),
+                ("DBInstanceClass", req.db_instance_class.clone()),
+                (
+                    "DBInstanceStorage",
+                    req.db_instance_storage.map(|s| s.to_string()),
+                ),
+                (
+                    "DBInstanceStorageType",
+                    req.db_instance_storage_type.clone(),
+                ),
+                ("ZoneId", req.zone_id.clone()),
+                ("InstanceNetworkType", req.instance_network_type.clone()),
+                ("VPCId", req.vpc_id.clone()),
+                ("VSwitchId", req.vswitch_id.clone()),
+                ("DBInstanceDescription", req.db_instance_description.clone()),
+                (
+                    "DeletionProtection",
+                    req.deletion_protection.map(|d| d.to_string()),
+                ),
+            ]);
+            for (k, v) in &req.tags {
+                parameters.insert(format!("Tag.{k}"), v.clone());
+            }
+            Prepared {
+                request: RdsRequest::Clone(Box::new(req)),
+                plan: RestorePlan {
+                    operation: "RDS CloneDBInstance".into(),
+                    target: format!("a new instance cloned from {}", source.instance),
+                    overwrites: false,
+                    parameters,
+                },
+                source: source.describe(),
+                target_id: format!("new clone of {}", source.instance),
+                exclusive: false,
+            }
+        }
+        RdsRestoreMode::Tables => {
+            let req = RestoreTableRequest {
+                db_instance_id: source.instance.clone(),
+                table_meta: table_meta(spec),
+                backup_id: source.backup_id.clone(),
+                restore_time: restore_time.clone(),
+                client_token: Some(token),
+                ..RestoreTableRequest::default()
+            };
+            let parameters = plan::params([
+                ("RegionId", Some(target.region.clone())),
+                ("DBInstanceId", Some(req.db_instance_id.clone())),
+                ("TableMeta", Some(req.table_meta.clone())),
+                ("BackupId", req.backup_id.clone()),
+                ("RestoreTime", req.restore_time.clone()),
+            ]);
+            Prepared {
+                request: RdsRequest::Tables(req),
+                plan: RestorePlan {
+                    operation: "RDS RestoreTable".into(),
+                    target: format!("instance {}", source.instance),
+                    overwrites: true,
+                    parameters,
+                },
+                source: source.describe(),
+                target_id: source.instance.clone(),
+                exclusive: true,
+            }
+        }
+    }
+}
+
+/// The clones tagged with this object's UID (pure): one is ours; none proves there is none.
+pub fn clone_lookup(mut ids: Vec<String>) -> Lookup {
+    ids.sort();
+    ids.dedup();
+    match ids.as_slice() {
+        [] => Lookup::NotFound,
+        [one] => Lookup::Found(Started {
+            restore_id: one.clone(),
+            db_instance_id: Some(one.clone()),
+            order_id: None,
+        }),
+        // The ClientToken makes this all but impossible; the oldest id is the first call's.
+        [first, ..] => Lookup::Found(Started {
+            restore_id: first.clone(),
+            db_instance_id: Some(first.clone()),
+            order_id: None,
+        }),
+    }
+}
+
+/// The table-restore tasks of `instance` started since `since` (minus the clock skew).
+async fn table_tasks(
+    ctx: &Context,
+    target: &Target,
+    instance: &str,
+    since: jiff::Timestamp,
+) -> std::result::Result<Vec<HistoryTask>, CloudError> {
+    let from = since - jiff::SignedDuration::from_secs(SKEW_SECONDS);
+    let to = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(SKEW_SECONDS);
+    let api = ctx.cloud.rds_restore(target);
+    let mut tasks = Vec::new();
+    for page in 1..=10u32 {
+        let req = DescribeHistoryTasksRequest {
+            region_id: Some(target.region.clone()),
+            instance_id: Some(instance.to_string()),
+            from_start_time: plan::rds_time(from),
+            to_start_time: plan::rds_time(to),
+            page_number: Some(page),
+            page_size: Some(100),
+            ..DescribeHistoryTasksRequest::default()
+        };
+        let resp = api.describe_history_tasks(&req).await?;
+        let n = resp.items.len();
+        tasks.extend(resp.items.into_iter().filter(|t| {
+            t.task_type
+                .as_deref()
+                .is_none_or(|ty| ty == TABLE_TASK_TYPE)
+        }));
+        if n < 100 {
+            break;
+        }
+    }
+    Ok(tasks)
+}
+
+/// The table-restore tasks after the intent (pure): restores into one instance run one at a
+/// time, so one task is ours.
+pub fn table_lookup(tasks: &[HistoryTask]) -> Lookup {
+    match tasks {
+        [] => Lookup::NotFound,
+        [one] => Lookup::Found(Started {
+            restore_id: one.task_id.clone(),
+            ..Started::default()
+        }),
+        many => Lookup::Ambiguous(format!(
+            "{} table restores started on the instance since this object's attempt ({}): \
+             someone else restores into it at the same time, so the operator cannot tell which \
+             is this object's; nothing was sent again",
+            many.len(),
+            many.iter()
+                .map(|t| t.task_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// The state of a clone from `DescribeDBInstanceAttribute` (pure).
+pub fn clone_state(attr: Option<&DbInstanceAttribute>) -> Observed {
+    let Some(a) = attr else {
+        return Observed::Missing;
+    };
+    let status = a.db_instance_status.clone().unwrap_or_default();
+    match status.as_str() {
+        "Running" => Observed::Succeeded {
+            cloud_status: status,
+        },
+        "Deleting" | "Released" => Observed::Failed {
+            message: format!("the new instance turned {status} while it was being created"),
+            cloud_status: status,
+        },
+        _ => Observed::Running {
+            cloud_status: status,
+            progress: None,
+        },
+    }
+}
+
+/// A clone the cloud no longer knows: failed if it was seen before, else not listed yet.
+fn clone_gone(status: &RestoreStatus) -> Observed {
+    match status.cloud_status.as_deref() {
+        Some(s) if !s.is_empty() => Observed::Failed {
+            cloud_status: "Released".into(),
+            message: "the new instance disappeared while it was being created".into(),
+        },
+        _ => Observed::Missing,
+    }
+}
+
+/// The state of a table-restore task (pure).
+pub fn table_state(task: &HistoryTask) -> Observed {
+    let status = task.status.clone().unwrap_or_default();
+    let progress = task.progress.map(|p| p.round().clamp(0.0, 100.0) as i32);
+    match status.as_str() {
+        "Succeed" => Observed::Succeeded {
+            cloud_status: status,
+        },
+        "Failed" => Observed::Failed {
+            message: task
+                .reason_code
+                .clone()
+                .or_else(|| task.task_detail.clone())
+                .unwrap_or_else(|| "the task failed".into()),
+            cloud_status: status,
+        },
+        "Canceled" => Observed::Cancelled {
+            cloud_status: status,
+        },
+        _ => Observed::Running {
+            cloud_status: status,
+            progress,
+        },
+    }
+}

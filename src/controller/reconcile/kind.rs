@@ -1,0 +1,249 @@
+//! What a managed kind is: the traits every kind implements so that the shared runtime
+//! (`runtime`), the reconcile cycle (`work`) and the metrics are generic, plus the pieces every
+//! kind's reconcile needs the same way (the cloud target). See `docs/architecture.md`.
+
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cloud::Target;
+use crate::controller::operator::context::Context;
+use crate::controller::reconcile::error::{Error, Result};
+use crate::controller::reconcile::policy::credentials::{self, CredentialsProblem};
+
+/// A custom resource kind reconciled by this operator.
+pub trait ManagedResource:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// Kind name, used as the `kind` metrics label and in logs.
+    const KIND: &'static str;
+
+    /// Name of the `credentialsRef` Secret in the object's namespace, if any.
+    fn credentials_secret(&self) -> Option<&str>;
+
+    /// Names of every Secret in the object's namespace whose change requeues the object: the
+    /// `credentialsRef` Secret, plus any other Secret the kind reads (a `DbsBackupPlan`'s
+    /// source password).
+    fn watched_secrets(&self) -> Vec<&str> {
+        self.credentials_secret().into_iter().collect()
+    }
+
+    /// When the object's last successful backup finished, if one has.
+    fn last_success(&self) -> Option<jiff::Timestamp>;
+
+    /// The Alibaba Cloud region the object's cloud calls go to (`spec.region`).
+    fn region(&self) -> &str;
+
+    /// `spec.rpo`, on kinds that have one.
+    fn rpo(&self) -> Option<&str> {
+        None
+    }
+
+    /// `spec.deletionPolicy`, on kinds that have one (unset: the namespace's or the operator's
+    /// default applies, see [`crate::controller::reconcile::policy`]).
+    fn deletion_policy(&self) -> Option<crate::crd::DeletionPolicy> {
+        None
+    }
+
+    /// `spec.managementPolicy` is `ObserveOnly`: the operator never changes or deletes the
+    /// cloud object, whatever the deletion policy says.
+    fn observe_only(&self) -> bool {
+        false
+    }
+
+    /// `spec.timeout`, on kinds that have one (a one-shot backup's deadline from its creation).
+    fn timeout(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// The status of a kind reconciled through [`Work`](crate::controller::reconcile::work::Work).
+pub trait TrackedStatus: Clone + Default + Serialize + Send + Sync {
+    /// The kind's phase enum.
+    type Phase: Copy + PartialEq + Default + Send + Sync;
+    /// `status.phase`.
+    fn phase(&self) -> Option<Self::Phase>;
+    /// `status.phase`, for writing.
+    fn phase_mut(&mut self) -> &mut Option<Self::Phase>;
+    /// Name of a phase (the event action).
+    fn phase_name(phase: Self::Phase) -> &'static str;
+    /// `status.conditions`.
+    fn conditions(&self) -> &[Condition];
+    /// `status.conditions`, for writing.
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    /// `status.observedGeneration`.
+    fn observed_generation_mut(&mut self) -> &mut Option<i64>;
+    /// `status.lastRequestId`.
+    fn last_request_id_mut(&mut self) -> &mut Option<String>;
+    /// The phase of an object that can no longer succeed as it is.
+    const FAILED: Self::Phase;
+    /// The phase of an object whose cleanup is under way.
+    const DELETING: Self::Phase;
+    /// `status.pendingCreate`, for writing.
+    fn pending_create_mut(&mut self) -> &mut Option<crate::crd::PendingCreate>;
+    /// `status.deletionPolicy` and `status.deletionPolicySource`, for writing (`None`: the
+    /// kind has no deletion policy — a restore never deletes what it restored).
+    fn deletion_policy_mut(
+        &mut self,
+    ) -> Option<(&mut Option<crate::crd::DeletionPolicy>, &mut Option<String>)>;
+    /// The conditions of an object that rests (a terminal or steady phase whose reconcile only
+    /// rewrites status fields), derived from the status alone; used when such an object
+    /// resumes after a pause. `None` for an object in flight (its next act sets them).
+    /// Clears the fields that only report the progress of running work (percent, bytes, the
+    /// cloud's sub-state): a change of nothing else (and of no condition but its message) is
+    /// written at most once per [`Timing::progress_interval`](crate::controller::reconcile::backoff::Timing).
+    fn clear_progress(&mut self) {}
+    fn settled_health(&self) -> Option<crate::controller::reconcile::conditions::Health> {
+        None
+    }
+    /// `status.completionTime`, for writing, on kinds that have one (one-shot backups).
+    fn completion_time_mut(
+        &mut self,
+    ) -> Option<&mut Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>> {
+        None
+    }
+}
+
+/// A kind reconciled through [`Work`](crate::controller::reconcile::work::Work).
+pub trait Tracked: ManagedResource {
+    /// The kind's status type.
+    type Status: TrackedStatus;
+    /// `.status`.
+    fn status(&self) -> Option<&Self::Status>;
+    /// Whether the object's work is over for good with `status` (a one-shot backup that has
+    /// ended, per the kind's plan): it is then looked at again only when it changes, never
+    /// on a timer. Kinds with ongoing work (DBS plans) keep their periodic resync (the
+    /// default).
+    fn ended(&self, status: &Self::Status) -> bool {
+        let _ = status;
+        false
+    }
+    /// When the object's work must have ended (`spec.timeout` of a one-shot backup), if it
+    /// has a deadline: every requeue and backoff is clamped to it
+    /// ([`crate::controller::operator::runtime::requeue`]), so the object is looked at when it passes.
+    fn deadline(&self) -> Option<jiff::Timestamp> {
+        crate::controller::reconcile::policy::object_deadline(
+            self.timeout(),
+            self.observe_only(),
+            self.meta(),
+        )
+    }
+}
+
+/// Implements [`TrackedStatus`] and [`Tracked`] for a kind whose status has the common fields
+/// (`phase`, `conditions`, `observedGeneration`, `lastRequestId`, `pendingCreate`) and the
+/// phases `Failed` and `Deleting`:
+/// `tracked!(Kind, Status, Phase, settled = fn[, completion_time = completion_time]
+/// [, progress = [field, …]][, ended = fn])`, where `fn(&Status) -> Option<Health>` is
+/// [`TrackedStatus::settled_health`], the `progress` fields are those
+/// [`TrackedStatus::clear_progress`] clears and `ended` is [`Tracked::ended`]
+/// (`fn(&Spec, &Status) -> bool`).
+macro_rules! tracked {
+    ($kind:ty, $status:ty, $phase:ident, settled = $settled:path
+     $(, completion_time = $ct:ident)? $(, progress = [$($pf:ident),* $(,)?])?
+     $(, ended = $ended:path)?) => {
+        impl $crate::controller::reconcile::kind::TrackedStatus for $status {
+            type Phase = $phase;
+            const FAILED: $phase = $phase::Failed;
+            const DELETING: $phase = $phase::Deleting;
+            fn pending_create_mut(&mut self) -> &mut Option<$crate::crd::PendingCreate> {
+                &mut self.pending_create
+            }
+            fn deletion_policy_mut(
+                &mut self,
+            ) -> Option<(
+                &mut Option<$crate::crd::DeletionPolicy>,
+                &mut Option<String>,
+            )> {
+                Some((&mut self.deletion_policy, &mut self.deletion_policy_source))
+            }
+            fn settled_health(&self) -> Option<$crate::controller::reconcile::conditions::Health> {
+                $settled(self)
+            }
+            $(
+            fn clear_progress(&mut self) {
+                $(self.$pf = None;)*
+            }
+            )?
+            $(
+            fn completion_time_mut(
+                &mut self,
+            ) -> Option<&mut Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>> {
+                Some(&mut self.$ct)
+            }
+            )?
+            fn phase(&self) -> Option<$phase> {
+                self.phase
+            }
+            fn phase_mut(&mut self) -> &mut Option<$phase> {
+                &mut self.phase
+            }
+            fn phase_name(phase: $phase) -> &'static str {
+                phase.as_str()
+            }
+            fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+                &self.conditions
+            }
+            fn conditions_mut(
+                &mut self,
+            ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+                &mut self.conditions
+            }
+            fn observed_generation_mut(&mut self) -> &mut Option<i64> {
+                &mut self.observed_generation
+            }
+            fn last_request_id_mut(&mut self) -> &mut Option<String> {
+                &mut self.last_request_id
+            }
+        }
+        impl $crate::controller::reconcile::kind::Tracked for $kind {
+            type Status = $status;
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+            $(
+                fn ended(&self, status: &$status) -> bool {
+                    $ended(&self.spec, status)
+                }
+            )?
+        }
+    };
+}
+
+pub(crate) use tracked;
+
+/// The object's UID (every object read from the API server has one).
+pub fn uid<K: Resource>(obj: &K) -> Result<String> {
+    obj.meta()
+        .uid
+        .clone()
+        .ok_or(Error::MissingObjectKey(".metadata.uid"))
+}
+
+/// Where an object's cloud calls go: its region and the credentials of its `credentialsRef`
+/// (or the operator's default chain). `Ok(Err(problem))` when the Secret is missing or
+/// unusable — a condition for the object, not an error of the reconcile.
+pub async fn target<K: ManagedResource>(
+    obj: &K,
+    ctx: &Context,
+) -> Result<std::result::Result<Target, CredentialsProblem>> {
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
+    let creds = credentials::resolve(&ctx.client, &ns, obj.credentials_secret()).await?;
+    Ok(creds.map(|credentials| Target {
+        region: obj.region().to_string(),
+        credentials,
+    }))
+}
