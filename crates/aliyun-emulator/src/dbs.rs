@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::api::{ApiError, ApiResult, COMMON, Params, obj, rand_alnum};
+use crate::api::{ApiError, ApiResult, COMMON, Params, obj, page as page_of, rand_alnum};
 use crate::rds::RdsState;
 use crate::scenario::{Scenario, take, target_matches};
 
@@ -992,12 +992,7 @@ impl DbsState {
         size: i64,
     ) -> Map<String, Value> {
         let total = all.len() as i64;
-        let skip = usize::try_from(page * size).unwrap_or(usize::MAX);
-        let items: Vec<Value> = all
-            .into_iter()
-            .skip(skip)
-            .take(usize::try_from(size).unwrap_or(30))
-            .collect();
+        let items = page_of(all, page, size);
         let total_pages = if total == 0 {
             0
         } else {

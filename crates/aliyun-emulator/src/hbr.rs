@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::api::{ApiError, ApiResult, Params, obj, rand_alnum};
+use crate::api::{ApiError, ApiResult, Params, obj, page as page_of, rand_alnum};
 use crate::scenario::{HbrOutcome, Scenario, take, target_matches};
 
 /// Emulated HBR actions.
@@ -371,6 +371,30 @@ pub(crate) fn invalid(k: &str) -> ApiError {
 
 pub(crate) fn invalid_msg(msg: String) -> ApiError {
     ApiError::product(400, "InvalidParameter", msg)
+}
+
+/// `CrossAccountType` values.
+pub(crate) const CROSS_ACCOUNT_TYPES: &[&str] = &["SELF_ACCOUNT", "CROSS_ACCOUNT"];
+
+/// `Edition` (`BASIC` | `STANDARD`), when given.
+pub(crate) fn check_edition(p: &Params) -> Result<(), ApiError> {
+    p.choice("Edition", &["BASIC", "STANDARD"], invalid)
+        .map(drop)
+}
+
+/// The 1-based `PageNumber` (default 1) and `PageSize` (1–99, default 10) of the HBR lists.
+pub(crate) fn paging(p: &Params) -> Result<(i64, i64), ApiError> {
+    let page = p.int("PageNumber", invalid)?.unwrap_or(1);
+    if page < 1 {
+        return Err(invalid("PageNumber"));
+    }
+    let size = p.int("PageSize", invalid)?.unwrap_or(10);
+    if !(1..=99).contains(&size) {
+        return Err(invalid_msg(format!(
+            "The PageSize {size} is not valid. Valid values: 1 to 99."
+        )));
+    }
+    Ok((page, size))
 }
 
 pub(crate) fn json_param(p: &Params, k: &str, want_array: bool) -> Result<Option<Value>, ApiError> {
@@ -788,10 +812,7 @@ impl HbrState {
         // The API reference gives JobName no length limit, and does not say that
         // CROSS_ACCOUNT needs CrossAccountUserId/CrossAccountRoleName: neither is refused.
         let mut extra = Map::new();
-        let cross = p.opt("CrossAccountType");
-        if !matches!(cross, None | Some("SELF_ACCOUNT" | "CROSS_ACCOUNT")) {
-            return Err(invalid("CrossAccountType"));
-        }
+        let cross = p.choice("CrossAccountType", CROSS_ACCOUNT_TYPES, invalid)?;
         if let Some(uid) = p.int("CrossAccountUserId", invalid)? {
             extra.insert("CrossAccountUserId".into(), json!(uid));
         }
@@ -934,26 +955,13 @@ impl HbrState {
 
     fn describe_jobs(&self, p: &Params, now: i64) -> ApiResult {
         let st = p.opt("SourceType").unwrap_or("ECS_FILE");
-        let page = p.int("PageNumber", invalid)?.unwrap_or(1);
-        if page < 1 {
-            return Err(invalid("PageNumber"));
-        }
-        let size = p.int("PageSize", invalid)?.unwrap_or(10);
-        if !(1..=99).contains(&size) {
-            return Err(invalid_msg(format!(
-                "The PageSize {size} is not valid. Valid values: 1 to 99."
-            )));
-        }
+        let (page, size) = paging(p)?;
         let desc = match p.opt("SortDirection").unwrap_or("DESCEND") {
             "DESCEND" => true,
             "ASCEND" => false,
             _ => return Err(invalid("SortDirection")),
         };
-        if let Some(e) = p.opt("Edition")
-            && !matches!(e, "BASIC" | "STANDARD")
-        {
-            return Err(invalid("Edition"));
-        }
+        check_edition(p)?;
         let filters = parse_filters(p)?;
         let mut all: Vec<(i64, usize, Value)> = self
             .jobs
@@ -972,11 +980,8 @@ impl HbrState {
             all.reverse();
         }
         let total = all.len();
-        let skip = usize::try_from((page - 1) * size).unwrap_or(usize::MAX);
-        let items: Vec<Value> = all
+        let items: Vec<Value> = page_of(all, page - 1, size)
             .into_iter()
-            .skip(skip)
-            .take(usize::try_from(size).unwrap_or(10))
             .map(|(_, _, v)| v)
             .collect();
         Ok(obj([
@@ -1089,11 +1094,7 @@ impl HbrState {
             "DESC" => true,
             _ => return Err(invalid("Order")),
         };
-        if let Some(e) = p.opt("Edition")
-            && !matches!(e, "BASIC" | "STANDARD")
-        {
-            return Err(invalid("Edition"));
-        }
+        check_edition(p)?;
         let offset = match p.opt("NextToken").filter(|t| !t.is_empty()) {
             None => 0,
             Some(t) => t
@@ -1136,11 +1137,11 @@ impl HbrState {
 
     fn delete_snapshot(&mut self, p: &Params, now: i64) -> ApiResult {
         let id = p.req("SnapshotId")?;
-        if let Some(st) = p.opt("SourceType")
-            && !matches!(st, "ECS_FILE" | "OSS" | "NAS" | "UDM_ECS")
-        {
-            return Err(invalid("SourceType"));
-        }
+        p.choice(
+            "SourceType",
+            &["ECS_FILE", "OSS", "NAS", "UDM_ECS"],
+            invalid,
+        )?;
         let job = self
             .jobs
             .iter_mut()

@@ -8,8 +8,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::api::{ApiError, ApiResult, Params, obj, rand_alnum};
-use crate::hbr::{HbrState, filter_matches, invalid, invalid_msg, json_param, parse_filters_with};
+use crate::api::{ApiError, ApiResult, Params, obj, page as page_of, rand_alnum};
+use crate::hbr::{
+    CROSS_ACCOUNT_TYPES, HbrState, check_edition, filter_matches, invalid, invalid_msg, json_param,
+    paging, parse_filters_with,
+};
 use crate::scenario::{HbrOutcome, Scenario, take, target_matches};
 
 /// Emulated HBR restore actions.
@@ -387,16 +390,8 @@ impl HbrState {
             p.req("SnapshotHash")?;
             p.req("VaultId")?;
         }
-        if let Some(e) = p.opt("Edition")
-            && !matches!(e, "BASIC" | "STANDARD")
-        {
-            return Err(invalid("Edition"));
-        }
-        if let Some(c) = p.opt("CrossAccountType")
-            && !matches!(c, "SELF_ACCOUNT" | "CROSS_ACCOUNT")
-        {
-            return Err(invalid("CrossAccountType"));
-        }
+        check_edition(p)?;
+        p.choice("CrossAccountType", CROSS_ACCOUNT_TYPES, invalid)?;
         let mut fields = Map::new();
         for k in ["Include", "Exclude"] {
             if let Some(v) = p.opt(k) {
@@ -564,27 +559,9 @@ impl HbrState {
     }
 
     fn describe_restores(&self, p: &Params, now: i64) -> ApiResult {
-        let rt = p.opt("RestoreType");
-        if let Some(t) = rt
-            && !RESTORE_TYPES.contains(&t)
-        {
-            return Err(invalid("RestoreType"));
-        }
-        if let Some(e) = p.opt("Edition")
-            && !matches!(e, "BASIC" | "STANDARD")
-        {
-            return Err(invalid("Edition"));
-        }
-        let page = p.int("PageNumber", invalid)?.unwrap_or(1);
-        if page < 1 {
-            return Err(invalid("PageNumber"));
-        }
-        let size = p.int("PageSize", invalid)?.unwrap_or(10);
-        if !(1..=99).contains(&size) {
-            return Err(invalid_msg(format!(
-                "The PageSize {size} is not valid. Valid values: 1 to 99."
-            )));
-        }
+        let rt = p.choice("RestoreType", RESTORE_TYPES, invalid)?;
+        check_edition(p)?;
+        let (page, size) = paging(p)?;
         let filters = parse_filters_with(p, FILTER_KEYS)?;
         // Newest first.
         let all: Vec<Value> = self
@@ -601,12 +578,7 @@ impl HbrState {
             .map(|j| j.json(now))
             .collect();
         let total = all.len();
-        let skip = usize::try_from((page - 1) * size).unwrap_or(usize::MAX);
-        let items: Vec<Value> = all
-            .into_iter()
-            .skip(skip)
-            .take(usize::try_from(size).unwrap_or(10))
-            .collect();
+        let items = page_of(all, page - 1, size);
         Ok(obj([
             ("RestoreJobs", json!({ "RestoreJob": items })),
             ("TotalCount", json!(total)),
@@ -617,11 +589,7 @@ impl HbrState {
 
     fn cancel_restore(&mut self, p: &Params, now: i64) -> ApiResult {
         let id = p.req("RestoreId")?;
-        if let Some(e) = p.opt("Edition")
-            && !matches!(e, "BASIC" | "STANDARD")
-        {
-            return Err(invalid("Edition"));
-        }
+        check_edition(p)?;
         let job = self
             .restore_jobs
             .iter_mut()

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, ApiResult, Params, iso_seconds, obj, parse_iso, utc_day};
+use crate::api::{
+    ApiError, ApiResult, Params, iso_seconds, obj, page as page_of, parse_iso, utc_day,
+};
 use crate::scenario::{Scenario, take, target_matches};
 
 /// Manual backups allowed per instance per UTC day.
@@ -357,22 +359,14 @@ impl RdsState {
         // or are "valid" (BackupType: Physical; BackupStrategy: MySQL logical or SQL Server
         // physical; DBName: database-level backups), not that other uses are refused: they are
         // accepted (and have no effect). Only values outside the documented ones are refused.
-        let backup_type = p.opt("BackupType");
-        if let Some(bt) = backup_type
-            && !matches!(bt, "Auto" | "FullBackup")
-        {
-            return Err(ApiError::product(
+        p.choice("BackupType", &["Auto", "FullBackup"], |_| {
+            ApiError::product(
                 400,
                 "BackupType.NotSupport",
                 "the specified backup type not support",
-            ));
-        }
-        let strategy = p.opt("BackupStrategy");
-        if let Some(s) = strategy
-            && !matches!(s, "db" | "instance")
-        {
-            return Err(invalid("BackupStrategy"));
-        }
+            )
+        })?;
+        let strategy = p.choice("BackupStrategy", &["db", "instance"], invalid)?;
         let db_names = p.opt("DBName");
         if let Some(names) = db_names
             && !names.split(',').all(|n| valid_db_name(n.trim()))
@@ -459,18 +453,8 @@ impl RdsState {
             return Err(instance_not_found(404));
         }
         let job_filter = p.int("BackupJobId", invalid)?;
-        let status_filter = p.opt("BackupJobStatus");
-        if let Some(s) = status_filter
-            && !matches!(s, "NoStart" | "Progressing")
-        {
-            return Err(invalid("BackupJobStatus"));
-        }
-        let mode = p.opt("BackupMode");
-        if let Some(m) = mode
-            && !matches!(m, "Automated" | "Manual")
-        {
-            return Err(invalid("BackupMode"));
-        }
+        let status_filter = p.choice("BackupJobStatus", &["NoStart", "Progressing"], invalid)?;
+        let mode = p.choice("BackupMode", &["Automated", "Manual"], invalid)?;
         let mut items = Vec::new();
         for t in self.tasks.iter().filter(|t| t.instance_id == id) {
             if let Some(j) = job_filter
@@ -604,21 +588,9 @@ impl RdsState {
                 "The end time must be later than the start time.",
             ));
         }
-        if let Some(s) = p.opt("BackupStatus")
-            && !matches!(s, "Success" | "Failed")
-        {
-            return Err(invalid("BackupStatus"));
-        }
-        if let Some(s) = p.opt("BackupMode")
-            && !matches!(s, "Automated" | "Manual")
-        {
-            return Err(invalid("BackupMode"));
-        }
-        if let Some(s) = p.opt("BackupType")
-            && !matches!(s, "FullBackup" | "IncrementalBackup")
-        {
-            return Err(invalid("BackupType"));
-        }
+        p.choice("BackupStatus", &["Success", "Failed"], invalid)?;
+        p.choice("BackupMode", &["Automated", "Manual"], invalid)?;
+        p.choice("BackupType", &["FullBackup", "IncrementalBackup"], invalid)?;
         let mut all: Vec<Value> = Vec::new();
         // Newest first, like the console.
         for t in self
@@ -650,12 +622,7 @@ impl RdsState {
             all.push(v);
         }
         let total = all.len();
-        let skip = usize::try_from((page - 1) * size).unwrap_or(usize::MAX);
-        let items: Vec<Value> = all
-            .into_iter()
-            .skip(skip)
-            .take(usize::try_from(size).unwrap_or(30))
-            .collect();
+        let items = page_of(all, page - 1, size);
         Ok(obj([
             ("Items", json!({ "Backup": items })),
             ("PageNumber", json!(page.to_string())),

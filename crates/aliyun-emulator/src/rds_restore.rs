@@ -12,7 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, ApiResult, COMMON, Params, iso_seconds, obj, rand_alnum};
+use crate::api::{
+    ApiError, ApiResult, COMMON, Params, iso_seconds, obj, page as page_of, parse_utc_seconds,
+    rand_alnum,
+};
 use crate::rds::{RdsInstance, RdsState, instance_not_found, invalid};
 use crate::scenario::{Scenario, take, target_matches};
 
@@ -359,17 +362,13 @@ fn restore_time(p: &Params) -> Result<Option<i64>, ApiError> {
     let Some(s) = p.opt("RestoreTime") else {
         return Ok(None);
     };
-    jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M:%SZ", s.trim())
-        .ok()
-        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC).ok())
-        .map(|z| Some(z.timestamp().as_millisecond()))
-        .ok_or_else(|| {
-            msg(
-                400,
-                "InvalidUtcDateFormat.Format",
-                "Specified UTC date format is not valid, it must be yyyy-MM-ddTHH:mm:ssZ.",
-            )
-        })
+    parse_utc_seconds(s).map(Some).ok_or_else(|| {
+        msg(
+            400,
+            "InvalidUtcDateFormat.Format",
+            "Specified UTC date format is not valid, it must be yyyy-MM-ddTHH:mm:ssZ.",
+        )
+    })
 }
 
 /// Exactly one of `BackupId` / `RestoreTime`.
@@ -601,21 +600,9 @@ impl RdsState {
             }
         }
         let (backup, time) = one_source(p)?;
-        if let Some(bt) = p.opt("BackupType")
-            && !matches!(bt, "FullBackup" | "IncrementalBackup")
-        {
-            return Err(invalid("BackupType"));
-        }
-        if let Some(st) = p.opt("DBInstanceStorageType")
-            && !STORAGE_TYPES.contains(&st)
-        {
-            return Err(invalid("DBInstanceStorageType"));
-        }
-        if let Some(n) = p.opt("InstanceNetworkType")
-            && !matches!(n, "VPC" | "Classic")
-        {
-            return Err(invalid("InstanceNetworkType"));
-        }
+        p.choice("BackupType", &["FullBackup", "IncrementalBackup"], invalid)?;
+        p.choice("DBInstanceStorageType", STORAGE_TYPES, invalid)?;
+        p.choice("InstanceNetworkType", &["VPC", "Classic"], invalid)?;
         if let Some(d) = p.opt("DBInstanceDescription")
             && !(2..=255).contains(&d.chars().count())
         {
@@ -720,11 +707,7 @@ impl RdsState {
 
     fn describe_attribute(&self, p: &Params, now: i64) -> ApiResult {
         let id = p.req("DBInstanceId")?;
-        if let Some(e) = p.opt("Expired")
-            && !matches!(e, "True" | "False")
-        {
-            return Err(invalid("Expired"));
-        }
+        p.choice("Expired", &["True", "False"], invalid)?;
         let i = self.live(id, now).ok_or_else(|| instance_not_found(404))?;
         let a = &i.attrs;
         let item = json!({
@@ -772,11 +755,11 @@ impl RdsState {
                 Some(m)
             }
         };
-        if let Some(t) = p.opt("DBInstanceType")
-            && !matches!(t, "Primary" | "Readonly" | "Guard" | "Temp")
-        {
-            return Err(invalid("DBInstanceType"));
-        }
+        p.choice(
+            "DBInstanceType",
+            &["Primary", "Readonly", "Guard", "Temp"],
+            invalid,
+        )?;
         let ids: Option<Vec<&str>> = p
             .opt("DBInstanceId")
             .map(|s| s.split(',').map(str::trim).collect());
@@ -853,12 +836,7 @@ impl RdsState {
         if !(1..=100).contains(&size) {
             return Err(invalid("PageSize"));
         }
-        let skip = usize::try_from((page - 1) * size).unwrap_or(usize::MAX);
-        let items: Vec<Value> = all
-            .into_iter()
-            .skip(skip)
-            .take(usize::try_from(size).unwrap_or(30))
-            .collect();
+        let items = page_of(all, page - 1, size);
         Ok(obj([
             ("PageNumber", json!(page)),
             ("PageRecordCount", json!(items.len())),
@@ -1007,18 +985,13 @@ impl RdsState {
 
     fn describe_history_tasks(&self, p: &Params, now: i64) -> ApiResult {
         let time = |k: &str| -> Result<i64, ApiError> {
-            let raw = p.req(k)?;
-            jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M:%SZ", raw.trim())
-                .ok()
-                .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC).ok())
-                .map(|z| z.timestamp().as_millisecond())
-                .ok_or_else(|| {
-                    msg(
-                        400,
-                        "InvalidUtcDateFormat.Format",
-                        format!("Specified {k} is not valid, it must be yyyy-MM-ddTHH:mm:ssZ."),
-                    )
-                })
+            parse_utc_seconds(p.req(k)?).ok_or_else(|| {
+                msg(
+                    400,
+                    "InvalidUtcDateFormat.Format",
+                    format!("Specified {k} is not valid, it must be yyyy-MM-ddTHH:mm:ssZ."),
+                )
+            })
         };
         // An earlier start than 30 days ago is clamped.
         let from = time("FromStartTime")?.max(now - HISTORY_WINDOW_MS);
@@ -1039,11 +1012,7 @@ impl RdsState {
         let task_ids = list("TaskId")?;
         let types = list("TaskType")?;
         let statuses = list("Status")?;
-        if let Some(t) = p.opt("InstanceType")
-            && t != "Instance"
-        {
-            return Err(invalid("InstanceType"));
-        }
+        p.choice("InstanceType", &["Instance"], invalid)?;
         let page = p.int("PageNumber", invalid)?.unwrap_or(1);
         let size = p.int("PageSize", invalid)?.unwrap_or(10);
         if page < 1 {
@@ -1069,12 +1038,7 @@ impl RdsState {
             .map(|t| t.json(now))
             .collect();
         let total = all.len();
-        let skip = usize::try_from((page - 1) * size).unwrap_or(usize::MAX);
-        let items: Vec<Value> = all
-            .into_iter()
-            .skip(skip)
-            .take(usize::try_from(size).unwrap_or(10))
-            .collect();
+        let items = page_of(all, page - 1, size);
         Ok(obj([
             ("Items", json!(items)),
             ("TotalCount", json!(total)),
