@@ -24,7 +24,6 @@ mod gateway;
 pub mod hbr;
 pub mod hbr_restore;
 pub mod rds;
-pub mod rds_restore;
 pub mod scenario;
 pub mod sign;
 pub mod sts;
@@ -44,6 +43,9 @@ use rand::SeedableRng as _;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// The RDS restore operations, at their former path ([`rds::restore`]).
+pub use rds::restore as rds_restore;
 
 pub use config::EmulatorConfig;
 pub use fault::{CallRecord, Calls, Fault, FaultKind, HeldCall, Release};

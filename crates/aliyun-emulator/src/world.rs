@@ -54,7 +54,7 @@ impl World {
                 matches!(
                     action,
                     "CreateBackup" | "DescribeBackupTasks" | "DescribeBackups" | "DeleteBackup"
-                ) || crate::rds_restore::ACTIONS.contains(&action)
+                ) || crate::rds::restore::ACTIONS.contains(&action)
             }
             Product::Dbs => {
                 crate::dbs::ACTIONS.contains(&action)

@@ -1,191 +1,13 @@
-//! ApsaraDB RDS `2014-08-15`: `CreateBackup`, `DescribeBackupTasks`, `DescribeBackups`,
-//! `DeleteBackup`; the restore operations are in [`crate::rds_restore`].
+//! The backup operations: `CreateBackup`, `DescribeBackupTasks`, `DescribeBackups`,
+//! `DeleteBackup`.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::{DAILY_BACKUP_LIMIT, RdsState, RdsTask, instance_not_found, invalid};
 use crate::api::{
     ApiError, ApiResult, Params, iso_seconds, obj, page as page_of, parse_iso, utc_day,
 };
 use crate::scenario::{Scenario, take, target_matches};
-
-/// Manual backups allowed per instance per UTC day.
-pub const DAILY_BACKUP_LIMIT: usize = 20;
-
-/// A seeded RDS instance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RdsInstance {
-    /// `DBInstanceId`.
-    pub id: String,
-    /// `DBInstanceStatus` (`Running` when seeded).
-    pub status: String,
-    /// Engine (`MySQL`).
-    pub engine: String,
-    /// Engine version.
-    pub engine_version: String,
-    /// Set on an instance made by `CloneDBInstance`: where it came from and its creation job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clone: Option<crate::rds_restore::CloneOrigin>,
-    /// Attributes given at creation (`CloneDBInstance`) or the seeded defaults.
-    #[serde(default)]
-    pub attrs: crate::rds_restore::InstanceAttrs,
-    /// Tags (`Tag.N.Key`/`Tag.N.Value` of `CloneDBInstance`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
-    /// Databases (`db`) and tables (`db.table`) known to exist besides the ones every backup
-    /// names (added by a finished `RestoreTable`; see `rds_restore`).
-    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
-    pub objects: std::collections::BTreeSet<String>,
-}
-
-impl RdsInstance {
-    /// A seeded, running MySQL 8.0 instance.
-    pub fn running(id: &str) -> Self {
-        Self {
-            id: id.to_owned(),
-            status: "Running".into(),
-            engine: "MySQL".into(),
-            engine_version: "8.0".into(),
-            clone: None,
-            attrs: crate::rds_restore::InstanceAttrs::default(),
-            tags: BTreeMap::new(),
-            objects: std::collections::BTreeSet::new(),
-        }
-    }
-}
-
-/// One `CreateBackup` task and the backup set it produces.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RdsTask {
-    /// `BackupJobId`.
-    pub job_id: u64,
-    /// `BackupId` of the backup set (shown once the task is finished).
-    pub backup_id: u64,
-    /// `DBInstanceId`.
-    pub instance_id: String,
-    /// Emulator time of `CreateBackup`, epoch ms.
-    pub created_ms: i64,
-    /// Task duration, ms.
-    pub duration_ms: i64,
-    /// `BackupMethod`.
-    pub method: String,
-    /// `BackupStrategy`, if given.
-    pub strategy: Option<String>,
-    /// `DBName`, if given.
-    pub db_names: Option<String>,
-    /// `BackupType` (`FullBackup`).
-    pub backup_type: String,
-    /// Retention days (`-1` = forever).
-    pub retention_days: i64,
-    /// Injected failure.
-    pub fail: bool,
-    /// Deleted by `DeleteBackup`.
-    pub deleted: bool,
-}
-
-/// Progress of a task at a point in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskProgress {
-    /// `BackupStatus`.
-    pub status: &'static str,
-    /// `Process` percent.
-    pub process: u32,
-}
-
-const FAIL_AT: f64 = 0.6;
-
-impl RdsTask {
-    fn frac(&self, now: i64) -> f64 {
-        if self.duration_ms <= 0 {
-            return 1.0;
-        }
-        (now - self.created_ms) as f64 / self.duration_ms as f64
-    }
-
-    /// Status and percent at `now`: `NoStart → Preparing → Waiting → Uploading → Checking →
-    /// Finished` (or `Failed` during Uploading when a failure was injected).
-    pub fn progress(&self, now: i64) -> TaskProgress {
-        let f = self.frac(now);
-        if self.fail && f >= FAIL_AT {
-            return TaskProgress {
-                status: "Failed",
-                process: (FAIL_AT * 100.0) as u32,
-            };
-        }
-        let status = match f {
-            f if f < 0.1 => "NoStart",
-            f if f < 0.25 => "Preparing",
-            f if f < 0.4 => "Waiting",
-            f if f < 0.85 => "Uploading",
-            f if f < 1.0 => "Checking",
-            _ => "Finished",
-        };
-        let process = if status == "Finished" {
-            100
-        } else if status == "NoStart" {
-            0
-        } else {
-            ((f * 100.0) as u32).min(99)
-        };
-        TaskProgress { status, process }
-    }
-
-    /// Whether the task has ended (Finished or Failed).
-    pub fn terminal(&self, now: i64) -> bool {
-        matches!(self.progress(now).status, "Finished" | "Failed")
-    }
-
-    pub(crate) fn start_ms(&self) -> i64 {
-        self.created_ms + self.duration_ms / 10
-    }
-
-    pub(crate) fn end_ms(&self) -> i64 {
-        if self.fail {
-            self.created_ms + (self.duration_ms as f64 * FAIL_AT) as i64
-        } else {
-            self.created_ms + self.duration_ms
-        }
-    }
-
-    fn size_bytes(&self) -> i64 {
-        // Stable, plausible size derived from the id.
-        ((self.job_id % 97) as i64 + 3) * 17 * 1024 * 1024
-    }
-}
-
-/// All RDS resources.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RdsState {
-    /// Instances by id.
-    pub instances: BTreeMap<String, RdsInstance>,
-    /// Backup tasks, oldest first.
-    pub tasks: Vec<RdsTask>,
-    /// Next `BackupJobId`.
-    pub next_job_id: u64,
-    /// Next `BackupId`.
-    pub next_backup_id: u64,
-    /// Restore state: table-restore tasks, idempotency tokens, id counters.
-    #[serde(default)]
-    pub restore: crate::rds_restore::RestoreBook,
-}
-
-pub(crate) fn invalid(k: &str) -> ApiError {
-    ApiError::product(
-        400,
-        "InvalidParameter",
-        format!("The specified parameter \"{k}\" is not valid."),
-    )
-}
-
-pub(crate) fn instance_not_found(status: u16) -> ApiError {
-    ApiError::product(
-        status,
-        "InvalidDBInstanceId.NotFound",
-        "The DBInstanceId provided does not exist in records.",
-    )
-}
 
 /// RDS database-name rule (doc, `InvalidDBName.Format`): up to 16 characters of lower-case
 /// letters, digits and underscores, starting with a letter and ending with a letter or digit.
@@ -202,139 +24,7 @@ pub fn valid_db_name(name: &str) -> bool {
 }
 
 impl RdsState {
-    /// Seeds running MySQL instances.
-    pub fn seeded(ids: &[String]) -> Self {
-        let instances = ids
-            .iter()
-            .map(|id| (id.clone(), RdsInstance::running(id)))
-            .collect();
-        Self {
-            instances,
-            tasks: Vec::new(),
-            next_job_id: 5_073_731,
-            next_backup_id: 1_530_000_001,
-            restore: crate::rds_restore::RestoreBook::default(),
-        }
-    }
-
-    /// Adds finished manual backup sets `(instance, BackupId)` made a day before `now` (one
-    /// task each); sets of instances that are not seeded are left out.
-    pub fn with_sets(mut self, sets: &[(String, u64)], now: i64) -> Self {
-        for (instance, backup_id) in sets {
-            if !self.instances.contains_key(instance) {
-                continue;
-            }
-            let job_id = self.next_job_id;
-            self.next_job_id += 1;
-            self.next_backup_id = self.next_backup_id.max(backup_id.saturating_add(1));
-            self.tasks.push(RdsTask {
-                job_id,
-                backup_id: *backup_id,
-                instance_id: instance.clone(),
-                created_ms: now - 86_400_000,
-                duration_ms: 60_000,
-                method: "Physical".into(),
-                strategy: None,
-                db_names: None,
-                backup_type: "FullBackup".into(),
-                retention_days: 7,
-                fail: false,
-                deleted: false,
-            });
-        }
-        self
-    }
-
-    /// Applies a scenario to an existing resource; returns false when nothing matched.
-    pub fn apply_now(&mut self, s: &Scenario, now: i64) -> bool {
-        match s {
-            Scenario::RdsTaskFailure { target } => {
-                for t in self.tasks.iter_mut() {
-                    let job = t.job_id.to_string();
-                    if target.is_some()
-                        && target_matches(target, &[&job, &t.instance_id])
-                        && !t.terminal(now)
-                    {
-                        t.fail = true;
-                        return true;
-                    }
-                }
-                false
-            }
-            Scenario::RdsInstanceStatus {
-                instance_id,
-                status,
-            } => match self.instances.get_mut(instance_id) {
-                Some(i) => {
-                    i.status.clone_from(status);
-                    true
-                }
-                None => false,
-            },
-            _ => self.apply_restore_now(s, now),
-        }
-    }
-
-    /// JSON view for the admin API.
-    pub fn view(&self, now: i64) -> Value {
-        let tasks: Vec<Value> = self
-            .tasks
-            .iter()
-            .map(|t| {
-                let pr = t.progress(now);
-                json!({
-                    "BackupJobId": t.job_id.to_string(),
-                    "BackupId": t.backup_id.to_string(),
-                    "DBInstanceId": t.instance_id,
-                    "BackupStatus": pr.status,
-                    "Process": pr.process,
-                    "BackupMethod": t.method,
-                    "CreatedTime": iso_seconds(t.created_ms),
-                    "Deleted": t.deleted,
-                })
-            })
-            .collect();
-        let instances: serde_json::Map<String, Value> = self
-            .instances
-            .iter()
-            .map(|(k, i)| {
-                let mut v = serde_json::to_value(i).unwrap_or(Value::Null);
-                if let Some(m) = v.as_object_mut() {
-                    // A failed clone that is gone stays visible here as `Released`.
-                    m.insert(
-                        "status".into(),
-                        json!(i.status_at(now).unwrap_or("Released")),
-                    );
-                }
-                (k.clone(), v)
-            })
-            .collect();
-        json!({
-            "instances": instances,
-            "tasks": tasks,
-            "history_tasks": self.restore.view(now),
-        })
-    }
-
-    /// Dispatches one RDS action.
-    pub fn handle(
-        &mut self,
-        action: &str,
-        p: &Params,
-        now: i64,
-        job_ms: i64,
-        pending: &mut Vec<Scenario>,
-    ) -> Option<ApiResult> {
-        Some(match action {
-            "CreateBackup" => self.create_backup(p, now, job_ms, pending),
-            "DescribeBackupTasks" => self.describe_backup_tasks(p, now),
-            "DescribeBackups" => self.describe_backups(p, now),
-            "DeleteBackup" => self.delete_backup(p, now),
-            _ => return self.handle_restore(action, p, now, job_ms, pending),
-        })
-    }
-
-    fn create_backup(
+    pub(super) fn create_backup(
         &mut self,
         p: &Params,
         now: i64,
@@ -447,7 +137,7 @@ impl RdsState {
         Ok(obj([("BackupJobId", json!(job))]))
     }
 
-    fn describe_backup_tasks(&self, p: &Params, now: i64) -> ApiResult {
+    pub(super) fn describe_backup_tasks(&self, p: &Params, now: i64) -> ApiResult {
         let id = p.req("DBInstanceId")?;
         if !self.instances.contains_key(id) {
             return Err(instance_not_found(404));
@@ -546,7 +236,7 @@ impl RdsState {
         }))
     }
 
-    fn describe_backups(&self, p: &Params, now: i64) -> ApiResult {
+    pub(super) fn describe_backups(&self, p: &Params, now: i64) -> ApiResult {
         let id = p.req("DBInstanceId")?;
         if !self.instances.contains_key(id) {
             return Err(instance_not_found(404));
@@ -632,7 +322,7 @@ impl RdsState {
         ]))
     }
 
-    fn delete_backup(&mut self, p: &Params, now: i64) -> ApiResult {
+    pub(super) fn delete_backup(&mut self, p: &Params, now: i64) -> ApiResult {
         let id = p.req("DBInstanceId")?;
         let ids_raw = p.req("BackupId")?;
         if !self.instances.contains_key(id) {
@@ -683,57 +373,5 @@ impl RdsState {
             }
         }
         Ok(obj([]))
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    fn task(fail: bool) -> RdsTask {
-        RdsTask {
-            job_id: 1,
-            backup_id: 2,
-            instance_id: "rm".into(),
-            created_ms: 0,
-            duration_ms: 1000,
-            method: "Physical".into(),
-            strategy: None,
-            db_names: None,
-            backup_type: "FullBackup".into(),
-            retention_days: 7,
-            fail,
-            deleted: false,
-        }
-    }
-
-    #[test]
-    fn db_name_rule() {
-        for ok in ["a", "db1", "app_db", "abcdefghijklmnop"] {
-            assert!(valid_db_name(ok), "{ok}");
-        }
-        for bad in ["", "1db", "db_", "Db", "a-b", "abcdefghijklmnopq"] {
-            assert!(!valid_db_name(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn task_progress_is_monotonic_and_ends_finished_or_failed() {
-        for fail in [false, true] {
-            let t = task(fail);
-            let mut last = 0;
-            for ms in (0..=1200).step_by(10) {
-                let p = t.progress(ms);
-                assert!(p.process >= last);
-                last = p.process;
-            }
-            let end = t.progress(5000).status;
-            assert_eq!(end, if fail { "Failed" } else { "Finished" });
-            assert!(t.terminal(5000));
-            assert!(!t.terminal(0));
-        }
-        assert_eq!(task(false).progress(0).status, "NoStart");
-        assert_eq!(task(false).progress(999).process, 99);
     }
 }
