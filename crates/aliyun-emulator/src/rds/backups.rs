@@ -23,20 +23,20 @@ pub fn valid_db_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
-impl RdsState {
-    pub(super) fn create_backup(
-        &mut self,
-        p: &Params,
-        now: i64,
-        job_ms: i64,
-        pending: &mut Vec<Scenario>,
-    ) -> ApiResult {
-        let id = p.req("DBInstanceId")?;
-        let inst = self
-            .instances
-            .get(id)
-            .filter(|i| i.status_at(now).is_some())
-            .ok_or_else(|| instance_not_found(400))?;
+/// The checked parameters of a `CreateBackup` call.
+struct BackupRequest<'a> {
+    /// `BackupMethod` (`Physical` when omitted).
+    method: &'a str,
+    /// `BackupStrategy`.
+    strategy: Option<&'a str>,
+    /// `DBName`.
+    db_names: Option<&'a str>,
+    /// `BackupRetentionPeriod`.
+    retention: Option<i64>,
+}
+
+impl<'a> BackupRequest<'a> {
+    fn parse(p: &'a Params) -> Result<Self, ApiError> {
         let method = p.opt("BackupMethod").unwrap_or("Physical");
         if !matches!(method, "Logical" | "Physical" | "Snapshot") {
             return Err(ApiError::product(
@@ -78,6 +78,30 @@ impl RdsState {
         {
             return Err(invalid("BackupRetentionPeriod"));
         }
+        Ok(Self {
+            method,
+            strategy,
+            db_names,
+            retention,
+        })
+    }
+}
+
+impl RdsState {
+    pub(super) fn create_backup(
+        &mut self,
+        p: &Params,
+        now: i64,
+        job_ms: i64,
+        pending: &mut Vec<Scenario>,
+    ) -> ApiResult {
+        let id = p.req("DBInstanceId")?;
+        let inst = self
+            .instances
+            .get(id)
+            .filter(|i| i.status_at(now).is_some())
+            .ok_or_else(|| instance_not_found(400))?;
+        let req = BackupRequest::parse(p)?;
         if inst.status_at(now) != Some("Running") {
             return Err(ApiError::product(
                 403,
@@ -85,6 +109,13 @@ impl RdsState {
                 "Current DB instance state does not support this operation.",
             ));
         }
+        self.check_backup_allowed(id, now)?;
+        let job = self.add_task(id, &req, now, job_ms, pending);
+        Ok(obj([("BackupJobId", json!(job))]))
+    }
+
+    /// One running task per instance, and at most [`DAILY_BACKUP_LIMIT`] per UTC day.
+    fn check_backup_allowed(&self, id: &str, now: i64) -> Result<(), ApiError> {
         if self
             .tasks
             .iter()
@@ -110,6 +141,18 @@ impl RdsState {
                 "The backup times exceeds.",
             ));
         }
+        Ok(())
+    }
+
+    /// Records the new task (failing if a pending scenario says so); returns its `BackupJobId`.
+    fn add_task(
+        &mut self,
+        id: &str,
+        req: &BackupRequest<'_>,
+        now: i64,
+        job_ms: i64,
+        pending: &mut Vec<Scenario>,
+    ) -> String {
         let job_id = self.next_job_id;
         self.next_job_id += 1;
         let backup_id = self.next_backup_id;
@@ -126,15 +169,15 @@ impl RdsState {
             instance_id: id.to_owned(),
             created_ms: now,
             duration_ms: job_ms,
-            method: method.to_owned(),
-            strategy: strategy.map(str::to_owned),
-            db_names: db_names.map(str::to_owned),
+            method: req.method.to_owned(),
+            strategy: req.strategy.map(str::to_owned),
+            db_names: req.db_names.map(str::to_owned),
             backup_type: "FullBackup".into(),
-            retention_days: retention.unwrap_or(7),
+            retention_days: req.retention.unwrap_or(7),
             fail,
             deleted: false,
         });
-        Ok(obj([("BackupJobId", json!(job))]))
+        job
     }
 
     pub(super) fn describe_backup_tasks(&self, p: &Params, now: i64) -> ApiResult {
@@ -249,40 +292,32 @@ impl RdsState {
         if !matches!(size, 30 | 50 | 100) {
             return Err(invalid("PageSize"));
         }
-        let start = match p.opt("StartTime") {
-            Some(s) => Some(parse_iso(s).ok_or_else(|| {
-                ApiError::product(
-                    400,
-                    "InvalidStartTime.Malformed",
-                    "Specified start time is not valid.",
-                )
-            })?),
-            None => None,
-        };
-        let end = match p.opt("EndTime") {
-            Some(s) => Some(parse_iso(s).ok_or_else(|| {
-                ApiError::product(
-                    400,
-                    "InvalidEndTime.Malformed",
-                    "Specified end time is not valid.",
-                )
-            })?),
-            None => None,
-        };
-        if let (Some(s), Some(e)) = (start, end)
-            && e < s
-        {
-            return Err(ApiError::product(
-                400,
-                "InvalidEndTime.Malformed",
-                "The end time must be later than the start time.",
-            ));
-        }
+        let window = start_end(p)?;
         p.choice("BackupStatus", &["Success", "Failed"], invalid)?;
         p.choice("BackupMode", &["Automated", "Manual"], invalid)?;
         p.choice("BackupType", &["FullBackup", "IncrementalBackup"], invalid)?;
+        let all = self.listed_backups(id, p, window, now);
+        let total = all.len();
+        let items = page_of(all, page - 1, size);
+        Ok(obj([
+            ("Items", json!({ "Backup": items })),
+            ("PageNumber", json!(page.to_string())),
+            ("PageRecordCount", json!(items.len().to_string())),
+            ("TotalRecordCount", json!(total.to_string())),
+            ("TotalEcsSnapshotSize", json!(0)),
+        ]))
+    }
+
+    /// The ended, undeleted backup sets of instance `id` that match the `DescribeBackups`
+    /// filters, newest first (like the console).
+    fn listed_backups(
+        &self,
+        id: &str,
+        p: &Params,
+        (start, end): (Option<i64>, Option<i64>),
+        now: i64,
+    ) -> Vec<Value> {
         let mut all: Vec<Value> = Vec::new();
-        // Newest first, like the console.
         for t in self
             .tasks
             .iter()
@@ -311,15 +346,7 @@ impl RdsState {
             }
             all.push(v);
         }
-        let total = all.len();
-        let items = page_of(all, page - 1, size);
-        Ok(obj([
-            ("Items", json!({ "Backup": items })),
-            ("PageNumber", json!(page.to_string())),
-            ("PageRecordCount", json!(items.len().to_string())),
-            ("TotalRecordCount", json!(total.to_string())),
-            ("TotalEcsSnapshotSize", json!(0)),
-        ]))
+        all
     }
 
     pub(super) fn delete_backup(&mut self, p: &Params, now: i64) -> ApiResult {
@@ -374,4 +401,38 @@ impl RdsState {
         }
         Ok(obj([]))
     }
+}
+
+/// `StartTime` / `EndTime` of `DescribeBackups` (`yyyy-MM-ddTHH:mmZ`), end not before start.
+fn start_end(p: &Params) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let start = match p.opt("StartTime") {
+        Some(s) => Some(parse_iso(s).ok_or_else(|| {
+            ApiError::product(
+                400,
+                "InvalidStartTime.Malformed",
+                "Specified start time is not valid.",
+            )
+        })?),
+        None => None,
+    };
+    let end = match p.opt("EndTime") {
+        Some(s) => Some(parse_iso(s).ok_or_else(|| {
+            ApiError::product(
+                400,
+                "InvalidEndTime.Malformed",
+                "Specified end time is not valid.",
+            )
+        })?),
+        None => None,
+    };
+    if let (Some(s), Some(e)) = (start, end)
+        && e < s
+    {
+        return Err(ApiError::product(
+            400,
+            "InvalidEndTime.Malformed",
+            "The end time must be later than the start time.",
+        ));
+    }
+    Ok((start, end))
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{RestoreObject, msg};
+use super::{RestoreObject, msg, paging};
 use crate::api::{
     ApiError, ApiResult, Params, iso_seconds, obj, page as page_of, parse_utc_seconds,
 };
@@ -170,14 +170,7 @@ impl RdsState {
         let types = list("TaskType")?;
         let statuses = list("Status")?;
         p.choice("InstanceType", &["Instance"], invalid)?;
-        let page = p.int("PageNumber", invalid)?.unwrap_or(1);
-        let size = p.int("PageSize", invalid)?.unwrap_or(10);
-        if page < 1 {
-            return Err(invalid("PageNumber"));
-        }
-        if !(10..=100).contains(&size) {
-            return Err(invalid("PageSize"));
-        }
+        let (page, size) = paging(p, 10, 10..=100)?;
         let has =
             |l: &Option<Vec<String>>, v: &str| l.as_ref().is_none_or(|l| l.iter().any(|x| x == v));
         let all: Vec<Value> = self

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::DAY_MS;
-use crate::api::{ApiResult, Params, iso_seconds, obj, page as page_of};
+use super::{DAY_MS, paging};
+use crate::api::{ApiError, ApiResult, Params, iso_seconds, obj, page as page_of};
 use crate::rds::{RdsInstance, RdsState, instance_not_found, invalid};
 
 impl RdsState {
@@ -50,22 +50,35 @@ impl RdsState {
 
     pub(super) fn describe_instances(&self, p: &Params, now: i64) -> ApiResult {
         p.req("RegionId")?;
-        let tags: Option<BTreeMap<String, String>> = match p.opt("Tags") {
-            None => None,
-            Some(raw) => {
-                let m: BTreeMap<String, String> =
-                    serde_json::from_str(raw).map_err(|_| invalid("Tags"))?;
-                if m.len() > 5 {
-                    return Err(invalid("Tags"));
-                }
-                Some(m)
-            }
-        };
+        let tags = tags_filter(p)?;
         p.choice(
             "DBInstanceType",
             &["Primary", "Readonly", "Guard", "Temp"],
             invalid,
         )?;
+        let all = self.listed_instances(p, tags.as_ref(), now);
+        let total = all.len();
+        if let Some(max) = p.int("MaxResults", invalid)? {
+            return token_page(p, all, max);
+        }
+        let (page, size) = paging(p, 30, 1..=100)?;
+        let items = page_of(all, page - 1, size);
+        Ok(obj([
+            ("PageNumber", json!(page)),
+            ("PageRecordCount", json!(items.len())),
+            ("TotalRecordCount", json!(total)),
+            ("Items", json!({ "DBInstance": items })),
+            ("NextToken", json!("")),
+        ]))
+    }
+
+    /// The live instances that match the `DescribeDBInstances` filters, by id.
+    fn listed_instances(
+        &self,
+        p: &Params,
+        tags: Option<&BTreeMap<String, String>>,
+        now: i64,
+    ) -> Vec<Value> {
         let ids: Option<Vec<&str>> = p
             .opt("DBInstanceId")
             .map(|s| s.split(',').map(str::trim).collect());
@@ -82,74 +95,15 @@ impl RdsState {
                 || search.is_some_and(|k| !i.id.contains(k) && !i.attrs.description.contains(k))
                 // "If an instance matches any of the specified tags, the instance information
                 // is returned".
-                || tags.as_ref().is_some_and(|t| {
+                || tags.is_some_and(|t| {
                     !t.iter().any(|(k, v)| i.tags.get(k) == Some(v))
                 })
             {
                 continue;
             }
-            all.push(json!({
-                "DBInstanceId": i.id,
-                "DBInstanceDescription": i.attrs.description,
-                "DBInstanceStatus": status,
-                "DBInstanceType": "Primary",
-                "DBInstanceClass": i.attrs.class,
-                "DBInstanceStorageType": i.attrs.storage_type,
-                "Engine": i.engine,
-                "EngineVersion": i.engine_version,
-                "PayType": i.attrs.pay_type,
-                "ZoneId": i.attrs.zone_id,
-                "VpcId": i.attrs.vpc_id,
-                "VSwitchId": i.attrs.vswitch_id,
-                "InstanceNetworkType": i.attrs.network_type,
-                "CreateTime": iso_seconds(if i.attrs.created_ms > 0 { i.attrs.created_ms } else { now - 30 * DAY_MS }),
-                "MasterInstanceId": "",
-                "LockMode": "Unlock",
-                "LockReason": "",
-                "DeletionProtection": i.attrs.deletion_protection,
-                "RegionId": "cn-hangzhou",
-                "ResourceGroupId": "rg-emulator",
-            }));
+            all.push(instance_json(i, status, now));
         }
-        let total = all.len();
-        if let Some(max) = p.int("MaxResults", invalid)? {
-            // MaxResults/NextToken override PageSize/PageNumber; the total is the page's.
-            if !(1..=100).contains(&max) {
-                return Err(invalid("MaxResults"));
-            }
-            let skip = match p.opt("NextToken") {
-                None => 0,
-                Some(t) => t.parse::<usize>().map_err(|_| invalid("NextToken"))?,
-            };
-            let max = usize::try_from(max).unwrap_or(30);
-            let items: Vec<Value> = all.into_iter().skip(skip).take(max).collect();
-            let next = if skip + items.len() < total {
-                (skip + items.len()).to_string()
-            } else {
-                String::new()
-            };
-            return Ok(obj([
-                ("TotalRecordCount", json!(items.len())),
-                ("Items", json!({ "DBInstance": items })),
-                ("NextToken", json!(next)),
-            ]));
-        }
-        let page = p.int("PageNumber", invalid)?.unwrap_or(1);
-        let size = p.int("PageSize", invalid)?.unwrap_or(30);
-        if page < 1 {
-            return Err(invalid("PageNumber"));
-        }
-        if !(1..=100).contains(&size) {
-            return Err(invalid("PageSize"));
-        }
-        let items = page_of(all, page - 1, size);
-        Ok(obj([
-            ("PageNumber", json!(page)),
-            ("PageRecordCount", json!(items.len())),
-            ("TotalRecordCount", json!(total)),
-            ("Items", json!({ "DBInstance": items })),
-            ("NextToken", json!("")),
-        ]))
+        all
     }
 
     pub(super) fn recovery_time(&self, p: &Params, now: i64) -> ApiResult {
@@ -191,4 +145,70 @@ impl RdsState {
             || (name != db && known.contains(db))
             || known.iter().any(|k| k.strip_prefix(name).is_some_and(|r| r.starts_with('.')))
     }
+}
+
+/// `Tags` of `DescribeDBInstances`: a JSON object of at most 5 tags.
+fn tags_filter(p: &Params) -> Result<Option<BTreeMap<String, String>>, ApiError> {
+    match p.opt("Tags") {
+        None => Ok(None),
+        Some(raw) => {
+            let m: BTreeMap<String, String> =
+                serde_json::from_str(raw).map_err(|_| invalid("Tags"))?;
+            if m.len() > 5 {
+                return Err(invalid("Tags"));
+            }
+            Ok(Some(m))
+        }
+    }
+}
+
+/// An instance as `DescribeDBInstances` lists it.
+fn instance_json(i: &RdsInstance, status: &str, now: i64) -> Value {
+    json!({
+        "DBInstanceId": i.id,
+        "DBInstanceDescription": i.attrs.description,
+        "DBInstanceStatus": status,
+        "DBInstanceType": "Primary",
+        "DBInstanceClass": i.attrs.class,
+        "DBInstanceStorageType": i.attrs.storage_type,
+        "Engine": i.engine,
+        "EngineVersion": i.engine_version,
+        "PayType": i.attrs.pay_type,
+        "ZoneId": i.attrs.zone_id,
+        "VpcId": i.attrs.vpc_id,
+        "VSwitchId": i.attrs.vswitch_id,
+        "InstanceNetworkType": i.attrs.network_type,
+        "CreateTime": iso_seconds(if i.attrs.created_ms > 0 { i.attrs.created_ms } else { now - 30 * DAY_MS }),
+        "MasterInstanceId": "",
+        "LockMode": "Unlock",
+        "LockReason": "",
+        "DeletionProtection": i.attrs.deletion_protection,
+        "RegionId": "cn-hangzhou",
+        "ResourceGroupId": "rg-emulator",
+    })
+}
+
+/// The `MaxResults` / `NextToken` page of `DescribeDBInstances` (they override `PageSize` /
+/// `PageNumber`; the total is the page's).
+fn token_page(p: &Params, all: Vec<Value>, max: i64) -> ApiResult {
+    if !(1..=100).contains(&max) {
+        return Err(invalid("MaxResults"));
+    }
+    let total = all.len();
+    let skip = match p.opt("NextToken") {
+        None => 0,
+        Some(t) => t.parse::<usize>().map_err(|_| invalid("NextToken"))?,
+    };
+    let max = usize::try_from(max).unwrap_or(30);
+    let items: Vec<Value> = all.into_iter().skip(skip).take(max).collect();
+    let next = if skip + items.len() < total {
+        (skip + items.len()).to_string()
+    } else {
+        String::new()
+    };
+    Ok(obj([
+        ("TotalRecordCount", json!(items.len())),
+        ("Items", json!({ "DBInstance": items })),
+        ("NextToken", json!(next)),
+    ]))
 }

@@ -114,6 +114,55 @@ fn client_token(p: &Params) -> Result<Option<&str>, ApiError> {
     }
 }
 
+/// What the first call with `token` made, when this call repeats it (same business
+/// parameters); `IdempotentParameterMismatch` when the token was used with other parameters.
+fn replayed<'b>(
+    tokens: &'b BTreeMap<String, TokenUse>,
+    token: Option<&str>,
+    p: &Params,
+) -> Result<Option<&'b TokenUse>, ApiError> {
+    match token.and_then(|t| tokens.get(t)) {
+        Some(used) if used.fingerprint != fingerprint(p) => Err(mismatch()),
+        used => Ok(used),
+    }
+}
+
+/// Records what the first call with `token` (if any) made.
+fn remember(
+    tokens: &mut BTreeMap<String, TokenUse>,
+    token: Option<&str>,
+    p: &Params,
+    result: &str,
+) {
+    if let Some(t) = token {
+        tokens.insert(
+            t.to_owned(),
+            TokenUse {
+                fingerprint: fingerprint(p),
+                result: result.to_owned(),
+            },
+        );
+    }
+}
+
+/// `PageNumber` (1-based, default 1) and `PageSize` (default `default_size`, within `sizes`)
+/// of the restore lists.
+fn paging(
+    p: &Params,
+    default_size: i64,
+    sizes: std::ops::RangeInclusive<i64>,
+) -> Result<(i64, i64), ApiError> {
+    let page = p.int("PageNumber", invalid)?.unwrap_or(1);
+    let size = p.int("PageSize", invalid)?.unwrap_or(default_size);
+    if page < 1 {
+        return Err(invalid("PageNumber"));
+    }
+    if !sizes.contains(&size) {
+        return Err(invalid("PageSize"));
+    }
+    Ok((page, size))
+}
+
 /// Parses an RDS `RestoreTime` (`yyyy-MM-ddTHH:mm:ssZ`, UTC, seconds required).
 fn restore_time(p: &Params) -> Result<Option<i64>, ApiError> {
     let Some(s) = p.opt("RestoreTime") else {

@@ -4,11 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{
-    HistoryTask, TokenUse, client_token, fingerprint, incorrect_state, mismatch, msg, one_source,
-};
+use super::{HistoryTask, client_token, incorrect_state, msg, one_source, remember, replayed};
 use crate::api::{ApiError, ApiResult, Params, obj};
-use crate::rds::{RdsState, instance_not_found, invalid};
+use crate::rds::{RdsInstance, RdsState, instance_not_found, invalid};
 use crate::scenario::{Scenario, take, target_matches};
 
 /// A database or table of a `TableMeta` entry and the name it is restored to.
@@ -84,17 +82,50 @@ impl RdsState {
         let id = p.req("DBInstanceId")?;
         let meta_raw = p.req("TableMeta")?;
         let token = client_token(p)?;
-        if let Some(t) = token
-            && let Some(used) = self.restore.table_tokens.get(t)
-        {
-            return if used.fingerprint == fingerprint(p) {
-                Ok(obj([]))
-            } else {
-                Err(mismatch())
-            };
+        if replayed(&self.restore.table_tokens, token, p)?.is_some() {
+            return Ok(obj([]));
         }
         let (backup, time) = one_source(p)?;
         p.bool("InstantRecovery", invalid)?;
+        let (inst, objects) = self.table_target(id, meta_raw, now)?;
+        self.check_source(id, backup, time, now)?;
+        let mut fail_reason = self.taken_names(inst, &objects, now);
+        let task_id = self.restore.seq().to_string();
+        if let Some(r) = take(pending, |s| match s {
+            Scenario::RdsRestoreTableFailure { target, reason }
+                if target_matches(target, &[id]) =>
+            {
+                Some(reason.clone())
+            }
+            _ => None,
+        }) {
+            fail_reason.get_or_insert(r);
+        }
+        self.restore.tasks.push(HistoryTask {
+            id: task_id.clone(),
+            instance_id: id.to_owned(),
+            task_type: "RestoreTable".into(),
+            created_ms: now,
+            duration_ms: job_ms,
+            backup_id: backup.map(str::to_owned),
+            restore_time_ms: time,
+            objects,
+            fail_reason,
+        });
+        remember(&mut self.restore.table_tokens, token, p, &task_id);
+        // "RequestId only. No task ID and no job ID".
+        Ok(obj([]))
+    }
+
+    /// The instance a table restore writes into (live, of an engine that restores databases
+    /// or tables, `Running`, with no other unfinished table restore) and what `TableMeta`
+    /// restores there.
+    fn table_target(
+        &self,
+        id: &str,
+        meta_raw: &str,
+        now: i64,
+    ) -> Result<(&RdsInstance, Vec<RestoreObject>), ApiError> {
         let inst = self.live(id, now).ok_or_else(|| instance_not_found(404))?;
         if !inst.engine.eq_ignore_ascii_case("MySQL")
             && !inst.engine.eq_ignore_ascii_case("PostgreSQL")
@@ -121,53 +152,28 @@ impl RdsState {
                 "A restore task is already running on the instance.",
             ));
         }
-        self.check_source(id, backup, time, now)?;
-        // "The names that you want to use for the restored tables do not exist in the
-        // instance." A target that exists (or the original name itself) fails the task, and
-        // nothing is written.
+        Ok((inst, objects))
+    }
+
+    /// Why the task fails because of the names it writes, if it does: "The names that you
+    /// want to use for the restored tables do not exist in the instance." A target that exists
+    /// (or the original name itself) fails the task, and nothing is written.
+    fn taken_names(
+        &self,
+        inst: &RdsInstance,
+        objects: &[RestoreObject],
+        now: i64,
+    ) -> Option<String> {
         let taken: Vec<&str> = objects
             .iter()
             .filter(|o| o.newname == o.name || self.object_exists(inst, &o.newname, now))
             .map(|o| o.newname.as_str())
             .collect();
-        let mut fail_reason = (!taken.is_empty()).then(|| {
+        (!taken.is_empty()).then(|| {
             format!(
                 "The names that you want to use for the restored objects exist in the instance: {}",
                 taken.join(", ")
             )
-        });
-        let task_id = self.restore.seq().to_string();
-        if let Some(r) = take(pending, |s| match s {
-            Scenario::RdsRestoreTableFailure { target, reason }
-                if target_matches(target, &[id]) =>
-            {
-                Some(reason.clone())
-            }
-            _ => None,
-        }) {
-            fail_reason.get_or_insert(r);
-        }
-        self.restore.tasks.push(HistoryTask {
-            id: task_id.clone(),
-            instance_id: id.to_owned(),
-            task_type: "RestoreTable".into(),
-            created_ms: now,
-            duration_ms: job_ms,
-            backup_id: backup.map(str::to_owned),
-            restore_time_ms: time,
-            objects,
-            fail_reason,
-        });
-        if let Some(t) = token {
-            self.restore.table_tokens.insert(
-                t.to_owned(),
-                TokenUse {
-                    fingerprint: fingerprint(p),
-                    result: task_id,
-                },
-            );
-        }
-        // "RequestId only. No task ID and no job ID".
-        Ok(obj([]))
+        })
     }
 }
