@@ -18,7 +18,6 @@
 pub mod api;
 pub mod config;
 pub mod dbs;
-pub mod dbs_restore;
 pub mod fault;
 mod gateway;
 pub mod hbr;
@@ -44,6 +43,8 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// The DBS restore operations, at their former path ([`dbs::restore`]).
+pub use dbs::restore as dbs_restore;
 /// The RDS restore operations, at their former path ([`rds::restore`]).
 pub use rds::restore as rds_restore;
 

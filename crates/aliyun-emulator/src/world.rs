@@ -58,7 +58,7 @@ impl World {
             }
             Product::Dbs => {
                 crate::dbs::ACTIONS.contains(&action)
-                    || crate::dbs_restore::RESTORE_ACTIONS.contains(&action)
+                    || crate::dbs::restore::RESTORE_ACTIONS.contains(&action)
             }
             Product::Hbr => {
                 crate::hbr::ACTIONS.contains(&action)
