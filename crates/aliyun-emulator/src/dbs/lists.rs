@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{DbsState, invalid, no_plan, one_of};
+use super::{DbsPlan, DbsState, FullBackupSet, invalid, no_plan, one_of};
 use crate::api::{ApiResult, Params, obj};
 
 impl DbsState {
@@ -75,77 +75,67 @@ impl DbsState {
             .unwrap_or(730);
         let mut all = Vec::new();
         for s in self.sets.iter().rev().filter(|s| s.plan_id == id) {
-            let Some((status, progress, err)) = s.status(now) else {
+            let Some(state) = s.status(now) else {
                 continue;
             };
             if set_filter.is_some_and(|f| f != s.id)
-                || status_filter.is_some_and(|f| f != status)
+                || status_filter.is_some_and(|f| f != state.0)
                 || start.is_some_and(|t| s.start_ms < t)
                 || end.is_some_and(|t| s.start_ms > t)
             {
                 continue;
             }
-            let full_size: i64 = 256 * 1024 * 1024;
-            let size_now = full_size * i64::from(progress) / 100;
-            let mut m = obj([
-                ("BackupSetId", json!(s.id)),
-                ("BackupStatus", json!(status)),
-                ("BackupSize", json!(size_now)),
-                ("CreateTime", json!(s.start_ms)),
-                ("StartTime", json!(s.start_ms)),
-                ("ErrMessage", json!(err)),
-                ("StorageMethod", json!("system")),
-                ("LogicalFullBackupProgress", json!(progress)),
-                ("LogicalStructureBackupProgress", json!(progress)),
-                (
-                    "BackupObjects",
-                    plan.fields
-                        .get("BackupObjects")
-                        .cloned()
-                        .unwrap_or(json!("")),
-                ),
-                (
-                    "SourceEndpointInstanceId",
-                    plan.fields
-                        .get("SourceEndpointInstanceID")
-                        .cloned()
-                        .unwrap_or(json!("")),
-                ),
-                (
-                    "SourceEndpointInstanceType",
-                    plan.fields
-                        .get("SourceEndpointInstanceType")
-                        .cloned()
-                        .unwrap_or(json!("")),
-                ),
-                (
-                    "SourceEndpointRegion",
-                    plan.fields
-                        .get("SourceEndpointRegion")
-                        .cloned()
-                        .unwrap_or(json!("")),
-                ),
-                (
-                    "SourceEndpointUserName",
-                    plan.fields
-                        .get("SourceEndpointUserName")
-                        .cloned()
-                        .unwrap_or(json!("")),
-                ),
-                ("StorageEncryptMethod", json!("")),
-                ("SourceEndpointEnableSsl", json!("false")),
-            ]);
-            if status == "finish" {
-                let end_ms = s.start_ms + s.duration_ms;
-                m.insert("EndTime".into(), json!(end_ms));
-                m.insert("FinishTime".into(), json!(end_ms));
-                m.insert(
-                    "BackupSetExpiredTime".into(),
-                    json!(end_ms + retention * 86_400_000),
-                );
-            }
-            all.push(Value::Object(m));
+            all.push(set_json(plan, s, state, retention));
         }
         Ok(Self::page_out("Items", "FullBackupFile", all, page, size))
     }
+}
+
+/// A full backup set of `plan` as `DescribeFullBackupList` lists it, in `state` (`(status,
+/// progress, ErrMessage)`).
+fn set_json(
+    plan: &DbsPlan,
+    s: &FullBackupSet,
+    (status, progress, err): (&str, u32, String),
+    retention: i64,
+) -> Value {
+    let full_size: i64 = 256 * 1024 * 1024;
+    let size_now = full_size * i64::from(progress) / 100;
+    let mut m = obj([
+        ("BackupSetId", json!(s.id)),
+        ("BackupStatus", json!(status)),
+        ("BackupSize", json!(size_now)),
+        ("CreateTime", json!(s.start_ms)),
+        ("StartTime", json!(s.start_ms)),
+        ("ErrMessage", json!(err)),
+        ("StorageMethod", json!("system")),
+        ("LogicalFullBackupProgress", json!(progress)),
+        ("LogicalStructureBackupProgress", json!(progress)),
+        ("BackupObjects", plan.field("BackupObjects")),
+        (
+            "SourceEndpointInstanceId",
+            plan.field("SourceEndpointInstanceID"),
+        ),
+        (
+            "SourceEndpointInstanceType",
+            plan.field("SourceEndpointInstanceType"),
+        ),
+        ("SourceEndpointRegion", plan.field("SourceEndpointRegion")),
+        (
+            "SourceEndpointUserName",
+            plan.field("SourceEndpointUserName"),
+        ),
+        ("StorageEncryptMethod", json!("")),
+        ("SourceEndpointEnableSsl", json!("false")),
+    ]);
+    if status == "finish" {
+        let end_ms = s.start_ms + s.duration_ms;
+        m.insert("EndTime".into(), json!(end_ms));
+        m.insert("FinishTime".into(), json!(end_ms));
+        m.insert(
+            "BackupSetExpiredTime".into(),
+            json!(end_ms + retention * 86_400_000),
+        );
+    }
+    Value::Object(m)
 }

@@ -30,6 +30,70 @@ pub fn valid_hhmm(s: &str) -> bool {
         && m.parse::<u8>().is_ok_and(|m| m < 60)
 }
 
+/// `SourceEndpointInstanceType` / `DestinationEndpointInstanceType` values.
+pub(super) const ENDPOINT_TYPES: &[&str] =
+    &["RDS", "ECS", "Express", "Agent", "DDS", "Other", "dg"];
+
+/// The endpoint parameters an endpoint of type `ty` (lower case) needs, per the API reference
+/// of `CreateAndStartBackupPlan` (`side` `Source`) and `CreateRestoreTask` (`Destination`):
+/// region, instance id, address, port and backup gateway by type; the account unless the
+/// database (`db`, lower case) is Redis or SQL Server via a backup gateway; the database name
+/// for PostgreSQL and MongoDB; the SID for Oracle. `shown` is the type as the errors name it.
+pub(super) fn required_endpoint_params(
+    p: &Params,
+    side: &str,
+    ty: &str,
+    shown: &str,
+    db: &str,
+) -> Result<(), ApiError> {
+    let key = |name: &str| format!("{side}Endpoint{name}");
+    let need = |k: &str, types: &[&str]| -> Result<(), ApiError> {
+        if types.contains(&ty) && p.opt(k).is_none() {
+            return Err(required_when(
+                k,
+                &format!("{side}EndpointInstanceType is {shown}"),
+            ));
+        }
+        Ok(())
+    };
+    need(&key("Region"), &["rds", "ecs", "dds", "express", "agent"])?;
+    need(&key("InstanceID"), &["rds", "ecs", "dds", "express"])?;
+    need(&key("IP"), &["express", "agent", "other"])?;
+    need(&key("Port"), &["express", "agent", "other", "ecs"])?;
+    need("BackupGatewayId", &["agent"])?;
+    let no_account = db == "redis" || (ty == "agent" && db == "mssql");
+    if !no_account {
+        for k in [key("UserName"), key("Password")] {
+            if p.opt(&k).is_none() {
+                return Err(required_when(
+                    &k,
+                    "the database is not Redis or SQL Server via a backup gateway",
+                ));
+            }
+        }
+    }
+    if matches!(db, "postgresql" | "mongodb") && p.opt(&key("DatabaseName")).is_none() {
+        return Err(required_when(
+            &key("DatabaseName"),
+            "DatabaseType is PostgreSQL or MongoDB",
+        ));
+    }
+    if db == "oracle" && p.opt(&key("OracleSID")).is_none() {
+        return Err(required_when(&key("OracleSID"), "DatabaseType is Oracle"));
+    }
+    Ok(())
+}
+
+/// An endpoint port (`k`), when given: 1–65535.
+pub(super) fn check_port(p: &Params, k: &str) -> Result<(), ApiError> {
+    if let Some(port) = p.int(k, invalid)?
+        && !(1..=65_535).contains(&port)
+    {
+        return Err(invalid(k));
+    }
+    Ok(())
+}
+
 /// Validates the source-endpoint parameters shared by `CreateAndStartBackupPlan` and
 /// `ConfigureBackupPlan` and returns them as plan fields.
 pub(super) fn endpoint_fields(
@@ -38,64 +102,12 @@ pub(super) fn endpoint_fields(
     f: &mut BTreeMap<String, Value>,
 ) -> Result<(), ApiError> {
     let ty = p.req("SourceEndpointInstanceType")?;
-    let ty = one_of(
-        p,
-        "SourceEndpointInstanceType",
-        &["RDS", "ECS", "Express", "Agent", "DDS", "Other", "dg"],
-    )?
-    .unwrap_or(ty)
-    .to_ascii_lowercase();
-    let need = |k: &str, types: &[&str]| -> Result<(), ApiError> {
-        if types.contains(&ty.as_str()) && p.opt(k).is_none() {
-            return Err(required_when(
-                k,
-                &format!("SourceEndpointInstanceType is {ty}"),
-            ));
-        }
-        Ok(())
-    };
-    need(
-        "SourceEndpointRegion",
-        &["rds", "ecs", "dds", "express", "agent"],
-    )?;
-    need(
-        "SourceEndpointInstanceID",
-        &["rds", "ecs", "dds", "express"],
-    )?;
-    need("SourceEndpointIP", &["express", "agent", "other"])?;
-    need("SourceEndpointPort", &["express", "agent", "other", "ecs"])?;
-    need("BackupGatewayId", &["agent"])?;
+    let ty = one_of(p, "SourceEndpointInstanceType", ENDPOINT_TYPES)?
+        .unwrap_or(ty)
+        .to_ascii_lowercase();
     let db = db_type.to_ascii_lowercase();
-    let no_account = db == "redis" || (ty == "agent" && db == "mssql");
-    if !no_account {
-        for k in ["SourceEndpointUserName", "SourceEndpointPassword"] {
-            if p.opt(k).is_none() {
-                return Err(required_when(
-                    k,
-                    "the database is not Redis or SQL Server via a backup gateway",
-                ));
-            }
-        }
-    }
-    if matches!(db.as_str(), "postgresql" | "mongodb")
-        && p.opt("SourceEndpointDatabaseName").is_none()
-    {
-        return Err(required_when(
-            "SourceEndpointDatabaseName",
-            "DatabaseType is PostgreSQL or MongoDB",
-        ));
-    }
-    if db == "oracle" && p.opt("SourceEndpointOracleSID").is_none() {
-        return Err(required_when(
-            "SourceEndpointOracleSID",
-            "DatabaseType is Oracle",
-        ));
-    }
-    if let Some(port) = p.int("SourceEndpointPort", invalid)?
-        && !(1..=65_535).contains(&port)
-    {
-        return Err(invalid("SourceEndpointPort"));
-    }
+    required_endpoint_params(p, "Source", &ty, &ty, &db)?;
+    check_port(p, "SourceEndpointPort")?;
     let gw = p.int("BackupGatewayId", invalid)?;
     f.insert(
         "SourceEndpointInstanceType".into(),
@@ -129,8 +141,19 @@ pub(super) fn endpoint_fields(
     Ok(())
 }
 
-/// Validates the optional strategy/storage parameters and records them as plan fields.
+/// Validates the optional strategy/storage parameters and records them as plan fields
+/// (with the defaults of a new plan when `create`).
 pub(super) fn strategy_fields(
+    p: &Params,
+    f: &mut BTreeMap<String, Value>,
+    create: bool,
+) -> Result<(), ApiError> {
+    schedule_fields(p, f, create)?;
+    storage_fields(p, f, create)
+}
+
+/// `BackupPeriod`, `BackupStartTime`, `BackupStrategyType` and `BackupRetentionPeriod`.
+fn schedule_fields(
     p: &Params,
     f: &mut BTreeMap<String, Value>,
     create: bool,
@@ -174,6 +197,15 @@ pub(super) fn strategy_fields(
     } else if create {
         f.insert("BackupRetentionPeriod".into(), json!(730));
     }
+    Ok(())
+}
+
+/// The duplication periods, rate limits, log backup, `BackupObjects` and storage parameters.
+fn storage_fields(
+    p: &Params,
+    f: &mut BTreeMap<String, Value>,
+    create: bool,
+) -> Result<(), ApiError> {
     for (k, default) in [
         ("DuplicationInfrequentAccessPeriod", 180),
         ("DuplicationArchivePeriod", 365),

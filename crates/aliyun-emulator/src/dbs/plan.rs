@@ -80,6 +80,11 @@ impl FullBackupSet {
 }
 
 impl DbsPlan {
+    /// A configuration field, `""` when unset.
+    pub(crate) fn field(&self, k: &str) -> Value {
+        self.fields.get(k).cloned().unwrap_or(json!(""))
+    }
+
     /// `BackupPlanStatus` at `now` (`None` once released).
     pub fn status(&self, now: i64) -> Option<&'static str> {
         if self.released {

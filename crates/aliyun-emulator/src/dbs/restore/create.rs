@@ -4,9 +4,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{DbsRestoreObject, DbsRestoreTask, invalid, invalid_msg, no_task, required_when};
+use super::{DbsRestoreObject, DbsRestoreTask, no_task};
 use crate::api::{ApiError, ApiResult, Params, obj, rand_alnum};
 use crate::dbs::DbsState;
+use crate::dbs::params::{ENDPOINT_TYPES, check_port, required_endpoint_params};
+use crate::dbs::{invalid, invalid_msg, one_of, required_when};
 use crate::rds::RdsState;
 use crate::scenario::{Scenario, take, target_matches};
 
@@ -38,6 +40,60 @@ pub(super) fn parse_objects(raw: &str) -> Result<Vec<DbsRestoreObject>, ApiError
         .collect()
 }
 
+/// Checks the destination parameters of `CreateRestoreTask` for a destination of type `ty`
+/// and a database of type `db_type` (lower case); returns the parsed `RestoreObjects`.
+fn destination(p: &Params, ty: &str, db_type: &str) -> Result<Vec<DbsRestoreObject>, ApiError> {
+    one_of(p, "DestinationEndpointInstanceType", ENDPOINT_TYPES)?;
+    let lty = ty.to_ascii_lowercase();
+    required_endpoint_params(p, "Destination", &lty, ty, db_type)?;
+    if lty == "agent" && db_type == "mysql" && p.opt("RestoreDir").is_none() {
+        return Err(required_when(
+            "RestoreDir",
+            "the destination is a backup gateway and the database is MySQL",
+        ));
+    }
+    check_port(p, "DestinationEndpointPort")?;
+    p.int("BackupGatewayId", invalid)?;
+    p.bool("EnableDestinationEndpointSsl", invalid)?;
+    match p.opt("RestoreObjects") {
+        Some(raw) => parse_objects(raw),
+        None if lty == "agent" => Ok(Vec::new()),
+        None => Err(required_when(
+            "RestoreObjects",
+            "the destination is not a backup gateway",
+        )),
+    }
+}
+
+/// The fields a restore task records and echoes: the destination (never the password) and
+/// the other options as sent.
+fn task_fields(p: &Params, conflict: &str) -> BTreeMap<String, Value> {
+    let mut fields = BTreeMap::new();
+    for k in [
+        "DestinationEndpointInstanceType",
+        "DestinationEndpointRegion",
+        "DestinationEndpointInstanceID",
+        "DestinationEndpointIP",
+        "DestinationEndpointPort",
+        "DestinationEndpointUserName",
+        "DestinationEndpointDatabaseName",
+        "DestinationEndpointOracleSID",
+        "EnableDestinationEndpointSsl",
+        "BackupGatewayId",
+        "RestoreDir",
+        "RestoreHome",
+        "CrossAliyunId",
+        "CrossRoleName",
+        "RestoreDestinationMode",
+    ] {
+        if let Some(v) = p.opt(k) {
+            fields.insert(k.to_owned(), json!(v));
+        }
+    }
+    fields.insert("DuplicateConflict".into(), json!(conflict));
+    fields
+}
+
 impl DbsState {
     pub(super) fn create_restore(
         &mut self,
@@ -56,126 +112,12 @@ impl DbsState {
             .and_then(Value::as_str)
             .unwrap_or("MySQL")
             .to_ascii_lowercase();
-        let types = ["RDS", "ECS", "Express", "Agent", "DDS", "Other", "dg"];
-        if !types.iter().any(|t| t.eq_ignore_ascii_case(ty)) {
-            return Err(invalid_msg(format!(
-                "The specified parameter DestinationEndpointInstanceType value {ty} is not valid. Valid values: {}.",
-                types.join(", ")
-            )));
-        }
-        let lty = ty.to_ascii_lowercase();
-        let need = |k: &str, when: &[&str]| -> Result<(), ApiError> {
-            if when.contains(&lty.as_str()) && p.opt(k).is_none() {
-                return Err(required_when(
-                    k,
-                    &format!("DestinationEndpointInstanceType is {ty}"),
-                ));
-            }
-            Ok(())
-        };
-        need(
-            "DestinationEndpointRegion",
-            &["rds", "ecs", "dds", "express", "agent"],
-        )?;
-        need(
-            "DestinationEndpointInstanceID",
-            &["rds", "ecs", "dds", "express"],
-        )?;
-        need("DestinationEndpointIP", &["express", "agent", "other"])?;
-        need(
-            "DestinationEndpointPort",
-            &["express", "agent", "other", "ecs"],
-        )?;
-        need("BackupGatewayId", &["agent"])?;
-        let no_account = db_type == "redis" || (lty == "agent" && db_type == "mssql");
-        if !no_account {
-            for k in ["DestinationEndpointUserName", "DestinationEndpointPassword"] {
-                if p.opt(k).is_none() {
-                    return Err(required_when(
-                        k,
-                        "the database is not Redis or SQL Server via a backup gateway",
-                    ));
-                }
-            }
-        }
-        if matches!(db_type.as_str(), "postgresql" | "mongodb")
-            && p.opt("DestinationEndpointDatabaseName").is_none()
-        {
-            return Err(required_when(
-                "DestinationEndpointDatabaseName",
-                "DatabaseType is PostgreSQL or MongoDB",
-            ));
-        }
-        if db_type == "oracle" && p.opt("DestinationEndpointOracleSID").is_none() {
-            return Err(required_when(
-                "DestinationEndpointOracleSID",
-                "DatabaseType is Oracle",
-            ));
-        }
-        if lty == "agent" && db_type == "mysql" && p.opt("RestoreDir").is_none() {
-            return Err(required_when(
-                "RestoreDir",
-                "the destination is a backup gateway and the database is MySQL",
-            ));
-        }
-        if let Some(port) = p.int("DestinationEndpointPort", invalid)?
-            && !(1..=65_535).contains(&port)
-        {
-            return Err(invalid("DestinationEndpointPort"));
-        }
-        p.int("BackupGatewayId", invalid)?;
-        p.bool("EnableDestinationEndpointSsl", invalid)?;
-        let objects = match p.opt("RestoreObjects") {
-            Some(raw) => parse_objects(raw)?,
-            None if lty == "agent" => Vec::new(),
-            None => {
-                return Err(required_when(
-                    "RestoreObjects",
-                    "the destination is not a backup gateway",
-                ));
-            }
-        };
+        let objects = destination(p, ty, &db_type)?;
         let conflict = p.opt("DuplicateConflict").unwrap_or("failure");
         if !matches!(conflict, "failure" | "renamenew") {
             return Err(invalid("DuplicateConflict"));
         }
-        let set = p.opt("BackupSetId");
-        let time = p.int("RestoreTime", invalid)?;
-        match (set, time) {
-            (None, None) => {
-                return Err(ApiError::product(
-                    400,
-                    "Param.NotFound",
-                    "One of the parameters BackupSetId and RestoreTime is required.",
-                ));
-            }
-            (Some(_), Some(_)) => {
-                return Err(invalid_msg(
-                    "BackupSetId and RestoreTime are mutually exclusive.".into(),
-                ));
-            }
-            (Some(s), None) => {
-                if !self
-                    .finished_sets(plan_id, now)
-                    .iter()
-                    .any(|(id, _, _)| id == s)
-                {
-                    return Err(invalid_msg(format!(
-                        "The full backup set {s} does not exist in backup plan {plan_id} or is not finished."
-                    )));
-                }
-            }
-            (None, Some(t)) => {
-                let inside = self
-                    .restore_range(plan_id, now)
-                    .is_some_and(|(b, e)| b <= t && t <= e);
-                if !inside {
-                    return Err(invalid_msg(format!(
-                        "The RestoreTime {t} is outside the restorable time range of backup plan {plan_id} (see DescribeRestoreRangeInfo)."
-                    )));
-                }
-            }
-        }
+        let (set, time) = self.restore_point(p, plan_id, now)?;
         if self
             .restore_tasks
             .iter()
@@ -185,29 +127,6 @@ impl DbsState {
                 "A restore task named {name} already exists in backup plan {plan_id}."
             )));
         }
-        let mut fields = BTreeMap::new();
-        for k in [
-            "DestinationEndpointInstanceType",
-            "DestinationEndpointRegion",
-            "DestinationEndpointInstanceID",
-            "DestinationEndpointIP",
-            "DestinationEndpointPort",
-            "DestinationEndpointUserName",
-            "DestinationEndpointDatabaseName",
-            "DestinationEndpointOracleSID",
-            "EnableDestinationEndpointSsl",
-            "BackupGatewayId",
-            "RestoreDir",
-            "RestoreHome",
-            "CrossAliyunId",
-            "CrossRoleName",
-            "RestoreDestinationMode",
-        ] {
-            if let Some(v) = p.opt(k) {
-                fields.insert(k.to_owned(), json!(v));
-            }
-        }
-        fields.insert("DuplicateConflict".into(), json!(conflict));
         let id = format!("s{}", rand_alnum(11));
         self.restore_tasks.push(DbsRestoreTask {
             id: id.clone(),
@@ -224,10 +143,55 @@ impl DbsState {
             duplicate_conflict: conflict.to_owned(),
             objects,
             restore_objects: p.opt("RestoreObjects").unwrap_or("").to_owned(),
-            fields,
+            fields: task_fields(p, conflict),
             success_status: success.to_owned(),
         });
         Ok(obj([("RestoreTaskId", json!(id))]))
+    }
+
+    /// What a restore task of plan `plan_id` restores: exactly one of `BackupSetId` (a
+    /// finished full backup set of the plan) and `RestoreTime` (inside the restorable range).
+    fn restore_point<'a>(
+        &self,
+        p: &'a Params,
+        plan_id: &str,
+        now: i64,
+    ) -> Result<(Option<&'a str>, Option<i64>), ApiError> {
+        let set = p.opt("BackupSetId");
+        let time = p.int("RestoreTime", invalid)?;
+        match (set, time) {
+            (None, None) => Err(ApiError::product(
+                400,
+                "Param.NotFound",
+                "One of the parameters BackupSetId and RestoreTime is required.",
+            )),
+            (Some(_), Some(_)) => Err(invalid_msg(
+                "BackupSetId and RestoreTime are mutually exclusive.".into(),
+            )),
+            (Some(s), None) => {
+                if !self
+                    .finished_sets(plan_id, now)
+                    .iter()
+                    .any(|(id, _, _)| id == s)
+                {
+                    return Err(invalid_msg(format!(
+                        "The full backup set {s} does not exist in backup plan {plan_id} or is not finished."
+                    )));
+                }
+                Ok((set, time))
+            }
+            (None, Some(t)) => {
+                let inside = self
+                    .restore_range(plan_id, now)
+                    .is_some_and(|(b, e)| b <= t && t <= e);
+                if !inside {
+                    return Err(invalid_msg(format!(
+                        "The RestoreTime {t} is outside the restorable time range of backup plan {plan_id} (see DescribeRestoreRangeInfo)."
+                    )));
+                }
+                Ok((set, time))
+            }
+        }
     }
 
     /// Whether database `db` exists at the destination of `task` (checked by the pre-check).
@@ -276,56 +240,11 @@ impl DbsState {
         if self.plan(&task.plan_id).is_err() {
             return Err(no_task(&id));
         }
-        let (st, _, err) = task.status(now);
-        let precheck_failed = st == "init" && !err.is_empty();
-        if task.started_ms.is_some() && !precheck_failed && st != "pause" {
-            if task.ended(now) {
-                return Err(invalid_msg(format!(
-                    "The restore task {id} has already ended ({st})."
-                )));
-            }
+        if running(task, now)? {
             // Already running: nothing more to start.
             return Ok(obj([("RestoreTaskId", json!(id))]));
         }
-        // The pre-check: the destination exists, and no target database exists unless
-        // DuplicateConflict=renamenew.
-        let dest = task
-            .fields
-            .get("DestinationEndpointInstanceID")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let lty = task
-            .fields
-            .get("DestinationEndpointInstanceType")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let mut precheck = if lty == "rds" && !rds.instances.contains_key(&dest) {
-            Some(format!(
-                "Precheck failed: the destination RDS instance {dest} does not exist or is not accessible."
-            ))
-        } else if lty == "ecs" && !ecs.contains(&dest) {
-            Some(format!(
-                "Precheck failed: the destination ECS instance {dest} does not exist or is not accessible."
-            ))
-        } else {
-            None
-        };
-        if precheck.is_none() && task.duplicate_conflict == "failure" {
-            let taken: Vec<&str> = task
-                .objects
-                .iter()
-                .filter(|o| self.db_exists(task, &o.new_db, now, rds))
-                .map(|o| o.new_db.as_str())
-                .collect();
-            if !taken.is_empty() {
-                precheck = Some(format!(
-                    "Precheck failed: the databases exist at the destination: {} (DuplicateConflict=failure).",
-                    taken.join(", ")
-                ));
-            }
-        }
+        let precheck = self.precheck(task, now, rds, ecs);
         let (plan_id, name) = (task.plan_id.clone(), task.name.clone());
         let fail = take(pending, |s| match s {
             Scenario::DbsRestoreFailure {
@@ -346,4 +265,69 @@ impl DbsState {
         }
         Ok(obj([("RestoreTaskId", json!(id))]))
     }
+
+    /// The pre-check of a started task: the destination exists, and no target database
+    /// exists unless `DuplicateConflict=renamenew`. The failure message, if it fails.
+    fn precheck(
+        &self,
+        task: &DbsRestoreTask,
+        now: i64,
+        rds: &RdsState,
+        ecs: &[String],
+    ) -> Option<String> {
+        let dest = task
+            .fields
+            .get("DestinationEndpointInstanceID")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let lty = task
+            .fields
+            .get("DestinationEndpointInstanceType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if lty == "rds" && !rds.instances.contains_key(&dest) {
+            return Some(format!(
+                "Precheck failed: the destination RDS instance {dest} does not exist or is not accessible."
+            ));
+        }
+        if lty == "ecs" && !ecs.contains(&dest) {
+            return Some(format!(
+                "Precheck failed: the destination ECS instance {dest} does not exist or is not accessible."
+            ));
+        }
+        if task.duplicate_conflict != "failure" {
+            return None;
+        }
+        let taken: Vec<&str> = task
+            .objects
+            .iter()
+            .filter(|o| self.db_exists(task, &o.new_db, now, rds))
+            .map(|o| o.new_db.as_str())
+            .collect();
+        (!taken.is_empty()).then(|| {
+            format!(
+                "Precheck failed: the databases exist at the destination: {} (DuplicateConflict=failure).",
+                taken.join(", ")
+            )
+        })
+    }
+}
+
+/// Whether a started task is running (so starting it again changes nothing); a task that
+/// failed its pre-check or was paused is started again, and an ended one is refused.
+fn running(task: &DbsRestoreTask, now: i64) -> Result<bool, ApiError> {
+    let (st, _, err) = task.status(now);
+    let precheck_failed = st == "init" && !err.is_empty();
+    if task.started_ms.is_some() && !precheck_failed && st != "pause" {
+        if task.ended(now) {
+            return Err(invalid_msg(format!(
+                "The restore task {} has already ended ({st}).",
+                task.id
+            )));
+        }
+        return Ok(true);
+    }
+    Ok(false)
 }

@@ -15,7 +15,7 @@
 use serde_json::{Value, json};
 
 use crate::api::{ApiError, ApiResult, Params, obj};
-use crate::dbs::DbsState;
+use crate::dbs::{DbsState, invalid, invalid_msg};
 use crate::rds::RdsState;
 use crate::scenario::{Scenario, target_matches};
 
@@ -32,26 +32,6 @@ pub const RESTORE_ACTIONS: &[&str] = &[
     "DescribeRestoreRangeInfo",
     "DescribeJobErrorCode",
 ];
-
-fn invalid(k: &str) -> ApiError {
-    ApiError::product(
-        400,
-        "InvalidParameterValid",
-        format!("The specified parameter {k} value is not valid."),
-    )
-}
-
-fn invalid_msg(msg: String) -> ApiError {
-    ApiError::product(400, "InvalidParameterValid", msg)
-}
-
-fn required_when(k: &str, when: &str) -> ApiError {
-    ApiError::product(
-        400,
-        "Param.NotFound",
-        format!("The parameter {k} is required when {when}."),
-    )
-}
 
 fn no_task(id: &str) -> ApiError {
     ApiError::product(
