@@ -21,7 +21,6 @@ pub mod dbs;
 pub mod fault;
 mod gateway;
 pub mod hbr;
-pub mod hbr_restore;
 pub mod rds;
 pub mod scenario;
 pub mod sign;
@@ -45,6 +44,8 @@ use tokio::task::JoinHandle;
 
 /// The DBS restore operations, at their former path ([`dbs::restore`]).
 pub use dbs::restore as dbs_restore;
+/// The HBR restore operations, at their former path ([`hbr::restore`]).
+pub use hbr::restore as hbr_restore;
 /// The RDS restore operations, at their former path ([`rds::restore`]).
 pub use rds::restore as rds_restore;
 

@@ -62,7 +62,7 @@ impl World {
             }
             Product::Hbr => {
                 crate::hbr::ACTIONS.contains(&action)
-                    || crate::hbr_restore::ACTIONS.contains(&action)
+                    || crate::hbr::restore::ACTIONS.contains(&action)
             }
             Product::Sts => matches!(action, "AssumeRoleWithOIDC" | "GetCallerIdentity"),
         }
