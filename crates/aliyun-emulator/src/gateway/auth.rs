@@ -91,90 +91,15 @@ fn use_nonce(inner: &mut Inner, ak: &str, nonce: &str, window_ms: i64) -> Result
     Ok(())
 }
 
+/// Authenticates a signed call: V3 when it has an `Authorization` header, else RPC V1.
 pub(super) fn authenticate(
     shared: &Shared,
     req: &Parsed,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Caller, ApiError> {
-    let cfg = &shared.config;
-    let window_ms = i64::try_from(cfg.timestamp_window.as_millis()).unwrap_or(i64::MAX);
     if let Some(auth) = header_str(headers, "authorization") {
-        let a = sign::parse_v3_authorization(auth)
-            .map_err(|m| ApiError::gateway(400, "IncompleteSignature", m))?;
-        // Every x-acs-* header, host and content-type must be covered by the signature.
-        let mut must: Vec<String> = headers
-            .keys()
-            .map(|k| k.as_str().to_ascii_lowercase())
-            .filter(|k| k.starts_with("x-acs-") || k == "host" || k == "content-type")
-            .collect();
-        must.push("host".into());
-        for h in must {
-            if !a.signed_headers.contains(&h) {
-                return Err(ApiError::gateway(
-                    400,
-                    "IncompleteSignature",
-                    format!(
-                        "The request signature does not conform to Aliyun standards: header \"{h}\" must be signed."
-                    ),
-                ));
-            }
-        }
-        let date =
-            header_str(headers, "x-acs-date").ok_or_else(|| ApiError::missing("x-acs-date"))?;
-        let nonce = header_str(headers, "x-acs-signature-nonce")
-            .ok_or_else(|| ApiError::missing("x-acs-signature-nonce"))?;
-        check_time(date, cfg.timestamp_window)?;
-        let payload = sign::sha256_hex(body);
-        if let Some(h) = header_str(headers, "x-acs-content-sha256")
-            && !h.eq_ignore_ascii_case(&payload)
-        {
-            return Err(ApiError::gateway(
-                400,
-                "SignatureDoesNotMatch",
-                "The x-acs-content-sha256 header does not match the SHA-256 of the body.",
-            ));
-        }
-        let mut inner = shared.lock();
-        let now = inner.world.now_ms(real_ms());
-        let secret = secret_for(
-            &inner,
-            cfg,
-            &a.access_key_id,
-            header_str(headers, "x-acs-security-token"),
-            now,
-        )?;
-        let cr = sign::v3_canonical_request(
-            &req.method,
-            &req.path,
-            &req.query,
-            &a.signed_headers,
-            |n| {
-                headers
-                    .get_all(n)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .collect()
-            },
-            &payload,
-        );
-        let sts = sign::v3_string_to_sign(&cr);
-        let expected = sign::v3_sign(&secret, &sts);
-        if !sign::constant_time_eq(&expected, &a.signature.to_ascii_lowercase()) {
-            return Err(ApiError::gateway(
-                400,
-                "SignatureDoesNotMatch",
-                format!(
-                    "Specified signature is not matched with our calculation. server string to sign is:{}",
-                    sts.replace('\n', "\\n")
-                ),
-            ));
-        }
-        use_nonce(&mut inner, &a.access_key_id, nonce, window_ms)?;
-        return Ok(Caller {
-            access_key_id: Some(a.access_key_id),
-            scheme: "V3",
-        });
+        return authenticate_v3(shared, req, headers, body, auth);
     }
     if header_str(headers, "x-acs-action").is_some() && req.params.raw("Signature").is_none() {
         return Err(ApiError::gateway(
@@ -183,7 +108,114 @@ pub(super) fn authenticate(
             "The request signature does not conform to Aliyun standards: no Authorization header.",
         ));
     }
-    // RPC V1.
+    authenticate_v1(shared, req)
+}
+
+/// How long a nonce is remembered for: twice the timestamp window.
+fn window_ms(cfg: &EmulatorConfig) -> i64 {
+    i64::try_from(cfg.timestamp_window.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Every `x-acs-*` header, `host` and `content-type` must be covered by the signature.
+fn check_signed_headers(headers: &HeaderMap, signed: &[String]) -> Result<(), ApiError> {
+    let mut must: Vec<String> = headers
+        .keys()
+        .map(|k| k.as_str().to_ascii_lowercase())
+        .filter(|k| k.starts_with("x-acs-") || k == "host" || k == "content-type")
+        .collect();
+    must.push("host".into());
+    for h in must {
+        if !signed.contains(&h) {
+            return Err(ApiError::gateway(
+                400,
+                "IncompleteSignature",
+                format!(
+                    "The request signature does not conform to Aliyun standards: header \"{h}\" must be signed."
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The SHA-256 of the body, which `x-acs-content-sha256` (when sent) must match.
+fn content_sha256(headers: &HeaderMap, body: &Bytes) -> Result<String, ApiError> {
+    let payload = sign::sha256_hex(body);
+    if let Some(h) = header_str(headers, "x-acs-content-sha256")
+        && !h.eq_ignore_ascii_case(&payload)
+    {
+        return Err(ApiError::gateway(
+            400,
+            "SignatureDoesNotMatch",
+            "The x-acs-content-sha256 header does not match the SHA-256 of the body.",
+        ));
+    }
+    Ok(payload)
+}
+
+/// V3 (`ACS3-HMAC-SHA256`): the canonical request rebuilt from the request's own
+/// `SignedHeaders`.
+fn authenticate_v3(
+    shared: &Shared,
+    req: &Parsed,
+    headers: &HeaderMap,
+    body: &Bytes,
+    auth: &str,
+) -> Result<Caller, ApiError> {
+    let cfg = &shared.config;
+    let a = sign::parse_v3_authorization(auth)
+        .map_err(|m| ApiError::gateway(400, "IncompleteSignature", m))?;
+    check_signed_headers(headers, &a.signed_headers)?;
+    let date = header_str(headers, "x-acs-date").ok_or_else(|| ApiError::missing("x-acs-date"))?;
+    let nonce = header_str(headers, "x-acs-signature-nonce")
+        .ok_or_else(|| ApiError::missing("x-acs-signature-nonce"))?;
+    check_time(date, cfg.timestamp_window)?;
+    let payload = content_sha256(headers, body)?;
+    let mut inner = shared.lock();
+    let now = inner.world.now_ms(real_ms());
+    let secret = secret_for(
+        &inner,
+        cfg,
+        &a.access_key_id,
+        header_str(headers, "x-acs-security-token"),
+        now,
+    )?;
+    let cr = sign::v3_canonical_request(
+        &req.method,
+        &req.path,
+        &req.query,
+        &a.signed_headers,
+        |n| {
+            headers
+                .get_all(n)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect()
+        },
+        &payload,
+    );
+    let sts = sign::v3_string_to_sign(&cr);
+    let expected = sign::v3_sign(&secret, &sts);
+    if !sign::constant_time_eq(&expected, &a.signature.to_ascii_lowercase()) {
+        return Err(ApiError::gateway(
+            400,
+            "SignatureDoesNotMatch",
+            format!(
+                "Specified signature is not matched with our calculation. server string to sign is:{}",
+                sts.replace('\n', "\\n")
+            ),
+        ));
+    }
+    use_nonce(&mut inner, &a.access_key_id, nonce, window_ms(cfg))?;
+    Ok(Caller {
+        access_key_id: Some(a.access_key_id),
+        scheme: "V3",
+    })
+}
+
+/// RPC V1 (HMAC-SHA1): query and form-body parameters signed together.
+fn authenticate_v1(shared: &Shared, req: &Parsed) -> Result<Caller, ApiError> {
+    let cfg = &shared.config;
     let p = &req.params;
     let signature = p.req("Signature")?;
     let ak = p.req("AccessKeyId")?;
@@ -219,7 +251,7 @@ pub(super) fn authenticate(
             ),
         ));
     }
-    use_nonce(&mut inner, ak, nonce, window_ms)?;
+    use_nonce(&mut inner, ak, nonce, window_ms(cfg))?;
     Ok(Caller {
         access_key_id: Some(ak.to_owned()),
         scheme: "V1",

@@ -102,12 +102,7 @@ impl Drop for HeldGuard<'_> {
 }
 
 /// Keeps the call until hold `id` is released (or the emulator shuts down).
-pub(super) async fn wait_for_release(
-    shared: &Shared,
-    id: &str,
-    product: &str,
-    action: &str,
-) -> Release {
+async fn wait_for_release(shared: &Shared, id: &str, product: &str, action: &str) -> Release {
     let mut changes = shared.holds.subscribe();
     let call = HeldCall {
         hold: id.to_owned(),
@@ -142,6 +137,42 @@ pub(super) async fn wait_for_release(
                 };
             }
         }
+    }
+}
+
+/// What an injected fault does before the operation runs: it waits (latency, hold), ends
+/// the call with its error (error, timeout, a hold released to fail), or lets the operation
+/// run and returns the error that replaces its answer (`after_apply`, a lost answer).
+pub(super) async fn before_operation(
+    shared: &Shared,
+    f: &Fault,
+    product: &str,
+    action: &str,
+) -> Result<Option<FaultKind>, ApiError> {
+    match &f.kind {
+        FaultKind::Latency { millis } => {
+            hold(shared, Duration::from_millis(*millis)).await;
+            Ok(None)
+        }
+        FaultKind::Hold { id } => match wait_for_release(shared, id, product, action).await {
+            Release::Proceed => Ok(None),
+            Release::Fail { code, http_status } => Err(fault_error(&FaultKind::Error {
+                code,
+                http_status,
+                message: None,
+            })),
+            Release::LoseAnswer { code, http_status } => Ok(Some(FaultKind::Error {
+                code,
+                http_status,
+                message: None,
+            })),
+        },
+        kind if f.after_apply => Ok(Some(kind.clone())),
+        FaultKind::Timeout => {
+            hold(shared, shared.config.timeout_hold).await;
+            Err(fault_error(&f.kind))
+        }
+        kind @ FaultKind::Error { .. } => Err(fault_error(kind)),
     }
 }
 

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -28,7 +27,7 @@ mod wire;
 pub(crate) use faults::release_hold;
 
 use auth::{authenticate, check_qps};
-use faults::{fault_error, hold, pick_fault, wait_for_release};
+use faults::{before_operation, fault_error, hold, pick_fault};
 use wire::{Parsed, envelope, header_str, is_read_only, log_params, parse};
 
 /// Mutable emulator state behind one lock (never held across an `.await`).
@@ -152,6 +151,19 @@ pub(crate) async fn serve_api(
     resp
 }
 
+/// `InvalidApi.NotFound`: an unknown version or action.
+fn api_not_found(action: &str, version: &str) -> ApiError {
+    ApiError::gateway(
+        404,
+        "InvalidApi.NotFound",
+        format!(
+            "Specified api is not found, please check your url and method. (Action={action}, Version={version})"
+        ),
+    )
+}
+
+/// The checks in their order (API exists → authentication → QPS → faults), then the
+/// operation.
 async fn process(
     shared: &Shared,
     req: &Parsed,
@@ -168,18 +180,9 @@ async fn process(
         .version
         .as_deref()
         .ok_or_else(|| ApiError::missing("Version"))?;
-    let not_found = || {
-        ApiError::gateway(
-            404,
-            "InvalidApi.NotFound",
-            format!(
-                "Specified api is not found, please check your url and method. (Action={action}, Version={version})"
-            ),
-        )
-    };
-    let product = product.ok_or_else(not_found)?;
+    let product = product.ok_or_else(|| api_not_found(action, version))?;
     if !World::knows(product, action) {
-        return Err(not_found());
+        return Err(api_not_found(action, version));
     }
     let unsigned_ok = product == Product::Sts
         && action == "AssumeRoleWithOIDC"
@@ -197,58 +200,11 @@ async fn process(
         }
         pick_fault(&mut inner, product.name(), action, &req.params)
     };
-    let mut after: Option<FaultKind> = None;
-    if let Some(f) = fault {
-        match &f.kind {
-            FaultKind::Latency { millis } => hold(shared, Duration::from_millis(*millis)).await,
-            FaultKind::Hold { id } => {
-                match wait_for_release(shared, id, product.name(), action).await {
-                    Release::Proceed => {}
-                    Release::Fail { code, http_status } => {
-                        return Err(fault_error(&FaultKind::Error {
-                            code,
-                            http_status,
-                            message: None,
-                        }));
-                    }
-                    Release::LoseAnswer { code, http_status } => {
-                        after = Some(FaultKind::Error {
-                            code,
-                            http_status,
-                            message: None,
-                        });
-                    }
-                }
-            }
-            kind if f.after_apply => after = Some(kind.clone()),
-            FaultKind::Timeout => {
-                hold(shared, shared.config.timeout_hold).await;
-                return Err(fault_error(&f.kind));
-            }
-            kind @ FaultKind::Error { .. } => return Err(fault_error(kind)),
-        }
-    }
-    let result = {
-        let mut inner = shared.lock();
-        let now = inner.world.now_ms(real_ms());
-        let job_ms = shared.job_ms();
-        let res = inner
-            .world
-            .handle(
-                product,
-                action,
-                &req.params,
-                now,
-                job_ms,
-                &shared.config,
-                caller.access_key_id.as_deref(),
-            )
-            .unwrap_or_else(|| Err(not_found()));
-        if res.is_ok() && !is_read_only(action) {
-            shared.persist(&inner.world);
-        }
-        res
+    let after = match fault {
+        Some(f) => before_operation(shared, &f, product.name(), action).await?,
+        None => None,
     };
+    let result = run_operation(shared, req, product, (action, version), caller);
     if let Some(kind) = after {
         if kind == FaultKind::Timeout {
             hold(shared, shared.config.timeout_hold).await;
@@ -256,4 +212,33 @@ async fn process(
         return Err(fault_error(&kind));
     }
     result
+}
+
+/// Runs the operation on the world, and writes the state file after a successful write.
+fn run_operation(
+    shared: &Shared,
+    req: &Parsed,
+    product: Product,
+    (action, version): (&str, &str),
+    caller: &Caller,
+) -> Result<Map<String, Value>, ApiError> {
+    let mut inner = shared.lock();
+    let now = inner.world.now_ms(real_ms());
+    let job_ms = shared.job_ms();
+    let res = inner
+        .world
+        .handle(
+            product,
+            action,
+            &req.params,
+            now,
+            job_ms,
+            &shared.config,
+            caller.access_key_id.as_deref(),
+        )
+        .unwrap_or_else(|| Err(api_not_found(action, version)));
+    if res.is_ok() && !is_read_only(action) {
+        shared.persist(&inner.world);
+    }
+    res
 }
