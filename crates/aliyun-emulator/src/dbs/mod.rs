@@ -2,10 +2,11 @@
 //! dispatch with its `ClientToken` idempotency.
 //!
 //! The pieces: [`DbsPlan`] and [`FullBackupSet`] (`plan`: a plan and a full backup set, with
-//! their status on the emulator clock), `params` (the checks of the plan parameters), `plans`
-//! (the plan operations), `lists` (`DescribeBackupPlanList`, `DescribeFullBackupList`) and
-//! [`restore`] (the restore operations; also reachable as [`crate::dbs_restore`]). The public
-//! items of the pieces are re-exported here.
+//! their status on the emulator clock), `params` (the checks of the plan parameters, and of
+//! the endpoint parameters a restore destination shares), `plans` (the plan operations),
+//! `lists` (`DescribeBackupPlanList`, `DescribeFullBackupList`) and [`restore`] (the restore
+//! operations; also reachable as [`crate::dbs_restore`]). The public items of the pieces are
+//! re-exported here.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,6 @@
 //! The checks of the plan parameters (purchase, source endpoint, strategy and storage) and
-//! the plan fields they record.
+//! the plan fields they record; the endpoint checks are shared with the restore destination
+//! of `CreateRestoreTask`.
 
 use std::collections::BTreeMap;
 

@@ -184,17 +184,9 @@ impl HbrRestoreJob {
             m.insert("CompleteTime".into(), json!(c));
         }
         if self.source_type == "ECS_FILE" {
-            let ended = self.terminal(now);
-            let ok = matches!(pr.status, "COMPLETE" | "PARTIAL_COMPLETE");
             m.insert(
                 "Report".into(),
-                json!({
-                    "ReportTaskStatus": if ended { "COMPLETE" } else { "CREATED" },
-                    "TotalFiles": if ended { items_total.to_string() } else { String::new() },
-                    "SuccessFiles": if ok { items_done.to_string() } else { String::new() },
-                    "FailedFiles": if pr.status == "PARTIAL_COMPLETE" { "3" } else { "" },
-                    "SkippedFiles": "",
-                }),
+                report(self.terminal(now), pr.status, items_total, items_done),
             );
         }
         Value::Object(m)
@@ -244,4 +236,17 @@ impl HbrRestoreJob {
             })
             .collect()
     }
+}
+
+/// The file report of an `ECS_FILE` restore job (`ended`: the job has ended; `status` its
+/// `Status`).
+fn report(ended: bool, status: &str, items_total: i64, items_done: i64) -> Value {
+    let ok = matches!(status, "COMPLETE" | "PARTIAL_COMPLETE");
+    json!({
+        "ReportTaskStatus": if ended { "COMPLETE" } else { "CREATED" },
+        "TotalFiles": if ended { items_total.to_string() } else { String::new() },
+        "SuccessFiles": if ok { items_done.to_string() } else { String::new() },
+        "FailedFiles": if status == "PARTIAL_COMPLETE" { "3" } else { "" },
+        "SkippedFiles": "",
+    })
 }
