@@ -1,5 +1,5 @@
 //! Shared request/response plumbing for the product handlers: typed API errors, request
-//! parameters, ids and time formatting.
+//! parameters (and their common checks), paging, ids and time formatting.
 
 use std::collections::BTreeMap;
 
@@ -148,6 +148,19 @@ impl Params {
         }
     }
 
+    /// An optional value that must be one of `allowed` (exact match), else `invalid(k)`.
+    pub fn choice(
+        &self,
+        k: &str,
+        allowed: &[&str],
+        invalid: fn(&str) -> ApiError,
+    ) -> Result<Option<&str>, ApiError> {
+        match self.opt(k) {
+            Some(v) if !allowed.contains(&v) => Err(invalid(k)),
+            v => Ok(v),
+        }
+    }
+
     /// Repeat-list values `K.1`, `K.2`, … (1-based, stops at the first gap).
     pub fn list(&self, k: &str) -> Vec<String> {
         let mut out = Vec::new();
@@ -164,6 +177,16 @@ impl Params {
 /// Builds a JSON object from pairs.
 pub fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// Page `index` (0-based) of `size` items (`size` ≥ 1) of `all`: the paging of every list
+/// operation.
+pub fn page<T>(all: Vec<T>, index: i64, size: i64) -> Vec<T> {
+    let skip = usize::try_from(index * size).unwrap_or(usize::MAX);
+    all.into_iter()
+        .skip(skip)
+        .take(usize::try_from(size).unwrap_or(usize::MAX))
+        .collect()
 }
 
 /// A random lower-case alphanumeric string.
@@ -202,6 +225,14 @@ pub fn parse_iso(s: &str) -> Option<i64> {
         }
     }
     None
+}
+
+/// Parses `yyyy-MM-ddTHH:mm:ssZ` (UTC, seconds required) to epoch milliseconds.
+pub fn parse_utc_seconds(s: &str) -> Option<i64> {
+    jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M:%SZ", s.trim())
+        .ok()
+        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp().as_millisecond())
 }
 
 /// The UTC calendar day of epoch milliseconds (days since the epoch).

@@ -5,6 +5,15 @@
 //! runs backups as state machines driven by an emulator clock (real time + an offset tests
 //! can advance), and offers fault injection and an admin API under `/_emulator/`.
 //!
+//! The layout follows a request: [`Emulator::start`] serves one listener whose `route` sends
+//! `/_emulator/…` to the admin API (`admin`) and everything else to the API gateway
+//! (`gateway`: parsing, authentication, limits, injected faults, envelopes), which runs the
+//! operation on the [`world::World`]: one module per product ([`rds`], [`dbs`], [`hbr`], each
+//! with its restore operations in `restore`, and [`sts`]), built on the shared plumbing of
+//! [`api`] (errors, parameters, paging, ids, times). [`fault`] and [`scenario`] are the test
+//! knobs (faults at the gateway, failures injected into resources), [`sign`] the signature
+//! algorithms, [`config`] the configuration.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), aliyun_emulator::EmulatorError> {
 //! use aliyun_emulator::{Emulator, EmulatorConfig};
@@ -15,16 +24,14 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 pub mod api;
 pub mod config;
 pub mod dbs;
-pub mod dbs_restore;
 pub mod fault;
 mod gateway;
 pub mod hbr;
-pub mod hbr_restore;
 pub mod rds;
-pub mod rds_restore;
 pub mod scenario;
 pub mod sign;
 pub mod sts;
@@ -38,12 +45,19 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use rand::SeedableRng as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// The DBS restore operations, at their former path ([`dbs::restore`]).
+pub use dbs::restore as dbs_restore;
+/// The HBR restore operations, at their former path ([`hbr::restore`]).
+pub use hbr::restore as hbr_restore;
+/// The RDS restore operations, at their former path ([`rds::restore`]).
+pub use rds::restore as rds_restore;
 
 pub use config::EmulatorConfig;
 pub use fault::{CallRecord, Calls, Fault, FaultKind, HeldCall, Release};
@@ -213,7 +227,7 @@ impl EmulatorHandle {
 
     /// All resources with their current status (same as `GET /_emulator/state`).
     pub fn state(&self) -> Value {
-        admin_state(&self.shared)
+        admin::state(&self.shared)
     }
 
     /// Current emulator time, epoch ms.
@@ -266,17 +280,17 @@ impl EmulatorHandle {
     /// Back to the seeded state: resources, call log, faults, nonces, clock offset
     /// (same as `POST /_emulator/reset`).
     pub fn reset(&self) {
-        admin_reset(&self.shared);
+        admin::reset(&self.shared);
     }
 
     /// Moves the emulator clock forward (same as `POST /_emulator/time/advance`).
     pub fn advance_time(&self, by: Duration) {
-        admin_advance(&self.shared, by);
+        admin::advance(&self.shared, by);
     }
 
     /// Applies a scenario (same as `POST /_emulator/scenarios`).
     pub fn apply_scenario(&self, s: Scenario) {
-        admin_scenario(&self.shared, s);
+        admin::apply_scenario(&self.shared, s);
     }
 
     /// The next (or the targeted) DBS plan fails its pre-check: `init` → `stop` with
@@ -323,78 +337,6 @@ impl EmulatorHandle {
     }
 }
 
-fn admin_state(shared: &Shared) -> Value {
-    let inner = shared.lock();
-    let now = inner.world.now_ms(real_ms());
-    let mut v = inner.world.view(now);
-    if let Some(m) = v.as_object_mut() {
-        m.insert("faults".into(), json!(inner.faults));
-        m.insert("held_requests".into(), json!(inner.held));
-        m.insert("held_calls".into(), json!(inner.held_calls));
-    }
-    v
-}
-
-fn admin_reset(shared: &Shared) {
-    let mut inner = shared.lock();
-    inner.world = World::seeded(&shared.config);
-    inner.nonces.clear();
-    inner.qps.clear();
-    inner.faults.clear();
-    inner.released.clear();
-    inner.calls = Calls::default();
-    shared.persist(&inner.world);
-}
-
-fn admin_advance(shared: &Shared, by: Duration) {
-    let mut inner = shared.lock();
-    let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-    inner.world.offset_ms = inner.world.offset_ms.saturating_add(ms);
-    shared.persist(&inner.world);
-}
-
-fn admin_scenario(shared: &Shared, s: Scenario) {
-    let mut inner = shared.lock();
-    let now = inner.world.now_ms(real_ms());
-    inner.world.apply_scenario(s, now);
-    shared.persist(&inner.world);
-}
-
-fn json_response(status: StatusCode, v: Value) -> Response {
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        v.to_string(),
-    )
-        .into_response()
-}
-
-fn bad_request(msg: String) -> Response {
-    json_response(StatusCode::BAD_REQUEST, json!({ "error": msg }))
-}
-
-/// Parses `{"seconds": N}`, `{"millis": N}` or `{"duration": "90s"}`.
-fn parse_advance(v: &Value) -> Option<Duration> {
-    if let Some(s) = v.get("seconds").and_then(Value::as_f64) {
-        return (s >= 0.0 && s.is_finite()).then(|| Duration::from_secs_f64(s));
-    }
-    if let Some(ms) = v.get("millis").and_then(Value::as_u64) {
-        return Some(Duration::from_millis(ms));
-    }
-    let s = v.get("duration")?.as_str()?.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
-    let n: f64 = num.trim().parse().ok()?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86_400.0,
-        _ => return None,
-    };
-    (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs))
-}
-
 async fn route(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -406,91 +348,5 @@ async fn route(
     let Some(admin) = path.strip_prefix("/_emulator/") else {
         return gateway::serve_api(shared, method, uri, headers, body).await;
     };
-    let parsed = || -> Result<Value, String> {
-        serde_json::from_slice::<Value>(if body.is_empty() { b"{}" } else { &body })
-            .map_err(|e| format!("invalid JSON body: {e}"))
-    };
-    match (method.as_str(), admin.trim_end_matches('/')) {
-        ("GET", "state") => json_response(StatusCode::OK, admin_state(&shared)),
-        ("GET", "calls") => {
-            let calls = shared.lock().calls.clone();
-            json_response(
-                StatusCode::OK,
-                json!({ "total": calls.log.len(), "counts": calls.counts(), "log": calls.log }),
-            )
-        }
-        ("GET", "faults") => json_response(StatusCode::OK, json!(shared.lock().faults)),
-        ("POST", "faults") => match parsed().and_then(|v| {
-            serde_json::from_value::<Fault>(v).map_err(|e| format!("invalid fault: {e}"))
-        }) {
-            Ok(f) => {
-                shared.lock().faults.push(f.clone());
-                json_response(StatusCode::OK, json!({ "added": f }))
-            }
-            Err(e) => bad_request(e),
-        },
-        ("DELETE", "faults") => {
-            shared.lock().faults.clear();
-            json_response(StatusCode::OK, json!({ "cleared": true }))
-        }
-        ("GET", "holds") => {
-            let inner = shared.lock();
-            json_response(
-                StatusCode::OK,
-                json!({ "held": inner.held_calls, "released": inner.released }),
-            )
-        }
-        ("POST", p) if p.starts_with("holds/") && p.ends_with("/release") => {
-            let id = &p["holds/".len()..p.len() - "/release".len()];
-            let release = if body.is_empty() {
-                Ok(Release::Proceed)
-            } else {
-                parsed().and_then(|v| {
-                    serde_json::from_value::<Release>(v)
-                        .map_err(|e| format!("invalid release: {e}"))
-                })
-            };
-            match release {
-                Ok(r) if !id.is_empty() => {
-                    gateway::release_hold(&shared, id, r.clone());
-                    json_response(StatusCode::OK, json!({ "released": id, "as": r }))
-                }
-                Ok(_) => bad_request("missing hold id".into()),
-                Err(e) => bad_request(e),
-            }
-        }
-        ("POST", "reset") => {
-            admin_reset(&shared);
-            json_response(StatusCode::OK, json!({ "reset": true }))
-        }
-        ("POST", "time/advance") => match parsed() {
-            Ok(v) => match parse_advance(&v) {
-                Some(d) => {
-                    admin_advance(&shared, d);
-                    let now = shared.lock().world.now_ms(real_ms());
-                    json_response(
-                        StatusCode::OK,
-                        json!({ "now": api::iso_seconds(now), "now_ms": now }),
-                    )
-                }
-                None => bad_request(
-                    "expected {\"seconds\": N}, {\"millis\": N} or {\"duration\": \"90s\"}".into(),
-                ),
-            },
-            Err(e) => bad_request(e),
-        },
-        ("POST", "scenarios") => match parsed().and_then(|v| {
-            serde_json::from_value::<Scenario>(v).map_err(|e| format!("invalid scenario: {e}"))
-        }) {
-            Ok(s) => {
-                admin_scenario(&shared, s.clone());
-                json_response(StatusCode::OK, json!({ "applied": s }))
-            }
-            Err(e) => bad_request(e),
-        },
-        _ => json_response(
-            StatusCode::NOT_FOUND,
-            json!({ "error": format!("unknown admin endpoint {method} {path}") }),
-        ),
-    }
+    admin::handle(&shared, &method, &path, admin, &body)
 }

@@ -138,55 +138,9 @@ impl StsState {
                 "The parameter OIDCProviderArn is wrongly formed.",
             )
         })?;
-        let parts: Vec<&str> = token.split('.').collect();
-        let claims = match parts.as_slice() {
-            [_, payload, _] => b64url_json(payload),
-            _ => None,
-        }
-        .ok_or_else(|| {
-            invalid(
-                "AuthenticationFail.OIDCToken.Invalid",
-                "The OIDC token is not a well-formed JWT.",
-            )
-        })?;
-        if let Some(exp) = claims.get("exp").and_then(Value::as_i64)
-            && exp * 1000 < now
-        {
-            return Err(invalid(
-                "AuthenticationFail.OIDCToken.Expired",
-                "The OIDC token has expired.",
-            ));
-        }
-        let session = p
-            .opt("RoleSessionName")
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("emulator-{}", now / 1000));
-        if session.len() < 2
-            || session.len() > 64
-            || !session
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
-        {
-            return Err(invalid(
-                "InvalidParameter.RoleSessionName",
-                "The parameter RoleSessionName is wrongly formed.",
-            ));
-        }
-        let duration = match p.opt("DurationSeconds") {
-            None => 3600,
-            Some(d) => d.parse::<i64>().map_err(|_| {
-                invalid(
-                    "InvalidParameter.DurationSeconds",
-                    "The parameter DurationSeconds is invalid.",
-                )
-            })?,
-        };
-        if !(900..=43_200).contains(&duration) {
-            return Err(invalid(
-                "InvalidParameter.DurationSeconds",
-                "The DurationSeconds must be between 900 and 43200.",
-            ));
-        }
+        let claims = oidc_claims(token, now)?;
+        let session = session_name(p, now)?;
+        let duration = duration_seconds(p)?;
         let cred = StsCredential {
             access_key_id: format!("STS.{}", rand_alnum(24).to_uppercase()),
             access_key_secret: rand_alnum(40),
@@ -213,20 +167,87 @@ impl StsState {
                     "Arn": format!("acs:ram::{account}:assumed-role/{role_name}/{session}"),
                 }),
             ),
-            (
-                "OIDCTokenInfo",
-                json!({
-                    "Subject": claims.get("sub").cloned().unwrap_or(Value::String(String::new())),
-                    "Issuer": claims.get("iss").cloned().unwrap_or(Value::String(String::new())),
-                    "ClientIds": match claims.get("aud") {
-                        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
-                        Some(Value::String(s)) => s.clone(),
-                        _ => String::new(),
-                    },
-                }),
-            ),
+            ("OIDCTokenInfo", token_info(&claims)),
         ]);
         self.creds.insert(cred.access_key_id.clone(), cred);
         Ok(out)
     }
+}
+
+/// The claims of an OIDC token: a well-formed JWT (its signature is not verified) that has
+/// not expired.
+fn oidc_claims(token: &str, now: i64) -> Result<Value, ApiError> {
+    let parts: Vec<&str> = token.split('.').collect();
+    let claims = match parts.as_slice() {
+        [_, payload, _] => b64url_json(payload),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        invalid(
+            "AuthenticationFail.OIDCToken.Invalid",
+            "The OIDC token is not a well-formed JWT.",
+        )
+    })?;
+    if let Some(exp) = claims.get("exp").and_then(Value::as_i64)
+        && exp * 1000 < now
+    {
+        return Err(invalid(
+            "AuthenticationFail.OIDCToken.Expired",
+            "The OIDC token has expired.",
+        ));
+    }
+    Ok(claims)
+}
+
+/// `RoleSessionName` (2–64 of letters, digits and `._@-`; `emulator-<unix s>` when omitted).
+fn session_name(p: &Params, now: i64) -> Result<String, ApiError> {
+    let session = p
+        .opt("RoleSessionName")
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("emulator-{}", now / 1000));
+    if session.len() < 2
+        || session.len() > 64
+        || !session
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
+    {
+        return Err(invalid(
+            "InvalidParameter.RoleSessionName",
+            "The parameter RoleSessionName is wrongly formed.",
+        ));
+    }
+    Ok(session)
+}
+
+/// `DurationSeconds`: 900–43200, 3600 when omitted.
+fn duration_seconds(p: &Params) -> Result<i64, ApiError> {
+    let duration = match p.opt("DurationSeconds") {
+        None => 3600,
+        Some(d) => d.parse::<i64>().map_err(|_| {
+            invalid(
+                "InvalidParameter.DurationSeconds",
+                "The parameter DurationSeconds is invalid.",
+            )
+        })?,
+    };
+    if !(900..=43_200).contains(&duration) {
+        return Err(invalid(
+            "InvalidParameter.DurationSeconds",
+            "The DurationSeconds must be between 900 and 43200.",
+        ));
+    }
+    Ok(duration)
+}
+
+/// `OIDCTokenInfo`: subject, issuer and audiences of the token.
+fn token_info(claims: &Value) -> Value {
+    json!({
+        "Subject": claims.get("sub").cloned().unwrap_or(Value::String(String::new())),
+        "Issuer": claims.get("iss").cloned().unwrap_or(Value::String(String::new())),
+        "ClientIds": match claims.get("aud") {
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+            Some(Value::String(s)) => s.clone(),
+            _ => String::new(),
+        },
+    })
 }

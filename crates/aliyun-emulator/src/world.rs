@@ -54,15 +54,15 @@ impl World {
                 matches!(
                     action,
                     "CreateBackup" | "DescribeBackupTasks" | "DescribeBackups" | "DeleteBackup"
-                ) || crate::rds_restore::ACTIONS.contains(&action)
+                ) || crate::rds::restore::ACTIONS.contains(&action)
             }
             Product::Dbs => {
                 crate::dbs::ACTIONS.contains(&action)
-                    || crate::dbs_restore::RESTORE_ACTIONS.contains(&action)
+                    || crate::dbs::restore::RESTORE_ACTIONS.contains(&action)
             }
             Product::Hbr => {
                 crate::hbr::ACTIONS.contains(&action)
-                    || crate::hbr_restore::ACTIONS.contains(&action)
+                    || crate::hbr::restore::ACTIONS.contains(&action)
             }
             Product::Sts => matches!(action, "AssumeRoleWithOIDC" | "GetCallerIdentity"),
         }
