@@ -11,6 +11,8 @@
 //! * [`endpoint`] — per product and region endpoints plus overrides.
 //! * `ratelimit` / `retry` / `client` — a token bucket per (access key, region, product),
 //!   exponential backoff with full jitter honouring `x-acs-retry-after`, reqwest (rustls).
+//! * `ops` — the wire parameters of every typed request and the product traits implemented
+//!   over the client (one file per product, one for the restores).
 //! * [`api`] — typed requests/responses and one trait per product ([`DbsApi`], [`RdsApi`],
 //!   [`HbrApi`]) plus one per product's restores ([`DbsRestoreApi`], [`RdsRestoreApi`],
 //!   [`HbrRestoreApi`]); controllers depend on these traits only.
@@ -91,7 +93,6 @@ pub mod time;
 
 mod client;
 mod ops;
-mod ops_restore;
 mod ratelimit;
 mod retry;
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 use url::Url;
 
-use crate::cloud::CloudConfig;
 use crate::controller::{LeaderElectionConfig, OperatorConfig};
+use crate::cloud::CloudConfig;
 use crate::telemetry::LogFormat;
 
 /// `aliyun-backup-operator run` flags.
@@ -136,6 +136,15 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Namespace names with blanks trimmed and empty entries dropped.
+fn trimmed(names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
 fn identity() -> String {
     std::env::var("POD_NAME")
         .ok()
@@ -148,6 +157,50 @@ impl RunArgs {
     /// Builds the operator configuration. `namespace_fallback` is used for the Lease when
     /// `--leader-election-namespace`/`POD_NAMESPACE` is unset (the kubeconfig's namespace).
     pub fn to_config(&self, namespace_fallback: &str) -> Result<OperatorConfig, ConfigError> {
+        let cloud = self.cloud_config()?;
+        if self.max_concurrent_reconciles == 0 {
+            return Err(ConfigError::Invalid(
+                "--max-concurrent-reconciles must be > 0".into(),
+            ));
+        }
+        let selector = self.selector()?;
+        let id = identity();
+        let leader_election = self.leader_election.then(|| {
+            let ns = self
+                .leader_election_namespace
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| namespace_fallback.to_string());
+            LeaderElectionConfig::new(ns, self.leader_election_lease.clone(), id.clone())
+        });
+        let default_deletion_policy = if self.default_deletion_policy == "Delete" {
+            crate::crd::DeletionPolicy::Delete
+        } else {
+            crate::crd::DeletionPolicy::Retain
+        };
+        Ok(OperatorConfig {
+            namespaces: trimmed(&self.namespaces),
+            selector,
+            paused_namespaces: trimmed(&self.paused_namespaces),
+            auto_resolve_lost_creates: self.auto_resolve_lost_creates,
+            default_deletion_policy,
+            metrics_addr: Some(self.metrics_addr),
+            health_addr: Some(self.health_addr),
+            max_concurrent_reconciles: self.max_concurrent_reconciles,
+            leader_election,
+            instance: Some(id),
+            cloud,
+            timing: if self.timing == "fast" {
+                crate::controller::Timing::fast()
+            } else {
+                crate::controller::Timing::default()
+            },
+            ..OperatorConfig::default()
+        })
+    }
+
+    /// The cloud client's configuration: endpoints and rate limit, checked.
+    fn cloud_config(&self) -> Result<CloudConfig, ConfigError> {
         let mut cloud = CloudConfig::default();
         if let Some(url) = &self.endpoint_override {
             crate::cloud::config::check_base_url(url).map_err(ConfigError::Invalid)?;
@@ -166,13 +219,12 @@ impl RunArgs {
         }
         cloud.rate_limit.qps = self.cloud_qps;
         cloud.rate_limit.burst = self.cloud_burst;
-        if self.max_concurrent_reconciles == 0 {
-            return Err(ConfigError::Invalid(
-                "--max-concurrent-reconciles must be > 0".into(),
-            ));
-        }
-        let selector = self
-            .selector
+        Ok(cloud)
+    }
+
+    /// `--selector`, checked; `None` when unset or blank.
+    fn selector(&self) -> Result<Option<String>, ConfigError> {
+        self.selector
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -181,52 +233,7 @@ impl RunArgs {
                     .map(|()| s.to_string())
                     .map_err(|m| ConfigError::Invalid(format!("--selector {s:?}: {m}")))
             })
-            .transpose()?;
-        let id = identity();
-        let namespaces: Vec<String> = self
-            .namespaces
-            .iter()
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty())
-            .collect();
-        let leader_election = self.leader_election.then(|| {
-            let ns = self
-                .leader_election_namespace
-                .clone()
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| namespace_fallback.to_string());
-            LeaderElectionConfig::new(ns, self.leader_election_lease.clone(), id.clone())
-        });
-        let paused_namespaces = self
-            .paused_namespaces
-            .iter()
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty())
-            .collect();
-        let default_deletion_policy = if self.default_deletion_policy == "Delete" {
-            crate::crd::DeletionPolicy::Delete
-        } else {
-            crate::crd::DeletionPolicy::Retain
-        };
-        Ok(OperatorConfig {
-            namespaces,
-            selector,
-            paused_namespaces,
-            auto_resolve_lost_creates: self.auto_resolve_lost_creates,
-            default_deletion_policy,
-            metrics_addr: Some(self.metrics_addr),
-            health_addr: Some(self.health_addr),
-            max_concurrent_reconciles: self.max_concurrent_reconciles,
-            leader_election,
-            instance: Some(id),
-            cloud,
-            timing: if self.timing == "fast" {
-                crate::controller::Timing::fast()
-            } else {
-                crate::controller::Timing::default()
-            },
-            ..OperatorConfig::default()
-        })
+            .transpose()
     }
 
     /// Builds the Kubernetes client configuration from `--kubeconfig` or the environment.

@@ -4,12 +4,14 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::api::*;
-use super::client::ProductClient;
-use super::error::CloudError;
-use super::ops::{ToParams, check_range, hbr_filters, owner_params, rpc_table, token_safe};
-use super::params::{Location, Params};
-use super::retry::Idempotency;
+use super::super::api::*;
+use super::super::client::ProductClient;
+use super::super::error::CloudError;
+use super::super::params::{Location, Params};
+use super::super::retry::Idempotency;
+use super::hbr::hbr_filters;
+use super::rds::owner_params;
+use super::{ToParams, check_range, token_safe};
 
 /// "At least one of `a` / `b`" (the restore source of RDS calls).
 fn one_of(a: (&str, bool), b: (&str, bool)) -> Result<(), String> {
