@@ -1,6 +1,7 @@
 //! Generic controller wiring shared by every kind: one kube-runtime `Controller` per watched
 //! namespace (or one for all), Secret watches that requeue the objects referencing a changed
-//! Secret, per-object backoff, metrics, error events, CRD wait and shutdown.
+//! Secret, watches of the objects a kind owns ([`Tracked::watch_owned`]), per-object backoff,
+//! metrics, error events, CRD wait and shutdown. Every delay is a span of `ctx.clock`'s time.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -44,20 +45,23 @@ fn object_sample<K: Tracked>(obj: &K) -> ObjectSample {
     }
 }
 
-/// The RPO gauges' sample of an object with `spec.rpo` (`None` for the others).
+/// The RPO gauges' sample of an object with `spec.rpo` or a next run (`None` for the others).
 fn rpo_sample<K: Tracked>(obj: &K) -> Option<RpoSample> {
-    let rpo = obj.rpo()?;
+    let (rpo, next) = (obj.rpo(), obj.next_run());
+    if rpo.is_none() && next.is_none() {
+        return None;
+    }
     Some(RpoSample {
         namespace: obj.namespace().unwrap_or_default(),
         name: obj.name_any(),
-        rpo_seconds: super::rpo::parse_duration(rpo)
-            .ok()
+        rpo_seconds: rpo
+            .and_then(|r| super::rpo::parse_duration(r).ok())
             .map(|d| d.as_secs_f64()),
         rpo_met: obj
             .status()
             .and_then(|s| super::conditions::find(s.conditions(), crate::crd::CONDITION_RPO_MET))
             .map(|c| c.status == super::conditions::TRUE),
-        next_schedule: None,
+        next_schedule: next.map(|t| t.as_millisecond() as f64 / 1000.0),
     })
 }
 
@@ -174,14 +178,33 @@ pub async fn fresh_claims<K: Tracked>(
     Ok(Some(all))
 }
 
-/// Requeue `obj` after `after` (with jitter) and hold back earlier triggers that do not change
-/// its fingerprint (see [`super::context::RequeueGate`]).
+/// The shortest wait the runtime schedules: a clock faster than real time
+/// ([`super::clock::Clock::real_delay`]) never makes a requeue loop.
+const MIN_DELAY: Duration = Duration::from_millis(50);
+
+/// The real time to wait for `span` of `ctx.clock`'s time (the identity on the system clock;
+/// the tests' manual clock and the sandbox's fast clock shorten it), at least [`MIN_DELAY`].
+fn real_delay(ctx: &Context, span: Duration) -> Duration {
+    ctx.clock.real_delay(span).max(MIN_DELAY)
+}
+
+/// Requeue `obj` after `after` (in `ctx.clock`'s time, with jitter) and hold back earlier
+/// triggers that do not change its fingerprint (see [`super::context::RequeueGate`]); a kind
+/// that keeps time ([`Tracked::KEEPS_TIME`]) is requeued at the instant it asked for, and not
+/// held back.
 /// Every delay is clamped to the object's deadline ([`Tracked::deadline`]): a backup with
 /// `spec.timeout` is looked at just after it passes, whatever the poll interval or backoff.
 pub fn requeue<K: Tracked>(ctx: &Context, obj: &K, after: Duration) -> Action {
-    let after = jittered(after, ctx.timing.jitter, unit_random());
+    let after = real_delay(ctx, after);
+    let after = if K::KEEPS_TIME {
+        after
+    } else {
+        jittered(after, ctx.timing.jitter, unit_random())
+    };
     let after = policy::clamp_to_deadline(after, obj.deadline(), jiff::Timestamp::now());
-    ctx.gate.schedule(&object_key(obj), fingerprint(obj), after);
+    if !K::KEEPS_TIME {
+        ctx.gate.schedule(&object_key(obj), fingerprint(obj), after);
+    }
     Action::requeue(after)
 }
 
@@ -285,9 +308,11 @@ fn error_policy<K: Tracked>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Acti
         return requeue(ctx.as_ref(), obj.as_ref(), *after);
     }
     let key = object_key(obj.as_ref());
-    let delay = ctx.backoff.failure(&key, &ctx.timing);
+    let delay = real_delay(ctx.as_ref(), ctx.backoff.failure(&key, &ctx.timing));
     let delay = policy::clamp_to_deadline(delay, obj.deadline(), jiff::Timestamp::now());
-    ctx.gate.schedule(&key, fingerprint(obj.as_ref()), delay);
+    if !K::KEEPS_TIME {
+        ctx.gate.schedule(&key, fingerprint(obj.as_ref()), delay);
+    }
     Action::requeue(delay)
 }
 
@@ -418,6 +443,7 @@ where
                 }
                 None => controller,
             };
+            let controller = K::watch_owned(controller, &ctx.client, ns.as_deref());
             let run = controller
                 .watches(
                     secrets,
