@@ -29,6 +29,7 @@ pub mod restore;
 pub mod rpo;
 pub mod runtime;
 pub mod schedule;
+pub mod scheduling;
 pub mod server;
 pub mod status;
 #[cfg(test)]

@@ -19,21 +19,17 @@
 pub mod plan;
 
 use std::collections::BTreeMap;
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::EventType;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use self::plan::{ChildState, ChildView, RunKind, SlotInput, reasons};
@@ -46,154 +42,17 @@ use super::metrics::{ObjectSample, RpoSample};
 use super::policy;
 use super::rpo;
 use super::runtime;
+pub use super::scheduling::{BackupSchedule, ScheduledChild};
 use super::status::write_status;
 use crate::crd::{
     ANNOTATION_DELETION_PROTECTION, ANNOTATION_SCHEDULED_AT, ANNOTATION_TRIGGER,
-    BackupScheduleSpec, BackupScheduleStatus, CONDITION_RETENTION_BLOCKED, CONDITION_RPO_MET,
-    ChildCounts, ChildrenDeletionPolicy, ConcurrencyPolicy, DeletionPolicy, HbrBackupJob,
-    HbrBackupJobPhase, HbrBackupJobSpec, HbrBackupSchedule, LABEL_SCHEDULE, RdsBackup,
-    RdsBackupPhase, RdsBackupSchedule, RdsBackupSpec, SchedulePhase, SkippedRun,
-    deletion_protected,
+    BackupScheduleStatus, CONDITION_RETENTION_BLOCKED, CONDITION_RPO_MET, ChildCounts,
+    ChildrenDeletionPolicy, ConcurrencyPolicy, DeletionPolicy, HbrBackupJob, HbrBackupSchedule,
+    LABEL_SCHEDULE, RdsBackup, RdsBackupSchedule, SchedulePhase, SkippedRun, deletion_protected,
 };
 
 /// Longest wait before a schedule looks again (in the clock's time), whatever its next slot.
 const MAX_WAIT: Duration = Duration::from_secs(300);
-
-/// A child kind a schedule makes.
-pub trait ScheduledChild:
-    Resource<DynamicType = (), Scope = NamespaceResourceScope>
-    + Clone
-    + DeserializeOwned
-    + Serialize
-    + Debug
-    + Send
-    + Sync
-    + 'static
-{
-    /// The child's spec (the schedule's `template.spec`).
-    type Spec: Clone + Serialize + DeserializeOwned + Debug + Send + Sync + 'static;
-    /// A new child.
-    fn build(metadata: ObjectMeta, spec: Self::Spec) -> Self;
-    /// Whether the cloud can stop a running backup of this kind (`concurrencyPolicy:
-    /// Replace` needs it).
-    const CANCELLABLE: bool;
-    /// Its phase only (running, succeeded or failed).
-    fn phase_state(&self) -> ChildState;
-    /// The reason and message of its `Stalled` condition, when that is True.
-    fn stalled(&self) -> Option<(String, String)>;
-    /// Where it stands: a child that has not finished and whose `Stalled` condition is True
-    /// waits for the user.
-    fn state(&self) -> ChildState {
-        match self.phase_state() {
-            ChildState::Running if self.stalled().is_some() => ChildState::Stalled,
-            s => s,
-        }
-    }
-    /// When its backup ended successfully: the cloud's end time where the child records one.
-    fn succeeded_at(&self) -> Option<jiff::Timestamp>;
-    /// `spec.deletionPolicy` of a child spec.
-    fn deletion_policy(spec: &Self::Spec) -> Option<DeletionPolicy>;
-    /// `spec.region` of a child spec.
-    fn region(spec: &Self::Spec) -> &str;
-}
-
-/// The reason and message of a True `Stalled` condition in `conds`.
-fn stalled_condition(
-    conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-) -> Option<(String, String)> {
-    conditions::find(conds, conditions::STALLED)
-        .filter(|c| c.status == conditions::TRUE)
-        .map(|c| (c.reason.clone(), c.message.clone()))
-}
-
-impl ScheduledChild for RdsBackup {
-    type Spec = RdsBackupSpec;
-    // RDS has no call that stops a running backup task.
-    const CANCELLABLE: bool = false;
-    fn build(metadata: ObjectMeta, spec: RdsBackupSpec) -> Self {
-        RdsBackup {
-            metadata,
-            spec,
-            status: None,
-        }
-    }
-    fn phase_state(&self) -> ChildState {
-        match self.status.as_ref().and_then(|s| s.phase) {
-            Some(RdsBackupPhase::Succeeded) => ChildState::Succeeded,
-            Some(RdsBackupPhase::Failed) => ChildState::Failed,
-            _ => ChildState::Running,
-        }
-    }
-    fn stalled(&self) -> Option<(String, String)> {
-        stalled_condition(&self.status.as_ref()?.conditions)
-    }
-    /// The set's `BackupEndTime` from `DescribeBackups` where recorded
-    /// (`backupSetDetails: Record`); else `completionTime`, when the operator saw the task
-    /// finish (RDS's task list reports no end time).
-    fn succeeded_at(&self) -> Option<jiff::Timestamp> {
-        let st = self.status.as_ref()?;
-        if st.phase != Some(RdsBackupPhase::Succeeded) {
-            return None;
-        }
-        st.backup_set
-            .as_ref()
-            .and_then(|b| b.end_time.as_ref())
-            .or(st.completion_time.as_ref())
-            .map(|t| t.0)
-    }
-    fn deletion_policy(spec: &RdsBackupSpec) -> Option<DeletionPolicy> {
-        spec.deletion_policy
-    }
-    fn region(spec: &RdsBackupSpec) -> &str {
-        &spec.region
-    }
-}
-
-impl ScheduledChild for HbrBackupJob {
-    type Spec = HbrBackupJobSpec;
-    const CANCELLABLE: bool = true;
-    fn build(metadata: ObjectMeta, spec: HbrBackupJobSpec) -> Self {
-        HbrBackupJob {
-            metadata,
-            spec,
-            status: None,
-        }
-    }
-    fn phase_state(&self) -> ChildState {
-        match self.status.as_ref().and_then(|s| s.phase) {
-            Some(HbrBackupJobPhase::Succeeded) => ChildState::Succeeded,
-            Some(
-                HbrBackupJobPhase::Failed
-                | HbrBackupJobPhase::Cancelled
-                | HbrBackupJobPhase::PartiallySucceeded,
-            ) => ChildState::Failed,
-            _ => ChildState::Running,
-        }
-    }
-    fn stalled(&self) -> Option<(String, String)> {
-        stalled_condition(&self.status.as_ref()?.conditions)
-    }
-    /// `completionTime`: the job's `CompleteTime` from HBR.
-    fn succeeded_at(&self) -> Option<jiff::Timestamp> {
-        self.last_success()
-    }
-    fn deletion_policy(spec: &HbrBackupJobSpec) -> Option<DeletionPolicy> {
-        spec.deletion_policy
-    }
-    fn region(spec: &HbrBackupJobSpec) -> &str {
-        &spec.region
-    }
-}
-
-/// A schedule kind.
-pub trait BackupSchedule: ManagedResource {
-    /// The kind it makes.
-    type Child: ScheduledChild;
-    /// The shared spec.
-    fn schedule_spec(&self) -> &BackupScheduleSpec<<Self::Child as ScheduledChild>::Spec>;
-    /// `.status`.
-    fn schedule_status(&self) -> Option<&BackupScheduleStatus>;
-}
 
 macro_rules! schedule_kind {
     ($kind:ty, $child:ty, $name:literal) => {
@@ -211,15 +70,6 @@ macro_rules! schedule_kind {
             }
             fn region(&self) -> &str {
                 <$child as ScheduledChild>::region(&self.spec.schedule.template.spec)
-            }
-        }
-        impl BackupSchedule for $kind {
-            type Child = $child;
-            fn schedule_spec(&self) -> &BackupScheduleSpec<<$child as ScheduledChild>::Spec> {
-                &self.spec.schedule
-            }
-            fn schedule_status(&self) -> Option<&BackupScheduleStatus> {
-                self.status.as_ref()
             }
         }
     };
@@ -1263,6 +1113,7 @@ async fn cleanup<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, _api: &Api<S>) -
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::crd::{HbrBackupJob, RdsBackup};
 
     fn rds_child(status: serde_json::Value) -> RdsBackup {
         serde_json::from_value(serde_json::json!({

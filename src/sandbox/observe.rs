@@ -7,8 +7,7 @@ use kube::api::ListParams;
 use kube::{Api, Client, Resource, ResourceExt};
 
 use super::{Applied, SandboxError, TrackedKind, kube_err};
-use crate::controller::schedule::plan::ChildState;
-use crate::controller::schedule::{BackupSchedule, ScheduledChild};
+use crate::controller::scheduling::{BackupSchedule, ChildState, ScheduledChild};
 use crate::crd::{
     CONDITION_READY, CONDITION_RPO_MET, CONDITION_STALLED, ChildCounts, DbsBackupPlan,
     DbsBackupPlanPhase, DbsRestoreTask, HbrBackupJob, HbrBackupJobPhase, HbrBackupSchedule,

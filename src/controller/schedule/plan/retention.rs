@@ -8,28 +8,8 @@ use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
 use super::InvalidSchedule;
+pub use crate::controller::scheduling::ChildState;
 use crate::crd::Retention;
-
-/// Where a child stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChildState {
-    /// Not finished.
-    Running,
-    /// Not finished, and its `Stalled` condition is True: it waits for the user (e.g. its
-    /// credentials Secret is missing).
-    Stalled,
-    /// Succeeded.
-    Succeeded,
-    /// Ended without a full success.
-    Failed,
-}
-
-impl ChildState {
-    /// Succeeded or failed.
-    pub fn is_finished(self) -> bool {
-        matches!(self, ChildState::Succeeded | ChildState::Failed)
-    }
-}
 
 /// A child as retention sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
