@@ -584,6 +584,34 @@ mod tests {
         assert_eq!(meta.labels, None);
     }
 
+    #[test]
+    fn a_schedule_without_an_rpo_still_reports_its_next_run() {
+        let mut s: crate::crd::RdsBackupSchedule = serde_json::from_value(serde_json::json!({
+            "apiVersion": "backup.aliyun.dev/v1alpha1", "kind": "RdsBackupSchedule",
+            "metadata": {"name": "s", "namespace": "ns"},
+            "spec": {"schedule": "0 2 * * *", "template": {"spec": {
+                "region": "cn-hangzhou", "dbInstanceId": "rm-1"}}},
+            "status": {"nextScheduleTime": "2025-03-01T02:00:00Z"}
+        }))
+        .unwrap();
+        let sample = rpo_sample(&s).expect("the next run is reported");
+        assert_eq!(sample.next_schedule, Some(1_740_794_400.0));
+        assert_eq!((sample.rpo_seconds, sample.rpo_met), (None, None));
+        s.spec.schedule.rpo = Some("26h".into());
+        assert_eq!(rpo_sample(&s).unwrap().rpo_seconds, Some(93_600.0));
+        // Suspended (no next run) and without an RPO: no sample, as for other kinds.
+        s.spec.schedule.rpo = None;
+        s.status = None;
+        assert!(rpo_sample(&s).is_none());
+        let backup: RdsBackup = serde_json::from_value(serde_json::json!({
+            "apiVersion": "backup.aliyun.dev/v1alpha1", "kind": "RdsBackup",
+            "metadata": {"name": "b", "namespace": "ns"},
+            "spec": {"region": "cn-hangzhou", "dbInstanceId": "rm-1"}
+        }))
+        .unwrap();
+        assert!(rpo_sample(&backup).is_none());
+    }
+
     #[tokio::test]
     async fn shutdown_before_the_cache_is_ready_drops_the_controller() {
         // kube-runtime would never end such a controller (its runner waits for the cache).

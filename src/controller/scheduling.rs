@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::conditions;
-use super::kind::ManagedResource;
+use super::kind::{ManagedResource, Tracked};
 use crate::crd::{
     BackupScheduleSpec, BackupScheduleStatus, DeletionPolicy, HbrBackupJob, HbrBackupJobPhase,
     HbrBackupJobSpec, HbrBackupSchedule, RdsBackup, RdsBackupPhase, RdsBackupSchedule,
@@ -80,14 +80,16 @@ pub trait ScheduledChild:
     fn region(spec: &Self::Spec) -> &str;
 }
 
-/// A schedule kind.
-pub trait BackupSchedule: ManagedResource {
+/// A schedule kind: a [`Tracked`] kind whose status is the shared [`BackupScheduleStatus`].
+pub trait BackupSchedule: Tracked<Status = BackupScheduleStatus> {
     /// The kind it makes.
     type Child: ScheduledChild;
     /// The shared spec.
     fn schedule_spec(&self) -> &BackupScheduleSpec<<Self::Child as ScheduledChild>::Spec>;
     /// `.status`.
-    fn schedule_status(&self) -> Option<&BackupScheduleStatus>;
+    fn schedule_status(&self) -> Option<&BackupScheduleStatus> {
+        self.status()
+    }
 }
 
 impl BackupSchedule for RdsBackupSchedule {
@@ -95,18 +97,12 @@ impl BackupSchedule for RdsBackupSchedule {
     fn schedule_spec(&self) -> &BackupScheduleSpec<RdsBackupSpec> {
         &self.spec.schedule
     }
-    fn schedule_status(&self) -> Option<&BackupScheduleStatus> {
-        self.status.as_ref()
-    }
 }
 
 impl BackupSchedule for HbrBackupSchedule {
     type Child = HbrBackupJob;
     fn schedule_spec(&self) -> &BackupScheduleSpec<HbrBackupJobSpec> {
         &self.spec.schedule
-    }
-    fn schedule_status(&self) -> Option<&BackupScheduleStatus> {
-        self.status.as_ref()
     }
 }
 

@@ -1,12 +1,14 @@
 //! Pure decisions of the schedule controller: cron and time-zone math ([`cron`]), which slot
-//! is due, what the concurrency policy makes of it and the children's names ([`slots`]), and
-//! which children retention keeps ([`retention`]). Everything comes in as arguments (including
-//! "now"); nothing here reads a clock or the API.
+//! is due, what the concurrency policy makes of it and the children's names ([`slots`]), which
+//! children retention keeps ([`retention`]), the RPO verdict, and the one [`plan`] of a
+//! reconcile that combines them. Everything comes in as arguments (including "now"); nothing
+//! here reads a clock or the API.
 
 mod cron;
 mod retention;
 mod slots;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -17,7 +19,7 @@ pub use self::slots::{
     MAX_CHILD_NAME, Run, RunKind, SlotInput, SlotPlan, is_tracking_key, plan_slots,
     schedule_label_value, slot_child_name, trigger_child_name,
 };
-use crate::controller::rpo;
+use crate::controller::rpo::{self, RpoVerdict};
 use crate::crd::{BackupScheduleSpec, ConcurrencyPolicy};
 
 /// Condition and event reasons of the schedules.
@@ -121,6 +123,68 @@ pub fn parse_rpo(rpo: Option<&str>) -> Result<Option<(Duration, String)>, Invali
             .map_err(|e| InvalidSchedule(format!("spec.rpo: {e}")))
     })
     .transpose()
+}
+
+/// What one reconcile of a valid schedule does, decided from what was loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The children to make, the running children to delete first (`Replace`), a slot skipped
+    /// or waiting, and the next slot.
+    pub slots: SlotPlan,
+    /// The children retention deletes, in name order, each with whether deletion protection
+    /// keeps it (then it is not asked).
+    pub prune: Vec<(String, bool)>,
+    /// When the newest successful backup finished ([`last_success`]).
+    pub last_success: Option<Timestamp>,
+    /// The RPO verdict (`None` without `spec.rpo`).
+    pub rpo: Option<RpoVerdict>,
+}
+
+/// The plan of a valid schedule: the slots ([`plan_slots`]), retention ([`select_pruned`]) over
+/// the children as loaded (`protected`: those with deletion protection) and the RPO verdict
+/// from `recorded` (`status.lastSuccessfulTime`) and the newest success among the children.
+///
+/// Retention is decided before the act: the children the act makes and the running children
+/// it deletes (`Replace`) have not finished, and unfinished children neither are pruned nor
+/// count for any rule.
+pub fn plan(
+    valid: &ValidSpec,
+    input: &SlotInput<'_>,
+    children: &[ChildView],
+    protected: &BTreeSet<String>,
+    recorded: Option<Timestamp>,
+    newest: Option<Timestamp>,
+) -> Plan {
+    let last_success = last_success(recorded, newest);
+    Plan {
+        slots: plan_slots(&valid.cron, input),
+        prune: select_pruned(children, &valid.rule, valid.cron.time_zone(), input.now)
+            .into_iter()
+            .map(|name| {
+                let kept = protected.contains(&name);
+                (name, kept)
+            })
+            .collect(),
+        last_success,
+        rpo: rpo_verdict(valid.rpo.as_ref(), last_success, input.created, input.now),
+    }
+}
+
+/// When the newest successful backup finished: the later of `status.lastSuccessfulTime` (kept
+/// after its child is pruned) and the newest success among the children.
+pub fn last_success(recorded: Option<Timestamp>, newest: Option<Timestamp>) -> Option<Timestamp> {
+    [recorded, newest].into_iter().flatten().max()
+}
+
+/// The `RPOMet` verdict of `rpo` (`None` without one) at `now`, for a schedule created at
+/// `created` whose newest successful backup finished at `last_success`.
+pub fn rpo_verdict(
+    rpo: Option<&(Duration, String)>,
+    last_success: Option<Timestamp>,
+    created: Timestamp,
+    now: Timestamp,
+) -> Option<RpoVerdict> {
+    rpo.map(|(rpo, text)| rpo::evaluate(*rpo, text, last_success, created, now))
 }
 
 #[cfg(test)]
