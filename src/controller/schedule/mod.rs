@@ -11,14 +11,14 @@
 //!
 //! One reconcile, in named steps:
 //!
-//! * **load** ([`children::load`]): the children, listed fresh from the API server, and the
+//! * **load** (`children::load`): the children, listed fresh from the API server, and the
 //!   time from `ctx.clock`;
 //! * **validate** ([`plan::validate`], [`plan::check_concurrency`], pure): cron, time zone,
-//!   durations; else `Stalled/InvalidSpec` ([`status::invalid`]);
+//!   durations; else `Stalled/InvalidSpec` (`status::invalid`);
 //! * **plan** ([`plan::plan`], pure): the slots, retention and the RPO verdict;
-//! * **act** ([`act::act`]): delete replaced children, create due children, prune; an Event for
+//! * **act** (`act::act`): delete replaced children, create due children, prune; an Event for
 //!   each;
-//! * **status** ([`status::valid`]): counts, conditions and the events of what changed, as the
+//! * **status** (`status::valid`): counts, conditions and the events of what changed, as the
 //!   outcome [`work::finish`] writes.
 //!
 //! Children are created *before* the status records them and carry deterministic names, so a
@@ -28,7 +28,7 @@
 //! Deleting a schedule (finalizer `backup.aliyun.dev/cleanup`): `childrenDeletionPolicy:
 //! Orphan` (default) removes the schedule's ownerReference from every child first, so they
 //! stay (and so do their cloud backups); `Delete` deletes them, and each child then follows
-//! its own `deletionPolicy` ([`act::orphan_all`], [`act::delete_all`]).
+//! its own `deletionPolicy` (`act::orphan_all`, `act::delete_all`).
 
 mod act;
 mod children;

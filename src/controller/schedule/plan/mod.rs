@@ -1,6 +1,6 @@
-//! Pure decisions of the schedule controller: cron and time-zone math ([`cron`]), which slot
-//! is due, what the concurrency policy makes of it and the children's names ([`slots`]), which
-//! children retention keeps ([`retention`]), the RPO verdict, and the one [`plan`] of a
+//! Pure decisions of the schedule controller: cron and time-zone math (`cron.rs`), which slot
+//! is due, what the concurrency policy makes of it and the children's names (`slots.rs`), which
+//! children retention keeps (`retention.rs`), the RPO verdict, and the one [`plan`] of a
 //! reconcile that combines them. Everything comes in as arguments (including "now"); nothing
 //! here reads a clock or the API.
 
