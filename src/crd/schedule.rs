@@ -4,7 +4,7 @@
 //!
 //! Both kinds share one spec shape ([`BackupScheduleSpec`], flattened into each kind's spec)
 //! and one status ([`BackupScheduleStatus`]); only the child's spec type differs. The controller
-//! is `src/controller/kinds/schedule.rs`; behaviour in `docs/architecture.md#schedules`.
+//! is `src/controller/kinds/schedule/`; behaviour in `docs/architecture.md#schedules`.
 
 use std::collections::BTreeMap;
 

@@ -7,8 +7,7 @@ use kube::api::ListParams;
 use kube::{Api, Client, Resource, ResourceExt};
 
 use super::{Applied, SandboxError, TrackedKind, kube_err};
-use crate::controller::kinds::schedule::plan::ChildState;
-use crate::controller::kinds::schedule::{BackupSchedule, ScheduledChild};
+use crate::controller::reconcile::scheduling::{BackupSchedule, ChildState, ScheduledChild};
 use crate::crd::{
     CONDITION_READY, CONDITION_RPO_MET, CONDITION_STALLED, ChildCounts, DbsBackupPlan,
     DbsBackupPlanPhase, DbsRestoreTask, HbrBackupJob, HbrBackupJobPhase, HbrBackupSchedule,

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 use url::Url;
 
-use crate::controller::{LeaderElectionConfig, OperatorConfig};
 use crate::cloud::CloudConfig;
+use crate::controller::{LeaderElectionConfig, OperatorConfig};
 use crate::telemetry::LogFormat;
 
 /// `aliyun-backup-operator run` flags.

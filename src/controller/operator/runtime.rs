@@ -1,6 +1,7 @@
 //! Generic controller wiring shared by every kind: one kube-runtime `Controller` per watched
 //! namespace (or one for all), Secret watches that requeue the objects referencing a changed
-//! Secret, per-object backoff, metrics, error events, CRD wait and shutdown.
+//! Secret, watches of the objects a kind owns ([`Tracked::watch_owned`]), per-object backoff,
+//! metrics, error events, CRD wait and shutdown. Every delay is a span of `ctx.clock`'s time.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -44,14 +45,17 @@ fn object_sample<K: Tracked>(obj: &K) -> ObjectSample {
     }
 }
 
-/// The RPO gauges' sample of an object with `spec.rpo` (`None` for the others).
+/// The RPO gauges' sample of an object with `spec.rpo` or a next run (`None` for the others).
 fn rpo_sample<K: Tracked>(obj: &K) -> Option<RpoSample> {
-    let rpo = obj.rpo()?;
+    let (rpo, next) = (obj.rpo(), obj.next_run());
+    if rpo.is_none() && next.is_none() {
+        return None;
+    }
     Some(RpoSample {
         namespace: obj.namespace().unwrap_or_default(),
         name: obj.name_any(),
-        rpo_seconds: crate::controller::reconcile::rpo::parse_duration(rpo)
-            .ok()
+        rpo_seconds: rpo
+            .and_then(|r| crate::controller::reconcile::rpo::parse_duration(r).ok())
             .map(|d| d.as_secs_f64()),
         rpo_met: obj
             .status()
@@ -62,7 +66,7 @@ fn rpo_sample<K: Tracked>(obj: &K) -> Option<RpoSample> {
                 )
             })
             .map(|c| c.status == crate::controller::reconcile::conditions::TRUE),
-        next_schedule: None,
+        next_schedule: next.map(|t| t.as_millisecond() as f64 / 1000.0),
     })
 }
 
@@ -179,14 +183,33 @@ pub async fn fresh_claims<K: Tracked>(
     Ok(Some(all))
 }
 
-/// Requeue `obj` after `after` (with jitter) and hold back earlier triggers that do not change
-/// its fingerprint (see [`crate::controller::operator::context::RequeueGate`]).
+/// The shortest wait the runtime schedules: a clock faster than real time
+/// ([`crate::controller::operator::clock::Clock::real_delay`]) never makes a requeue loop.
+const MIN_DELAY: Duration = Duration::from_millis(50);
+
+/// The real time to wait for `span` of `ctx.clock`'s time (the identity on the system clock;
+/// the tests' manual clock and the sandbox's fast clock shorten it), at least [`MIN_DELAY`].
+fn real_delay(ctx: &Context, span: Duration) -> Duration {
+    ctx.clock.real_delay(span).max(MIN_DELAY)
+}
+
+/// Requeue `obj` after `after` (in `ctx.clock`'s time, with jitter) and hold back earlier
+/// triggers that do not change its fingerprint (see [`crate::controller::operator::context::RequeueGate`]); a kind
+/// that keeps time ([`Tracked::KEEPS_TIME`]) is requeued at the instant it asked for, and not
+/// held back.
 /// Every delay is clamped to the object's deadline ([`Tracked::deadline`]): a backup with
 /// `spec.timeout` is looked at just after it passes, whatever the poll interval or backoff.
 pub fn requeue<K: Tracked>(ctx: &Context, obj: &K, after: Duration) -> Action {
-    let after = jittered(after, ctx.timing.jitter, unit_random());
+    let after = real_delay(ctx, after);
+    let after = if K::KEEPS_TIME {
+        after
+    } else {
+        jittered(after, ctx.timing.jitter, unit_random())
+    };
     let after = policy::clamp_to_deadline(after, obj.deadline(), jiff::Timestamp::now());
-    ctx.gate.schedule(&object_key(obj), fingerprint(obj), after);
+    if !K::KEEPS_TIME {
+        ctx.gate.schedule(&object_key(obj), fingerprint(obj), after);
+    }
     Action::requeue(after)
 }
 
@@ -290,9 +313,11 @@ fn error_policy<K: Tracked>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Acti
         return requeue(ctx.as_ref(), obj.as_ref(), *after);
     }
     let key = object_key(obj.as_ref());
-    let delay = ctx.backoff.failure(&key, &ctx.timing);
+    let delay = real_delay(ctx.as_ref(), ctx.backoff.failure(&key, &ctx.timing));
     let delay = policy::clamp_to_deadline(delay, obj.deadline(), jiff::Timestamp::now());
-    ctx.gate.schedule(&key, fingerprint(obj.as_ref()), delay);
+    if !K::KEEPS_TIME {
+        ctx.gate.schedule(&key, fingerprint(obj.as_ref()), delay);
+    }
     Action::requeue(delay)
 }
 
@@ -424,6 +449,7 @@ where
                 }
                 None => controller,
             };
+            let controller = K::watch_owned(controller, &ctx.client, ns.as_deref());
             let run = controller
                 .watches(
                     secrets,
@@ -562,6 +588,34 @@ mod tests {
             ["backup.aliyun.com/orphan-on-delete"]
         );
         assert_eq!(meta.labels, None);
+    }
+
+    #[test]
+    fn a_schedule_without_an_rpo_still_reports_its_next_run() {
+        let mut s: crate::crd::RdsBackupSchedule = serde_json::from_value(serde_json::json!({
+            "apiVersion": "backup.aliyun.dev/v1alpha1", "kind": "RdsBackupSchedule",
+            "metadata": {"name": "s", "namespace": "ns"},
+            "spec": {"schedule": "0 2 * * *", "template": {"spec": {
+                "region": "cn-hangzhou", "dbInstanceId": "rm-1"}}},
+            "status": {"nextScheduleTime": "2025-03-01T02:00:00Z"}
+        }))
+        .unwrap();
+        let sample = rpo_sample(&s).expect("the next run is reported");
+        assert_eq!(sample.next_schedule, Some(1_740_794_400.0));
+        assert_eq!((sample.rpo_seconds, sample.rpo_met), (None, None));
+        s.spec.schedule.rpo = Some("26h".into());
+        assert_eq!(rpo_sample(&s).unwrap().rpo_seconds, Some(93_600.0));
+        // Suspended (no next run) and without an RPO: no sample, as for other kinds.
+        s.spec.schedule.rpo = None;
+        s.status = None;
+        assert!(rpo_sample(&s).is_none());
+        let backup: RdsBackup = serde_json::from_value(serde_json::json!({
+            "apiVersion": "backup.aliyun.dev/v1alpha1", "kind": "RdsBackup",
+            "metadata": {"name": "b", "namespace": "ns"},
+            "spec": {"region": "cn-hangzhou", "dbInstanceId": "rm-1"}
+        }))
+        .unwrap();
+        assert!(rpo_sample(&backup).is_none());
     }
 
     #[tokio::test]

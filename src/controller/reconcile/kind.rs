@@ -6,7 +6,9 @@ use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::{Resource, ResourceExt};
+use kube::runtime::Controller;
+use kube::runtime::events::EventType;
+use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -50,6 +52,12 @@ pub trait ManagedResource:
         None
     }
 
+    /// When the object runs next (`status.nextScheduleTime` of a schedule), on kinds that run
+    /// on a timetable (the RPO gauges' `next_schedule`).
+    fn next_run(&self) -> Option<jiff::Timestamp> {
+        None
+    }
+
     /// `spec.deletionPolicy`, on kinds that have one (unset: the namespace's or the operator's
     /// default applies, see [`crate::controller::reconcile::policy`]).
     fn deletion_policy(&self) -> Option<crate::crd::DeletionPolicy> {
@@ -76,22 +84,36 @@ pub trait TrackedStatus: Clone + Default + Serialize + Send + Sync {
     fn phase(&self) -> Option<Self::Phase>;
     /// `status.phase`, for writing.
     fn phase_mut(&mut self) -> &mut Option<Self::Phase>;
-    /// Name of a phase (the event action).
+    /// Name of a phase (the metrics label and, by default, the event action).
     fn phase_name(phase: Self::Phase) -> &'static str;
+    /// The action of the Event a change of the conditions publishes in `phase` (default: the
+    /// phase's name; a schedule's events all say `Schedule`).
+    fn event_action(phase: Self::Phase) -> &'static str {
+        Self::phase_name(phase)
+    }
+    /// Whether a status without a phase gets the phase's default (`Pending`) when a reconcile
+    /// starts. `false` for a kind whose phase only its own decision sets (a schedule is
+    /// `Active` or `Suspended` once its spec is valid, and has no phase before).
+    const DEFAULT_PHASE: bool = true;
     /// `status.conditions`.
     fn conditions(&self) -> &[Condition];
     /// `status.conditions`, for writing.
     fn conditions_mut(&mut self) -> &mut Vec<Condition>;
     /// `status.observedGeneration`.
     fn observed_generation_mut(&mut self) -> &mut Option<i64>;
-    /// `status.lastRequestId`.
-    fn last_request_id_mut(&mut self) -> &mut Option<String>;
-    /// The phase of an object that can no longer succeed as it is.
-    const FAILED: Self::Phase;
-    /// The phase of an object whose cleanup is under way.
-    const DELETING: Self::Phase;
-    /// `status.pendingCreate`, for writing.
-    fn pending_create_mut(&mut self) -> &mut Option<crate::crd::PendingCreate>;
+    /// `status.lastRequestId`, for writing (`None`: the kind makes no cloud calls itself).
+    fn last_request_id_mut(&mut self) -> Option<&mut Option<String>> {
+        None
+    }
+    /// The phase of an object that can no longer succeed as it is (`None`: the kind has no
+    /// such phase).
+    const FAILED: Option<Self::Phase> = None;
+    /// The phase of an object whose cleanup is under way (`None`: the kind has no such phase).
+    const DELETING: Option<Self::Phase> = None;
+    /// `status.pendingCreate`, for writing (`None`: the kind makes no cloud object).
+    fn pending_create_mut(&mut self) -> Option<&mut Option<crate::crd::PendingCreate>> {
+        None
+    }
     /// `status.deletionPolicy` and `status.deletionPolicySource`, for writing (`None`: the
     /// kind has no deletion policy — a restore never deletes what it restored).
     fn deletion_policy_mut(
@@ -115,7 +137,18 @@ pub trait TrackedStatus: Clone + Default + Serialize + Send + Sync {
     }
 }
 
-/// A kind reconciled through [`Work`](crate::controller::reconcile::work::Work).
+/// What a paused object still does besides taking its `Paused` conditions
+/// ([`Tracked::while_paused`]).
+#[derive(Debug, Default)]
+pub struct WhilePaused {
+    /// Events to publish (type, reason, action, message), before the status is written.
+    pub events: Vec<(EventType, &'static str, &'static str, String)>,
+    /// Look again after this long (a verdict that changes with time); `None`: only when the
+    /// object changes (removing the pause is a change).
+    pub recheck: Option<std::time::Duration>,
+}
+
+/// A kind reconciled through [`Work`](super::work::Work).
 pub trait Tracked: ManagedResource {
     /// The kind's status type.
     type Status: TrackedStatus;
@@ -139,6 +172,36 @@ pub trait Tracked: ManagedResource {
             self.meta(),
         )
     }
+    /// Whether the kind keeps time on `ctx.clock` (the schedules): its conditions are stamped
+    /// with the clock's time, its requeues are the instants it asks for (not jittered), what it
+    /// sees is written at once (no spacing of progress-only changes), and no reconcile of it is
+    /// held back by the [`RequeueGate`](crate::controller::operator::context::RequeueGate), so that a change of an
+    /// object it owns ([`Tracked::watch_owned`]) wakes it at once. `false`: the runtime paces
+    /// the kind.
+    const KEEPS_TIME: bool = false;
+    /// Adds watches of the objects the kind owns to its controller (`controller` watches
+    /// `namespace`, or all namespaces for `None`), so that a change of one wakes its owner.
+    /// None by default; a schedule watches its children.
+    fn watch_owned(
+        controller: Controller<Self>,
+        client: &Client,
+        namespace: Option<&str>,
+    ) -> Controller<Self> {
+        let _ = (client, namespace);
+        controller
+    }
+    /// What a paused object still does, at `now` (`work::reconcile`): edits to `status`
+    /// (written with its `Paused` conditions), events, and when to look again. Nothing by
+    /// default; a schedule still judges its RPO, which runs out whether it is paused or not.
+    fn while_paused(
+        &self,
+        ctx: &Context,
+        status: &mut Self::Status,
+        now: jiff::Timestamp,
+    ) -> WhilePaused {
+        let _ = (ctx, status, now);
+        WhilePaused::default()
+    }
 }
 
 /// Implements [`TrackedStatus`] and [`Tracked`] for a kind whose status has the common fields
@@ -155,10 +218,10 @@ macro_rules! tracked {
      $(, ended = $ended:path)?) => {
         impl $crate::controller::reconcile::kind::TrackedStatus for $status {
             type Phase = $phase;
-            const FAILED: $phase = $phase::Failed;
-            const DELETING: $phase = $phase::Deleting;
-            fn pending_create_mut(&mut self) -> &mut Option<$crate::crd::PendingCreate> {
-                &mut self.pending_create
+            const FAILED: Option<$phase> = Some($phase::Failed);
+            const DELETING: Option<$phase> = Some($phase::Deleting);
+            fn pending_create_mut(&mut self) -> Option<&mut Option<$crate::crd::PendingCreate>> {
+                Some(&mut self.pending_create)
             }
             fn deletion_policy_mut(
                 &mut self,
@@ -203,8 +266,8 @@ macro_rules! tracked {
             fn observed_generation_mut(&mut self) -> &mut Option<i64> {
                 &mut self.observed_generation
             }
-            fn last_request_id_mut(&mut self) -> &mut Option<String> {
-                &mut self.last_request_id
+            fn last_request_id_mut(&mut self) -> Option<&mut Option<String>> {
+                Some(&mut self.last_request_id)
             }
         }
         impl $crate::controller::reconcile::kind::Tracked for $kind {

@@ -10,6 +10,7 @@ pub mod kind;
 pub mod pipeline;
 pub mod policy;
 pub mod rpo;
+pub mod scheduling;
 pub mod status;
 #[cfg(test)]
 pub mod testing;

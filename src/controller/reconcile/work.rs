@@ -300,12 +300,23 @@ pub struct Work<'a, K: Tracked> {
     /// The credentials' circuit breaker holds calls back for this long: the object is looked
     /// at again when the cool-down ends (the probe), not after a longer requeue or backoff.
     credentials_retry: Option<Duration>,
+    /// The time of this reconcile on `ctx.clock`, for a kind that keeps time
+    /// ([`Tracked::KEEPS_TIME`]); `None`: the wall clock at each write.
+    at: Option<jiff::Timestamp>,
 }
 
 impl<'a, K: Tracked> Work<'a, K> {
     /// Starts from the object's status, writing to the API server.
     pub fn new(obj: &'a K, ctx: &'a Context, api: &'a Api<K>) -> Self {
-        Self::with_sink(obj, &ctx.timing, Box::new(ApiSink { api, ctx }))
+        let mut w = Self::with_sink(obj, &ctx.timing, Box::new(ApiSink { api, ctx }));
+        w.at = K::KEEPS_TIME.then(|| ctx.clock.now());
+        w
+    }
+
+    /// The time conditions are stamped with: the reconcile's time on `ctx.clock` for a kind
+    /// that keeps time ([`Tracked::KEEPS_TIME`]), else the wall clock now.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.at.unwrap_or_else(jiff::Timestamp::now)
     }
 
     /// Starts from the object's status, writing to `sink`; a missing phase is the phase's
@@ -321,6 +332,7 @@ impl<'a, K: Tracked> Work<'a, K> {
             hold_generation: false,
             refused: None,
             credentials_retry: None,
+            at: None,
         };
         w.rebase(obj.status().cloned());
         w
@@ -334,7 +346,9 @@ impl<'a, K: Tracked> Work<'a, K> {
             .map(|(policy, source)| (*policy, source.clone()));
         self.current = fresh.clone();
         self.status = fresh.unwrap_or_default();
-        self.status.phase_mut().get_or_insert_with(Default::default);
+        if <K::Status as TrackedStatus>::DEFAULT_PHASE {
+            self.status.phase_mut().get_or_insert_with(Default::default);
+        }
         // The deletion policy this reconcile resolved ([`Work::resolve_deletion_policy`]) is
         // kept: it is what this reconcile's writes report.
         if let Some((Some(policy), source)) = resolved
@@ -360,12 +374,8 @@ impl<'a, K: Tracked> Work<'a, K> {
         if !self.hold_generation {
             *self.status.observed_generation_mut() = generation;
         }
-        apply_health(
-            self.status.conditions_mut(),
-            health,
-            generation,
-            jiff::Timestamp::now(),
-        );
+        let now = self.now();
+        apply_health(self.status.conditions_mut(), health, generation, now);
         let before_phase = self.current.as_ref().and_then(TrackedStatus::phase);
         let before_cond = self.current.as_ref().and_then(true_condition);
         self.write_fields().await?;
@@ -381,7 +391,7 @@ impl<'a, K: Tracked> Work<'a, K> {
             (Publish::Auto, _) => Some(EventType::Normal),
         };
         if changed && let Some(type_) = type_ {
-            let action = K::Status::phase_name(after_phase.unwrap_or_default());
+            let action = K::Status::event_action(after_phase.unwrap_or_default());
             self.event(type_, health.reason(), action, health.message())
                 .await;
         }
@@ -399,7 +409,10 @@ impl<'a, K: Tracked> Work<'a, K> {
             return Ok(());
         }
         let uid = self.obj.meta().uid.clone().unwrap_or_default();
-        if self.progress_only() && !self.sink.progress_due(&uid, self.timing.progress_interval) {
+        if !K::KEEPS_TIME
+            && self.progress_only()
+            && !self.sink.progress_due(&uid, self.timing.progress_interval)
+        {
             return Ok(());
         }
         self.sink
@@ -507,8 +520,10 @@ impl<'a, K: Tracked> Work<'a, K> {
         if e.is_authentication_failure() || e.kind == ErrorKind::CredentialsRefused {
             self.refused = Some(e.code().unwrap_or(e.name()).to_string());
         }
-        if let Some(id) = e.request_id() {
-            *self.status.last_request_id_mut() = Some(id.to_string());
+        if let Some(id) = e.request_id()
+            && let Some(request_id) = self.status.last_request_id_mut()
+        {
+            *request_id = Some(id.to_string());
         }
         let message = cloud_error_message(&e);
         match e.class() {
@@ -527,9 +542,9 @@ impl<'a, K: Tracked> Work<'a, K> {
 }
 
 /// One reconcile of a kind reconciled through [`Work`]: a paused object
-/// ([`policy::pause_reason`]) only gets its `Paused` conditions (no cloud call, no finalizer
-/// change: a deletion waits); the others go through the finalizer helper to `apply` or
-/// `cleanup`.
+/// ([`policy::pause_reason`]) only gets its `Paused` conditions and what the kind still does
+/// while paused ([`Tracked::while_paused`]; no cloud call, no finalizer change: a deletion
+/// waits); the others go through the finalizer helper to `apply` or `cleanup`.
 pub async fn reconcile<K: Tracked>(
     obj: Arc<K>,
     ctx: Arc<Context>,
@@ -544,7 +559,16 @@ pub async fn reconcile<K: Tracked>(
         let mut w = Work::new(obj.as_ref(), &ctx, &api);
         // Spec changes wait for the resume: `observedGeneration` stays.
         w.hold_generation = true;
-        return finish(&mut w, &ctx, Outcome::paused(message)).await;
+        let now = w.now();
+        let still = obj.while_paused(&ctx, &mut w.status, now);
+        let mut outcome = Outcome::paused(message);
+        for (type_, reason, action, note) in still.events {
+            outcome = outcome.note(type_, reason, action, note);
+        }
+        if let Some(after) = still.recheck {
+            outcome.next = Next::After(after);
+        }
+        return finish(&mut w, &ctx, outcome).await;
     }
     runtime::reconcile_with_finalizer(obj, ctx, apply, cleanup).await
 }
@@ -617,7 +641,9 @@ impl<K: Tracked> Work<'_, K> {
         match kind::target(self.obj, ctx).await? {
             Ok(target) => Ok(Ok(target)),
             Err(problem) => {
-                *self.status.phase_mut() = Some(<K::Status as TrackedStatus>::DELETING);
+                if let Some(deleting) = <K::Status as TrackedStatus>::DELETING {
+                    *self.status.phase_mut() = Some(deleting);
+                }
                 self.set_credentials_valid(false, problem.reason(), &problem.to_string());
                 Ok(Err(self.cleanup_needs_credentials(&problem, cannot)))
             }
@@ -725,7 +751,9 @@ impl<K: Tracked> Work<'_, K> {
     /// completion time), `Stalled/DeadlineExceeded` says what happened in the cloud
     /// (`message`); nothing more is done until the object is deleted.
     pub fn exceed_deadline(&mut self, message: String) -> Outcome {
-        *self.status.phase_mut() = Some(<K::Status as TrackedStatus>::FAILED);
+        if let Some(failed) = <K::Status as TrackedStatus>::FAILED {
+            *self.status.phase_mut() = Some(failed);
+        }
         if let Some(t) = self.status.completion_time_mut() {
             t.get_or_insert(Time(jiff::Timestamp::now()));
         }
@@ -759,13 +787,19 @@ impl<K: Tracked> Work<'_, K> {
     /// one-shot kinds), and `Stalled/CreateRefused` carries the service's answer and `what_now`
     /// (what the user can do); the same create is not retried.
     pub fn fail_create(&mut self, e: CloudError, what_now: &str) -> Outcome {
-        *self.status.pending_create_mut() = None;
-        *self.status.phase_mut() = Some(<K::Status as TrackedStatus>::FAILED);
+        if let Some(pending) = self.status.pending_create_mut() {
+            *pending = None;
+        }
+        if let Some(failed) = <K::Status as TrackedStatus>::FAILED {
+            *self.status.phase_mut() = Some(failed);
+        }
         if let Some(t) = self.status.completion_time_mut() {
             t.get_or_insert(Time(jiff::Timestamp::now()));
         }
-        if let Some(id) = e.request_id() {
-            *self.status.last_request_id_mut() = Some(id.to_string());
+        if let Some(id) = e.request_id()
+            && let Some(request_id) = self.status.last_request_id_mut()
+        {
+            *request_id = Some(id.to_string());
         }
         self.hold_generation = false;
         let message = format!(

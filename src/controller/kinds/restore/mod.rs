@@ -253,8 +253,8 @@ pub trait RestoreKind: Tracked<Status = RestoreStatus> {
 
 impl TrackedStatus for RestoreStatus {
     type Phase = RestorePhase;
-    const FAILED: RestorePhase = RestorePhase::Failed;
-    const DELETING: RestorePhase = RestorePhase::Deleting;
+    const FAILED: Option<RestorePhase> = Some(RestorePhase::Failed);
+    const DELETING: Option<RestorePhase> = Some(RestorePhase::Deleting);
     fn phase(&self) -> Option<RestorePhase> {
         self.phase
     }
@@ -273,11 +273,11 @@ impl TrackedStatus for RestoreStatus {
     fn observed_generation_mut(&mut self) -> &mut Option<i64> {
         &mut self.observed_generation
     }
-    fn last_request_id_mut(&mut self) -> &mut Option<String> {
-        &mut self.last_request_id
+    fn last_request_id_mut(&mut self) -> Option<&mut Option<String>> {
+        Some(&mut self.last_request_id)
     }
-    fn pending_create_mut(&mut self) -> &mut Option<PendingCreate> {
-        &mut self.pending_create
+    fn pending_create_mut(&mut self) -> Option<&mut Option<PendingCreate>> {
+        Some(&mut self.pending_create)
     }
     fn deletion_policy_mut(
         &mut self,

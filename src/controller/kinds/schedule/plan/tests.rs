@@ -1,4 +1,7 @@
 use super::*;
+use crate::crd::Retention;
+use jiff::SignedDuration;
+use jiff::tz::TimeZone;
 use proptest::prelude::*;
 
 fn t(s: &str) -> Timestamp {
