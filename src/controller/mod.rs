@@ -21,7 +21,6 @@ pub mod kinds;
 pub mod operator;
 pub mod reconcile;
 
-use kinds::schedule;
 use operator::{cache, clock, context, events, leader, metrics, runtime, server};
 use reconcile::{backoff, error, kind, pipeline};
 
@@ -216,12 +215,12 @@ fn all_controllers(
         concurrency,
         shutdown,
     ));
-    controllers.extend(schedule::controllers::<crate::crd::RdsBackupSchedule>(
+    controllers.extend(pipeline::controllers::<crate::crd::RdsBackupSchedule>(
         ctx.clone(),
         concurrency,
         shutdown,
     ));
-    controllers.extend(schedule::controllers::<crate::crd::HbrBackupSchedule>(
+    controllers.extend(pipeline::controllers::<crate::crd::HbrBackupSchedule>(
         ctx.clone(),
         concurrency,
         shutdown,

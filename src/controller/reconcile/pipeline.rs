@@ -27,12 +27,13 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::cloud::Target;
+use crate::cloud::{CredentialSource, Target};
 use crate::controller::operator::context::Context;
 use crate::controller::operator::runtime;
 use crate::controller::reconcile::backoff::Timing;
 use crate::controller::reconcile::error::Result;
 use crate::controller::reconcile::kind::{self, Tracked};
+use crate::controller::reconcile::policy::credentials::CredentialsProblem;
 use crate::controller::reconcile::work::{self, Outcome, Work};
 use crate::crd::{DeletionPolicy, orphan_on_delete};
 
@@ -86,6 +87,11 @@ pub trait Reconciler: Tracked {
     /// reported); restores have none: they never delete what they restored.
     const DELETION_POLICY: bool = true;
 
+    /// Whether the kind calls the cloud: the credentials gate and `CredentialsValid`. A kind
+    /// without cloud calls (the schedules: their children make them) gets a [`Target`] of the
+    /// operator's default chain it must not use.
+    const CLOUD: bool = true;
+
     /// **load**: whether the next step must be planned on the latest version of the object
     /// (a step that starts cloud work, planned from a cache that lags behind our own write,
     /// could start it twice). The driver then reads the object and, if the cache lags,
@@ -106,6 +112,14 @@ pub trait Reconciler: Tracked {
     /// `Stalled/InvalidSpec` that says what to change. Work already running is tracked
     /// whatever the spec says now.
     fn validate(&self, status: &Self::Status) -> std::result::Result<Self::Valid, String>;
+
+    /// The outcome of a spec that does not validate (`message` says what to change). Default:
+    /// `Stalled/InvalidSpec` ([`Work::invalid_spec`]); a schedule still reports its children
+    /// and judges its RPO.
+    async fn invalid(w: &mut Work<'_, Self>, ctx: &Context, message: String) -> Result<Outcome> {
+        let _ = ctx;
+        Ok(w.invalid_spec(message))
+    }
 
     /// **observe**: what the plan needs from the cloud or the API server (describes, Secrets).
     /// `Err(outcome)` ends the reconcile with it (a cloud error: [`Work::cloud_error`]).
@@ -201,7 +215,7 @@ pub async fn apply<K: Reconciler>(obj: Arc<K>, ctx: &Context, api: &Api<K>) -> R
     let valid = match obj.validate(&w.status) {
         Ok(v) => v,
         Err(message) => {
-            let outcome = w.invalid_spec(message);
+            let outcome = K::invalid(&mut w, ctx, message).await?;
             return work::finish(&mut w, ctx, outcome).await;
         }
     };
@@ -212,7 +226,7 @@ pub async fn apply<K: Reconciler>(obj: Arc<K>, ctx: &Context, api: &Api<K>) -> R
         Err(outcome) => return work::finish(&mut w, ctx, *outcome).await,
     };
     // gate: credentials
-    let target = match kind::target(obj, ctx).await? {
+    let target = match cloud_target(obj, ctx).await? {
         Ok(t) => t,
         Err(problem) => {
             let outcome = w.credentials_problem(&problem);
@@ -239,8 +253,25 @@ pub async fn apply<K: Reconciler>(obj: Arc<K>, ctx: &Context, api: &Api<K>) -> R
     if let Some(message) = obj.adopted(&w.status) {
         w.set_adopted(&message);
     }
-    w.note_credentials(ctx, &target);
+    if K::CLOUD {
+        w.note_credentials(ctx, &target);
+    }
     work::finish(&mut w, ctx, outcome).await
+}
+
+/// Where the object's cloud calls go ([`kind::target`]); for a kind without cloud calls, the
+/// operator's default chain, never resolved.
+async fn cloud_target<K: Reconciler>(
+    obj: &K,
+    ctx: &Context,
+) -> Result<std::result::Result<Target, CredentialsProblem>> {
+    if K::CLOUD {
+        return kind::target(obj, ctx).await;
+    }
+    Ok(Ok(Target {
+        region: obj.region().to_string(),
+        credentials: CredentialSource::Default,
+    }))
 }
 
 /// The cleanup path of every kind (the object is being deleted; the finalizer goes when
@@ -259,6 +290,14 @@ pub async fn cleanup<K: Reconciler>(obj: Arc<K>, ctx: &Context, api: &Api<K>) ->
     let outcome = match step {
         Cleanup::LetGo(note) => work::let_go(note),
         Cleanup::Finished => Outcome::finished(),
+        Cleanup::Act { step, cannot } if !K::CLOUD => {
+            let _ = cannot;
+            let target = cloud_target(obj, ctx).await?;
+            match target {
+                Ok(target) => K::act_cleanup(&mut w, ctx, &target, step).await?,
+                Err(problem) => w.credentials_problem(&problem),
+            }
+        }
         Cleanup::Act { step, cannot } => match w.cleanup_target(ctx, &cannot).await? {
             Err(stalled) => stalled,
             Ok(target) => {

@@ -20,7 +20,7 @@ use crate::crd::{ANNOTATION_SCHEDULED_AT, ANNOTATION_TRIGGER, LABEL_SCHEDULE, de
 
 /// What a reconcile of a schedule loaded: its children (listed fresh from the API server,
 /// never the cache; those being deleted left out) and the time, on `ctx.clock`'s time line.
-pub(super) struct Loaded<C> {
+pub struct Loaded<C> {
     /// The children's API, in the schedule's namespace.
     pub api: Api<C>,
     /// The children.

@@ -4,22 +4,24 @@
 //!
 //! The schedules run through the shared runtime like every kind: `runtime::controllers` (with
 //! their children watched: [`Tracked::watch_owned`]), `work::reconcile` (pause, finalizer),
-//! the shared error policy and backoff, and [`work::finish`] for the status (server-side apply
+//! the shared error policy and backoff, and `work::finish` for the status (server-side apply
 //! only when changed, conditions with `observedGeneration`) and the requeue. A schedule keeps
 //! time on `ctx.clock` ([`Tracked::KEEPS_TIME`]); paused, it still judges its RPO
 //! ([`Tracked::while_paused`]).
 //!
-//! One reconcile, in named steps:
+//! One reconcile, in the named steps of the one pipeline (`impl Reconciler` in
+//! `schedule_kind!`; no credentials gate: a schedule makes no cloud calls):
 //!
-//! * **load** (`children::load`): the children, listed fresh from the API server, and the
-//!   time from `ctx.clock`;
 //! * **validate** ([`plan::validate`], [`plan::check_concurrency`], pure): cron, time zone,
-//!   durations; else `Stalled/InvalidSpec` (`status::invalid`);
+//!   durations; else `Stalled/InvalidSpec` (`invalid`: the children loaded and reported, the
+//!   RPO judged, `status::invalid`);
+//! * **observe** (`children::load`): the children, listed fresh from the API server, and the
+//!   time from `ctx.clock`;
 //! * **plan** ([`plan::plan`], pure): the slots, retention and the RPO verdict;
 //! * **act** (`act::act`): delete replaced children, create due children, prune; an Event for
 //!   each;
 //! * **status** (`status::valid`): counts, conditions and the events of what changed, as the
-//!   outcome [`work::finish`] writes.
+//!   outcome `work::finish` writes.
 //!
 //! Children are created *before* the status records them and carry deterministic names, so a
 //! crash in between finds the child (`AlreadyExists`, owned by this schedule) and records it
@@ -31,27 +33,25 @@
 //! its own `deletionPolicy` (`act::orphan_all`, `act::delete_all`).
 
 mod act;
-mod children;
+pub mod children;
 pub mod plan;
 mod status;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use async_trait::async_trait;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::Controller;
-use kube::runtime::controller::Action;
-use kube::{Api, Client, Resource, ResourceExt};
-use tokio_util::sync::CancellationToken;
+use kube::{Client, Resource, ResourceExt};
 
-use self::plan::{InvalidSchedule, SlotInput, ValidSpec};
+use self::plan::{InvalidSchedule, Plan, SlotInput, ValidSpec};
+use crate::cloud::Target;
 use crate::controller::operator::context::Context;
-use crate::controller::operator::runtime;
 use crate::controller::reconcile::error::Result;
 use crate::controller::reconcile::kind::{ManagedResource, Tracked, TrackedStatus, WhilePaused};
+use crate::controller::reconcile::pipeline::{Act, Cleanup, Reconciler};
 pub use crate::controller::reconcile::scheduling::{BackupSchedule, ScheduledChild};
-use crate::controller::reconcile::work::{self, Work};
+use crate::controller::reconcile::work::{Outcome, Work};
 use crate::crd::{
     ANNOTATION_TRIGGER, BackupScheduleSpec, BackupScheduleStatus, ChildrenDeletionPolicy,
     DeletionPolicy, HbrBackupSchedule, RdsBackupSchedule, SchedulePhase,
@@ -146,62 +146,126 @@ macro_rules! schedule_kind {
                 status::while_paused(self, ctx, status, now)
             }
         }
+        #[async_trait]
+        impl Reconciler for $kind {
+            type Valid = ValidSpec;
+            type Seen = children::Loaded<<$kind as BackupSchedule>::Child>;
+            type Step = Plan;
+            type CleanupStep = ChildrenDeletionPolicy;
+            const DELETION_POLICY: bool = false;
+            const CLOUD: bool = false;
+            fn validate(&self, _: &BackupScheduleStatus) -> std::result::Result<ValidSpec, String> {
+                validate::<$kind>(self.schedule_spec()).map_err(|e| e.0)
+            }
+            async fn invalid(
+                w: &mut Work<'_, Self>,
+                ctx: &Context,
+                message: String,
+            ) -> Result<Outcome> {
+                invalid(w, ctx, message).await
+            }
+            async fn observe(
+                w: &mut Work<'_, Self>,
+                ctx: &Context,
+                _: &Target,
+                _: &ValidSpec,
+            ) -> Result<std::result::Result<Self::Seen, Outcome>> {
+                Ok(Ok(children::load(w.obj, ctx, w.now()).await?))
+            }
+            fn plan(
+                &self,
+                status: &BackupScheduleStatus,
+                valid: &ValidSpec,
+                loaded: &Self::Seen,
+            ) -> Plan {
+                plan_step(self, status, valid, loaded)
+            }
+            async fn act(
+                w: &mut Work<'_, Self>,
+                ctx: &Context,
+                _: &Target,
+                act: Act<'_, Self>,
+            ) -> Result<Outcome> {
+                act_step(w, ctx, act.valid, act.seen, &act.step).await
+            }
+            fn plan_cleanup(
+                &self,
+                _: bool,
+                _: DeletionPolicy,
+                _: &BackupScheduleStatus,
+            ) -> Cleanup<ChildrenDeletionPolicy> {
+                Cleanup::Act {
+                    step: self.spec.schedule.children_deletion_policy,
+                    cannot: "clean up its children".to_string(),
+                }
+            }
+            async fn act_cleanup(
+                w: &mut Work<'_, Self>,
+                ctx: &Context,
+                _: &Target,
+                policy: ChildrenDeletionPolicy,
+            ) -> Result<Outcome> {
+                cleanup_children(w, ctx, policy).await
+            }
+        }
     };
 }
 
 schedule_kind!(RdsBackupSchedule, "RdsBackupSchedule");
 schedule_kind!(HbrBackupSchedule, "HbrBackupSchedule");
 
-/// The controller futures of schedule kind `S` (one per watched namespace, or one for all):
-/// the shared runtime's, watching the schedules and the children they own.
-pub fn controllers<S: BackupSchedule>(
-    ctx: Arc<Context>,
-    concurrency: u16,
-    shutdown: &CancellationToken,
-) -> Vec<BoxFuture<'static, ()>> {
-    runtime::controllers::<S, _, _>(ctx, concurrency, shutdown, reconcile::<S>)
+/// The invalid-spec outcome of a schedule: `Stalled/InvalidSpec`, and its children and RPO
+/// still reported (the children are loaded first, as in a valid reconcile).
+async fn invalid<S: BackupSchedule>(
+    w: &mut Work<'_, S>,
+    ctx: &Context,
+    message: String,
+) -> Result<Outcome> {
+    let loaded = children::load(w.obj, ctx, w.now()).await?;
+    Ok(status::invalid(w, &loaded, InvalidSchedule(message)))
 }
 
-async fn reconcile<S: BackupSchedule>(obj: Arc<S>, ctx: Arc<Context>) -> Result<Action> {
-    work::reconcile(obj, ctx, apply::<S>, cleanup::<S>).await
+/// The plan step (pure): the slots, the pruning and the RPO verdict from the spec, the status
+/// as last read, the children and the trigger annotation.
+fn plan_step<S: BackupSchedule>(
+    obj: &S,
+    status: &BackupScheduleStatus,
+    valid: &ValidSpec,
+    loaded: &children::Loaded<S::Child>,
+) -> Plan {
+    let name = obj.name_any();
+    let active: Vec<String> = loaded
+        .views
+        .iter()
+        .filter(|v| !v.state.is_finished())
+        .map(|v| v.name.clone())
+        .collect();
+    let trigger = obj.annotations().get(ANNOTATION_TRIGGER).cloned();
+    let spec = obj.schedule_spec();
+    let input = slot_input(&name, spec, status, loaded, &active, trigger.as_deref());
+    let recorded = status.last_successful_time.as_ref().map(|t| t.0);
+    let protected = loaded.protected();
+    plan::plan(
+        valid,
+        &input,
+        &loaded.views,
+        &protected,
+        recorded,
+        loaded.newest_success,
+    )
 }
 
-async fn apply<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> Result<Action> {
-    let obj = obj.as_ref();
-    let mut w = Work::new(obj, ctx, api);
-    let mut loaded = children::load(obj, ctx, w.now()).await?;
-    let outcome = match validate::<S>(obj.schedule_spec()) {
-        Err(invalid) => status::invalid(&mut w, &loaded, invalid),
-        Ok(valid) => {
-            let plan = {
-                let name = obj.name_any();
-                let active: Vec<String> = loaded
-                    .views
-                    .iter()
-                    .filter(|v| !v.state.is_finished())
-                    .map(|v| v.name.clone())
-                    .collect();
-                let trigger = obj.annotations().get(ANNOTATION_TRIGGER).cloned();
-                let spec = obj.schedule_spec();
-                let input =
-                    slot_input(&name, spec, &w.status, &loaded, &active, trigger.as_deref());
-                let recorded = w.status.last_successful_time.as_ref().map(|t| t.0);
-                let protected = loaded.protected();
-                plan::plan(
-                    &valid,
-                    &input,
-                    &loaded.views,
-                    &protected,
-                    recorded,
-                    loaded.newest_success,
-                )
-            };
-            let kept = act::act(&mut w, &mut loaded, &plan).await?;
-            let prunes_successes = !valid.rule.keeps_all_successes();
-            status::valid(&mut w, ctx, &loaded, &plan, &kept, prunes_successes).await?
-        }
-    };
-    work::finish(&mut w, ctx, outcome).await
+/// The act step (children replaced, created and pruned), then the status of what came of it.
+async fn act_step<S: BackupSchedule>(
+    w: &mut Work<'_, S>,
+    ctx: &Context,
+    valid: &ValidSpec,
+    mut loaded: children::Loaded<S::Child>,
+    plan: &Plan,
+) -> Result<Outcome> {
+    let kept = act::act(w, &mut loaded, plan).await?;
+    let prunes_successes = !valid.rule.keeps_all_successes();
+    status::valid(w, ctx, &loaded, plan, &kept, prunes_successes).await
 }
 
 /// The validate step: what the CRD schema cannot check ([`plan::validate`]) and
@@ -247,16 +311,20 @@ fn slot_input<'a, T>(
     }
 }
 
-async fn cleanup<S: BackupSchedule>(obj: Arc<S>, ctx: &Context, api: &Api<S>) -> Result<Action> {
-    let obj = obj.as_ref();
-    let mut w = Work::new(obj, ctx, api);
+/// Deleting a schedule: its children are orphaned or deleted, per
+/// `childrenDeletionPolicy`.
+async fn cleanup_children<S: BackupSchedule>(
+    w: &mut Work<'_, S>,
+    ctx: &Context,
+    policy: ChildrenDeletionPolicy,
+) -> Result<Outcome> {
+    let obj = w.obj;
     let children_api = children::api(obj, ctx)?;
     let all = children::list(obj, &children_api).await?;
-    let outcome = match obj.schedule_spec().children_deletion_policy {
-        ChildrenDeletionPolicy::Orphan => act::orphan_all(obj, &children_api, &all).await?,
-        ChildrenDeletionPolicy::Delete => act::delete_all(obj, &children_api, &all).await?,
-    };
-    work::finish(&mut w, ctx, outcome).await
+    match policy {
+        ChildrenDeletionPolicy::Orphan => act::orphan_all(obj, &children_api, &all).await,
+        ChildrenDeletionPolicy::Delete => act::delete_all(obj, &children_api, &all).await,
+    }
 }
 
 /// The kind of the children of `S` (`RdsBackup`, `HbrBackupJob`).
