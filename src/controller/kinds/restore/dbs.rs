@@ -11,8 +11,6 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::Secret as KubeSecret;
-use kube::{Api, ResourceExt};
 
 use super::plan::{self, reasons};
 use super::{Cancel, Check, Lookup, Observed, Prepared, RestoreKind, Started, restore_kind};
@@ -21,9 +19,9 @@ use crate::cloud::api::{
     DescribeRestoreTaskListRequest, RestoreTaskDetail, StartRestoreTaskRequest,
 };
 use crate::cloud::{CloudError, ErrorClass, Target};
-use crate::controller::kinds::dbs::plan::password_from_secret;
+use crate::controller::kinds::dbs::secret::read_password;
 use crate::controller::operator::context::Context;
-use crate::controller::reconcile::error::{Error, Result};
+use crate::controller::reconcile::error::Result;
 use crate::crd::{
     DbsBackupPlan, DbsRestoreTask, DbsRestoreTaskSpec, PendingCreate, RestorePlan, RestoreStatus,
 };
@@ -411,12 +409,8 @@ async fn destination_password(
     let Some(r) = &obj.spec.destination.password_secret_ref else {
         return Ok(Check::Ready(None));
     };
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let api: Api<KubeSecret> = Api::namespaced(ctx.client.clone(), &ns);
-    let secret = api.get_opt(&r.name).await?;
-    Ok(match password_from_secret(&ns, r, secret.as_ref()) {
+    let (password, _) = read_password(obj, r, ctx).await?;
+    Ok(match password {
         Ok(p) => Check::Ready(Some(p)),
         Err(problem) => Check::refused(
             "PasswordSecretInvalid",
