@@ -429,15 +429,43 @@ pub fn build(
     password: Option<crate::cloud::Secret>,
     target_id: String,
 ) -> Prepared<CreateRestoreTaskRequest> {
-    let d = &spec.destination;
     let plan_id = source.plan_id.as_str();
+    let req = create_request(spec, source, uid, password);
+    let parameters = parameters(&req);
+    let source = match (&req.backup_set_id, &spec.source.restore_time) {
+        (Some(set), _) => format!("plan {plan_id} set {set}"),
+        (None, Some(t)) => format!("plan {plan_id} at {t}"),
+        (None, None) => format!("plan {plan_id}"),
+    };
+    Prepared {
+        plan: RestorePlan {
+            operation: "DBS CreateRestoreTask + StartRestoreTask".into(),
+            target: format!("database endpoint {target_id}"),
+            overwrites: true,
+            parameters,
+        },
+        source,
+        target_id,
+        exclusive: true,
+        request: req,
+    }
+}
+
+/// `CreateRestoreTask` (pure): named and tokened from the object's UID.
+fn create_request(
+    spec: &DbsRestoreTaskSpec,
+    source: &Source,
+    uid: &str,
+    password: Option<crate::cloud::Secret>,
+) -> CreateRestoreTaskRequest {
+    let d = &spec.destination;
     let objects: Vec<serde_json::Value> = spec
         .objects
         .iter()
         .map(|o| serde_json::json!({"DBName": o.database, "NewDBName": o.new_database}))
         .collect();
-    let req = CreateRestoreTaskRequest {
-        backup_plan_id: plan_id.to_string(),
+    CreateRestoreTaskRequest {
+        backup_plan_id: source.plan_id.clone(),
         restore_task_name: task_name(uid),
         destination_endpoint_instance_type: d.instance_type.as_str().to_string(),
         destination_endpoint_region: Some(d.region.clone().unwrap_or_else(|| spec.region.clone())),
@@ -454,8 +482,12 @@ pub fn build(
         duplicate_conflict: Some("failure".into()),
         client_token: Some(crate::crd::create_token(uid, None)),
         ..CreateRestoreTaskRequest::default()
-    };
-    let parameters = plan::params([
+    }
+}
+
+/// The wire parameters of a request (`status.plan`; the password left out).
+fn parameters(req: &CreateRestoreTaskRequest) -> std::collections::BTreeMap<String, String> {
+    plan::params([
         ("BackupPlanId", Some(req.backup_plan_id.clone())),
         ("RestoreTaskName", Some(req.restore_task_name.clone())),
         (
@@ -487,24 +519,7 @@ pub fn build(
         ("BackupSetId", req.backup_set_id.clone()),
         ("RestoreTime", req.restore_time.map(|t| t.to_string())),
         ("DuplicateConflict", req.duplicate_conflict.clone()),
-    ]);
-    let source = match (&req.backup_set_id, &spec.source.restore_time) {
-        (Some(set), _) => format!("plan {plan_id} set {set}"),
-        (None, Some(t)) => format!("plan {plan_id} at {t}"),
-        (None, None) => format!("plan {plan_id}"),
-    };
-    Prepared {
-        plan: RestorePlan {
-            operation: "DBS CreateRestoreTask + StartRestoreTask".into(),
-            target: format!("database endpoint {target_id}"),
-            overwrites: true,
-            parameters,
-        },
-        source,
-        target_id,
-        exclusive: true,
-        request: req,
-    }
+    ])
 }
 
 /// A task created but never started (`init` without an error).
