@@ -11,8 +11,6 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::Secret as KubeSecret;
-use kube::{Api, ResourceExt};
 
 use super::plan::{self, reasons};
 use super::{Cancel, Check, Lookup, Observed, Prepared, RestoreKind, Started, restore_kind};
@@ -21,9 +19,9 @@ use crate::cloud::api::{
     DescribeRestoreTaskListRequest, RestoreTaskDetail, StartRestoreTaskRequest,
 };
 use crate::cloud::{CloudError, ErrorClass, Target};
-use crate::controller::kinds::dbs::plan::password_from_secret;
+use crate::controller::kinds::dbs::secret::read_password;
 use crate::controller::operator::context::Context;
-use crate::controller::reconcile::error::{Error, Result};
+use crate::controller::reconcile::error::Result;
 use crate::crd::{
     DbsBackupPlan, DbsRestoreTask, DbsRestoreTaskSpec, PendingCreate, RestorePlan, RestoreStatus,
 };
@@ -411,12 +409,8 @@ async fn destination_password(
     let Some(r) = &obj.spec.destination.password_secret_ref else {
         return Ok(Check::Ready(None));
     };
-    let ns = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-    let api: Api<KubeSecret> = Api::namespaced(ctx.client.clone(), &ns);
-    let secret = api.get_opt(&r.name).await?;
-    Ok(match password_from_secret(&ns, r, secret.as_ref()) {
+    let (password, _) = read_password(obj, r, ctx).await?;
+    Ok(match password {
         Ok(p) => Check::Ready(Some(p)),
         Err(problem) => Check::refused(
             "PasswordSecretInvalid",
@@ -435,15 +429,43 @@ pub fn build(
     password: Option<crate::cloud::Secret>,
     target_id: String,
 ) -> Prepared<CreateRestoreTaskRequest> {
-    let d = &spec.destination;
     let plan_id = source.plan_id.as_str();
+    let req = create_request(spec, source, uid, password);
+    let parameters = parameters(&req);
+    let source = match (&req.backup_set_id, &spec.source.restore_time) {
+        (Some(set), _) => format!("plan {plan_id} set {set}"),
+        (None, Some(t)) => format!("plan {plan_id} at {t}"),
+        (None, None) => format!("plan {plan_id}"),
+    };
+    Prepared {
+        plan: RestorePlan {
+            operation: "DBS CreateRestoreTask + StartRestoreTask".into(),
+            target: format!("database endpoint {target_id}"),
+            overwrites: true,
+            parameters,
+        },
+        source,
+        target_id,
+        exclusive: true,
+        request: req,
+    }
+}
+
+/// `CreateRestoreTask` (pure): named and tokened from the object's UID.
+fn create_request(
+    spec: &DbsRestoreTaskSpec,
+    source: &Source,
+    uid: &str,
+    password: Option<crate::cloud::Secret>,
+) -> CreateRestoreTaskRequest {
+    let d = &spec.destination;
     let objects: Vec<serde_json::Value> = spec
         .objects
         .iter()
         .map(|o| serde_json::json!({"DBName": o.database, "NewDBName": o.new_database}))
         .collect();
-    let req = CreateRestoreTaskRequest {
-        backup_plan_id: plan_id.to_string(),
+    CreateRestoreTaskRequest {
+        backup_plan_id: source.plan_id.clone(),
         restore_task_name: task_name(uid),
         destination_endpoint_instance_type: d.instance_type.as_str().to_string(),
         destination_endpoint_region: Some(d.region.clone().unwrap_or_else(|| spec.region.clone())),
@@ -460,8 +482,12 @@ pub fn build(
         duplicate_conflict: Some("failure".into()),
         client_token: Some(crate::crd::create_token(uid, None)),
         ..CreateRestoreTaskRequest::default()
-    };
-    let parameters = plan::params([
+    }
+}
+
+/// The wire parameters of a request (`status.plan`; the password left out).
+fn parameters(req: &CreateRestoreTaskRequest) -> std::collections::BTreeMap<String, String> {
+    plan::params([
         ("BackupPlanId", Some(req.backup_plan_id.clone())),
         ("RestoreTaskName", Some(req.restore_task_name.clone())),
         (
@@ -493,24 +519,7 @@ pub fn build(
         ("BackupSetId", req.backup_set_id.clone()),
         ("RestoreTime", req.restore_time.map(|t| t.to_string())),
         ("DuplicateConflict", req.duplicate_conflict.clone()),
-    ]);
-    let source = match (&req.backup_set_id, &spec.source.restore_time) {
-        (Some(set), _) => format!("plan {plan_id} set {set}"),
-        (None, Some(t)) => format!("plan {plan_id} at {t}"),
-        (None, None) => format!("plan {plan_id}"),
-    };
-    Prepared {
-        plan: RestorePlan {
-            operation: "DBS CreateRestoreTask + StartRestoreTask".into(),
-            target: format!("database endpoint {target_id}"),
-            overwrites: true,
-            parameters,
-        },
-        source,
-        target_id,
-        exclusive: true,
-        request: req,
-    }
+    ])
 }
 
 /// A task created but never started (`init` without an error).

@@ -21,31 +21,35 @@
 //!
 //! Deleting a restore never deletes restored data: a running restore is cancelled where the API
 //! has a cancel ([`RestoreKind::cancel`]), and otherwise an event says it runs on.
+//!
+//! Files: this one (the trait, its types and the [`Reconciler`] impl every restore kind gets),
+//! `start` (dry run, serialisation, intent, find or send), `track`, `cleanup`, `peers` (the
+//! other objects of the kind: claims, who goes first), `plan` (pure), and one file per kind.
 
+mod cleanup;
 pub mod dbs;
 pub mod hbr;
+mod peers;
 pub mod plan;
 pub mod rds;
+mod start;
+mod track;
 
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
 use crate::cloud::{CloudError, Target};
 use crate::controller::operator::context::Context;
-use crate::controller::operator::runtime;
-use crate::controller::reconcile::backoff::{Timing, poll_interval};
+use crate::controller::reconcile::backoff::Timing;
 use crate::controller::reconcile::conditions::Health;
 use crate::controller::reconcile::error::Result;
 use crate::controller::reconcile::kind::{self, Tracked, TrackedStatus};
 use crate::controller::reconcile::pipeline::{Act, Cleanup, Reconciler};
 use crate::controller::reconcile::work::{self, Next, Outcome};
-use crate::crd::{
-    DeletionPolicy, PendingCreate, RestorePhase, RestorePlan, RestoreStatus, create_token,
-};
+use crate::crd::{DeletionPolicy, PendingCreate, RestorePhase, RestorePlan, RestoreStatus};
 
 pub use plan::reasons;
 
@@ -423,21 +427,21 @@ impl<K: RestoreKind> Reconciler for K {
         act: Act<'_, K>,
     ) -> Result<Outcome> {
         let check = match act.seen {
-            Seen::Running => return Ok(track(w, ctx, target).await),
+            Seen::Running => return Ok(track::track(w, ctx, target).await),
             Seen::Prepared(check) => check,
         };
         match check {
-            Check::Ready(prepared) => begin(w, ctx, target, prepared).await,
+            Check::Ready(prepared) => start::begin(w, ctx, target, prepared).await,
             Check::Cloud(e) => Ok(w.cloud_error(e)),
             Check::Refused { reason, message } => {
                 let outcome =
                     Outcome::requeue(Health::stalled(reason, message), ctx.timing.error_max);
-                settle_intent(w, ctx, target, outcome).await
+                start::settle_intent(w, ctx, target, outcome).await
             }
             Check::Wait { reason, message } => {
                 let outcome =
                     Outcome::requeue(Health::progressing(reason, message), ctx.timing.wait);
-                settle_intent(w, ctx, target, outcome).await
+                start::settle_intent(w, ctx, target, outcome).await
             }
         }
     }
@@ -463,203 +467,8 @@ impl<K: RestoreKind> Reconciler for K {
         target: &Target,
         _: (),
     ) -> Result<Outcome> {
-        Ok(cancel_running(w, ctx, target).await)
+        Ok(cleanup::cancel_running(w, ctx, target).await)
     }
-}
-
-/// Records the plan, then ends `Planned` (a dry run) or starts or recovers the restore.
-async fn begin<K: RestoreKind>(
-    w: &mut Work<'_, K>,
-    ctx: &Context,
-    target: &Target,
-    prepared: Prepared<K::Request>,
-) -> Result<Outcome> {
-    let obj = w.obj;
-    w.status.plan = Some(prepared.plan.clone());
-    w.status.source = Some(prepared.source.clone());
-    w.status.target_id = Some(prepared.target_id.clone());
-    if obj.dry_run() {
-        w.status.phase = Some(RestorePhase::Planned);
-        w.status.completion_time = Some(Time(jiff::Timestamp::now()));
-        return Ok(Outcome::requeue(
-            Health::ready(reasons::DRY_RUN, plan::dry_run_message(&prepared.plan)),
-            ctx.timing.resync,
-        ));
-    }
-    // One restore at a time per target (across this kind's objects), so that at most one
-    // candidate can match after a crash.
-    let _serial = ctx
-        .locks
-        .lock(&format!("restore/{}/{}", K::KIND, prepared.target_id))
-        .await;
-    let others = other_objects::<K>(ctx, obj).await?;
-    let peer = match prepared.exclusive {
-        true => peer_in_flight(obj, &others, &prepared.target_id),
-        false => None,
-    };
-    if let Some(peer) = peer {
-        return Ok(Outcome::requeue(
-            Health::progressing(
-                reasons::WAITING_FOR_PEER,
-                format!(
-                    "waiting for {} {peer} to finish its restore into {} first (restores into \
-                     one target run one at a time)",
-                    K::KIND,
-                    prepared.target_id
-                ),
-            ),
-            ctx.timing.wait,
-        ));
-    }
-    match w.status.pending_create.clone() {
-        Some(intent) => match obj
-            .find(ctx, target, &prepared.plan, &intent, &claimed(&others))
-            .await
-        {
-            Ok(Lookup::Found(started)) => Ok(record_started(w, ctx, started, true)),
-            Ok(Lookup::Ambiguous(message)) => Ok(Outcome::requeue(
-                Health::stalled(reasons::OUTCOME_UNKNOWN, message),
-                ctx.timing.error_max,
-            )),
-            Ok(Lookup::NotFound) => send(w, ctx, target, &prepared, &intent).await,
-            Err(e) => Ok(w.cloud_error(e)),
-        },
-        None => {
-            let uid = kind::uid(obj)?;
-            let intent = PendingCreate {
-                token: create_token(&uid, obj.meta().generation),
-                started_at: Time(jiff::Timestamp::now()),
-            };
-            w.status.pending_create = Some(intent.clone());
-            w.status.phase = Some(RestorePhase::Starting);
-            w.commit(&Health::progressing(
-                reasons::STARTING,
-                format!(
-                    "starting {} on {}",
-                    prepared.plan.operation, prepared.target_id
-                ),
-            ))
-            .await?;
-            send(w, ctx, target, &prepared, &intent).await
-        }
-    }
-}
-
-/// The spec no longer checks out (`outcome`) while an intent is on record (a restore may have
-/// started before a crash): the evidence decides, so that the object never holds up the
-/// restores of its target on a guess. A restore found is recorded and tracked; none found
-/// clears the intent (nothing runs) and `outcome` stands.
-async fn settle_intent<K: RestoreKind>(
-    w: &mut Work<'_, K>,
-    ctx: &Context,
-    target: &Target,
-    outcome: Outcome,
-) -> Result<Outcome> {
-    let (Some(intent), Some(plan)) = (w.status.pending_create.clone(), w.status.plan.clone())
-    else {
-        return Ok(outcome);
-    };
-    let others = other_objects::<K>(ctx, w.obj).await?;
-    Ok(
-        match w
-            .obj
-            .find(ctx, target, &plan, &intent, &claimed(&others))
-            .await
-        {
-            Ok(Lookup::Found(started)) => record_started(w, ctx, started, true),
-            Ok(Lookup::NotFound) => {
-                w.status.pending_create = None;
-                w.status.phase = Some(RestorePhase::Pending);
-                outcome
-            }
-            Ok(Lookup::Ambiguous(message)) => Outcome::requeue(
-                Health::stalled(reasons::OUTCOME_UNKNOWN, message),
-                ctx.timing.error_max,
-            ),
-            Err(e) => w.cloud_error(e),
-        },
-    )
-}
-
-/// Sends the restore; the intent stays until the cloud's id is recorded.
-async fn send<K: RestoreKind>(
-    w: &mut Work<'_, K>,
-    ctx: &Context,
-    target: &Target,
-    prepared: &Prepared<K::Request>,
-    intent: &PendingCreate,
-) -> Result<Outcome> {
-    Ok(match w.obj.start(ctx, target, prepared, intent).await {
-        Ok(Some(started)) => record_started(w, ctx, started, false),
-        Ok(None) => Outcome::requeue(
-            Health::progressing(
-                reasons::STARTING,
-                format!(
-                    "{} accepted; looking up the task it started",
-                    prepared.plan.operation
-                ),
-            ),
-            ctx.timing.poll_initial,
-        ),
-        Err(e) if work::create_refused_for_good(&e) => w.fail_create(
-            e,
-            "the spec cannot be changed: create a new restore object with a corrected spec",
-        ),
-        // Any other error leaves the intent: the next visit looks for the restore first.
-        Err(e) => w.cloud_error(e),
-    })
-}
-
-/// Records the cloud's ids (the intent is done) and tracks the restore from the next visit.
-fn record_started<K: RestoreKind>(
-    w: &mut Work<'_, K>,
-    ctx: &Context,
-    started: Started,
-    found: bool,
-) -> Outcome {
-    let id = started.restore_id.clone();
-    w.status.restore_id = Some(started.restore_id);
-    if started.db_instance_id.is_some() {
-        w.status.target_id.clone_from(&started.db_instance_id);
-        w.status.db_instance_id = started.db_instance_id;
-    }
-    if started.order_id.is_some() {
-        w.status.order_id = started.order_id;
-    }
-    w.status.pending_create = None;
-    w.status.phase = Some(RestorePhase::Restoring);
-    w.status.progress = Some(0);
-    w.status.start_time = Some(Time(jiff::Timestamp::now()));
-    let (reason, message) = if found {
-        (
-            reasons::FOUND,
-            format!("found restore {id}, started before its answer was recorded; tracking it"),
-        )
-    } else {
-        (reasons::RUNNING, format!("restore {id} started"))
-    };
-    Outcome::requeue(
-        Health::progressing(reason, message),
-        ctx.timing.poll_initial,
-    )
-}
-
-/// Observes the restore and records what it came to.
-async fn track<K: RestoreKind>(w: &mut Work<'_, K>, ctx: &Context, target: &Target) -> Outcome {
-    let observed = match w.obj.observe(ctx, target, &w.status).await {
-        Ok(o) => o,
-        Err(e) => return w.cloud_error(e),
-    };
-    let now = jiff::Timestamp::now();
-    let started = w.status.start_time.as_ref().map(|t| t.0).unwrap_or(now);
-    let elapsed = now.duration_since(started).unsigned_abs();
-    let (phase, health) = plan::settle(&mut w.status, observed, elapsed);
-    w.status.phase = Some(phase);
-    if phase.is_terminal() {
-        w.status.completion_time.get_or_insert(Time(now));
-        return Outcome::requeue(health, ctx.timing.resync);
-    }
-    Outcome::requeue(health, poll_interval(elapsed, &ctx.timing))
 }
 
 /// The backup object of kind `B` a restore's `field` (e.g. `source.backupRef`) names in the
@@ -689,89 +498,4 @@ where
             ),
         )
     }))
-}
-
-/// The other live objects of kind `K`, read fresh (the cache may lag behind their writes).
-async fn other_objects<K: RestoreKind>(ctx: &Context, obj: &K) -> Result<Vec<K>> {
-    let me = obj.meta().uid.clone();
-    Ok(runtime::list_fresh::<K>(ctx)
-        .await?
-        .into_iter()
-        .filter(|p| p.meta().uid != me)
-        .collect())
-}
-
-/// The restore ids other objects hold: never this object's restore.
-fn claimed<K: RestoreKind>(others: &[K]) -> BTreeSet<String> {
-    others
-        .iter()
-        .filter_map(|o| o.status().and_then(|s| s.restore_id.clone()))
-        .collect()
-}
-
-/// Another object of kind `K` restores into `target_id` (an intent, or a restore that has not
-/// ended) and goes first: ours waits, so that a lookup never sees two of ours.
-fn peer_in_flight<K: RestoreKind>(obj: &K, others: &[K], target_id: &str) -> Option<String> {
-    let ns = obj.namespace();
-    others
-        .iter()
-        .filter(|p| p.meta().deletion_timestamp.is_none())
-        .filter(|p| plan::in_flight_on(p.status(), target_id))
-        // A running restore, or the older intent, goes first; a tie goes to the lower name.
-        .find(|p| plan::goes_first(p.status(), obj.status(), &p.name_any(), &obj.name_any()))
-        .map(|p| {
-            let pns = p.namespace();
-            if pns == ns {
-                p.name_any()
-            } else {
-                format!("{}/{}", pns.unwrap_or_default(), p.name_any())
-            }
-        })
-}
-
-async fn cancel_running<K: RestoreKind>(
-    w: &mut Work<'_, K>,
-    ctx: &Context,
-    target: &Target,
-) -> Outcome {
-    if w.status.restore_id.is_none() {
-        // Only the intent is on record: find the restore, if it started.
-        let (Some(plan), Some(intent)) = (w.status.plan.clone(), w.status.pending_create.clone())
-        else {
-            return work::let_go("the restore was never started");
-        };
-        let others = match other_objects::<K>(ctx, w.obj).await {
-            Ok(o) => o,
-            Err(e) => return Outcome::retry(Health::progressing("Cleanup", e.to_string()), e),
-        };
-        match w
-            .obj
-            .find(ctx, target, &plan, &intent, &claimed(&others))
-            .await
-        {
-            Ok(Lookup::Found(s)) => w.status.restore_id = Some(s.restore_id),
-            Ok(Lookup::NotFound) => return work::let_go("the restore was never started"),
-            Ok(Lookup::Ambiguous(m)) => {
-                return Outcome::finished().note(
-                    EventType::Warning,
-                    reasons::OUTCOME_UNKNOWN,
-                    "Deleting",
-                    format!("{m}; nothing was cancelled"),
-                );
-            }
-            Err(e) => {
-                return w.cloud_error(e).or_retry(Next::backoff("Cleanup"));
-            }
-        }
-    }
-    match w.obj.cancel(ctx, target, &w.status).await {
-        Ok(Cancel::Requested(message)) => {
-            Outcome::finished().note(EventType::Normal, reasons::CANCELLED, "Deleting", message)
-        }
-        Ok(Cancel::AlreadyEnded) => work::let_go("the restore had ended; restored data is kept"),
-        Ok(Cancel::NotPossible(message)) => {
-            Outcome::finished().note(EventType::Warning, reasons::RUNS_ON, "Deleting", message)
-        }
-        Err(e) => w.cloud_error(e).or_retry(Next::backoff("Cleanup")),
-    }
 }

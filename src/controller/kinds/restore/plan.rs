@@ -67,28 +67,12 @@ pub fn settle(
     elapsed: Duration,
 ) -> (RestorePhase, Health) {
     let id = status.restore_id.clone().unwrap_or_default();
-    let what = match (&status.target_id, &status.source) {
-        // A clone: its id is the target (a new instance).
-        (Some(t), Some(source)) if *t == id => format!("clone {t} of {source}"),
-        (Some(t), None) if *t == id => format!("clone {t}"),
-        (t, _) => format!("restore {id} into {}", t.as_deref().unwrap_or("?")),
-    };
+    let what = subject(status, &id);
     match observed {
         Observed::Running {
             cloud_status,
             progress,
-        } => {
-            let message = match progress {
-                Some(p) => format!("{what}: {cloud_status}, {p}%"),
-                None => format!("{what}: {cloud_status}"),
-            };
-            status.cloud_status = Some(cloud_status);
-            status.progress = progress.map(|p| p.clamp(0, 100)).or(status.progress);
-            (
-                RestorePhase::Restoring,
-                Health::progressing(reasons::RUNNING, message),
-            )
-        }
+        } => running(status, &what, cloud_status, progress),
         Observed::Succeeded { cloud_status } => {
             status.cloud_status = Some(cloud_status);
             status.progress = Some(100);
@@ -135,7 +119,43 @@ pub fn settle(
                 Health::stalled(reasons::CANCELLED, format!("{what} was cancelled")),
             )
         }
-        Observed::Missing if elapsed > MISSING_GRACE => (
+        Observed::Missing => missing(&id, elapsed),
+    }
+}
+
+/// What the messages call the restore: a clone (its id is the target, a new instance), or a
+/// restore into its target.
+fn subject(status: &RestoreStatus, id: &str) -> String {
+    match (&status.target_id, &status.source) {
+        (Some(t), Some(source)) if t == id => format!("clone {t} of {source}"),
+        (Some(t), None) if t == id => format!("clone {t}"),
+        (t, _) => format!("restore {id} into {}", t.as_deref().unwrap_or("?")),
+    }
+}
+
+/// A running restore: its cloud status and progress (which never goes back to unknown).
+fn running(
+    status: &mut RestoreStatus,
+    what: &str,
+    cloud_status: String,
+    progress: Option<i32>,
+) -> (RestorePhase, Health) {
+    let message = match progress {
+        Some(p) => format!("{what}: {cloud_status}, {p}%"),
+        None => format!("{what}: {cloud_status}"),
+    };
+    status.cloud_status = Some(cloud_status);
+    status.progress = progress.map(|p| p.clamp(0, 100)).or(status.progress);
+    (
+        RestorePhase::Restoring,
+        Health::progressing(reasons::RUNNING, message),
+    )
+}
+
+/// A restore not listed: gone after [`MISSING_GRACE`], not listed yet before.
+fn missing(id: &str, elapsed: Duration) -> (RestorePhase, Health) {
+    if elapsed > MISSING_GRACE {
+        return (
             RestorePhase::Failed,
             Health::stalled(
                 reasons::GONE,
@@ -144,15 +164,15 @@ pub fn settle(
                      create a new restore object to try again"
                 ),
             ),
-        ),
-        Observed::Missing => (
-            RestorePhase::Restoring,
-            Health::progressing(
-                reasons::RUNNING,
-                format!("restore {id} is not listed yet; looking again"),
-            ),
-        ),
+        );
     }
+    (
+        RestorePhase::Restoring,
+        Health::progressing(
+            reasons::RUNNING,
+            format!("restore {id} is not listed yet; looking again"),
+        ),
+    )
 }
 
 /// The conditions of a restore at rest (a terminal phase), from its status alone.

@@ -11,6 +11,17 @@
 //!   there; the `ClientToken` makes a re-send after a lost answer harmless. Restores into one
 //!   instance run one at a time. RDS has no cancel for it.
 
+//!
+//! Files: this one (the [`RestoreKind`] impl, the source and the read-only checks), `build`
+//! (the requests and plans, pure) and `tasks` (finding and following the restore).
+
+mod build;
+mod tasks;
+
+pub use build::{build, table_meta};
+use tasks::{clone_gone, table_tasks};
+pub use tasks::{clone_lookup, clone_state, table_lookup, table_state};
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
@@ -19,8 +30,8 @@ use super::plan::{self, OWNER_TAG, reasons};
 use super::{Cancel, Check, Lookup, Observed, Prepared, RestoreKind, Started, restore_kind};
 use crate::cloud::api::{
     CloneDbInstanceRequest, DbInstanceAttribute, DescribeBackupsRequest,
-    DescribeDbInstanceAttributeRequest, DescribeDbInstancesRequest, DescribeHistoryTasksRequest,
-    DescribeLocalAvailableRecoveryTimeRequest, HistoryTask, RestoreTableRequest,
+    DescribeDbInstanceAttributeRequest, DescribeDbInstancesRequest,
+    DescribeLocalAvailableRecoveryTimeRequest, RestoreTableRequest,
 };
 use crate::cloud::{CloudError, ErrorClass, Target};
 use crate::controller::operator::context::Context;
@@ -31,12 +42,6 @@ use crate::crd::{
 };
 
 restore_kind!(RdsRestore, "RdsRestore");
-
-/// The task type `RestoreTable` shows in `DescribeHistoryTasks` (undocumented; the lookup also
-/// accepts tasks without a type).
-const TABLE_TASK_TYPE: &str = "RestoreTable";
-/// How far before the intent a found task may have started (clock skew).
-const SKEW_SECONDS: i64 = 60;
 
 /// The state-changing call of an `RdsRestore`.
 #[derive(Debug, Clone)]
@@ -436,276 +441,5 @@ pub fn check_table_engine(spec: &RdsRestoreSpec, attr: &DbInstanceAttribute) -> 
             reasons::TARGET_INCOMPATIBLE,
             format!("mode Tables needs a MySQL or PostgreSQL instance; this one runs {other:?}"),
         ),
-    }
-}
-
-/// The `TableMeta` JSON of `spec.tables`.
-pub fn table_meta(spec: &RdsRestoreSpec) -> String {
-    let dbs: Vec<serde_json::Value> = spec
-        .tables
-        .iter()
-        .map(|d| {
-            let mut db = serde_json::json!({
-                "type": "db",
-                "name": d.database,
-                "newname": d.new_database.clone().unwrap_or_else(|| d.database.clone()),
-            });
-            if !d.tables.is_empty() {
-                db["tables"] = d
-                    .tables
-                    .iter()
-                    .map(|t| serde_json::json!({"type": "table", "name": t.name, "newname": t.new_name}))
-                    .collect();
-            }
-            db
-        })
-        .collect();
-    serde_json::Value::Array(dbs).to_string()
-}
-
-/// The request and plan of a checked spec (pure).
-pub fn build(
-    spec: &RdsRestoreSpec,
-    source: &Source,
-    uid: &str,
-    target: &Target,
-) -> Prepared<RdsRequest> {
-    let token = crate::crd::create_token(uid, None);
-    let restore_time = source.restore_time.map(plan::rds_time);
-    match spec.mode {
-        RdsRestoreMode::Clone => {
-            let c = spec.clone.clone().unwrap_or_default();
-            let mut tags: Vec<(String, String)> = c.tags.clone().into_iter().collect();
-            tags.push((OWNER_TAG.to_string(), uid.to_string()));
-            let req = CloneDbInstanceRequest {
-                db_instance_id: source.instance.clone(),
-                pay_type: c.pay_type.as_str().to_string(),
-                period: c.period.map(|p| p.as_str().to_string()),
-                used_time: c.used_time,
-                backup_id: source.backup_id.clone(),
-                restore_time: restore_time.clone(),
-                db_instance_class: c.db_instance_class.clone(),
-                db_instance_storage: c.db_instance_storage,
-                db_instance_storage_type: c.db_instance_storage_type.clone(),
-                zone_id: c.zone_id.clone(),
-                zone_id_slave1: c.zone_id_slave1.clone(),
-                zone_id_slave2: c.zone_id_slave2.clone(),
-                instance_network_type: c.instance_network_type.clone(),
-                vpc_id: c.vpc_id.clone(),
-                vswitch_id: c.v_switch_id.clone(),
-                private_ip_address: c.private_ip_address.clone(),
-                db_instance_description: c.db_instance_description.clone(),
-                deletion_protection: c.deletion_protection,
-                tags,
-                client_token: Some(token),
-                ..CloneDbInstanceRequest::default()
-            };
-            let mut parameters = plan::params([
-                ("RegionId", Some(target.region.clone())),
-                ("DBInstanceId", Some(req.db_instance_id.clone())),
-                ("PayType", Some(req.pay_type.clone())),
-                ("Period", req.period.clone()),
-                ("UsedTime", req.used_time.map(|u| u.to_string())),
-                ("BackupId", req.backup_id.clone()),
-                ("RestoreTime", req.restore_time.clone()),
-                ("DBInstanceClass", req.db_instance_class.clone()),
-                (
-                    "DBInstanceStorage",
-                    req.db_instance_storage.map(|s| s.to_string()),
-                ),
-                (
-                    "DBInstanceStorageType",
-                    req.db_instance_storage_type.clone(),
-                ),
-                ("ZoneId", req.zone_id.clone()),
-                ("InstanceNetworkType", req.instance_network_type.clone()),
-                ("VPCId", req.vpc_id.clone()),
-                ("VSwitchId", req.vswitch_id.clone()),
-                ("DBInstanceDescription", req.db_instance_description.clone()),
-                (
-                    "DeletionProtection",
-                    req.deletion_protection.map(|d| d.to_string()),
-                ),
-            ]);
-            for (k, v) in &req.tags {
-                parameters.insert(format!("Tag.{k}"), v.clone());
-            }
-            Prepared {
-                request: RdsRequest::Clone(Box::new(req)),
-                plan: RestorePlan {
-                    operation: "RDS CloneDBInstance".into(),
-                    target: format!("a new instance cloned from {}", source.instance),
-                    overwrites: false,
-                    parameters,
-                },
-                source: source.describe(),
-                target_id: format!("new clone of {}", source.instance),
-                exclusive: false,
-            }
-        }
-        RdsRestoreMode::Tables => {
-            let req = RestoreTableRequest {
-                db_instance_id: source.instance.clone(),
-                table_meta: table_meta(spec),
-                backup_id: source.backup_id.clone(),
-                restore_time: restore_time.clone(),
-                client_token: Some(token),
-                ..RestoreTableRequest::default()
-            };
-            let parameters = plan::params([
-                ("RegionId", Some(target.region.clone())),
-                ("DBInstanceId", Some(req.db_instance_id.clone())),
-                ("TableMeta", Some(req.table_meta.clone())),
-                ("BackupId", req.backup_id.clone()),
-                ("RestoreTime", req.restore_time.clone()),
-            ]);
-            Prepared {
-                request: RdsRequest::Tables(req),
-                plan: RestorePlan {
-                    operation: "RDS RestoreTable".into(),
-                    target: format!("instance {}", source.instance),
-                    overwrites: true,
-                    parameters,
-                },
-                source: source.describe(),
-                target_id: source.instance.clone(),
-                exclusive: true,
-            }
-        }
-    }
-}
-
-/// The clones tagged with this object's UID (pure): one is ours; none proves there is none.
-pub fn clone_lookup(mut ids: Vec<String>) -> Lookup {
-    ids.sort();
-    ids.dedup();
-    match ids.as_slice() {
-        [] => Lookup::NotFound,
-        [one] => Lookup::Found(Started {
-            restore_id: one.clone(),
-            db_instance_id: Some(one.clone()),
-            order_id: None,
-        }),
-        // The ClientToken makes this all but impossible; the oldest id is the first call's.
-        [first, ..] => Lookup::Found(Started {
-            restore_id: first.clone(),
-            db_instance_id: Some(first.clone()),
-            order_id: None,
-        }),
-    }
-}
-
-/// The table-restore tasks of `instance` started since `since` (minus the clock skew).
-async fn table_tasks(
-    ctx: &Context,
-    target: &Target,
-    instance: &str,
-    since: jiff::Timestamp,
-) -> std::result::Result<Vec<HistoryTask>, CloudError> {
-    let from = since - jiff::SignedDuration::from_secs(SKEW_SECONDS);
-    let to = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(SKEW_SECONDS);
-    let api = ctx.cloud.rds_restore(target);
-    let mut tasks = Vec::new();
-    for page in 1..=10u32 {
-        let req = DescribeHistoryTasksRequest {
-            region_id: Some(target.region.clone()),
-            instance_id: Some(instance.to_string()),
-            from_start_time: plan::rds_time(from),
-            to_start_time: plan::rds_time(to),
-            page_number: Some(page),
-            page_size: Some(100),
-            ..DescribeHistoryTasksRequest::default()
-        };
-        let resp = api.describe_history_tasks(&req).await?;
-        let n = resp.items.len();
-        tasks.extend(resp.items.into_iter().filter(|t| {
-            t.task_type
-                .as_deref()
-                .is_none_or(|ty| ty == TABLE_TASK_TYPE)
-        }));
-        if n < 100 {
-            break;
-        }
-    }
-    Ok(tasks)
-}
-
-/// The table-restore tasks after the intent (pure): restores into one instance run one at a
-/// time, so one task is ours.
-pub fn table_lookup(tasks: &[HistoryTask]) -> Lookup {
-    match tasks {
-        [] => Lookup::NotFound,
-        [one] => Lookup::Found(Started {
-            restore_id: one.task_id.clone(),
-            ..Started::default()
-        }),
-        many => Lookup::Ambiguous(format!(
-            "{} table restores started on the instance since this object's attempt ({}): \
-             someone else restores into it at the same time, so the operator cannot tell which \
-             is this object's; nothing was sent again",
-            many.len(),
-            many.iter()
-                .map(|t| t.task_id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
-}
-
-/// The state of a clone from `DescribeDBInstanceAttribute` (pure).
-pub fn clone_state(attr: Option<&DbInstanceAttribute>) -> Observed {
-    let Some(a) = attr else {
-        return Observed::Missing;
-    };
-    let status = a.db_instance_status.clone().unwrap_or_default();
-    match status.as_str() {
-        "Running" => Observed::Succeeded {
-            cloud_status: status,
-        },
-        "Deleting" | "Released" => Observed::Failed {
-            message: format!("the new instance turned {status} while it was being created"),
-            cloud_status: status,
-        },
-        _ => Observed::Running {
-            cloud_status: status,
-            progress: None,
-        },
-    }
-}
-
-/// A clone the cloud no longer knows: failed if it was seen before, else not listed yet.
-fn clone_gone(status: &RestoreStatus) -> Observed {
-    match status.cloud_status.as_deref() {
-        Some(s) if !s.is_empty() => Observed::Failed {
-            cloud_status: "Released".into(),
-            message: "the new instance disappeared while it was being created".into(),
-        },
-        _ => Observed::Missing,
-    }
-}
-
-/// The state of a table-restore task (pure).
-pub fn table_state(task: &HistoryTask) -> Observed {
-    let status = task.status.clone().unwrap_or_default();
-    let progress = task.progress.map(|p| p.round().clamp(0.0, 100.0) as i32);
-    match status.as_str() {
-        "Succeed" => Observed::Succeeded {
-            cloud_status: status,
-        },
-        "Failed" => Observed::Failed {
-            message: task
-                .reason_code
-                .clone()
-                .or_else(|| task.task_detail.clone())
-                .unwrap_or_else(|| "the task failed".into()),
-            cloud_status: status,
-        },
-        "Canceled" => Observed::Cancelled {
-            cloud_status: status,
-        },
-        _ => Observed::Running {
-            cloud_status: status,
-            progress,
-        },
     }
 }
