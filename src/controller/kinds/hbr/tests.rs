@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use super::plan::reasons;
 use super::plan::tests::{UID, job, udm};
 use super::*;
 use crate::cloud::Product;
@@ -14,6 +15,8 @@ use crate::controller::reconcile::testing::{
     Log, Recorder, Script, settle, timeout, timing, true_reason, work,
 };
 use crate::crd::HbrBackupJobStatus;
+use crate::crd::PendingCreate;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::ObjectMeta;
 
 fn obj(status: Option<HbrBackupJobStatus>) -> HbrBackupJob {

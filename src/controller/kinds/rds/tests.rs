@@ -3,16 +3,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use super::create::Claims;
+use super::plan::reasons;
 use super::*;
+use crate::cloud::CloudError;
 use crate::cloud::Product;
 use crate::cloud::api::{
     CreateBackupResponse, DeleteBackupResponse, DescribeBackupTasksResponse,
     DescribeBackupsResponse,
 };
+use crate::cloud::api::{RdsBackup as CloudBackupSet, RdsBackupJob};
 use crate::controller::reconcile::testing::{
     Log, Recorder, Script, api_error, settle, timing, true_reason, work,
 };
+use crate::crd::PendingCreate;
 use crate::crd::{RdsBackupSetDetails, RdsBackupSpec, RdsBackupStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::ObjectMeta;
 
 fn obj(status: Option<RdsBackupStatus>) -> RdsBackup {

@@ -1,9 +1,12 @@
 use super::*;
+use crate::cloud::api::hbr::{HistoricalSnapshot, UdmSnapshot};
 use crate::controller::reconcile::times;
+use crate::crd::CrossAccountType;
 use crate::crd::{
     CrossAccount, DeletionPolicy, HbrBackupType, HbrContainerResource, HbrDetail, HbrOptions,
     HbrSpeedLimit, PendingCreate,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 pub(crate) const UID: &str = "0f6f0a7e-4a2b-4c4e-9d1c-1c2b3d4e5f60";
 

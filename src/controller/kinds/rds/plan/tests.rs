@@ -1,10 +1,16 @@
 //! Unit tests of the pure parts of the `RdsBackup` controller.
 
 use super::*;
+use crate::cloud::CloudError;
+use crate::cloud::api::{RdsBackup as CloudBackupSet, RdsBackupJob};
 use crate::controller::Timing;
+use crate::controller::reconcile::conditions::Health;
 use crate::controller::reconcile::times;
+use crate::crd::{ANNOTATION_ADOPT_BACKUP_ID, RdsBackup, RdsBackupSet};
 use crate::crd::{PendingCreate, RdsBackupType, create_token};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::ObjectMeta;
+use std::time::Duration;
 
 fn spec() -> RdsBackupSpec {
     serde_json::from_value(serde_json::json!({
