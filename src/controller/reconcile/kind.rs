@@ -286,6 +286,46 @@ macro_rules! tracked {
 
 pub(crate) use tracked;
 
+/// Implements [`ManagedResource`] for a one-shot backup kind (`RdsBackup`, `HbrBackupJob`):
+/// `one_shot_backup!(Kind, "Kind", Phase)` for a spec with `region`, `credentialsRef`,
+/// `deletionPolicy`, `managementPolicy` and `timeout`, whose last success is the
+/// `completionTime` of the phase `Succeeded`.
+macro_rules! one_shot_backup {
+    ($kind:ty, $name:expr, $phase:ident) => {
+        impl $crate::controller::reconcile::kind::ManagedResource for $kind {
+            const KIND: &'static str = $name;
+
+            fn credentials_secret(&self) -> Option<&str> {
+                self.spec.credentials_ref.as_ref().map(|r| r.name.as_str())
+            }
+
+            fn last_success(&self) -> Option<jiff::Timestamp> {
+                let st = self.status.as_ref()?;
+                (st.phase == Some($phase::Succeeded))
+                    .then(|| st.completion_time.as_ref().map(|t| t.0))
+                    .flatten()
+            }
+
+            fn region(&self) -> &str {
+                &self.spec.region
+            }
+
+            fn deletion_policy(&self) -> Option<$crate::crd::DeletionPolicy> {
+                self.spec.deletion_policy
+            }
+
+            fn observe_only(&self) -> bool {
+                self.spec.management_policy.is_observe_only()
+            }
+
+            fn timeout(&self) -> Option<&str> {
+                self.spec.timeout.as_deref()
+            }
+        }
+    };
+}
+pub(crate) use one_shot_backup;
+
 /// The object's UID (every object read from the API server has one).
 pub fn uid<K: Resource>(obj: &K) -> Result<String> {
     obj.meta()

@@ -81,7 +81,7 @@ use crate::controller::operator::context::Context;
 use crate::controller::operator::runtime;
 use crate::controller::reconcile::backoff::Timing;
 use crate::controller::reconcile::error::Result;
-use crate::controller::reconcile::kind::{self, ManagedResource};
+use crate::controller::reconcile::kind;
 use crate::controller::reconcile::pipeline::{Act, Cleanup, Reconciler};
 use crate::controller::reconcile::policy;
 use crate::controller::reconcile::work::{self, Next, Outcome};
@@ -90,36 +90,7 @@ use crate::crd::{DeletionPolicy, RdsBackup, RdsBackupPhase, RdsBackupStatus};
 /// Kind name used in metrics and logs.
 pub const KIND: &str = "RdsBackup";
 
-impl ManagedResource for RdsBackup {
-    const KIND: &'static str = KIND;
-
-    fn credentials_secret(&self) -> Option<&str> {
-        self.spec.credentials_ref.as_ref().map(|r| r.name.as_str())
-    }
-
-    fn last_success(&self) -> Option<jiff::Timestamp> {
-        let st = self.status.as_ref()?;
-        (st.phase == Some(RdsBackupPhase::Succeeded))
-            .then(|| st.completion_time.as_ref().map(|t| t.0))
-            .flatten()
-    }
-
-    fn region(&self) -> &str {
-        &self.spec.region
-    }
-
-    fn deletion_policy(&self) -> Option<crate::crd::DeletionPolicy> {
-        self.spec.deletion_policy
-    }
-
-    fn observe_only(&self) -> bool {
-        self.spec.management_policy.is_observe_only()
-    }
-
-    fn timeout(&self) -> Option<&str> {
-        self.spec.timeout.as_deref()
-    }
-}
+kind::one_shot_backup!(RdsBackup, KIND, RdsBackupPhase);
 
 kind::tracked!(
     RdsBackup,
