@@ -393,84 +393,19 @@ where
     scopes
         .into_iter()
         .map(|ns| {
-            let client = ctx.client.clone();
-            let (api, secrets): (Api<K>, Api<Secret>) = match &ns {
-                Some(ns) => (
-                    Api::namespaced(client.clone(), ns),
-                    Api::namespaced(client, ns),
-                ),
-                None => (Api::all(client.clone()), Api::all(client)),
+            let controller = scoped_controller::<K>(&ctx, ns.as_deref());
+            let (store, readiness) = (controller.store(), controller.store());
+            let secrets: Api<Secret> = match &ns {
+                Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+                None => Api::all(ctx.client.clone()),
             };
-            let mut config = watcher::Config::default().any_semantic();
-            if let Some(sel) = &ctx.selector {
-                config = config.labels(sel);
-            }
-            // As `Controller::new`, but the objects are cached without what no decision reads
-            // (`strip_cached`).
-            let (reader, writer) = kube::runtime::reflector::store::<K>();
-            let objects = kube::runtime::reflector(
-                writer,
-                watcher(api, config).modify(|o: &mut K| strip_cached(o.meta_mut())),
-            )
-            .applied_objects();
-            let controller = Controller::for_stream(objects, reader);
-            let store = controller.store();
-            ctx.caches.of::<K>().add_store(store.clone());
-            let cached = store.clone();
-            let readiness = store.clone();
-            ctx.metrics.add_object_source(K::KIND, move || {
-                cached
-                    .state()
-                    .iter()
-                    .map(|o| object_sample(o.as_ref()))
-                    .collect()
-            });
-            let rpos = store.clone();
-            ctx.metrics.add_rpo_source(K::KIND, move || {
-                rpos.state()
-                    .iter()
-                    .filter_map(|o| rpo_sample(o.as_ref()))
-                    .collect()
-            });
             let r = reconcile.clone();
             let mapper_ctx = ctx.clone();
-            let controller = match ctx.cloud.credential_recoveries() {
-                Some(recoveries) => {
-                    let held = store.clone();
-                    let wake_ctx = ctx.clone();
-                    controller.reconcile_on(
-                        futures::stream::unfold(recoveries, |mut rx| async move {
-                            rx.changed().await.ok().map(|()| ((), rx))
-                        })
-                        .flat_map(move |()| {
-                            futures::stream::iter(held_back_by_breaker(&held.state(), &wake_ctx))
-                        }),
-                    )
-                }
-                None => controller,
-            };
-            let controller = K::watch_owned(controller, &ctx.client, ns.as_deref());
             let run = controller
                 .watches(
                     secrets,
                     watcher::Config::default().any_semantic(),
-                    move |secret: Secret| {
-                        let ns = secret.namespace();
-                        let name = secret.name_any();
-                        store
-                            .state()
-                            .into_iter()
-                            .filter(|o| {
-                                o.namespace() == ns
-                                    && o.watched_secrets().contains(&name.as_str())
-                            })
-                            .map(|o| {
-                                // A changed Secret is worth acting on at once.
-                                mapper_ctx.gate.clear(&object_key(o.as_ref()));
-                                ObjectRef::from_obj(o.as_ref())
-                            })
-                            .collect::<Vec<_>>()
-                    },
+                    move |secret: Secret| readers_of(&store, &mapper_ctx, &secret),
                 )
                 .with_config(ControllerConfig::default().concurrency(concurrency))
                 .graceful_shutdown_on(shutdown_future(shutdown.clone()))
@@ -487,6 +422,81 @@ where
                     }
                 });
             stop_before_ready(run, readiness, shutdown.clone()).boxed()
+        })
+        .collect()
+}
+
+/// The controller of kind `K` in one scope (a namespace, or all with `None`): as
+/// `Controller::new`, but the objects are cached without what no decision reads
+/// (`strip_cached`); its store feeds the claims cache and the metrics; objects held back by
+/// the credentials' breaker are woken when it closes; owned objects are watched where the kind
+/// asks ([`Tracked::watch_owned`]).
+fn scoped_controller<K: Tracked>(ctx: &Arc<Context>, ns: Option<&str>) -> Controller<K> {
+    let api: Api<K> = match ns {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let mut config = watcher::Config::default().any_semantic();
+    if let Some(sel) = &ctx.selector {
+        config = config.labels(sel);
+    }
+    let (reader, writer) = kube::runtime::reflector::store::<K>();
+    let objects = kube::runtime::reflector(
+        writer,
+        watcher(api, config).modify(|o: &mut K| strip_cached(o.meta_mut())),
+    )
+    .applied_objects();
+    let controller = Controller::for_stream(objects, reader);
+    let store = controller.store();
+    ctx.caches.of::<K>().add_store(store.clone());
+    let cached = store.clone();
+    ctx.metrics.add_object_source(K::KIND, move || {
+        cached
+            .state()
+            .iter()
+            .map(|o| object_sample(o.as_ref()))
+            .collect()
+    });
+    let rpos = store.clone();
+    ctx.metrics.add_rpo_source(K::KIND, move || {
+        rpos.state()
+            .iter()
+            .filter_map(|o| rpo_sample(o.as_ref()))
+            .collect()
+    });
+    let controller = match ctx.cloud.credential_recoveries() {
+        Some(recoveries) => {
+            let wake_ctx = ctx.clone();
+            controller.reconcile_on(
+                futures::stream::unfold(recoveries, |mut rx| async move {
+                    rx.changed().await.ok().map(|()| ((), rx))
+                })
+                .flat_map(move |()| {
+                    futures::stream::iter(held_back_by_breaker(&store.state(), &wake_ctx))
+                }),
+            )
+        }
+        None => controller,
+    };
+    K::watch_owned(controller, &ctx.client, ns)
+}
+
+/// The objects of `store` that read `secret` ([`ManagedResource::watched_secrets`]): a changed
+/// Secret is worth acting on at once, so their requeue gates are cleared.
+fn readers_of<K: Tracked>(
+    store: &kube::runtime::reflector::Store<K>,
+    ctx: &Context,
+    secret: &Secret,
+) -> Vec<ObjectRef<K>> {
+    let ns = secret.namespace();
+    let name = secret.name_any();
+    store
+        .state()
+        .into_iter()
+        .filter(|o| o.namespace() == ns && o.watched_secrets().contains(&name.as_str()))
+        .map(|o| {
+            ctx.gate.clear(&object_key(o.as_ref()));
+            ObjectRef::from_obj(o.as_ref())
         })
         .collect()
 }

@@ -7,10 +7,12 @@ pub mod backoff;
 pub mod conditions;
 pub mod error;
 pub mod kind;
+pub mod outcome;
 pub mod pipeline;
 pub mod policy;
 pub mod rpo;
 pub mod scheduling;
+pub mod sink;
 pub mod status;
 #[cfg(test)]
 pub mod testing;
