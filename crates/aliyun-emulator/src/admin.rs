@@ -123,8 +123,8 @@ pub(crate) fn handle(
                 json!({ "held": inner.held_calls, "released": inner.released }),
             )
         }
-        ("POST", p) if p.starts_with("holds/") && p.ends_with("/release") => {
-            release(shared, &p["holds/".len()..p.len() - "/release".len()], body)
+        ("POST", p) if hold_id(p).is_some() => {
+            release(shared, hold_id(p).unwrap_or_default(), body)
         }
         ("POST", "reset") => {
             reset(shared);
@@ -150,6 +150,14 @@ fn add_fault(shared: &Shared, body: &Bytes) -> Response {
         }
         Err(e) => bad_request(e),
     }
+}
+
+/// The `{id}` of `holds/{id}/release` (`None` for any other path, and for an empty id: a
+/// path such as `holds/release` is not a release).
+fn hold_id(path: &str) -> Option<&str> {
+    path.strip_prefix("holds/")
+        .and_then(|rest| rest.strip_suffix("/release"))
+        .filter(|id| !id.is_empty())
 }
 
 /// `POST /_emulator/holds/{id}/release` (an empty body: proceed).
@@ -201,5 +209,18 @@ fn add_scenario(shared: &Shared, body: &Bytes) -> Response {
             json_response(StatusCode::OK, json!({ "applied": s }))
         }
         Err(e) => bad_request(e),
+    }
+}
+
+#[cfg(test)]
+mod hold_id_tests {
+    use super::hold_id;
+
+    #[test]
+    fn a_release_path_without_an_id_is_not_a_release() {
+        assert_eq!(hold_id("holds/h1/release"), Some("h1"));
+        assert_eq!(hold_id("holds/release"), None);
+        assert_eq!(hold_id("holds//release"), None);
+        assert_eq!(hold_id("holds/h1"), None);
     }
 }

@@ -182,7 +182,7 @@ pub fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
 /// Page `index` (0-based) of `size` items (`size` ≥ 1) of `all`: the paging of every list
 /// operation.
 pub fn page<T>(all: Vec<T>, index: i64, size: i64) -> Vec<T> {
-    let skip = usize::try_from(index * size).unwrap_or(usize::MAX);
+    let skip = usize::try_from(index.saturating_mul(size)).unwrap_or(usize::MAX);
     all.into_iter()
         .skip(skip)
         .take(usize::try_from(size).unwrap_or(usize::MAX))
