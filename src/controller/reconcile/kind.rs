@@ -5,7 +5,7 @@
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::Controller;
 use kube::runtime::events::EventType;
 use kube::{Client, Resource, ResourceExt};
@@ -16,6 +16,7 @@ use crate::cloud::Target;
 use crate::controller::operator::context::Context;
 use crate::controller::reconcile::error::{Error, Result};
 use crate::controller::reconcile::policy::credentials::{self, CredentialsProblem};
+use crate::crd::{PendingCreate, create_token};
 
 /// A custom resource kind reconciled by this operator.
 pub trait ManagedResource:
@@ -204,6 +205,37 @@ pub trait Tracked: ManagedResource {
     }
 }
 
+/// The accessors every [`TrackedStatus`] has, in an `impl TrackedStatus` block: `phase`,
+/// `phase_mut`, `phase_name` (the phase's `as_str`), `conditions`, `conditions_mut` and
+/// `observed_generation_mut`, for a status with the fields `phase: Option<$phase>`,
+/// `conditions` and `observed_generation`.
+macro_rules! status_core {
+    ($phase:ty) => {
+        fn phase(&self) -> Option<$phase> {
+            self.phase
+        }
+        fn phase_mut(&mut self) -> &mut Option<$phase> {
+            &mut self.phase
+        }
+        fn phase_name(phase: $phase) -> &'static str {
+            phase.as_str()
+        }
+        fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+            &self.conditions
+        }
+        fn conditions_mut(
+            &mut self,
+        ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+            &mut self.conditions
+        }
+        fn observed_generation_mut(&mut self) -> &mut Option<i64> {
+            &mut self.observed_generation
+        }
+    };
+}
+
+pub(crate) use status_core;
+
 /// Implements [`TrackedStatus`] and [`Tracked`] for a kind whose status has the common fields
 /// (`phase`, `conditions`, `observedGeneration`, `lastRequestId`, `pendingCreate`) and the
 /// phases `Failed` and `Deleting`:
@@ -246,26 +278,7 @@ macro_rules! tracked {
                 Some(&mut self.$ct)
             }
             )?
-            fn phase(&self) -> Option<$phase> {
-                self.phase
-            }
-            fn phase_mut(&mut self) -> &mut Option<$phase> {
-                &mut self.phase
-            }
-            fn phase_name(phase: $phase) -> &'static str {
-                phase.as_str()
-            }
-            fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
-                &self.conditions
-            }
-            fn conditions_mut(
-                &mut self,
-            ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-                &mut self.conditions
-            }
-            fn observed_generation_mut(&mut self) -> &mut Option<i64> {
-                &mut self.observed_generation
-            }
+            $crate::controller::reconcile::kind::status_core!($phase);
             fn last_request_id_mut(&mut self) -> Option<&mut Option<String>> {
                 Some(&mut self.last_request_id)
             }
@@ -332,6 +345,15 @@ pub fn uid<K: Resource>(obj: &K) -> Result<String> {
         .uid
         .clone()
         .ok_or(Error::MissingObjectKey(".metadata.uid"))
+}
+
+/// A fresh create intent for `obj` ([`PendingCreate`]): the token of its UID and generation,
+/// started now. The caller writes it to status and commits it before the create call.
+pub fn new_intent<K: Resource>(obj: &K) -> Result<PendingCreate> {
+    Ok(PendingCreate {
+        token: create_token(&uid(obj)?, obj.meta().generation),
+        started_at: Time(jiff::Timestamp::now()),
+    })
 }
 
 /// Where an object's cloud calls go: its region and the credentials of its `credentialsRef`

@@ -283,7 +283,7 @@ impl<'a, K: Tracked> Work<'a, K> {
         match e.class() {
             ErrorClass::Terminal | ErrorClass::NotFound => {
                 self.hold_generation = false;
-                Outcome::requeue(Health::stalled(e.name(), message), self.timing.error_max)
+                self.stall(e.name(), message)
             }
             ErrorClass::Retryable | ErrorClass::Conflict => {
                 let mut o = Outcome::retry(Health::progressing(e.name(), message), Error::from(e))
@@ -475,10 +475,7 @@ impl<K: Tracked> Work<'_, K> {
     /// `error_max`.
     pub fn credentials_problem(&mut self, problem: &CredentialsProblem) -> Outcome {
         self.set_credentials_valid(false, problem.reason(), &problem.to_string());
-        Outcome::requeue(
-            Health::stalled(problem.reason(), problem.to_string()),
-            self.timing.error_max,
-        )
+        self.stall(problem.reason(), problem.to_string())
     }
 
     /// The deadline of a one-shot backup from `timeout` (its `spec.timeout`) and the object's
@@ -489,6 +486,14 @@ impl<K: Tracked> Work<'_, K> {
     ) -> std::result::Result<Option<jiff::Timestamp>, Box<Outcome>> {
         let created = self.obj.meta().creation_timestamp.as_ref().map(|t| t.0);
         policy::deadline(timeout, created).map_err(|message| Box::new(self.invalid_spec(message)))
+    }
+
+    /// What only a person can fix (an id held by another object or unknown to the cloud, a
+    /// resource that does not match, a refusal): `Stalled/<reason>` with `message` saying what
+    /// to change; nothing is recorded, and the object is looked at again slowly (`error_max`),
+    /// or at once when its spec changes.
+    pub fn stall(&self, reason: &'static str, message: impl Into<String>) -> Outcome {
+        Outcome::requeue(Health::stalled(reason, message), self.timing.error_max)
     }
 
     /// The one outcome of a spec that cannot work as written (what the schema could not

@@ -67,10 +67,7 @@ pub(super) async fn configure(
             } else {
                 problem.to_string()
             };
-            return Ok(with_drift_note(Outcome::requeue(
-                Health::stalled(problem.reason(), message),
-                w.timing.error_max,
-            )));
+            return Ok(with_drift_note(w.stall(problem.reason(), message)));
         }
     };
     let version = password.as_ref().map(|p| p.version.clone());

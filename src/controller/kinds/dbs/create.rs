@@ -2,8 +2,6 @@
 //! `CreateAndStartBackupPlan`, adopting the plan of an earlier unrecorded create, and taking
 //! over the plan `spec.backupPlanId` names.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-
 use super::Work;
 use super::act::record_observed;
 use super::lookup::describe_plan;
@@ -16,7 +14,7 @@ use crate::controller::reconcile::conditions::Health;
 use crate::controller::reconcile::error::Result;
 use crate::controller::reconcile::kind;
 use crate::controller::reconcile::work::{self, Next, Outcome};
-use crate::crd::{DbsBackupPlanPhase, PendingCreate, create_token};
+use crate::crd::DbsBackupPlanPhase;
 
 /// Records the create intent (a checkpoint: durable before the call), then
 /// `CreateAndStartBackupPlan` with its `ClientToken`.
@@ -26,12 +24,9 @@ pub(super) async fn record_intent_and_create(
     desired: &DesiredPlan,
     password: PasswordRead,
 ) -> Result<Outcome> {
-    let uid = kind::uid(w.obj)?;
-    let token = create_token(&uid, w.obj.metadata.generation);
-    w.status.pending_create = Some(PendingCreate {
-        token: token.clone(),
-        started_at: Time(jiff::Timestamp::now()),
-    });
+    let intent = kind::new_intent(w.obj)?;
+    let token = intent.token.clone();
+    w.status.pending_create = Some(intent);
     w.status.phase = Some(DbsBackupPlanPhase::Creating);
     w.hold_generation = true;
     w.commit(&Health::progressing(
@@ -56,12 +51,9 @@ pub(super) async fn adopt_existing(
     password: PasswordRead,
 ) -> Result<Outcome> {
     if let Some(holder) = holder {
-        return Ok(Outcome::requeue(
-            Health::stalled(
-                reasons::ADOPTION_REFUSED,
-                plan::adoption_refused_message(plan_id, &holder),
-            ),
-            w.timing.error_max,
+        return Ok(w.stall(
+            reasons::ADOPTION_REFUSED,
+            plan::adoption_refused_message(plan_id, &holder),
         ));
     }
     let found = match describe_plan(dbs, &desired.region, plan_id).await {
@@ -69,17 +61,14 @@ pub(super) async fn adopt_existing(
         Err(e) => return Ok(w.cloud_error(e)),
     };
     let Some(found) = found else {
-        return Ok(Outcome::requeue(
-            Health::stalled(
-                reasons::PLAN_NOT_FOUND,
-                format!(
-                    "plan {plan_id} named by spec.backupPlanId does not exist in DBS region {} \
+        return Ok(w.stall(
+            reasons::PLAN_NOT_FOUND,
+            format!(
+                "plan {plan_id} named by spec.backupPlanId does not exist in DBS region {} \
                      (DescribeBackupPlanList); nothing was recorded. Correct spec.backupPlanId \
                      (delete and recreate this object)",
-                    desired.region
-                ),
+                desired.region
             ),
-            w.timing.error_max,
         ));
     };
     let what = format!("plan {plan_id} named by spec.backupPlanId");
@@ -147,10 +136,7 @@ pub(super) async fn create(
         Ok(p) => p,
         Err(problem) => {
             w.hold_generation = false;
-            return Ok(Outcome::requeue(
-                Health::stalled(problem.reason(), problem.to_string()),
-                w.timing.error_max,
-            ));
+            return Ok(w.stall(problem.reason(), problem.to_string()));
         }
     };
     let version = password.as_ref().map(|p| p.version.clone());

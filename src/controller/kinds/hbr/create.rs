@@ -14,7 +14,7 @@ use crate::controller::reconcile::conditions::Health;
 use crate::controller::reconcile::error::Result;
 use crate::controller::reconcile::kind;
 use crate::controller::reconcile::work::{self, Next, Outcome};
-use crate::crd::{HbrBackupJobPhase, PendingCreate, create_token};
+use crate::crd::HbrBackupJobPhase;
 
 /// Pages of `DescribeBackupJobs2` searched for a job by name (99 jobs each).
 const MAX_SEARCH_PAGES: u32 = 20;
@@ -25,11 +25,7 @@ pub(super) async fn record_intent_and_create(
     hbr: &dyn HbrApi,
     request: &CreateBackupJobRequest,
 ) -> Result<Outcome> {
-    let uid = kind::uid(w.obj)?;
-    w.status.pending_create = Some(PendingCreate {
-        token: create_token(&uid, w.obj.metadata.generation),
-        started_at: Time(jiff::Timestamp::now()),
-    });
+    w.status.pending_create = Some(kind::new_intent(w.obj)?);
     w.status.job_name = request.job_name.clone();
     w.status.phase = Some(HbrBackupJobPhase::Creating);
     w.commit(&Health::progressing(
@@ -138,12 +134,9 @@ pub(super) async fn adopt_existing(
     holder: Option<adoption::Claim>,
 ) -> Result<Outcome> {
     if let Some(holder) = holder {
-        return Ok(Outcome::requeue(
-            Health::stalled(
-                reasons::ADOPTION_REFUSED,
-                plan::adoption_refused_message(job_id, &holder),
-            ),
-            w.timing.error_max,
+        return Ok(w.stall(
+            reasons::ADOPTION_REFUSED,
+            plan::adoption_refused_message(job_id, &holder),
         ));
     }
     let source_type = w.obj.spec.source_type.as_str();
@@ -152,16 +145,13 @@ pub(super) async fn adopt_existing(
         Err(e) => return Ok(w.cloud_error(e)),
     };
     let Some(job) = job else {
-        return Ok(Outcome::requeue(
-            Health::stalled(
-                reasons::JOB_NOT_FOUND,
-                format!(
-                    "job {job_id} named by spec.jobId does not exist in Cloud Backup (sourceType \
+        return Ok(w.stall(
+            reasons::JOB_NOT_FOUND,
+            format!(
+                "job {job_id} named by spec.jobId does not exist in Cloud Backup (sourceType \
                      {source_type}, DescribeBackupJobs2); nothing was recorded. Create a new \
                      HbrBackupJob with the right id"
-                ),
             ),
-            w.timing.error_max,
         ));
     };
     let what = format!("job {job_id} named by spec.jobId");

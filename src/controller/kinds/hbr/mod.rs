@@ -36,7 +36,7 @@
 mod cleanup;
 mod create;
 pub mod plan;
-mod snapshots;
+pub(crate) mod snapshots;
 mod track;
 
 use async_trait::async_trait;

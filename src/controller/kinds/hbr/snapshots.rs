@@ -1,65 +1,66 @@
-//! The snapshot ids of an ended job: `UDM_ECS` with `DescribeUdmSnapshots`, `ECS_FILE` with
-//! `SearchHistoricalSnapshots` (see [`plan::snapshots_findable`]).
+//! The snapshots of an ended job: `UDM_ECS` with `DescribeUdmSnapshots`, `ECS_FILE` with
+//! `SearchHistoricalSnapshots` (see [`plan::snapshots_findable`]). One lookup, used by
+//! `HbrBackupJob` (its `status.snapshotIds`) and by `HbrRestoreJob` (the snapshot to restore).
 
 use super::Work;
-use super::plan;
+use super::plan::{self, JobSnapshot};
 use crate::cloud::{CloudError, HbrApi};
 use crate::controller::reconcile::work::{Next, Outcome};
-use crate::crd::HbrSourceType;
+use crate::crd::{HbrBackupJobSpec, HbrSourceType};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-/// The snapshot ids of the job: `UDM_ECS` with `DescribeUdmSnapshots`, `ECS_FILE` with
-/// `SearchHistoricalSnapshots` (see [`plan::snapshots_findable`]).
+/// The snapshot ids of the tracked job (sorted, deduplicated), searched from its start (or
+/// its create intent) to its end ([`job_snapshots`]).
 pub(super) async fn lookup_snapshots(
     w: &Work<'_>,
     hbr: &dyn HbrApi,
     job_id: &str,
 ) -> std::result::Result<Vec<String>, CloudError> {
-    if w.obj.spec.source_type == HbrSourceType::EcsFile {
-        return search_snapshots(w, hbr, job_id).await;
-    }
     let now = jiff::Timestamp::now().as_second();
     let since = w
         .status
         .start_time
         .as_ref()
-        .map(|t| t.0.as_second())
-        .unwrap_or(now);
-    let until = w
-        .status
-        .completion_time
-        .as_ref()
-        .map(|t| t.0.as_second())
-        .unwrap_or(now)
-        .max(now);
-    let req = plan::describe_snapshots(&w.obj.spec, job_id, since, until);
-    let resp = hbr.describe_udm_snapshots(&req).await?;
-    Ok(plan::snapshot_ids(&resp.snapshots, job_id))
+        .or(w.status.pending_create.as_ref().map(|p| &p.started_at))
+        .map_or(now, |t| t.0.as_second());
+    let until = ended_by(w.status.completion_time.as_ref(), now);
+    let found = job_snapshots(hbr, &w.obj.spec, job_id, since, until).await?;
+    Ok(plan::snapshot_ids(&found))
+}
+
+/// The end of a snapshot search window: the job's completion, or now when that is later or
+/// unknown (unix seconds).
+pub(crate) fn ended_by(completion: Option<&Time>, now: i64) -> i64 {
+    completion.map_or(now, |t| t.0.as_second()).max(now)
 }
 
 /// Pages of `SearchHistoricalSnapshots` searched for the snapshot of an `ECS_FILE` job.
 const MAX_SNAPSHOT_PAGES: u32 = 20;
 
-/// Pages through `SearchHistoricalSnapshots` (the job's vault and instance, completed since the
-/// job started) until the job's snapshots show up.
-async fn search_snapshots(
-    w: &Work<'_>,
+/// The snapshots `job_id` (a job of `spec`) made, in the cloud's order; `since` and `until`
+/// (unix seconds) bound when it ran. The one lookup of the backup kind and of `HbrRestoreJob`:
+/// `UDM_ECS` with `DescribeUdmSnapshots` (by job id); otherwise with
+/// `SearchHistoricalSnapshots` (the job's vault and instance, completed since `since`), page
+/// after page until the job's snapshots show up (see [`plan::snapshots_findable`]).
+pub(crate) async fn job_snapshots(
     hbr: &dyn HbrApi,
+    spec: &HbrBackupJobSpec,
     job_id: &str,
-) -> std::result::Result<Vec<String>, CloudError> {
-    let since = w
-        .status
-        .start_time
-        .as_ref()
-        .or(w.status.pending_create.as_ref().map(|p| &p.started_at))
-        .map(|t| t.0.as_second())
-        .unwrap_or_else(|| jiff::Timestamp::now().as_second());
+    since: i64,
+    until: i64,
+) -> std::result::Result<Vec<JobSnapshot>, CloudError> {
+    if spec.source_type == HbrSourceType::UdmEcs {
+        let req = plan::describe_snapshots(spec, job_id, since, until);
+        let resp = hbr.describe_udm_snapshots(&req).await?;
+        return Ok(plan::udm_job_snapshots(&resp.snapshots, spec, job_id));
+    }
     let mut token = None;
     for _ in 0..MAX_SNAPSHOT_PAGES {
-        let req = plan::search_snapshots(&w.obj.spec, since, token);
+        let req = plan::search_snapshots(spec, since, token);
         let resp = hbr.search_historical_snapshots(&req).await?;
-        let ids = plan::historical_snapshot_ids(&resp.snapshots, job_id);
-        if !ids.is_empty() {
-            return Ok(ids);
+        let found = plan::historical_job_snapshots(&resp.snapshots, spec, job_id);
+        if !found.is_empty() {
+            return Ok(found);
         }
         token = resp.next_token.filter(|t| !t.is_empty());
         if token.is_none() || resp.snapshots.is_empty() {

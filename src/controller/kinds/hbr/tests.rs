@@ -390,3 +390,67 @@ async fn a_job_the_cloud_reports_not_found_is_waited_for_as_not_listed() {
     assert_eq!(last.phase, Some(HbrBackupJobPhase::Running));
     assert!(matches!(next, Next::After(d) if d == timing().wait));
 }
+
+/// The one snapshot lookup (the backup kind's ids, `HbrRestoreJob`'s snapshot) pages through
+/// `SearchHistoricalSnapshots` until the job's snapshot shows up: a vault with more snapshots
+/// than one page still finds it, with the hash a restore needs.
+#[tokio::test]
+async fn ecs_file_snapshot_lookup_pages_until_the_jobs_snapshot() {
+    use crate::cloud::api::hbr::{HistoricalSnapshot, SearchHistoricalSnapshotsResponse};
+    let mut spec = udm();
+    spec.source_type = crate::crd::HbrSourceType::EcsFile;
+    spec.vault_id = Some("v-1".into());
+    let other = |n: usize| HistoricalSnapshot {
+        snapshot_id: format!("s-other-{n}"),
+        job_id: Some("job-other".into()),
+        ..HistoricalSnapshot::default()
+    };
+    let page1 = SearchHistoricalSnapshotsResponse {
+        snapshots: (0..100).map(other).collect(),
+        next_token: Some("t2".into()),
+        ..SearchHistoricalSnapshotsResponse::default()
+    };
+    let page2 = SearchHistoricalSnapshotsResponse {
+        snapshots: vec![HistoricalSnapshot {
+            snapshot_id: "s-mine".into(),
+            snapshot_hash: Some("h-mine".into()),
+            job_id: Some("job-1".into()),
+            instance_id: Some("i-demo01".into()),
+            ..HistoricalSnapshot::default()
+        }],
+        ..SearchHistoricalSnapshotsResponse::default()
+    };
+    let log = Log::default();
+    let cloud = Script::new(&log)
+        .then("SearchHistoricalSnapshots", Ok(page1))
+        .then("SearchHistoricalSnapshots", Ok(page2));
+    let found =
+        super::snapshots::job_snapshots(&cloud, &spec, "job-1", 1_700_000_000, 1_700_000_900)
+            .await
+            .unwrap();
+    cloud.assert_done();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].id, "s-mine");
+    assert_eq!(found[0].hash.as_deref(), Some("h-mine"));
+    assert_eq!(found[0].vault_id.as_deref(), Some("v-1"), "the job's vault");
+    let requests = cloud.requests.lock().unwrap().clone();
+    assert!(
+        requests[1].contains("t2"),
+        "the second page asks with the token: {requests:?}"
+    );
+
+    // Not there at all: every page is read, nothing is found, no error.
+    let cloud = Script::new(&log).then(
+        "SearchHistoricalSnapshots",
+        Ok(SearchHistoricalSnapshotsResponse {
+            snapshots: vec![other(0)],
+            ..SearchHistoricalSnapshotsResponse::default()
+        }),
+    );
+    let none =
+        super::snapshots::job_snapshots(&cloud, &spec, "job-1", 1_700_000_000, 1_700_000_900)
+            .await
+            .unwrap();
+    cloud.assert_done();
+    assert!(none.is_empty());
+}

@@ -19,12 +19,6 @@ use crate::controller::reconcile::error::Result;
 use crate::controller::reconcile::work::{Next, Outcome};
 use crate::crd::ANNOTATION_ADOPT_BACKUP_ID;
 
-/// `Stalled` for what only a person can fix (the id named is held, or unknown): nothing is
-/// recorded; look again slowly.
-fn refuse(w: &Work<'_>, reason: &'static str, message: String) -> Outcome {
-    Outcome::requeue(Health::stalled(reason, message), w.timing.error_max)
-}
-
 /// What the lookup of a backup set named for adoption comes to ([`find_named_set`]).
 enum NamedSet {
     /// The set, on the instance and claimed by no other object: it may be adopted.
@@ -79,8 +73,7 @@ pub(super) async fn adopt_named(
         NamedSet::Found(set) => *set,
         NamedSet::Failed(o) => return o,
         NamedSet::Claimed => {
-            return refuse(
-                w,
+            return w.stall(
                 reasons::ADOPTION_REFUSED,
                 format!(
                     "backup set {backup_id} named by {ANNOTATION_ADOPT_BACKUP_ID} belongs to \
@@ -92,8 +85,7 @@ pub(super) async fn adopt_named(
             return hold_intent(w, &Resolution::WaitForPeers { jobs });
         }
         NamedSet::NotFound => {
-            return refuse(
-                w,
+            return w.stall(
                 reasons::BACKUP_SET_NOT_FOUND,
                 format!(
                     "backup set {backup_id} named by {ANNOTATION_ADOPT_BACKUP_ID} does not exist \
@@ -133,8 +125,7 @@ pub(super) async fn adopt_existing(
         return Ok(Outcome::fields(Next::After(w.timing.poll_initial)));
     };
     if let Some(holder) = holder {
-        return Ok(refuse(
-            w,
+        return Ok(w.stall(
             reasons::ADOPTION_REFUSED,
             adoption_refused_message(&id, &holder),
         ));
@@ -154,8 +145,7 @@ async fn adopt_task(w: &mut Work<'_>, rds: &dyn RdsApi, job_id: &str) -> Result<
         Err(e) => return Ok(w.cloud_error(e)),
     };
     if task.is_none() {
-        return Ok(refuse(
-            w,
+        return Ok(w.stall(
             reasons::TASK_NOT_FOUND,
             format!(
                 "backup task {job_id} named by spec.backupJobId does not exist on instance \
@@ -182,8 +172,7 @@ async fn adopt_set(
         NamedSet::Found(set) => *set,
         NamedSet::Failed(o) => return o,
         NamedSet::Claimed => {
-            return refuse(
-                w,
+            return w.stall(
                 reasons::ADOPTION_REFUSED,
                 format!(
                     "backup set {backup_id} named by spec.backupId was produced by a backup task \
@@ -205,8 +194,7 @@ async fn adopt_set(
             );
         }
         NamedSet::NotFound => {
-            return refuse(
-                w,
+            return w.stall(
                 reasons::BACKUP_SET_NOT_FOUND,
                 format!(
                     "backup set {backup_id} named by spec.backupId does not exist on instance \

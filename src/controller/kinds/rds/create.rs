@@ -24,7 +24,7 @@ use crate::controller::reconcile::error::Result;
 use crate::controller::reconcile::kind;
 use crate::controller::reconcile::policy;
 use crate::controller::reconcile::work::{self, Next, Outcome};
-use crate::crd::{PendingCreate, RdsBackupPhase, adopt_backup_id, create_token};
+use crate::crd::{RdsBackupPhase, adopt_backup_id};
 
 /// What the create critical section reads fresh, under the per-instance lock.
 pub(super) struct Claims {
@@ -148,11 +148,7 @@ async fn record_intent(w: &mut Work<'_>, peers: &Peers) -> Result<Option<Outcome
         )));
     }
     // 1. Intent first: durable before the call.
-    let uid = kind::uid(w.obj)?;
-    w.status.pending_create = Some(PendingCreate {
-        token: create_token(&uid, w.obj.metadata.generation),
-        started_at: Time(jiff::Timestamp::now()),
-    });
+    w.status.pending_create = Some(kind::new_intent(w.obj)?);
     w.status.phase = Some(RdsBackupPhase::Creating);
     commit_creating(w).await?;
     Ok(None)

@@ -242,10 +242,7 @@ pub(super) fn hold_intent(w: &mut Work<'_>, resolution: &Resolution) -> Outcome 
                 .map(|p| p.started_at.clone())
                 .unwrap_or_else(|| Time(jiff::Timestamp::now()));
             let message = outcome_unknown_message(w.obj.spec.instance(), &started, candidates);
-            Outcome::requeue(
-                Health::stalled(reasons::CREATE_OUTCOME_UNKNOWN, message),
-                w.timing.error_max,
-            )
+            w.stall(reasons::CREATE_OUTCOME_UNKNOWN, message)
         }
         Resolution::NotCreated => Outcome::fields(Next::After(w.timing.poll_initial)),
     }

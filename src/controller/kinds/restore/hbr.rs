@@ -19,6 +19,7 @@ use crate::cloud::api::{
 };
 use crate::cloud::{CloudError, ErrorClass, Target};
 use crate::controller::kinds::hbr::plan as backup_plan;
+use crate::controller::kinds::hbr::snapshots;
 use crate::controller::operator::context::Context;
 use crate::controller::reconcile::error::Result;
 use crate::crd::{
@@ -35,18 +36,9 @@ const MAX_PAGES: u32 = 10;
 /// Error code of `CancelRestoreJob` for a job that already ended.
 const NOT_ALLOW_CANCEL: &str = "JobStatusNotAllowCancel";
 
-/// A snapshot to restore, as resolved.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    /// `SnapshotId`.
-    pub id: String,
-    /// `SnapshotHash`.
-    pub hash: Option<String>,
-    /// `VaultId`.
-    pub vault_id: Option<String>,
-    /// The instance the snapshot was taken of, when known.
-    pub instance_id: Option<String>,
-}
+/// A snapshot to restore, as resolved: given in the spec, or the one the referenced
+/// `HbrBackupJob` made.
+pub type Snapshot = backup_plan::JobSnapshot;
 
 #[async_trait]
 impl RestoreKind for HbrRestoreJob {
@@ -275,7 +267,8 @@ pub fn backup_job_ready(
     }
 }
 
-/// The snapshot `job_id` made (read-only lookups).
+/// The snapshot `job_id` made (read-only lookups, [`snapshots::job_snapshots`]), searched
+/// from the job's start (or 30 days back when that is not recorded) to its end.
 async fn find_snapshot(
     ctx: &Context,
     target: &Target,
@@ -288,44 +281,11 @@ async fn find_snapshot(
     let since = status
         .start_time
         .as_ref()
-        .map(|t| t.0.as_second())
-        .unwrap_or(now - 86_400 * 30);
-    let found = if job.spec.source_type == HbrSourceType::UdmEcs {
-        let until = status
-            .completion_time
-            .as_ref()
-            .map(|t| t.0.as_second())
-            .unwrap_or(now)
-            .max(now);
-        let req = backup_plan::describe_snapshots(&job.spec, job_id, since, until);
-        match hbr.describe_udm_snapshots(&req).await {
-            Ok(resp) => resp
-                .snapshots
-                .into_iter()
-                .find(|s| s.job_id.as_deref() == Some(job_id))
-                .map(|s| Snapshot {
-                    id: s.snapshot_id,
-                    hash: s.snapshot_hash,
-                    vault_id: job.spec.vault_id.clone(),
-                    instance_id: s.instance_id.or_else(|| job.spec.instance_id.clone()),
-                }),
-            Err(e) => return Check::Cloud(e),
-        }
-    } else {
-        let req = backup_plan::search_snapshots(&job.spec, since, None);
-        match hbr.search_historical_snapshots(&req).await {
-            Ok(resp) => resp
-                .snapshots
-                .into_iter()
-                .find(|s| s.job_id.as_deref() == Some(job_id))
-                .map(|s| Snapshot {
-                    id: s.snapshot_id,
-                    hash: s.snapshot_hash,
-                    vault_id: s.vault_id.or_else(|| job.spec.vault_id.clone()),
-                    instance_id: s.instance_id,
-                }),
-            Err(e) => return Check::Cloud(e),
-        }
+        .map_or(now - 86_400 * 30, |t| t.0.as_second());
+    let until = snapshots::ended_by(status.completion_time.as_ref(), now);
+    let found = match snapshots::job_snapshots(&*hbr, &job.spec, job_id, since, until).await {
+        Ok(found) => found.into_iter().next(),
+        Err(e) => return Check::Cloud(e),
     };
     match found {
         Some(s) => Check::Ready(s),

@@ -38,7 +38,7 @@ mod track;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{Api, ResourceExt};
 
 use crate::cloud::{CloudError, Target};
@@ -259,24 +259,7 @@ impl TrackedStatus for RestoreStatus {
     type Phase = RestorePhase;
     const FAILED: Option<RestorePhase> = Some(RestorePhase::Failed);
     const DELETING: Option<RestorePhase> = Some(RestorePhase::Deleting);
-    fn phase(&self) -> Option<RestorePhase> {
-        self.phase
-    }
-    fn phase_mut(&mut self) -> &mut Option<RestorePhase> {
-        &mut self.phase
-    }
-    fn phase_name(phase: RestorePhase) -> &'static str {
-        phase.as_str()
-    }
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-    fn observed_generation_mut(&mut self) -> &mut Option<i64> {
-        &mut self.observed_generation
-    }
+    kind::status_core!(RestorePhase);
     fn last_request_id_mut(&mut self) -> Option<&mut Option<String>> {
         Some(&mut self.last_request_id)
     }
@@ -434,8 +417,7 @@ impl<K: RestoreKind> Reconciler for K {
             Check::Ready(prepared) => start::begin(w, ctx, target, prepared).await,
             Check::Cloud(e) => Ok(w.cloud_error(e)),
             Check::Refused { reason, message } => {
-                let outcome =
-                    Outcome::requeue(Health::stalled(reason, message), ctx.timing.error_max);
+                let outcome = w.stall(reason, message);
                 start::settle_intent(w, ctx, target, outcome).await
             }
             Check::Wait { reason, message } => {

@@ -14,7 +14,7 @@ use crate::controller::reconcile::conditions::Health;
 use crate::controller::reconcile::error::Result;
 use crate::controller::reconcile::kind;
 use crate::controller::reconcile::work::{self, Outcome};
-use crate::crd::{PendingCreate, RestorePhase, create_token};
+use crate::crd::{PendingCreate, RestorePhase};
 
 /// Records the plan, then ends `Planned` (a dry run) or starts or recovers the restore.
 pub(super) async fn begin<K: RestoreKind>(
@@ -78,11 +78,7 @@ async fn record_intent_and_send<K: RestoreKind>(
     prepared: &Prepared<K::Request>,
 ) -> Result<Outcome> {
     let obj = w.obj;
-    let uid = kind::uid(obj)?;
-    let intent = PendingCreate {
-        token: create_token(&uid, obj.meta().generation),
-        started_at: Time(jiff::Timestamp::now()),
-    };
+    let intent = kind::new_intent(obj)?;
     w.status.pending_create = Some(intent.clone());
     w.status.phase = Some(RestorePhase::Starting);
     w.commit(&Health::progressing(
@@ -106,10 +102,7 @@ fn recovered<K: RestoreKind>(
 ) -> Option<Outcome> {
     match lookup {
         Ok(Lookup::Found(started)) => Some(record_started(w, ctx, started, true)),
-        Ok(Lookup::Ambiguous(message)) => Some(Outcome::requeue(
-            Health::stalled(reasons::OUTCOME_UNKNOWN, message),
-            ctx.timing.error_max,
-        )),
+        Ok(Lookup::Ambiguous(message)) => Some(w.stall(reasons::OUTCOME_UNKNOWN, message)),
         Ok(Lookup::NotFound) => None,
         Err(e) => Some(w.cloud_error(e)),
     }

@@ -40,7 +40,6 @@ mod status;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::Controller;
 use kube::{Client, Resource, ResourceExt};
 
@@ -48,7 +47,9 @@ use self::plan::{InvalidSchedule, Plan, SlotInput, ValidSpec};
 use crate::cloud::Target;
 use crate::controller::operator::context::Context;
 use crate::controller::reconcile::error::Result;
-use crate::controller::reconcile::kind::{ManagedResource, Tracked, TrackedStatus, WhilePaused};
+use crate::controller::reconcile::kind::{
+    self, ManagedResource, Tracked, TrackedStatus, WhilePaused,
+};
 use crate::controller::reconcile::pipeline::{Act, Cleanup, Reconciler};
 pub use crate::controller::reconcile::scheduling::{BackupSchedule, ScheduledChild};
 use crate::controller::reconcile::work::{Outcome, Work};
@@ -64,26 +65,9 @@ impl TrackedStatus for BackupScheduleStatus {
     type Phase = SchedulePhase;
     // `Active` or `Suspended` is set once the spec is valid; before, there is no phase.
     const DEFAULT_PHASE: bool = false;
-    fn phase(&self) -> Option<SchedulePhase> {
-        self.phase
-    }
-    fn phase_mut(&mut self) -> &mut Option<SchedulePhase> {
-        &mut self.phase
-    }
-    fn phase_name(phase: SchedulePhase) -> &'static str {
-        phase.as_str()
-    }
+    kind::status_core!(SchedulePhase);
     fn event_action(_: SchedulePhase) -> &'static str {
         ACTION
-    }
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-    fn observed_generation_mut(&mut self) -> &mut Option<i64> {
-        &mut self.observed_generation
     }
     // A schedule makes no cloud object itself: no deletion policy (`childrenDeletionPolicy`
     // is about its children), no request id, no create intent, no `Failed`/`Deleting` phase.

@@ -95,7 +95,7 @@ pub const SEARCH_PAGE_SIZE: i64 = 100;
 /// `SearchHistoricalSnapshots` for the snapshot of an `ECS_FILE` job: the snapshots in the job's
 /// vault, of its instance, completed at or after `since` (unix seconds, minus clock slack);
 /// `next_token` of the previous page. The API reference lists no query field for the job id,
-/// so the caller keeps the snapshots whose `JobId` is the job's ([`historical_snapshot_ids`]).
+/// so the caller keeps the snapshots whose `JobId` is the job's ([`historical_job_snapshots`]).
 pub fn search_snapshots(
     spec: &HbrBackupJobSpec,
     since: i64,
@@ -122,16 +122,43 @@ pub fn search_snapshots(
     }
 }
 
-/// Ids of the snapshots that `job_id` made (sorted, deduplicated). A snapshot without a
-/// `JobId` is never taken: the search spans a whole vault and instance, and deleting another
-/// job's snapshot would lose data.
-pub fn historical_snapshot_ids(snapshots: &[HistoricalSnapshot], job_id: &str) -> Vec<String> {
-    let mut ids: Vec<String> = snapshots
+/// A snapshot a job made, with what a restore of it needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobSnapshot {
+    /// `SnapshotId`.
+    pub id: String,
+    /// `SnapshotHash`.
+    pub hash: Option<String>,
+    /// `VaultId`.
+    pub vault_id: Option<String>,
+    /// The instance the snapshot was taken of, when known.
+    pub instance_id: Option<String>,
+}
+
+/// The snapshots `job_id` made in a `SearchHistoricalSnapshots` page, in the page's order
+/// (rows without an id are left out); the vault is the job's where the row names none. A
+/// snapshot without a `JobId` is never taken: the search spans a whole vault and instance,
+/// and deleting or restoring another job's snapshot would lose data.
+pub fn historical_job_snapshots(
+    snapshots: &[HistoricalSnapshot],
+    spec: &HbrBackupJobSpec,
+    job_id: &str,
+) -> Vec<JobSnapshot> {
+    snapshots
         .iter()
-        .filter(|s| s.job_id.as_deref() == Some(job_id))
-        .map(|s| s.snapshot_id.clone())
-        .filter(|s| !s.is_empty())
-        .collect();
+        .filter(|s| s.job_id.as_deref() == Some(job_id) && !s.snapshot_id.is_empty())
+        .map(|s| JobSnapshot {
+            id: s.snapshot_id.clone(),
+            hash: s.snapshot_hash.clone(),
+            vault_id: s.vault_id.clone().or_else(|| spec.vault_id.clone()),
+            instance_id: s.instance_id.clone(),
+        })
+        .collect()
+}
+
+/// The ids of `found` (sorted, deduplicated): what `status.snapshotIds` records.
+pub fn snapshot_ids(found: &[JobSnapshot]) -> Vec<String> {
+    let mut ids: Vec<String> = found.iter().map(|s| s.id.clone()).collect();
     ids.sort();
     ids.dedup();
     ids
@@ -145,15 +172,22 @@ pub fn snapshots_findable(source_type: HbrSourceType) -> bool {
     matches!(source_type, HbrSourceType::UdmEcs | HbrSourceType::EcsFile)
 }
 
-/// Snapshot ids of `job_id` (sorted, deduplicated).
-pub fn snapshot_ids(snapshots: &[UdmSnapshot], job_id: &str) -> Vec<String> {
-    let mut ids: Vec<String> = snapshots
+/// The snapshots of `job_id` in a `DescribeUdmSnapshots` answer (asked by `JobId`: a row
+/// without one is the job's), in the answer's order (rows without an id are left out); vault
+/// and instance are the job's where the row names none.
+pub fn udm_job_snapshots(
+    snapshots: &[UdmSnapshot],
+    spec: &HbrBackupJobSpec,
+    job_id: &str,
+) -> Vec<JobSnapshot> {
+    snapshots
         .iter()
-        .filter(|s| s.job_id.as_deref().is_none_or(|j| j == job_id))
-        .map(|s| s.snapshot_id.clone())
-        .filter(|s| !s.is_empty())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    ids
+        .filter(|s| s.job_id.as_deref().is_none_or(|j| j == job_id) && !s.snapshot_id.is_empty())
+        .map(|s| JobSnapshot {
+            id: s.snapshot_id.clone(),
+            hash: s.snapshot_hash.clone(),
+            vault_id: spec.vault_id.clone(),
+            instance_id: s.instance_id.clone().or_else(|| spec.instance_id.clone()),
+        })
+        .collect()
 }

@@ -469,7 +469,12 @@ fn snapshot_lookup() {
             ..Default::default()
         },
     ];
-    assert_eq!(snapshot_ids(&snaps, "job-1"), vec!["s-1", "s-2"]);
+    let found = udm_job_snapshots(&snaps, &udm(), "job-1");
+    assert_eq!(snapshot_ids(&found), vec!["s-1", "s-2"]);
+    // In the answer's order, with the job's vault and instance where the row names none.
+    assert_eq!(found[0].id, "s-2");
+    assert_eq!(found[0].vault_id, udm().vault_id);
+    assert_eq!(found[0].instance_id, udm().instance_id);
 }
 
 #[test]
@@ -591,8 +596,14 @@ fn ecs_file_snapshot_search() {
         snap("s-1", Some("job-1")),
         snap("", Some("job-1")),
     ];
-    assert_eq!(historical_snapshot_ids(&found, "job-1"), vec!["s-1", "s-3"]);
-    assert!(historical_snapshot_ids(&found, "job-9").is_empty());
+    let mine = historical_job_snapshots(&found, &spec, "job-1");
+    assert_eq!(snapshot_ids(&mine), vec!["s-1", "s-3"]);
+    assert_eq!(mine[0].id, "s-3", "in the page's order");
+    assert_eq!(
+        mine[0].vault_id, spec.vault_id,
+        "the job's vault where the row names none"
+    );
+    assert!(historical_job_snapshots(&found, &spec, "job-9").is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
