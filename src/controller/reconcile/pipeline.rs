@@ -27,15 +27,86 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::cloud::{CredentialSource, Target};
+use crate::cloud::Target;
 use crate::controller::operator::context::Context;
 use crate::controller::operator::runtime;
 use crate::controller::reconcile::backoff::Timing;
 use crate::controller::reconcile::error::Result;
-use crate::controller::reconcile::kind::{self, Tracked};
+use crate::controller::reconcile::kind::{self, ManagedResource, Tracked};
 use crate::controller::reconcile::policy::credentials::CredentialsProblem;
 use crate::controller::reconcile::work::{self, Outcome, Work};
 use crate::crd::{DeletionPolicy, orphan_on_delete};
+
+/// Where a kind's calls go, resolved by the driver before observe (and before a cleanup that
+/// acts): the cloud [`Target`] of a kind that calls the cloud (the credentials gate and
+/// `CredentialsValid`), or [`NoCloud`] for a kind whose children make the calls.
+#[async_trait]
+pub trait Reach: Sized + Send + Sync {
+    /// Where the apply path's calls go; `Ok(Err(problem))` when the credentials are
+    /// unusable (the object becomes `Stalled`).
+    async fn for_apply<K: ManagedResource>(
+        obj: &K,
+        ctx: &Context,
+    ) -> Result<std::result::Result<Self, CredentialsProblem>>;
+
+    /// Where cleanup's calls go; `Ok(Err(outcome))` when they cannot be made (`cannot` says
+    /// what cannot be done: [`Work::cleanup_target`]).
+    async fn for_cleanup<K: Tracked>(
+        w: &mut Work<'_, K>,
+        ctx: &Context,
+        cannot: &str,
+    ) -> Result<std::result::Result<Self, Outcome>>;
+
+    /// After the act: what the calls said of the credentials ([`Work::note_credentials`]).
+    fn note<K: Tracked>(&self, w: &mut Work<'_, K>, ctx: &Context);
+}
+
+#[async_trait]
+impl Reach for Target {
+    async fn for_apply<K: ManagedResource>(
+        obj: &K,
+        ctx: &Context,
+    ) -> Result<std::result::Result<Self, CredentialsProblem>> {
+        kind::target(obj, ctx).await
+    }
+
+    async fn for_cleanup<K: Tracked>(
+        w: &mut Work<'_, K>,
+        ctx: &Context,
+        cannot: &str,
+    ) -> Result<std::result::Result<Self, Outcome>> {
+        w.cleanup_target(ctx, cannot).await
+    }
+
+    fn note<K: Tracked>(&self, w: &mut Work<'_, K>, ctx: &Context) {
+        w.note_credentials(ctx, self);
+    }
+}
+
+/// The reach of a kind that makes no cloud calls itself (the schedules: their children make
+/// them): no Secret is read, no credentials gate, no `CredentialsValid`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCloud;
+
+#[async_trait]
+impl Reach for NoCloud {
+    async fn for_apply<K: ManagedResource>(
+        _: &K,
+        _: &Context,
+    ) -> Result<std::result::Result<Self, CredentialsProblem>> {
+        Ok(Ok(NoCloud))
+    }
+
+    async fn for_cleanup<K: Tracked>(
+        _: &mut Work<'_, K>,
+        _: &Context,
+        _: &str,
+    ) -> Result<std::result::Result<Self, Outcome>> {
+        Ok(Ok(NoCloud))
+    }
+
+    fn note<K: Tracked>(&self, _: &mut Work<'_, K>, _: &Context) {}
+}
 
 /// What cleanup comes to before any cloud call ([`Reconciler::plan_cleanup`]).
 #[derive(Debug, PartialEq, Eq)]
@@ -82,15 +153,12 @@ pub trait Reconciler: Tracked {
     type Step: Debug + Send + Sync;
     /// One step of the cloud cleanup.
     type CleanupStep: Debug + Send + Sync;
+    /// Where its calls go: [`Target`] (the cloud), or [`NoCloud`].
+    type Reach: Reach;
 
     /// Whether the kind has a deletion policy (`status.deletionPolicy` is resolved and
     /// reported); restores have none: they never delete what they restored.
     const DELETION_POLICY: bool = true;
-
-    /// Whether the kind calls the cloud: the credentials gate and `CredentialsValid`. A kind
-    /// without cloud calls (the schedules: their children make them) gets a [`Target`] of the
-    /// operator's default chain it must not use.
-    const CLOUD: bool = true;
 
     /// **load**: whether the next step must be planned on the latest version of the object
     /// (a step that starts cloud work, planned from a cache that lags behind our own write,
@@ -126,7 +194,7 @@ pub trait Reconciler: Tracked {
     async fn observe(
         w: &mut Work<'_, Self>,
         ctx: &Context,
-        target: &Target,
+        target: &Self::Reach,
         valid: &Self::Valid,
     ) -> Result<std::result::Result<Self::Seen, Outcome>>;
 
@@ -138,7 +206,7 @@ pub trait Reconciler: Tracked {
     async fn act(
         w: &mut Work<'_, Self>,
         ctx: &Context,
-        target: &Target,
+        target: &Self::Reach,
         act: Act<'_, Self>,
     ) -> Result<Outcome>;
 
@@ -170,7 +238,7 @@ pub trait Reconciler: Tracked {
     async fn act_cleanup(
         w: &mut Work<'_, Self>,
         ctx: &Context,
-        target: &Target,
+        target: &Self::Reach,
         step: Self::CleanupStep,
     ) -> Result<Outcome>;
 }
@@ -226,7 +294,7 @@ pub async fn apply<K: Reconciler>(obj: Arc<K>, ctx: &Context, api: &Api<K>) -> R
         Err(outcome) => return work::finish(&mut w, ctx, *outcome).await,
     };
     // gate: credentials
-    let target = match cloud_target(obj, ctx).await? {
+    let target = match K::Reach::for_apply(obj, ctx).await? {
         Ok(t) => t,
         Err(problem) => {
             let outcome = w.credentials_problem(&problem);
@@ -253,25 +321,8 @@ pub async fn apply<K: Reconciler>(obj: Arc<K>, ctx: &Context, api: &Api<K>) -> R
     if let Some(message) = obj.adopted(&w.status) {
         w.set_adopted(&message);
     }
-    if K::CLOUD {
-        w.note_credentials(ctx, &target);
-    }
+    target.note(&mut w, ctx);
     work::finish(&mut w, ctx, outcome).await
-}
-
-/// Where the object's cloud calls go ([`kind::target`]); for a kind without cloud calls, the
-/// operator's default chain, never resolved.
-async fn cloud_target<K: Reconciler>(
-    obj: &K,
-    ctx: &Context,
-) -> Result<std::result::Result<Target, CredentialsProblem>> {
-    if K::CLOUD {
-        return kind::target(obj, ctx).await;
-    }
-    Ok(Ok(Target {
-        region: obj.region().to_string(),
-        credentials: CredentialSource::Default,
-    }))
 }
 
 /// The cleanup path of every kind (the object is being deleted; the finalizer goes when
@@ -290,19 +341,11 @@ pub async fn cleanup<K: Reconciler>(obj: Arc<K>, ctx: &Context, api: &Api<K>) ->
     let outcome = match step {
         Cleanup::LetGo(note) => work::let_go(note),
         Cleanup::Finished => Outcome::finished(),
-        Cleanup::Act { step, cannot } if !K::CLOUD => {
-            let _ = cannot;
-            let target = cloud_target(obj, ctx).await?;
-            match target {
-                Ok(target) => K::act_cleanup(&mut w, ctx, &target, step).await?,
-                Err(problem) => w.credentials_problem(&problem),
-            }
-        }
-        Cleanup::Act { step, cannot } => match w.cleanup_target(ctx, &cannot).await? {
+        Cleanup::Act { step, cannot } => match K::Reach::for_cleanup(&mut w, ctx, &cannot).await? {
             Err(stalled) => stalled,
             Ok(target) => {
                 let outcome = K::act_cleanup(&mut w, ctx, &target, step).await?;
-                w.note_credentials(ctx, &target);
+                target.note(&mut w, ctx);
                 outcome
             }
         },

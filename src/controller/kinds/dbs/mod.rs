@@ -158,6 +158,7 @@ impl Reconciler for DbsBackupPlan {
     type Seen = Seen;
     type Step = Step;
     type CleanupStep = CleanupStep;
+    type Reach = Target;
 
     /// Every step (a configuration push as much as a create) is planned from the latest
     /// version: the applied-configuration annotation is a checkpoint the cache may lag behind.

@@ -112,6 +112,7 @@ impl Reconciler for HbrBackupJob {
     type Step = Step;
     /// Whether the job's snapshots are deleted too (`deletionPolicy: Delete`).
     type CleanupStep = bool;
+    type Reach = Target;
 
     /// Mutating calls are planned only on the latest version of the object.
     fn needs_fresh(&self, status: &HbrBackupJobStatus) -> bool {

@@ -121,6 +121,7 @@ impl Reconciler for RdsBackup {
     type Seen = ();
     type Step = Step;
     type CleanupStep = CleanupStep;
+    type Reach = Target;
 
     fn at_rest(&self, status: &RdsBackupStatus, timing: &Timing) -> Option<Outcome> {
         (plan::plan_spec(&self.spec, Some(status)) == Step::Done).then(|| {

@@ -368,6 +368,7 @@ impl<K: RestoreKind> Reconciler for K {
     type Seen = Seen<K::Request>;
     type Step = Step;
     type CleanupStep = ();
+    type Reach = Target;
     const DELETION_POLICY: bool = false;
 
     /// A restore is started only from the latest version of the object.

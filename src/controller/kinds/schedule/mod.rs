@@ -44,13 +44,12 @@ use kube::runtime::Controller;
 use kube::{Client, Resource, ResourceExt};
 
 use self::plan::{InvalidSchedule, Plan, SlotInput, ValidSpec};
-use crate::cloud::Target;
 use crate::controller::operator::context::Context;
 use crate::controller::reconcile::error::Result;
 use crate::controller::reconcile::kind::{
     self, ManagedResource, Tracked, TrackedStatus, WhilePaused,
 };
-use crate::controller::reconcile::pipeline::{Act, Cleanup, Reconciler};
+use crate::controller::reconcile::pipeline::{Act, Cleanup, NoCloud, Reconciler};
 pub use crate::controller::reconcile::scheduling::{BackupSchedule, ScheduledChild};
 use crate::controller::reconcile::work::{Outcome, Work};
 use crate::crd::{
@@ -136,8 +135,8 @@ macro_rules! schedule_kind {
             type Seen = children::Loaded<<$kind as BackupSchedule>::Child>;
             type Step = Plan;
             type CleanupStep = ChildrenDeletionPolicy;
+            type Reach = NoCloud;
             const DELETION_POLICY: bool = false;
-            const CLOUD: bool = false;
             fn validate(&self, _: &BackupScheduleStatus) -> std::result::Result<ValidSpec, String> {
                 validate::<$kind>(self.schedule_spec()).map_err(|e| e.0)
             }
@@ -151,7 +150,7 @@ macro_rules! schedule_kind {
             async fn observe(
                 w: &mut Work<'_, Self>,
                 ctx: &Context,
-                _: &Target,
+                _: &NoCloud,
                 _: &ValidSpec,
             ) -> Result<std::result::Result<Self::Seen, Outcome>> {
                 Ok(Ok(children::load(w.obj, ctx, w.now()).await?))
@@ -167,7 +166,7 @@ macro_rules! schedule_kind {
             async fn act(
                 w: &mut Work<'_, Self>,
                 ctx: &Context,
-                _: &Target,
+                _: &NoCloud,
                 act: Act<'_, Self>,
             ) -> Result<Outcome> {
                 act_step(w, ctx, act.valid, act.seen, &act.step).await
@@ -186,7 +185,7 @@ macro_rules! schedule_kind {
             async fn act_cleanup(
                 w: &mut Work<'_, Self>,
                 ctx: &Context,
-                _: &Target,
+                _: &NoCloud,
                 policy: ChildrenDeletionPolicy,
             ) -> Result<Outcome> {
                 cleanup_children(w, ctx, policy).await
