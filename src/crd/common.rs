@@ -391,3 +391,105 @@ mod tests {
         assert!(create_token(&"x".repeat(100), Some(1)).len() <= 64);
     }
 }
+
+/// Declares the status of a kind that makes cloud work (the backup and restore kinds), with
+/// the fields the driver keeps for every such kind written once: `observedGeneration`,
+/// `phase`, `conditions`, `pendingCreate` (documented by `intent`), `lastRequestId` and, with
+/// `deletion_policy`, the deletion policy in effect and its source; then the kind's own
+/// fields as written. Every field is optional, so partial server-side-apply writes are
+/// possible. `generation` replaces the description of `observedGeneration`.
+///
+/// ```text
+/// tracked_status! {
+///     /// Observed state of an `HbrBackupJob`. …
+///     pub struct HbrBackupJobStatus {
+///         phase: HbrBackupJobPhase,
+///         intent: "Intent record written before `CreateBackupJob` (exactly-once across crashes).",
+///         deletion_policy,
+///         /// `JobId` returned by `CreateBackupJob` …
+///         #[serde(default, skip_serializing_if = "Option::is_none")]
+///         pub job_id: Option<String>,
+///     }
+/// }
+/// ```
+macro_rules! tracked_status {
+    (@emit $(#[$meta:meta])* $name:ident, $phase:ty, $generation:literal, $intent:literal,
+     [$($extra:tt)*] $($body:tt)*) => {
+        $(#[$meta])*
+        #[derive(
+            serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq, kube::KubeSchema,
+        )]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            #[doc = $generation]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_generation: Option<i64>,
+
+            /// Lifecycle phase.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub phase: Option<$phase>,
+
+            /// `Ready`, `Reconciling` and `Stalled` (metav1 conditions with `observedGeneration`).
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+            pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+
+            $($extra)*
+
+            #[doc = $intent]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub pending_create: Option<$crate::crd::common::PendingCreate>,
+
+            $($body)*
+
+            /// Alibaba Cloud `RequestId` of the last failed call (for support tickets).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub last_request_id: Option<String>,
+        }
+    };
+    ($(#[$meta:meta])* pub struct $name:ident {
+        phase: $phase:ty,
+        generation: $generation:literal,
+        intent: $intent:literal,
+        deletion_policy,
+        $($body:tt)*
+    }) => {
+        $crate::crd::common::tracked_status!(@emit $(#[$meta])* $name, $phase, $generation, $intent, [
+            /// The deletion policy in effect: `spec.deletionPolicy`, else the namespace's
+            /// `backup.aliyun.dev/default-deletion-policy`, else the operator's default.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub deletion_policy: Option<$crate::crd::common::DeletionPolicy>,
+
+            /// Where `deletionPolicy` comes from (`spec`, the namespace annotation or the operator
+            /// default).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub deletion_policy_source: Option<String>,
+        ] $($body)*);
+    };
+    ($(#[$meta:meta])* pub struct $name:ident {
+        phase: $phase:ty,
+        intent: $intent:literal,
+        deletion_policy,
+        $($body:tt)*
+    }) => {
+        $crate::crd::common::tracked_status! {
+            $(#[$meta])* pub struct $name {
+                phase: $phase,
+                generation: " `metadata.generation` this status describes.",
+                intent: $intent,
+                deletion_policy,
+                $($body)*
+            }
+        }
+    };
+    ($(#[$meta:meta])* pub struct $name:ident {
+        phase: $phase:ty,
+        intent: $intent:literal,
+        $($body:tt)*
+    }) => {
+        $crate::crd::common::tracked_status!(@emit $(#[$meta])* $name, $phase,
+            " `metadata.generation` this status describes.", $intent, [] $($body)*);
+    };
+}
+
+pub(crate) use tracked_status;

@@ -1,11 +1,11 @@
 //! `RdsBackup`: one manual backup of an ApsaraDB RDS instance (`CreateBackup`).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{CredentialsRef, DeletionPolicy, ManagementPolicy, PendingCreate};
+use super::common::{CredentialsRef, DeletionPolicy, ManagementPolicy, tracked_status};
 
 /// One manual backup of an ApsaraDB RDS instance. A one-shot object: the operator calls
 /// `CreateBackup` exactly once (or adopts an existing task or set named by `backupJobId` /
@@ -297,80 +297,53 @@ impl std::fmt::Display for RdsBackupPhase {
     }
 }
 
-/// Observed state of an `RdsBackup`. Every field is optional so that partial server-side-apply
-/// writes are possible.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RdsBackupStatus {
-    /// `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
+tracked_status! {
+    /// Observed state of an `RdsBackup`. Every field is optional so that partial server-side-apply
+    /// writes are possible.
+    pub struct RdsBackupStatus {
+        phase: RdsBackupPhase,
+        intent: " Intent record written before `CreateBackup` (exactly-once across crashes).",
+        deletion_policy,
 
-    /// Lifecycle phase.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<RdsBackupPhase>,
+        /// `BackupJobId` returned by `CreateBackup` (or adopted from `DescribeBackupTasks`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub backup_job_id: Option<String>,
 
-    /// `Ready`, `Reconciling` and `Stalled` (metav1 conditions with `observedGeneration`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Vec<Condition>,
+        /// `BackupId` of the backup set, once the task finished.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub backup_id: Option<String>,
 
-    /// The deletion policy in effect: `spec.deletionPolicy`, else the namespace's
-    /// `backup.aliyun.dev/default-deletion-policy`, else the operator's default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_policy: Option<DeletionPolicy>,
+        /// Raw `BackupStatus` of the task (`NoStart`, `Checking`, `Preparing`, `Waiting`,
+        /// `Uploading`, `Finished`, `Failed`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cloud_status: Option<String>,
 
-    /// Where `deletionPolicy` comes from (`spec`, the namespace annotation or the operator
-    /// default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_policy_source: Option<String>,
+        /// Raw `BackupProgressStatus` of the task.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cloud_progress_status: Option<String>,
 
-    /// Intent record written before `CreateBackup` (exactly-once across crashes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_create: Option<PendingCreate>,
+        /// Percent done (0-100), from the task's `Process`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 0, max = 100))]
+        pub progress: Option<i32>,
 
-    /// `BackupJobId` returned by `CreateBackup` (or adopted from `DescribeBackupTasks`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_job_id: Option<String>,
+        /// When the cloud task was created or adopted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub start_time: Option<Time>,
 
-    /// `BackupId` of the backup set, once the task finished.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_id: Option<String>,
+        /// When the backup reached a terminal phase.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub completion_time: Option<Time>,
 
-    /// Raw `BackupStatus` of the task (`NoStart`, `Checking`, `Preparing`, `Waiting`,
-    /// `Uploading`, `Finished`, `Failed`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloud_status: Option<String>,
+        /// Size of the backup set in bytes (when `backupSet` is recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub size_bytes: Option<i64>,
 
-    /// Raw `BackupProgressStatus` of the task.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloud_progress_status: Option<String>,
-
-    /// Percent done (0-100), from the task's `Process`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 100))]
-    pub progress: Option<i32>,
-
-    /// When the cloud task was created or adopted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<Time>,
-
-    /// When the backup reached a terminal phase.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_time: Option<Time>,
-
-    /// Size of the backup set in bytes (when `backupSet` is recorded).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size_bytes: Option<i64>,
-
-    /// Details of the backup set from `DescribeBackups` (with `spec.backupSetDetails: Record`,
-    /// or a set adopted with `spec.backupId`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_set: Option<RdsBackupSet>,
-
-    /// Alibaba Cloud `RequestId` of the last failed call (for support tickets).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_request_id: Option<String>,
+        /// Details of the backup set from `DescribeBackups` (with `spec.backupSetDetails: Record`,
+        /// or a set adopted with `spec.backupId`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub backup_set: Option<RdsBackupSet>,
+    }
 }
 
 /// A backup set as reported by `DescribeBackups`.

@@ -1,11 +1,10 @@
 //! The observed state of a `DbsBackupPlan`: its phase, status and full backup sets.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::KubeSchema;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::super::common::{DeletionPolicy, PendingCreate};
+use super::super::common::tracked_status;
 
 /// Lifecycle phase of a `DbsBackupPlan`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -49,79 +48,52 @@ impl std::fmt::Display for DbsBackupPlanPhase {
     }
 }
 
-/// Observed state of a `DbsBackupPlan`. Every field is optional so that partial
-/// server-side-apply writes are possible.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DbsBackupPlanStatus {
-    /// `metadata.generation` this status describes (set once the spec of that generation is
-    /// applied in the cloud).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
+tracked_status! {
+    /// Observed state of a `DbsBackupPlan`. Every field is optional so that partial
+    /// server-side-apply writes are possible.
+    pub struct DbsBackupPlanStatus {
+        phase: DbsBackupPlanPhase,
+        generation: " `metadata.generation` this status describes (set once the spec of that generation is\napplied in the cloud).",
+        intent: " Intent record written before `CreateAndStartBackupPlan`; its token is the `ClientToken`.",
+        deletion_policy,
 
-    /// Lifecycle phase.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<DbsBackupPlanPhase>,
+        /// `BackupPlanId` of the plan.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub backup_plan_id: Option<String>,
 
-    /// `Ready`, `Reconciling` and `Stalled` (metav1 conditions with `observedGeneration`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Vec<Condition>,
+        /// `OrderId` of the purchase.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub order_id: Option<String>,
 
-    /// The deletion policy in effect: `spec.deletionPolicy`, else the namespace's
-    /// `backup.aliyun.dev/default-deletion-policy`, else the operator's default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_policy: Option<DeletionPolicy>,
+        /// `CreatedFullBackupsetId` returned when the plan was (re)started.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub created_full_backupset_id: Option<String>,
 
-    /// Where `deletionPolicy` comes from (`spec`, the namespace annotation or the operator
-    /// default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_policy_source: Option<String>,
+        /// Raw `BackupPlanStatus` (`init`, `check_pass`, `wait`, `running`, `stop`, `locked`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cloud_status: Option<String>,
 
-    /// Intent record written before `CreateAndStartBackupPlan`; its token is the `ClientToken`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_create: Option<PendingCreate>,
+        /// The plan's `ErrMessage` from `DescribeBackupPlanList`, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cloud_message: Option<String>,
 
-    /// `BackupPlanId` of the plan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_plan_id: Option<String>,
+        /// When the plan was created (`BackupPlanCreateTime`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub create_time: Option<Time>,
 
-    /// `OrderId` of the purchase.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<String>,
+        /// Last time the cloud plan was compared with the spec (drift resync).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_sync_time: Option<Time>,
 
-    /// `CreatedFullBackupsetId` returned when the plan was (re)started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_full_backupset_id: Option<String>,
+        /// The latest full backup set (`DescribeFullBackupList`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub latest_full_backup_set: Option<DbsFullBackupSet>,
 
-    /// Raw `BackupPlanStatus` (`init`, `check_pass`, `wait`, `running`, `stop`, `locked`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloud_status: Option<String>,
-
-    /// The plan's `ErrMessage` from `DescribeBackupPlanList`, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloud_message: Option<String>,
-
-    /// When the plan was created (`BackupPlanCreateTime`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub create_time: Option<Time>,
-
-    /// Last time the cloud plan was compared with the spec (drift resync).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_sync_time: Option<Time>,
-
-    /// The latest full backup set (`DescribeFullBackupList`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latest_full_backup_set: Option<DbsFullBackupSet>,
-
-    /// When the most recent successful (`finish`) full backup set ended; kept when later sets
-    /// run or fail. Exported as `aliyun_backup_last_success_timestamp_seconds`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_successful_backup_time: Option<Time>,
-
-    /// Alibaba Cloud `RequestId` of the last failed call (for support tickets).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_request_id: Option<String>,
+        /// When the most recent successful (`finish`) full backup set ended; kept when later sets
+        /// run or fail. Exported as `aliyun_backup_last_success_timestamp_seconds`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_successful_backup_time: Option<Time>,
+    }
 }
 
 /// A full backup set as reported by `DescribeFullBackupList`.

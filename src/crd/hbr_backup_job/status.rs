@@ -1,11 +1,10 @@
 //! The observed state of an `HbrBackupJob`: its phase and status.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::KubeSchema;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::super::common::{DeletionPolicy, PendingCreate};
+use super::super::common::tracked_status;
 
 /// Lifecycle phase of an `HbrBackupJob`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -60,85 +59,58 @@ impl std::fmt::Display for HbrBackupJobPhase {
     }
 }
 
-/// Observed state of an `HbrBackupJob`. Every field is optional so that partial
-/// server-side-apply writes are possible.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HbrBackupJobStatus {
-    /// `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
+tracked_status! {
+    /// Observed state of an `HbrBackupJob`. Every field is optional so that partial
+    /// server-side-apply writes are possible.
+    pub struct HbrBackupJobStatus {
+        phase: HbrBackupJobPhase,
+        intent: " Intent record written before `CreateBackupJob` (exactly-once across crashes).",
+        deletion_policy,
 
-    /// Lifecycle phase.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<HbrBackupJobPhase>,
+        /// `JobId` returned by `CreateBackupJob` (or found with `DescribeBackupJobs2`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub job_id: Option<String>,
 
-    /// `Ready`, `Reconciling` and `Stalled` (metav1 conditions with `observedGeneration`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Vec<Condition>,
+        /// The full `JobName` sent to the cloud (prefix + object UID).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub job_name: Option<String>,
 
-    /// The deletion policy in effect: `spec.deletionPolicy`, else the namespace's
-    /// `backup.aliyun.dev/default-deletion-policy`, else the operator's default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_policy: Option<DeletionPolicy>,
+        /// Snapshot IDs produced by the job (`UDM_ECS`: from `DescribeUdmSnapshots`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub snapshot_ids: Vec<String>,
 
-    /// Where `deletionPolicy` comes from (`spec`, the namespace annotation or the operator
-    /// default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_policy_source: Option<String>,
+        /// Raw job `Status` (`CREATED`, `RUNNING`, `COMPLETE`, `PARTIAL_COMPLETE`, `FAILED`,
+        /// `CANCELED`, `EXPIRED`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cloud_status: Option<String>,
 
-    /// Intent record written before `CreateBackupJob` (exactly-once across crashes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_create: Option<PendingCreate>,
+        /// Percent done (0-100; the API reports 0-10000).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 0, max = 100))]
+        pub progress: Option<i32>,
 
-    /// `JobId` returned by `CreateBackupJob` (or found with `DescribeBackupJobs2`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
+        /// Bytes processed so far (`BytesDone`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub bytes_done: Option<i64>,
 
-    /// The full `JobName` sent to the cloud (prefix + object UID).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_name: Option<String>,
+        /// Bytes to process (`BytesTotal`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub bytes_total: Option<i64>,
 
-    /// Snapshot IDs produced by the job (`UDM_ECS`: from `DescribeUdmSnapshots`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub snapshot_ids: Vec<String>,
+        /// Bytes actually stored (`ActualBytes`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub actual_bytes: Option<i64>,
 
-    /// Raw job `Status` (`CREATED`, `RUNNING`, `COMPLETE`, `PARTIAL_COMPLETE`, `FAILED`,
-    /// `CANCELED`, `EXPIRED`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloud_status: Option<String>,
+        /// The job's `ErrorMessage` when it failed or partially succeeded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub error_message: Option<String>,
 
-    /// Percent done (0-100; the API reports 0-10000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 100))]
-    pub progress: Option<i32>,
+        /// Job start (`StartTime`, or when it was created).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub start_time: Option<Time>,
 
-    /// Bytes processed so far (`BytesDone`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bytes_done: Option<i64>,
-
-    /// Bytes to process (`BytesTotal`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bytes_total: Option<i64>,
-
-    /// Bytes actually stored (`ActualBytes`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actual_bytes: Option<i64>,
-
-    /// The job's `ErrorMessage` when it failed or partially succeeded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-
-    /// Job start (`StartTime`, or when it was created).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<Time>,
-
-    /// Job end (`CompleteTime`), or when the object reached a terminal phase.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_time: Option<Time>,
-
-    /// Alibaba Cloud `RequestId` of the last failed call (for support tickets).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_request_id: Option<String>,
+        /// Job end (`CompleteTime`), or when the object reached a terminal phase.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub completion_time: Option<Time>,
+    }
 }

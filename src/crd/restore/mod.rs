@@ -17,12 +17,11 @@ pub use rds::*;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::KubeSchema;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::PendingCreate;
+use super::common::tracked_status;
 
 /// A reference to another object of this operator in the same namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -123,81 +122,63 @@ pub struct RestorePlan {
     pub parameters: BTreeMap<String, String>,
 }
 
-/// Observed state of a restore (`RdsRestore`, `HbrRestoreJob`, `DbsRestoreTask`). Every field
-/// is optional so that partial server-side-apply writes are possible.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RestoreStatus {
-    /// `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
+tracked_status! {
+    /// Observed state of a restore (`RdsRestore`, `HbrRestoreJob`, `DbsRestoreTask`). Every field
+    /// is optional so that partial server-side-apply writes are possible.
+    pub struct RestoreStatus {
+        phase: RestorePhase,
+        intent: " Intent record written before the restore call (exactly-once across crashes).",
 
-    /// Lifecycle phase.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<RestorePhase>,
+        /// The validated plan: what runs, against what, with which parameters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub plan: Option<RestorePlan>,
 
-    /// `Ready`, `Reconciling` and `Stalled` (metav1 conditions with `observedGeneration`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Vec<Condition>,
+        /// The cloud's id of the restore: the new instance (`RdsRestore` Clone), the task-centre
+        /// task (`RdsRestore` Tables), the `RestoreId` (`HbrRestoreJob`), the `RestoreTaskId`
+        /// (`DbsRestoreTask`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub restore_id: Option<String>,
 
-    /// The validated plan: what runs, against what, with which parameters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<RestorePlan>,
+        /// `RdsRestore` Clone: the id of the new instance (`DBInstanceId` of `CloneDBInstance`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub db_instance_id: Option<String>,
 
-    /// Intent record written before the restore call (exactly-once across crashes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_create: Option<PendingCreate>,
+        /// `RdsRestore` Clone: the order of the new instance (`OrderId`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub order_id: Option<String>,
 
-    /// The cloud's id of the restore: the new instance (`RdsRestore` Clone), the task-centre
-    /// task (`RdsRestore` Tables), the `RestoreId` (`HbrRestoreJob`), the `RestoreTaskId`
-    /// (`DbsRestoreTask`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restore_id: Option<String>,
+        /// `DbsRestoreTask`: the task name (`RestoreTaskName`, derived from the object's UID).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub restore_task_name: Option<String>,
 
-    /// `RdsRestore` Clone: the id of the new instance (`DBInstanceId` of `CloneDBInstance`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub db_instance_id: Option<String>,
+        /// The source as resolved: backup set, snapshot or point in time the data comes from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub source: Option<String>,
 
-    /// `RdsRestore` Clone: the order of the new instance (`OrderId`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<String>,
+        /// What the restore writes into (an existing id, or the new instance once known).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub target_id: Option<String>,
 
-    /// `DbsRestoreTask`: the task name (`RestoreTaskName`, derived from the object's UID).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restore_task_name: Option<String>,
+        /// Raw status of the restore in the cloud (e.g. `Creating`, `Running`, `Succeed`,
+        /// `RUNNING`, `COMPLETE`, `check_pass`, `finish`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cloud_status: Option<String>,
 
-    /// The source as resolved: backup set, snapshot or point in time the data comes from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
+        /// The cloud's reason for a failure (error message or code).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cloud_message: Option<String>,
 
-    /// What the restore writes into (an existing id, or the new instance once known).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_id: Option<String>,
+        /// Percent done (0-100).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 0, max = 100))]
+        pub progress: Option<i32>,
 
-    /// Raw status of the restore in the cloud (e.g. `Creating`, `Running`, `Succeed`,
-    /// `RUNNING`, `COMPLETE`, `check_pass`, `finish`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloud_status: Option<String>,
+        /// When the restore was started in the cloud (or found after a crash).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub start_time: Option<Time>,
 
-    /// The cloud's reason for a failure (error message or code).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloud_message: Option<String>,
-
-    /// Percent done (0-100).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 100))]
-    pub progress: Option<i32>,
-
-    /// When the restore was started in the cloud (or found after a crash).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<Time>,
-
-    /// When the restore reached a terminal phase.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_time: Option<Time>,
-
-    /// Alibaba Cloud `RequestId` of the last failed call (for support tickets).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_request_id: Option<String>,
+        /// When the restore reached a terminal phase.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub completion_time: Option<Time>,
+    }
 }
