@@ -309,89 +309,6 @@ pub(crate) fn render_json<T: Serialize + ?Sized>(
     serde_json::to_string(v).map_err(|source| RenderError::Json { field, source })
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn orphan_annotation() {
-        let mut a = std::collections::BTreeMap::new();
-        assert!(!orphan_on_delete(Some(&a)));
-        a.insert(ANNOTATION_ORPHAN_ON_DELETE.to_owned(), "True".to_owned());
-        assert!(orphan_on_delete(Some(&a)));
-        a.insert(ANNOTATION_ORPHAN_ON_DELETE.to_owned(), "no".to_owned());
-        assert!(!orphan_on_delete(Some(&a)));
-        assert!(!orphan_on_delete(None));
-        a.insert(ANNOTATION_PAUSED.to_owned(), " true ".to_owned());
-        assert!(paused(Some(&a)));
-        a.insert(ANNOTATION_PAUSED.to_owned(), "false".to_owned());
-        assert!(!paused(Some(&a)));
-    }
-
-    #[test]
-    fn boolean_annotations_accept_the_same_spellings() {
-        let with =
-            |key: &str, v: &str| std::collections::BTreeMap::from([(key.to_owned(), v.to_owned())]);
-        for v in ["true", "True", "TRUE", " yes ", "on", "1"] {
-            assert!(paused(Some(&with(ANNOTATION_PAUSED, v))), "{v:?}");
-            assert!(
-                orphan_on_delete(Some(&with(ANNOTATION_ORPHAN_ON_DELETE, v))),
-                "{v:?}"
-            );
-            assert!(
-                deletion_protected(Some(&with(ANNOTATION_DELETION_PROTECTION, v))),
-                "{v:?}"
-            );
-        }
-        for v in ["false", "False", "no", "OFF", "0", "", " "] {
-            assert!(!paused(Some(&with(ANNOTATION_PAUSED, v))), "{v:?}");
-            assert!(
-                !orphan_on_delete(Some(&with(ANNOTATION_ORPHAN_ON_DELETE, v))),
-                "{v:?}"
-            );
-            assert!(
-                !deletion_protected(Some(&with(ANNOTATION_DELETION_PROTECTION, v))),
-                "{v:?}"
-            );
-        }
-        // A typo: pause and orphan do nothing, protection fails closed.
-        assert!(!paused(Some(&with(ANNOTATION_PAUSED, "ture"))));
-        assert!(!orphan_on_delete(Some(&with(
-            ANNOTATION_ORPHAN_ON_DELETE,
-            "ture"
-        ))));
-        assert!(deletion_protected(Some(&with(
-            ANNOTATION_DELETION_PROTECTION,
-            "ture"
-        ))));
-        assert!(!deletion_protected(None));
-    }
-
-    #[test]
-    fn cross_account_user_id_as_number() {
-        let c = CrossAccount {
-            type_: Some(CrossAccountType::CrossAccount),
-            user_id: Some("1589750000004625".into()),
-            role_name: Some("BackupRole".into()),
-        };
-        assert_eq!(c.user_id_number(), Some(1_589_750_000_004_625));
-        assert_eq!(CrossAccountType::CrossAccount.as_str(), "CROSS_ACCOUNT");
-        assert_eq!(
-            serde_json::to_value(&c).unwrap(),
-            serde_json::json!({"type": "CROSS_ACCOUNT", "userId": "1589750000004625", "roleName": "BackupRole"})
-        );
-    }
-
-    #[test]
-    fn token_is_stable_and_bounded() {
-        let uid = "0f6f0a7e-4a2b-4c4e-9d1c-1c2b3d4e5f60";
-        assert_eq!(create_token(uid, Some(1)), create_token(uid, Some(1)));
-        assert_ne!(create_token(uid, Some(1)), create_token(uid, Some(2)));
-        assert!(create_token(&"x".repeat(100), Some(1)).len() <= 64);
-    }
-}
-
 /// Declares the status of a kind that makes cloud work (the backup and restore kinds), with
 /// the fields the driver keeps for every such kind written once: `observedGeneration`,
 /// `phase`, `conditions`, `pendingCreate` (documented by `intent`), `lastRequestId` and, with
@@ -493,3 +410,156 @@ macro_rules! tracked_status {
 }
 
 pub(crate) use tracked_status;
+
+/// Declares a custom resource of this operator around its spec struct: the derives, the
+/// group, version, category `aliyunbackup`, `namespaced` and `derive = "PartialEq"`, then the
+/// kind's own `#[kube(...)]` items as given (kind, plural, shortname, status, doc and its
+/// first printer columns), with `+ progress` the `Progress` column, and last the columns every
+/// kind ends with: `Age`, and with `-o wide` the `Ready` condition's reason and message.
+///
+/// ```text
+/// custom_resource! {
+///     kube(kind = "HbrBackupJob", plural = "hbrbackupjobs", …, printcolumn(name = "Phase", …)) + progress;
+///     /// The spec's doc.
+///     #[serde(rename_all = "camelCase")]
+///     pub struct HbrBackupJobSpec { … }
+/// }
+/// ```
+///
+/// rustfmt does not format inside a macro: keep the struct's style by hand.
+macro_rules! custom_resource {
+    (@emit [$($kube:tt)*] $($item:tt)*) => {
+        // `printcolumn(...)` entries repeat keys such as `type_`, which clippy mistakes for
+        // duplicated attributes.
+        #[allow(clippy::duplicated_attributes)]
+        #[derive(
+            kube::CustomResource, serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq,
+            kube::KubeSchema,
+        )]
+        #[kube(
+            group = "backup.aliyun.dev",
+            version = "v1alpha1",
+            category = "aliyunbackup",
+            namespaced,
+            derive = "PartialEq",
+            $($kube)*,
+            printcolumn(
+                name = "Age",
+                type_ = "date",
+                json_path = ".metadata.creationTimestamp"
+            ),
+            printcolumn(
+                name = "Reason",
+                type_ = "string",
+                json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+                priority = 1
+            ),
+            printcolumn(
+                name = "Message",
+                type_ = "string",
+                json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+                priority = 1
+            )
+        )]
+        $($item)*
+    };
+    (kube($($kube:tt)*) + progress; $($item:tt)*) => {
+        $crate::crd::common::custom_resource!(@emit [
+            $($kube)*,
+            printcolumn(
+                name = "Progress",
+                type_ = "integer",
+                json_path = ".status.progress",
+                description = "Percent done"
+            )
+        ] $($item)*);
+    };
+    (kube($($kube:tt)*); $($item:tt)*) => {
+        $crate::crd::common::custom_resource!(@emit [$($kube)*] $($item)*);
+    };
+}
+
+pub(crate) use custom_resource;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orphan_annotation() {
+        let mut a = std::collections::BTreeMap::new();
+        assert!(!orphan_on_delete(Some(&a)));
+        a.insert(ANNOTATION_ORPHAN_ON_DELETE.to_owned(), "True".to_owned());
+        assert!(orphan_on_delete(Some(&a)));
+        a.insert(ANNOTATION_ORPHAN_ON_DELETE.to_owned(), "no".to_owned());
+        assert!(!orphan_on_delete(Some(&a)));
+        assert!(!orphan_on_delete(None));
+        a.insert(ANNOTATION_PAUSED.to_owned(), " true ".to_owned());
+        assert!(paused(Some(&a)));
+        a.insert(ANNOTATION_PAUSED.to_owned(), "false".to_owned());
+        assert!(!paused(Some(&a)));
+    }
+
+    #[test]
+    fn boolean_annotations_accept_the_same_spellings() {
+        let with =
+            |key: &str, v: &str| std::collections::BTreeMap::from([(key.to_owned(), v.to_owned())]);
+        for v in ["true", "True", "TRUE", " yes ", "on", "1"] {
+            assert!(paused(Some(&with(ANNOTATION_PAUSED, v))), "{v:?}");
+            assert!(
+                orphan_on_delete(Some(&with(ANNOTATION_ORPHAN_ON_DELETE, v))),
+                "{v:?}"
+            );
+            assert!(
+                deletion_protected(Some(&with(ANNOTATION_DELETION_PROTECTION, v))),
+                "{v:?}"
+            );
+        }
+        for v in ["false", "False", "no", "OFF", "0", "", " "] {
+            assert!(!paused(Some(&with(ANNOTATION_PAUSED, v))), "{v:?}");
+            assert!(
+                !orphan_on_delete(Some(&with(ANNOTATION_ORPHAN_ON_DELETE, v))),
+                "{v:?}"
+            );
+            assert!(
+                !deletion_protected(Some(&with(ANNOTATION_DELETION_PROTECTION, v))),
+                "{v:?}"
+            );
+        }
+        // A typo: pause and orphan do nothing, protection fails closed.
+        assert!(!paused(Some(&with(ANNOTATION_PAUSED, "ture"))));
+        assert!(!orphan_on_delete(Some(&with(
+            ANNOTATION_ORPHAN_ON_DELETE,
+            "ture"
+        ))));
+        assert!(deletion_protected(Some(&with(
+            ANNOTATION_DELETION_PROTECTION,
+            "ture"
+        ))));
+        assert!(!deletion_protected(None));
+    }
+
+    #[test]
+    fn cross_account_user_id_as_number() {
+        let c = CrossAccount {
+            type_: Some(CrossAccountType::CrossAccount),
+            user_id: Some("1589750000004625".into()),
+            role_name: Some("BackupRole".into()),
+        };
+        assert_eq!(c.user_id_number(), Some(1_589_750_000_004_625));
+        assert_eq!(CrossAccountType::CrossAccount.as_str(), "CROSS_ACCOUNT");
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({"type": "CROSS_ACCOUNT", "userId": "1589750000004625", "roleName": "BackupRole"})
+        );
+    }
+
+    #[test]
+    fn token_is_stable_and_bounded() {
+        let uid = "0f6f0a7e-4a2b-4c4e-9d1c-1c2b3d4e5f60";
+        assert_eq!(create_token(uid, Some(1)), create_token(uid, Some(1)));
+        assert_ne!(create_token(uid, Some(1)), create_token(uid, Some(2)));
+        assert!(create_token(&"x".repeat(100), Some(1)).len() <= 64);
+    }
+}

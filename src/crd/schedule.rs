@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::{CustomResource, KubeSchema};
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -260,69 +260,47 @@ macro_rules! schedule_crd {
         doc = $doc:literal, adoption = $adoption:literal
         $(, rule = $rule:literal, message = $message:literal)?
     ) => {
-        $(#[$meta])*
-        #[allow(clippy::duplicated_attributes)]
-        #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-        #[kube(
-            group = "backup.aliyun.dev",
-            version = "v1alpha1",
-            kind = $kind,
-            plural = $plural,
-            shortname = $short,
-            category = "aliyunbackup",
-            namespaced,
-            status = "BackupScheduleStatus",
-            derive = "PartialEq",
-            doc = $doc,
-            printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
-            printcolumn(name = "Suspend", type_ = "boolean", json_path = ".spec.suspend"),
-            printcolumn(
-                name = "Last Run",
-                type_ = "date",
-                json_path = ".status.lastScheduleTime"
-            ),
-            printcolumn(
-                name = "Next Run",
-                type_ = "date",
-                json_path = ".status.nextScheduleTime"
-            ),
-            printcolumn(
-                name = "Last Success",
-                type_ = "date",
-                json_path = ".status.lastSuccessfulTime"
-            ),
-            printcolumn(
-                name = "RPO Met",
-                type_ = "string",
-                json_path = ".status.conditions[?(@.type==\"RPOMet\")].status"
-            ),
-            printcolumn(
-                name = "Age",
-                type_ = "date",
-                json_path = ".metadata.creationTimestamp"
-            ),
-            printcolumn(
-                name = "Reason",
-                type_ = "string",
-                json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
-                priority = 1
-            ),
-            printcolumn(
-                name = "Message",
-                type_ = "string",
-                json_path = ".status.conditions[?(@.type==\"Ready\")].message",
-                priority = 1
-            )
-        )]
-        #[x_kube(validation = kube::core::Rule::new(concat!(
-            "!(", $adoption, ") && (!has(self.template.spec.managementPolicy) || ",
-            "self.template.spec.managementPolicy == 'Manage')"
-        )).message("a schedule makes new backups: its template cannot adopt an existing cloud object (backupJobId, backupId, jobId) or be ObserveOnly"))]
-        $(#[x_kube(validation = kube::core::Rule::new($rule).message($message))])?
-        pub struct $spec {
-            /// The schedule (flattened: every field sits directly under `spec`).
-            #[serde(flatten)]
-            pub schedule: BackupScheduleSpec<$child>,
+        $crate::crd::common::custom_resource! {
+            kube(
+                kind = $kind,
+                plural = $plural,
+                shortname = $short,
+                status = "BackupScheduleStatus",
+                doc = $doc,
+                printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
+                printcolumn(name = "Suspend", type_ = "boolean", json_path = ".spec.suspend"),
+                printcolumn(
+                    name = "Last Run",
+                    type_ = "date",
+                    json_path = ".status.lastScheduleTime"
+                ),
+                printcolumn(
+                    name = "Next Run",
+                    type_ = "date",
+                    json_path = ".status.nextScheduleTime"
+                ),
+                printcolumn(
+                    name = "Last Success",
+                    type_ = "date",
+                    json_path = ".status.lastSuccessfulTime"
+                ),
+                printcolumn(
+                    name = "RPO Met",
+                    type_ = "string",
+                    json_path = ".status.conditions[?(@.type==\"RPOMet\")].status"
+                )
+            );
+            $(#[$meta])*
+            #[x_kube(validation = kube::core::Rule::new(concat!(
+                "!(", $adoption, ") && (!has(self.template.spec.managementPolicy) || ",
+                "self.template.spec.managementPolicy == 'Manage')"
+            )).message("a schedule makes new backups: its template cannot adopt an existing cloud object (backupJobId, backupId, jobId) or be ObserveOnly"))]
+            $(#[x_kube(validation = kube::core::Rule::new($rule).message($message))])?
+            pub struct $spec {
+                /// The schedule (flattened: every field sits directly under `spec`).
+                #[serde(flatten)]
+                pub schedule: BackupScheduleSpec<$child>,
+            }
         }
     };
 }

@@ -1,95 +1,67 @@
 //! `DbsRestoreTask`: databases back from a Database Backup (DBS) plan
 //! (`CreateRestoreTask` + `StartRestoreTask`).
 
-use kube::{CustomResource, KubeSchema};
+use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{LocalObjectRef, RestoreOverwrite, RestoreStatus};
-use crate::crd::common::{CredentialsRef, SecretKeyRef};
+use crate::crd::common::{CredentialsRef, SecretKeyRef, custom_resource};
 use crate::crd::dbs_backup_plan::DbsSourceInstanceType;
 
-/// A restore of databases from a Database Backup (DBS) plan's full backup set or a point in
-/// time into an existing database endpoint (`CreateRestoreTask` + `StartRestoreTask`, both
-/// with a `ClientToken` from the object's UID), tracked to its end. The destination exists, so
-/// `overwrite.confirmTargetId` must name it; databases are restored under new names and a name
-/// conflict fails the task (`DuplicateConflict=failure`). Immutable. DBS has no per-task
-/// cancel: deleting the object while the task runs lets it run to its end and says so.
-#[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[kube(
-    group = "backup.aliyun.dev",
-    version = "v1alpha1",
-    kind = "DbsRestoreTask",
-    plural = "dbsrestoretasks",
-    shortname = "dbsrs",
-    category = "aliyunbackup",
-    namespaced,
-    status = "RestoreStatus",
-    derive = "PartialEq",
-    doc = "A restore from a Database Backup (DBS) plan into an existing database endpoint (CreateRestoreTask + StartRestoreTask), tracked to its end.",
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Source", type_ = "string", json_path = ".status.source"),
-    printcolumn(name = "Target", type_ = "string", json_path = ".status.targetId"),
-    printcolumn(
-        name = "Progress",
-        type_ = "integer",
-        json_path = ".status.progress",
-        description = "Percent done"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Message",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
-        priority = 1
-    )
-)]
-#[serde(rename_all = "camelCase")]
-#[x_kube(
-    validation = Rule::new("self == oldSelf").message("DbsRestoreTask spec is immutable: a restore is an event; create a new DbsRestoreTask instead"),
-    validation = Rule::new("has(self.overwrite)").message("a DBS restore writes into an existing database endpoint: set overwrite.confirmTargetId to destination.instanceId (or ip:port)"),
-)]
-pub struct DbsRestoreTaskSpec {
-    /// Alibaba Cloud region of the backup plan, e.g. `cn-hangzhou`.
-    #[schemars(regex(pattern = r"^[a-z]{2,}(-[a-z0-9]+)+$"), length(max = 64))]
-    pub region: String,
+custom_resource! {
+    kube(
+        kind = "DbsRestoreTask",
+        plural = "dbsrestoretasks",
+        shortname = "dbsrs",
+        status = "RestoreStatus",
+        doc = "A restore from a Database Backup (DBS) plan into an existing database endpoint (CreateRestoreTask + StartRestoreTask), tracked to its end.",
+        printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+        printcolumn(name = "Source", type_ = "string", json_path = ".status.source"),
+        printcolumn(name = "Target", type_ = "string", json_path = ".status.targetId")
+    ) + progress;
+    /// A restore of databases from a Database Backup (DBS) plan's full backup set or a point in
+    /// time into an existing database endpoint (`CreateRestoreTask` + `StartRestoreTask`, both
+    /// with a `ClientToken` from the object's UID), tracked to its end. The destination exists, so
+    /// `overwrite.confirmTargetId` must name it; databases are restored under new names and a name
+    /// conflict fails the task (`DuplicateConflict=failure`). Immutable. DBS has no per-task
+    /// cancel: deleting the object while the task runs lets it run to its end and says so.
+    #[serde(rename_all = "camelCase")]
+    #[x_kube(
+        validation = Rule::new("self == oldSelf").message("DbsRestoreTask spec is immutable: a restore is an event; create a new DbsRestoreTask instead"),
+        validation = Rule::new("has(self.overwrite)").message("a DBS restore writes into an existing database endpoint: set overwrite.confirmTargetId to destination.instanceId (or ip:port)"),
+    )]
+    pub struct DbsRestoreTaskSpec {
+        /// Alibaba Cloud region of the backup plan, e.g. `cn-hangzhou`.
+        #[schemars(regex(pattern = r"^[a-z]{2,}(-[a-z0-9]+)+$"), length(max = 64))]
+        pub region: String,
 
-    /// Secret (same namespace) with `accessKeyId`, `accessKeySecret` and optional
-    /// `securityToken`. Without it, the operator's own credentials chain is used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_ref: Option<CredentialsRef>,
+        /// Secret (same namespace) with `accessKeyId`, `accessKeySecret` and optional
+        /// `securityToken`. Without it, the operator's own credentials chain is used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub credentials_ref: Option<CredentialsRef>,
 
-    /// Validate everything and write the plan to `status.plan` without calling anything that
-    /// changes state (phase `Planned`).
-    #[serde(default)]
-    pub dry_run: bool,
+        /// Validate everything and write the plan to `status.plan` without calling anything that
+        /// changes state (phase `Planned`).
+        #[serde(default)]
+        pub dry_run: bool,
 
-    /// The backup: a plan (`backupPlanRef` or `backupPlanId`) and exactly one of
-    /// `backupSetId`, `restoreTime` or `latestBackupSet: true`.
-    pub source: DbsRestoreSource,
+        /// The backup: a plan (`backupPlanRef` or `backupPlanId`) and exactly one of
+        /// `backupSetId`, `restoreTime` or `latestBackupSet: true`.
+        pub source: DbsRestoreSource,
 
-    /// The existing database endpoint the data goes to (`DestinationEndpoint*`).
-    pub destination: DbsRestoreDestination,
+        /// The existing database endpoint the data goes to (`DestinationEndpoint*`).
+        pub destination: DbsRestoreDestination,
 
-    /// The databases to restore (`RestoreObjects`), each under a new name that must not exist
-    /// at the destination.
-    #[schemars(length(min = 1, max = 256))]
-    pub objects: Vec<DbsRestoreObject>,
+        /// The databases to restore (`RestoreObjects`), each under a new name that must not exist
+        /// at the destination.
+        #[schemars(length(min = 1, max = 256))]
+        pub objects: Vec<DbsRestoreObject>,
 
-    /// Confirms the write: `confirmTargetId` must equal `destination.instanceId` (RDS, ECS) or
-    /// `destination.ip:port` (Express, Other).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overwrite: Option<RestoreOverwrite>,
+        /// Confirms the write: `confirmTargetId` must equal `destination.instanceId` (RDS, ECS) or
+        /// `destination.ip:port` (Express, Other).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub overwrite: Option<RestoreOverwrite>,
+    }
 }
 
 /// `spec.source` of a `DbsRestoreTask`.

@@ -1,92 +1,64 @@
 //! `HbrRestoreJob`: data back from a Cloud Backup (HBR) snapshot (`CreateRestoreJob`).
 
-use kube::{CustomResource, KubeSchema};
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{LocalObjectRef, RestoreOverwrite, RestoreStatus};
-use crate::crd::common::CredentialsRef;
+use crate::crd::common::{CredentialsRef, custom_resource};
 
-/// A restore of a Cloud Backup (HBR) snapshot into an ECS instance's path, back onto the
-/// whole ECS instance, into an OSS bucket or a NAS file system (`CreateRestoreJob`), tracked to
-/// its end. Every HBR restore writes into something that exists, so `overwrite.confirmTargetId`
-/// must name it. Immutable; deleting the object while the restore runs cancels it
-/// (`CancelRestoreJob`) and never deletes restored data.
-#[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[kube(
-    group = "backup.aliyun.dev",
-    version = "v1alpha1",
-    kind = "HbrRestoreJob",
-    plural = "hbrrestorejobs",
-    shortname = "hbrrs",
-    category = "aliyunbackup",
-    namespaced,
-    status = "RestoreStatus",
-    derive = "PartialEq",
-    doc = "A restore of a Cloud Backup (HBR) snapshot (CreateRestoreJob), tracked to its end.",
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(
-        name = "Type",
-        type_ = "string",
-        json_path = ".spec.target.restoreType"
-    ),
-    printcolumn(name = "Source", type_ = "string", json_path = ".status.source"),
-    printcolumn(name = "Target", type_ = "string", json_path = ".status.targetId"),
-    printcolumn(
-        name = "Progress",
-        type_ = "integer",
-        json_path = ".status.progress",
-        description = "Percent done"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Message",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
-        priority = 1
-    )
-)]
-#[serde(rename_all = "camelCase")]
-#[x_kube(
-    validation = Rule::new("self == oldSelf").message("HbrRestoreJob spec is immutable: a restore is an event; create a new HbrRestoreJob instead"),
-    validation = Rule::new("has(self.overwrite)").message("every HBR restore writes into an existing instance, bucket or file system: set overwrite.confirmTargetId to its id"),
-)]
-pub struct HbrRestoreJobSpec {
-    /// Alibaba Cloud region of the vault, e.g. `cn-hangzhou`.
-    #[schemars(regex(pattern = r"^[a-z]{2,}(-[a-z0-9]+)+$"), length(max = 64))]
-    pub region: String,
+custom_resource! {
+    kube(
+        kind = "HbrRestoreJob",
+        plural = "hbrrestorejobs",
+        shortname = "hbrrs",
+        status = "RestoreStatus",
+        doc = "A restore of a Cloud Backup (HBR) snapshot (CreateRestoreJob), tracked to its end.",
+        printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+        printcolumn(
+            name = "Type",
+            type_ = "string",
+            json_path = ".spec.target.restoreType"
+        ),
+        printcolumn(name = "Source", type_ = "string", json_path = ".status.source"),
+        printcolumn(name = "Target", type_ = "string", json_path = ".status.targetId")
+    ) + progress;
+    /// A restore of a Cloud Backup (HBR) snapshot into an ECS instance's path, back onto the
+    /// whole ECS instance, into an OSS bucket or a NAS file system (`CreateRestoreJob`), tracked to
+    /// its end. Every HBR restore writes into something that exists, so `overwrite.confirmTargetId`
+    /// must name it. Immutable; deleting the object while the restore runs cancels it
+    /// (`CancelRestoreJob`) and never deletes restored data.
+    #[serde(rename_all = "camelCase")]
+    #[x_kube(
+        validation = Rule::new("self == oldSelf").message("HbrRestoreJob spec is immutable: a restore is an event; create a new HbrRestoreJob instead"),
+        validation = Rule::new("has(self.overwrite)").message("every HBR restore writes into an existing instance, bucket or file system: set overwrite.confirmTargetId to its id"),
+    )]
+    pub struct HbrRestoreJobSpec {
+        /// Alibaba Cloud region of the vault, e.g. `cn-hangzhou`.
+        #[schemars(regex(pattern = r"^[a-z]{2,}(-[a-z0-9]+)+$"), length(max = 64))]
+        pub region: String,
 
-    /// Secret (same namespace) with `accessKeyId`, `accessKeySecret` and optional
-    /// `securityToken`. Without it, the operator's own credentials chain is used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_ref: Option<CredentialsRef>,
+        /// Secret (same namespace) with `accessKeyId`, `accessKeySecret` and optional
+        /// `securityToken`. Without it, the operator's own credentials chain is used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub credentials_ref: Option<CredentialsRef>,
 
-    /// Validate everything and write the plan to `status.plan` without calling anything that
-    /// changes state (phase `Planned`).
-    #[serde(default)]
-    pub dry_run: bool,
+        /// Validate everything and write the plan to `status.plan` without calling anything that
+        /// changes state (phase `Planned`).
+        #[serde(default)]
+        pub dry_run: bool,
 
-    /// The snapshot: `backupJobRef`, or `{sourceType, snapshotId, snapshotHash, vaultId}`.
-    pub source: HbrRestoreSource,
+        /// The snapshot: `backupJobRef`, or `{sourceType, snapshotId, snapshotHash, vaultId}`.
+        pub source: HbrRestoreSource,
 
-    /// Where the data goes (`RestoreType` and the target parameters).
-    pub target: HbrRestoreTarget,
+        /// Where the data goes (`RestoreType` and the target parameters).
+        pub target: HbrRestoreTarget,
 
-    /// Confirms the write: `confirmTargetId` must equal the target's id (`target.instanceId`,
-    /// `target.bucket` or `target.fileSystemId`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overwrite: Option<RestoreOverwrite>,
+        /// Confirms the write: `confirmTargetId` must equal the target's id (`target.instanceId`,
+        /// `target.bucket` or `target.fileSystemId`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub overwrite: Option<RestoreOverwrite>,
+    }
 }
 
 /// `spec.source` of an `HbrRestoreJob`.

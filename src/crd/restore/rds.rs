@@ -3,106 +3,78 @@
 
 use std::collections::BTreeMap;
 
-use kube::{CustomResource, KubeSchema};
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{LocalObjectRef, RestoreOverwrite, RestoreStatus};
-use crate::crd::common::CredentialsRef;
+use crate::crd::common::{CredentialsRef, custom_resource};
 
-/// A restore from an ApsaraDB RDS backup set or point in time. `mode: Clone` makes a new
-/// instance (`CloneDBInstance`, exactly once through its `ClientToken` and an owner tag);
-/// `mode: Tables` restores databases or tables into the live source instance (`RestoreTable`)
-/// and needs `overwrite.confirmTargetId`. Immutable: create a new object for a new restore.
-/// Deleting it never deletes the new instance or restored tables.
-#[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[kube(
-    group = "backup.aliyun.dev",
-    version = "v1alpha1",
-    kind = "RdsRestore",
-    plural = "rdsrestores",
-    shortname = "rdsrs",
-    category = "aliyunbackup",
-    namespaced,
-    status = "RestoreStatus",
-    derive = "PartialEq",
-    doc = "A restore from an ApsaraDB RDS backup: a clone instance (CloneDBInstance) or tables restored into the source instance (RestoreTable).",
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
-    printcolumn(name = "Source", type_ = "string", json_path = ".status.source"),
-    printcolumn(name = "Target", type_ = "string", json_path = ".status.targetId"),
-    printcolumn(
-        name = "Progress",
-        type_ = "integer",
-        json_path = ".status.progress",
-        description = "Percent done"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Message",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
-        priority = 1
-    )
-)]
-#[serde(rename_all = "camelCase")]
-#[x_kube(
-    validation = Rule::new("self == oldSelf").message("RdsRestore spec is immutable: a restore is an event; create a new RdsRestore instead"),
-    validation = Rule::new("!has(self.mode) || self.mode != 'Tables' || (has(self.tables) && size(self.tables) > 0)").message("mode Tables needs at least one entry in tables"),
-    validation = Rule::new("(has(self.mode) && self.mode == 'Tables') || !has(self.tables) || size(self.tables) == 0").message("tables applies only to mode Tables"),
-    validation = Rule::new("!has(self.mode) || self.mode != 'Tables' || has(self.overwrite)").message("mode Tables writes into the live source instance: set overwrite.confirmTargetId to the instance id"),
-    validation = Rule::new("!has(self.mode) || self.mode != 'Tables' || !has(self.clone)").message("clone applies only to mode Clone"),
-)]
-pub struct RdsRestoreSpec {
-    /// Alibaba Cloud region of the source instance, e.g. `cn-hangzhou` (`RegionId`; the clone
-    /// is made in the same region).
-    #[schemars(regex(pattern = r"^[a-z]{2,}(-[a-z0-9]+)+$"), length(max = 64))]
-    pub region: String,
+custom_resource! {
+    kube(
+        kind = "RdsRestore",
+        plural = "rdsrestores",
+        shortname = "rdsrs",
+        status = "RestoreStatus",
+        doc = "A restore from an ApsaraDB RDS backup: a clone instance (CloneDBInstance) or tables restored into the source instance (RestoreTable).",
+        printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+        printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
+        printcolumn(name = "Source", type_ = "string", json_path = ".status.source"),
+        printcolumn(name = "Target", type_ = "string", json_path = ".status.targetId")
+    ) + progress;
+    /// A restore from an ApsaraDB RDS backup set or point in time. `mode: Clone` makes a new
+    /// instance (`CloneDBInstance`, exactly once through its `ClientToken` and an owner tag);
+    /// `mode: Tables` restores databases or tables into the live source instance (`RestoreTable`)
+    /// and needs `overwrite.confirmTargetId`. Immutable: create a new object for a new restore.
+    /// Deleting it never deletes the new instance or restored tables.
+    #[serde(rename_all = "camelCase")]
+    #[x_kube(
+        validation = Rule::new("self == oldSelf").message("RdsRestore spec is immutable: a restore is an event; create a new RdsRestore instead"),
+        validation = Rule::new("!has(self.mode) || self.mode != 'Tables' || (has(self.tables) && size(self.tables) > 0)").message("mode Tables needs at least one entry in tables"),
+        validation = Rule::new("(has(self.mode) && self.mode == 'Tables') || !has(self.tables) || size(self.tables) == 0").message("tables applies only to mode Tables"),
+        validation = Rule::new("!has(self.mode) || self.mode != 'Tables' || has(self.overwrite)").message("mode Tables writes into the live source instance: set overwrite.confirmTargetId to the instance id"),
+        validation = Rule::new("!has(self.mode) || self.mode != 'Tables' || !has(self.clone)").message("clone applies only to mode Clone"),
+    )]
+    pub struct RdsRestoreSpec {
+        /// Alibaba Cloud region of the source instance, e.g. `cn-hangzhou` (`RegionId`; the clone
+        /// is made in the same region).
+        #[schemars(regex(pattern = r"^[a-z]{2,}(-[a-z0-9]+)+$"), length(max = 64))]
+        pub region: String,
 
-    /// Secret (same namespace) with `accessKeyId`, `accessKeySecret` and optional
-    /// `securityToken`. Without it, the operator's own credentials chain is used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_ref: Option<CredentialsRef>,
+        /// Secret (same namespace) with `accessKeyId`, `accessKeySecret` and optional
+        /// `securityToken`. Without it, the operator's own credentials chain is used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub credentials_ref: Option<CredentialsRef>,
 
-    /// `Clone` (default): a new instance from the source (`CloneDBInstance`). `Tables`:
-    /// databases/tables restored into the source instance under new names (`RestoreTable`).
-    #[serde(default)]
-    pub mode: RdsRestoreMode,
+        /// `Clone` (default): a new instance from the source (`CloneDBInstance`). `Tables`:
+        /// databases/tables restored into the source instance under new names (`RestoreTable`).
+        #[serde(default)]
+        pub mode: RdsRestoreMode,
 
-    /// Validate everything and write the plan to `status.plan` without calling anything that
-    /// changes state (phase `Planned`).
-    #[serde(default)]
-    pub dry_run: bool,
+        /// Validate everything and write the plan to `status.plan` without calling anything that
+        /// changes state (phase `Planned`).
+        #[serde(default)]
+        pub dry_run: bool,
 
-    /// Where the data comes from: exactly one of `backupRef`, `{dbInstanceId, backupId}` or
-    /// `{dbInstanceId, restoreTime}`.
-    pub source: RdsRestoreSource,
+        /// Where the data comes from: exactly one of `backupRef`, `{dbInstanceId, backupId}` or
+        /// `{dbInstanceId, restoreTime}`.
+        pub source: RdsRestoreSource,
 
-    /// Parameters of the new instance (mode `Clone`); unset fields take the source's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clone: Option<RdsCloneParams>,
+        /// Parameters of the new instance (mode `Clone`); unset fields take the source's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub clone: Option<RdsCloneParams>,
 
-    /// What to restore in mode `Tables` (`TableMeta`): databases, each with tables under new
-    /// names, or (PostgreSQL, which restores whole databases only) a new database name.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
-    pub tables: Vec<RdsRestoreDatabase>,
+        /// What to restore in mode `Tables` (`TableMeta`): databases, each with tables under new
+        /// names, or (PostgreSQL, which restores whole databases only) a new database name.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 64))]
+        pub tables: Vec<RdsRestoreDatabase>,
 
-    /// Confirms a restore into an existing instance (mode `Tables`): `confirmTargetId` must be
-    /// the source instance's id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overwrite: Option<RestoreOverwrite>,
+        /// Confirms a restore into an existing instance (mode `Tables`): `confirmTargetId` must be
+        /// the source instance's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub overwrite: Option<RestoreOverwrite>,
+    }
 }
 
 /// `spec.mode` of an `RdsRestore`.
