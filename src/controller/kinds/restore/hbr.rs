@@ -206,6 +206,7 @@ async fn resolve_snapshot(
             hash: s.snapshot_hash.clone(),
             vault_id: s.vault_id.clone(),
             instance_id: None,
+            job_id: None,
         }));
     };
     let job: HbrBackupJob =
@@ -284,7 +285,10 @@ async fn find_snapshot(
         .map_or(now - 86_400 * 30, |t| t.0.as_second());
     let until = snapshots::ended_by(status.completion_time.as_ref(), now);
     let found = match snapshots::job_snapshots(&*hbr, &job.spec, job_id, since, until).await {
-        Ok(found) => found.into_iter().next(),
+        // A restore takes only a snapshot the cloud says the job made.
+        Ok(found) => found
+            .into_iter()
+            .find(|s| s.job_id.as_deref() == Some(job_id)),
         Err(e) => return Check::Cloud(e),
     };
     match found {

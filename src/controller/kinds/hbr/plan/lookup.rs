@@ -133,6 +133,9 @@ pub struct JobSnapshot {
     pub vault_id: Option<String>,
     /// The instance the snapshot was taken of, when known.
     pub instance_id: Option<String>,
+    /// The `JobId` the cloud reports for it (`DescribeUdmSnapshots` may leave it out: asked
+    /// by job id, such a row is the job's).
+    pub job_id: Option<String>,
 }
 
 /// The snapshots `job_id` made in a `SearchHistoricalSnapshots` page, in the page's order
@@ -152,6 +155,7 @@ pub fn historical_job_snapshots(
             hash: s.snapshot_hash.clone(),
             vault_id: s.vault_id.clone().or_else(|| spec.vault_id.clone()),
             instance_id: s.instance_id.clone(),
+            job_id: s.job_id.clone(),
         })
         .collect()
 }
@@ -188,6 +192,7 @@ pub fn udm_job_snapshots(
             hash: s.snapshot_hash.clone(),
             vault_id: spec.vault_id.clone(),
             instance_id: s.instance_id.clone().or_else(|| spec.instance_id.clone()),
+            job_id: s.job_id.clone(),
         })
         .collect()
 }
