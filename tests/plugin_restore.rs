@@ -116,7 +116,7 @@ async fn yes_wait_clones_and_describe_shows_the_restore() {
     assert_eq!(env.calls("CloneDBInstance"), 1);
     let done = env.api::<RdsRestore>().get("orders").await.unwrap();
     assert_eq!(restore_phase(&done), Some(RestorePhase::Succeeded));
-    assert!(!done.spec.dry_run);
+    assert!(!done.spec.common.dry_run);
     let clone = done
         .status
         .as_ref()

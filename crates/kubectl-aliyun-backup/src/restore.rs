@@ -10,8 +10,8 @@ use aliyun_backup_operator::crd::{
     DbsRestoreTaskSpec, DbsSourceInstanceType, HbrBackupJob, HbrBackupJobPhase, HbrRestoreJob,
     HbrRestoreJobSpec, HbrRestoreSource, HbrRestoreTarget, HbrRestoreType, HbrSourceType,
     LocalObjectRef, RdsBackup, RdsBackupPhase, RdsCloneParams, RdsRestore, RdsRestoreDatabase,
-    RdsRestoreMode, RdsRestoreSource, RdsRestoreSpec, RdsRestoreTableName, RestoreOverwrite,
-    SecretKeyRef,
+    RdsRestoreMode, RdsRestoreSource, RdsRestoreSpec, RdsRestoreTableName, RestoreCommon,
+    RestoreOverwrite, SecretKeyRef,
 };
 use clap::Args;
 use jiff::Timestamp;
@@ -127,9 +127,9 @@ impl Manifest {
     pub fn variant(&self, name: &str, dry_run: bool) -> Manifest {
         let mut m = self.clone();
         let (meta, flag) = match &mut m {
-            Manifest::Rds(o) => (&mut o.metadata, &mut o.spec.dry_run),
-            Manifest::Hbr(o) => (&mut o.metadata, &mut o.spec.dry_run),
-            Manifest::Dbs(o) => (&mut o.metadata, &mut o.spec.dry_run),
+            Manifest::Rds(o) => (&mut o.metadata, &mut o.spec.common.dry_run),
+            Manifest::Hbr(o) => (&mut o.metadata, &mut o.spec.common.dry_run),
+            Manifest::Dbs(o) => (&mut o.metadata, &mut o.spec.common.dry_run),
         };
         meta.name = Some(name.to_string());
         *flag = dry_run;
@@ -244,9 +244,11 @@ fn rds_spec(args: &RestoreArgs, b: &RdsBackup) -> Result<RdsRestoreSpec, String>
     let instance = &b.spec.db_instance_id;
     let mut spec = RdsRestoreSpec {
         region: b.spec.region.clone(),
-        credentials_ref: b.spec.credentials_ref.clone(),
+        common: RestoreCommon {
+            credentials_ref: b.spec.credentials_ref.clone(),
+            dry_run: false,
+        },
         mode: RdsRestoreMode::Clone,
-        dry_run: false,
         source: RdsRestoreSource {
             backup_ref: backup_ref(&args.from.name),
             ..RdsRestoreSource::default()
@@ -426,8 +428,10 @@ fn hbr_spec(args: &RestoreArgs, j: &HbrBackupJob) -> Result<HbrRestoreJobSpec, S
     let overwrite = target.instance_id.as_deref().and_then(confirm);
     Ok(HbrRestoreJobSpec {
         region: j.spec.region.clone(),
-        credentials_ref: j.spec.credentials_ref.clone(),
-        dry_run: false,
+        common: RestoreCommon {
+            credentials_ref: j.spec.credentials_ref.clone(),
+            dry_run: false,
+        },
         source: HbrRestoreSource {
             backup_job_ref: backup_ref(&args.from.name),
             ..HbrRestoreSource::default()
@@ -502,8 +506,10 @@ fn dbs_spec(args: &RestoreArgs, p: &DbsBackupPlan) -> Result<DbsRestoreTaskSpec,
     };
     Ok(DbsRestoreTaskSpec {
         region: p.spec.region.clone(),
-        credentials_ref: p.spec.credentials_ref.clone(),
-        dry_run: false,
+        common: RestoreCommon {
+            credentials_ref: p.spec.credentials_ref.clone(),
+            dry_run: false,
+        },
         source: DbsRestoreSource {
             backup_plan_ref: backup_ref(&args.from.name),
             backup_plan_id: None,

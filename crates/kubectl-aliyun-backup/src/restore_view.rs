@@ -191,7 +191,7 @@ impl From<&RdsRestore> for View {
             RdsRestoreMode::Tables => src.db_instance_id.clone(),
         };
         let info = RestoreInfo {
-            dry_run: o.spec.dry_run,
+            dry_run: o.spec.common.dry_run,
             source_ref,
             spec_source,
             spec_target,
@@ -200,7 +200,7 @@ impl From<&RdsRestore> for View {
             args: rds_args(&o.spec),
             ..RestoreInfo::default()
         };
-        let creds = o.spec.credentials_ref.as_ref().map(|c| c.name.clone());
+        let creds = o.spec.common.credentials_ref.as_ref().map(|c| c.name.clone());
         restore_base(
             Kind::RdsRestore,
             &o.metadata,
@@ -225,7 +225,7 @@ impl From<&HbrRestoreJob> for View {
             _ => String::new(),
         };
         let info = RestoreInfo {
-            dry_run: o.spec.dry_run,
+            dry_run: o.spec.common.dry_run,
             source_ref,
             spec_source,
             spec_target: o.spec.target.target_id().map(str::to_string),
@@ -234,7 +234,7 @@ impl From<&HbrRestoreJob> for View {
             args: hbr_args(&o.spec),
             ..RestoreInfo::default()
         };
-        let creds = o.spec.credentials_ref.as_ref().map(|c| c.name.clone());
+        let creds = o.spec.common.credentials_ref.as_ref().map(|c| c.name.clone());
         restore_base(
             Kind::HbrRestoreJob,
             &o.metadata,
@@ -264,7 +264,7 @@ impl From<&DbsRestoreTask> for View {
         };
         let dest = &o.spec.destination;
         let info = RestoreInfo {
-            dry_run: o.spec.dry_run,
+            dry_run: o.spec.common.dry_run,
             source_ref,
             spec_source,
             spec_target: dest.target_id(),
@@ -277,7 +277,7 @@ impl From<&DbsRestoreTask> for View {
             args: dbs_args(&o.spec),
             ..RestoreInfo::default()
         };
-        let creds = o.spec.credentials_ref.as_ref().map(|c| c.name.clone());
+        let creds = o.spec.common.credentials_ref.as_ref().map(|c| c.name.clone());
         restore_base(
             Kind::DbsRestoreTask,
             &o.metadata,

@@ -4,8 +4,8 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{LocalObjectRef, RestoreOverwrite, RestoreStatus};
-use crate::crd::common::{CredentialsRef, SecretKeyRef, custom_resource};
+use super::{LocalObjectRef, RestoreCommon, RestoreOverwrite, RestoreStatus};
+use crate::crd::common::{SecretKeyRef, custom_resource};
 use crate::crd::dbs_backup_plan::DbsSourceInstanceType;
 
 custom_resource! {
@@ -35,15 +35,9 @@ custom_resource! {
         #[schemars(regex(pattern = r"^[a-z]{2,}(-[a-z0-9]+)+$"), length(max = 64))]
         pub region: String,
 
-        /// Secret (same namespace) with `accessKeyId`, `accessKeySecret` and optional
-        /// `securityToken`. Without it, the operator's own credentials chain is used.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub credentials_ref: Option<CredentialsRef>,
-
-        /// Validate everything and write the plan to `status.plan` without calling anything that
-        /// changes state (phase `Planned`).
-        #[serde(default)]
-        pub dry_run: bool,
+        /// The credentials and the dry run (flattened).
+        #[serde(flatten)]
+        pub common: RestoreCommon,
 
         /// The backup: a plan (`backupPlanRef` or `backupPlanId`) and exactly one of
         /// `backupSetId`, `restoreTime` or `latestBackupSet: true`.

@@ -21,7 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::tracked_status;
+use super::common::{CredentialsRef, tracked_status};
 
 /// A reference to another object of this operator in the same namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -30,6 +30,22 @@ pub struct LocalObjectRef {
     /// Name of the object (same namespace as the restore).
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
+}
+
+/// What every restore spec has besides its source, target and overwrite (flattened: the
+/// fields sit directly under `spec`): the credentials and the dry run.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreCommon {
+    /// Secret (same namespace) with `accessKeyId`, `accessKeySecret` and optional
+    /// `securityToken`. Without it, the operator's own credentials chain is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_ref: Option<CredentialsRef>,
+
+    /// Validate everything and write the plan to `status.plan` without calling anything that
+    /// changes state (phase `Planned`).
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// `spec.overwrite`: the confirmation that a restore may write into something that already

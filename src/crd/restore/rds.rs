@@ -7,8 +7,8 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{LocalObjectRef, RestoreOverwrite, RestoreStatus};
-use crate::crd::common::{CredentialsRef, custom_resource};
+use super::{LocalObjectRef, RestoreCommon, RestoreOverwrite, RestoreStatus};
+use crate::crd::common::custom_resource;
 
 custom_resource! {
     kube(
@@ -41,20 +41,14 @@ custom_resource! {
         #[schemars(regex(pattern = r"^[a-z]{2,}(-[a-z0-9]+)+$"), length(max = 64))]
         pub region: String,
 
-        /// Secret (same namespace) with `accessKeyId`, `accessKeySecret` and optional
-        /// `securityToken`. Without it, the operator's own credentials chain is used.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub credentials_ref: Option<CredentialsRef>,
+        /// The credentials and the dry run (flattened).
+        #[serde(flatten)]
+        pub common: RestoreCommon,
 
         /// `Clone` (default): a new instance from the source (`CloneDBInstance`). `Tables`:
         /// databases/tables restored into the source instance under new names (`RestoreTable`).
         #[serde(default)]
         pub mode: RdsRestoreMode,
-
-        /// Validate everything and write the plan to `status.plan` without calling anything that
-        /// changes state (phase `Planned`).
-        #[serde(default)]
-        pub dry_run: bool,
 
         /// Where the data comes from: exactly one of `backupRef`, `{dbInstanceId, backupId}` or
         /// `{dbInstanceId, restoreTime}`.

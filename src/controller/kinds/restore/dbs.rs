@@ -59,10 +59,6 @@ pub fn task_name(uid: &str) -> String {
 impl RestoreKind for DbsRestoreTask {
     type Request = CreateRestoreTaskRequest;
 
-    fn dry_run(&self) -> bool {
-        self.spec.dry_run
-    }
-
     async fn prepare(
         &self,
         ctx: &Context,

@@ -44,10 +44,6 @@ pub type Snapshot = backup_plan::JobSnapshot;
 impl RestoreKind for HbrRestoreJob {
     type Request = CreateRestoreJobRequest;
 
-    fn dry_run(&self) -> bool {
-        self.spec.dry_run
-    }
-
     async fn prepare(
         &self,
         ctx: &Context,

@@ -49,7 +49,9 @@ use crate::controller::reconcile::error::Result;
 use crate::controller::reconcile::kind::{self, Tracked, TrackedStatus};
 use crate::controller::reconcile::pipeline::{Act, Cleanup, Reconciler};
 use crate::controller::reconcile::work::{self, Next, Outcome};
-use crate::crd::{DeletionPolicy, PendingCreate, RestorePhase, RestorePlan, RestoreStatus};
+use crate::crd::{
+    DeletionPolicy, PendingCreate, RestoreCommon, RestorePhase, RestorePlan, RestoreStatus,
+};
 
 pub use plan::reasons;
 
@@ -198,14 +200,23 @@ pub enum Cancel {
     NotPossible(String),
 }
 
-/// A restore kind: what is specific to its product. The driver in this module does the rest.
-#[async_trait]
-pub trait RestoreKind: Tracked<Status = RestoreStatus> {
-    /// The request of the state-changing call.
-    type Request: Send + Sync;
+/// The spec fields every restore kind has ([`RestoreCommon`]: `credentialsRef`, `dryRun`),
+/// implemented by `restore_kind!`.
+pub trait RestoreSpec {
+    /// `spec.credentialsRef` and `spec.dryRun`.
+    fn common(&self) -> &RestoreCommon;
 
     /// `spec.dryRun`.
-    fn dry_run(&self) -> bool;
+    fn dry_run(&self) -> bool {
+        self.common().dry_run
+    }
+}
+
+/// A restore kind: what is specific to its product. The driver in this module does the rest.
+#[async_trait]
+pub trait RestoreKind: Tracked<Status = RestoreStatus> + RestoreSpec {
+    /// The request of the state-changing call.
+    type Request: Send + Sync;
 
     /// Validate (pure), resolve references, run the read-only cloud checks; build the request
     /// and its plan. Calls nothing that changes state.
@@ -291,7 +302,7 @@ macro_rules! restore_kind {
         impl $crate::controller::reconcile::kind::ManagedResource for $kind {
             const KIND: &'static str = $name;
             fn credentials_secret(&self) -> Option<&str> {
-                self.spec.credentials_ref.as_ref().map(|r| r.name.as_str())
+                self.spec.common.credentials_ref.as_ref().map(|r| r.name.as_str())
             }
             $(
             fn watched_secrets(&self) -> Vec<&str> {
@@ -306,6 +317,11 @@ macro_rules! restore_kind {
             }
             fn region(&self) -> &str {
                 &self.spec.region
+            }
+        }
+        impl $crate::controller::kinds::restore::RestoreSpec for $kind {
+            fn common(&self) -> &$crate::crd::RestoreCommon {
+                &self.spec.common
             }
         }
         impl $crate::controller::reconcile::kind::Tracked for $kind {

@@ -77,10 +77,6 @@ impl Source {
 impl RestoreKind for RdsRestore {
     type Request = RdsRequest;
 
-    fn dry_run(&self) -> bool {
-        self.spec.dry_run
-    }
-
     async fn prepare(
         &self,
         ctx: &Context,
