@@ -200,7 +200,12 @@ impl From<&RdsRestore> for View {
             args: rds_args(&o.spec),
             ..RestoreInfo::default()
         };
-        let creds = o.spec.common.credentials_ref.as_ref().map(|c| c.name.clone());
+        let creds = o
+            .spec
+            .common
+            .credentials_ref
+            .as_ref()
+            .map(|c| c.name.clone());
         restore_base(
             Kind::RdsRestore,
             &o.metadata,
@@ -234,7 +239,12 @@ impl From<&HbrRestoreJob> for View {
             args: hbr_args(&o.spec),
             ..RestoreInfo::default()
         };
-        let creds = o.spec.common.credentials_ref.as_ref().map(|c| c.name.clone());
+        let creds = o
+            .spec
+            .common
+            .credentials_ref
+            .as_ref()
+            .map(|c| c.name.clone());
         restore_base(
             Kind::HbrRestoreJob,
             &o.metadata,
@@ -277,7 +287,12 @@ impl From<&DbsRestoreTask> for View {
             args: dbs_args(&o.spec),
             ..RestoreInfo::default()
         };
-        let creds = o.spec.common.credentials_ref.as_ref().map(|c| c.name.clone());
+        let creds = o
+            .spec
+            .common
+            .credentials_ref
+            .as_ref()
+            .map(|c| c.name.clone());
         restore_base(
             Kind::DbsRestoreTask,
             &o.metadata,
