@@ -150,13 +150,20 @@ struct Snapshot {
 
 async fn snapshot(env: &Env) -> Snapshot {
     let lp = ListParams::default();
+    // The objects first, the cloud after: what an object recorded was true in the cloud
+    // before the list, and the cloud only moves forward (a job that was COMPLETE stays so).
+    // Read the other way round, a job that completes between the two reads is RUNNING in the
+    // cloud's answer but already `Succeeded` in the object: a race of the test, not a breach.
+    let rds = env.api::<RdsBackup>().list(&lp).await.unwrap().items;
+    let hbr = env.api::<HbrBackupJob>().list(&lp).await.unwrap().items;
+    let dbs = env.api::<DbsBackupPlan>().list(&lp).await.unwrap().items;
     let state = env.emulator.state();
     let arr = |v: &Value| v.as_array().cloned().unwrap_or_default();
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
     Snapshot {
-        rds: env.api::<RdsBackup>().list(&lp).await.unwrap().items,
-        hbr: env.api::<HbrBackupJob>().list(&lp).await.unwrap().items,
-        dbs: env.api::<DbsBackupPlan>().list(&lp).await.unwrap().items,
+        rds,
+        hbr,
+        dbs,
         rds_tasks: arr(&state["rds"]["tasks"])
             .iter()
             .filter(|t| !t["Deleted"].as_bool().unwrap_or(false))
