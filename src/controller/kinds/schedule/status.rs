@@ -21,7 +21,7 @@ use super::plan::{self, ChildState, ChildView, InvalidSchedule, Plan, SlotPlan, 
 use super::{ACTION, child_kind, some_names};
 use crate::controller::operator::context::Context;
 use crate::controller::reconcile::conditions::{self, Health};
-use crate::controller::reconcile::error::{Error, Result};
+use crate::controller::reconcile::error::Result;
 use crate::controller::reconcile::kind::WhilePaused;
 use crate::controller::reconcile::policy;
 use crate::controller::reconcile::rpo::{self, RpoVerdict};
@@ -240,22 +240,7 @@ fn health<T>(
 async fn retention_warning<S: BackupSchedule>(obj: &S, ctx: &Context) -> Result<Option<String>> {
     let template =
         <S::Child as ScheduledChild>::deletion_policy(&obj.schedule_spec().template.spec);
-    let namespace = match template {
-        Some(_) => None,
-        None => {
-            let ns = obj
-                .namespace()
-                .ok_or(Error::MissingObjectKey(".metadata.namespace"))?;
-            ctx.namespace_defaults
-                .deletion_policy(&ctx.client, &ns, false)
-                .await?
-        }
-    };
-    let effective = policy::effective_deletion_policy(
-        template,
-        namespace.as_deref(),
-        ctx.default_deletion_policy,
-    );
+    let effective = policy::resolve_deletion_policy(obj, template, ctx, false).await?;
     Ok((effective.policy == DeletionPolicy::Retain).then(|| {
         format!(
             "retention deletes child objects only: the children's deletion policy is Retain \

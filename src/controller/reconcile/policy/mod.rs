@@ -112,7 +112,18 @@ pub async fn deletion_policy<K: ManagedResource>(
             source: FROM_OBSERVE_ONLY.to_string(),
         });
     }
-    let spec = obj.deletion_policy();
+    resolve_deletion_policy(obj, obj.deletion_policy(), ctx, fresh).await
+}
+
+/// The deletion policy in effect when `spec` (of `obj`, or of the template `obj` makes
+/// children from) sets `spec`: the spec's, else the default annotation of `obj`'s Namespace
+/// (read only then; from a short cache, or `fresh`), else the operator's.
+pub async fn resolve_deletion_policy<K: kube::Resource>(
+    obj: &K,
+    spec: Option<DeletionPolicy>,
+    ctx: &Context,
+    fresh: bool,
+) -> Result<EffectivePolicy> {
     let annotation = match spec {
         Some(_) => None,
         None => {
