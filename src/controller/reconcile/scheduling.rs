@@ -7,14 +7,12 @@
 
 use std::fmt::Debug;
 
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
-use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::controller::reconcile::conditions;
-use crate::controller::reconcile::kind::{ManagedResource, Tracked};
+use crate::controller::reconcile::kind::{ManagedResource, NamespacedObject, Tracked};
 use crate::crd::{
     BackupScheduleSpec, BackupScheduleStatus, DeletionPolicy, HbrBackupJob, HbrBackupJobPhase,
     HbrBackupJobSpec, HbrBackupSchedule, RdsBackup, RdsBackupPhase, RdsBackupSchedule,
@@ -43,16 +41,7 @@ impl ChildState {
 }
 
 /// A child kind a schedule makes.
-pub trait ScheduledChild:
-    Resource<DynamicType = (), Scope = NamespaceResourceScope>
-    + Clone
-    + DeserializeOwned
-    + Serialize
-    + Debug
-    + Send
-    + Sync
-    + 'static
-{
+pub trait ScheduledChild: NamespacedObject {
     /// The child's spec (the schedule's `template.spec`).
     type Spec: Clone + Serialize + DeserializeOwned + Debug + Send + Sync + 'static;
     /// A new child.
