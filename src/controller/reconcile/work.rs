@@ -19,6 +19,7 @@ pub use super::sink::{ApiSink, Sink};
 use crate::cloud::{CloudError, ErrorClass, ErrorKind, Target};
 use crate::controller::operator::context::Context;
 use crate::controller::operator::runtime;
+use crate::controller::reconcile::adoption;
 use crate::controller::reconcile::backoff::Timing;
 use crate::controller::reconcile::conditions::{
     Health, PAUSED, TRUE, apply_health, find, set_condition,
@@ -494,6 +495,15 @@ impl<K: Tracked> Work<'_, K> {
     /// or at once when its spec changes.
     pub fn stall(&self, reason: &'static str, message: impl Into<String>) -> Outcome {
         Outcome::requeue(Health::stalled(reason, message), self.timing.error_max)
+    }
+
+    /// `Stalled/AdoptionRefused`: `what` (e.g. `job j-1 named by spec.jobId`) is held or also
+    /// named by `claim`'s object; `noun` is what no two objects of the kind may hold.
+    pub fn refuse_adoption(&self, what: &str, noun: &str, claim: &adoption::Claim) -> Outcome {
+        self.stall(
+            reasons::ADOPTION_REFUSED,
+            adoption::refused_message(what, K::KIND, noun, claim),
+        )
     }
 
     /// The one outcome of a spec that cannot work as written (what the schema could not

@@ -50,11 +50,9 @@ pub(super) async fn adopt_existing(
     holder: Option<adoption::Claim>,
     password: PasswordRead,
 ) -> Result<Outcome> {
+    let what = format!("plan {plan_id} named by spec.backupPlanId");
     if let Some(holder) = holder {
-        return Ok(w.stall(
-            reasons::ADOPTION_REFUSED,
-            plan::adoption_refused_message(plan_id, &holder),
-        ));
+        return Ok(w.refuse_adoption(&what, "plan", &holder));
     }
     let found = match describe_plan(dbs, &desired.region, plan_id).await {
         Ok(p) => p,
@@ -71,7 +69,6 @@ pub(super) async fn adopt_existing(
             ),
         ));
     };
-    let what = format!("plan {plan_id} named by spec.backupPlanId");
     if let Some(refused) =
         adoption::mismatch_health(&what, &plan::identity_mismatches(&w.obj.spec, &found))
     {

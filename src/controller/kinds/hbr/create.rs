@@ -133,11 +133,9 @@ pub(super) async fn adopt_existing(
     job_id: &str,
     holder: Option<adoption::Claim>,
 ) -> Result<Outcome> {
+    let what = format!("job {job_id} named by spec.jobId");
     if let Some(holder) = holder {
-        return Ok(w.stall(
-            reasons::ADOPTION_REFUSED,
-            plan::adoption_refused_message(job_id, &holder),
-        ));
+        return Ok(w.refuse_adoption(&what, "job", &holder));
     }
     let source_type = w.obj.spec.source_type.as_str();
     let job = match describe_job(hbr, source_type, job_id).await {
@@ -154,7 +152,6 @@ pub(super) async fn adopt_existing(
             ),
         ));
     };
-    let what = format!("job {job_id} named by spec.jobId");
     if let Some(refused) =
         adoption::mismatch_health(&what, &plan::identity_mismatches(&w.obj.spec, &job))
     {

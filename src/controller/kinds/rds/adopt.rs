@@ -9,8 +9,7 @@ use super::create::Claims;
 use super::describe::{describe_set, describe_task};
 use super::intent::{hold_intent, resolve_peer_jobs};
 use super::plan::{
-    AdoptId, Peers, Resolution, Step, adoption_refused_message, reasons, record_adopted_set,
-    record_backup_set,
+    AdoptId, Peers, Resolution, Step, reasons, record_adopted_set, record_backup_set,
 };
 use super::track::settle_task;
 use crate::cloud::api::{RdsApi, RdsBackup as CloudBackupSet, TaskState};
@@ -125,10 +124,7 @@ pub(super) async fn adopt_existing(
         return Ok(Outcome::fields(Next::After(w.timing.poll_initial)));
     };
     if let Some(holder) = holder {
-        return Ok(w.stall(
-            reasons::ADOPTION_REFUSED,
-            adoption_refused_message(&id, &holder),
-        ));
+        return Ok(w.refuse_adoption(&id.named(), "backup", &holder));
     }
     match &id {
         AdoptId::Task(job_id) => adopt_task(w, rds, job_id).await,

@@ -3,6 +3,7 @@
 
 use super::{DesiredPlan, validate::nonempty, validate_adoption};
 use crate::cloud::api::dbs::{BackupPlanDetail, PlanState};
+use crate::controller::reconcile::work::adopted_message as adopted;
 use crate::crd::{DbsBackupPlanSpec, DbsBackupPlanStatus};
 
 /// The other `DbsBackupPlan` (`namespace/name`, any namespace) that holds `plan_id` in its
@@ -21,29 +22,12 @@ pub fn adoption_holder(
     )
 }
 
-/// The message of `Stalled/AdoptionRefused` for a plan another object holds or names.
-pub fn adoption_refused_message(
-    plan_id: &str,
-    claim: &crate::controller::reconcile::adoption::Claim,
-) -> String {
-    crate::controller::reconcile::adoption::refused_message(
-        &format!("plan {plan_id} named by spec.backupPlanId"),
-        "DbsBackupPlan",
-        "plan",
-        claim,
-    )
-}
-
 /// The message of the condition `Adopted` when the status holds the plan the spec names;
 /// `None` for an object whose plan the operator bought.
 pub fn adopted_message(spec: &DbsBackupPlanSpec, status: &DbsBackupPlanStatus) -> Option<String> {
     let id = validate_adoption(spec).ok().flatten()?;
-    (status.backup_plan_id.as_deref() == Some(id.as_str())).then(|| {
-        crate::controller::reconcile::work::adopted_message(
-            &format!("plan {id}"),
-            spec.management_policy,
-        )
-    })
+    let held = status.backup_plan_id.as_deref() == Some(id.as_str());
+    held.then(|| adopted(&format!("plan {id}"), spec.management_policy))
 }
 
 /// What the spec says that the plan `spec.backupPlanId` names must be: its engine, class and

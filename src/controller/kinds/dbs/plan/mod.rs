@@ -25,8 +25,7 @@ use serde::Serialize;
 use crate::crd::SecretKeyRef;
 
 pub use adoption::{
-    adopt_configures, adopted_message, adoption_holder, adoption_refused_message,
-    identity_mismatches, judged_suspend,
+    adopt_configures, adopted_message, adoption_holder, identity_mismatches, judged_suspend,
 };
 pub use backups::{
     CLOCK_SLACK_MS, find_own_plan, full_backup_in_progress, last_successful_backup,

@@ -17,6 +17,7 @@ use crate::controller::reconcile::times;
 
 use crate::cloud::api::hbr::{HbrBackupJob as CloudJob, JobState};
 use crate::controller::reconcile::conditions::Health;
+use crate::controller::reconcile::work::adopted_message as adopted;
 use crate::crd::{
     HbrBackupJob, HbrBackupJobPhase, HbrBackupJobSpec, HbrBackupJobStatus, HbrSourceType,
 };
@@ -237,29 +238,12 @@ pub fn identity_mismatches(
         .mismatches()
 }
 
-/// The message of `Stalled/AdoptionRefused` for a job another object holds or names.
-pub fn adoption_refused_message(
-    job_id: &str,
-    claim: &crate::controller::reconcile::adoption::Claim,
-) -> String {
-    crate::controller::reconcile::adoption::refused_message(
-        &format!("job {job_id} named by spec.jobId"),
-        "HbrBackupJob",
-        "job",
-        claim,
-    )
-}
-
 /// The message of the condition `Adopted` when the status holds the job the spec names;
 /// `None` for an object whose job the operator created.
 pub fn adopted_message(spec: &HbrBackupJobSpec, status: &HbrBackupJobStatus) -> Option<String> {
     let id = validate_adoption(spec).ok().flatten()?;
-    (status.job_id.as_deref() == Some(id.as_str())).then(|| {
-        crate::controller::reconcile::work::adopted_message(
-            &format!("job {id}"),
-            spec.management_policy,
-        )
-    })
+    let held = status.job_id.as_deref() == Some(id.as_str());
+    held.then(|| adopted(&format!("job {id}"), spec.management_policy))
 }
 
 /// Why an `ObserveOnly` object goes without cloud cleanup.

@@ -4,6 +4,7 @@
 use super::{RdsBackupSpec, RdsBackupStatus, reasons, record_backup_set};
 use crate::cloud::api::{RdsBackup as CloudBackupSet, TaskState};
 use crate::controller::reconcile::conditions::Health;
+use crate::controller::reconcile::work::adopted_message as adopted;
 use crate::crd::{RdsBackup, RdsBackupPhase};
 
 /// What the spec names to adopt.
@@ -30,6 +31,12 @@ impl AdoptId {
             Self::Task(_) => "spec.backupJobId",
             Self::Set(_) => "spec.backupId",
         }
+    }
+
+    /// What it is and the spec field that names it (`backup task 123 named by
+    /// spec.backupJobId`), for the adoption refusals.
+    pub fn named(&self) -> String {
+        format!("{} named by {}", self.describe(), self.field())
     }
 }
 
@@ -91,19 +98,6 @@ pub fn adoption_holder(
     )
 }
 
-/// The message of `Stalled/AdoptionRefused` for an id another object holds or names.
-pub fn adoption_refused_message(
-    id: &AdoptId,
-    claim: &crate::controller::reconcile::adoption::Claim,
-) -> String {
-    crate::controller::reconcile::adoption::refused_message(
-        &format!("{} named by {}", id.describe(), id.field()),
-        "RdsBackup",
-        "backup",
-        claim,
-    )
-}
-
 /// The message of the condition `Adopted` when the status holds the task or set the spec
 /// names; `None` for an object whose backup the operator created.
 pub fn adopted_message(spec: &RdsBackupSpec, status: &RdsBackupStatus) -> Option<String> {
@@ -114,9 +108,7 @@ pub fn adopted_message(spec: &RdsBackupSpec, status: &RdsBackupStatus) -> Option
             status.backup_job_id.is_none() && status.backup_id.as_deref() == Some(b.as_str())
         }
     };
-    held.then(|| {
-        crate::controller::reconcile::work::adopted_message(&id.describe(), spec.management_policy)
-    })
+    held.then(|| adopted(&id.describe(), spec.management_policy))
 }
 
 /// Records an adopted backup set (`spec.backupId`): `Succeeded` when the set is a successful

@@ -812,7 +812,12 @@ fn an_id_another_object_holds_or_names_is_never_adopted() {
             .as_deref(),
         Some("ns/me")
     );
-    let m = adoption_refused_message(&AdoptId::Task("42".into()), &"ns/holder".into());
+    let m = crate::controller::reconcile::adoption::refused_message(
+        &AdoptId::Task("42".into()).named(),
+        "RdsBackup",
+        "backup",
+        &"ns/holder".into(),
+    );
     assert!(
         m.contains("backup task 42") && m.contains("ns/holder"),
         "{m}"
