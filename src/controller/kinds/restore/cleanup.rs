@@ -17,33 +17,14 @@ pub(super) async fn cancel_running<K: RestoreKind>(
     ctx: &Context,
     target: &Target,
 ) -> Outcome {
-    if w.status.restore_id.is_none() {
-        // Only the intent is on record: find the restore, if it started.
-        let (Some(plan), Some(intent)) = (w.status.plan.clone(), w.status.pending_create.clone())
-        else {
-            return work::let_go("the restore was never started");
-        };
-        let others = match other_objects::<K>(ctx, w.obj).await {
-            Ok(o) => o,
-            Err(e) => return Outcome::retry(Health::progressing("Cleanup", e.to_string()), e),
-        };
-        match find_earlier(w.obj, ctx, target, &plan, &intent, &others).await {
-            Ok(Lookup::Found(s)) => w.status.restore_id = Some(s.restore_id),
-            Ok(Lookup::NotFound) => return work::let_go("the restore was never started"),
-            Ok(Lookup::Ambiguous(m)) => {
-                return Outcome::finished().note(
-                    EventType::Warning,
-                    reasons::OUTCOME_UNKNOWN,
-                    "Deleting",
-                    format!("{m}; nothing was cancelled"),
-                );
-            }
-            Err(e) => {
-                return w.cloud_error(e).or_retry(Next::backoff("Cleanup"));
-            }
-        }
-    }
-    match w.obj.cancel(ctx, target, &w.status).await {
+    let id = match w.status.restore_id.clone() {
+        Some(id) => id,
+        None => match find_started(w, ctx, target).await {
+            Ok(id) => id,
+            Err(done) => return done,
+        },
+    };
+    match w.obj.cancel(ctx, target, &id, &w.status).await {
         Ok(Cancel::Requested(message)) => {
             Outcome::finished().note(EventType::Normal, reasons::CANCELLED, "Deleting", message)
         }
@@ -52,5 +33,41 @@ pub(super) async fn cancel_running<K: RestoreKind>(
             Outcome::finished().note(EventType::Warning, reasons::RUNS_ON, "Deleting", message)
         }
         Err(e) => w.cloud_error(e).or_retry(Next::backoff("Cleanup")),
+    }
+}
+
+/// Only the intent is on record: the restore it started, recorded in status; `Err`: what
+/// the cleanup comes to when none can be named (never started, ambiguous, a cloud error).
+async fn find_started<K: RestoreKind>(
+    w: &mut Work<'_, K>,
+    ctx: &Context,
+    target: &Target,
+) -> Result<String, Outcome> {
+    let (Some(plan), Some(intent)) = (w.status.plan.clone(), w.status.pending_create.clone())
+    else {
+        return Err(work::let_go("the restore was never started"));
+    };
+    let others = match other_objects::<K>(ctx, w.obj).await {
+        Ok(o) => o,
+        Err(e) => {
+            return Err(Outcome::retry(
+                Health::progressing("Cleanup", e.to_string()),
+                e,
+            ));
+        }
+    };
+    match find_earlier(w.obj, ctx, target, &plan, &intent, &others).await {
+        Ok(Lookup::Found(s)) => {
+            w.status.restore_id = Some(s.restore_id.clone());
+            Ok(s.restore_id)
+        }
+        Ok(Lookup::NotFound) => Err(work::let_go("the restore was never started")),
+        Ok(Lookup::Ambiguous(m)) => Err(Outcome::finished().note(
+            EventType::Warning,
+            reasons::OUTCOME_UNKNOWN,
+            "Deleting",
+            format!("{m}; nothing was cancelled"),
+        )),
+        Err(e) => Err(w.cloud_error(e).or_retry(Next::backoff("Cleanup"))),
     }
 }

@@ -163,12 +163,12 @@ impl RestoreKind for DbsRestoreTask {
         &self,
         ctx: &Context,
         target: &Target,
-        status: &RestoreStatus,
+        id: &str,
+        _: &RestoreStatus,
     ) -> std::result::Result<Observed, CloudError> {
         let api = ctx.cloud.dbs_restore(target);
-        let id = status.restore_id.clone().unwrap_or_default();
         let req = DescribeRestoreTaskListRequest {
-            restore_task_id: Some(id.clone()),
+            restore_task_id: Some(id.to_string()),
             ..DescribeRestoreTaskListRequest::default()
         };
         let task = match api.describe_restore_task_list(&req).await {
@@ -183,7 +183,7 @@ impl RestoreKind for DbsRestoreTask {
             let token =
                 crate::crd::create_token(&self.metadata.uid.clone().unwrap_or_default(), None);
             let req = StartRestoreTaskRequest {
-                restore_task_id: id,
+                restore_task_id: id.to_string(),
                 client_token: Some(format!("{token}-start")),
                 ..StartRestoreTaskRequest::default()
             };
@@ -196,12 +196,12 @@ impl RestoreKind for DbsRestoreTask {
         &self,
         _ctx: &Context,
         _target: &Target,
-        status: &RestoreStatus,
+        id: &str,
+        _: &RestoreStatus,
     ) -> std::result::Result<Cancel, CloudError> {
         Ok(Cancel::NotPossible(format!(
-            "the restore task {} runs on to its end: DBS has no call to cancel one task \
-             (StopBackupPlan would pause the whole plan)",
-            status.restore_id.clone().unwrap_or_default()
+            "the restore task {id} runs on to its end: DBS has no call to cancel one task \
+             (StopBackupPlan would pause the whole plan)"
         )))
     }
 }

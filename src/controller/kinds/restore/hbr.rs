@@ -135,12 +135,12 @@ impl RestoreKind for HbrRestoreJob {
         &self,
         ctx: &Context,
         target: &Target,
+        id: &str,
         status: &RestoreStatus,
     ) -> std::result::Result<Observed, CloudError> {
         let Some(plan) = &status.plan else {
             return Ok(Observed::Missing);
         };
-        let id = status.restore_id.clone().unwrap_or_default();
         let jobs = list_jobs(ctx, target, plan).await?;
         Ok(jobs
             .iter()
@@ -153,11 +153,11 @@ impl RestoreKind for HbrRestoreJob {
         &self,
         ctx: &Context,
         target: &Target,
+        id: &str,
         status: &RestoreStatus,
     ) -> std::result::Result<Cancel, CloudError> {
-        let id = status.restore_id.clone().unwrap_or_default();
         let req = CancelRestoreJobRequest {
-            restore_id: id.clone(),
+            restore_id: id.to_string(),
             vault_id: status
                 .plan
                 .as_ref()
@@ -254,13 +254,7 @@ pub fn backup_job_ready(
                 p.as_str()
             ),
         ),
-        (phase, _) => Check::Wait {
-            reason: reasons::SOURCE_NOT_READY,
-            message: format!(
-                "waiting for HbrBackupJob {name} to succeed (phase {})",
-                phase.map(|p| p.as_str()).unwrap_or("Pending")
-            ),
-        },
+        (phase, _) => Check::source_not_ready("HbrBackupJob", name, phase.map(|p| p.as_str())),
     }
 }
 

@@ -110,6 +110,18 @@ impl<T> Check<T> {
             message: message.into(),
         }
     }
+
+    /// `Wait/SourceNotReady`: the referenced backup (`kind` `name`) has not succeeded yet;
+    /// `phase`: where it stands (none yet: `Pending`).
+    pub fn source_not_ready(kind: &str, name: &str, phase: Option<&str>) -> Self {
+        Check::Wait {
+            reason: reasons::SOURCE_NOT_READY,
+            message: format!(
+                "waiting for {kind} {name} to succeed (phase {})",
+                phase.unwrap_or("Pending")
+            ),
+        }
+    }
 }
 
 /// A validated restore: the request it sends and what the status shows of it.
@@ -249,19 +261,21 @@ pub trait RestoreKind: Tracked<Status = RestoreStatus> + RestoreSpec {
         intent: &PendingCreate,
     ) -> std::result::Result<Option<Started>, CloudError>;
 
-    /// Observes the restore `status.restoreId` names.
+    /// Observes the restore `id` (`status.restoreId`).
     async fn observe(
         &self,
         ctx: &Context,
         target: &Target,
+        id: &str,
         status: &RestoreStatus,
     ) -> std::result::Result<Observed, CloudError>;
 
-    /// Stops a running restore on deletion, where the API allows it (default: it cannot).
+    /// Stops the running restore `id` on deletion, where the API allows it.
     async fn cancel(
         &self,
         ctx: &Context,
         target: &Target,
+        id: &str,
         status: &RestoreStatus,
     ) -> std::result::Result<Cancel, CloudError>;
 }
@@ -339,8 +353,8 @@ pub(crate) use restore_kind;
 
 /// What a restore observes before its plan.
 pub enum Seen<R> {
-    /// A restore is recorded (`status.restoreId`): it is tracked.
-    Running,
+    /// A restore is recorded (`status.restoreId`, the id): it is tracked.
+    Running(String),
     /// What [`RestoreKind::prepare`] came to: the spec checked, the references resolved, the
     /// read-only cloud checks run.
     Prepared(Check<Prepared<R>>),
@@ -366,7 +380,7 @@ pub enum Step {
 /// The plan (pure) of a restore, from what [`Reconciler::observe`] saw.
 pub fn plan_step<R>(dry_run: bool, seen: &Seen<R>) -> Step {
     match seen {
-        Seen::Running => Step::Track,
+        Seen::Running(_) => Step::Track,
         Seen::Prepared(Check::Refused { .. }) => Step::Refused,
         Seen::Prepared(Check::Wait { .. }) => Step::Wait,
         Seen::Prepared(Check::Cloud(_)) => Step::CloudError,
@@ -409,8 +423,8 @@ impl<K: RestoreKind> Reconciler for K {
         target: &Target,
         _: &(),
     ) -> Result<std::result::Result<Seen<K::Request>, Outcome>> {
-        if w.status.restore_id.is_some() {
-            return Ok(Ok(Seen::Running));
+        if let Some(id) = &w.status.restore_id {
+            return Ok(Ok(Seen::Running(id.clone())));
         }
         let uid = kind::uid(w.obj)?;
         Ok(Ok(Seen::Prepared(w.obj.prepare(ctx, target, &uid).await?)))
@@ -427,7 +441,7 @@ impl<K: RestoreKind> Reconciler for K {
         act: Act<'_, K>,
     ) -> Result<Outcome> {
         let check = match act.seen {
-            Seen::Running => return Ok(track::track(w, ctx, target).await),
+            Seen::Running(id) => return Ok(track::track(w, ctx, target, &id).await),
             Seen::Prepared(check) => check,
         };
         match check {

@@ -9,13 +9,14 @@ use crate::controller::operator::context::Context;
 use crate::controller::reconcile::backoff::poll_interval;
 use crate::controller::reconcile::work::Outcome;
 
-/// Observes the restore and records what it came to.
+/// Observes the restore `id` and records what it came to.
 pub(super) async fn track<K: RestoreKind>(
     w: &mut Work<'_, K>,
     ctx: &Context,
     target: &Target,
+    id: &str,
 ) -> Outcome {
-    let observed = match w.obj.observe(ctx, target, &w.status).await {
+    let observed = match w.obj.observe(ctx, target, id, &w.status).await {
         Ok(o) => o,
         Err(e) => return w.cloud_error(e),
     };

@@ -161,14 +161,14 @@ impl RestoreKind for RdsRestore {
         &self,
         ctx: &Context,
         target: &Target,
+        id: &str,
         status: &RestoreStatus,
     ) -> std::result::Result<Observed, CloudError> {
         let api = ctx.cloud.rds_restore(target);
-        let id = status.restore_id.clone().unwrap_or_default();
         match self.spec.mode {
             RdsRestoreMode::Clone => {
                 let req = DescribeDbInstanceAttributeRequest {
-                    db_instance_id: id,
+                    db_instance_id: id.to_string(),
                     ..DescribeDbInstanceAttributeRequest::default()
                 };
                 match api.describe_db_instance_attribute(&req).await {
@@ -204,9 +204,9 @@ impl RestoreKind for RdsRestore {
         &self,
         _ctx: &Context,
         _target: &Target,
-        status: &RestoreStatus,
+        id: &str,
+        _: &RestoreStatus,
     ) -> std::result::Result<Cancel, CloudError> {
-        let id = status.restore_id.clone().unwrap_or_default();
         Ok(Cancel::NotPossible(match self.spec.mode {
             RdsRestoreMode::Clone => format!(
                 "the clone {id} is still being created and is kept: RDS has no call to stop a \
@@ -270,13 +270,7 @@ pub fn source_of_backup(backup: &RdsBackup, name: &str) -> Check<Source> {
                 "source.backupRef names RdsBackup {name}, which failed: it has no backup set to restore"
             ),
         ),
-        (phase, _) => Check::Wait {
-            reason: reasons::SOURCE_NOT_READY,
-            message: format!(
-                "waiting for RdsBackup {name} to succeed (phase {})",
-                phase.map(|p| p.as_str()).unwrap_or("Pending")
-            ),
-        },
+        (phase, _) => Check::source_not_ready("RdsBackup", name, phase.map(|p| p.as_str())),
     }
 }
 
