@@ -18,9 +18,8 @@ use crate::controller::reconcile::error::{Error, Result};
 use crate::controller::reconcile::policy::credentials::{self, CredentialsProblem};
 use crate::crd::{PendingCreate, create_token};
 
-/// What kube-runtime needs of a namespaced custom resource it watches, caches and patches:
-/// every managed kind and every kind a schedule makes is one.
-pub trait NamespacedObject:
+/// A custom resource kind reconciled by this operator.
+pub trait ManagedResource:
     Resource<DynamicType = (), Scope = NamespaceResourceScope>
     + Clone
     + DeserializeOwned
@@ -30,22 +29,6 @@ pub trait NamespacedObject:
     + Sync
     + 'static
 {
-}
-
-impl<T> NamespacedObject for T where
-    T: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug
-        + Send
-        + Sync
-        + 'static
-{
-}
-
-/// A custom resource kind reconciled by this operator.
-pub trait ManagedResource: NamespacedObject {
     /// Kind name, used as the `kind` metrics label and in logs.
     const KIND: &'static str;
 

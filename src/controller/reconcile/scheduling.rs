@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::controller::reconcile::conditions;
-use crate::controller::reconcile::kind::{ManagedResource, NamespacedObject, Tracked};
+use crate::controller::reconcile::kind::{ManagedResource, Tracked};
 use crate::crd::{
     BackupScheduleSpec, BackupScheduleStatus, DeletionPolicy, HbrBackupJob, HbrBackupJobPhase,
     HbrBackupJobSpec, HbrBackupSchedule, RdsBackup, RdsBackupPhase, RdsBackupSchedule,
@@ -41,7 +41,7 @@ impl ChildState {
 }
 
 /// A child kind a schedule makes.
-pub trait ScheduledChild: NamespacedObject {
+pub trait ScheduledChild: ManagedResource {
     /// The child's spec (the schedule's `template.spec`).
     type Spec: Clone + Serialize + DeserializeOwned + Debug + Send + Sync + 'static;
     /// A new child.
